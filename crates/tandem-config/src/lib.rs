@@ -1,0 +1,460 @@
+//! `tandem.toml` parsed into a [`Config`] that is complete and valid by construction.
+//!
+//! The file is read into a raw serde shape that rejects unknown keys (the error names the key's
+//! dotted path), then resolved: every default is a named constant or function below, values that
+//! depend on the domain (host names) are derived here once, and relative paths are anchored.
+//! Nothing downstream re-validates.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tandem_types::{DomainName, ParseError};
+
+/// The seed's example organisation.
+pub const DEFAULT_DOMAIN: &str = "litwareinc.com";
+/// Where `tandem up` keeps its state when no `--data-dir` is given.
+pub const DEFAULT_DATA_DIR: &str = "./tandem-data";
+/// Host label of the mailbox server (Exchange's "mail.<domain>").
+pub const DEFAULT_MAILBOX_HOST_LABEL: &str = "mail";
+/// Host label the seed's DNS step points at the mailbox server.
+pub const AUTODISCOVER_HOST_LABEL: &str = "autodiscover";
+/// Host label of the Front End pool.
+pub const DEFAULT_POOL_HOST_LABEL: &str = "pool";
+/// Host label SIP clients use for automatic sign-in (`sip.<domain>`).
+pub const SIP_HOST_LABEL: &str = "sip";
+/// Mailbox role HTTPS (Autodiscover, EWS, metadata). Exchange uses 443; a lab needs no root.
+pub const DEFAULT_MAILBOX_HTTPS_LISTEN: &str = "127.0.0.1:8443";
+/// Front End HTTPS (metadata, web client); Skype for Business uses 4443 for external web services.
+pub const DEFAULT_FRONTEND_HTTPS_LISTEN: &str = "127.0.0.1:4443";
+pub const DEFAULT_SIP_UDP_LISTEN: &str = "127.0.0.1:5060";
+pub const DEFAULT_SIP_TCP_LISTEN: &str = "127.0.0.1:5060";
+pub const DEFAULT_SIP_TLS_LISTEN: &str = "127.0.0.1:5061";
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Name of the configuration file `tandem up` writes into its data directory.
+pub const CONFIG_FILE_NAME: &str = "tandem.toml";
+
+/// A commented example; `tandem config example` prints it and a test parses it.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+/// Why a configuration could not be used. Each message is one line that names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read { file: String, source: std::io::Error },
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: `{key}`: {message}")]
+    Key { file: String, key: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line for log shippers.
+    Json,
+}
+
+/// Where a store keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An SQLite file (the embedded default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database URL (a pool).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    fn parse(raw: Option<&str>, default_file: PathBuf) -> Result<Self, String> {
+        match raw {
+            None => Ok(StoreLocation::Sqlite(default_file)),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreLocation::Postgres(url.to_owned()))
+            }
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(path) if !path.is_empty() => Ok(StoreLocation::Sqlite(PathBuf::from(path))),
+                _ => Err(format!(
+                    "`{url}` is not a database URL: use sqlite:///absolute/path.db or postgres://user@host/db"
+                )),
+            },
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            StoreLocation::Sqlite(p) => format!("sqlite://{}", p.display()),
+            StoreLocation::Postgres(u) => u.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `tandem_frontend=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxConfig {
+    pub enabled: bool,
+    /// The mailbox server's FQDN (the seed's atl-exchange-001.litwareinc.com).
+    pub fqdn: DomainName,
+    /// `autodiscover.<domain>`, served by the same listener.
+    pub autodiscover_fqdn: DomainName,
+    pub https_listen: SocketAddr,
+    pub store: StoreLocation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontendConfig {
+    pub enabled: bool,
+    /// The Front End pool FQDN.
+    pub pool_fqdn: DomainName,
+    /// `sip.<domain>`, for client automatic sign-in.
+    pub sip_fqdn: DomainName,
+    pub https_listen: SocketAddr,
+    pub sip_udp_listen: SocketAddr,
+    pub sip_tcp_listen: SocketAddr,
+    pub sip_tls_listen: SocketAddr,
+    pub store: StoreLocation,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The SIP domain and primary SMTP domain of the organisation.
+    pub domain: DomainName,
+    /// Absolute: certificates, embedded databases and the written config live here.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    /// The directory (users and credentials), shared by both roles as Active Directory is.
+    pub directory: StoreLocation,
+    pub mailbox: MailboxConfig,
+    pub frontend: FrontendConfig,
+    /// Static host table for the roles' own resolvers; a lab maps the deployment names to
+    /// loopback here, a real deployment leaves it empty and uses DNS.
+    pub hosts: BTreeMap<DomainName, IpAddr>,
+}
+
+// ---- raw shape: exactly the keys a file may contain ----
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    deployment: RawDeployment,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    directory: RawDirectory,
+    #[serde(default)]
+    mailbox: RawMailbox,
+    #[serde(default)]
+    frontend: RawFrontend,
+    #[serde(default)]
+    hosts: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeployment {
+    domain: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMailbox {
+    enabled: Option<bool>,
+    fqdn: Option<String>,
+    https_listen: Option<String>,
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFrontend {
+    enabled: Option<bool>,
+    pool_fqdn: Option<String>,
+    https_listen: Option<String>,
+    sip_udp_listen: Option<String>,
+    sip_tcp_listen: Option<String>,
+    sip_tls_listen: Option<String>,
+    database_url: Option<String>,
+}
+
+/// What a caller may impose over the file (the `up` flags).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub domain: Option<DomainName>,
+    pub data_dir: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Reads and resolves a file; relative paths in it are taken from the file's folder.
+    pub fn load(file: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| ConfigError::Read { file: file.display().to_string(), source })?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &file.display().to_string(), &base, overrides)
+    }
+
+    /// Parses configuration text. `origin` names it in errors; `base` anchors relative paths.
+    pub fn parse(text: &str, origin: &str, base: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::Syntax { file: origin.to_owned(), message: one_line(&e.to_string()) })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = one_line(&e.into_inner().to_string());
+            ConfigError::Key { file: origin.to_owned(), key, message: inner }
+        })?;
+        resolve(raw, origin, base, overrides)
+    }
+
+    /// The configuration `tandem up` uses when nothing is given: the defaults for a domain.
+    pub fn defaults(base: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        resolve(RawConfig::default(), "defaults", base, overrides)
+    }
+
+    /// Every host name the deployment uses, for certificates and the lab host table.
+    pub fn host_names(&self) -> Vec<DomainName> {
+        vec![
+            self.mailbox.fqdn.clone(),
+            self.mailbox.autodiscover_fqdn.clone(),
+            self.frontend.pool_fqdn.clone(),
+            self.frontend.sip_fqdn.clone(),
+        ]
+    }
+
+    /// Renders this configuration as a file that parses back to the same value.
+    pub fn to_toml(&self) -> String {
+        let store = |s: &StoreLocation, default: &Path| match s {
+            StoreLocation::Sqlite(p) if p == default => None,
+            other => Some(other.url()),
+        };
+        let raw = RawConfig {
+            deployment: RawDeployment { domain: Some(self.domain.to_string()), data_dir: Some(self.data_dir.clone()) },
+            log: RawLog { format: Some(self.log.format), level: Some(self.log.level.clone()) },
+            directory: RawDirectory { database_url: store(&self.directory, &self.data_dir.join(DIRECTORY_DB_FILE)) },
+            mailbox: RawMailbox {
+                enabled: Some(self.mailbox.enabled),
+                fqdn: Some(self.mailbox.fqdn.to_string()),
+                https_listen: Some(self.mailbox.https_listen.to_string()),
+                database_url: store(&self.mailbox.store, &self.data_dir.join(MAILBOX_DB_FILE)),
+            },
+            frontend: RawFrontend {
+                enabled: Some(self.frontend.enabled),
+                pool_fqdn: Some(self.frontend.pool_fqdn.to_string()),
+                https_listen: Some(self.frontend.https_listen.to_string()),
+                sip_udp_listen: Some(self.frontend.sip_udp_listen.to_string()),
+                sip_tcp_listen: Some(self.frontend.sip_tcp_listen.to_string()),
+                sip_tls_listen: Some(self.frontend.sip_tls_listen.to_string()),
+                database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
+            },
+            hosts: self.hosts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        // Serializing plain strings, bools and maps cannot fail.
+        let body = toml::to_string(&raw).unwrap_or_default();
+        format!("# Written by tandem; edit and check with `tandem config check`.\n{body}")
+    }
+}
+
+pub const DIRECTORY_DB_FILE: &str = "directory.db";
+pub const MAILBOX_DB_FILE: &str = "mailbox.db";
+pub const FRONTEND_DB_FILE: &str = "frontend.db";
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<Config, ConfigError> {
+    let err = |key: &str, message: String| ConfigError::Key { file: origin.to_owned(), key: key.to_owned(), message };
+    let parse_err = |key: &str, e: ParseError| err(key, e.to_string());
+
+    let domain = match (&ov.domain, raw.deployment.domain.as_deref()) {
+        (Some(d), _) => d.clone(),
+        (None, Some(d)) => d.parse().map_err(|e| parse_err("deployment.domain", e))?,
+        (None, None) => DEFAULT_DOMAIN.parse().map_err(|e| parse_err("deployment.domain", e))?,
+    };
+    let data_dir = ov.data_dir.clone().or(raw.deployment.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data_dir = absolute(base, &data_dir);
+
+    let listen = |key: &str, v: Option<&str>, default: &str| -> Result<SocketAddr, ConfigError> {
+        v.unwrap_or(default)
+            .parse()
+            .map_err(|_| err(key, format!("`{}` is not an address:port such as 127.0.0.1:8443", v.unwrap_or(default))))
+    };
+    let fqdn = |key: &str, v: Option<&str>, label: &str| -> Result<DomainName, ConfigError> {
+        match v {
+            Some(v) => v.parse().map_err(|e| parse_err(key, e)),
+            None => domain.prefixed(label).map_err(|e| parse_err(key, e)),
+        }
+    };
+    let store =
+        |key: &str, v: Option<&str>, file: &str| StoreLocation::parse(v, data_dir.join(file)).map_err(|m| err(key, m));
+
+    let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+    if level.trim().is_empty() {
+        return Err(err("log.level", "must not be empty; use e.g. info or debug".into()));
+    }
+
+    let mailbox = MailboxConfig {
+        enabled: raw.mailbox.enabled.unwrap_or(true),
+        fqdn: fqdn("mailbox.fqdn", raw.mailbox.fqdn.as_deref(), DEFAULT_MAILBOX_HOST_LABEL)?,
+        autodiscover_fqdn: fqdn("mailbox.fqdn", None, AUTODISCOVER_HOST_LABEL)?,
+        https_listen: listen(
+            "mailbox.https_listen",
+            raw.mailbox.https_listen.as_deref(),
+            DEFAULT_MAILBOX_HTTPS_LISTEN,
+        )?,
+        store: store("mailbox.database_url", raw.mailbox.database_url.as_deref(), MAILBOX_DB_FILE)?,
+    };
+    let frontend = FrontendConfig {
+        enabled: raw.frontend.enabled.unwrap_or(true),
+        pool_fqdn: fqdn("frontend.pool_fqdn", raw.frontend.pool_fqdn.as_deref(), DEFAULT_POOL_HOST_LABEL)?,
+        sip_fqdn: fqdn("frontend.pool_fqdn", None, SIP_HOST_LABEL)?,
+        https_listen: listen(
+            "frontend.https_listen",
+            raw.frontend.https_listen.as_deref(),
+            DEFAULT_FRONTEND_HTTPS_LISTEN,
+        )?,
+        sip_udp_listen: listen(
+            "frontend.sip_udp_listen",
+            raw.frontend.sip_udp_listen.as_deref(),
+            DEFAULT_SIP_UDP_LISTEN,
+        )?,
+        sip_tcp_listen: listen(
+            "frontend.sip_tcp_listen",
+            raw.frontend.sip_tcp_listen.as_deref(),
+            DEFAULT_SIP_TCP_LISTEN,
+        )?,
+        sip_tls_listen: listen(
+            "frontend.sip_tls_listen",
+            raw.frontend.sip_tls_listen.as_deref(),
+            DEFAULT_SIP_TLS_LISTEN,
+        )?,
+        store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
+    };
+    if !mailbox.enabled && !frontend.enabled {
+        return Err(err("mailbox.enabled", "both roles are disabled; enable at least one".into()));
+    }
+    if mailbox.enabled && frontend.enabled && mailbox.https_listen == frontend.https_listen {
+        return Err(err(
+            "frontend.https_listen",
+            "is the same address as mailbox.https_listen; each role needs its own".into(),
+        ));
+    }
+
+    let mut hosts = BTreeMap::new();
+    for (name, ip) in raw.hosts {
+        let key = format!("hosts.{name}");
+        let host: DomainName = name.parse().map_err(|e| parse_err(&key, e))?;
+        let ip: IpAddr = ip.parse().map_err(|_| err(&key, format!("`{ip}` is not an IP address")))?;
+        hosts.insert(host, ip);
+    }
+
+    let directory = store("directory.database_url", raw.directory.database_url.as_deref(), DIRECTORY_DB_FILE)?;
+    Ok(Config {
+        domain,
+        data_dir,
+        log: LogConfig { format: ov.log_format.or(raw.log.format).unwrap_or_default(), level },
+        directory,
+        mailbox,
+        frontend,
+        hosts,
+    })
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let joined = if joined.is_absolute() {
+        joined
+    } else {
+        std::env::current_dir().map(|cwd| cwd.join(&joined)).unwrap_or(joined)
+    };
+    // Drop `.` components so printed paths stay readable; `..` is kept as given.
+    joined.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.toml", Path::new("/srv/tandem"), &Overrides::default())
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let c = parse(EXAMPLE).expect("the example parses");
+        assert_eq!(c.domain.as_str(), DEFAULT_DOMAIN);
+        assert_eq!(c.mailbox.fqdn.as_str(), "mail.litwareinc.com");
+        assert_eq!(c.frontend.pool_fqdn.as_str(), "pool.litwareinc.com");
+        assert!(!c.hosts.is_empty());
+    }
+
+    #[test]
+    fn empty_file_gives_named_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.domain.as_str(), DEFAULT_DOMAIN);
+        assert_eq!(c.data_dir, PathBuf::from("/srv/tandem/tandem-data"));
+        assert_eq!(c.mailbox.https_listen, DEFAULT_MAILBOX_HTTPS_LISTEN.parse().unwrap());
+        assert_eq!(c.mailbox.autodiscover_fqdn.as_str(), "autodiscover.litwareinc.com");
+        assert_eq!(c.directory, StoreLocation::Sqlite("/srv/tandem/tandem-data/directory.db".into()));
+        assert_eq!(c.log.format, LogFormat::Human);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_by_path() {
+        let e = parse("[mailbox]\nhttps_lisen = \"127.0.0.1:1\"\n").unwrap_err().to_string();
+        assert!(e.contains("mailbox.https_lisen"), "{e}");
+        let e = parse("[mailbx]\n").unwrap_err().to_string();
+        assert!(e.contains("mailbx"), "{e}");
+        let e = parse("[hosts]\n\"not a host\" = \"127.0.0.1\"\n").unwrap_err().to_string();
+        assert!(e.contains("hosts.not a host"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        for (text, key) in [
+            ("[deployment]\ndomain = \"nodots\"", "deployment.domain"),
+            ("[mailbox]\nhttps_listen = \"nowhere\"", "mailbox.https_listen"),
+            ("[frontend]\ndatabase_url = \"mysql://x\"", "frontend.database_url"),
+            ("[log]\nformat = \"xml\"", "log.format"),
+            ("[mailbox]\nenabled = false\n[frontend]\nenabled = false", "mailbox.enabled"),
+            ("[frontend]\nhttps_listen = \"127.0.0.1:8443\"", "frontend.https_listen"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+        assert!(matches!(parse("[mailbox"), Err(ConfigError::Syntax { .. })));
+    }
+
+    #[test]
+    fn written_config_round_trips() {
+        let mut c = parse("[directory]\ndatabase_url = \"postgres://u@h/d\"\n").unwrap();
+        c.hosts.insert("mail.litwareinc.com".parse().unwrap(), "127.0.0.1".parse().unwrap());
+        let again = parse(&c.to_toml()).unwrap();
+        assert_eq!(c, again);
+    }
+}
