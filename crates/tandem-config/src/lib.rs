@@ -221,11 +221,11 @@ impl Config {
     /// Parses configuration text. `origin` names it in errors; `base` anchors relative paths.
     pub fn parse(text: &str, origin: &str, base: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let de = toml::Deserializer::parse(text)
-            .map_err(|e| ConfigError::Syntax { file: origin.to_owned(), message: one_line(&e.to_string()) })?;
+            .map_err(|e| ConfigError::Syntax { file: origin.to_owned(), message: toml_message(&e, text) })?;
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
-            let inner = one_line(&e.into_inner().to_string());
-            ConfigError::Key { file: origin.to_owned(), key, message: inner }
+            let message = toml_message(e.inner(), text);
+            ConfigError::Key { file: origin.to_owned(), key, message }
         })?;
         resolve(raw, origin, base, overrides)
     }
@@ -282,8 +282,16 @@ pub const DIRECTORY_DB_FILE: &str = "directory.db";
 pub const MAILBOX_DB_FILE: &str = "mailbox.db";
 pub const FRONTEND_DB_FILE: &str = "frontend.db";
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// `line N: what`, from a TOML error, on one line.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let line = text.get(..span.start).map(|t| t.matches('\n').count() + 1).unwrap_or(1);
+            format!("line {line}: {what}")
+        }
+        None => what,
+    }
 }
 
 fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<Config, ConfigError> {

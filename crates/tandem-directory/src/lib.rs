@@ -6,8 +6,8 @@
 //! Autodiscover) and SIP digest HA1 values per realm, algorithm (MD5, SHA-256 per RFC 8760) and
 //! digest user name, since a digest cannot be checked against argon2. HA1 values are secrets.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -150,7 +150,8 @@ const MIGRATIONS: &[Migration] = &[Migration::portable(
     CREATE INDEX user_digest_user ON user_digest (user_name)",
 )];
 
-const USER_COLUMNS: &str = "name, display_name, sip_uri, smtp_address, enabled, sip_enabled, mailbox_enabled, created_at, password_changed_at";
+const USER_COLUMNS: &str =
+    "name, display_name, sip_uri, smtp_address, enabled, sip_enabled, mailbox_enabled, created_at, password_changed_at";
 
 /// The directory over its store.
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
 //! The directory battery, against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_directory::{DigestAlgorithm, Directory, DirectoryError, EnabledFlag, NewUser};
 use tandem_store::testing::TestDatabase;

@@ -1,1 +1,265 @@
-//! tandem-http
+//! HTTPS plumbing both roles share: a TLS listener whose certificate can be swapped while it
+//! runs, the operations endpoints (`/healthz`, `/readyz`, `/metrics`) and request metrics.
+//!
+//! Connections are tasks of the caller's [`TaskTracker`] and stop on its [`CancellationToken`]:
+//! the listener stops accepting at once, open connections finish their request and close.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tandem_types::Role;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a TLS handshake may take before the connection is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot listen on {addr}: {source}; is another process using it? change the address in tandem.toml")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the TLS certificate or key cannot be used: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// The certificate a listener presents, replaceable while it runs (renewal, rollover).
+#[derive(Debug)]
+pub struct CertSlot {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertSlot {
+    pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Arc<CertSlot>, HttpError> {
+        Ok(Arc::new(CertSlot { current: RwLock::new(Arc::new(certified_key(chain, key)?)) }))
+    }
+
+    /// Presents a new certificate to every new handshake from now on.
+    pub fn replace(&self, chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<(), HttpError> {
+        let new = Arc::new(certified_key(chain, key)?);
+        match self.current.write() {
+            Ok(mut slot) => *slot = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+        Ok(())
+    }
+
+    fn get(&self) -> Arc<CertifiedKey> {
+        match self.current.read() {
+            Ok(slot) => slot.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+impl ResolvesServerCert for CertSlot {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+}
+
+fn certified_key(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<CertifiedKey, HttpError> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let signing = provider.key_provider.load_private_key(key)?;
+    Ok(CertifiedKey::new(chain, signing))
+}
+
+/// A TLS server configuration offering HTTP/2 and HTTP/1.1 with the slot's certificate.
+pub fn tls_config(slot: Arc<CertSlot>) -> Result<Arc<ServerConfig>, HttpError> {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(slot);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Binds first (so a taken port is reported before anything runs), then serves in `tasks`.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
+    TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })
+}
+
+/// Serves `router` over TLS on `listener` until `shutdown` fires.
+pub fn serve_https(
+    role: Role,
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let conn_tasks = tasks.clone();
+    tasks.spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors and similar: back off instead of spinning.
+                        tracing::warn!(%role, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            let shutdown = shutdown.clone();
+            conn_tasks.spawn(async move {
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%role, %peer, error = %e, "TLS handshake failed");
+                        metrics::counter!("tandem_tls_handshake_failures_total", "role" => role.as_str()).increment(1);
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                let mut conn = std::pin::pin!(conn);
+                tokio::select! {
+                    r = conn.as_mut() => if let Err(e) = r { tracing::debug!(%role, %peer, error = %e, "connection ended with an error") },
+                    _ = shutdown.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                    }
+                }
+            });
+        }
+        tracing::debug!(%role, "HTTPS listener stopped");
+    });
+}
+
+/// The process-wide Prometheus recorder; both roles in one process share it and label by role.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (tests); ours still renders what it has.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A readiness probe: resolves to `Ok` when the role can serve, or the reason it cannot.
+pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+#[derive(Clone)]
+struct OpsState {
+    role: Role,
+    checks: Arc<Vec<(&'static str, ReadinessCheck)>>,
+    metrics: PrometheusHandle,
+    started: Instant,
+}
+
+/// `/healthz` (alive), `/readyz` (every check passes) and `/metrics`, plus request metrics on
+/// every route of the returned router once merged with the role's own routes.
+pub fn with_operations(role: Role, routes: Router, checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
+    let state = OpsState { role, checks: Arc::new(checks), metrics: metrics_handle(), started: Instant::now() };
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(state);
+    routes.merge(ops).layer(middleware::from_fn_with_state(role, count_requests))
+}
+
+async fn healthz(State(s): State<OpsState>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "role": s.role.as_str(),
+        "status": "alive",
+        "uptime_seconds": s.started.elapsed().as_secs(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+async fn readyz(State(s): State<OpsState>) -> Response {
+    let mut results = serde_json::Map::new();
+    let mut ready = true;
+    for (name, check) in s.checks.iter() {
+        let outcome = tokio::time::timeout(Duration::from_secs(5), check()).await;
+        let text = match outcome {
+            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Err(e)) => {
+                ready = false;
+                e
+            }
+            Err(_) => {
+                ready = false;
+                "timed out after 5 s".to_owned()
+            }
+        };
+        results.insert((*name).to_owned(), text.into());
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({ "role": s.role.as_str(), "ready": ready, "checks": results });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn render_metrics(State(s): State<OpsState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+}
+
+async fn count_requests(State(role): State<Role>, req: Request, next: Next) -> Response {
+    let route =
+        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("tandem_http_requests_total", "role" => role.as_str(), "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("tandem_http_request_seconds", "role" => role.as_str(), "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Binds `addr` and serves a role's `routes` with the operations endpoints. Returns the bound
+/// address (which differs from `addr` when its port is 0).
+pub async fn start_role_https(
+    role: Role,
+    addr: SocketAddr,
+    cert: Arc<CertSlot>,
+    routes: Router,
+    checks: Vec<(&'static str, ReadinessCheck)>,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, HttpError> {
+    let listener = bind(addr).await?;
+    let local = listener.local_addr().map_err(|source| HttpError::Bind { addr, source })?;
+    serve_https(role, listener, tls_config(cert)?, with_operations(role, routes, checks), tasks, shutdown);
+    tracing::info!(%role, addr = %local, "HTTPS listening");
+    Ok(local)
+}
+
+/// Wraps an async closure as a [`ReadinessCheck`].
+pub fn readiness<F, Fut>(f: F) -> ReadinessCheck
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    Arc::new(move || Box::pin(f()))
+}

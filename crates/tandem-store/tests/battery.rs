@@ -1,4 +1,5 @@
 //! The store battery: the same checks against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sqlx::Row;
 use tandem_store::testing::TestDatabase;

@@ -74,7 +74,7 @@ impl From<DomainName> for String {
 
 impl fmt::Display for DomainName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -124,7 +124,7 @@ impl From<UserName> for String {
 
 impl fmt::Display for UserName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
@@ -189,7 +189,7 @@ impl From<SmtpAddress> for String {
 
 impl fmt::Display for SmtpAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local, self.domain)
+        f.pad(&format!("{}@{}", self.local, self.domain))
     }
 }
 
@@ -254,7 +254,7 @@ impl From<SipUri> for String {
 
 impl fmt::Display for SipUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sip:{}@{}", self.user, self.domain)
+        f.pad(&format!("sip:{}@{}", self.user, self.domain))
     }
 }
 

@@ -1,0 +1,456 @@
+//! One deployment on this machine: its configuration, certificates, directory and running roles.
+//!
+//! `up` and `serve` both come here; they differ only in where the configuration comes from and
+//! whether demo users are created.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::Serialize;
+use tandem_config::{CONFIG_FILE_NAME, Config, ConfigError, Overrides};
+use tandem_directory::{Directory, NewUser};
+use tandem_http::CertSlot;
+use tandem_pki::{Pki, ServerCertSpec, ServerIdentity};
+use tandem_types::Role;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::{CliResult, Failure, usage};
+
+/// How often running roles check whether their certificates must be renewed.
+pub const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+/// How long shutdown waits for open connections and tasks.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The demo organisation `up` creates on first start: account, display name.
+pub const DEMO_USERS: [(&str, &str); 3] = [("alice", "Alice Anderson"), ("bob", "Bob Brown"), ("carol", "Carol Clark")];
+/// Directory setting that records that the demo users were created once.
+const DEMO_MARKER: &str = "demo_users_created";
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        usage(e.to_string())
+    }
+}
+
+/// The configuration for an admin command: `--config FILE`, else `DIR/tandem.toml`.
+pub fn locate(data_dir: Option<&Path>, config: Option<&Path>) -> CliResult<Config> {
+    if let Some(file) = config {
+        return Ok(Config::load(file, &Overrides::default())?);
+    }
+    let dir = data_dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(tandem_config::DEFAULT_DATA_DIR));
+    let file = dir.join(CONFIG_FILE_NAME);
+    if !file.exists() {
+        return Err(usage(format!(
+            "no deployment in {}: run `tandem up --data-dir {}` first, or pass --config FILE",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(Config::load(&file, &Overrides::default())?)
+}
+
+/// The configuration for `up`: the one written on first start, else `--config`, else defaults
+/// with the deployment names mapped to loopback. Returns it and whether this is the first start.
+pub fn for_up(data_dir: Option<&Path>, domain: Option<&str>, config: Option<&Path>) -> CliResult<(Config, bool)> {
+    let domain =
+        domain.map(|d| d.parse().map_err(|e: tandem_types::ParseError| usage(format!("--domain: {e}")))).transpose()?;
+    let overrides = Overrides { domain: domain.clone(), data_dir: data_dir.map(Path::to_path_buf), log_format: None };
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+
+    // Where the data lives decides whether this is a restart.
+    let probe = match config {
+        Some(file) => Config::load(file, &overrides)?,
+        None => Config::defaults(&cwd, &overrides)?,
+    };
+    let written = probe.data_dir.join(CONFIG_FILE_NAME);
+    if written.exists() {
+        let existing = Config::load(&written, &Overrides::default())?;
+        if let Some(d) = &domain
+            && *d != existing.domain
+        {
+            return Err(usage(format!(
+                "--domain {d}: {} already holds a deployment for {}; use another --data-dir",
+                existing.data_dir.display(),
+                existing.domain
+            )));
+        }
+        return Ok((existing, false));
+    }
+    let mut cfg = probe;
+    if config.is_none() {
+        for host in cfg.host_names() {
+            cfg.hosts.insert(host, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+    }
+    Ok((cfg, true))
+}
+
+/// Writes the configuration into its data directory (first start of `up`).
+pub fn write_config(cfg: &Config) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let file = cfg.data_dir.join(CONFIG_FILE_NAME);
+    std::fs::write(&file, cfg.to_toml()).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(file)
+}
+
+pub fn pki(cfg: &Config) -> Pki {
+    Pki::new(cfg.data_dir.join("pki"))
+}
+
+fn loopback_ips(addr: SocketAddr) -> Vec<IpAddr> {
+    let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    if !addr.ip().is_unspecified() && !ips.contains(&addr.ip()) {
+        ips.push(addr.ip());
+    }
+    ips
+}
+
+/// What each role's TLS certificate must name.
+pub fn cert_specs(cfg: &Config) -> Vec<ServerCertSpec> {
+    vec![
+        ServerCertSpec {
+            name: Role::Mailbox.as_str().into(),
+            common_name: cfg.mailbox.fqdn.to_string(),
+            organization: cfg.domain.to_string(),
+            dns_names: vec![
+                cfg.mailbox.fqdn.to_string(),
+                cfg.mailbox.autodiscover_fqdn.to_string(),
+                "localhost".into(),
+            ],
+            ip_addresses: loopback_ips(cfg.mailbox.https_listen),
+        },
+        ServerCertSpec {
+            name: Role::Frontend.as_str().into(),
+            common_name: cfg.frontend.pool_fqdn.to_string(),
+            organization: cfg.domain.to_string(),
+            dns_names: vec![cfg.frontend.pool_fqdn.to_string(), cfg.frontend.sip_fqdn.to_string(), "localhost".into()],
+            ip_addresses: loopback_ips(cfg.frontend.https_listen),
+        },
+    ]
+}
+
+/// Every address a client uses, as `status --json` and the `up` banner show them.
+#[derive(Debug, Serialize)]
+pub struct Endpoints {
+    pub mailbox: MailboxEndpoints,
+    pub frontend: FrontendEndpoints,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MailboxEndpoints {
+    pub enabled: bool,
+    pub fqdn: String,
+    pub https_url: String,
+    pub ews_url: String,
+    pub autodiscover_svc_url: String,
+    pub autodiscover_xml_url: String,
+    pub auth_metadata_url: String,
+    pub health_url: String,
+    pub ready_url: String,
+    pub metrics_url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FrontendEndpoints {
+    pub enabled: bool,
+    pub pool_fqdn: String,
+    pub https_url: String,
+    pub sip_udp: String,
+    pub sip_tcp: String,
+    pub sip_tls: String,
+    pub auth_metadata_url: String,
+    pub web_url: String,
+    pub health_url: String,
+    pub ready_url: String,
+    pub metrics_url: String,
+}
+
+/// `https://host[:port]` reachable from this machine: the listen IP, or the FQDN when the role
+/// listens on every address.
+fn base_url(addr: SocketAddr, fqdn: &str) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => fqdn.to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    if addr.port() == 443 { format!("https://{host}") } else { format!("https://{host}:{}", addr.port()) }
+}
+
+fn sip_addr(addr: SocketAddr, fqdn: &str) -> String {
+    if addr.ip().is_unspecified() { format!("{fqdn}:{}", addr.port()) } else { addr.to_string() }
+}
+
+impl Endpoints {
+    pub fn of(cfg: &Config) -> Endpoints {
+        use tandem_frontend::paths as fe;
+        use tandem_mailbox::paths as mbx;
+        let m = base_url(cfg.mailbox.https_listen, cfg.mailbox.fqdn.as_str());
+        let f = base_url(cfg.frontend.https_listen, cfg.frontend.pool_fqdn.as_str());
+        let pool = cfg.frontend.pool_fqdn.as_str();
+        Endpoints {
+            mailbox: MailboxEndpoints {
+                enabled: cfg.mailbox.enabled,
+                fqdn: cfg.mailbox.fqdn.to_string(),
+                ews_url: format!("{m}{}", mbx::EWS),
+                autodiscover_svc_url: format!("{m}{}", mbx::AUTODISCOVER_SVC),
+                autodiscover_xml_url: format!("{m}{}", mbx::AUTODISCOVER_XML),
+                auth_metadata_url: format!("{m}{}", mbx::AUTH_METADATA),
+                health_url: format!("{m}/healthz"),
+                ready_url: format!("{m}/readyz"),
+                metrics_url: format!("{m}/metrics"),
+                https_url: m,
+            },
+            frontend: FrontendEndpoints {
+                enabled: cfg.frontend.enabled,
+                pool_fqdn: pool.to_owned(),
+                sip_udp: sip_addr(cfg.frontend.sip_udp_listen, pool),
+                sip_tcp: sip_addr(cfg.frontend.sip_tcp_listen, pool),
+                sip_tls: sip_addr(cfg.frontend.sip_tls_listen, pool),
+                auth_metadata_url: format!("{f}{}", fe::AUTH_METADATA),
+                web_url: format!("{f}{}", fe::WEB_CLIENT),
+                health_url: format!("{f}/healthz"),
+                ready_url: format!("{f}/readyz"),
+                metrics_url: format!("{f}/metrics"),
+                https_url: f,
+            },
+        }
+    }
+}
+
+/// Which roles a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleSelection {
+    Mailbox,
+    Frontend,
+    All,
+}
+
+impl RoleSelection {
+    fn runs(self, role: Role) -> bool {
+        matches!(
+            (self, role),
+            (RoleSelection::All, _)
+                | (RoleSelection::Mailbox, Role::Mailbox)
+                | (RoleSelection::Frontend, Role::Frontend)
+        )
+    }
+}
+
+/// Demo users to create on first start, with their shared password.
+#[derive(Debug)]
+pub struct Demo {
+    pub password: String,
+    /// True when the password was generated and must be printed.
+    pub generated: bool,
+}
+
+impl Demo {
+    /// From `TANDEM_DEMO_PASSWORD`, else a generated one.
+    pub fn from_env() -> CliResult<Demo> {
+        match std::env::var("TANDEM_DEMO_PASSWORD") {
+            Ok(p) if p.chars().count() >= tandem_directory::MIN_PASSWORD_LEN => {
+                Ok(Demo { password: p, generated: false })
+            }
+            Ok(_) => Err(usage(format!(
+                "TANDEM_DEMO_PASSWORD is too short: use at least {} characters",
+                tandem_directory::MIN_PASSWORD_LEN
+            ))),
+            Err(_) => {
+                use rand::RngExt;
+                const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+                let mut rng = rand::rng();
+                let password = (0..16).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+                Ok(Demo { password, generated: true })
+            }
+        }
+    }
+}
+
+/// Creates the demo users once per directory; returns whether it did.
+async fn create_demo_users(cfg: &Config, directory: &Directory, demo: &Demo) -> anyhow::Result<bool> {
+    if directory.store().setting(DEMO_MARKER).await?.is_some() {
+        return Ok(false);
+    }
+    for (name, display) in DEMO_USERS {
+        if directory.find(name).await?.is_some() {
+            continue;
+        }
+        let new = NewUser {
+            name: name.parse()?,
+            display_name: display.into(),
+            sip_uri: tandem_types::SipUri::new(name, &cfg.domain)?,
+            smtp_address: tandem_types::SmtpAddress::new(name, &cfg.domain)?,
+            password: demo.password.clone(),
+        };
+        directory.add(&new).await.with_context(|| format!("cannot create demo user {name}"))?;
+    }
+    directory.store().set_setting(DEMO_MARKER, &tandem_store::now_unix().to_string()).await?;
+    Ok(true)
+}
+
+/// Runs the selected roles until Ctrl-C or SIGTERM. `banner` is printed once everything listens.
+pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
+    let started = Instant::now();
+    let pki = pki(&cfg);
+    let specs = cert_specs(&cfg);
+    let (identities, created) =
+        pki.ensure(cfg.domain.as_str(), &specs).with_context(|| format!("certificates in {}", pki.dir().display()))?;
+    if created {
+        tracing::info!(dir = %pki.dir().display(), "certificates written");
+    }
+    let directory = Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
+    let demo_created = match &demo {
+        Some(d) => create_demo_users(&cfg, &directory, d).await?,
+        None => false,
+    };
+
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let mut slots: Vec<(ServerCertSpec, Arc<CertSlot>)> = Vec::new();
+    let slot_for = |role: Role, identities: &[ServerIdentity]| -> anyhow::Result<Arc<CertSlot>> {
+        let id = identities.iter().find(|i| i.name == role.as_str()).context("no certificate for the role")?;
+        Ok(CertSlot::new(id.chain.clone(), id.key.clone_key())?)
+    };
+
+    let mut stores = Vec::new();
+    if cfg.mailbox.enabled && roles.runs(Role::Mailbox) {
+        let slot = slot_for(Role::Mailbox, &identities)?;
+        let running = tandem_mailbox::start(&cfg.mailbox, directory.clone(), slot.clone(), &tasks, shutdown.clone())
+            .await
+            .context("the mailbox role cannot start")?;
+        stores.push(running.store);
+        slots.extend(specs.iter().filter(|s| s.name == Role::Mailbox.as_str()).cloned().map(|s| (s, slot.clone())));
+    }
+    if cfg.frontend.enabled && roles.runs(Role::Frontend) {
+        let slot = slot_for(Role::Frontend, &identities)?;
+        let running = tandem_frontend::start(&cfg.frontend, directory.clone(), slot.clone(), &tasks, shutdown.clone())
+            .await
+            .context("the Front End role cannot start")?;
+        stores.push(running.store);
+        slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
+    }
+    spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots);
+
+    if banner {
+        print_banner(&cfg, &pki, &directory, demo.as_ref().filter(|d| d.generated && demo_created)).await?;
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, domain = %cfg.domain, "tandem is ready");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+        tracing::warn!("some connections did not finish within {} s", SHUTDOWN_GRACE.as_secs());
+    }
+    for store in stores {
+        store.close().await;
+    }
+    directory.store().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Renews role certificates before they expire and swaps them into the running listeners.
+fn spawn_cert_renewal(
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+    pki: Pki,
+    domain: String,
+    slots: Vec<(ServerCertSpec, Arc<CertSlot>)>,
+) {
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(CERT_CHECK_INTERVAL);
+        tick.tick().await; // the first tick is immediate; start-up already checked
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let specs: Vec<ServerCertSpec> = slots.iter().map(|(s, _)| s.clone()).collect();
+            match pki.ensure(&domain, &specs) {
+                Ok((ids, true)) => {
+                    for id in ids {
+                        if let Some((_, slot)) = slots.iter().find(|(s, _)| s.name == id.name)
+                            && let Err(e) = slot.replace(id.chain, id.key)
+                        {
+                            tracing::error!(cert = %id.name, error = %e, "renewed certificate cannot be used");
+                        }
+                    }
+                    tracing::info!("TLS certificates renewed and in use");
+                }
+                Ok((_, false)) => {}
+                Err(e) => tracing::error!(error = %e, "certificate renewal failed; fix the PKI folder before expiry"),
+            }
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory, demo: Option<&Demo>) -> anyhow::Result<()> {
+    let e = Endpoints::of(cfg);
+    let mut out = String::new();
+    out.push_str(&format!("\nTandem is up for {} (data: {})\n\n", cfg.domain, cfg.data_dir.display()));
+    out.push_str(&format!("  {:<28} {}\n", "CA certificate (trust it)", pki.ca_cert_path().display()));
+    if e.mailbox.enabled {
+        out.push_str(&format!("\n  Mailbox role ({})\n", e.mailbox.fqdn));
+        for (k, v) in [
+            ("HTTPS", &e.mailbox.https_url),
+            ("EWS", &e.mailbox.ews_url),
+            ("Autodiscover (SOAP)", &e.mailbox.autodiscover_svc_url),
+            ("Autodiscover (POX)", &e.mailbox.autodiscover_xml_url),
+            ("Auth metadata", &e.mailbox.auth_metadata_url),
+            ("Health / ready / metrics", &e.mailbox.health_url),
+        ] {
+            out.push_str(&format!("    {k:<26} {v}\n"));
+        }
+    }
+    if e.frontend.enabled {
+        out.push_str(&format!("\n  Front End role ({})\n", e.frontend.pool_fqdn));
+        for (k, v) in [
+            ("HTTPS", &e.frontend.https_url),
+            ("SIP UDP / TCP", &format!("{} / {}", e.frontend.sip_udp, e.frontend.sip_tcp)),
+            ("SIP TLS", &e.frontend.sip_tls),
+            ("Auth metadata", &e.frontend.auth_metadata_url),
+            ("Web client", &e.frontend.web_url),
+            ("Health / ready / metrics", &e.frontend.health_url),
+        ] {
+            out.push_str(&format!("    {k:<26} {v}\n"));
+        }
+    }
+    let users = directory.list().await?;
+    out.push_str(&format!("\n  Users ({})\n", users.len()));
+    for u in &users {
+        out.push_str(&format!("    {:<10} {:<28} {}\n", u.name, u.sip_uri, u.smtp_address));
+    }
+    if let Some(d) = demo {
+        out.push_str(&format!("\n  Demo password (shown once): {}\n", d.password));
+    }
+    out.push_str("\n  `tandem status --json` reports health; Ctrl-C stops.\n");
+    println!("{out}");
+    Ok(())
+}
