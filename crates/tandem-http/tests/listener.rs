@@ -1,0 +1,95 @@
+//! The HTTPS listener: operations endpoints over real TLS, certificate swap while running, and
+//! a clean stop on the shutdown signal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tandem_http::{CertSlot, readiness, start_role_https};
+use tandem_pki::{Pki, ServerCertSpec};
+use tandem_types::Role;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+fn spec(name: &str) -> ServerCertSpec {
+    ServerCertSpec {
+        name: name.into(),
+        common_name: format!("{name}.litwareinc.com"),
+        organization: "litwareinc.com".into(),
+        dns_names: vec![format!("{name}.litwareinc.com")],
+        ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+    }
+}
+
+async fn peer_cert(addr: std::net::SocketAddr, ca: &CertificateDer<'static>) -> CertificateDer<'static> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = connector.connect(ServerName::IpAddress(addr.ip().into()), tcp).await.unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].clone()
+}
+
+#[tokio::test]
+async fn serves_operations_swaps_certificates_and_stops() {
+    // Test harnesses install the one provider, as main does.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(tmp.path());
+    let (ids, _) = pki.ensure("litwareinc.com", &[spec("one"), spec("two")]).unwrap();
+    let ca = ids[0].chain[1].clone();
+    let slot = CertSlot::new(ids[0].chain.clone(), ids[0].key.clone_key()).unwrap();
+
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = ready.clone();
+    let checks = vec![(
+        "probe",
+        readiness(move || {
+            let ok = flag.load(std::sync::atomic::Ordering::SeqCst);
+            async move { if ok { Ok(()) } else { Err("switched off".to_owned()) } }
+        }),
+    )];
+    let routes = Router::new().route("/hello", get(|| async { "hello" }));
+    let addr = start_role_https(
+        Role::Mailbox,
+        "127.0.0.1:0".parse().unwrap(),
+        slot.clone(),
+        routes,
+        checks,
+        &tasks,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+
+    let client =
+        reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_der(&ca).unwrap()]).build().unwrap();
+    let base = format!("https://{addr}");
+    assert_eq!(client.get(format!("{base}/hello")).send().await.unwrap().text().await.unwrap(), "hello");
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(client.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+    ready.store(false, std::sync::atomic::Ordering::SeqCst);
+    let not_ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(not_ready.status(), 503);
+    assert!(not_ready.text().await.unwrap().contains("switched off"));
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("tandem_http_requests_total"), "{metrics}");
+
+    // Swap: new handshakes see the new certificate, without a restart.
+    assert_eq!(peer_cert(addr, &ca).await, ids[0].chain[0]);
+    slot.replace(ids[1].chain.clone(), ids[1].key.clone_key()).unwrap();
+    assert_eq!(peer_cert(addr, &ca).await, ids[1].chain[0]);
+
+    // Stop: the listener closes and every task ends.
+    shutdown.cancel();
+    tasks.close();
+    tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await.expect("tasks stop");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed");
+}
