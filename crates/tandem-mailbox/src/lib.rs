@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use tandem_config::MailboxConfig;
 use tandem_directory::Directory;
-use tandem_http::{CertSlot, readiness};
+use tandem_http::{CertSlot, ReadinessCheck};
 use tandem_store::{Migration, Store};
 use tandem_types::Role;
 use tokio_util::sync::CancellationToken;
@@ -53,21 +53,8 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningMailbox, MailboxError> {
     let store = Store::open(&config.store.url(), MIGRATIONS).await?;
-    let checks = vec![
-        ("mailbox_store", {
-            let store = store.clone();
-            readiness(move || {
-                let store = store.clone();
-                async move { store.ping().await.map_err(|e| e.to_string()) }
-            })
-        }),
-        ("directory", {
-            readiness(move || {
-                let directory = directory.clone();
-                async move { directory.store().ping().await.map_err(|e| e.to_string()) }
-            })
-        }),
-    ];
+    let checks: Vec<(&'static str, ReadinessCheck)> =
+        vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
     let https_addr =
         tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, Router::new(), checks, tasks, shutdown)
             .await?;

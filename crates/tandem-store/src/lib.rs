@@ -155,6 +155,18 @@ impl Store {
         Ok(())
     }
 
+    /// A probe for readiness endpoints: each call pings the database and words a failure.
+    pub fn ping_probe(
+        &self,
+    ) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> + Send + Sync + 'static
+    {
+        let store = self.clone();
+        move || {
+            let store = store.clone();
+            Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
