@@ -1,0 +1,230 @@
+//! Header storage: names compared case-insensitively with compact forms expanded, values kept as
+//! received (after unfolding), multi-valued headers split on commas outside quotes and brackets.
+
+use std::fmt;
+
+/// A header name in its canonical spelling (`Call-ID`, `Via`, …) or as received when unknown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeaderName(String);
+
+/// Canonical names of the headers this server reads, with their compact forms (RFC 3261 §7.3.3,
+/// RFC 3265, RFC 3515, RFC 4028).
+const KNOWN: &[(&str, Option<&str>)] = &[
+    ("Accept", None),
+    ("Allow", None),
+    ("Allow-Events", Some("u")),
+    ("Authorization", None),
+    ("Call-ID", Some("i")),
+    ("Contact", Some("m")),
+    ("Content-Encoding", Some("e")),
+    ("Content-Length", Some("l")),
+    ("Content-Type", Some("c")),
+    ("CSeq", None),
+    ("Event", Some("o")),
+    ("Expires", None),
+    ("From", Some("f")),
+    ("Max-Forwards", None),
+    ("Min-Expires", None),
+    ("Proxy-Authenticate", None),
+    ("Proxy-Authorization", None),
+    ("Proxy-Require", None),
+    ("Record-Route", None),
+    ("Refer-To", Some("r")),
+    ("Require", None),
+    ("Route", None),
+    ("Server", None),
+    ("Session-Expires", Some("x")),
+    ("SIP-ETag", None),
+    ("SIP-If-Match", None),
+    ("Subject", Some("s")),
+    ("Subscription-State", None),
+    ("Supported", Some("k")),
+    ("To", Some("t")),
+    ("Unsupported", None),
+    ("User-Agent", None),
+    ("Via", Some("v")),
+    ("Warning", None),
+    ("WWW-Authenticate", None),
+];
+
+impl HeaderName {
+    pub fn new(raw: &str) -> HeaderName {
+        for (canon, compact) in KNOWN {
+            if raw.eq_ignore_ascii_case(canon) || compact.is_some_and(|c| raw.eq_ignore_ascii_case(c)) {
+                return HeaderName((*canon).to_owned());
+            }
+        }
+        HeaderName(raw.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is(&self, name: &str) -> bool {
+        self.0.eq_ignore_ascii_case(name)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The headers of a message, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(HeaderName, String)>,
+}
+
+impl Headers {
+    pub fn new() -> Headers {
+        Headers::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &str)> {
+        self.entries.iter().map(|(n, v)| (n, v.as_str()))
+    }
+
+    /// The first value of a header (the whole line, commas included).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let name = HeaderName::new(name);
+        self.entries.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every line of a header, in order.
+    pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = HeaderName::new(name);
+        self.entries.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every comma-separated value of a header across all its lines (Via, Contact, Route…).
+    pub fn values<'a>(&'a self, name: &str) -> Vec<&'a str> {
+        self.get_all(name).flat_map(split_comma_list).collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Appends a line.
+    pub fn push(&mut self, name: &str, value: impl Into<String>) {
+        self.entries.push((HeaderName::new(name), value.into()));
+    }
+
+    /// Inserts a line before every other line of the same header (a new top Via, Record-Route).
+    pub fn push_front(&mut self, name: &str, value: impl Into<String>) {
+        let hn = HeaderName::new(name);
+        let at = self.entries.iter().position(|(n, _)| *n == hn).unwrap_or(0);
+        self.entries.insert(at, (hn, value.into()));
+    }
+
+    /// Replaces all lines of a header with one.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        let hn = HeaderName::new(name);
+        let value = value.into();
+        match self.entries.iter().position(|(n, _)| *n == hn) {
+            Some(i) => {
+                self.entries[i].1 = value;
+                let mut seen = 0;
+                self.entries.retain(|(n, _)| {
+                    if *n == hn {
+                        seen += 1;
+                        seen == 1
+                    } else {
+                        true
+                    }
+                });
+            }
+            None => self.entries.push((hn, value)),
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        let hn = HeaderName::new(name);
+        self.entries.retain(|(n, _)| *n != hn);
+    }
+
+    /// Removes the first comma-separated value of a header (the top Via, the first Route),
+    /// dropping the line when it held only that value. Returns the value removed.
+    pub fn pop_first_value(&mut self, name: &str) -> Option<String> {
+        let hn = HeaderName::new(name);
+        let i = self.entries.iter().position(|(n, _)| *n == hn)?;
+        let parts = split_comma_list(&self.entries[i].1);
+        let first = parts.first()?.to_string();
+        if parts.len() <= 1 {
+            self.entries.remove(i);
+        } else {
+            self.entries[i].1 = parts[1..].join(", ");
+        }
+        Some(first)
+    }
+}
+
+/// Splits a header value on commas that are outside quoted strings and angle brackets.
+pub fn split_comma_list(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut in_quotes, mut in_angle, mut escaped) = (false, false, false);
+    let mut start = 0;
+    for (i, c) in value.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            '<' if !in_quotes => in_angle = true,
+            '>' if !in_quotes => in_angle = false,
+            ',' if !in_quotes && !in_angle => {
+                let part = value[start..i].trim();
+                if !part.is_empty() {
+                    out.push(part);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let last = value[start..].trim();
+    if !last.is_empty() {
+        out.push(last);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_forms_and_case() {
+        let mut h = Headers::new();
+        h.push("v", "SIP/2.0/UDP a;branch=z9hG4bK1");
+        h.push("VIA", "SIP/2.0/UDP b;branch=z9hG4bK2, SIP/2.0/TCP c;branch=z9hG4bK3");
+        h.push("i", "abc");
+        assert_eq!(h.get("call-id"), Some("abc"));
+        assert_eq!(h.values("Via").len(), 3);
+        h.push_front("Via", "SIP/2.0/UDP me;branch=z9hG4bK0");
+        assert!(h.get("Via").unwrap().contains("me"));
+        assert_eq!(h.pop_first_value("Via").unwrap(), "SIP/2.0/UDP me;branch=z9hG4bK0");
+        assert_eq!(h.pop_first_value("Via").unwrap(), "SIP/2.0/UDP a;branch=z9hG4bK1");
+        assert_eq!(h.pop_first_value("Via").unwrap(), "SIP/2.0/UDP b;branch=z9hG4bK2");
+        assert_eq!(h.values("Via"), vec!["SIP/2.0/TCP c;branch=z9hG4bK3"]);
+    }
+
+    #[test]
+    fn comma_lists_respect_quotes_and_brackets() {
+        let v = split_comma_list(r#""Doe, John" <sip:j@x;a=1,2>;q=0.5, <sip:k@y>"#);
+        assert_eq!(v, vec![r#""Doe, John" <sip:j@x;a=1,2>;q=0.5"#, "<sip:k@y>"]);
+    }
+}

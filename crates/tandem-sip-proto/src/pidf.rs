@@ -1,0 +1,204 @@
+//! Presence documents: PIDF (RFC 3863) with RPID activities (RFC 4480), read with a small
+//! tag scanner that never expands entities or reads a DTD, and written from a typed summary.
+
+/// The availability a presentity shows, ordered as the aggregation rule ranks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Availability {
+    Offline,
+    Available,
+    Away,
+    Busy,
+    OnThePhone,
+}
+
+impl Availability {
+    /// Aggregation across a user's endpoints: on-the-phone > busy > away > available > offline.
+    pub fn aggregate(all: impl IntoIterator<Item = Availability>) -> Availability {
+        all.into_iter().max().unwrap_or(Availability::Offline)
+    }
+
+    pub fn is_open(self) -> bool {
+        self != Availability::Offline
+    }
+
+    /// The RPID activity element for this state, if any.
+    fn activity(self) -> Option<&'static str> {
+        match self {
+            Availability::Away => Some("away"),
+            Availability::Busy => Some("busy"),
+            Availability::OnThePhone => Some("on-the-phone"),
+            _ => None,
+        }
+    }
+}
+
+/// What a published document says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceSummary {
+    pub availability: Availability,
+    pub note: Option<String>,
+}
+
+/// Why a body is not a usable PIDF document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PidfError {
+    #[error("not UTF-8")]
+    Encoding,
+    #[error("document type declarations and entities are refused")]
+    Dtd,
+    #[error("no <presence> element")]
+    NotPidf,
+    #[error("document larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// Largest PIDF document accepted.
+pub const MAX_PIDF: usize = 32 * 1024;
+
+/// Reads the basic status, RPID activities and the first note of a PIDF document.
+pub fn parse(body: &[u8]) -> Result<PresenceSummary, PidfError> {
+    if body.len() > MAX_PIDF {
+        return Err(PidfError::TooLarge(MAX_PIDF));
+    }
+    let text = std::str::from_utf8(body).map_err(|_| PidfError::Encoding)?;
+    if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
+        return Err(PidfError::Dtd);
+    }
+    let tags = tags(text);
+    if !tags.iter().any(|t| local(&t.name) == "presence" && !t.closing) {
+        return Err(PidfError::NotPidf);
+    }
+    let mut open = false;
+    let mut activity: Option<Availability> = None;
+    let mut note = None;
+    let mut in_activities = false;
+    for t in &tags {
+        let name = local(&t.name);
+        match (name, t.closing) {
+            ("basic", false) => {
+                if t.text.trim().eq_ignore_ascii_case("open") {
+                    open = true;
+                }
+            }
+            ("activities", c) => in_activities = !c,
+            ("note", false) if note.is_none() && !t.text.trim().is_empty() => {
+                note = Some(unescape(t.text.trim()));
+            }
+            (a, false) if in_activities => {
+                let found = match a {
+                    "away" | "vacation" | "sleeping" | "steering" => Some(Availability::Away),
+                    "busy" | "meeting" | "appointment" | "performance" | "presentation" | "worship" => {
+                        Some(Availability::Busy)
+                    }
+                    "on-the-phone" => Some(Availability::OnThePhone),
+                    _ => None,
+                };
+                if let Some(f) = found {
+                    activity = Some(activity.map_or(f, |x| x.max(f)));
+                }
+            }
+            _ => {}
+        }
+    }
+    let availability = if !open { Availability::Offline } else { activity.unwrap_or(Availability::Available) };
+    Ok(PresenceSummary { availability, note })
+}
+
+struct Tag {
+    name: String,
+    closing: bool,
+    /// Text up to the next tag.
+    text: String,
+}
+
+fn local(name: &str) -> &str {
+    name.rsplit(':').next().unwrap_or(name)
+}
+
+fn tags(text: &str) -> Vec<Tag> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(lt) = rest.find('<') {
+        let after = &rest[lt + 1..];
+        let Some(gt) = after.find('>') else { break };
+        let inner = &after[..gt];
+        let next = &after[gt + 1..];
+        let text_end = next.find('<').unwrap_or(next.len());
+        if !(inner.starts_with('?') || inner.starts_with('!')) {
+            let closing = inner.starts_with('/');
+            let body = inner.trim_start_matches('/').trim_end_matches('/');
+            let name = body.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_owned();
+            out.push(Tag { name, closing, text: next[..text_end].to_owned() });
+            if inner.ends_with('/') && !closing {
+                out.push(Tag {
+                    name: out.last().map(|t| t.name.clone()).unwrap_or_default(),
+                    closing: true,
+                    text: String::new(),
+                });
+            }
+        }
+        rest = next;
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A PIDF document for `entity` (a SIP URI) with RPID activities.
+pub fn render(entity: &str, summary: &PresenceSummary) -> Vec<u8> {
+    let basic = if summary.availability.is_open() { "open" } else { "closed" };
+    let mut doc = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <presence xmlns=\"urn:ietf:params:xml:ns:pidf\" xmlns:dm=\"urn:ietf:params:xml:ns:pidf:data-model\" \
+         xmlns:rpid=\"urn:ietf:params:xml:ns:pidf:rpid\" entity=\"{}\">\n\
+         <tuple id=\"tandem\"><status><basic>{basic}</basic></status></tuple>\n",
+        escape(entity)
+    );
+    doc.push_str("<dm:person id=\"p\">");
+    if let Some(a) = summary.availability.activity() {
+        doc.push_str(&format!("<rpid:activities><rpid:{a}/></rpid:activities>"));
+    }
+    doc.push_str("</dm:person>\n");
+    if let Some(n) = &summary.note {
+        doc.push_str(&format!("<note>{}</note>\n", escape(n)));
+    }
+    doc.push_str("</presence>\n");
+    doc.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baresip_style_document() {
+        let doc = br#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:bob@x.com">
+<dm:person id="p4159"><rpid:activities><rpid:busy/></rpid:activities></dm:person>
+<tuple id="t4109"><status><basic>open</basic></status><contact>sip:bob@x.com</contact></tuple>
+<note>in a call &amp; more</note>
+</presence>"#;
+        let s = parse(doc).unwrap();
+        assert_eq!(s.availability, Availability::Busy);
+        assert_eq!(s.note.as_deref(), Some("in a call & more"));
+        assert_eq!(parse(&render("sip:bob@x.com", &s)).unwrap(), s);
+        let closed = parse(br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b"><tuple id="x"><status><basic>closed</basic></status></tuple></presence>"#).unwrap();
+        assert_eq!(closed.availability, Availability::Offline);
+        assert_eq!(parse(b"<!DOCTYPE x [<!ENTITY a 'b'>]><presence/>"), Err(PidfError::Dtd));
+        assert_eq!(parse(b"<foo/>"), Err(PidfError::NotPidf));
+    }
+
+    #[test]
+    fn aggregation_order() {
+        use Availability::*;
+        assert_eq!(Availability::aggregate([Available, Away]), Away);
+        assert_eq!(Availability::aggregate([Busy, OnThePhone, Available]), OnThePhone);
+        assert_eq!(Availability::aggregate([]), Offline);
+    }
+}
