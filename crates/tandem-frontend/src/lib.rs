@@ -2,9 +2,11 @@
 //!
 //! It owns registrations, presence, subscriptions and conferences (its own database, never shared
 //! with the mailbox) and reaches mailbox data only through Autodiscover and EWS with
-//! server-to-server tokens. Today it runs its HTTPS listener (`/metadata/json/1` and the web client
-//! will live there) with the operations endpoints and its store; SIP listeners arrive with the
-//! Front End issue, on the addresses already in its configuration.
+//! server-to-server tokens. It runs the SIP server (registrar, proxy, IM, presence; see [`sip`])
+//! on UDP, TCP and TLS, and an HTTPS listener with the operations endpoints (`/metadata/json/1`
+//! and the web client will live there).
+
+pub mod sip;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use tandem_config::FrontendConfig;
 use tandem_directory::Directory;
 use tandem_http::{CertSlot, ReadinessCheck};
 use tandem_store::{Migration, Store};
-use tandem_types::Role;
+use tandem_types::{DomainName, Role};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,7 +27,36 @@ pub mod paths {
 }
 
 /// The Front End database schema, in order.
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[Migration::portable(
+    1,
+    "sip registrations, offline messages, presence blocks",
+    "CREATE TABLE sip_registrations (
+        aor TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        call_id TEXT NOT NULL,
+        cseq BIGINT NOT NULL,
+        user_agent TEXT
+    );
+    CREATE INDEX sip_registrations_aor ON sip_registrations (aor);
+    CREATE TABLE sip_offline_messages (
+        id TEXT PRIMARY KEY,
+        target_aor TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        from_header TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        received_at BIGINT NOT NULL
+    );
+    CREATE INDEX sip_offline_target ON sip_offline_messages (target_aor, received_at);
+    CREATE TABLE presence_blocks (
+        owner_aor TEXT NOT NULL,
+        watcher_aor TEXT NOT NULL,
+        PRIMARY KEY (owner_aor, watcher_aor)
+    )",
+)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrontendError {
@@ -33,6 +64,8 @@ pub enum FrontendError {
     Store(#[from] tandem_store::StoreError),
     #[error("Front End HTTPS: {0}")]
     Http(#[from] tandem_http::HttpError),
+    #[error("Front End SIP: {0}")]
+    Sip(#[from] sip::StartError),
 }
 
 /// A started Front End role.
@@ -40,10 +73,12 @@ pub enum FrontendError {
 pub struct RunningFrontend {
     pub https_addr: SocketAddr,
     pub store: Store,
+    pub sip: Arc<sip::SipCore>,
 }
 
 /// Opens the Front End store and starts its HTTPS listener in `tasks`.
 pub async fn start(
+    domain: &DomainName,
     config: &FrontendConfig,
     directory: Directory,
     cert: Arc<CertSlot>,
@@ -53,6 +88,20 @@ pub async fn start(
     let store = Store::open(&config.store.url(), MIGRATIONS).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("frontend_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
+    let settings = sip::SipSettings {
+        domain: domain.to_string(),
+        names: vec![config.pool_fqdn.to_string(), config.sip_fqdn.to_string()],
+        udp: config.sip_udp_listen,
+        tcp: config.sip_tcp_listen,
+        tls: config.sip_tls_listen,
+        advertised_host: if config.sip_udp_listen.ip().is_unspecified() {
+            config.pool_fqdn.to_string()
+        } else {
+            config.sip_udp_listen.ip().to_string()
+        },
+    };
+    let sip_tls = tokio_rustls::TlsAcceptor::from(tandem_http::tls_config(cert.clone())?);
+    let sip = sip::start(settings, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,
         config.https_listen,
@@ -63,5 +112,5 @@ pub async fn start(
         shutdown,
     )
     .await?;
-    Ok(RunningFrontend { https_addr, store })
+    Ok(RunningFrontend { https_addr, store, sip })
 }

@@ -80,7 +80,7 @@ impl From<ParseError> for Rejected {
 /// What a stream yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamItem {
-    Message(Message),
+    Message(Box<Message>),
     /// A CRLF CRLF keep-alive ping (RFC 5626 §3.5.1), answered with CRLF.
     Ping,
 }
@@ -348,7 +348,7 @@ impl StreamParser {
         }
         let frame: Vec<u8> = self.buf.drain(..body_start + length).collect();
         let result = build(&head, &frame[body_start..], true, &self.limits);
-        result.map(|m| Some(StreamItem::Message(m)))
+        result.map(|m| Some(StreamItem::Message(Box::new(m))))
     }
 }
 
@@ -393,7 +393,8 @@ mod tests {
         s.push(&bytes[40..]);
         s.push(bytes);
         for _ in 0..2 {
-            let Some(StreamItem::Message(Message::Request(r))) = s.next_item().unwrap() else { panic!() };
+            let Some(StreamItem::Message(m)) = s.next_item().unwrap() else { panic!() };
+            let Message::Request(r) = *m else { panic!() };
             assert_eq!(r.body, b"hello");
         }
         assert_eq!(s.next_item().unwrap(), None);

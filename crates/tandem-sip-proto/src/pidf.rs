@@ -75,11 +75,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceSummary, PidfError> {
     for t in &tags {
         let name = local(&t.name);
         match (name, t.closing) {
-            ("basic", false) => {
-                if t.text.trim().eq_ignore_ascii_case("open") {
-                    open = true;
-                }
-            }
+            ("basic", false) if t.text.trim().eq_ignore_ascii_case("open") => open = true,
             ("activities", c) => in_activities = !c,
             ("note", false) if note.is_none() && !t.text.trim().is_empty() => {
                 note = Some(unescape(t.text.trim()));

@@ -326,9 +326,16 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
     }
     if cfg.frontend.enabled && roles.runs(Role::Frontend) {
         let slot = slot_for(Role::Frontend, &identities)?;
-        let running = tandem_frontend::start(&cfg.frontend, directory.clone(), slot.clone(), &tasks, shutdown.clone())
-            .await
-            .context("the Front End role cannot start")?;
+        let running = tandem_frontend::start(
+            &cfg.domain,
+            &cfg.frontend,
+            directory.clone(),
+            slot.clone(),
+            &tasks,
+            shutdown.clone(),
+        )
+        .await
+        .context("the Front End role cannot start")?;
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }

@@ -1,0 +1,147 @@
+//! Instant messages in page mode (RFC 3428): forked to every registered endpoint of the target,
+//! or kept for an offline user and delivered at their next registration.
+
+use std::sync::Arc;
+
+use sqlx::Row;
+use tandem_directory::User;
+use tandem_sip_proto::{HeaderView, Method, Request, Uri};
+
+use super::transport::Flow;
+use super::txn::ServerKey;
+use super::{SipCore, random_token};
+
+/// Messages kept per offline user before further ones are refused.
+pub const MAX_STORED_PER_USER: i64 = 500;
+
+pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, sender: User) {
+    let Some(aor) = core.local_aor(&req.uri) else {
+        core.respond(&key, &flow, req.response(404).with_to_tag(&random_token())).await;
+        return;
+    };
+    match core.directory.find(&aor).await {
+        Ok(Some(u)) if u.can_use_sip() => {}
+        Ok(_) => {
+            core.respond(&key, &flow, req.response(404).with_to_tag(&random_token())).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "directory lookup failed");
+            core.respond(&key, &flow, req.response(500).with_to_tag(&random_token())).await;
+            return;
+        }
+    }
+    let bindings = core.location.lookup(&aor);
+    if !bindings.is_empty() {
+        metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
+        let targets = bindings.into_iter().map(|b| (b.contact_uri, Some(b.flow))).collect();
+        core.forward(req, flow, key, targets).await;
+        return;
+    }
+    let status = match store(core, &aor, &req, &sender).await {
+        Ok(true) => {
+            metrics::counter!("tandem_sip_im_total", "delivery" => "stored").increment(1);
+            202
+        }
+        Ok(false) => 480,
+        Err(e) => {
+            tracing::error!(error = %e, %aor, "offline message not stored");
+            500
+        }
+    };
+    core.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
+}
+
+/// Keeps a message for later; false when the user's store is full.
+async fn store(core: &SipCore, aor: &str, req: &Request, sender: &User) -> Result<bool, tandem_store::StoreError> {
+    let pool = core.store.pool();
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM sip_offline_messages WHERE target_aor = $1")
+        .bind(aor)
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
+    if n >= MAX_STORED_PER_USER {
+        return Ok(false);
+    }
+    let from = req.headers.get("From").unwrap_or_default().to_owned();
+    let content_type = req.content_type().unwrap_or("text/plain").to_owned();
+    sqlx::query(
+        "INSERT INTO sip_offline_messages (id, target_aor, sender, from_header, content_type, body, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(random_token())
+    .bind(aor)
+    .bind(sender.sip_uri.to_string())
+    .bind(from)
+    .bind(content_type)
+    .bind(req.body.clone())
+    .bind(tandem_store::now_unix())
+    .execute(pool)
+    .await?;
+    Ok(true)
+}
+
+/// Delivers stored messages to a user who just registered, oldest first; each is removed once an
+/// endpoint accepted it.
+pub(super) fn deliver_stored(core: Arc<SipCore>, aor: String) {
+    let tasks = core.tasks.clone();
+    tasks.spawn(async move {
+        let rows = match sqlx::query(
+            "SELECT id, from_header, content_type, body, received_at FROM sip_offline_messages
+             WHERE target_aor = $1 ORDER BY received_at, id",
+        )
+        .bind(&aor)
+        .fetch_all(core.store.pool())
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, %aor, "stored messages not read");
+                return;
+            }
+        };
+        for row in rows {
+            let (Ok(id), Ok(from), Ok(ctype), Ok(body)) = (
+                row.try_get::<String, _>("id"),
+                row.try_get::<String, _>("from_header"),
+                row.try_get::<String, _>("content_type"),
+                row.try_get::<Vec<u8>, _>("body"),
+            ) else {
+                continue;
+            };
+            let mut delivered = false;
+            for b in core.location.lookup(&aor) {
+                let req = stored_request(&core, &aor, &b.contact_uri, &from, &ctype, body.clone());
+                if let Some(resp) = core.request(req, b.flow.clone()).await
+                    && (200..300).contains(&resp.status)
+                {
+                    delivered = true;
+                }
+            }
+            if delivered {
+                metrics::counter!("tandem_sip_im_total", "delivery" => "stored_delivered").increment(1);
+                if let Err(e) = sqlx::query("DELETE FROM sip_offline_messages WHERE id = $1")
+                    .bind(&id)
+                    .execute(core.store.pool())
+                    .await
+                {
+                    tracing::warn!(error = %e, "delivered message not removed");
+                }
+            } else {
+                // Try again at the next registration.
+                break;
+            }
+        }
+    });
+}
+
+fn stored_request(core: &SipCore, aor: &str, contact: &Uri, from: &str, ctype: &str, body: Vec<u8>) -> Request {
+    let mut r = Request::new(Method::Message, contact.clone());
+    r.headers.push("From", from.to_owned());
+    r.headers.push("To", format!("<{aor}>"));
+    r.headers.push("Call-ID", format!("{}@{}", random_token(), core.settings.advertised_host));
+    r.headers.push("CSeq", "1 MESSAGE");
+    r.headers.push("Content-Type", ctype.to_owned());
+    r.body = body;
+    r
+}

@@ -1,0 +1,416 @@
+//! The Front End's SIP server: registrar, stateful forking proxy, IM and presence.
+//!
+//! Transports deliver parsed messages to one channel; each request is handled in its own task of
+//! the role's task set. Shared state (transactions, bindings, publications, subscriptions) sits
+//! behind short-held mutexes, never across an await.
+
+mod auth;
+mod im;
+mod presence;
+mod proxy;
+mod registrar;
+pub mod transport;
+mod txn;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tandem_directory::Directory;
+use tandem_sip_proto::{HeaderView, Host, Message, Method, Request, Response, Transport, Uri};
+use tandem_store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::auth::{AuthOutcome, DigestAuth};
+pub use self::presence::Presence;
+pub use self::registrar::{Binding, Location};
+use self::transport::{Flow, Inbound, Outbound};
+
+/// Methods this server knows, for Allow headers.
+pub const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, REGISTER, PRACK, UPDATE, INFO, REFER";
+/// Requests queued from the transports before new UDP datagrams are dropped.
+const INBOUND_QUEUE: usize = 8192;
+/// How often timers (retransmissions, expiries, coalesced NOTIFYs) are looked at.
+const TICK: Duration = Duration::from_millis(100);
+/// Requests per second one source address may send before it is slowed down.
+const RATE_PER_SOURCE: f64 = 2000.0;
+const RATE_BURST: f64 = 4000.0;
+
+/// The Front End SIP settings derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct SipSettings {
+    /// The SIP domain, also the digest realm.
+    pub domain: String,
+    /// Host names that mean this server in a Request-URI or Route.
+    pub names: Vec<String>,
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub tls: SocketAddr,
+    /// The host to put in Via, Record-Route and Contact (the listen IP, or the pool FQDN when
+    /// listening on every address).
+    pub advertised_host: String,
+}
+
+/// State shared by every request handler.
+#[derive(Debug)]
+pub struct SipCore {
+    pub settings: SipSettings,
+    directory: Directory,
+    store: Store,
+    out: Arc<Outbound>,
+    auth: DigestAuth,
+    txns: Mutex<proxy::Transactions>,
+    pub location: Location,
+    pub presence: Presence,
+    limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    tasks: TaskTracker,
+}
+
+/// Starts the SIP listeners and the core; returns the core for status and tests.
+pub async fn start(
+    settings: SipSettings,
+    directory: Directory,
+    store: Store,
+    tls: tokio_rustls::TlsAcceptor,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<Arc<SipCore>, StartError> {
+    let listeners = transport::bind(settings.udp, settings.tcp, settings.tls).await?;
+    let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
+    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx);
+    let location = Location::load(&store).await?;
+    let core = Arc::new(SipCore {
+        auth: DigestAuth::new(&settings.domain),
+        settings,
+        directory,
+        store,
+        out: out.clone(),
+        txns: Mutex::new(proxy::Transactions::default()),
+        location,
+        presence: Presence::default(),
+        limiter: Mutex::new(HashMap::new()),
+        tasks: tasks.clone(),
+    });
+    transport::serve(listeners, tls, &out);
+
+    let dispatcher = core.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            let inbound = tokio::select! {
+                _ = stop.cancelled() => break,
+                m = rx.recv() => match m { Some(m) => m, None => break },
+            };
+            let core = dispatcher.clone();
+            dispatcher.tasks.spawn(async move { core.dispatch(inbound).await });
+        }
+    });
+    let ticker = core.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => ticker.on_tick().await,
+            }
+        }
+    });
+    tracing::info!(udp = %core.settings.udp, tcp = %core.settings.tcp, tls = %core.settings.tls, "SIP listening");
+    Ok(core)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] transport::BindError),
+    #[error("registrations cannot be loaded: {0}")]
+    Store(#[from] tandem_store::StoreError),
+}
+
+impl SipCore {
+    async fn dispatch(self: Arc<Self>, inbound: Inbound) {
+        let Inbound { message, flow } = inbound;
+        match message {
+            Message::Request(req) => {
+                if !self.admit(flow.peer().ip()) {
+                    metrics::counter!("tandem_sip_dropped_total", "reason" => "rate").increment(1);
+                    if req.method != Method::Ack && !flow.transport().is_reliable() {
+                        // UDP floods are dropped silently; streams get 503 so clients back off.
+                        return;
+                    }
+                    if req.method != Method::Ack {
+                        let r = req.response(503).with_header("Retry-After", "5");
+                        self.reply_stateless(&flow, r).await;
+                    }
+                    return;
+                }
+                metrics::counter!("tandem_sip_requests_total", "method" => req.method.as_str().to_owned()).increment(1);
+                self.on_request(req, flow).await;
+            }
+            Message::Response(resp) => self.on_response(resp, flow).await,
+        }
+    }
+
+    /// Token bucket per source address.
+    fn admit(&self, ip: IpAddr) -> bool {
+        let mut buckets = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(10));
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((RATE_BURST, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * RATE_PER_SOURCE).min(RATE_BURST);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a host names this server or its domain, whatever the port.
+    fn is_our_host(&self, host: &Host) -> bool {
+        match host {
+            Host::Name(n) => {
+                n == &self.settings.domain || self.settings.names.iter().any(|x| x == n) || n == "localhost"
+            }
+            Host::Ip(ip) => {
+                let ours = [self.settings.udp.ip(), self.settings.tcp.ip(), self.settings.tls.ip()];
+                ours.contains(ip) || (ip.is_loopback() && ours.iter().any(|o| o.is_unspecified() || o.is_loopback()))
+            }
+        }
+    }
+
+    /// Whether a URI's host and port name this server itself (a Route, an in-dialog target):
+    /// stricter than [`Self::is_our_host`], since clients on this machine share its IP.
+    fn is_us(&self, host: &Host, port: Option<u16>) -> bool {
+        let ports = [self.settings.udp.port(), self.settings.tcp.port(), self.settings.tls.port()];
+        self.is_our_host(host) && port.is_none_or(|p| ports.contains(&p))
+    }
+
+    /// The address of record a URI names, when it is a user of this domain. Identity headers
+    /// (From, To) name the domain; the port some clients add is ignored there.
+    fn local_aor(&self, uri: &Uri) -> Option<String> {
+        let user = uri.user.as_deref()?;
+        if self.is_our_host(&uri.host) {
+            Some(format!("sip:{}@{}", user.to_ascii_lowercase(), self.settings.domain))
+        } else {
+            None
+        }
+    }
+
+    /// `sip:host:port;transport=x` of this server for a transport.
+    fn own_uri(&self, transport: Transport) -> String {
+        let (port, param) = match transport {
+            Transport::Udp => (self.settings.udp.port(), ""),
+            Transport::Tcp => (self.settings.tcp.port(), ";transport=tcp"),
+            _ => (self.settings.tls.port(), ";transport=tls"),
+        };
+        format!("sip:{}:{port}{param}", self.settings.advertised_host)
+    }
+
+    /// Sends a response outside any transaction (errors before a transaction exists).
+    async fn reply_stateless(&self, flow: &Flow, response: Response) {
+        if let Err(e) = self.out.send(flow, response.to_bytes()).await {
+            tracing::debug!(error = %e, "response not sent");
+        }
+    }
+
+    /// Challenges or authenticates a request; `None` when a response was already sent.
+    async fn authenticate(&self, req: &Request, flow: &Flow, key: &txn::ServerKey) -> Option<tandem_directory::User> {
+        let (header, challenge_name, status) = if req.method == Method::Register {
+            ("Authorization", "WWW-Authenticate", 401)
+        } else {
+            ("Proxy-Authorization", "Proxy-Authenticate", 407)
+        };
+        // Clients sometimes answer a 407 with Authorization and vice versa; accept either.
+        let value = req.headers.get(header).or_else(|| {
+            req.headers.get(if header == "Authorization" { "Proxy-Authorization" } else { "Authorization" })
+        });
+        match self.auth.verify(&self.directory, req.method.as_str(), value).await {
+            AuthOutcome::Authenticated(user) => Some(*user),
+            AuthOutcome::Challenge { stale } => {
+                let mut r = req.response(status).with_to_tag(&random_token());
+                for c in self.auth.challenges(stale) {
+                    r.headers.push(challenge_name, c);
+                }
+                self.respond(key, flow, r).await;
+                None
+            }
+            AuthOutcome::Forbidden(why) => {
+                metrics::counter!("tandem_sip_auth_failures_total").increment(1);
+                tracing::info!(peer = %flow.peer(), method = %req.method, why, "digest authentication refused");
+                let mut r = req.response(403).with_to_tag(&random_token());
+                r.reason = format!("Forbidden ({why})");
+                self.respond(key, flow, r).await;
+                None
+            }
+        }
+    }
+
+    async fn on_request(self: &Arc<Self>, req: Request, flow: Flow) {
+        let Some(branch) = req.branch() else {
+            self.reply_stateless(&flow, req.response(400)).await;
+            return;
+        };
+        // RFC 3581: note where the request really came from, for responses routed back by Via.
+        let mut req = req;
+        if let Ok(mut via) = req.top_via() {
+            proxy::received_params(&mut via, flow.peer());
+            req.headers.pop_first_value("Via");
+            req.headers.push_front("Via", via.to_string());
+        }
+        if req.method == Method::Ack {
+            self.on_ack(req, flow, branch).await;
+            return;
+        }
+        let key = txn::ServerKey { branch, method: req.method.clone() };
+        // A retransmission: replay, never process twice.
+        if let Some(replay) = self.replay_for(&key) {
+            if let Some((f, bytes)) = replay {
+                let _ = self.out.send(&f, bytes).await;
+            }
+            return;
+        }
+        self.begin_server(&key, &flow, req.method == Method::Invite);
+        if let Some(mf) = req.headers.get("Max-Forwards").and_then(|m| m.trim().parse::<u8>().ok())
+            && mf == 0
+            && req.method != Method::Options
+        {
+            self.respond(&key, &flow, req.response(483)).await;
+            return;
+        }
+        if let Some(require) = req.headers.get("Proxy-Require") {
+            let r = req.response(420).with_header("Unsupported", require.to_owned());
+            self.respond(&key, &flow, r).await;
+            return;
+        }
+        if req.method == Method::Cancel {
+            self.on_cancel(&req, &flow, &key).await;
+            return;
+        }
+        // Loose routing: a Route naming us is consumed (RFC 3261 §16.4).
+        if let Some(top) = req.headers.values("Route").first().map(|s| s.to_string())
+            && let Ok(na) = tandem_sip_proto::NameAddr::parse(&top)
+            && self.is_us(&na.uri.host, na.uri.port)
+        {
+            req.headers.pop_first_value("Route");
+        }
+        let in_dialog = req.to().ok().and_then(|t| t.tag().map(str::to_owned)).is_some();
+        if in_dialog {
+            self.in_dialog(req, flow, key).await;
+            return;
+        }
+        match req.method {
+            Method::Register => registrar::register(self, req, flow, key).await,
+            Method::Options if req.uri.user.is_none() && self.is_our_host(&req.uri.host) => {
+                let r = req
+                    .response(200)
+                    .with_to_tag(&random_token())
+                    .with_header("Allow", ALLOW)
+                    .with_header("Accept", "application/sdp, application/pidf+xml, text/plain")
+                    .with_header("Supported", "path, outbound")
+                    .with_header("Server", concat!("tandem/", env!("CARGO_PKG_VERSION")));
+                self.respond(&key, &flow, r).await;
+            }
+            _ => self.out_of_dialog(req, flow, key).await,
+        }
+    }
+
+    /// Requests that start something: authenticate the sender, then route by method.
+    async fn out_of_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
+        let Ok(from) = req.from() else {
+            self.respond(&key, &flow, req.response(400)).await;
+            return;
+        };
+        if self.local_aor(&from.uri).is_none() {
+            // No federation: only this domain's users may use the server.
+            let mut r = req.response(403).with_to_tag(&random_token());
+            r.reason = "Forbidden (sender is not in this domain)".into();
+            self.respond(&key, &flow, r).await;
+            return;
+        }
+        let Some(user) = self.authenticate(&req, &flow, &key).await else { return };
+        if self.local_aor(&from.uri) != Some(user.sip_uri.key()) {
+            let mut r = req.response(403).with_to_tag(&random_token());
+            r.reason = "Forbidden (From does not match the authenticated user)".into();
+            self.respond(&key, &flow, r).await;
+            return;
+        }
+        match req.method {
+            Method::Publish => presence::publish(self, req, flow, key, user).await,
+            Method::Subscribe => presence::subscribe(self, req, flow, key, user).await,
+            Method::Message => im::message(self, req, flow, key, user).await,
+            _ => self.route_to_user(req, flow, key).await,
+        }
+    }
+
+    /// Forwards a request to every registered contact of the Request-URI's user.
+    async fn route_to_user(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
+        let Some(aor) = self.local_aor(&req.uri) else {
+            // Not a user of ours and no Route: we are no open relay.
+            let r = req.response(if req.uri.user.is_some() { 404 } else { 405 }).with_header("Allow", ALLOW);
+            self.respond(&key, &flow, r).await;
+            return;
+        };
+        let bindings = self.location.lookup(&aor);
+        if bindings.is_empty() {
+            let status = match self.directory.find(&aor).await {
+                Ok(Some(u)) if u.can_use_sip() => 480,
+                _ => 404,
+            };
+            self.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
+            return;
+        }
+        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), Some(b.flow.clone()))).collect();
+        self.forward(req, flow, key, targets).await;
+    }
+
+    /// In-dialog requests: ours (presence NOTIFY/SUBSCRIBE dialogs) or forwarded to the target.
+    async fn in_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
+        if req.method == Method::Subscribe && self.presence.owns_dialog(&req) {
+            // A refresh or an end of a subscription we serve: authenticate like the first one.
+            let Some(user) = self.authenticate(&req, &flow, &key).await else { return };
+            presence::subscribe(self, req, flow, key, user).await;
+            return;
+        }
+        if let Some(next) = req.headers.values("Route").first().map(|s| s.to_string()) {
+            // Strict routers are not supported; a loose next hop is forwarded to as is.
+            if let Ok(na) = tandem_sip_proto::NameAddr::parse(&next) {
+                let target = na.uri;
+                self.forward(req, flow, key, vec![(target, None)]).await;
+                return;
+            }
+        }
+        if req.uri.user.is_some() && self.is_us(&req.uri.host, req.uri.port) {
+            self.route_to_user(req, flow, key).await;
+            return;
+        }
+        if self.is_us(&req.uri.host, req.uri.port) && req.uri.user.is_none() {
+            let r = req.response(481);
+            self.respond(&key, &flow, r).await;
+            return;
+        }
+        let target = req.uri.clone();
+        let known = self.location.flow_for_contact(&target);
+        self.forward(req, flow, key, vec![(target, known)]).await;
+    }
+
+    async fn on_tick(self: &Arc<Self>) {
+        proxy::on_tick(self).await;
+        presence::on_tick(self).await;
+        registrar::on_tick(self).await;
+    }
+}
+
+/// A random token for tags, branches and ETags.
+pub fn random_token() -> String {
+    let mut b = [0u8; 9];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    hex::encode(b)
+}

@@ -1,0 +1,472 @@
+//! Presence (RFC 3856, RFC 3903, RFC 6665) and watcher information (RFC 3857).
+//!
+//! A user's endpoints publish PIDF documents; the presentity shown to watchers is their
+//! aggregate (on-the-phone > busy > away > available), "available" when registered without a
+//! publication, and offline when nothing is left. Watchers of the same organisation are allowed;
+//! a watcher on the owner's block list is told "offline" (polite blocking, as Skype for Business
+//! does). NOTIFYs to one subscription are at most one per [`NOTIFY_MIN_INTERVAL`]; changes in
+//! between are coalesced into the next one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tandem_directory::User;
+use tandem_sip_proto::pidf::{self, Availability, PresenceSummary};
+use tandem_sip_proto::{HeaderView, Method, NameAddr, Request, Uri};
+
+use super::transport::Flow;
+use super::txn::ServerKey;
+use super::{SipCore, random_token};
+
+pub const NOTIFY_MIN_INTERVAL: Duration = Duration::from_millis(250);
+pub const MIN_EXPIRES: u32 = 60;
+pub const DEFAULT_EXPIRES: u32 = 3600;
+pub const MAX_EXPIRES: u32 = 7200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Package {
+    Presence,
+    WatcherInfo,
+}
+
+impl Package {
+    fn parse(event: &str) -> Option<Package> {
+        let name = event.split(';').next().unwrap_or("").trim();
+        match name {
+            n if n.eq_ignore_ascii_case("presence") => Some(Package::Presence),
+            n if n.eq_ignore_ascii_case("presence.winfo") => Some(Package::WatcherInfo),
+            _ => None,
+        }
+    }
+    fn event(self) -> &'static str {
+        match self {
+            Package::Presence => "presence",
+            Package::WatcherInfo => "presence.winfo",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Publication {
+    etag: String,
+    summary: PresenceSummary,
+    expires_at: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Subscription {
+    package: Package,
+    target: String,
+    watcher: String,
+    call_id: String,
+    our_tag: String,
+    /// From of our NOTIFYs: the SUBSCRIBE's To with our tag.
+    our_side: String,
+    /// To of our NOTIFYs: the SUBSCRIBE's From.
+    their_side: String,
+    remote_target: Uri,
+    flow: Flow,
+    route_set: Vec<String>,
+    cseq: u32,
+    expires_at: Instant,
+    last_sent: Option<Instant>,
+    dirty: bool,
+    blocked: bool,
+    version: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    publications: HashMap<String, Vec<Publication>>,
+    /// Keyed by Call-ID and our tag.
+    subscriptions: HashMap<(String, String), Subscription>,
+}
+
+#[derive(Debug, Default)]
+pub struct Presence {
+    state: Mutex<State>,
+}
+
+impl Presence {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether an in-dialog SUBSCRIBE belongs to a subscription this server holds.
+    pub fn owns_dialog(&self, req: &Request) -> bool {
+        let (Some(call_id), Ok(to)) = (req.call_id(), req.to()) else { return false };
+        let Some(tag) = to.tag() else { return false };
+        self.lock().subscriptions.contains_key(&(call_id.to_owned(), tag.to_owned()))
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.lock().subscriptions.len()
+    }
+
+    /// The presentity of an address of record as watchers see it.
+    fn summary(&self, aor: &str, registered: bool) -> PresenceSummary {
+        let st = self.lock();
+        let now = Instant::now();
+        let pubs: Vec<&Publication> =
+            st.publications.get(aor).map(|v| v.iter().filter(|p| p.expires_at > now).collect()).unwrap_or_default();
+        if pubs.is_empty() {
+            let availability = if registered { Availability::Available } else { Availability::Offline };
+            return PresenceSummary { availability, note: None };
+        }
+        let availability = Availability::aggregate(pubs.iter().map(|p| p.summary.availability));
+        let note = pubs.iter().rev().find_map(|p| p.summary.note.clone());
+        PresenceSummary { availability, note }
+    }
+}
+
+fn bounded_expires(requested: Option<u32>) -> Result<u32, ()> {
+    match requested.unwrap_or(DEFAULT_EXPIRES) {
+        0 => Ok(0),
+        e if e < MIN_EXPIRES => Err(()),
+        e => Ok(e.min(MAX_EXPIRES)),
+    }
+}
+
+pub(super) async fn publish(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, user: User) {
+    let reply = |status: u16| req.response(status).with_to_tag(&random_token());
+    if req.headers.get("Event").and_then(Package::parse) != Some(Package::Presence) {
+        let r = reply(489).with_header("Allow-Events", "presence, presence.winfo");
+        core.respond(&key, &flow, r).await;
+        return;
+    }
+    let aor = user.sip_uri.key();
+    if core.local_aor(&req.uri).as_deref() != Some(aor.as_str()) {
+        let mut r = reply(403);
+        r.reason = "Forbidden (publish only your own presence)".into();
+        core.respond(&key, &flow, r).await;
+        return;
+    }
+    let Ok(expires) = bounded_expires(req.expires()) else {
+        let r = reply(423).with_header("Min-Expires", MIN_EXPIRES.to_string());
+        core.respond(&key, &flow, r).await;
+        return;
+    };
+    let summary = if req.body.is_empty() {
+        None
+    } else {
+        let ctype = req.content_type().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if ctype != "application/pidf+xml" {
+            let r = reply(415).with_header("Accept", "application/pidf+xml");
+            core.respond(&key, &flow, r).await;
+            return;
+        }
+        match pidf::parse(&req.body) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let mut r = reply(400);
+                r.reason = format!("Bad Request ({e})");
+                core.respond(&key, &flow, r).await;
+                return;
+            }
+        }
+    };
+    let if_match = req.headers.get("SIP-If-Match").map(|s| s.trim().to_owned());
+    let new_etag = random_token();
+    let outcome = {
+        let mut st = core.presence.lock();
+        let pubs = st.publications.entry(aor.clone()).or_default();
+        let now = Instant::now();
+        pubs.retain(|p| p.expires_at > now);
+        match if_match {
+            Some(tag) => match pubs.iter().position(|p| p.etag == tag) {
+                None => Err(412),
+                Some(i) if expires == 0 => {
+                    pubs.remove(i);
+                    Ok(())
+                }
+                Some(i) => {
+                    let p = &mut pubs[i];
+                    p.etag = new_etag.clone();
+                    p.expires_at = now + Duration::from_secs(u64::from(expires));
+                    if let Some(s) = summary {
+                        p.summary = s;
+                    }
+                    Ok(())
+                }
+            },
+            None => match summary {
+                None => Err(400),
+                Some(_) if expires == 0 => Err(400),
+                Some(s) => {
+                    pubs.push(Publication {
+                        etag: new_etag.clone(),
+                        summary: s,
+                        expires_at: now + Duration::from_secs(u64::from(expires)),
+                    });
+                    Ok(())
+                }
+            },
+        }
+    };
+    match outcome {
+        Err(status) => core.respond(&key, &flow, reply(status)).await,
+        Ok(()) => {
+            let mut r = reply(200).with_header("Expires", expires.to_string());
+            if expires > 0 {
+                r.headers.push("SIP-ETag", new_etag);
+            }
+            core.respond(&key, &flow, r).await;
+            metrics::counter!("tandem_sip_publications_total").increment(1);
+            changed(core, &aor, Package::Presence);
+        }
+    }
+}
+
+pub(super) async fn subscribe(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, user: User) {
+    let reply = |status: u16| req.response(status);
+    let Some(package) = req.headers.get("Event").and_then(Package::parse) else {
+        let r = reply(489).with_to_tag(&random_token()).with_header("Allow-Events", "presence, presence.winfo");
+        core.respond(&key, &flow, r).await;
+        return;
+    };
+    let Ok(expires) = bounded_expires(req.expires()) else {
+        let r = reply(423).with_to_tag(&random_token()).with_header("Min-Expires", MIN_EXPIRES.to_string());
+        core.respond(&key, &flow, r).await;
+        return;
+    };
+    let call_id = req.call_id().unwrap_or_default().to_owned();
+    let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_owned));
+    let watcher = user.sip_uri.key();
+
+    let dialog = match to_tag {
+        Some(tag) => {
+            // Refresh or end of an existing subscription.
+            let mut st = core.presence.lock();
+            match st.subscriptions.get_mut(&(call_id.clone(), tag.clone())) {
+                Some(s) if s.watcher == watcher => {
+                    s.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
+                    s.dirty = true;
+                    s.last_sent = None;
+                    Some((call_id.clone(), tag))
+                }
+                _ => None,
+            }
+        }
+        None => {
+            let Some(target) = core.local_aor(&req.uri) else {
+                core.respond(&key, &flow, reply(404).with_to_tag(&random_token())).await;
+                return;
+            };
+            if package == Package::WatcherInfo && target != watcher {
+                let mut r = reply(403).with_to_tag(&random_token());
+                r.reason = "Forbidden (watcher information is for your own presentity)".into();
+                core.respond(&key, &flow, r).await;
+                return;
+            }
+            match core.directory.find(&target).await {
+                Ok(Some(u)) if u.can_use_sip() => {}
+                _ => {
+                    core.respond(&key, &flow, reply(404).with_to_tag(&random_token())).await;
+                    return;
+                }
+            }
+            let Some(contact) = req.headers.values("Contact").first().and_then(|c| NameAddr::parse(c).ok()) else {
+                let mut r = reply(400).with_to_tag(&random_token());
+                r.reason = "Bad Request (SUBSCRIBE needs a Contact)".into();
+                core.respond(&key, &flow, r).await;
+                return;
+            };
+            let blocked = is_blocked(core, &target, &watcher).await;
+            let our_tag = random_token();
+            let mut to = match req.to() {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+            to.params.set("tag", Some(&our_tag));
+            let sub = Subscription {
+                package,
+                target: target.clone(),
+                watcher: watcher.clone(),
+                call_id: call_id.clone(),
+                our_tag: our_tag.clone(),
+                our_side: to.to_string(),
+                their_side: req.headers.get("From").unwrap_or_default().to_owned(),
+                remote_target: contact.uri,
+                flow: flow.clone(),
+                route_set: req.headers.values("Record-Route").into_iter().map(str::to_owned).collect(),
+                cseq: 0,
+                expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+                last_sent: None,
+                dirty: true,
+                blocked,
+                version: 0,
+            };
+            core.presence.lock().subscriptions.insert((call_id.clone(), our_tag.clone()), sub);
+            metrics::counter!("tandem_sip_subscriptions_total", "event" => package.event()).increment(1);
+            if package == Package::Presence {
+                changed(core, &target, Package::WatcherInfo);
+            }
+            Some((call_id.clone(), our_tag))
+        }
+    };
+    let Some((cid, tag)) = dialog else {
+        core.respond(&key, &flow, reply(481)).await;
+        return;
+    };
+    let r = reply(200)
+        .with_to_tag(&tag)
+        .with_header("Expires", expires.to_string())
+        .with_header("Contact", format!("<{}>", core.own_uri(flow.transport())));
+    core.respond(&key, &flow, r).await;
+    metrics::gauge!("tandem_sip_subscriptions").set(core.presence.subscription_count() as f64);
+    // RFC 6665 §4.2.1.2: a NOTIFY follows every accepted SUBSCRIBE, including an unsubscribe.
+    send_notify(core, &cid, &tag, expires == 0);
+}
+
+async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
+    sqlx::query("SELECT 1 FROM presence_blocks WHERE owner_aor = $1 AND watcher_aor = $2")
+        .bind(owner)
+        .bind(watcher)
+        .fetch_optional(core.store.pool())
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// The presentity of `aor` changed for `package`: notify its subscribers (coalesced).
+fn changed(core: &Arc<SipCore>, aor: &str, package: Package) {
+    let due: Vec<(String, String)> = {
+        let mut st = core.presence.lock();
+        let now = Instant::now();
+        st.subscriptions
+            .iter_mut()
+            .filter(|(_, s)| s.target == aor && s.package == package)
+            .filter_map(|(k, s)| {
+                s.dirty = true;
+                let ready = s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL);
+                ready.then(|| k.clone())
+            })
+            .collect()
+    };
+    for (cid, tag) in due {
+        send_notify(core, &cid, &tag, false);
+    }
+}
+
+pub(super) async fn registration_changed(core: &Arc<SipCore>, aor: &str) {
+    changed(core, aor, Package::Presence);
+}
+
+/// Sends the current state on one subscription in a task of its own; a 481/408 or no answer
+/// ends the subscription.
+fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: bool) {
+    let built = {
+        let mut st = core.presence.lock();
+        let Some(sub) = st.subscriptions.get_mut(&(call_id.to_owned(), our_tag.to_owned())) else { return };
+        sub.cseq += 1;
+        sub.version += 1;
+        sub.dirty = false;
+        sub.last_sent = Some(Instant::now());
+        let snapshot = sub.clone();
+        if terminate {
+            st.subscriptions.remove(&(call_id.to_owned(), our_tag.to_owned()));
+        }
+        snapshot
+    };
+    let (ctype, body) = match built.package {
+        Package::Presence => {
+            let summary = if built.blocked {
+                PresenceSummary { availability: Availability::Offline, note: None }
+            } else {
+                core.presence.summary(&built.target, core.location.is_registered(&built.target))
+            };
+            ("application/pidf+xml", pidf::render(&built.target, &summary))
+        }
+        Package::WatcherInfo => ("application/watcherinfo+xml", watcherinfo(core, &built)),
+    };
+    let remaining = built.expires_at.saturating_duration_since(Instant::now()).as_secs();
+    let state = if terminate || remaining == 0 {
+        "terminated;reason=timeout".to_owned()
+    } else {
+        format!("active;expires={remaining}")
+    };
+    let mut req = Request::new(Method::Notify, built.remote_target.clone());
+    for r in &built.route_set {
+        req.headers.push("Route", r.clone());
+    }
+    req.headers.push("From", built.our_side.clone());
+    req.headers.push("To", built.their_side.clone());
+    req.headers.push("Call-ID", built.call_id.clone());
+    req.headers.push("CSeq", format!("{} NOTIFY", built.cseq));
+    req.headers.push("Contact", format!("<{}>", core.own_uri(built.flow.transport())));
+    req.headers.push("Event", built.package.event());
+    req.headers.push("Subscription-State", state);
+    req.headers.push("Content-Type", ctype);
+    req.body = body;
+    metrics::counter!("tandem_sip_notify_total").increment(1);
+    let core2 = core.clone();
+    core.tasks.spawn(async move {
+        let resp = core2.request(req, built.flow.clone()).await;
+        let gone = match &resp {
+            None => true,
+            Some(r) => matches!(r.status, 481 | 408 | 404 | 410 | 489),
+        };
+        if gone {
+            core2.presence.lock().subscriptions.remove(&(built.call_id.clone(), built.our_tag.clone()));
+        }
+    });
+}
+
+fn watcherinfo(core: &SipCore, sub: &Subscription) -> Vec<u8> {
+    let watchers: Vec<(String, String)> = {
+        let st = core.presence.lock();
+        st.subscriptions
+            .values()
+            .filter(|s| s.target == sub.target && s.package == Package::Presence)
+            .map(|s| (s.our_tag.clone(), s.watcher.clone()))
+            .collect()
+    };
+    let mut doc = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<watcherinfo xmlns=\"urn:ietf:params:xml:ns:watcherinfo\" version=\"{}\" state=\"full\">\n<watcher-list resource=\"{}\" package=\"presence\">\n",
+        sub.version - 1,
+        sub.target
+    );
+    for (id, w) in watchers {
+        doc.push_str(&format!("<watcher id=\"{id}\" event=\"subscribe\" status=\"active\">{w}</watcher>\n"));
+    }
+    doc.push_str("</watcher-list>\n</watcherinfo>\n");
+    doc.into_bytes()
+}
+
+/// Expiries and coalesced NOTIFYs.
+pub(super) async fn on_tick(core: &Arc<SipCore>) {
+    let now = Instant::now();
+    let (expired_pubs, ended, due) = {
+        let mut st = core.presence.lock();
+        let mut expired_pubs = Vec::new();
+        for (aor, pubs) in st.publications.iter_mut() {
+            let n = pubs.len();
+            pubs.retain(|p| p.expires_at > now);
+            if pubs.len() != n {
+                expired_pubs.push(aor.clone());
+            }
+        }
+        st.publications.retain(|_, v| !v.is_empty());
+        let ended: Vec<(String, String)> =
+            st.subscriptions.iter().filter(|(_, s)| s.expires_at <= now).map(|(k, _)| k.clone()).collect();
+        let due: Vec<(String, String)> = st
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.expires_at > now && s.dirty)
+            .filter(|(_, s)| s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL))
+            .map(|(k, _)| k.clone())
+            .collect();
+        (expired_pubs, ended, due)
+    };
+    for aor in expired_pubs {
+        changed(core, &aor, Package::Presence);
+    }
+    for (cid, tag) in ended {
+        send_notify(core, &cid, &tag, true);
+    }
+    for (cid, tag) in due {
+        send_notify(core, &cid, &tag, false);
+    }
+}

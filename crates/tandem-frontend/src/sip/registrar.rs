@@ -1,0 +1,354 @@
+//! The registrar (RFC 3261 §10): bindings per address of record, kept in memory for routing and
+//! in the Front End store so they survive a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sqlx::Row;
+use tandem_directory::User;
+use tandem_sip_proto::{HeaderView, NameAddr, Request, Transport, Uri};
+use tandem_store::Store;
+
+use super::transport::Flow;
+use super::txn::ServerKey;
+use super::{SipCore, im, presence, random_token};
+
+/// Shortest registration accepted (answered 423 with Min-Expires below it).
+pub const MIN_EXPIRES: u32 = 60;
+/// Used when the client names no expiry.
+pub const DEFAULT_EXPIRES: u32 = 3600;
+/// Longer requests are shortened to this.
+pub const MAX_EXPIRES: u32 = 7200;
+/// Endpoints one user may have registered at once.
+pub const MAX_CONTACTS: usize = 8;
+
+/// One registered endpoint.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub contact: String,
+    pub contact_uri: Uri,
+    pub flow: Flow,
+    pub expires_at: i64,
+    pub call_id: String,
+    pub cseq: u32,
+    pub user_agent: Option<String>,
+}
+
+/// The location service.
+#[derive(Debug, Default)]
+pub struct Location {
+    bindings: Mutex<HashMap<String, Vec<Binding>>>,
+}
+
+impl Location {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Binding>>> {
+        self.bindings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads unexpired bindings. Stream flows died with the old process, so a binding made over
+    /// TCP or TLS is reached again by connecting to its contact address (TCP) once it re-registers.
+    pub async fn load(store: &Store) -> Result<Location, tandem_store::StoreError> {
+        let now = tandem_store::now_unix();
+        sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(store.pool()).await?;
+        let rows = sqlx::query(
+            "SELECT aor, contact, transport, peer, expires_at, call_id, cseq, user_agent FROM sip_registrations",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        let mut map: HashMap<String, Vec<Binding>> = HashMap::new();
+        for row in rows {
+            let aor: String = row.try_get("aor")?;
+            let contact: String = row.try_get("contact")?;
+            let Ok(na) = NameAddr::parse(&contact) else { continue };
+            let transport: String = row.try_get("transport")?;
+            let peer: String = row.try_get("peer")?;
+            let Ok(peer) = peer.parse() else { continue };
+            let flow = match Transport::parse(&transport) {
+                Some(Transport::Udp) => Flow::Udp { peer },
+                // id 0 never exists: sending finds the stream closed and the binding is skipped.
+                Some(t) => Flow::Stream { id: 0, transport: t, peer },
+                None => continue,
+            };
+            map.entry(aor).or_default().push(Binding {
+                contact,
+                contact_uri: na.uri,
+                flow,
+                expires_at: row.try_get("expires_at")?,
+                call_id: row.try_get("call_id")?,
+                cseq: u32::try_from(row.try_get::<i64, _>("cseq")?).unwrap_or(0),
+                user_agent: row.try_get("user_agent")?,
+            });
+        }
+        Ok(Location { bindings: Mutex::new(map) })
+    }
+
+    /// Live bindings of an address of record.
+    pub fn lookup(&self, aor: &str) -> Vec<Binding> {
+        let now = tandem_store::now_unix();
+        self.lock().get(aor).map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn is_registered(&self, aor: &str) -> bool {
+        !self.lookup(aor).is_empty()
+    }
+
+    /// The flow of the binding whose contact is `uri` (in-dialog requests to a TCP client).
+    pub fn flow_for_contact(&self, uri: &Uri) -> Option<Flow> {
+        let map = self.lock();
+        map.values().flatten().find(|b| same_contact(&b.contact_uri, uri)).map(|b| b.flow.clone())
+    }
+
+    /// Every live binding, for `cs get-registrations`.
+    pub fn all(&self) -> Vec<(String, Binding)> {
+        let now = tandem_store::now_unix();
+        let map = self.lock();
+        let mut out: Vec<(String, Binding)> = map
+            .iter()
+            .flat_map(|(aor, v)| v.iter().filter(|b| b.expires_at > now).map(move |b| (aor.clone(), b.clone())))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+}
+
+fn same_contact(a: &Uri, b: &Uri) -> bool {
+    a.user == b.user && a.host == b.host && a.port == b.port
+}
+
+/// Handles REGISTER.
+pub(super) async fn register(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey) {
+    let Ok(to) = req.to() else {
+        core.respond(&key, &flow, req.response(400)).await;
+        return;
+    };
+    let Some(aor) = core.local_aor(&to.uri) else {
+        let mut r = req.response(404).with_to_tag(&random_token());
+        r.reason = "Not Found (not a user of this domain)".into();
+        core.respond(&key, &flow, r).await;
+        return;
+    };
+    let Some(user) = core.authenticate(&req, &flow, &key).await else { return };
+    if user.sip_uri.key() != aor {
+        let mut r = req.response(403).with_to_tag(&random_token());
+        r.reason = "Forbidden (To does not match the authenticated user)".into();
+        core.respond(&key, &flow, r).await;
+        return;
+    }
+    match update_bindings(core, &req, &flow, &aor, &user).await {
+        Ok(Update::Done { current, added }) => {
+            let now = tandem_store::now_unix();
+            let mut r = req.response(200).with_to_tag(&random_token());
+            for b in &current {
+                r.headers
+                    .push("Contact", format!("{};expires={}", strip_expires(&b.contact), (b.expires_at - now).max(0)));
+            }
+            r.headers.push("Date", httpdate_now());
+            core.respond(&key, &flow, r).await;
+            metrics::gauge!("tandem_sip_registrations").set(core.location.count() as f64);
+            presence::registration_changed(core, &aor).await;
+            if added {
+                im::deliver_stored(core.clone(), aor.clone());
+            }
+        }
+        Ok(Update::TooBrief) => {
+            let r = req.response(423).with_to_tag(&random_token()).with_header("Min-Expires", MIN_EXPIRES.to_string());
+            core.respond(&key, &flow, r).await;
+        }
+        Ok(Update::TooMany) => {
+            let mut r = req.response(403).with_to_tag(&random_token());
+            r.reason = format!("Forbidden (at most {MAX_CONTACTS} registered endpoints)");
+            core.respond(&key, &flow, r).await;
+        }
+        Ok(Update::Bad(why)) => {
+            let mut r = req.response(400).with_to_tag(&random_token());
+            r.reason = format!("Bad Request ({why})");
+            core.respond(&key, &flow, r).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, %aor, "registration not stored");
+            let r = req.response(500).with_to_tag(&random_token()).with_header("Retry-After", "5");
+            core.respond(&key, &flow, r).await;
+        }
+    }
+}
+
+enum Update {
+    Done { current: Vec<Binding>, added: bool },
+    TooBrief,
+    TooMany,
+    Bad(&'static str),
+}
+
+async fn update_bindings(
+    core: &SipCore,
+    req: &Request,
+    flow: &Flow,
+    aor: &str,
+    user: &User,
+) -> Result<Update, tandem_store::StoreError> {
+    let contacts = req.headers.values("Contact");
+    let header_expires = req.expires();
+    let call_id = req.call_id().unwrap_or_default().to_owned();
+    let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
+    let now = tandem_store::now_unix();
+    let user_agent = req.headers.get("User-Agent").map(str::to_owned);
+    let _ = user;
+
+    let mut bindings = core.location.lookup(aor);
+    let before = bindings.len();
+    if contacts.iter().any(|c| c.trim() == "*") {
+        if contacts.len() != 1 || header_expires != Some(0) {
+            return Ok(Update::Bad("Contact: * needs Expires: 0 and no other contact"));
+        }
+        bindings.clear();
+    } else {
+        for c in &contacts {
+            let Ok(na) = NameAddr::parse(c) else { return Ok(Update::Bad("malformed Contact")) };
+            let expires = na
+                .params
+                .get("expires")
+                .and_then(|e| e.parse::<u32>().ok())
+                .or(header_expires)
+                .unwrap_or(DEFAULT_EXPIRES);
+            let existing = bindings.iter().position(|b| same_contact(&b.contact_uri, &na.uri));
+            if let Some(i) = existing
+                && bindings[i].call_id == call_id
+                && bindings[i].cseq > cseq
+            {
+                // Out of order (RFC 3261 §10.3 step 7): keep the newer state.
+                continue;
+            }
+            if expires == 0 {
+                if let Some(i) = existing {
+                    bindings.remove(i);
+                }
+                continue;
+            }
+            if expires < MIN_EXPIRES {
+                return Ok(Update::TooBrief);
+            }
+            let b = Binding {
+                contact: strip_expires(c),
+                contact_uri: na.uri.clone(),
+                flow: flow.clone(),
+                expires_at: now + i64::from(expires.min(MAX_EXPIRES)),
+                call_id: call_id.clone(),
+                cseq,
+                user_agent: user_agent.clone(),
+            };
+            match existing {
+                Some(i) => bindings[i] = b,
+                None => bindings.push(b),
+            }
+        }
+        if bindings.len() > MAX_CONTACTS {
+            return Ok(Update::TooMany);
+        }
+    }
+    // One transaction: the stored set always equals what was answered.
+    let mut tx = core.store.begin().await?;
+    sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
+    for b in &bindings {
+        let (transport, peer) = (b.flow.transport().as_str(), b.flow.peer().to_string());
+        sqlx::query(
+            "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(aor)
+        .bind(&b.contact)
+        .bind(transport)
+        .bind(peer)
+        .bind(b.expires_at)
+        .bind(&b.call_id)
+        .bind(i64::from(b.cseq))
+        .bind(b.user_agent.clone())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    let added = bindings.len() > before || (before == 0 && !bindings.is_empty());
+    {
+        let mut map = core.location.lock();
+        if bindings.is_empty() {
+            map.remove(aor);
+        } else {
+            map.insert(aor.to_owned(), bindings.clone());
+        }
+    }
+    Ok(Update::Done { current: bindings, added })
+}
+
+/// A Contact value without its `expires` parameter (the answer states the granted one).
+fn strip_expires(contact: &str) -> String {
+    match NameAddr::parse(contact) {
+        Ok(mut na) => {
+            na.params.remove("expires");
+            na.to_string()
+        }
+        Err(_) => contact.to_owned(),
+    }
+}
+
+/// An RFC 1123 date for the Date header of a REGISTER answer (RFC 3261 §10.3 step 8).
+fn httpdate_now() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs % 86_400) / 3600, (secs % 3600) / 60, secs % 60);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mon =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
+    format!("{weekday}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+/// Expired bindings leave memory and the store; presence follows.
+pub(super) async fn on_tick(core: &Arc<SipCore>) {
+    let now = tandem_store::now_unix();
+    let expired: Vec<String> = {
+        let mut map = core.location.lock();
+        let mut gone = Vec::new();
+        map.retain(|aor, v| {
+            let n = v.len();
+            v.retain(|b| b.expires_at > now);
+            if v.len() != n {
+                gone.push(aor.clone());
+            }
+            !v.is_empty()
+        });
+        gone
+    };
+    if expired.is_empty() {
+        return;
+    }
+    if let Err(e) =
+        sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(core.store.pool()).await
+    {
+        tracing::warn!(error = %e, "expired registrations not removed from the store");
+    }
+    for aor in expired {
+        presence::registration_changed(core, &aor).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn date_header_format() {
+        let d = super::httpdate_now();
+        assert!(d.ends_with(" GMT") && d.len() == 29, "{d}");
+    }
+}
