@@ -6,6 +6,7 @@
 //! on UDP, TCP and TLS, and an HTTPS listener with the operations endpoints (`/metadata/json/1`
 //! and the web client will live there).
 
+pub mod admin;
 pub mod sip;
 
 use std::net::SocketAddr;
@@ -86,8 +87,12 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningFrontend, FrontendError> {
     let store = Store::open(&config.store.url(), MIGRATIONS).await?;
-    let checks: Vec<(&'static str, ReadinessCheck)> =
-        vec![("frontend_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
+    let sip_udp = config.sip_udp_listen;
+    let checks: Vec<(&'static str, ReadinessCheck)> = vec![
+        ("frontend_store", Arc::new(store.ping_probe())),
+        ("directory", Arc::new(directory.store().ping_probe())),
+        ("sip", tandem_http::readiness(move || sip::probe_options(sip_udp))),
+    ];
     let settings = sip::SipSettings {
         domain: domain.to_string(),
         names: vec![config.pool_fqdn.to_string(), config.sip_fqdn.to_string()],

@@ -98,6 +98,23 @@ enum Command {
     /// Certificates (Get-ExchangeCertificate / Get-CsCertificate).
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Front End (Skype for Business Server) administration: the Cs cmdlets.
+    #[command(subcommand)]
+    Cs(CsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CsCommand {
+    /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
+    GetRegistrations {
+        /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,6 +268,33 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Cert(CertCommand::List { location, json }) => cert_list(&location.config()?, json),
+        Command::Cs(CsCommand::GetRegistrations { user, location, json }) => {
+            let cfg = location.config()?;
+            let user = match user {
+                None => None,
+                Some(u) if u.to_ascii_lowercase().starts_with("sip:") => Some(
+                    u.parse::<SipUri>().map_err(|e: tandem_types::ParseError| usage(format!("--user: {e}")))?.key(),
+                ),
+                Some(name) => Some(open_directory(&cfg).await?.get(&name).await?.sip_uri.key()),
+            };
+            let store =
+                tandem_frontend::admin::open_store(&cfg.frontend).await.context("cannot open the Front End store")?;
+            let rows = tandem_frontend::admin::registrations(&store, user.as_deref())
+                .await
+                .context("reading registrations")?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).context("serialising")?);
+            } else {
+                println!("{:<30} {:<40} {:<5} {:<22} {:>8}", "SipAddress", "Contact", "Proto", "Source", "Expires");
+                for r in &rows {
+                    println!(
+                        "{:<30} {:<40} {:<5} {:<22} {:>8}",
+                        r.sip_uri, r.contact, r.transport, r.source, r.expires_in
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::User(cmd) => {
             logging::init(log_format.unwrap_or_default(), "warn");
             user(cmd).await

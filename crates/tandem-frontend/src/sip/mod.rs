@@ -80,6 +80,17 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<Arc<SipCore>, StartError> {
     let listeners = transport::bind(settings.udp, settings.tcp, settings.tls).await?;
+    // Port 0 in the configuration (tests) means "any": advertise what was really bound.
+    let mut settings = settings;
+    if let Ok(a) = listeners.udp.local_addr() {
+        settings.udp = a;
+    }
+    if let Ok(a) = listeners.tcp.local_addr() {
+        settings.tcp = a;
+    }
+    if let Ok(a) = listeners.tls.local_addr() {
+        settings.tls = a;
+    }
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let out = Outbound::new(tasks.clone(), shutdown.clone(), tx);
     let location = Location::load(&store).await?;
@@ -413,4 +424,35 @@ pub fn random_token() -> String {
     let mut b = [0u8; 9];
     let _ = aws_lc_rs::rand::fill(&mut b);
     hex::encode(b)
+}
+
+/// Readiness: an OPTIONS over UDP to our own listener must be answered 200 within two seconds.
+pub async fn probe_options(listen: SocketAddr) -> Result<(), String> {
+    let target = if listen.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), listen.port())
+    } else {
+        listen
+    };
+    let bind: SocketAddr =
+        if target.is_ipv4() { ([127, 0, 0, 1], 0).into() } else { (std::net::Ipv6Addr::LOCALHOST, 0).into() };
+    let socket = tokio::net::UdpSocket::bind(bind).await.map_err(|e| format!("no probe socket: {e}"))?;
+    let local = socket.local_addr().map_err(|e| e.to_string())?;
+    let branch = format!("z9hG4bK{}", random_token());
+    let request = format!(
+        "OPTIONS sip:{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:readiness@{target}>;tag={tag}\r\nTo: <sip:{target}>\r\nCall-ID: {branch}\r\nCSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n",
+        tag = random_token()
+    );
+    socket.send_to(request.as_bytes(), target).await.map_err(|e| format!("SIP UDP {target}: {e}"))?;
+    let mut buf = vec![0u8; 8192];
+    let n = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf))
+        .await
+        .map_err(|_| format!("SIP UDP {target}: no answer to OPTIONS within 2 s"))?
+        .map_err(|e| format!("SIP UDP {target}: {e}"))?;
+    match tandem_sip_proto::parse_datagram(&buf[..n], &Default::default()) {
+        Ok(Some(Message::Response(r))) if r.status == 200 => Ok(()),
+        Ok(Some(Message::Response(r))) => Err(format!("SIP UDP {target}: OPTIONS answered {}", r.status)),
+        _ => Err(format!("SIP UDP {target}: unreadable answer to OPTIONS")),
+    }
 }

@@ -1,0 +1,319 @@
+//! The SIP core's flows end to end over UDP, with a minimal user agent built on our own message
+//! types: invariants of the registrar, IM and presence. Real clients (SIPp, sipsak, baresip,
+//! linphone) drive the same flows in tests/interop.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_directory::{Directory, NewUser};
+use tandem_frontend::sip::{self, SipCore, SipSettings};
+use tandem_sip_proto::{
+    Credentials, DigestAlgorithm, Message, Method, Request, Response, Uri, digest_response, parse_datagram,
+};
+use tandem_store::testing::TestDatabase;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const PASSWORD: &str = "correct horse";
+
+struct Server {
+    core: Arc<SipCore>,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    _dbs: (TestDatabase, TestDatabase, tempfile::TempDir),
+}
+
+async fn server() -> Server {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir_db = TestDatabase::sqlite();
+    let fe_db = TestDatabase::sqlite();
+    let directory = Directory::open(&dir_db.url).await.unwrap();
+    for name in ["alice", "bob", "carol"] {
+        directory
+            .add(&NewUser {
+                name: name.parse().unwrap(),
+                display_name: name.into(),
+                sip_uri: format!("sip:{name}@litwareinc.com").parse().unwrap(),
+                smtp_address: format!("{name}@litwareinc.com").parse().unwrap(),
+                password: PASSWORD.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let store = tandem_frontend::admin::open_store_at(&fe_db.url).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tandem_pki::Pki::new(tmp.path());
+    let spec = tandem_pki::ServerCertSpec {
+        name: "frontend".into(),
+        common_name: "pool.litwareinc.com".into(),
+        organization: "litwareinc.com".into(),
+        dns_names: vec!["pool.litwareinc.com".into()],
+        ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+    };
+    let (ids, _) = pki.ensure("litwareinc.com", &[spec]).unwrap();
+    let slot = tandem_http::CertSlot::new(ids[0].chain.clone(), ids[0].key.clone_key()).unwrap();
+    let tls = tokio_rustls::TlsAcceptor::from(tandem_http::tls_config(slot).unwrap());
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let settings = SipSettings {
+        domain: "litwareinc.com".into(),
+        names: vec!["pool.litwareinc.com".into()],
+        udp: any,
+        tcp: any,
+        tls: any,
+        advertised_host: "127.0.0.1".into(),
+    };
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let core = sip::start(settings, directory, store, tls, &tasks, shutdown.clone()).await.unwrap();
+    let addr = core.settings.udp;
+    Server { core, addr, shutdown, tasks, _dbs: (dir_db, fe_db, tmp) }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        self.tasks.close();
+    }
+}
+
+/// A user agent over UDP that answers challenges with digest MD5.
+struct Ua {
+    name: &'static str,
+    sock: UdpSocket,
+    server: SocketAddr,
+    cseq: u32,
+    password: &'static str,
+}
+
+impl Ua {
+    async fn new(name: &'static str, server: SocketAddr) -> Ua {
+        Ua { name, sock: UdpSocket::bind("127.0.0.1:0").await.unwrap(), server, cseq: 0, password: PASSWORD }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.sock.local_addr().unwrap()
+    }
+
+    fn request(&mut self, method: Method, target: &str, call_id: &str) -> Request {
+        self.cseq += 1;
+        let mut r = Request::new(method.clone(), Uri::parse(target).unwrap());
+        r.headers.push("Via", format!("SIP/2.0/UDP {};branch=z9hG4bK{}{};rport", self.addr(), self.name, self.cseq));
+        r.headers.push("Max-Forwards", "70");
+        r.headers.push("From", format!("<sip:{}@litwareinc.com>;tag={}-tag", self.name, self.name));
+        let to =
+            if method == Method::Register { format!("sip:{}@litwareinc.com", self.name) } else { target.to_owned() };
+        r.headers.push("To", format!("<{to}>"));
+        r.headers.push("Call-ID", call_id.to_owned());
+        r.headers.push("CSeq", format!("{} {}", self.cseq, method));
+        r.headers.push("Contact", format!("<sip:{}@{}>", self.name, self.addr()));
+        r
+    }
+
+    async fn recv(&self) -> Message {
+        let mut buf = vec![0u8; 65536];
+        let n =
+            tokio::time::timeout(Duration::from_secs(5), self.sock.recv(&mut buf)).await.expect("no message").unwrap();
+        parse_datagram(&buf[..n], &Default::default()).unwrap().unwrap()
+    }
+
+    async fn recv_response(&self) -> Response {
+        loop {
+            match self.recv().await {
+                Message::Response(r) if r.status >= 200 => return r,
+                Message::Response(_) => continue,
+                Message::Request(req) => self.answer(&req, 200).await,
+            }
+        }
+    }
+
+    async fn recv_request(&self, method: Method) -> Request {
+        loop {
+            if let Message::Request(r) = self.recv().await
+                && r.method == method
+            {
+                self.answer(&r, 200).await;
+                return r;
+            }
+        }
+    }
+
+    async fn answer(&self, req: &Request, status: u16) {
+        let r = req.response(status).with_to_tag("ua");
+        self.sock.send_to(&r.to_bytes(), self.server).await.unwrap();
+    }
+
+    /// Sends, answers one challenge, returns the final response.
+    async fn send(&mut self, mut req: Request) -> Response {
+        self.sock.send_to(&req.to_bytes(), self.server).await.unwrap();
+        let r = self.recv_response().await;
+        if r.status != 401 && r.status != 407 {
+            return r;
+        }
+        let (challenge, answer) = if r.status == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let ch = r.headers.get_all(challenge).find(|c| c.contains("MD5")).unwrap().to_owned();
+        let field = |k: &str| {
+            let start = ch.find(&format!("{k}=\"")).unwrap() + k.len() + 2;
+            ch[start..].split('"').next().unwrap().to_owned()
+        };
+        let mut creds = Credentials {
+            username: self.name.into(),
+            realm: field("realm"),
+            nonce: field("nonce"),
+            uri: req.uri.to_string(),
+            response: String::new(),
+            algorithm: DigestAlgorithm::Md5,
+            cnonce: Some("abc".into()),
+            qop: Some("auth".into()),
+            nc: Some("00000001".into()),
+            opaque: None,
+        };
+        let ha1 = DigestAlgorithm::Md5.hex(format!("{}:{}:{}", self.name, creds.realm, self.password).as_bytes());
+        creds.response = digest_response(&ha1, req.method.as_str(), &creds);
+        self.cseq += 1;
+        let method = req.method.clone();
+        req.headers.set("CSeq", format!("{} {}", self.cseq, method));
+        let via = format!("SIP/2.0/UDP {};branch=z9hG4bK{}{}auth;rport", self.addr(), self.name, self.cseq);
+        req.headers.set("Via", via);
+        req.headers.push(answer, creds.to_header());
+        self.sock.send_to(&req.to_bytes(), self.server).await.unwrap();
+        self.recv_response().await
+    }
+
+    async fn register(&mut self, expires: u32) -> Response {
+        let mut r = self.request(Method::Register, "sip:litwareinc.com", &format!("reg-{}", self.name));
+        r.headers.push("Expires", expires.to_string());
+        self.send(r).await
+    }
+}
+
+#[tokio::test]
+async fn register_message_and_offline_delivery() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+
+    // Wrong password: 403, nothing stored.
+    alice.password = "wrong password";
+    assert_eq!(alice.register(600).await.status, 403);
+    alice.password = PASSWORD;
+    assert_eq!(alice.register(30).await.status, 423, "below Min-Expires");
+    let ok = alice.register(600).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.headers.get("Contact").unwrap().contains("expires=600"));
+    assert_eq!(s.core.location.lookup("sip:alice@litwareinc.com").len(), 1);
+
+    // Bob is offline: the message is stored (202), then delivered when he registers.
+    let mut m = alice.request(Method::Message, "sip:bob@litwareinc.com", "im-1");
+    m.headers.push("Content-Type", "text/plain");
+    m.body = b"are you there?".to_vec();
+    assert_eq!(alice.send(m).await.status, 202);
+    assert_eq!(bob.register(600).await.status, 200);
+    let delivered = bob.recv_request(Method::Message).await;
+    assert_eq!(delivered.body, b"are you there?");
+    assert!(delivered.headers.get("From").unwrap().contains("alice"));
+
+    // Online: forwarded, the sender gets the callee's 200.
+    let mut m = alice.request(Method::Message, "sip:bob@litwareinc.com", "im-2");
+    m.headers.push("Content-Type", "text/plain");
+    m.body = b"hello bob".to_vec();
+    let sent = alice.send(m);
+    let (resp, got) = tokio::join!(sent, bob.recv_request(Method::Message));
+    assert_eq!(resp.status, 200);
+    assert_eq!(got.body, b"hello bob");
+
+    // Unknown user: 404. Unregister: binding gone.
+    let m = alice.request(Method::Message, "sip:nobody@litwareinc.com", "im-3");
+    assert_eq!(alice.send(m).await.status, 404);
+    assert_eq!(bob.register(0).await.status, 200);
+    assert!(s.core.location.lookup("sip:bob@litwareinc.com").is_empty());
+}
+
+#[tokio::test]
+async fn presence_publish_subscribe_notify() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    assert_eq!(bob.register(600).await.status, 200);
+    assert_eq!(alice.register(600).await.status, 200);
+
+    // Alice watches Bob: 200, then a NOTIFY with his state (registered: open).
+    let mut sub = alice.request(Method::Subscribe, "sip:bob@litwareinc.com", "sub-1");
+    sub.headers.push("Event", "presence");
+    sub.headers.push("Expires", "600");
+    sub.headers.push("Accept", "application/pidf+xml");
+    assert_eq!(alice.send(sub).await.status, 200);
+    let n = alice.recv_request(Method::Notify).await;
+    assert!(n.headers.get("Subscription-State").unwrap().starts_with("active"));
+    assert!(String::from_utf8_lossy(&n.body).contains("<basic>open</basic>"));
+
+    // Bob publishes busy: Alice is told.
+    let mut p = bob.request(Method::Publish, "sip:bob@litwareinc.com", "pub-1");
+    p.headers.push("Event", "presence");
+    p.headers.push("Expires", "600");
+    p.headers.push("Content-Type", "application/pidf+xml");
+    p.body = br#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:bob@litwareinc.com"><tuple id="a"><status><basic>open</basic></status></tuple><rpid:activities><rpid:busy/></rpid:activities></presence>"#.to_vec();
+    let published = bob.send(p).await;
+    assert_eq!(published.status, 200);
+    let etag = published.headers.get("SIP-ETag").unwrap().to_owned();
+    let n = alice.recv_request(Method::Notify).await;
+    assert!(String::from_utf8_lossy(&n.body).contains("busy"), "{}", String::from_utf8_lossy(&n.body));
+
+    // A refresh with a wrong entity tag: 412.
+    let mut p = bob.request(Method::Publish, "sip:bob@litwareinc.com", "pub-2");
+    p.headers.push("Event", "presence");
+    p.headers.push("SIP-If-Match", "nope");
+    assert_eq!(bob.send(p).await.status, 412);
+    // Bob removes the publication and unregisters: Alice sees him closed (offline).
+    let mut p = bob.request(Method::Publish, "sip:bob@litwareinc.com", "pub-3");
+    p.headers.push("Event", "presence");
+    p.headers.push("SIP-If-Match", etag);
+    p.headers.push("Expires", "0");
+    assert_eq!(bob.send(p).await.status, 200);
+    assert_eq!(bob.register(0).await.status, 200);
+    let mut closed = false;
+    for _ in 0..3 {
+        let n = alice.recv_request(Method::Notify).await;
+        if String::from_utf8_lossy(&n.body).contains("<basic>closed</basic>") {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "watcher saw Bob go offline");
+
+    // Unknown event package: 489.
+    let mut sub = alice.request(Method::Subscribe, "sip:bob@litwareinc.com", "sub-2");
+    sub.headers.push("Event", "dialog");
+    assert_eq!(alice.send(sub).await.status, 489);
+}
+
+#[tokio::test]
+async fn retransmissions_are_absorbed_and_bad_requests_answered() {
+    let s = server().await;
+    let ua = Ua::new("carol", s.addr).await;
+    // A malformed CSeq: 400 from the parser, no crash.
+    let raw = format!(
+        "OPTIONS sip:litwareinc.com SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKx1\r\nFrom: <sip:carol@litwareinc.com>;tag=1\r\nTo: <sip:litwareinc.com>\r\nCall-ID: bad\r\nCSeq: x OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        ua.addr()
+    );
+    ua.sock.send_to(raw.as_bytes(), s.addr).await.unwrap();
+    // The answer echoes the broken CSeq, so read its status line only.
+    let mut buf = vec![0u8; 65536];
+    let n = tokio::time::timeout(Duration::from_secs(5), ua.sock.recv(&mut buf)).await.unwrap().unwrap();
+    assert!(buf[..n].starts_with(b"SIP/2.0 400 "), "{}", String::from_utf8_lossy(&buf[..n]));
+    // The same OPTIONS twice: the second is a retransmission and gets the same answer.
+    let ok = raw.replace("CSeq: x OPTIONS", "CSeq: 1 OPTIONS").replace("z9hG4bKx1", "z9hG4bKx2");
+    for _ in 0..2 {
+        ua.sock.send_to(ok.as_bytes(), s.addr).await.unwrap();
+        let Message::Response(r) = ua.recv().await else { panic!() };
+        assert_eq!(r.status, 200);
+        assert!(r.headers.get("Allow").unwrap().contains("MESSAGE"));
+    }
+}
