@@ -10,7 +10,7 @@ use std::time::Duration;
 use tandem_directory::{Directory, NewUser};
 use tandem_frontend::sip::{self, SipCore, SipSettings};
 use tandem_sip_proto::{
-    Credentials, DigestAlgorithm, Message, Method, Request, Response, Uri, digest_response, parse_datagram,
+    Credentials, DigestAlgorithm, HeaderView, Message, Method, Request, Response, Uri, digest_response, parse_datagram,
 };
 use tandem_store::testing::TestDatabase;
 use tokio::net::UdpSocket;
@@ -147,12 +147,26 @@ impl Ua {
     }
 
     /// Sends, answers one challenge, returns the final response.
-    async fn send(&mut self, mut req: Request) -> Response {
+    async fn send(&mut self, req: Request) -> Response {
         self.sock.send_to(&req.to_bytes(), self.server).await.unwrap();
         let r = self.recv_response().await;
         if r.status != 401 && r.status != 407 {
             return r;
         }
+        let req = self.with_credentials(req, &r);
+        self.sock.send_to(&req.to_bytes(), self.server).await.unwrap();
+        self.recv_response().await
+    }
+
+    /// Sends `req` to be challenged and returns it with credentials, not yet sent.
+    async fn authorize(&mut self, req: Request) -> Request {
+        self.sock.send_to(&req.to_bytes(), self.server).await.unwrap();
+        let r = self.recv_response().await;
+        assert!(r.status == 401 || r.status == 407, "expected a challenge, got {}", r.status);
+        self.with_credentials(req, &r)
+    }
+
+    fn with_credentials(&mut self, mut req: Request, r: &Response) -> Request {
         let (challenge, answer) = if r.status == 401 {
             ("WWW-Authenticate", "Authorization")
         } else {
@@ -183,8 +197,7 @@ impl Ua {
         let via = format!("SIP/2.0/UDP {};branch=z9hG4bK{}{}auth;rport", self.addr(), self.name, self.cseq);
         req.headers.set("Via", via);
         req.headers.push(answer, creds.to_header());
-        self.sock.send_to(&req.to_bytes(), self.server).await.unwrap();
-        self.recv_response().await
+        req
     }
 
     async fn register(&mut self, expires: u32) -> Response {
@@ -316,4 +329,135 @@ async fn retransmissions_are_absorbed_and_bad_requests_answered() {
         assert_eq!(r.status, 200);
         assert!(r.headers.get("Allow").unwrap().contains("MESSAGE"));
     }
+}
+
+#[tokio::test]
+async fn call_through_the_proxy_and_cancel() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    assert_eq!(alice.register(600).await.status, 200);
+    assert_eq!(bob.register(600).await.status, 200);
+
+    // INVITE → 407 → INVITE with credentials → forwarded to Bob with a Record-Route.
+    let mut inv = alice.request(Method::Invite, "sip:bob@litwareinc.com", "call-1");
+    inv.headers.push("Content-Type", "application/sdp");
+    inv.body = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+        .to_vec();
+    alice.sock.send_to(&inv.to_bytes(), s.addr).await.unwrap();
+    let challenge = alice.recv_response().await;
+    assert_eq!(challenge.status, 407);
+    // The ACK for the 407 is absorbed by the proxy's transaction.
+    let mut ack = Request::new(Method::Ack, inv.uri.clone());
+    for h in ["Via", "From", "Call-ID", "Max-Forwards"] {
+        ack.headers.push(h, inv.headers.get(h).unwrap().to_owned());
+    }
+    ack.headers.push("To", challenge.headers.get("To").unwrap().to_owned());
+    ack.headers.push("CSeq", format!("{} ACK", alice.cseq));
+    alice.sock.send_to(&ack.to_bytes(), s.addr).await.unwrap();
+
+    let invite = {
+        let authorized = alice.with_credentials(inv.clone(), &challenge);
+        let resp_fut = async {
+            alice.sock.send_to(&authorized.to_bytes(), s.addr).await.unwrap();
+            alice.recv_response().await
+        };
+        let bob_side = async {
+            loop {
+                if let Message::Request(r) = bob.recv().await
+                    && r.method == Method::Invite
+                {
+                    assert!(r.headers.get("Record-Route").unwrap().contains(";lr"));
+                    let ringing = r.response(180).with_to_tag("bobtag");
+                    bob.sock.send_to(&ringing.to_bytes(), s.addr).await.unwrap();
+                    let mut ok = r.response(200).with_to_tag("bobtag");
+                    for rr in r.headers.get_all("Record-Route") {
+                        ok.headers.push("Record-Route", rr.to_owned());
+                    }
+                    ok.headers.push("Contact", format!("<sip:bob@{}>", bob.addr()));
+                    bob.sock.send_to(&ok.to_bytes(), s.addr).await.unwrap();
+                    return r;
+                }
+            }
+        };
+        let (resp, invite) = tokio::join!(resp_fut, bob_side);
+        assert_eq!(resp.status, 200, "the caller gets the callee's 200");
+        assert!(resp.headers.get("Record-Route").is_some());
+        invite
+    };
+    assert_eq!(invite.body, inv.body, "SDP passes unchanged");
+
+    // ACK and BYE follow the Route set through the proxy to Bob.
+    let rr = invite.headers.get("Record-Route").unwrap().to_owned();
+    let mut ack = Request::new(Method::Ack, Uri::parse(&format!("sip:bob@{}", bob.addr())).unwrap());
+    ack.headers.push("Via", format!("SIP/2.0/UDP {};branch=z9hG4bKack2;rport", alice.addr()));
+    ack.headers.push("Route", rr.clone());
+    ack.headers.push("From", "<sip:alice@litwareinc.com>;tag=alice-tag");
+    ack.headers.push("To", "<sip:bob@litwareinc.com>;tag=bobtag");
+    ack.headers.push("Call-ID", "call-1");
+    ack.headers.push("CSeq", format!("{} ACK", alice.cseq));
+    ack.headers.push("Max-Forwards", "70");
+    alice.sock.send_to(&ack.to_bytes(), s.addr).await.unwrap();
+    let got_ack = loop {
+        if let Message::Request(r) = bob.recv().await
+            && r.method == Method::Ack
+        {
+            break r;
+        }
+    };
+    assert_eq!(got_ack.headers.values("Via").len(), 2, "the proxy added its Via");
+    let mut bye = ack.clone();
+    bye.method = Method::Bye;
+    bye.headers.set("Via", format!("SIP/2.0/UDP {};branch=z9hG4bKbye1;rport", alice.addr()));
+    bye.headers.set("CSeq", format!("{} BYE", alice.cseq + 1));
+    alice.sock.send_to(&bye.to_bytes(), s.addr).await.unwrap();
+    let (bye_resp, _) = tokio::join!(alice.recv_response(), bob.recv_request(Method::Bye));
+    assert_eq!(bye_resp.status, 200);
+
+    // CANCEL of a ringing call: 200 for the CANCEL, 487 for the INVITE.
+    let inv = alice.request(Method::Invite, "sip:bob@litwareinc.com", "call-2");
+    let inv = alice.authorize(inv).await;
+    alice.sock.send_to(&inv.to_bytes(), s.addr).await.unwrap();
+    let ringing_invite = loop {
+        if let Message::Request(r) = bob.recv().await
+            && r.method == Method::Invite
+        {
+            bob.sock.send_to(&r.response(180).with_to_tag("bobtag2").to_bytes(), s.addr).await.unwrap();
+            break r;
+        }
+    };
+    loop {
+        if let Message::Response(r) = alice.recv().await
+            && r.status == 180
+        {
+            break;
+        }
+    }
+    let mut cancel = Request::new(Method::Cancel, inv.uri.clone());
+    for h in ["Via", "From", "To", "Call-ID", "Max-Forwards"] {
+        cancel.headers.push(h, inv.headers.get(h).unwrap().to_owned());
+    }
+    cancel.headers.push("CSeq", format!("{} CANCEL", inv.cseq().unwrap().seq));
+    alice.sock.send_to(&cancel.to_bytes(), s.addr).await.unwrap();
+    // Bob sees the CANCEL, answers it and ends his INVITE with 487.
+    loop {
+        if let Message::Request(r) = bob.recv().await
+            && r.method == Method::Cancel
+        {
+            bob.answer(&r, 200).await;
+            let terminated = ringing_invite.response(487).with_to_tag("bobtag2");
+            bob.sock.send_to(&terminated.to_bytes(), s.addr).await.unwrap();
+            break;
+        }
+    }
+    let mut statuses = Vec::new();
+    while statuses.len() < 2 {
+        if let Message::Response(r) = alice.recv().await
+            && r.status >= 200
+        {
+            statuses.push((r.status, r.cseq().unwrap().method));
+        }
+    }
+    statuses.sort_by_key(|(s, _)| *s);
+    assert_eq!(statuses, vec![(200, Method::Cancel), (487, Method::Invite)]);
 }
