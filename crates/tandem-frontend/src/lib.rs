@@ -12,7 +12,6 @@ pub mod sip;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use tandem_config::FrontendConfig;
 use tandem_directory::Directory;
 use tandem_http::{CertSlot, ReadinessCheck};
@@ -24,6 +23,8 @@ use tokio_util::task::TaskTracker;
 /// Paths the Front End serves over HTTPS; `tandem status` prints them.
 pub mod paths {
     pub const AUTH_METADATA: &str = "/metadata/json/1";
+    /// SIP over WebSocket (RFC 7118).
+    pub const SIP_WEBSOCKET: &str = super::sip::WEBSOCKET_PATH;
     pub const WEB_CLIENT: &str = "/web/";
 }
 
@@ -111,7 +112,7 @@ pub async fn start(
         Role::Frontend,
         config.https_listen,
         cert,
-        Router::new(),
+        sip::websocket_routes(sip.clone()),
         checks,
         tasks,
         shutdown,

@@ -121,7 +121,8 @@ pub fn serve_https(
                 },
             };
             let acceptor = acceptor.clone();
-            let router = router.clone();
+            // Handlers that need the peer (SIP over WebSocket) read it as ConnectInfo.
+            let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let shutdown = shutdown.clone();
             conn_tasks.spawn(async move {
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

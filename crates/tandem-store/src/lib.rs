@@ -149,6 +149,16 @@ impl Store {
         Ok(self.pool.begin().await?)
     }
 
+    /// A transaction that reads before it writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that later upgrades fails with "database is
+    /// locked" when another process (an admin command, a second role) writes meanwhile.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// A round trip to the database, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -194,7 +204,7 @@ impl Store {
             return Err(StoreError::TooNew { found, known });
         }
         for m in std::iter::once(&BASE).chain(migrations) {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             if self.backend == Backend::Postgres {
                 // Nodes of a pool may start together: one migrates, the others wait here.
                 sqlx::query("SELECT pg_advisory_xact_lock(7265746)").execute(&mut *tx).await?;

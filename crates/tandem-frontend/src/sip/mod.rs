@@ -92,7 +92,8 @@ pub async fn start(
         settings.tls = a;
     }
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
-    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx);
+    let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Flow>();
+    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
         auth: DigestAuth::new(&settings.domain),
@@ -118,6 +119,17 @@ pub async fn start(
             };
             let core = dispatcher.clone();
             dispatcher.tasks.spawn(async move { core.dispatch(inbound).await });
+        }
+    });
+    let janitor = core.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            let flow = tokio::select! {
+                _ = stop.cancelled() => break,
+                f = closed_rx.recv() => match f { Some(f) => f, None => break },
+            };
+            registrar::flow_closed(&janitor, &flow).await;
         }
     });
     let ticker = core.clone();
@@ -456,3 +468,26 @@ pub async fn probe_options(listen: SocketAddr) -> Result<(), String> {
         _ => Err(format!("SIP UDP {target}: unreadable answer to OPTIONS")),
     }
 }
+
+/// The HTTPS route for SIP over WebSocket (RFC 7118, subprotocol `sip`).
+pub fn websocket_routes(core: Arc<SipCore>) -> axum::Router {
+    use axum::extract::ws::WebSocketUpgrade;
+    use axum::extract::{ConnectInfo, State};
+    use axum::response::IntoResponse;
+    async fn upgrade(
+        State(core): State<Arc<SipCore>>,
+        ConnectInfo(peer): ConnectInfo<SocketAddr>,
+        ws: WebSocketUpgrade,
+    ) -> axum::response::Response {
+        let out = core.out.clone();
+        ws.protocols(["sip"])
+            .on_upgrade(move |socket| async move {
+                out.adopt_websocket(socket, peer);
+            })
+            .into_response()
+    }
+    axum::Router::new().route(WEBSOCKET_PATH, axum::routing::get(upgrade)).with_state(core)
+}
+
+/// Where browsers and WebSocket SIP clients connect on the Front End's HTTPS listener.
+pub const WEBSOCKET_PATH: &str = "/sip-ws";

@@ -45,8 +45,7 @@ impl Location {
         self.bindings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Loads unexpired bindings. Stream flows died with the old process, so a binding made over
-    /// TCP or TLS is reached again by connecting to its contact address (TCP) once it re-registers.
+    /// Loads unexpired bindings made over UDP; bindings over connections end with them.
     pub async fn load(store: &Store) -> Result<Location, tandem_store::StoreError> {
         let now = tandem_store::now_unix();
         sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(store.pool()).await?;
@@ -65,9 +64,9 @@ impl Location {
             let Ok(peer) = peer.parse() else { continue };
             let flow = match Transport::parse(&transport) {
                 Some(Transport::Udp) => Flow::Udp { peer },
-                // id 0 never exists: sending finds the stream closed and the binding is skipped.
-                Some(t) => Flow::Stream { id: 0, transport: t, peer },
-                None => continue,
+                // The connection died with the old process; the client registers again on its
+                // new connection, and until then it cannot be reached.
+                _ => continue,
             };
             map.entry(aor).or_default().push(Binding {
                 contact,
@@ -249,10 +248,25 @@ async fn update_bindings(
             return Ok(Update::TooMany);
         }
     }
-    // One transaction: the stored set always equals what was answered.
+    persist(core, aor, &bindings).await?;
+    let added = bindings.len() > before || (before == 0 && !bindings.is_empty());
+    {
+        let mut map = core.location.lock();
+        if bindings.is_empty() {
+            map.remove(aor);
+        } else {
+            map.insert(aor.to_owned(), bindings.clone());
+        }
+    }
+    Ok(Update::Done { current: bindings, added })
+}
+
+/// Replaces the stored bindings of an address of record in one transaction, so the stored set
+/// always equals what was answered.
+async fn persist(core: &SipCore, aor: &str, bindings: &[Binding]) -> Result<(), tandem_store::StoreError> {
     let mut tx = core.store.begin().await?;
     sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
-    for b in &bindings {
+    for b in bindings {
         let (transport, peer) = (b.flow.transport().as_str(), b.flow.peer().to_string());
         sqlx::query(
             "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
@@ -270,16 +284,7 @@ async fn update_bindings(
         .await?;
     }
     tx.commit().await?;
-    let added = bindings.len() > before || (before == 0 && !bindings.is_empty());
-    {
-        let mut map = core.location.lock();
-        if bindings.is_empty() {
-            map.remove(aor);
-        } else {
-            map.insert(aor.to_owned(), bindings.clone());
-        }
-    }
-    Ok(Update::Done { current: bindings, added })
+    Ok(())
 }
 
 /// A Contact value without its `expires` parameter (the answer states the granted one).
@@ -313,6 +318,32 @@ fn httpdate_now() -> String {
     let mon =
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(month - 1) as usize];
     format!("{weekday}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+/// A stream connection closed: the bindings that used it cannot be reached any more.
+pub(super) async fn flow_closed(core: &Arc<SipCore>, flow: &Flow) {
+    let Flow::Stream { id, .. } = flow else { return };
+    let affected: Vec<(String, Vec<Binding>)> = {
+        let mut map = core.location.lock();
+        let mut out = Vec::new();
+        for (aor, v) in map.iter_mut() {
+            let n = v.len();
+            v.retain(|b| !matches!(&b.flow, Flow::Stream { id: bid, .. } if bid == id));
+            if v.len() != n {
+                out.push((aor.clone(), v.clone()));
+            }
+        }
+        map.retain(|_, v| !v.is_empty());
+        out
+    };
+    for (aor, remaining) in affected {
+        tracing::debug!(%aor, "registration ended with its connection");
+        if let Err(e) = persist(core, &aor, &remaining).await {
+            tracing::warn!(error = %e, %aor, "registration change not stored");
+        }
+        presence::registration_changed(core, &aor).await;
+    }
+    metrics::gauge!("tandem_sip_registrations").set(core.location.count() as f64);
 }
 
 /// Expired bindings leave memory and the store; presence follows.

@@ -77,10 +77,17 @@ pub struct Outbound {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     inbound: mpsc::Sender<Inbound>,
+    /// Stream flows that closed, so registrations over them can end (RFC 5626 §4.4.1).
+    closed: mpsc::UnboundedSender<Flow>,
 }
 
 impl Outbound {
-    pub fn new(tasks: TaskTracker, shutdown: CancellationToken, inbound: mpsc::Sender<Inbound>) -> Arc<Outbound> {
+    pub fn new(
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+        inbound: mpsc::Sender<Inbound>,
+        closed: mpsc::UnboundedSender<Flow>,
+    ) -> Arc<Outbound> {
         Arc::new(Outbound {
             udp: Mutex::new(None),
             streams: Mutex::new(HashMap::new()),
@@ -89,6 +96,7 @@ impl Outbound {
             tasks,
             shutdown,
             inbound,
+            closed,
         })
     }
 
@@ -159,8 +167,28 @@ impl Outbound {
         flow
     }
 
+    /// Takes over an upgraded WebSocket (RFC 7118): each WebSocket message is one SIP message.
+    pub fn adopt_websocket(self: &Arc<Self>, socket: axum::extract::ws::WebSocket, peer: SocketAddr) -> Flow {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        lock(&self.streams).insert(id, (peer, tx));
+        let flow = Flow::Stream { id, transport: Transport::Wss, peer };
+        let run = WebSocketConnection {
+            owner: Arc::downgrade(self),
+            flow: flow.clone(),
+            limits: self.limits,
+            inbound: self.inbound.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        self.tasks.spawn(run.run(socket, rx));
+        flow
+    }
+
     fn forget(&self, id: u64) {
-        lock(&self.streams).remove(&id);
+        if let Some((peer, _)) = lock(&self.streams).remove(&id) {
+            let transport = Transport::Tcp; // only the id matters for matching
+            let _ = self.closed.send(Flow::Stream { id, transport, peer });
+        }
     }
 
     pub fn open_streams(&self) -> usize {
@@ -243,6 +271,64 @@ impl StreamConnection {
                     }
                 }
             }
+        }
+    }
+}
+
+struct WebSocketConnection {
+    owner: std::sync::Weak<Outbound>,
+    flow: Flow,
+    limits: Limits,
+    inbound: mpsc::Sender<Inbound>,
+    shutdown: CancellationToken,
+}
+
+impl WebSocketConnection {
+    async fn run(self, mut socket: axum::extract::ws::WebSocket, mut outgoing: mpsc::Receiver<Vec<u8>>) {
+        use axum::extract::ws::Message as Ws;
+        let Flow::Stream { id, .. } = self.flow else { return };
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => break,
+                out = outgoing.recv() => {
+                    let Some(bytes) = out else { break };
+                    // SIP is UTF-8 text in practice; a body that is not goes as a binary frame.
+                    let frame = match String::from_utf8(bytes) {
+                        Ok(text) => Ws::Text(text.into()),
+                        Err(e) => Ws::Binary(e.into_bytes().into()),
+                    };
+                    if socket.send(frame).await.is_err() { break }
+                }
+                incoming = tokio::time::timeout(STREAM_IDLE, socket.recv()) => {
+                    let data: Vec<u8> = match incoming {
+                        Ok(Some(Ok(Ws::Text(t)))) => t.as_bytes().to_vec(),
+                        Ok(Some(Ok(Ws::Binary(b)))) => b.to_vec(),
+                        Ok(Some(Ok(Ws::Ping(_) | Ws::Pong(_)))) => continue,
+                        _ => break,
+                    };
+                    match parse_datagram(&data, &self.limits) {
+                        Ok(None) => {}
+                        Ok(Some(message)) => {
+                            metrics::counter!("tandem_sip_messages_received_total", "transport" => "WSS").increment(1);
+                            if self.inbound.send(Inbound { message, flow: self.flow.clone() }).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(rejected) => {
+                            metrics::counter!("tandem_sip_parse_errors_total", "transport" => "WSS").increment(1);
+                            if let Some(reply) = rejected.reply
+                                && let Ok(text) = String::from_utf8(reply.to_bytes())
+                                && socket.send(Ws::Text(text.into())).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(owner) = self.owner.upgrade() {
+            owner.forget(id);
         }
     }
 }

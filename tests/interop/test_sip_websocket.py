@@ -1,0 +1,100 @@
+"""SIP over WebSocket (RFC 7118) on the Front End's HTTPS listener, driven by the independent
+`websockets` client library over TLS with our CA: subprotocol negotiation, digest REGISTER,
+an IM between a WebSocket user and another WebSocket user, and the end of a registration when
+its connection closes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import ssl
+import uuid
+
+import websockets
+
+from conftest import DEMO_PASSWORD, DOMAIN
+
+
+def md5(s: str) -> str:
+    return hashlib.md5(s.encode()).hexdigest()
+
+
+class WsUa:
+    def __init__(self, ws, user: str):
+        self.ws, self.user, self.cseq = ws, user, 0
+        self.call_id = uuid.uuid4().hex
+        self.host = f"{uuid.uuid4().hex[:8]}.invalid"
+
+    def request(self, method: str, uri: str, to: str, extra: str = "", body: str = "") -> str:
+        self.cseq += 1
+        return (
+            f"{method} {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/WSS {self.host};branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{self.user}@{DOMAIN}>;tag={self.user}1\r\nTo: <{to}>\r\n"
+            f"Call-ID: {self.call_id}-{method}\r\nCSeq: {self.cseq} {method}\r\n"
+            f"Contact: <sip:{self.user}@{self.host};transport=ws>\r\n{extra}"
+            f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+        )
+
+    async def recv_response(self) -> str:
+        while True:
+            m = await asyncio.wait_for(self.ws.recv(), 5)
+            if m.startswith("SIP/2.0 ") and not m.startswith("SIP/2.0 1"):
+                return m
+
+    async def send_authenticated(self, method: str, uri: str, to: str, extra: str = "", body: str = "") -> str:
+        await self.ws.send(self.request(method, uri, to, extra, body))
+        first = await self.recv_response()
+        status = first.split(" ")[1]
+        if status not in ("401", "407"):
+            return first
+        nonce = re.search(r'nonce="([^"]+)", algorithm=MD5', first).group(1)
+        ha1 = md5(f"{self.user}:{DOMAIN}:{DEMO_PASSWORD}")
+        ha2 = md5(f"{method}:{uri}")
+        resp = md5(f"{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")
+        header = "Authorization" if status == "401" else "Proxy-Authorization"
+        auth = (
+            f'{header}: Digest username="{self.user}", realm="{DOMAIN}", nonce="{nonce}", uri="{uri}", '
+            f'response="{resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"\r\n'
+        )
+        await self.ws.send(self.request(method, uri, to, extra + auth, body))
+        return await self.recv_response()
+
+
+def test_register_and_im_over_websocket(tandem):
+    status = tandem.status()
+    url = status["frontend"]["sip_ws"]
+    ca = status["ca_certificate"]
+
+    async def scenario():
+        ctx = ssl.create_default_context(cafile=ca)
+        async with websockets.connect(url, ssl=ctx, subprotocols=["sip"]) as a, websockets.connect(
+            url, ssl=ctx, subprotocols=["sip"]
+        ) as b:
+            assert a.subprotocol == "sip"
+            alice, bob = WsUa(a, "alice"), WsUa(b, "bob")
+            for ua in (alice, bob):
+                r = await ua.send_authenticated("REGISTER", f"sip:{DOMAIN}", f"sip:{ua.user}@{DOMAIN}", "Expires: 600\r\n")
+                assert r.startswith("SIP/2.0 200"), r
+            # Alice → Bob: Bob receives the MESSAGE on his WebSocket, answers 200, Alice gets 200.
+            send = asyncio.create_task(
+                alice.send_authenticated(
+                    "MESSAGE", f"sip:bob@{DOMAIN}", f"sip:bob@{DOMAIN}", "Content-Type: text/plain\r\n", "hi over ws"
+                )
+            )
+            incoming = await asyncio.wait_for(b.recv(), 5)
+            while not incoming.startswith("MESSAGE "):
+                incoming = await asyncio.wait_for(b.recv(), 5)
+            assert incoming.endswith("hi over ws")
+            head = incoming.split("\r\n\r\n")[0].split("\r\n")
+            keep = [h for h in head[1:] if h.split(":")[0].lower() in ("via", "from", "to", "call-id", "cseq")]
+            await b.send("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n")
+            reply = await send
+            assert reply.startswith("SIP/2.0 200"), reply
+
+    asyncio.run(scenario())
+    # Both connections closed: their registrations ended with them.
+    regs = json.loads(tandem.run("cs", "get-registrations", "--json", *tandem.location).stdout)
+    assert [r for r in regs if r["transport"] == "WSS"] == []
