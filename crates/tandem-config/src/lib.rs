@@ -32,6 +32,8 @@ pub const DEFAULT_SIP_UDP_LISTEN: &str = "127.0.0.1:5060";
 pub const DEFAULT_SIP_TCP_LISTEN: &str = "127.0.0.1:5060";
 pub const DEFAULT_SIP_TLS_LISTEN: &str = "127.0.0.1:5061";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// SIP requests one source address may send per second before it is slowed (burst: twice this).
+pub const DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE: u32 = 2000;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -121,6 +123,8 @@ pub struct FrontendConfig {
     pub sip_udp_listen: SocketAddr,
     pub sip_tcp_listen: SocketAddr,
     pub sip_tls_listen: SocketAddr,
+    /// Flood protection per source address; 0 turns it off.
+    pub sip_requests_per_second_per_source: u32,
     pub store: StoreLocation,
 }
 
@@ -198,6 +202,7 @@ struct RawFrontend {
     sip_udp_listen: Option<String>,
     sip_tcp_listen: Option<String>,
     sip_tls_listen: Option<String>,
+    sip_requests_per_second_per_source: Option<u32>,
     database_url: Option<String>,
 }
 
@@ -268,6 +273,7 @@ impl Config {
                 sip_udp_listen: Some(self.frontend.sip_udp_listen.to_string()),
                 sip_tcp_listen: Some(self.frontend.sip_tcp_listen.to_string()),
                 sip_tls_listen: Some(self.frontend.sip_tls_listen.to_string()),
+                sip_requests_per_second_per_source: Some(self.frontend.sip_requests_per_second_per_source),
                 database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
             },
             hosts: self.hosts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -360,6 +366,10 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             raw.frontend.sip_tls_listen.as_deref(),
             DEFAULT_SIP_TLS_LISTEN,
         )?,
+        sip_requests_per_second_per_source: raw
+            .frontend
+            .sip_requests_per_second_per_source
+            .unwrap_or(DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE),
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
     };
     if !mailbox.enabled && !frontend.enabled {

@@ -105,6 +105,7 @@ pub async fn start(
         } else {
             config.sip_udp_listen.ip().to_string()
         },
+        requests_per_second_per_source: config.sip_requests_per_second_per_source,
     };
     let sip_tls = tokio_rustls::TlsAcceptor::from(tandem_http::tls_config(cert.clone())?);
     let sip = sip::start(settings, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;

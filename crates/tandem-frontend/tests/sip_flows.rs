@@ -28,6 +28,10 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with_rate(0).await
+}
+
+async fn server_with_rate(rate: u32) -> Server {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir_db = TestDatabase::sqlite();
     let fe_db = TestDatabase::sqlite();
@@ -65,6 +69,7 @@ async fn server() -> Server {
         tcp: any,
         tls: any,
         advertised_host: "127.0.0.1".into(),
+        requests_per_second_per_source: rate,
     };
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -91,7 +96,11 @@ struct Ua {
 
 impl Ua {
     async fn new(name: &'static str, server: SocketAddr) -> Ua {
-        Ua { name, sock: UdpSocket::bind("127.0.0.1:0").await.unwrap(), server, cseq: 0, password: PASSWORD }
+        Ua::bound(name, server, "127.0.0.1:0").await
+    }
+
+    async fn bound(name: &'static str, server: SocketAddr, local: &str) -> Ua {
+        Ua { name, sock: UdpSocket::bind(local).await.unwrap(), server, cseq: 0, password: PASSWORD }
     }
 
     fn addr(&self) -> SocketAddr {
@@ -460,4 +469,34 @@ async fn call_through_the_proxy_and_cancel() {
     }
     statuses.sort_by_key(|(s, _)| *s);
     assert_eq!(statuses, vec![(200, Method::Cancel), (487, Method::Invite)]);
+}
+
+#[tokio::test]
+async fn a_flood_from_one_source_does_not_hurt_others() {
+    let s = server_with_rate(200).await;
+    // The flood: 5,000 OPTIONS from 127.0.0.1 as fast as the socket goes.
+    let flooder = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = flooder.local_addr().unwrap();
+    let target = s.addr;
+    let flood = tokio::spawn(async move {
+        for i in 0..5000 {
+            let raw = format!(
+                "OPTIONS sip:litwareinc.com SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKflood{i}\r\nFrom: <sip:x@litwareinc.com>;tag=f\r\nTo: <sip:litwareinc.com>\r\nCall-ID: flood{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let _ = flooder.send_to(raw.as_bytes(), target).await;
+        }
+        let mut answered = 0;
+        let mut buf = vec![0u8; 4096];
+        while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(300), flooder.recv(&mut buf)).await {
+            answered += 1;
+        }
+        answered
+    });
+    // Meanwhile a user on another address registers and sends an IM as usual.
+    let mut dave = Ua::bound("alice", s.addr, "127.0.0.2:0").await;
+    assert_eq!(dave.register(600).await.status, 200);
+    let answered = flood.await.unwrap();
+    assert!(answered < 1000, "the flood was limited: {answered} of 5000 answered");
+    // Kernel socket buffers drop some of a 5,000-datagram burst too; some answers must come.
+    assert!(answered > 0, "the flooding source was still served within its allowance");
 }

@@ -36,9 +36,6 @@ pub const ALLOW: &str =
 const INBOUND_QUEUE: usize = 8192;
 /// How often timers (retransmissions, expiries, coalesced NOTIFYs) are looked at.
 const TICK: Duration = Duration::from_millis(100);
-/// Requests per second one source address may send before it is slowed down.
-const RATE_PER_SOURCE: f64 = 2000.0;
-const RATE_BURST: f64 = 4000.0;
 
 /// The Front End SIP settings derived from the configuration.
 #[derive(Debug, Clone)]
@@ -53,6 +50,8 @@ pub struct SipSettings {
     /// The host to put in Via, Record-Route and Contact (the listen IP, or the pool FQDN when
     /// listening on every address).
     pub advertised_host: String,
+    /// Requests per second one source address may send (burst: twice this); 0 = unlimited.
+    pub requests_per_second_per_source: u32,
 }
 
 /// State shared by every request handler.
@@ -180,13 +179,18 @@ impl SipCore {
 
     /// Token bucket per source address.
     fn admit(&self, ip: IpAddr) -> bool {
+        let rate = f64::from(self.settings.requests_per_second_per_source);
+        if rate == 0.0 {
+            return true;
+        }
+        let burst = rate * 2.0;
         let mut buckets = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if buckets.len() > 100_000 {
             buckets.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(10));
         }
-        let (tokens, at) = buckets.entry(ip).or_insert((RATE_BURST, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * RATE_PER_SOURCE).min(RATE_BURST);
+        let (tokens, at) = buckets.entry(ip).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
