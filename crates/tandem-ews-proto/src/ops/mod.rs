@@ -1,0 +1,1 @@
+//! EWS operations, one module per operation.
