@@ -38,6 +38,11 @@ pub enum ResponseCode {
     ErrorInvalidIndexedPagingParameters,
     ErrorUnsupportedMimeConversion,
     ErrorNoPropertyTagForCustomProperties,
+    ErrorImpersonationDenied,
+    ErrorIrresolvableConflict,
+    ErrorNameResolutionNoResults,
+    ErrorNameResolutionMultipleResults,
+    ErrorChangeKeyRequiredForWriteOperations,
 }
 
 impl ResponseCode {
@@ -76,6 +81,11 @@ impl ResponseCode {
             ErrorInvalidIndexedPagingParameters => "ErrorInvalidIndexedPagingParameters",
             ErrorUnsupportedMimeConversion => "ErrorUnsupportedMimeConversion",
             ErrorNoPropertyTagForCustomProperties => "ErrorNoPropertyTagForCustomProperties",
+            ErrorImpersonationDenied => "ErrorImpersonationDenied",
+            ErrorIrresolvableConflict => "ErrorIrresolvableConflict",
+            ErrorNameResolutionNoResults => "ErrorNameResolutionNoResults",
+            ErrorNameResolutionMultipleResults => "ErrorNameResolutionMultipleResults",
+            ErrorChangeKeyRequiredForWriteOperations => "ErrorChangeKeyRequiredForWriteOperations",
         }
     }
 }
@@ -106,6 +116,19 @@ impl ResponseMessages {
         let name = format!("m:{}ResponseMessage", self.op);
         self.w
             .start(&name, &[("ResponseClass", "Error")])
+            .leaf("m:MessageText", text)
+            .leaf("m:ResponseCode", code.as_str())
+            .leaf("m:DescriptiveLinkKey", "0")
+            .raw(inner)
+            .end();
+        self
+    }
+
+    /// A warning message (results with a caveat, e.g. several name matches).
+    pub fn warning(&mut self, code: ResponseCode, text: &str, inner: &str) -> &mut Self {
+        let name = format!("m:{}ResponseMessage", self.op);
+        self.w
+            .start(&name, &[("ResponseClass", "Warning")])
             .leaf("m:MessageText", text)
             .leaf("m:ResponseCode", code.as_str())
             .leaf("m:DescriptiveLinkKey", "0")
