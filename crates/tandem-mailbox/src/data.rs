@@ -15,10 +15,11 @@ use tandem_ews_proto::ids::{self, IdKind};
 use tandem_ews_proto::types::ExtendedField;
 use tandem_store::{Any, Migration, Store, StoreError, Transaction};
 
-pub(crate) const MIGRATION: Migration = Migration::portable(
-    1,
-    "mailbox folders and items",
-    "CREATE TABLE mbx_counters (
+/// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
+macro_rules! schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_counters (
         mailbox TEXT PRIMARY KEY,
         next_change BIGINT NOT NULL,
         next_article BIGINT NOT NULL
@@ -58,12 +59,19 @@ pub(crate) const MIGRATION: Migration = Migration::portable(
         change_number BIGINT NOT NULL,
         fields TEXT NOT NULL,
         ext TEXT NOT NULL,
-        mime BLOB
+        mime ",
+            $blob,
+            "
     );
     CREATE INDEX mbx_items_folder_received ON mbx_items (folder_id, received_at, article);
     CREATE INDEX mbx_items_folder_article ON mbx_items (folder_id, article);
-    CREATE INDEX mbx_items_folder_start ON mbx_items (folder_id, start_at)",
-);
+    CREATE INDEX mbx_items_folder_start ON mbx_items (folder_id, start_at)"
+        )
+    };
+}
+
+pub(crate) const MIGRATION: Migration =
+    Migration { version: 1, name: "mailbox folders and items", sqlite: schema!("BLOB"), postgres: schema!("BYTEA") };
 
 /// The distinguished folders of a new mailbox: (name, parent, display name, class, hidden).
 const LAYOUT: &[(&str, Option<&str>, &str, &str, bool)] = &[
