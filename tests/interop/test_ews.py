@@ -380,3 +380,57 @@ def test_failed_item_in_a_batch_leaves_the_others(deployment, alice):
     assert alice.drafts.filter(subject="bad").count() == 0
     for m in alice.drafts.all():
         m.delete()
+
+
+# ---------------------------------------------------------------- free/busy and out of office
+
+
+def test_free_busy_merged_and_detailed(alice, bob):
+    from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
+
+    tz = EWSTimeZone("UTC")
+    day = EWSDateTime(2026, 12, 7, 0, 0, tzinfo=tz)
+    items = [
+        CalendarItem(folder=bob.calendar, subject="Design review", start=day.replace(hour=9),
+                     end=day.replace(hour=10), location="Room 2", legacy_free_busy_status="Busy"),
+        CalendarItem(folder=bob.calendar, subject="Maybe lunch", start=day.replace(hour=12),
+                     end=day.replace(hour=13), legacy_free_busy_status="Tentative"),
+        CalendarItem(folder=bob.calendar, subject="Holiday", start=day.replace(hour=15),
+                     end=day.replace(hour=16), legacy_free_busy_status="OOF"),
+    ]
+    for i in items:
+        i.save()
+    try:
+        views = list(alice.protocol.get_free_busy_info(
+            accounts=[(bob, "Required", False), (alice, "Required", False)],
+            start=day.replace(hour=8), end=day.replace(hour=17), merged_free_busy_interval=60,
+            requested_view="DetailedMerged"))
+        b, a = views
+        # One digit per hour from 08:00: free, busy, free, free, tentative, free, free, OOF, free.
+        assert b.merged == "020010030"
+        assert [(e.start.hour, e.busy_type) for e in b.calendar_events] == [(9, "Busy"), (12, "Tentative"), (15, "OOF")]
+        # Another user's calendar: times only, no subject (AvailabilityOnly).
+        assert all(e.details is None for e in b.calendar_events)
+        assert a.merged == "0" * 9
+        assert b.working_hours
+        own = list(bob.protocol.get_free_busy_info(accounts=[(bob, "Required", False)], start=day.replace(hour=8),
+                                                   end=day.replace(hour=17), requested_view="Detailed"))[0]
+        assert [e.details.subject for e in own.calendar_events] == ["Design review", "Maybe lunch", "Holiday"]
+    finally:
+        for i in items:
+            i.delete()
+
+
+def test_out_of_office_settings(alice):
+    from exchangelib import EWSDateTime, EWSTimeZone, OofSettings
+
+    assert alice.oof_settings.state == OofSettings.DISABLED
+    tz = EWSTimeZone("UTC")
+    alice.oof_settings = OofSettings(state=OofSettings.SCHEDULED, external_audience="Known",
+                                     internal_reply="Back Monday", external_reply="Away",
+                                     start=EWSDateTime(2026, 12, 20, tzinfo=tz), end=EWSDateTime(2026, 12, 28, tzinfo=tz))
+    got = alice.oof_settings
+    assert got.state == OofSettings.SCHEDULED and got.internal_reply == "Back Monday"
+    assert got.external_audience == "Known" and got.start.day == 20 and got.end.day == 28
+    alice.oof_settings = OofSettings(state=OofSettings.DISABLED, internal_reply="", external_reply="")
+    assert alice.oof_settings.state == OofSettings.DISABLED

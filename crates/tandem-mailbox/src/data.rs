@@ -73,6 +73,19 @@ macro_rules! schema {
 pub(crate) const MIGRATION: Migration =
     Migration { version: 1, name: "mailbox folders and items", sqlite: schema!("BLOB"), postgres: schema!("BYTEA") };
 
+/// Per-mailbox settings kept as the client sent them (out-of-office today).
+pub(crate) const MIGRATION_SETTINGS: Migration = Migration::portable(
+    2,
+    "mailbox user settings",
+    "CREATE TABLE mbx_user_settings (
+        mailbox TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        changed_at BIGINT NOT NULL,
+        PRIMARY KEY (mailbox, name)
+    )",
+);
+
 /// The distinguished folders of a new mailbox: (name, parent, display name, class, hidden).
 const LAYOUT: &[(&str, Option<&str>, &str, &str, bool)] = &[
     ("root", None, "Root", "", true),
@@ -296,6 +309,31 @@ impl Data {
         let sql = format!("SELECT {FOLDER_COLUMNS} FROM mbx_folders WHERE mailbox = $1 ORDER BY display_name");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox).fetch_all(self.store.pool()).await?;
         Ok(rows.iter().map(folder_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A per-mailbox setting.
+    pub async fn user_setting(&self, mailbox: &str, name: &str) -> Result<Option<String>, DataError> {
+        let row = sqlx::query("SELECT value FROM mbx_user_settings WHERE mailbox = $1 AND name = $2")
+            .bind(mailbox)
+            .bind(name)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("value")).transpose()?)
+    }
+
+    /// Replaces a per-mailbox setting (one statement).
+    pub async fn set_user_setting(&self, mailbox: &str, name: &str, value: &str) -> Result<(), DataError> {
+        sqlx::query(
+            "INSERT INTO mbx_user_settings (mailbox, name, value, changed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (mailbox, name) DO UPDATE SET value = excluded.value, changed_at = excluded.changed_at",
+        )
+        .bind(mailbox)
+        .bind(name)
+        .bind(value)
+        .bind(tandem_store::now_unix())
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
     }
 
     pub async fn item(&self, id: &str) -> Result<Option<Item>, DataError> {

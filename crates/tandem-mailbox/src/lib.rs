@@ -38,7 +38,7 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION];
+pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS];
 
 /// Largest request body accepted (MIME content of big messages is the largest legitimate one).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;

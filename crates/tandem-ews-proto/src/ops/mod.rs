@@ -16,10 +16,13 @@ pub mod find_item;
 pub mod get_folder;
 pub mod get_item;
 pub mod get_server_time_zones;
+pub mod get_user_availability;
+pub mod get_user_oof_settings;
 pub mod move_copy_folder;
 pub mod move_copy_item;
 pub mod resolve_names;
 pub mod send_item;
+pub mod set_user_oof_settings;
 pub mod update_folder;
 pub mod update_item;
 
@@ -44,6 +47,9 @@ pub enum Operation {
     SendItem(send_item::Request),
     GetServerTimeZones(get_server_time_zones::Request),
     ResolveNames(resolve_names::Request),
+    GetUserAvailability(get_user_availability::Request),
+    GetUserOofSettings(get_user_oof_settings::Request),
+    SetUserOofSettings(set_user_oof_settings::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -188,6 +194,9 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "SendItem" => Operation::SendItem(send_item::Request::parse(op)?),
         "GetServerTimeZones" => Operation::GetServerTimeZones(get_server_time_zones::Request::parse(op)?),
         "ResolveNames" => Operation::ResolveNames(resolve_names::Request::parse(op)?),
+        "GetUserAvailabilityRequest" => Operation::GetUserAvailability(get_user_availability::Request::parse(op)?),
+        "GetUserOofSettingsRequest" => Operation::GetUserOofSettings(get_user_oof_settings::Request::parse(op)?),
+        "SetUserOofSettingsRequest" => Operation::SetUserOofSettings(set_user_oof_settings::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

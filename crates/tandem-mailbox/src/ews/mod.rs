@@ -25,12 +25,15 @@ mod find_item;
 mod get_folder;
 mod get_item;
 mod get_server_time_zones;
+mod get_user_availability;
+mod get_user_oof_settings;
 pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;
 pub(crate) mod query;
 mod resolve_names;
 mod send_item;
+mod set_user_oof_settings;
 mod update_folder;
 mod update_item;
 
@@ -196,6 +199,9 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         Operation::SendItem(r) => send_item::handle(&ctx, r).await,
         Operation::GetServerTimeZones(r) => get_server_time_zones::handle(&ctx, r).await,
         Operation::ResolveNames(r) => resolve_names::handle(&ctx, r).await,
+        Operation::GetUserAvailability(r) => get_user_availability::handle(&ctx, r).await,
+        Operation::GetUserOofSettings(r) => get_user_oof_settings::handle(&ctx, r).await,
+        Operation::SetUserOofSettings(r) => set_user_oof_settings::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -228,6 +234,9 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::SendItem(_) => "SendItem",
         Operation::GetServerTimeZones(_) => "GetServerTimeZones",
         Operation::ResolveNames(_) => "ResolveNames",
+        Operation::GetUserAvailability(_) => "GetUserAvailability",
+        Operation::GetUserOofSettings(_) => "GetUserOofSettings",
+        Operation::SetUserOofSettings(_) => "SetUserOofSettings",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
