@@ -434,3 +434,55 @@ def test_out_of_office_settings(alice):
     assert got.external_audience == "Known" and got.start.day == 20 and got.end.day == 28
     alice.oof_settings = OofSettings(state=OofSettings.DISABLED, internal_reply="", external_reply="")
     assert alice.oof_settings.state == OofSettings.DISABLED
+
+
+# ---------------------------------------------------------------- sync and notifications
+
+
+def test_sync_folder_items_and_hierarchy(alice):
+    from exchangelib import Folder, Message
+
+    folder = Folder(parent=alice.inbox, name="Sync me")
+    folder.save()
+    try:
+        a = Message(folder=folder, subject="first")
+        a.save()
+        b = Message(folder=folder, subject="second")
+        b.save()
+        changes = list(folder.sync_items())
+        assert sorted((kind, item.subject) for kind, item in changes) == [("create", "first"), ("create", "second")]
+        state = folder.item_sync_state
+        assert list(folder.sync_items(sync_state=state)) == []
+        a.subject = "first, edited"
+        a.save(update_fields=["subject"])
+        b.delete()
+        c = Message(folder=folder, subject="third")
+        c.save()
+        changes = list(folder.sync_items(sync_state=state))
+        kinds = sorted((kind, getattr(item, "subject", None)) for kind, item in changes)
+        assert kinds == [("create", "third"), ("delete", None), ("update", "first, edited")], kinds
+        # Hierarchy: the first sync lists the folders; a new subfolder appears as a create.
+        first = list(alice.root.sync_hierarchy())
+        assert any(kind == "create" and f.name == "Sync me" for kind, f in first)
+        state = alice.root.folder_sync_state
+        sub = Folder(parent=folder, name="Child")
+        sub.save()
+        later = list(alice.root.sync_hierarchy(sync_state=state))
+        assert [(kind, f.name) for kind, f in later] == [("create", "Child")]
+    finally:
+        folder.delete()
+
+
+def test_pull_subscription_get_events(alice, bob):
+    from exchangelib import Mailbox, Message
+
+    with alice.inbox.pull_subscription(event_types=("NewMailEvent", "CreatedEvent", "DeletedEvent")) as (sub_id, watermark):
+        notifications = list(alice.inbox.get_events(sub_id, watermark))
+        assert [type(e).__name__ for n in notifications for e in n.events] == ["StatusEvent"]
+        Message(account=bob, subject="ping", body="x", to_recipients=[Mailbox(email_address=ALICE)]).send()
+        notifications = list(alice.inbox.get_events(sub_id, watermark))
+        names = [type(e).__name__ for n in notifications for e in n.events]
+        assert "NewMailEvent" in names and "CreatedEvent" in names, names
+        new_mail = next(e for n in notifications for e in n.events if type(e).__name__ == "NewMailEvent")
+        got = list(alice.fetch(ids=[new_mail.item_id]))[0]
+        assert got.subject == "ping"

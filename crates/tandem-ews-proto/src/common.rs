@@ -43,6 +43,11 @@ pub enum ResponseCode {
     ErrorNameResolutionNoResults,
     ErrorNameResolutionMultipleResults,
     ErrorChangeKeyRequiredForWriteOperations,
+    ErrorInvalidSyncStateData,
+    ErrorInvalidWatermark,
+    ErrorSubscriptionNotFound,
+    ErrorExpiredSubscription,
+    ErrorMailRecipientNotFound,
 }
 
 impl ResponseCode {
@@ -86,6 +91,11 @@ impl ResponseCode {
             ErrorNameResolutionNoResults => "ErrorNameResolutionNoResults",
             ErrorNameResolutionMultipleResults => "ErrorNameResolutionMultipleResults",
             ErrorChangeKeyRequiredForWriteOperations => "ErrorChangeKeyRequiredForWriteOperations",
+            ErrorInvalidSyncStateData => "ErrorInvalidSyncStateData",
+            ErrorInvalidWatermark => "ErrorInvalidWatermark",
+            ErrorSubscriptionNotFound => "ErrorSubscriptionNotFound",
+            ErrorExpiredSubscription => "ErrorExpiredSubscription",
+            ErrorMailRecipientNotFound => "ErrorMailRecipientNotFound",
         }
     }
 }

@@ -86,6 +86,103 @@ pub(crate) const MIGRATION_SETTINGS: Migration = Migration::portable(
     )",
 );
 
+/// The change log: one row per object touched by a write, in the write's transaction. It drives
+/// SyncFolderItems/SyncFolderHierarchy and pull subscriptions (GetEvents).
+pub(crate) const MIGRATION_CHANGES: Migration = Migration::portable(
+    3,
+    "mailbox change log",
+    "CREATE TABLE mbx_changes (
+        mailbox TEXT NOT NULL,
+        change_number BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        object_kind TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        folder_id TEXT NOT NULL,
+        old_folder_id TEXT,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (mailbox, change_number, object_id, kind)
+    );
+    CREATE INDEX mbx_changes_folder ON mbx_changes (folder_id, change_number);
+    CREATE INDEX mbx_changes_old_folder ON mbx_changes (old_folder_id, change_number)",
+);
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    Created,
+    Modified,
+    Deleted,
+    Moved,
+    Copied,
+    NewMail,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "Created",
+            ChangeKind::Modified => "Modified",
+            ChangeKind::Deleted => "Deleted",
+            ChangeKind::Moved => "Moved",
+            ChangeKind::Copied => "Copied",
+            ChangeKind::NewMail => "NewMail",
+        }
+    }
+}
+
+/// Appends one change to the log in a write's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn log_change(
+    tx: &mut Transaction<'static, Any>,
+    mailbox: &str,
+    change: i64,
+    kind: ChangeKind,
+    object_kind: &str,
+    object_id: &str,
+    folder_id: &str,
+    old_folder_id: Option<&str>,
+) -> Result<(), DataError> {
+    sqlx::query(
+        "INSERT INTO mbx_changes (mailbox, change_number, kind, object_kind, object_id, folder_id, old_folder_id, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+    )
+    .bind(mailbox)
+    .bind(change)
+    .bind(kind.as_str())
+    .bind(object_kind)
+    .bind(object_id)
+    .bind(folder_id)
+    .bind(old_folder_id)
+    .bind(tandem_store::now_unix())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A logged change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub change_number: i64,
+    pub kind: String,
+    pub object_kind: String,
+    pub object_id: String,
+    pub folder_id: String,
+    pub old_folder_id: Option<String>,
+    pub at: i64,
+}
+
+pub(crate) fn change_from_row(r: &sqlx::any::AnyRow) -> Result<Change, sqlx::Error> {
+    Ok(Change {
+        change_number: r.try_get("change_number")?,
+        kind: r.try_get("kind")?,
+        object_kind: r.try_get("object_kind")?,
+        object_id: r.try_get("object_id")?,
+        folder_id: r.try_get("folder_id")?,
+        old_folder_id: r.try_get("old_folder_id")?,
+        at: r.try_get("at")?,
+    })
+}
+
 /// The distinguished folders of a new mailbox: (name, parent, display name, class, hidden).
 const LAYOUT: &[(&str, Option<&str>, &str, &str, bool)] = &[
     ("root", None, "Root", "", true),
@@ -413,11 +510,25 @@ pub(crate) async fn insert_item(tx: &mut Transaction<'static, Any>, i: &Item) ->
     .bind(i.mime.clone())
     .execute(&mut **tx)
     .await?;
+    log_change(tx, &i.mailbox, i.change_number, ChangeKind::Created, "item", &i.id, &i.folder_id, None).await?;
     adjust_counts(tx, &i.folder_id, 1, i64::from(!i.is_read), i.change_number).await
 }
 
-/// Rewrites an item's row in place.
-pub(crate) async fn update_item(tx: &mut Transaction<'static, Any>, i: &Item) -> Result<(), DataError> {
+/// Rewrites an item's row in place; `old_folder` names the folder it left when it moved.
+pub(crate) async fn update_item(
+    tx: &mut Transaction<'static, Any>,
+    i: &Item,
+    old_folder: Option<&str>,
+) -> Result<(), DataError> {
+    match old_folder.filter(|f| *f != i.folder_id) {
+        Some(old) => {
+            log_change(tx, &i.mailbox, i.change_number, ChangeKind::Moved, "item", &i.id, &i.folder_id, Some(old))
+                .await?
+        }
+        None => {
+            log_change(tx, &i.mailbox, i.change_number, ChangeKind::Modified, "item", &i.id, &i.folder_id, None).await?
+        }
+    }
     sqlx::query(
         "UPDATE mbx_items SET folder_id = $2, element = $3, item_class = $4, subject = $5, is_read = $6, modified_at = $7,
            sent_at = $8, size = $9, start_at = $10, end_at = $11, article = $12, change_number = $13, fields = $14,
@@ -446,6 +557,7 @@ pub(crate) async fn update_item(tx: &mut Transaction<'static, Any>, i: &Item) ->
 
 pub(crate) async fn delete_item(tx: &mut Transaction<'static, Any>, i: &Item, change: i64) -> Result<(), DataError> {
     sqlx::query("DELETE FROM mbx_items WHERE id = $1").bind(&i.id).execute(&mut **tx).await?;
+    log_change(tx, &i.mailbox, change, ChangeKind::Deleted, "item", &i.id, &i.folder_id, None).await?;
     adjust_counts(tx, &i.folder_id, -1, -i64::from(!i.is_read), change).await
 }
 

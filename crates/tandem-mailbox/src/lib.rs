@@ -38,7 +38,7 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS];
+pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES];
 
 /// Largest request body accepted (MIME content of big messages is the largest legitimate one).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
@@ -71,6 +71,19 @@ pub(crate) struct Shared {
     pub directory: Directory,
     pub auth: auth::BasicAuth,
     pub defaults: client_access::Defaults,
+    /// Pull subscriptions by id.
+    pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
+}
+
+/// A pull subscription (EWS Subscribe): what it watches and when it was last polled.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    pub mailbox: String,
+    /// None: every folder.
+    pub folders: Option<Vec<String>>,
+    pub event_types: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub last_poll: std::time::Instant,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -83,6 +96,7 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
         directory,
         auth: auth::BasicAuth::default(),
         defaults: client_access::Defaults::of(config),
+        subscriptions: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     Router::new()
         .route(paths::EWS, axum::routing::any(dispatch))

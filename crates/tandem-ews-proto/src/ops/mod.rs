@@ -13,6 +13,7 @@ pub mod delete_folder;
 pub mod delete_item;
 pub mod find_folder;
 pub mod find_item;
+pub mod get_events;
 pub mod get_folder;
 pub mod get_item;
 pub mod get_server_time_zones;
@@ -23,6 +24,9 @@ pub mod move_copy_item;
 pub mod resolve_names;
 pub mod send_item;
 pub mod set_user_oof_settings;
+pub mod subscribe;
+pub mod sync_folder_hierarchy;
+pub mod sync_folder_items;
 pub mod update_folder;
 pub mod update_item;
 
@@ -50,6 +54,11 @@ pub enum Operation {
     GetUserAvailability(get_user_availability::Request),
     GetUserOofSettings(get_user_oof_settings::Request),
     SetUserOofSettings(set_user_oof_settings::Request),
+    Subscribe(subscribe::Request),
+    GetEvents(get_events::Request),
+    Unsubscribe(get_events::UnsubscribeRequest),
+    SyncFolderItems(sync_folder_items::Request),
+    SyncFolderHierarchy(sync_folder_hierarchy::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -57,19 +66,11 @@ pub enum Operation {
 
 /// EWS operations Tandem knows by name but does not implement (yet).
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "GetUserAvailabilityRequest",
-    "GetUserOofSettingsRequest",
-    "SetUserOofSettingsRequest",
     "GetDelegate",
     "AddDelegate",
     "UpdateDelegate",
     "RemoveDelegate",
-    "Subscribe",
-    "Unsubscribe",
-    "GetEvents",
     "GetStreamingEvents",
-    "SyncFolderHierarchy",
-    "SyncFolderItems",
     "CreateAttachment",
     "GetAttachment",
     "DeleteAttachment",
@@ -136,12 +137,8 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "AddAggregatedAccount",
     "SetTeamMailbox",
     "UnpinTeamMailbox",
-    "GetUserAvailability",
-    "GetUserOofSettings",
-    "SetUserOofSettings",
     "FindMessageTrackingReport",
     "GetMessageTrackingReport",
-    "ConvertIdRequest",
 ];
 
 /// The response element name for an operation element (`GetUserOofSettingsRequest` →
@@ -197,6 +194,11 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "GetUserAvailabilityRequest" => Operation::GetUserAvailability(get_user_availability::Request::parse(op)?),
         "GetUserOofSettingsRequest" => Operation::GetUserOofSettings(get_user_oof_settings::Request::parse(op)?),
         "SetUserOofSettingsRequest" => Operation::SetUserOofSettings(set_user_oof_settings::Request::parse(op)?),
+        "Subscribe" => Operation::Subscribe(subscribe::Request::parse(op)?),
+        "GetEvents" => Operation::GetEvents(get_events::Request::parse(op)?),
+        "Unsubscribe" => Operation::Unsubscribe(get_events::UnsubscribeRequest::parse(op)?),
+        "SyncFolderItems" => Operation::SyncFolderItems(sync_folder_items::Request::parse(op)?),
+        "SyncFolderHierarchy" => Operation::SyncFolderHierarchy(sync_folder_hierarchy::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -70,6 +70,7 @@ async fn create(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    data::log_change(&mut tx, ctx.mailbox(), change, data::ChangeKind::Created, "folder", &id, parent, None).await?;
     tx.commit().await?;
     Ok((id, ids::change_key(change), tandem_ews_proto::types::folder_element(&class)))
 }

@@ -241,6 +241,8 @@ pub(crate) async fn deliver(
             ..item.clone()
         };
         data::insert_item(tx, &copy).await?;
+        data::log_change(tx, &r.mailbox, change, data::ChangeKind::NewMail, "item", &copy.id, &copy.folder_id, None)
+            .await?;
     }
     Ok(())
 }

@@ -47,6 +47,17 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
                 .bind(change)
                 .execute(&mut *tx)
                 .await?;
+            data::log_change(
+                &mut tx,
+                ctx.mailbox(),
+                change,
+                data::ChangeKind::Moved,
+                "folder",
+                &f.id,
+                &to.id,
+                f.parent_id.as_deref(),
+            )
+            .await?;
         }
         None => {
             let mut doomed: Vec<&Folder> = vec![&f];
@@ -59,6 +70,18 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
             for d in doomed {
                 sqlx::query("DELETE FROM mbx_items WHERE folder_id = $1").bind(&d.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM mbx_folders WHERE id = $1").bind(&d.id).execute(&mut *tx).await?;
+                let parent = d.parent_id.clone().unwrap_or_default();
+                data::log_change(
+                    &mut tx,
+                    ctx.mailbox(),
+                    change,
+                    data::ChangeKind::Deleted,
+                    "folder",
+                    &d.id,
+                    &parent,
+                    None,
+                )
+                .await?;
             }
         }
     }

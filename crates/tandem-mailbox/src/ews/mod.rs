@@ -22,6 +22,7 @@ mod delete_folder;
 mod delete_item;
 mod find_folder;
 mod find_item;
+mod get_events;
 mod get_folder;
 mod get_item;
 mod get_server_time_zones;
@@ -34,6 +35,9 @@ pub(crate) mod query;
 mod resolve_names;
 mod send_item;
 mod set_user_oof_settings;
+mod subscribe;
+mod sync_folder_hierarchy;
+mod sync_folder_items;
 mod update_folder;
 mod update_item;
 
@@ -202,6 +206,11 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         Operation::GetUserAvailability(r) => get_user_availability::handle(&ctx, r).await,
         Operation::GetUserOofSettings(r) => get_user_oof_settings::handle(&ctx, r).await,
         Operation::SetUserOofSettings(r) => set_user_oof_settings::handle(&ctx, r).await,
+        Operation::Subscribe(r) => subscribe::handle(&ctx, r).await,
+        Operation::GetEvents(r) => get_events::handle(&ctx, r).await,
+        Operation::Unsubscribe(r) => get_events::unsubscribe(&ctx, r).await,
+        Operation::SyncFolderItems(r) => sync_folder_items::handle(&ctx, r).await,
+        Operation::SyncFolderHierarchy(r) => sync_folder_hierarchy::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -237,6 +246,11 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::GetUserAvailability(_) => "GetUserAvailability",
         Operation::GetUserOofSettings(_) => "GetUserOofSettings",
         Operation::SetUserOofSettings(_) => "SetUserOofSettings",
+        Operation::Subscribe(_) => "Subscribe",
+        Operation::GetEvents(_) => "GetEvents",
+        Operation::Unsubscribe(_) => "Unsubscribe",
+        Operation::SyncFolderItems(_) => "SyncFolderItems",
+        Operation::SyncFolderHierarchy(_) => "SyncFolderHierarchy",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }

@@ -54,6 +54,17 @@ async fn move_one(
         .bind(change)
         .execute(&mut *tx)
         .await?;
+    data::log_change(
+        &mut tx,
+        ctx.mailbox(),
+        change,
+        data::ChangeKind::Moved,
+        "folder",
+        &f.id,
+        &target.id,
+        f.parent_id.as_deref(),
+    )
+    .await?;
     tx.commit().await?;
     let el = tandem_ews_proto::types::folder_element(&f.class);
     Ok(format!("<t:{el}><t:FolderId Id=\"{}\" ChangeKey=\"{}\"/></t:{el}>", f.id, ids::change_key(change)))

@@ -61,8 +61,11 @@ pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool)
     };
     if copy {
         data::insert_item(&mut tx, &moved).await?;
+        let kind = data::ChangeKind::Copied;
+        data::log_change(&mut tx, ctx.mailbox(), change, kind, "item", &moved.id, &to.id, Some(&item.folder_id))
+            .await?;
     } else {
-        data::update_item(&mut tx, &moved).await?;
+        data::update_item(&mut tx, &moved, Some(&item.folder_id)).await?;
         let unread = i64::from(!item.is_read);
         data::adjust_counts(&mut tx, &item.folder_id, -1, -unread, change).await?;
         data::adjust_counts(&mut tx, &to.id, 1, unread, change).await?;

@@ -57,7 +57,7 @@ pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), E
             item.change_number = change;
             item.article = article;
             item.modified_at = now;
-            data::update_item(&mut tx, &item).await?;
+            data::update_item(&mut tx, &item, Some(&old_folder)).await?;
             data::adjust_counts(&mut tx, &old_folder, -1, -i64::from(was_unread), change).await?;
             data::adjust_counts(&mut tx, &to.id, 1, 0, change).await?;
         }

@@ -55,6 +55,9 @@ async fn apply(
         .bind(tandem_store::now_unix())
         .execute(&mut *tx)
         .await?;
+    let parent = f.parent_id.clone().unwrap_or_default();
+    data::log_change(&mut tx, ctx.mailbox(), change, data::ChangeKind::Modified, "folder", &f.id, &parent, None)
+        .await?;
     tx.commit().await?;
     Ok((f.id, ids::change_key(change), tandem_ews_proto::types::folder_element(&class)))
 }

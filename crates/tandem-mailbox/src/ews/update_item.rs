@@ -87,7 +87,7 @@ async fn apply(
     let mut tx = ctx.s.data.store.begin().await?;
     let (change_number, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     item.change_number = change_number;
-    data::update_item(&mut tx, &item).await?;
+    data::update_item(&mut tx, &item, None).await?;
     let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
     data::adjust_counts(&mut tx, &item.folder_id, 0, unread_delta, change_number).await?;
     tx.commit().await?;
