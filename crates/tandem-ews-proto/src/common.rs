@@ -38,6 +38,16 @@ pub enum ResponseCode {
     ErrorInvalidIndexedPagingParameters,
     ErrorUnsupportedMimeConversion,
     ErrorNoPropertyTagForCustomProperties,
+    ErrorImpersonationDenied,
+    ErrorIrresolvableConflict,
+    ErrorNameResolutionNoResults,
+    ErrorNameResolutionMultipleResults,
+    ErrorChangeKeyRequiredForWriteOperations,
+    ErrorInvalidSyncStateData,
+    ErrorInvalidWatermark,
+    ErrorSubscriptionNotFound,
+    ErrorExpiredSubscription,
+    ErrorMailRecipientNotFound,
 }
 
 impl ResponseCode {
@@ -76,6 +86,16 @@ impl ResponseCode {
             ErrorInvalidIndexedPagingParameters => "ErrorInvalidIndexedPagingParameters",
             ErrorUnsupportedMimeConversion => "ErrorUnsupportedMimeConversion",
             ErrorNoPropertyTagForCustomProperties => "ErrorNoPropertyTagForCustomProperties",
+            ErrorImpersonationDenied => "ErrorImpersonationDenied",
+            ErrorIrresolvableConflict => "ErrorIrresolvableConflict",
+            ErrorNameResolutionNoResults => "ErrorNameResolutionNoResults",
+            ErrorNameResolutionMultipleResults => "ErrorNameResolutionMultipleResults",
+            ErrorChangeKeyRequiredForWriteOperations => "ErrorChangeKeyRequiredForWriteOperations",
+            ErrorInvalidSyncStateData => "ErrorInvalidSyncStateData",
+            ErrorInvalidWatermark => "ErrorInvalidWatermark",
+            ErrorSubscriptionNotFound => "ErrorSubscriptionNotFound",
+            ErrorExpiredSubscription => "ErrorExpiredSubscription",
+            ErrorMailRecipientNotFound => "ErrorMailRecipientNotFound",
         }
     }
 }
@@ -106,6 +126,19 @@ impl ResponseMessages {
         let name = format!("m:{}ResponseMessage", self.op);
         self.w
             .start(&name, &[("ResponseClass", "Error")])
+            .leaf("m:MessageText", text)
+            .leaf("m:ResponseCode", code.as_str())
+            .leaf("m:DescriptiveLinkKey", "0")
+            .raw(inner)
+            .end();
+        self
+    }
+
+    /// A warning message (results with a caveat, e.g. several name matches).
+    pub fn warning(&mut self, code: ResponseCode, text: &str, inner: &str) -> &mut Self {
+        let name = format!("m:{}ResponseMessage", self.op);
+        self.w
+            .start(&name, &[("ResponseClass", "Warning")])
             .leaf("m:MessageText", text)
             .leaf("m:ResponseCode", code.as_str())
             .leaf("m:DescriptiveLinkKey", "0")

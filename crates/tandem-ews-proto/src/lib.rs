@@ -7,6 +7,8 @@ pub mod common;
 pub mod ids;
 pub mod ops;
 pub mod pox;
+pub mod render;
+pub mod types;
 pub mod version;
 
 pub use common::{ResponseCode, ResponseMessages};

@@ -26,6 +26,8 @@ use tokio_util::task::TaskTracker;
 mod auth;
 mod autodiscover;
 pub mod client_access;
+mod data;
+mod ews;
 
 /// Paths the mailbox serves, relative to its HTTPS base URL; `tandem status` prints them.
 pub mod paths {
@@ -36,7 +38,7 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[];
+pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES];
 
 /// Largest request body accepted (MIME content of big messages is the largest legitimate one).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
@@ -65,9 +67,23 @@ pub async fn open_store(config: &MailboxConfig) -> Result<Store, tandem_store::S
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub store: Store,
+    pub data: data::Data,
     pub directory: Directory,
     pub auth: auth::BasicAuth,
     pub defaults: client_access::Defaults,
+    /// Pull subscriptions by id.
+    pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
+}
+
+/// A pull subscription (EWS Subscribe): what it watches and when it was last polled.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    pub mailbox: String,
+    /// None: every folder.
+    pub folders: Option<Vec<String>>,
+    pub event_types: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub last_poll: std::time::Instant,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -75,10 +91,12 @@ pub(crate) type AppState = Arc<Shared>;
 /// The role's routes (without the operations endpoints), for the listener and for tests.
 pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Router {
     let shared = Arc::new(Shared {
+        data: data::Data::new(store.clone()),
         store,
         directory,
         auth: auth::BasicAuth::default(),
         defaults: client_access::Defaults::of(config),
+        subscriptions: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
     Router::new()
         .route(paths::EWS, axum::routing::any(dispatch))
@@ -167,9 +185,7 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     match service {
         Service::AutodiscoverSoap => autodiscover::soap(&s, call).await,
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
-        Service::Ews => {
-            xml_response(StatusCode::NOT_IMPLEMENTED, tandem_ews_proto::autodiscover::fault("EWS is not available"))
-        }
+        Service::Ews => ews::handle(&s, call).await,
     }
 }
 
