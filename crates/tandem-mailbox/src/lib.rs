@@ -6,6 +6,8 @@
 //! HTTPS listener for `mail.<domain>` and `autodiscover.<domain>`. Today it runs that listener with
 //! the operations endpoints and its store; the protocol handlers arrive with the Mailbox issue.
 
+pub mod auth_config;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -55,8 +57,16 @@ pub async fn start(
     let store = Store::open(&config.store.url(), MIGRATIONS).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
-    let https_addr =
-        tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, Router::new(), checks, tasks, shutdown)
-            .await?;
+    auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
+    let https_addr = tandem_http::start_role_https(
+        Role::Mailbox,
+        config.https_listen,
+        cert,
+        Router::new().merge(auth_config::routes(auth_config::AuthState::new(store.clone(), config))),
+        checks,
+        tasks,
+        shutdown,
+    )
+    .await?;
     Ok(RunningMailbox { https_addr, store })
 }
