@@ -162,6 +162,14 @@ pub fn check_rules(cert_pem: &str, key_pem: Option<&str>, sip_domain: &str) -> R
         CertError::NotRsa => RuleError::KeySize("the key is not RSA (tokens are signed with RS256)".into()),
         other => RuleError::Unusable(other.to_string()),
     })?;
+    let described =
+        tandem_pki::describe(&rustls_pki_types::CertificateDer::from(cert.der().to_vec()), std::path::Path::new("-"))
+            .map_err(|e| RuleError::Unusable(e.to_string()))?;
+    if described.is_ca {
+        return Err(RuleError::Unusable(
+            "it is a certification authority certificate; use a server certificate".into(),
+        ));
+    }
     if !cert.subject.to_ascii_lowercase().contains(&sip_domain.to_ascii_lowercase()) {
         return Err(RuleError::SipDomainInSubject { subject: cert.subject.clone(), domain: sip_domain.into() });
     }

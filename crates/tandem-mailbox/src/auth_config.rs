@@ -54,6 +54,11 @@ pub enum AuthConfigError {
     NoCertificate,
 }
 
+/// Opens the mailbox store (migrating it like the running role does), for admin commands.
+pub async fn open_store(config: &MailboxConfig) -> Result<Store, StoreError> {
+    Store::open(&config.store.url(), crate::MIGRATIONS).await
+}
+
 async fn load<T: for<'de> Deserialize<'de>>(store: &Store, name: &'static str) -> Result<Option<T>, AuthConfigError> {
     match store.setting(name).await? {
         None => Ok(None),

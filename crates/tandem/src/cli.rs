@@ -101,10 +101,14 @@ enum Command {
     /// Front End (Skype for Business Server) administration: the Cs cmdlets.
     #[command(subcommand)]
     Cs(CsCommand),
+    #[command(flatten)]
+    OAuth(crate::cli_oauth::OAuthTopCommand),
 }
 
 #[derive(Debug, Subcommand)]
 enum CsCommand {
+    #[command(flatten)]
+    OAuth(crate::cli_oauth::CsOAuthCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -295,6 +299,8 @@ pub async fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
+        Command::Cs(CsCommand::OAuth(cmd)) => crate::cli_oauth::cs(cmd).await,
+        Command::OAuth(cmd) => crate::cli_oauth::top(cmd).await,
         Command::User(cmd) => {
             logging::init(log_format.unwrap_or_default(), "warn");
             user(cmd).await
