@@ -291,6 +291,9 @@ pub enum TestCommand {
         target_uri: String,
         #[arg(long)]
         mailbox: String,
+        /// Also print the token sent (to replay it with curl, or inspect it with `tandem test oauth-token`).
+        #[arg(long)]
+        show_token: bool,
         #[command(flatten)]
         location: Loc,
         #[arg(long)]
@@ -1253,7 +1256,7 @@ pub async fn test(cmd: TestCommand) -> CliResult {
                 }
             }
         }
-        TestCommand::OAuthConnectivity { service, target_uri, mailbox, location, json } => {
+        TestCommand::OAuthConnectivity { service, target_uri, mailbox, show_token, location, json } => {
             let service = match service.to_ascii_lowercase().as_str() {
                 "ews" => "EWS",
                 "autod" => "AutoD",
@@ -1297,11 +1300,16 @@ pub async fn test(cmd: TestCommand) -> CliResult {
                 }
             };
             if json {
-                print_json(
-                    &json!({"ok": ok, "service": service, "target_uri": target_uri, "mailbox": smtp.to_string(), "status": status, "detail": detail}),
-                )?;
+                let mut v = json!({"ok": ok, "service": service, "target_uri": target_uri, "mailbox": smtp.to_string(), "status": status, "detail": detail});
+                if show_token {
+                    v["token"] = json!(&*token);
+                }
+                print_json(&v)?;
             } else {
                 println!("{} {service} {target_uri} as {smtp}: {detail}", if ok { "PASS" } else { "FAIL" });
+                if show_token {
+                    println!("token: {token}");
+                }
             }
             if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("OAuth connectivity failed"))) }
         }
