@@ -7,6 +7,7 @@
 //! and the web client will live there).
 
 pub mod admin;
+pub mod oauth;
 pub mod sip;
 
 use std::net::SocketAddr;
@@ -109,11 +110,16 @@ pub async fn start(
     };
     let sip_tls = tokio_rustls::TlsAcceptor::from(tandem_http::tls_config(cert.clone())?);
     let sip = sip::start(settings, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
+    oauth::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,
         config.https_listen,
         cert,
-        sip::websocket_routes(sip.clone()),
+        sip::websocket_routes(sip.clone()).merge(oauth::routes(
+            store.clone(),
+            domain.as_str(),
+            config.pool_fqdn.as_str(),
+        )),
         checks,
         tasks,
         shutdown,

@@ -7,6 +7,8 @@
 //! without regard to case, as IIS does. Handlers live one per operation under `autodiscover/`
 //! and `ews/`, mirroring the modules of `tandem-ews-proto`.
 
+pub mod auth_config;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -117,7 +119,9 @@ pub async fn start(
     let store = open_store(config).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
-    let router = routes(config, store.clone(), directory.clone());
+    auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
+    let router = routes(config, store.clone(), directory.clone())
+        .merge(auth_config::routes(auth_config::AuthState::new(store.clone(), config)));
     let https_addr =
         tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, router, checks, tasks, shutdown)
             .await?;

@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod metadata;
+pub mod partner;
 pub mod token;
 
 use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair, UnparsedPublicKey};
@@ -25,6 +26,7 @@ use x509_parser::public_key::PublicKey;
 
 pub use cache::{IssuedTokenCache, ValidationCache};
 pub use metadata::{MetadataDocument, MetadataError, PartnerMetadata};
+pub use partner::PartnerApplication;
 pub use token::{Audience, Right, TokenError, TrustLevel, TrustedPartner, UserIdentity, Validated, ValidationPolicy};
 
 /// Exchange's well-known application id (its AuthConfig ServiceName).

@@ -7,6 +7,8 @@
 //! within [`RENEW_BEFORE`]. [`describe`] gives what `tandem cert list` shows: subject, names, key
 //! size, the SHA-1 thumbprint Windows administrators know, and expiry. Files only; no sockets.
 
+pub mod signing;
+
 use std::fs;
 use std::io::Write;
 use std::net::IpAddr;

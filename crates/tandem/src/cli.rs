@@ -101,13 +101,17 @@ enum Command {
     /// Front End (Skype for Business Server) administration: the Cs cmdlets.
     #[command(subcommand)]
     Cs(CsCommand),
-    /// Exchange Server cmdlets (Get-/Set-ClientAccessServer …).
+    /// Mailbox (Exchange Server) administration: the Exchange cmdlets and scripts.
     #[command(subcommand)]
     Exchange(ExchangeCommand),
+    #[command(flatten)]
+    OAuth(crate::cli_oauth::OAuthTopCommand),
 }
 
 #[derive(Debug, Subcommand)]
 enum CsCommand {
+    #[command(flatten)]
+    OAuth(crate::cli_oauth::CsOAuthCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -122,6 +126,9 @@ enum CsCommand {
 
 #[derive(Debug, Subcommand)]
 enum ExchangeCommand {
+    /// Auth configuration and partner applications (Get-/Set-AuthConfig, *-PartnerApplication).
+    #[command(flatten)]
+    OAuth(crate::cli_oauth::ExchangeCommand),
     /// Get-ClientAccessServer: the Autodiscover URI and the web services' URLs in force.
     GetClientAccessServer {
         #[command(flatten)]
@@ -350,6 +357,8 @@ pub async fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
+        Command::Cs(CsCommand::OAuth(cmd)) => crate::cli_oauth::cs(cmd).await,
+        Command::OAuth(cmd) => crate::cli_oauth::top(cmd).await,
         Command::User(cmd) => {
             logging::init(log_format.unwrap_or_default(), "warn");
             user(cmd).await
@@ -488,6 +497,7 @@ async fn user(cmd: UserCommand) -> CliResult {
 async fn exchange(cmd: ExchangeCommand) -> CliResult {
     use tandem_mailbox::client_access::{self, Defaults, Setting};
     match cmd {
+        ExchangeCommand::OAuth(c) => crate::cli_oauth::exchange(c).await,
         ExchangeCommand::GetClientAccessServer { location, json } => {
             let cfg = location.config()?;
             let store = tandem_mailbox::open_store(&cfg.mailbox).await.context("cannot open the mailbox store")?;

@@ -232,7 +232,7 @@ pub enum RoleSelection {
 }
 
 impl RoleSelection {
-    fn runs(self, role: Role) -> bool {
+    pub fn runs(self, role: Role) -> bool {
         matches!(
             (self, role),
             (RoleSelection::All, _)
@@ -305,6 +305,8 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
         tracing::info!(dir = %pki.dir().display(), "certificates written");
     }
     let directory = Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
+    let setup =
+        crate::cli_oauth::setup_before_start(&cfg, roles.runs(Role::Mailbox), roles.runs(Role::Frontend)).await?;
     let demo_created = match &demo {
         Some(d) => create_demo_users(&cfg, &directory, d).await?,
         None => false,
@@ -343,6 +345,7 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }
     spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots);
+    crate::cli_oauth::setup_after_start(&cfg, roles, setup, banner).await;
 
     if banner {
         print_banner(&cfg, &pki, &directory, demo.as_ref().filter(|d| d.generated && demo_created)).await?;

@@ -5,6 +5,7 @@
 //! before anything is changed; a failure while running ends with exit code 1.
 
 mod cli;
+mod cli_oauth;
 mod deployment;
 mod logging;
 
