@@ -35,6 +35,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 
+# ---- SIP peers (SIPp, sipsak, baresip, linphonec) ----
+"$here/scripts/install-sip-peers.sh"
+
 # ---- PostgreSQL for the store batteries ----
 pg_url=${TANDEM_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 pg_ok() { psql "$1" -Atqc 'select 1' >/dev/null 2>&1; }

@@ -234,8 +234,15 @@ class Tandem:
         root: Path,
         domain: str = DOMAIN,
         demo_password: Optional[str] = DEMO_PASSWORD,
+        prefix: Optional[list[str]] = None,
+        frontend_extra: str = "",
     ):
         self.bin = Path(binary)
+        # A command prefix for every tandem process and command, e.g. ["ip", "netns", "exec", NS]
+        # to run the deployment inside a network namespace. Empty: run directly.
+        self.prefix = list(prefix or [])
+        # Extra `[frontend]` lines, e.g. 'sip_digest_algorithms = ["MD5", "SHA-256"]'.
+        self.frontend_extra = frontend_extra
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.domain = domain
@@ -267,6 +274,7 @@ class Tandem:
             f'sip_udp_listen = "127.0.0.1:{self.sip_port}"\n'
             f'sip_tcp_listen = "127.0.0.1:{self.sip_port}"\n'
             f'sip_tls_listen = "127.0.0.1:{self.sip_tls_port}"\n'
+            f"{self.frontend_extra}\n"
             "\n[hosts]\n"
             f'"mail.{d}" = "127.0.0.1"\n'
             f'"autodiscover.{d}" = "127.0.0.1"\n'
@@ -299,7 +307,7 @@ class Tandem:
         """Starts `tandem ARGS` in the background, output in ROOT/NAME.std{out,err}."""
         self._wait_for_binary()
         name = name or f"proc{len(self.procs) + 1}"
-        p = Proc([str(self.bin), *args], self.env(demo_password), self.root, name)
+        p = Proc([*self.prefix, str(self.bin), *args], self.env(demo_password), self.root, name)
         self.procs.append(p)
         return p
 
@@ -371,7 +379,7 @@ class Tandem:
         """Runs `tandem ARGS` to completion; returns the CompletedProcess (text)."""
         self._wait_for_binary()
         return subprocess.run(
-            [str(self.bin), *args],
+            [*self.prefix, str(self.bin), *args],
             input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,

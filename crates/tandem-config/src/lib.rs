@@ -32,6 +32,10 @@ pub const DEFAULT_SIP_UDP_LISTEN: &str = "127.0.0.1:5060";
 pub const DEFAULT_SIP_TCP_LISTEN: &str = "127.0.0.1:5060";
 pub const DEFAULT_SIP_TLS_LISTEN: &str = "127.0.0.1:5061";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Digest algorithms the registrar challenges with, in order. MD5 alone by default: Debian's
+/// baresip (libre) and sipsak give up when a challenge names an algorithm they do not know, even
+/// next to MD5; SHA-256 (RFC 8760) is offered when listed here.
+pub const DEFAULT_SIP_DIGEST_ALGORITHMS: &[&str] = &["MD5"];
 /// SIP requests one source address may send per second before it is slowed (burst: twice this).
 pub const DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE: u32 = 2000;
 /// Name of the configuration file `tandem up` writes into its data directory.
@@ -125,6 +129,8 @@ pub struct FrontendConfig {
     pub sip_tls_listen: SocketAddr,
     /// Flood protection per source address; 0 turns it off.
     pub sip_requests_per_second_per_source: u32,
+    /// `MD5` and/or `SHA-256`, in challenge order.
+    pub sip_digest_algorithms: Vec<String>,
     pub store: StoreLocation,
 }
 
@@ -203,6 +209,7 @@ struct RawFrontend {
     sip_tcp_listen: Option<String>,
     sip_tls_listen: Option<String>,
     sip_requests_per_second_per_source: Option<u32>,
+    sip_digest_algorithms: Option<Vec<String>>,
     database_url: Option<String>,
 }
 
@@ -274,6 +281,7 @@ impl Config {
                 sip_tcp_listen: Some(self.frontend.sip_tcp_listen.to_string()),
                 sip_tls_listen: Some(self.frontend.sip_tls_listen.to_string()),
                 sip_requests_per_second_per_source: Some(self.frontend.sip_requests_per_second_per_source),
+                sip_digest_algorithms: Some(self.frontend.sip_digest_algorithms.clone()),
                 database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
             },
             hosts: self.hosts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -287,6 +295,25 @@ impl Config {
 pub const DIRECTORY_DB_FILE: &str = "directory.db";
 pub const MAILBOX_DB_FILE: &str = "mailbox.db";
 pub const FRONTEND_DB_FILE: &str = "frontend.db";
+
+fn digest_algorithms(raw: Option<Vec<String>>) -> Result<Vec<String>, String> {
+    let list = raw.unwrap_or_else(|| DEFAULT_SIP_DIGEST_ALGORITHMS.iter().map(|s| (*s).to_owned()).collect());
+    if list.is_empty() {
+        return Err("must name at least one of \"MD5\", \"SHA-256\"".into());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for a in list {
+        let canon = match a.to_ascii_uppercase().as_str() {
+            "MD5" => "MD5",
+            "SHA-256" => "SHA-256",
+            _ => return Err(format!("`{a}` is not a digest algorithm; use \"MD5\" and/or \"SHA-256\"")),
+        };
+        if !out.iter().any(|x| x == canon) {
+            out.push(canon.to_owned());
+        }
+    }
+    Ok(out)
+}
 
 /// `line N: what`, from a TOML error, on one line.
 fn toml_message(e: &toml::de::Error, text: &str) -> String {
@@ -370,6 +397,8 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             .frontend
             .sip_requests_per_second_per_source
             .unwrap_or(DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE),
+        sip_digest_algorithms: digest_algorithms(raw.frontend.sip_digest_algorithms)
+            .map_err(|m| err("frontend.sip_digest_algorithms", m))?,
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
     };
     if !mailbox.enabled && !frontend.enabled {
@@ -460,6 +489,8 @@ mod tests {
             ("[log]\nformat = \"xml\"", "log.format"),
             ("[mailbox]\nenabled = false\n[frontend]\nenabled = false", "mailbox.enabled"),
             ("[frontend]\nhttps_listen = \"127.0.0.1:8443\"", "frontend.https_listen"),
+            ("[frontend]\nsip_digest_algorithms = [\"SHA-1\"]", "frontend.sip_digest_algorithms"),
+            ("[frontend]\nsip_digest_algorithms = []", "frontend.sip_digest_algorithms"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -107,6 +107,11 @@ pub async fn start(
             config.sip_udp_listen.ip().to_string()
         },
         requests_per_second_per_source: config.sip_requests_per_second_per_source,
+        digest_algorithms: config
+            .sip_digest_algorithms
+            .iter()
+            .filter_map(|a| tandem_sip_proto::DigestAlgorithm::parse(a))
+            .collect(),
     };
     let sip_tls = tokio_rustls::TlsAcceptor::from(tandem_http::tls_config(cert.clone())?);
     let sip = sip::start(settings, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;

@@ -71,6 +71,7 @@ async fn server_with_rate(rate: u32) -> Server {
         tls: any,
         advertised_host: "127.0.0.1".into(),
         requests_per_second_per_source: rate,
+        digest_algorithms: vec![DigestAlgorithm::Md5, DigestAlgorithm::Sha256],
     };
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -247,6 +248,7 @@ async fn register_message_and_offline_delivery() {
     assert_eq!(bob.register(600).await.status, 200);
     let delivered = bob.recv_request(Method::Message).await;
     assert_eq!(delivered.body, b"are you there?");
+    assert!(!delivered.headers.has("Proxy-Authorization"));
     assert!(delivered.headers.get("From").unwrap().contains("alice"));
 
     // Online: forwarded, the sender gets the callee's 200.
@@ -384,6 +386,7 @@ async fn call_through_the_proxy_and_cancel() {
                     && r.method == Method::Invite
                 {
                     assert!(r.headers.get("Record-Route").unwrap().contains(";lr"));
+                    assert!(!r.headers.has("Proxy-Authorization"), "credentials are consumed by the proxy");
                     let ringing = r.response(180).with_to_tag("bobtag");
                     bob.sock.send_to(&ringing.to_bytes(), s.addr).await.unwrap();
                     let mut ok = r.response(200).with_to_tag("bobtag");
@@ -553,4 +556,33 @@ async fn watcher_information_and_polite_blocking() {
         }
     }
     assert!(seen.contains("sip:alice@litwareinc.com") && seen.contains("sip:carol@litwareinc.com"), "{seen}");
+}
+
+#[tokio::test]
+async fn watcher_subscribed_before_the_presentity_signs_in() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    assert_eq!(alice.register(600).await.status, 200);
+    let mut sub = alice.request(Method::Subscribe, "sip:bob@litwareinc.com", "early-sub");
+    sub.headers.push("Event", "presence");
+    assert_eq!(alice.send(sub).await.status, 200);
+    let n = alice.recv_request(Method::Notify).await;
+    assert!(String::from_utf8_lossy(&n.body).contains("<basic>closed</basic>"));
+    // Bob signs in and publishes at once (as baresip does): Alice must end up seeing him open.
+    assert_eq!(bob.register(600).await.status, 200);
+    let mut p = bob.request(Method::Publish, "sip:bob@litwareinc.com", "pub-early");
+    p.headers.push("Event", "presence");
+    p.headers.push("Content-Type", "application/pidf+xml");
+    p.body = br#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@litwareinc.com"><tuple id="a"><status><basic>open</basic></status></tuple></presence>"#.to_vec();
+    assert_eq!(bob.send(p).await.status, 200);
+    let mut open = false;
+    for _ in 0..3 {
+        let n = alice.recv_request(Method::Notify).await;
+        if String::from_utf8_lossy(&n.body).contains("<basic>open</basic>") {
+            open = true;
+            break;
+        }
+    }
+    assert!(open);
 }

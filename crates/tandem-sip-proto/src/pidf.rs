@@ -50,6 +50,8 @@ pub enum PidfError {
     NotPidf,
     #[error("document larger than {0} bytes")]
     TooLarge(usize),
+    #[error("<basic> must be open or closed, not `{0}`")]
+    BasicStatus(String),
 }
 
 /// Largest PIDF document accepted.
@@ -75,7 +77,12 @@ pub fn parse(body: &[u8]) -> Result<PresenceSummary, PidfError> {
     for t in &tags {
         let name = local(&t.name);
         match (name, t.closing) {
-            ("basic", false) if t.text.trim().eq_ignore_ascii_case("open") => open = true,
+            ("basic", false) => match t.text.trim() {
+                b if b.eq_ignore_ascii_case("open") => open = true,
+                b if b.eq_ignore_ascii_case("closed") => {}
+                // RFC 3863 allows only these two; a client still starting up sends "unknown".
+                other => return Err(PidfError::BasicStatus(other.to_owned())),
+            },
             ("activities", c) => in_activities = !c,
             ("note", false) if note.is_none() && !t.text.trim().is_empty() => {
                 note = Some(unescape(t.text.trim()));
@@ -188,6 +195,10 @@ mod tests {
         assert_eq!(closed.availability, Availability::Offline);
         assert_eq!(parse(b"<!DOCTYPE x [<!ENTITY a 'b'>]><presence/>"), Err(PidfError::Dtd));
         assert_eq!(parse(b"<foo/>"), Err(PidfError::NotPidf));
+        assert!(matches!(
+            parse(br#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple id="x"><status><basic>unknown</basic></status></tuple></presence>"#),
+            Err(PidfError::BasicStatus(_))
+        ));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum AuthOutcome {
 pub struct DigestAuth {
     realm: String,
     key: hmac::Key,
+    /// Challenge order; MD5 alone unless the configuration adds SHA-256.
+    algorithms: Vec<DigestAlgorithm>,
     next: AtomicU64,
     /// Per slot: the sequence number of the nonce that owns it, and the highest nonce-count
     /// used with it (`u32::MAX` once a nonce without qop was used: it is good once).
@@ -41,12 +43,13 @@ pub struct DigestAuth {
 }
 
 impl DigestAuth {
-    pub fn new(realm: &str) -> DigestAuth {
+    pub fn new(realm: &str, algorithms: Vec<DigestAlgorithm>) -> DigestAuth {
         let mut secret = [0u8; 32];
         // Without randomness nonces would still expire and be HMAC-bound; fill never fails on Linux.
         let _ = aws_lc_rs::rand::fill(&mut secret);
         DigestAuth {
             realm: realm.to_owned(),
+            algorithms,
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             next: AtomicU64::new(1),
             slots: Mutex::new(vec![(0, 0); NONCE_SLOTS]),
@@ -82,12 +85,12 @@ impl DigestAuth {
         Ok((Duration::from_secs(Self::now_secs().saturating_sub(issued)), seq))
     }
 
-    /// Challenges for both algorithms. MD5 comes first although RFC 8760 §2.4 prefers the
-    /// strongest first: deployed clients (sipsak, older libre/baresip) take the first challenge
-    /// and fail on an algorithm they do not know, while SHA-256 clients find their own.
+    /// One challenge per configured algorithm, in the configured order. (Offering SHA-256 next
+    /// to MD5 breaks Debian's libre/baresip and sipsak, so it is opt-in.)
     pub fn challenges(&self, stale: bool) -> Vec<String> {
-        [DigestAlgorithm::Md5, DigestAlgorithm::Sha256]
-            .into_iter()
+        self.algorithms
+            .iter()
+            .copied()
             .map(|algorithm| {
                 Challenge { realm: self.realm.clone(), nonce: self.nonce(), opaque: None, algorithm, stale }.to_header()
             })
@@ -98,7 +101,7 @@ impl DigestAuth {
     pub async fn verify(&self, directory: &Directory, method: &str, header_value: Option<&str>) -> AuthOutcome {
         let Some(value) = header_value else { return AuthOutcome::Challenge { stale: false } };
         let Ok(creds) = Credentials::parse(value) else { return AuthOutcome::Challenge { stale: false } };
-        if !creds.realm.eq_ignore_ascii_case(&self.realm) {
+        if !creds.realm.eq_ignore_ascii_case(&self.realm) || !self.algorithms.contains(&creds.algorithm) {
             return AuthOutcome::Challenge { stale: false };
         }
         let Ok((age, seq)) = self.check_nonce(&creds.nonce) else { return AuthOutcome::Challenge { stale: false } };
@@ -146,8 +149,8 @@ mod tests {
 
     #[test]
     fn nonces_are_bound_to_the_key() {
-        let a = DigestAuth::new("litwareinc.com");
-        let b = DigestAuth::new("litwareinc.com");
+        let a = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]);
+        let b = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]);
         let n = a.nonce();
         assert!(a.check_nonce(&n).is_ok());
         assert!(b.check_nonce(&n).is_err());

@@ -52,6 +52,8 @@ pub struct SipSettings {
     pub advertised_host: String,
     /// Requests per second one source address may send (burst: twice this); 0 = unlimited.
     pub requests_per_second_per_source: u32,
+    /// Digest algorithms challenged with, in order.
+    pub digest_algorithms: Vec<tandem_sip_proto::DigestAlgorithm>,
 }
 
 /// State shared by every request handler.
@@ -95,7 +97,7 @@ pub async fn start(
     let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
-        auth: DigestAuth::new(&settings.domain),
+        auth: DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()),
         settings,
         directory,
         store,
@@ -349,6 +351,26 @@ impl SipCore {
         }
     }
 
+    /// Removes the credentials meant for this server before a request travels on (RFC 3261
+    /// §22.3; Kamailio's `consume_credentials`): the callee must never see the caller's digest.
+    fn consume_credentials(&self, req: &mut Request) {
+        for name in ["Proxy-Authorization", "Authorization"] {
+            let keep: Vec<String> = req
+                .headers
+                .get_all(name)
+                .filter(|v| {
+                    tandem_sip_proto::Credentials::parse(v)
+                        .map_or(true, |c| !c.realm.eq_ignore_ascii_case(&self.settings.domain))
+                })
+                .map(str::to_owned)
+                .collect();
+            req.headers.remove(name);
+            for v in keep {
+                req.headers.push(name, v);
+            }
+        }
+    }
+
     /// Requests that start something: authenticate the sender, then route by method.
     async fn out_of_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
         let Ok(from) = req.from() else {
@@ -363,6 +385,8 @@ impl SipCore {
             return;
         }
         let Some(user) = self.authenticate(&req, &flow, &key).await else { return };
+        let mut req = req;
+        self.consume_credentials(&mut req);
         if self.local_aor(&from.uri) != Some(user.sip_uri.key()) {
             let mut r = req.response(403).with_to_tag(&random_token());
             r.reason = "Forbidden (From does not match the authenticated user)".into();

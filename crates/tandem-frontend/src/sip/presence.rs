@@ -49,6 +49,8 @@ impl Package {
 
 #[derive(Debug, Clone)]
 struct Publication {
+    /// The endpoint that published: one current publication per endpoint is aggregated.
+    source: Flow,
     etag: String,
     summary: PresenceSummary,
     expires_at: Instant,
@@ -194,7 +196,12 @@ pub(super) async fn publish(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
                 None => Err(400),
                 Some(_) if expires == 0 => Err(400),
                 Some(s) => {
+                    // A new publication from an endpoint replaces that endpoint's earlier one:
+                    // clients that start twice (baresip publishes from a timer and again on
+                    // registration) would otherwise leave a stale "open" beside their "closed".
+                    pubs.retain(|p| p.source != flow);
                     pubs.push(Publication {
+                        source: flow.clone(),
                         etag: new_etag.clone(),
                         summary: s,
                         expires_at: now + Duration::from_secs(u64::from(expires)),
