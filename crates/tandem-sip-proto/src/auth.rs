@@ -6,7 +6,7 @@ use sha2::Sha256;
 
 use crate::parser::ParseError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DigestAlgorithm {
     Md5,
     Sha256,

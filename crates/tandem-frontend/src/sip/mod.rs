@@ -136,12 +136,16 @@ pub async fn start(
     let ticker = core.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(TICK);
+        let mut flush = tokio::time::interval(registrar::FLUSH_INTERVAL);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => ticker.on_tick().await,
+                _ = flush.tick() => registrar::flush(&ticker).await,
             }
         }
+        // Nothing acknowledged is left unwritten at a clean stop.
+        registrar::flush(&ticker).await;
     });
     tracing::info!(udp = %core.settings.udp, tcp = %core.settings.tcp, tls = %core.settings.tls, "SIP listening");
     Ok(core)

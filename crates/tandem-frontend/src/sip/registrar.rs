@@ -34,11 +34,18 @@ pub struct Binding {
     pub user_agent: Option<String>,
 }
 
-/// The location service.
+/// The location service. Memory answers routing at once; the store follows within
+/// [`FLUSH_INTERVAL`] (write-back, like Kamailio's usrloc `db_mode=2`): registrations are soft
+/// state that clients refresh, and batching the writes keeps REGISTER off the disk's path.
 #[derive(Debug, Default)]
 pub struct Location {
     bindings: Mutex<HashMap<String, Vec<Binding>>>,
+    /// Addresses of record whose stored bindings are behind memory.
+    dirty: Mutex<std::collections::HashSet<String>>,
 }
+
+/// How often changed registrations are written to the store (and at shutdown).
+pub const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Location {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Binding>>> {
@@ -78,7 +85,7 @@ impl Location {
                 user_agent: row.try_get("user_agent")?,
             });
         }
-        Ok(Location { bindings: Mutex::new(map) })
+        Ok(Location { bindings: Mutex::new(map), dirty: Mutex::new(Default::default()) })
     }
 
     /// Live bindings of an address of record.
@@ -111,6 +118,29 @@ impl Location {
 
     pub fn count(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
+    }
+
+    fn mark_dirty(&self, aor: &str) {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).insert(aor.to_owned());
+    }
+
+    /// Writes every changed address of record in one transaction; on failure they stay dirty.
+    pub async fn flush(&self, store: &Store) -> Result<usize, tandem_store::StoreError> {
+        let aors: Vec<String> = self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        if aors.is_empty() {
+            return Ok(0);
+        }
+        let snapshot: Vec<(String, Vec<Binding>)> = {
+            let map = self.lock();
+            aors.iter().map(|a| (a.clone(), map.get(a).cloned().unwrap_or_default())).collect()
+        };
+        match persist(store, &snapshot).await {
+            Ok(()) => Ok(aors.len()),
+            Err(e) => {
+                self.dirty.lock().unwrap_or_else(|p| p.into_inner()).extend(aors);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -248,7 +278,7 @@ async fn update_bindings(
             return Ok(Update::TooMany);
         }
     }
-    persist(core, aor, &bindings).await?;
+    core.location.mark_dirty(aor);
     let added = bindings.len() > before || (before == 0 && !bindings.is_empty());
     {
         let mut map = core.location.lock();
@@ -261,27 +291,28 @@ async fn update_bindings(
     Ok(Update::Done { current: bindings, added })
 }
 
-/// Replaces the stored bindings of an address of record in one transaction, so the stored set
-/// always equals what was answered.
-async fn persist(core: &SipCore, aor: &str, bindings: &[Binding]) -> Result<(), tandem_store::StoreError> {
-    let mut tx = core.store.begin().await?;
-    sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
-    for b in bindings {
-        let (transport, peer) = (b.flow.transport().as_str(), b.flow.peer().to_string());
-        sqlx::query(
-            "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
+/// Replaces the stored bindings of addresses of record in one transaction.
+async fn persist(store: &Store, changed: &[(String, Vec<Binding>)]) -> Result<(), tandem_store::StoreError> {
+    let mut tx = store.begin().await?;
+    for (aor, bindings) in changed {
+        sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
+        for b in bindings {
+            let (transport, peer) = (b.flow.transport().as_str(), b.flow.peer().to_string());
+            sqlx::query(
+                "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(aor)
-        .bind(&b.contact)
-        .bind(transport)
-        .bind(peer)
-        .bind(b.expires_at)
-        .bind(&b.call_id)
-        .bind(i64::from(b.cseq))
-        .bind(b.user_agent.clone())
-        .execute(&mut *tx)
-        .await?;
+            )
+            .bind(aor)
+            .bind(&b.contact)
+            .bind(transport)
+            .bind(peer)
+            .bind(b.expires_at)
+            .bind(&b.call_id)
+            .bind(i64::from(b.cseq))
+            .bind(b.user_agent.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(())
@@ -338,12 +369,18 @@ pub(super) async fn flow_closed(core: &Arc<SipCore>, flow: &Flow) {
     };
     for (aor, remaining) in affected {
         tracing::debug!(%aor, "registration ended with its connection");
-        if let Err(e) = persist(core, &aor, &remaining).await {
-            tracing::warn!(error = %e, %aor, "registration change not stored");
-        }
+        let _ = remaining;
+        core.location.mark_dirty(&aor);
         presence::registration_changed(core, &aor).await;
     }
     metrics::gauge!("tandem_sip_registrations").set(core.location.count() as f64);
+}
+
+/// Writes changed registrations; called every [`FLUSH_INTERVAL`] and at shutdown.
+pub(super) async fn flush(core: &SipCore) {
+    if let Err(e) = core.location.flush(&core.store).await {
+        tracing::warn!(error = %e, "registrations not stored yet; retrying");
+    }
 }
 
 /// Expired bindings leave memory and the store; presence follows.
