@@ -378,6 +378,10 @@ class Tandem:
     def run(self, *args: str, input: Optional[str] = None, timeout: float = COMMAND_BUDGET, env=None):
         """Runs `tandem ARGS` to completion; returns the CompletedProcess (text)."""
         self._wait_for_binary()
+        if args[:2] == ("cs", "get-registrations"):
+            # The registrar writes registrations back to its store every 200 ms (write-back,
+            # like Kamailio's usrloc db_mode=2); the admin command reads the store.
+            time.sleep(0.5)
         return subprocess.run(
             [*self.prefix, str(self.bin), *args],
             input=input,

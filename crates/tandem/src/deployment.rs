@@ -297,6 +297,7 @@ async fn create_demo_users(cfg: &Config, directory: &Directory, demo: &Demo) -> 
 /// Runs the selected roles until Ctrl-C or SIGTERM. `banner` is printed once everything listens.
 pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
     let started = Instant::now();
+    let signals = StopSignals::install();
     let pki = pki(&cfg);
     let specs = cert_specs(&cfg);
     let (identities, created) =
@@ -352,7 +353,7 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
     }
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, domain = %cfg.domain, "tandem is ready");
 
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     tasks.close();
@@ -402,25 +403,38 @@ fn spawn_cert_renewal(
     });
 }
 
-async fn wait_for_signal() {
+/// Ctrl-C and SIGTERM, listened for from the start of `run`: a signal that arrives while the
+/// roles start (a service manager, a test harness) must stop the process cleanly, not kill it.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    ctrl_c: std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        StopSignals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+            #[cfg(unix)]
+            interrupt: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+            // Elsewhere Ctrl-C's handler is registered when this is first polled.
+            ctrl_c: Box::pin(tokio::signal::ctrl_c()),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        if let (Some(term), Some(interrupt)) = (self.term.as_mut(), self.interrupt.as_mut()) {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = self.ctrl_c.await;
     }
 }
 
