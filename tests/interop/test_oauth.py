@@ -446,3 +446,39 @@ def test_dns_plan_checked_through_dnsmasq(make_tandem, tmp_path):
     finally:
         bad.terminate()
         bad.wait(5)
+
+
+def test_admin_round_trips(tandem):
+    L = tandem.location
+    cfg = json.loads(ok(tandem.run("cs", "get-oauth-configuration", "--json", *L)).stdout)
+    assert cfg["Identity"] == "Global" and cfg["Realm"] == DOMAIN and cfg["ServiceName"] == LYNC
+    assert cfg["ExchangeAutodiscoverUrl"].endswith("/autodiscover/autodiscover.svc")
+    ok(tandem.run("cs", "set-oauth-configuration", "--identity", "global", "--exchange-autodiscover-allowed-domains",
+                  f"*.{DOMAIN};*.fabrikam.com", *L))
+    cfg = json.loads(ok(tandem.run("cs", "get-oauth-configuration", "--json", *L)).stdout)
+    assert cfg["ExchangeAutodiscoverAllowedDomains"] == f"*.{DOMAIN};*.fabrikam.com"
+
+    partners = json.loads(ok(tandem.run("cs", "get-partner-application", "--json", *L)).stdout)
+    assert [(p["Identity"], p["ApplicationIdentifier"], p["ApplicationTrustLevel"]) for p in partners] == [
+        ("microsoft.exchange", EXCHANGE, "Full")]
+    mbx_url = f"https://127.0.0.1:{tandem.mailbox_https_port}/autodiscover/metadata/json/1"
+    fe_url = f"https://127.0.0.1:{tandem.frontend_https_port}/metadata/json/1"
+    ok(tandem.run("cs", "remove-partner-application", "--identity", "microsoft.exchange", *L))
+    assert not json.loads(tandem.run("integration", "status", "--json", *L).stdout)["ok"]
+    usage_error(tandem.run("cs", "new-partner-application", "--identity", "microsoft.exchange", "--metadata-url", fe_url, *L),
+                "microsoft.exchange must be 00000002-0000-0ff1-ce00-000000000000")
+    ok(tandem.run("cs", "new-partner-application", "--identity", "microsoft.exchange", "--metadata-url", mbx_url,
+                  "--application-trust-level", "Full", *L))
+    assert json.loads(tandem.run("integration", "status", "--json", *L).stdout)["ok"]
+
+    before = json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)
+    key, cert = new_key_and_cert("Tandem Mailbox Server Auth Certificate 3", DOMAIN)
+    (tandem.pki_dir / "auth-3.pem").write_bytes(pem(cert=cert))
+    (tandem.pki_dir / "auth-3.key").write_bytes(pem(key=key))
+    ok(tandem.run("exchange", "set-auth-config", "--certificate-thumbprint", thumbprint(cert).lower(), *L))
+    after = json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)
+    assert after["CurrentCertificateThumbprint"] == thumbprint(cert)
+    assert after["PreviousCertificateThumbprint"] == before["CurrentCertificateThumbprint"]
+    ok(tandem.run("exchange", "set-auth-config", "--realm", DOMAIN, "--service-name", EXCHANGE, *L))
+    assert metadata(tandem, "mailbox")["issuer"] == f"{EXCHANGE}@{DOMAIN}"
+    assert json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)["Realm"] == DOMAIN
