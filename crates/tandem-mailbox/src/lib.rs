@@ -57,12 +57,14 @@ pub async fn start(
     let store = Store::open(&config.store.url(), MIGRATIONS).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
+    // S2S trust: EWS calls auth_config::validate_bearer(&auth, headers) for every request.
+    let auth = auth_config::AuthState::new(store.clone(), config);
     auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Mailbox,
         config.https_listen,
         cert,
-        Router::new().merge(auth_config::routes(auth_config::AuthState::new(store.clone(), config))),
+        Router::new().merge(auth_config::routes(auth.clone())),
         checks,
         tasks,
         shutdown,
