@@ -26,6 +26,8 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v pg_isready >/dev/null || need_pkgs+=(postgresql postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v cc >/dev/null || need_pkgs+=(gcc)
+# DavMail (EWS ↔ IMAP/SMTP/CalDAV gateway) for tests/interop/test_davmail.py; keytool comes with its JRE.
+command -v davmail-server >/dev/null || need_pkgs+=(davmail-server)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"

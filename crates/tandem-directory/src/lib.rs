@@ -312,18 +312,21 @@ impl Directory {
         realm: &str,
         algorithm: DigestAlgorithm,
     ) -> Result<Option<(User, String)>, DirectoryError> {
-        let row = sqlx::query(
-            "SELECT user_name, ha1 FROM user_digest WHERE digest_username = $1 AND realm = $2 AND algorithm = $3",
-        )
-        .bind(digest_username.to_ascii_lowercase())
-        .bind(realm.to_ascii_lowercase())
-        .bind(algorithm.token())
-        .fetch_optional(self.store.pool())
-        .await?;
+        // One round trip: this runs for every authenticated SIP request.
+        let sql = format!(
+            "SELECT d.ha1, {} FROM user_digest d JOIN users u ON u.name = d.user_name
+             WHERE d.digest_username = $1 AND d.realm = $2 AND d.algorithm = $3",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(digest_username.to_ascii_lowercase())
+            .bind(realm.to_ascii_lowercase())
+            .bind(algorithm.token())
+            .fetch_optional(self.store.pool())
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let name: String = row.try_get("user_name")?;
         let ha1: String = row.try_get("ha1")?;
-        let user = self.get(&name).await?;
+        let user = user_from_row(&row)?;
         Ok(user.can_use_sip().then_some((user, ha1)))
     }
 }

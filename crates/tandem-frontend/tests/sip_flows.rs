@@ -21,6 +21,7 @@ const PASSWORD: &str = "correct horse";
 
 struct Server {
     core: Arc<SipCore>,
+    store: tandem_store::Store,
     addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -73,9 +74,15 @@ async fn server_with_rate(rate: u32) -> Server {
     };
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let core = sip::start(settings, directory, store, tls, &tasks, shutdown.clone()).await.unwrap();
+    let core = sip::start(settings, directory, store.clone(), tls, &tasks, shutdown.clone()).await.unwrap();
     let addr = core.settings.udp;
-    Server { core, addr, shutdown, tasks, _dbs: (dir_db, fe_db, tmp) }
+    Server { core, store, addr, shutdown, tasks, _dbs: (dir_db, fe_db, tmp) }
+}
+
+impl Server {
+    fn core_store(&self) -> &tandem_store::Store {
+        &self.store
+    }
 }
 
 impl Drop for Server {
@@ -499,4 +506,51 @@ async fn a_flood_from_one_source_does_not_hurt_others() {
     assert!(answered < 1000, "the flood was limited: {answered} of 5000 answered");
     // Kernel socket buffers drop some of a 5,000-datagram burst too; some answers must come.
     assert!(answered > 0, "the flooding source was still served within its allowance");
+}
+
+#[tokio::test]
+async fn watcher_information_and_polite_blocking() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    let mut carol = Ua::new("carol", s.addr).await;
+    for ua in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(ua.register(600).await.status, 200);
+    }
+    // Bob watches who watches him (RFC 3857); only his own presentity is allowed.
+    let mut winfo = bob.request(Method::Subscribe, "sip:bob@litwareinc.com", "winfo-1");
+    winfo.headers.push("Event", "presence.winfo");
+    assert_eq!(bob.send(winfo).await.status, 200);
+    let first = bob.recv_request(Method::Notify).await;
+    assert_eq!(first.headers.get("Content-Type"), Some("application/watcherinfo+xml"));
+    let mut other = alice.request(Method::Subscribe, "sip:bob@litwareinc.com", "winfo-2");
+    other.headers.push("Event", "presence.winfo");
+    assert_eq!(alice.send(other).await.status, 403);
+
+    // Bob blocks Carol: she may subscribe but always sees him offline.
+    sqlx::query("INSERT INTO presence_blocks (owner_aor, watcher_aor) VALUES ('sip:bob@litwareinc.com', 'sip:carol@litwareinc.com')")
+        .execute(s.core_store().pool())
+        .await
+        .unwrap();
+    let mut sub = carol.request(Method::Subscribe, "sip:bob@litwareinc.com", "sub-c");
+    sub.headers.push("Event", "presence");
+    assert_eq!(carol.send(sub).await.status, 200);
+    let n = carol.recv_request(Method::Notify).await;
+    assert!(String::from_utf8_lossy(&n.body).contains("<basic>closed</basic>"), "blocked watcher sees offline");
+
+    // Alice subscribes normally and sees him online; Bob's watcher list names both watchers.
+    let mut sub = alice.request(Method::Subscribe, "sip:bob@litwareinc.com", "sub-a");
+    sub.headers.push("Event", "presence");
+    assert_eq!(alice.send(sub).await.status, 200);
+    let n = alice.recv_request(Method::Notify).await;
+    assert!(String::from_utf8_lossy(&n.body).contains("<basic>open</basic>"));
+    let mut seen = String::new();
+    for _ in 0..3 {
+        let n = bob.recv_request(Method::Notify).await;
+        seen = String::from_utf8_lossy(&n.body).into_owned();
+        if seen.contains("sip:alice@litwareinc.com") && seen.contains("sip:carol@litwareinc.com") {
+            break;
+        }
+    }
+    assert!(seen.contains("sip:alice@litwareinc.com") && seen.contains("sip:carol@litwareinc.com"), "{seen}");
 }

@@ -1,10 +1,11 @@
 //! The Mailbox role: our Exchange Server.
 //!
-//! It owns the mailboxes (its own database, never shared with the Front End) and will serve
-//! Autodiscover (`/autodiscover/autodiscover.svc` and `.xml`), Exchange Web Services
-//! (`/EWS/Exchange.asmx`) and its auth metadata document (`/autodiscover/metadata/json/1`) on one
-//! HTTPS listener for `mail.<domain>` and `autodiscover.<domain>`. Today it runs that listener with
-//! the operations endpoints and its store; the protocol handlers arrive with the Mailbox issue.
+//! It owns the mailboxes (its own database, never shared with the Front End) and serves
+//! Autodiscover (`/autodiscover/autodiscover.svc` SOAP and `/autodiscover/autodiscover.xml` POX)
+//! and Exchange Web Services (`/EWS/Exchange.asmx`) on one HTTPS listener for `mail.<domain>`
+//! and `autodiscover.<domain>`, with HTTP Basic sign-in against the directory. Paths are matched
+//! without regard to case, as IIS does. Handlers live one per operation under `autodiscover/`
+//! and `ews/`, mirroring the modules of `tandem-ews-proto`.
 
 pub mod auth_config;
 
@@ -12,13 +13,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tandem_config::MailboxConfig;
-use tandem_directory::Directory;
+use tandem_directory::{Directory, User};
 use tandem_http::{CertSlot, ReadinessCheck};
 use tandem_store::{Migration, Store};
 use tandem_types::Role;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod auth;
+mod autodiscover;
+pub mod client_access;
+mod data;
+mod ews;
 
 /// Paths the mailbox serves, relative to its HTTPS base URL; `tandem status` prints them.
 pub mod paths {
@@ -29,7 +40,10 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-const MIGRATIONS: &[Migration] = &[];
+pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES];
+
+/// Largest request body accepted (MIME content of big messages is the largest legitimate one).
+pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailboxError {
@@ -46,6 +60,54 @@ pub struct RunningMailbox {
     pub store: Store,
 }
 
+/// Opens (creating and migrating) the mailbox store, for the role and for admin commands.
+pub async fn open_store(config: &MailboxConfig) -> Result<Store, tandem_store::StoreError> {
+    Store::open(&config.store.url(), MIGRATIONS).await
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub store: Store,
+    pub data: data::Data,
+    pub directory: Directory,
+    pub auth: auth::BasicAuth,
+    pub defaults: client_access::Defaults,
+    /// Pull subscriptions by id.
+    pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
+}
+
+/// A pull subscription (EWS Subscribe): what it watches and when it was last polled.
+#[derive(Debug, Clone)]
+pub(crate) struct Subscription {
+    pub mailbox: String,
+    /// None: every folder.
+    pub folders: Option<Vec<String>>,
+    pub event_types: Vec<String>,
+    pub timeout: std::time::Duration,
+    pub last_poll: std::time::Instant,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+/// The role's routes (without the operations endpoints), for the listener and for tests.
+pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Router {
+    let shared = Arc::new(Shared {
+        data: data::Data::new(store.clone()),
+        store,
+        directory,
+        auth: auth::BasicAuth::default(),
+        defaults: client_access::Defaults::of(config),
+        subscriptions: std::sync::Mutex::new(std::collections::HashMap::new()),
+    });
+    Router::new()
+        .route(paths::EWS, axum::routing::any(dispatch))
+        .route(paths::AUTODISCOVER_SVC, axum::routing::any(dispatch))
+        .route(paths::AUTODISCOVER_XML, axum::routing::any(dispatch))
+        .fallback(dispatch)
+        .with_state(shared)
+}
+
 /// Opens the mailbox store and starts the HTTPS listener in `tasks`.
 pub async fn start(
     config: &MailboxConfig,
@@ -54,21 +116,113 @@ pub async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RunningMailbox, MailboxError> {
-    let store = Store::open(&config.store.url(), MIGRATIONS).await?;
+    let store = open_store(config).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
-    // S2S trust: EWS calls auth_config::validate_bearer(&auth, headers) for every request.
+    // S2S trust: EWS is to call auth_config::validate_bearer(&auth, headers) on every request.
     let auth = auth_config::AuthState::new(store.clone(), config);
     auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
-    let https_addr = tandem_http::start_role_https(
-        Role::Mailbox,
-        config.https_listen,
-        cert,
-        Router::new().merge(auth_config::routes(auth.clone())),
-        checks,
-        tasks,
-        shutdown,
-    )
-    .await?;
+    let router = routes(config, store.clone(), directory.clone()).merge(auth_config::routes(auth.clone()));
+    let https_addr =
+        tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, router, checks, tasks, shutdown)
+            .await?;
     Ok(RunningMailbox { https_addr, store })
+}
+
+/// Which service a path names (compared without case, as IIS does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Ews,
+    AutodiscoverSoap,
+    AutodiscoverPox,
+}
+
+fn service_of(path: &str) -> Option<Service> {
+    let p = path.trim_end_matches('/').to_ascii_lowercase();
+    if p == paths::EWS.to_ascii_lowercase() {
+        Some(Service::Ews)
+    } else if p == paths::AUTODISCOVER_SVC {
+        Some(Service::AutodiscoverSoap)
+    } else if p == paths::AUTODISCOVER_XML {
+        Some(Service::AutodiscoverPox)
+    } else {
+        None
+    }
+}
+
+/// A request that passed sign-in.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub user: User,
+    pub body: Bytes,
+}
+
+async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
+    let Some(service) = service_of(req.uri().path()) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let method = req.method().clone();
+    let (parts, body) = req.into_parts();
+    let user = match s.auth.check(&s.directory, &parts.headers).await {
+        Ok(auth::Outcome::Authenticated(u)) => u,
+        Ok(auth::Outcome::Challenge) => return auth::challenge(&s.defaults.fqdn),
+        Err(e) => {
+            tracing::error!(error = %e, "directory failure during sign-in");
+            return (StatusCode::SERVICE_UNAVAILABLE, "the directory is not available\n").into_response();
+        }
+    };
+    if method == Method::GET || method == Method::HEAD {
+        // DavMail probes the EWS URL with GET and needs 401 or 200; a signed-in GET gets a page.
+        return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Tandem Mailbox\n")
+            .into_response();
+    }
+    if method != Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, POST")], "").into_response();
+    }
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let fault = autodiscover_or_ews_too_large(service);
+            return xml_response(StatusCode::PAYLOAD_TOO_LARGE, fault);
+        }
+    };
+    let call = Call { user, body };
+    match service {
+        Service::AutodiscoverSoap => autodiscover::soap(&s, call).await,
+        Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
+        Service::Ews => ews::handle(&s, call).await,
+    }
+}
+
+fn autodiscover_or_ews_too_large(_service: Service) -> String {
+    tandem_xml::soap::fault(
+        tandem_xml::soap::FaultCode::Client,
+        &format!("The request is larger than the {MAX_REQUEST_BYTES} bytes allowed."),
+        "",
+        "",
+        &[],
+    )
+}
+
+/// A `text/xml; charset=utf-8` response.
+pub(crate) fn xml_response(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_ignore_case() {
+        assert_eq!(service_of("/ews/exchange.asmx"), Some(Service::Ews));
+        assert_eq!(service_of("/EWS/Exchange.asmx"), Some(Service::Ews));
+        assert_eq!(service_of("/Autodiscover/Autodiscover.xml"), Some(Service::AutodiscoverPox));
+        assert_eq!(service_of("/AutoDiscover/AutoDiscover.svc"), Some(Service::AutodiscoverSoap));
+        assert_eq!(service_of("/owa"), None);
+    }
 }

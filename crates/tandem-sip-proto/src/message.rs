@@ -188,9 +188,16 @@ impl HeaderView for Response {
     }
 }
 
+/// Content-Length is written from the body, where the first one was (so a message parsed and
+/// written again keeps its header order), or last when there was none.
 fn write_headers(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
+    let mut length_written = false;
     for (name, value) in headers.iter() {
         if name.is("Content-Length") {
+            if !length_written {
+                out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+                length_written = true;
+            }
             continue;
         }
         out.extend_from_slice(name.as_str().as_bytes());
@@ -198,7 +205,10 @@ fn write_headers(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+    if !length_written {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
 }
 

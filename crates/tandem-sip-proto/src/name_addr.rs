@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::message::is_token_byte;
 use crate::parser::ParseError;
 use crate::uri::Uri;
 
@@ -128,13 +129,24 @@ impl NameAddr {
             (Some(name), q[end + 1..].trim_start())
         } else if let Some(lt) = s.find('<') {
             let name = s[..lt].trim();
+            // display-name = *(token LWS) / quoted-string: an unquoted name with separators
+            // (`From: Bell, Alexander <sip:…>`, RFC 4475 §3.1.2.15) is malformed. Bytes above
+            // ASCII are let through: clients do send unquoted UTF-8 names, and they are harmless.
+            if !name.bytes().all(|b| is_token_byte(b) || b == b' ' || b == b'\t' || b >= 0x80) {
+                return Err(bad());
+            }
             (if name.is_empty() { None } else { Some(name.to_owned()) }, &s[lt..])
         } else {
             (None, s)
         };
         if let Some(inner) = rest.strip_prefix('<') {
             let gt = inner.find('>').ok_or_else(bad)?;
-            let uri = Uri::parse(&inner[..gt])?;
+            // No whitespace inside the brackets: `< sip:a@b >` is malformed (RFC 4475 §3.1.2.14).
+            let addr = &inner[..gt];
+            if addr.trim() != addr {
+                return Err(bad());
+            }
+            let uri = Uri::parse(addr)?;
             let after = inner[gt + 1..].trim();
             let params = match after.strip_prefix(';') {
                 Some(p) => Params::parse(p),
@@ -184,5 +196,8 @@ mod tests {
         assert_eq!(n.display_name.as_deref(), Some("Bob"));
         assert!(NameAddr::parse("<sip:bob@y.com").is_err());
         assert!(NameAddr::parse("\"unterminated <sip:a@b>").is_err());
+        assert!(NameAddr::parse("Bell, Alexander <sip:a@b>").is_err());
+        assert!(NameAddr::parse("\"Watson\" < sip:t@b >").is_err());
+        assert_eq!(NameAddr::parse("caller<sip:c@b>").unwrap().display_name.as_deref(), Some("caller"));
     }
 }

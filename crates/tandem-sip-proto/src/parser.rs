@@ -94,12 +94,40 @@ pub fn parse_datagram(data: &[u8], limits: &Limits) -> Result<Option<Message>, R
         return Ok(None);
     }
     if data.len() > limits.max_message {
-        return Err(ParseError::TooLarge(limits.max_message).into());
+        return Err(too_large(data, limits));
     }
-    let (head_end, body_start) = find_header_end(data).ok_or(ParseError::Truncated)?;
+    let (head_end, body_start, blank_line) = match find_header_end(data) {
+        Some((head_end, body_start)) => (head_end, body_start, true),
+        // The empty line is mandatory (RFC 3261 §7), but a datagram's end is unambiguous: a
+        // header block running to the end of it is still readable enough to answer with a 400
+        // (RFC 4475 §3.1.2.15 ends that way).
+        None if data.ends_with(b"\n") => (data.len(), data.len(), false),
+        None => return Err(ParseError::Truncated.into()),
+    };
     let head = std::str::from_utf8(&data[..head_end]).map_err(|_| ParseError::Encoding)?;
     let body = &data[body_start..];
-    build(head, body, false, limits).map(Some)
+    let result = build(head, body, false, limits);
+    match result {
+        Ok(Message::Request(request)) if !blank_line => Err(reject_request(ParseError::Truncated, &request.headers)),
+        Ok(Message::Response(_)) if !blank_line => Err(ParseError::Truncated.into()),
+        other => other.map(Some),
+    }
+}
+
+/// A 513 for an oversized request whose header block fits within the limit (RFC 3261 §21.5.14);
+/// only that much of the datagram is looked at.
+fn too_large(data: &[u8], limits: &Limits) -> Rejected {
+    let error = ParseError::TooLarge(limits.max_message);
+    let window = &data[..limits.max_message.min(data.len())];
+    let Some(head) = find_header_end(window).and_then(|(end, _)| std::str::from_utf8(&window[..end]).ok()) else {
+        return error.into();
+    };
+    let lines = logical_lines(head);
+    let is_request = lines.first().and_then(|l| l.split(' ').next()).is_some_and(|m| Method::parse(m).is_ok());
+    if !is_request || lines.len() - 1 > limits.max_header_lines {
+        return error.into();
+    }
+    reject_request(error, &collect_headers(&lines[1..]).0)
 }
 
 fn find_header_end(data: &[u8]) -> Option<(usize, usize)> {
@@ -128,17 +156,11 @@ fn logical_lines(head: &str) -> Vec<String> {
     lines
 }
 
-/// `body` is everything after the header block; on a stream the caller has already cut it to
-/// Content-Length.
-fn build(head: &str, body: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejected> {
-    let lines = logical_lines(head);
-    let start_line = lines.first().ok_or(ParseError::Truncated)?;
-    if lines.len() - 1 > limits.max_header_lines {
-        return Err(ParseError::TooManyHeaders(limits.max_header_lines).into());
-    }
+/// The header lines as name and value, with the first malformed line.
+fn collect_headers(lines: &[String]) -> (Headers, Option<ParseError>) {
     let mut headers = Headers::new();
     let mut header_error = None;
-    for line in &lines[1..] {
+    for line in lines {
         if line.is_empty() {
             continue;
         }
@@ -151,6 +173,18 @@ fn build(head: &str, body: &[u8], stream: bool, limits: &Limits) -> Result<Messa
             }
         }
     }
+    (headers, header_error)
+}
+
+/// `body` is everything after the header block; on a stream the caller has already cut it to
+/// Content-Length.
+fn build(head: &str, body: &[u8], stream: bool, limits: &Limits) -> Result<Message, Rejected> {
+    let lines = logical_lines(head);
+    let start_line = lines.first().ok_or(ParseError::Truncated)?;
+    if lines.len() - 1 > limits.max_header_lines {
+        return Err(ParseError::TooManyHeaders(limits.max_header_lines).into());
+    }
+    let (headers, mut header_error) = collect_headers(&lines[1..]);
 
     // Content-Length: one value, numeric, not more than the bytes present.
     let lengths: Vec<&str> = headers.get_all("Content-Length").collect();
@@ -186,53 +220,51 @@ fn build(head: &str, body: &[u8], stream: bool, limits: &Limits) -> Result<Messa
         if let Some(e) = header_error {
             return Err(e.into());
         }
-        return Ok(Message::Response(Response { status, reason, headers, body: body.to_vec() }));
+        let response = Response { status, reason, headers, body: body.to_vec() };
+        // A response that cannot be matched to a transaction is dropped (RFC 4475 §3.1.2.5).
+        validate_response(&response)?;
+        return Ok(Message::Response(response));
     }
 
-    // Request: Method SP Request-URI SP SIP-Version, exactly single spaces.
+    // Request: Method SP Request-URI SP SIP-Version, exactly single spaces. Once the first word
+    // is a method, the request is answered: a malformed Request-Line (RFC 4475 §3.1.2.8-10) is
+    // a 400 like any other syntax fault.
     let parts: Vec<&str> = start_line.split(' ').collect();
-    let [method, uri, version] = parts.as_slice() else {
-        return Err(ParseError::StartLine(start_line.clone()).into());
-    };
-    let method = Method::parse(method).map_err(Rejected::from)?;
-    let method_for_reply = method.clone();
-    let reject = |error: ParseError, headers: &Headers| -> Rejected {
-        let reply = answerable(headers).then(|| {
-            let probe = Request {
-                method: method_for_reply.clone(),
-                uri: Uri::parse("sip:invalid.invalid").unwrap_or_else(|_| unreachable_uri()),
-                headers: headers.clone(),
-                body: Vec::new(),
-            };
-            let mut r = probe.response(error.status());
-            r.headers.push("Warning", format!("399 tandem \"{}\"", error.to_string().replace('"', "'")));
-            r
-        });
-        Rejected { error, reply }
+    let method = Method::parse(parts.first().copied().unwrap_or("")).map_err(Rejected::from)?;
+    let [_, uri, version] = parts.as_slice() else {
+        return Err(reject_request(ParseError::StartLine(start_line.clone()), &headers));
     };
     if !version.eq_ignore_ascii_case("SIP/2.0") {
-        return Err(reject(ParseError::Version((*version).to_owned()), &headers));
+        return Err(reject_request(ParseError::Version((*version).to_owned()), &headers));
     }
     let uri = match Uri::parse(uri) {
+        // Headers are not allowed in a Request-URI (RFC 3261 §19.1.1); accepting them would risk
+        // forwarding them (RFC 4475 §3.1.2.11).
+        Ok(u) if u.headers.is_some() => return Err(reject_request(ParseError::Uri((*uri).to_owned()), &headers)),
         Ok(u) => u,
         Err(_) => {
-            let scheme_ok = uri
-                .split_once(':')
-                .is_some_and(|(s, _)| ["sip", "sips", "tel"].iter().any(|k| s.eq_ignore_ascii_case(k)));
-            let e = if scheme_ok || !uri.contains(':') {
-                ParseError::Uri((*uri).to_owned())
-            } else {
+            // 416 is for a well-formed URI of another scheme (RFC 4475 §3.3.2, §3.3.3); a
+            // "scheme" that is not scheme syntax (`<sip:…>`, §3.1.2.7) is a malformed URI.
+            let scheme = uri.split_once(':').map(|(s, _)| s);
+            let scheme_syntax = scheme.is_some_and(|s| {
+                s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            });
+            let known = scheme.is_some_and(|s| ["sip", "sips", "tel"].iter().any(|k| s.eq_ignore_ascii_case(k)));
+            let e = if scheme_syntax && !known {
                 ParseError::UriScheme((*uri).to_owned())
+            } else {
+                ParseError::Uri((*uri).to_owned())
             };
-            return Err(reject(e, &headers));
+            return Err(reject_request(e, &headers));
         }
     };
     if let Some(e) = header_error {
-        return Err(reject(e, &headers));
+        return Err(reject_request(e, &headers));
     }
     let request = Request { method, uri, headers, body: body.to_vec() };
     if let Err(e) = validate_request(&request) {
-        return Err(reject(e, &request.headers));
+        return Err(reject_request(e, &request.headers));
     }
     Ok(Message::Request(request))
 }
@@ -250,18 +282,39 @@ fn unreachable_uri() -> Uri {
     }
 }
 
-/// A response needs Via, From, To, Call-ID and CSeq to be routable back.
+/// The error with the response it gets when the request can be answered.
+fn reject_request(error: ParseError, headers: &Headers) -> Rejected {
+    let reply = answerable(headers).then(|| {
+        let probe = Request {
+            method: Method::Options,
+            uri: Uri::parse("sip:invalid.invalid").unwrap_or_else(|_| unreachable_uri()),
+            headers: headers.clone(),
+            body: Vec::new(),
+        };
+        let mut r = probe.response(error.status());
+        r.headers.push("Warning", format!("399 tandem \"{}\"", error.to_string().replace('"', "'")));
+        r
+    });
+    Rejected { error, reply }
+}
+
+/// A response can be routed back along a well-formed top Via, whatever its version (a 505 goes
+/// to `SIP/7.0/UDP`, RFC 4475 §3.1.2.16), and matched by its CSeq. From, To and Call-ID are copied
+/// when present; a request missing them is still answered (RFC 4475 §3.3.1).
 fn answerable(h: &Headers) -> bool {
-    ["Via", "From", "To", "Call-ID", "CSeq"].iter().all(|n| h.has(n))
-        && crate::via::Via::parse(h.values("Via").first().copied().unwrap_or("")).is_ok()
+    h.has("CSeq") && h.values("Via").first().is_some_and(|v| crate::via::well_formed(v).is_some())
 }
 
 /// The header checks RFC 3261 §8.2 and §16.3 make before a request is processed.
 fn validate_request(r: &Request) -> Result<(), ParseError> {
     r.top_via()?;
     for v in r.headers.values("Via") {
-        crate::via::Via::parse(v)?;
+        // Lower Vias may name transports this server does not speak (RFC 4475 §3.1.1.10).
+        if crate::via::well_formed(v) != Some("2.0") {
+            return Err(ParseError::Header("Via", v.into()));
+        }
     }
+    single_valued(&r.headers)?;
     r.from()?;
     r.to()?;
     if r.call_id().is_none_or(str::is_empty) {
@@ -283,6 +336,30 @@ fn validate_request(r: &Request) -> Result<(), ParseError> {
         && e.trim().parse::<u32>().is_err()
     {
         return Err(ParseError::Header("Expires", e.into()));
+    }
+    Ok(())
+}
+
+/// Headers that may appear once only (RFC 3261 §7.3.1; RFC 4475 §3.3.8 repeats them all).
+fn single_valued(h: &Headers) -> Result<(), ParseError> {
+    for name in ["To", "From", "Call-ID", "CSeq", "Max-Forwards"] {
+        if h.get_all(name).nth(1).is_some() {
+            return Err(ParseError::Header(name, h.get_all(name).collect::<Vec<_>>().join(" / ")));
+        }
+    }
+    Ok(())
+}
+
+/// What a transaction layer needs of a response to match it: a top Via, a numeric CSeq, From,
+/// To and Call-ID, each once. Responses with values out of range are dropped (RFC 4475 §3.1.2.5).
+fn validate_response(r: &Response) -> Result<(), ParseError> {
+    r.top_via()?;
+    single_valued(&r.headers)?;
+    r.cseq()?;
+    r.from()?;
+    r.to()?;
+    if r.call_id().is_none_or(str::is_empty) {
+        return Err(ParseError::Missing("Call-ID"));
     }
     Ok(())
 }
@@ -340,13 +417,14 @@ impl StreamParser {
             Some(Err(_)) => return Err(ParseError::ContentLength.into()),
             None => 0,
         };
-        if body_start + length > self.limits.max_message {
+        // Checked: a Content-Length near usize::MAX must not wrap around to a small frame.
+        let Some(end) = body_start.checked_add(length).filter(|end| *end <= self.limits.max_message) else {
             return Err(ParseError::TooLarge(self.limits.max_message).into());
-        }
-        if self.buf.len() < body_start + length {
+        };
+        if self.buf.len() < end {
             return Ok(None);
         }
-        let frame: Vec<u8> = self.buf.drain(..body_start + length).collect();
+        let frame: Vec<u8> = self.buf.drain(..end).collect();
         let result = build(&head, &frame[body_start..], true, &self.limits);
         result.map(|m| Some(StreamItem::Message(Box::new(m))))
     }
@@ -398,6 +476,10 @@ mod tests {
             assert_eq!(r.body, b"hello");
         }
         assert_eq!(s.next_item().unwrap(), None);
+        // A Content-Length that would overflow the frame end is too large, not a wrap-around.
+        let mut s = StreamParser::new(limits());
+        s.push(format!("{}\r\n\r\n", msg.replace("Content-Length: 5", &format!("l: {}", usize::MAX))).as_bytes());
+        assert_eq!(s.next_item().unwrap_err().error.status(), 513);
     }
 
     #[test]
@@ -415,7 +497,10 @@ mod tests {
         let e = parse_datagram(no_via.as_bytes(), &limits()).unwrap_err();
         assert!(e.reply.is_none(), "no Via: cannot be answered");
         let huge = format!("{REGISTER}{}", "x".repeat(70_000));
-        assert_eq!(parse_datagram(huge.as_bytes(), &limits()).unwrap_err().error.status(), 513);
+        assert_eq!(parse_datagram(huge.as_bytes(), &limits()).unwrap_err().reply.unwrap().status, 513);
+        let huge_head = format!("{}{}", REGISTER.replace("\r\n\r\n", "\r\n"), "X: y\r\n".repeat(20_000));
+        let e = parse_datagram(huge_head.as_bytes(), &limits()).unwrap_err();
+        assert_eq!((e.error.status(), e.reply), (513, None));
         assert!(parse_datagram(b"\xff\xfe garbage\r\n\r\n", &limits()).is_err());
     }
 

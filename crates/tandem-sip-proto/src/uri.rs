@@ -100,14 +100,17 @@ impl Uri {
                 headers: None,
             });
         }
-        let (main, headers) = match rest.split_once('?') {
-            Some((m, h)) => (m, Some(h.to_owned())),
-            None => (rest, None),
+        // The userinfo ends at the first '@': no other part of a SIP URI may hold a raw '@', while
+        // the user part may hold ';', '?', '/' and ',' (RFC 3261 §25.1 user-unreserved; RFC 4475
+        // §3.1.1.2 `sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:…@example.com`), so the
+        // '@' must be found before splitting off the `?` headers.
+        let (userinfo, after) = match rest.find('@') {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
         };
-        // The userinfo ends at the last '@' before any ';' of the host part; users may contain ';'.
-        let (userinfo, hostpart) = match main.rfind('@') {
-            Some(at) => (Some(&main[..at]), &main[at + 1..]),
-            None => (None, main),
+        let (hostpart, headers) = match after.split_once('?') {
+            Some((m, h)) => (m, Some(h.to_owned())),
+            None => (after, None),
         };
         let (hostport, params) = hostpart.split_once(';').map_or((hostpart, ""), |(h, p)| (h, p));
         let (host, port) = split_host_port(hostport).ok_or_else(bad)?;
@@ -241,6 +244,9 @@ mod tests {
         let u = Uri::parse("sip:%61lice@x.com").unwrap();
         assert_eq!(u.user.as_deref(), Some("alice"));
         assert_eq!(Uri::parse("SIP:Alice@X.com").unwrap().aor(), "sip:alice@x.com");
+        let u = Uri::parse("sip:a?b;c:pw@x.com;p?h=v").unwrap();
+        assert_eq!((u.user.as_deref(), u.password.as_deref()), (Some("a?b;c"), Some("pw")));
+        assert_eq!((u.param("p"), u.headers.as_deref()), (Some(""), Some("h=v")));
     }
 
     #[test]

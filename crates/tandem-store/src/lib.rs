@@ -118,6 +118,19 @@ impl Store {
                 Backend::Postgres => 8,
             })
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // With WAL, NORMAL syncs at checkpoints instead of every commit: a
+                        // committed write survives a crash or kill -9 of the process (it is in
+                        // the WAL), only a power cut can lose the last commits. Without it every
+                        // REGISTER would wait for an fsync.
+                        sqlx::query("PRAGMA synchronous=NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout=10000").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(open_err)?;

@@ -24,6 +24,13 @@ async fn battery(db: &TestDatabase) {
     let store = Store::open(&db.url, MIGRATIONS).await.expect("open");
     assert_eq!(store.schema_version().await.unwrap(), 2);
     store.ping().await.unwrap();
+    if store.backend() == tandem_store::Backend::Sqlite {
+        // WAL with synchronous=NORMAL on every pooled connection (1 = NORMAL).
+        let mode: i64 = sqlx::query("PRAGMA synchronous").fetch_one(store.pool()).await.unwrap().get(0);
+        assert_eq!(mode, 1);
+        let journal: String = sqlx::query("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap().get(0);
+        assert_eq!(journal, "wal");
+    }
 
     // Re-opening applies nothing twice.
     store.close().await;

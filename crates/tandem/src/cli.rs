@@ -101,6 +101,9 @@ enum Command {
     /// Front End (Skype for Business Server) administration: the Cs cmdlets.
     #[command(subcommand)]
     Cs(CsCommand),
+    /// Mailbox (Exchange Server) administration: the Exchange cmdlets and scripts.
+    #[command(subcommand)]
+    Exchange(ExchangeCommand),
     #[command(flatten)]
     OAuth(crate::cli_oauth::OAuthTopCommand),
 }
@@ -119,6 +122,61 @@ enum CsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExchangeCommand {
+    /// Auth configuration and partner applications (Get-/Set-AuthConfig, *-PartnerApplication).
+    #[command(flatten)]
+    OAuth(crate::cli_oauth::ExchangeCommand),
+    /// Get-ClientAccessServer: the Autodiscover URI and the web services' URLs in force.
+    GetClientAccessServer {
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set-ClientAccessServer (and the virtual directories' -InternalUrl/-ExternalUrl); applies to
+    /// the running server at once. An empty value clears a URL ($null).
+    #[command(alias = "set-client-access-service")]
+    SetClientAccessServer(Box<SetClientAccessServerArgs>),
+}
+
+/// Set-ClientAccessServer parameters.
+#[derive(Debug, Args)]
+struct SetClientAccessServerArgs {
+    /// -Identity: the server name (optional; there is one mailbox server).
+    #[arg(long)]
+    identity: Option<String>,
+    /// -AutoDiscoverServiceInternalUri, e.g. https://autodiscover.<domain>/autodiscover/autodiscover.xml
+    #[arg(long)]
+    autodiscover_service_internal_uri: Option<String>,
+    /// Set-WebServicesVirtualDirectory -InternalUrl
+    #[arg(long)]
+    ews_internal_url: Option<String>,
+    /// Set-WebServicesVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    ews_external_url: Option<String>,
+    /// Set-OwaVirtualDirectory -InternalUrl
+    #[arg(long)]
+    owa_internal_url: Option<String>,
+    /// Set-OwaVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    owa_external_url: Option<String>,
+    /// Set-OabVirtualDirectory -InternalUrl
+    #[arg(long)]
+    oab_internal_url: Option<String>,
+    /// Set-OabVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    oab_external_url: Option<String>,
+    /// Set-UMVirtualDirectory -InternalUrl
+    #[arg(long)]
+    um_internal_url: Option<String>,
+    /// Set-UMVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    um_external_url: Option<String>,
+    #[command(flatten)]
+    location: Location,
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,6 +363,10 @@ pub async fn run(cli: Cli) -> CliResult {
             logging::init(log_format.unwrap_or_default(), "warn");
             user(cmd).await
         }
+        Command::Exchange(cmd) => {
+            logging::init(log_format.unwrap_or_default(), "warn");
+            exchange(cmd).await
+        }
     }
 }
 
@@ -427,6 +489,94 @@ async fn user(cmd: UserCommand) -> CliResult {
             let dir = open_directory(&location.config()?).await?;
             let u = dir.remove(&identity).await?;
             println!("removed {} ({}, {})", u.name, u.sip_uri, u.smtp_address);
+            Ok(())
+        }
+    }
+}
+
+async fn exchange(cmd: ExchangeCommand) -> CliResult {
+    use tandem_mailbox::client_access::{self, Defaults, Setting};
+    match cmd {
+        ExchangeCommand::OAuth(c) => crate::cli_oauth::exchange(c).await,
+        ExchangeCommand::GetClientAccessServer { location, json } => {
+            let cfg = location.config()?;
+            let store = tandem_mailbox::open_store(&cfg.mailbox).await.context("cannot open the mailbox store")?;
+            let cas = client_access::load(&store, &Defaults::of(&cfg.mailbox)).await.context("reading settings")?;
+            if json {
+                let mut obj = serde_json::Map::new();
+                obj.insert("Name".into(), json!(cas.name));
+                obj.insert("Fqdn".into(), json!(cas.fqdn));
+                for (s, v, set) in cas.entries() {
+                    obj.insert(s.label().into(), json!(v));
+                    obj.insert(format!("{}IsDefault", s.label()), json!(!set));
+                }
+                println!("{}", serde_json::Value::Object(obj));
+            } else {
+                println!("{:<32}: {}", "Name", cas.name);
+                println!("{:<32}: {}", "Fqdn", cas.fqdn);
+                for (s, v, set) in cas.entries() {
+                    let shown = v.unwrap_or("");
+                    let note = if set { "" } else { "  (default)" };
+                    println!("{:<32}: {shown}{note}", s.label());
+                }
+            }
+            Ok(())
+        }
+        ExchangeCommand::SetClientAccessServer(args) => {
+            let SetClientAccessServerArgs {
+                identity,
+                autodiscover_service_internal_uri,
+                ews_internal_url,
+                ews_external_url,
+                owa_internal_url,
+                owa_external_url,
+                oab_internal_url,
+                oab_external_url,
+                um_internal_url,
+                um_external_url,
+                location,
+            } = *args;
+            let cfg = location.config()?;
+            let changes: Vec<(Setting, String)> = [
+                (Setting::AutoDiscoverServiceInternalUri, autodiscover_service_internal_uri),
+                (Setting::EwsInternalUrl, ews_internal_url),
+                (Setting::EwsExternalUrl, ews_external_url),
+                (Setting::OwaInternalUrl, owa_internal_url),
+                (Setting::OwaExternalUrl, owa_external_url),
+                (Setting::OabInternalUrl, oab_internal_url),
+                (Setting::OabExternalUrl, oab_external_url),
+                (Setting::UmInternalUrl, um_internal_url),
+                (Setting::UmExternalUrl, um_external_url),
+            ]
+            .into_iter()
+            .filter_map(|(s, v)| v.map(|v| (s, v.trim().to_owned())))
+            .collect();
+            if changes.is_empty() {
+                return Err(usage(
+                    "nothing to set: pass --autodiscover-service-internal-uri URI or another URL option",
+                ));
+            }
+            for (s, v) in &changes {
+                client_access::validate(*s, v).map_err(|e| usage(e.to_string()))?;
+            }
+            let defaults = Defaults::of(&cfg.mailbox);
+            if let Some(id) = identity {
+                let name = defaults.fqdn.split('.').next().unwrap_or("").to_owned();
+                if !id.eq_ignore_ascii_case(&name) && !id.eq_ignore_ascii_case(&defaults.fqdn) {
+                    return Err(usage(format!(
+                        "--identity {id}: no such server; this deployment's mailbox server is {name} ({})",
+                        defaults.fqdn
+                    )));
+                }
+            }
+            let store = tandem_mailbox::open_store(&cfg.mailbox).await.context("cannot open the mailbox store")?;
+            client_access::set(&store, &changes).await.map_err(|e| match e {
+                client_access::SetError::Invalid(e) => usage(e.to_string()),
+                other => Failure::Runtime(other.into()),
+            })?;
+            for (s, v) in &changes {
+                println!("{:<32}: {}", s.label(), if v.is_empty() { "$null" } else { v });
+            }
             Ok(())
         }
     }

@@ -153,9 +153,6 @@ pub enum CsOAuthCommand {
 /// Top-level command groups of the trust work, merged into `tandem`.
 #[derive(Debug, Subcommand)]
 pub enum OAuthTopCommand {
-    /// Mailbox (Exchange Server) administration: the Exchange cmdlets and scripts.
-    #[command(subcommand)]
-    Exchange(ExchangeCommand),
     /// DNS records the deployment needs.
     #[command(subcommand)]
     Dns(DnsCommand),
@@ -1631,7 +1628,6 @@ pub async fn integration(cmd: IntegrationCommand) -> CliResult {
 
 pub async fn top(cmd: OAuthTopCommand) -> CliResult {
     match cmd {
-        OAuthTopCommand::Exchange(c) => exchange(c).await,
         OAuthTopCommand::Dns(c) => dns(c).await,
         OAuthTopCommand::Test(c) => test(c).await,
         OAuthTopCommand::Integration(c) => integration(c).await,

@@ -1,11 +1,13 @@
 //! Digest authentication of SIP requests against the directory (RFC 3261 §22, RFC 8760).
 //!
-//! Nonces are self-validating (time, random part and an HMAC under a per-process key), expire
-//! after [`NONCE_LIFETIME`], and cannot be replayed: each nonce's highest nonce-count is
-//! remembered until it expires, and a request must raise it.
+//! Nonces are self-validating (time, a sequence number, a random part and an HMAC under a
+//! per-process key), expire after [`NONCE_LIFETIME`], and cannot be replayed: the highest
+//! nonce-count used with each nonce is kept in a fixed ring indexed by the sequence number, and a
+//! request must raise it. The ring bounds memory whatever the request rate (as Kamailio's
+//! one-time-nonce arrays do); a nonce whose slot was reused by a newer one is simply stale.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::hmac;
@@ -14,6 +16,8 @@ use tandem_sip_proto::{Challenge, Credentials, DigestAlgorithm, digest_response}
 
 /// How long a nonce may be used.
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// Nonces tracked at once (4 MiB): at 5,000 challenges a second a nonce stays usable ~50 s.
+const NONCE_SLOTS: usize = 1 << 18;
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug)]
@@ -30,8 +34,10 @@ pub enum AuthOutcome {
 pub struct DigestAuth {
     realm: String,
     key: hmac::Key,
-    /// nonce → highest nonce-count seen (0 for a nonce used without qop, which may then be used once).
-    seen: Mutex<HashMap<String, (u32, SystemTime)>>,
+    next: AtomicU64,
+    /// Per slot: the sequence number of the nonce that owns it, and the highest nonce-count
+    /// used with it (`u32::MAX` once a nonce without qop was used: it is good once).
+    slots: Mutex<Vec<(u64, u32)>>,
 }
 
 impl DigestAuth {
@@ -42,7 +48,8 @@ impl DigestAuth {
         DigestAuth {
             realm: realm.to_owned(),
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
-            seen: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            slots: Mutex::new(vec![(0, 0); NONCE_SLOTS]),
         }
     }
 
@@ -51,15 +58,17 @@ impl DigestAuth {
     }
 
     fn nonce(&self) -> String {
-        let mut random = [0u8; 12];
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())[(seq as usize) % NONCE_SLOTS] = (seq, 0);
+        let mut random = [0u8; 8];
         let _ = aws_lc_rs::rand::fill(&mut random);
-        let body = format!("{:x}.{}", Self::now_secs(), hex::encode(random));
+        let body = format!("{:x}.{seq:x}.{}", Self::now_secs(), hex::encode(random));
         let tag = hmac::sign(&self.key, format!("{body}.{}", self.realm).as_bytes());
         format!("{body}.{}", hex::encode(&tag.as_ref()[..16]))
     }
 
-    /// Ok(age) when the nonce is ours; Err otherwise.
-    fn check_nonce(&self, nonce: &str) -> Result<Duration, ()> {
+    /// Ok((age, sequence number)) when the nonce is ours; Err otherwise.
+    fn check_nonce(&self, nonce: &str) -> Result<(Duration, u64), ()> {
         let (body, tag) = nonce.rsplit_once('.').ok_or(())?;
         let expected = hmac::sign(&self.key, format!("{body}.{}", self.realm).as_bytes());
         let tag = hex::decode(tag).map_err(|_| ())?;
@@ -67,8 +76,10 @@ impl DigestAuth {
         {
             return Err(());
         }
-        let issued = u64::from_str_radix(body.split('.').next().ok_or(())?, 16).map_err(|_| ())?;
-        Ok(Duration::from_secs(Self::now_secs().saturating_sub(issued)))
+        let mut parts = body.split('.');
+        let issued = u64::from_str_radix(parts.next().ok_or(())?, 16).map_err(|_| ())?;
+        let seq = u64::from_str_radix(parts.next().ok_or(())?, 16).map_err(|_| ())?;
+        Ok((Duration::from_secs(Self::now_secs().saturating_sub(issued)), seq))
     }
 
     /// Challenges for both algorithms. MD5 comes first although RFC 8760 §2.4 prefers the
@@ -90,7 +101,7 @@ impl DigestAuth {
         if !creds.realm.eq_ignore_ascii_case(&self.realm) {
             return AuthOutcome::Challenge { stale: false };
         }
-        let Ok(age) = self.check_nonce(&creds.nonce) else { return AuthOutcome::Challenge { stale: false } };
+        let Ok((age, seq)) = self.check_nonce(&creds.nonce) else { return AuthOutcome::Challenge { stale: false } };
         if age > NONCE_LIFETIME {
             return AuthOutcome::Challenge { stale: true };
         }
@@ -118,14 +129,13 @@ impl DigestAuth {
             },
             _ => 0,
         };
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let now = SystemTime::now();
-        seen.retain(|_, (_, at)| now.duration_since(*at).unwrap_or_default() < NONCE_LIFETIME * 2);
-        match seen.get(&creds.nonce) {
-            Some((last, _)) if nc == 0 || nc <= *last => return AuthOutcome::Challenge { stale: true },
-            _ => {}
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut slots[(seq as usize) % NONCE_SLOTS];
+        if slot.0 != seq || slot.1 == u32::MAX || (nc != 0 && nc <= slot.1) {
+            // Reused slot (an old nonce), or a replay: ask again with a fresh nonce.
+            return AuthOutcome::Challenge { stale: true };
         }
-        seen.insert(creds.nonce.clone(), (nc, now));
+        slot.1 = if nc == 0 { u32::MAX } else { nc };
         AuthOutcome::Authenticated(Box::new(user))
     }
 }

@@ -1,4 +1,4 @@
-"""SIP over WebSocket (RFC 7118) on the Front End's HTTPS listener, driven by the independent
+"""SIP over TLS and WebSocket. WebSocket (RFC 7118) on the Front End HTTPS listener, driven by the independent
 `websockets` client library over TLS with our CA: subprotocol negotiation, digest REGISTER,
 an IM between a WebSocket user and another WebSocket user, and the end of a registration when
 its connection closes."""
@@ -98,3 +98,74 @@ def test_register_and_im_over_websocket(tandem):
     # Both connections closed: their registrations ended with them.
     regs = json.loads(tandem.run("cs", "get-registrations", "--json", *tandem.location).stdout)
     assert [r for r in regs if r["transport"] == "WSS"] == []
+
+
+class TlsUa:
+    """A SIP client over TLS with Python's ssl module (OpenSSL), verifying our certificate."""
+
+    def __init__(self, host: str, port: int, ca: str, user: str, server_name: str):
+        import socket
+
+        ctx = ssl.create_default_context(cafile=ca)
+        raw = socket.create_connection((host, port), timeout=5)
+        self.sock = ctx.wrap_socket(raw, server_hostname=server_name)
+        self.user, self.cseq, self.buf = user, 0, b""
+        self.local = "%s:%d" % self.sock.getsockname()[:2]
+
+    def request(self, method, uri, to, extra=""):
+        self.cseq += 1
+        return (
+            f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TLS {self.local};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:{self.user}@{DOMAIN}>;tag=t{self.cseq}\r\nTo: <{to}>\r\n"
+            f"Call-ID: tls-{self.user}\r\nCSeq: {self.cseq} {method}\r\n"
+            f"Contact: <sip:{self.user}@{self.local};transport=tls>\r\n{extra}Content-Length: 0\r\n\r\n"
+        ).encode()
+
+    def read_message(self) -> str:
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed"
+            self.buf += chunk
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+        while len(rest) < length:
+            rest += self.sock.recv(65536)
+        self.buf = rest[length:]
+        return (head + b"\r\n\r\n" + rest[:length]).decode()
+
+    def final(self) -> str:
+        while True:
+            m = self.read_message()
+            if m.startswith("SIP/2.0 ") and not m.startswith("SIP/2.0 1"):
+                return m
+
+
+def test_options_and_register_over_tls(tandem):
+    status = tandem.status()
+    host, port = status["frontend"]["sip_tls"].rsplit(":", 1)
+    # The certificate names the pool and sip.<domain>; OpenSSL checks it against the name we dial.
+    ua = TlsUa(host, int(port), status["ca_certificate"], "bob", f"sip.{DOMAIN}")
+    ua.sock.sendall(ua.request("OPTIONS", f"sip:{host}:{port}", f"sip:{host}:{port}"))
+    assert ua.final().startswith("SIP/2.0 200")
+    ua.sock.sendall(ua.request("REGISTER", f"sip:{DOMAIN}", f"sip:bob@{DOMAIN}", "Expires: 600\r\n"))
+    challenge = ua.final()
+    assert challenge.startswith("SIP/2.0 401"), challenge
+    nonce = re.search(r'nonce="([^"]+)", algorithm=SHA-256', challenge).group(1)
+    # SHA-256 digest (RFC 8760) this time.
+    sha = lambda s: hashlib.sha256(s.encode()).hexdigest()  # noqa: E731
+    ha1, ha2 = sha(f"bob:{DOMAIN}:{DEMO_PASSWORD}"), sha(f"REGISTER:sip:{DOMAIN}")
+    resp = sha(f"{ha1}:{nonce}:00000001:beef:auth:{ha2}")
+    auth = (
+        f'Authorization: Digest username="bob", realm="{DOMAIN}", nonce="{nonce}", uri="sip:{DOMAIN}", '
+        f'response="{resp}", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="beef"\r\n'
+    )
+    ua.sock.sendall(ua.request("REGISTER", f"sip:{DOMAIN}", f"sip:bob@{DOMAIN}", "Expires: 600\r\n" + auth))
+    ok = ua.final()
+    assert ok.startswith("SIP/2.0 200"), ok
+    regs = json.loads(tandem.run("cs", "get-registrations", "--user", "bob", "--json", *tandem.location).stdout)
+    assert [r["transport"] for r in regs] == ["TLS"]
+    # Replaying the same nonce-count is refused: a fresh challenge (stale) or 403, never 200.
+    ua.sock.sendall(ua.request("REGISTER", f"sip:{DOMAIN}", f"sip:bob@{DOMAIN}", "Expires: 600\r\n" + auth))
+    replay = ua.final()
+    assert not replay.startswith("SIP/2.0 200"), replay
+    ua.sock.close()

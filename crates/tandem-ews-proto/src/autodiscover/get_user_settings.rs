@@ -1,0 +1,143 @@
+//! GetUserSettings: per-user settings (EWS URLs, display name, DN, versions…).
+
+use tandem_xml::{Node, Writer, child, children_named, text};
+
+use super::USER_SETTING_NAMES;
+use crate::{ProtoError, ns};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// SMTP addresses, in request order.
+    pub mailboxes: Vec<String>,
+    /// Setting names, in request order.
+    pub settings: Vec<String>,
+}
+
+impl Request {
+    pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
+        let a = ns::AUTODISCOVER;
+        let req = child(op, a, "Request").ok_or_else(|| ProtoError::schema("GetUserSettings needs a Request"))?;
+        let users = child(req, a, "Users").ok_or_else(|| ProtoError::schema("GetUserSettings needs Users"))?;
+        let mailboxes: Vec<String> = children_named(users, ns::AUTODISCOVER, "User")
+            .map(|u| child(u, a, "Mailbox").map(text).unwrap_or_default())
+            .collect();
+        let settings: Vec<String> = child(req, a, "RequestedSettings")
+            .map(|s| children_named(s, ns::AUTODISCOVER, "Setting").map(text).collect())
+            .unwrap_or_default();
+        if mailboxes.is_empty() {
+            return Err(ProtoError::schema("GetUserSettings needs at least one User"));
+        }
+        if settings.is_empty() {
+            return Err(ProtoError::schema("GetUserSettings needs at least one Setting"));
+        }
+        Ok(Request { mailboxes, settings })
+    }
+}
+
+/// The per-user error codes (`ErrorCode` of a UserResponse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserOutcome {
+    /// Settings found: (name, value) for each known, available one.
+    Settings(Vec<(String, String)>),
+    InvalidUser(String),
+    RedirectAddress(String),
+    RedirectUrl(String),
+}
+
+/// How each requested setting turned out for a found user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    pub name: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Splits requested names into known and unknown ones (InvalidSetting errors).
+pub fn classify(requested: &[String]) -> (Vec<&str>, Vec<SettingError>) {
+    let mut known = Vec::new();
+    let mut errors = Vec::new();
+    for name in requested {
+        match USER_SETTING_NAMES.iter().find(|n| *n == name) {
+            Some(n) => known.push(*n),
+            None => errors.push(SettingError {
+                name: name.clone(),
+                code: "InvalidSetting",
+                message: format!("The requested setting {name} is not valid."),
+            }),
+        }
+    }
+    (known, errors)
+}
+
+/// Renders the response body for all users.
+pub fn render(users: &[(UserOutcome, Vec<SettingError>)]) -> String {
+    let mut w = Writer::new();
+    w.start("GetUserSettingsResponseMessage", &[("xmlns", ns::AUTODISCOVER)]);
+    w.start("Response", &[]).leaf("ErrorCode", "NoError").leaf("ErrorMessage", "").start("UserResponses", &[]);
+    for (outcome, errors) in users {
+        w.start("UserResponse", &[]);
+        match outcome {
+            UserOutcome::Settings(settings) => {
+                w.leaf("ErrorCode", "NoError").leaf("ErrorMessage", "No error.");
+                w.empty("RedirectTarget", &[("i:nil", "true")]);
+                w.start("UserSettingErrors", &[]);
+                for e in errors {
+                    w.start("UserSettingError", &[])
+                        .leaf("ErrorCode", e.code)
+                        .leaf("ErrorMessage", &e.message)
+                        .leaf("SettingName", &e.name)
+                        .end();
+                }
+                w.end().start("UserSettings", &[]);
+                for (name, value) in settings {
+                    w.start("UserSetting", &[("i:type", "StringSetting")])
+                        .leaf("Name", name)
+                        .leaf("Value", value)
+                        .end();
+                }
+                w.end();
+            }
+            UserOutcome::InvalidUser(addr) => {
+                w.leaf("ErrorCode", "InvalidUser")
+                    .leaf("ErrorMessage", &format!("Invalid user: '{addr}'"))
+                    .empty("RedirectTarget", &[("i:nil", "true")])
+                    .empty("UserSettingErrors", &[])
+                    .empty("UserSettings", &[]);
+            }
+            UserOutcome::RedirectAddress(target) | UserOutcome::RedirectUrl(target) => {
+                let code =
+                    if matches!(outcome, UserOutcome::RedirectAddress(_)) { "RedirectAddress" } else { "RedirectUrl" };
+                w.leaf("ErrorCode", code)
+                    .leaf("ErrorMessage", "Redirection.")
+                    .leaf("RedirectTarget", target)
+                    .empty("UserSettingErrors", &[])
+                    .empty("UserSettings", &[]);
+            }
+        }
+        w.end();
+    }
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_xml::soap::Envelope;
+
+    #[test]
+    fn parses_exchangelib_request() {
+        let xml = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover" xmlns:wsa="http://www.w3.org/2005/08/addressing"><s:Header><a:RequestedServerVersion>Exchange2016</a:RequestedServerVersion><wsa:Action>http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings</wsa:Action></s:Header><s:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users><a:User><a:Mailbox>alice@litwareinc.com</a:Mailbox></a:User></a:Users><a:RequestedSettings><a:Setting>ExternalEwsUrl</a:Setting><a:Setting>Bogus</a:Setting></a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></s:Body></s:Envelope>"#;
+        let doc = tandem_xml::parse(xml.as_bytes(), Default::default()).unwrap();
+        let env = Envelope::of(&doc).unwrap();
+        let crate::autodiscover::Request::GetUserSettings(r) = crate::autodiscover::parse(&env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.mailboxes, ["alice@litwareinc.com"]);
+        let (known, errors) = classify(&r.settings);
+        assert_eq!(known, ["ExternalEwsUrl"]);
+        assert_eq!(errors[0].name, "Bogus");
+        let body = render(&[(UserOutcome::Settings(vec![("ExternalEwsUrl".into(), "https://x/EWS".into())]), errors)]);
+        let full = crate::autodiscover::envelope("GetUserSettingsResponse", &body);
+        tandem_xml::parse(full.as_bytes(), Default::default()).unwrap();
+    }
+}

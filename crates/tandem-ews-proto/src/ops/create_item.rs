@@ -1,0 +1,166 @@
+//! CreateItem: messages (SaveOnly, SendOnly, SendAndSaveCopy), calendar items, contacts, tasks
+//! and generic items, from typed properties or MIME content.
+
+use base64::Engine as _;
+use tandem_xml::{Node, child, children, text};
+
+use super::{need, opt};
+use crate::types::{ExtendedField, FolderRef, ITEM_ELEMENTS};
+use crate::{ProtoError, ResponseCode, ns, parse_bool, parse_datetime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    SaveOnly,
+    SendOnly,
+    SendAndSaveCopy,
+}
+
+impl Disposition {
+    pub fn parse(op: Node<'_, '_>) -> Result<Option<Disposition>, ProtoError> {
+        Ok(match op.attribute("MessageDisposition") {
+            None => None,
+            Some("SaveOnly") => Some(Disposition::SaveOnly),
+            Some("SendOnly") => Some(Disposition::SendOnly),
+            Some("SendAndSaveCopy") => Some(Disposition::SendAndSaveCopy),
+            Some(other) => return Err(ProtoError::schema(format!("MessageDisposition {other} is not valid"))),
+        })
+    }
+}
+
+/// An item's properties as a request gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ItemData {
+    /// The element (`Message`, `CalendarItem`…).
+    pub element: String,
+    /// Every typed property: (local name, element rendered with the `t:` prefix).
+    pub fields: Vec<(String, String)>,
+    pub extended: Vec<(ExtendedField, Vec<String>)>,
+    /// Decoded MIME content.
+    pub mime: Option<Vec<u8>>,
+    pub subject: Option<String>,
+    pub item_class: Option<String>,
+    pub is_read: Option<bool>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    /// SMTP addresses of To, Cc and Bcc recipients.
+    pub recipients: Vec<String>,
+}
+
+/// Reads an item element's properties.
+pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
+    let element = node.tag_name().name().to_owned();
+    if !ITEM_ELEMENTS.contains(&element.as_str()) {
+        return Err(ProtoError::new(
+            ResponseCode::ErrorNotSupported,
+            format!("Creating a {element} is not supported by this server."),
+        ));
+    }
+    let mut d = ItemData { element, ..ItemData::default() };
+    for c in children(node) {
+        if c.tag_name().namespace() != Some(ns::TYPES) {
+            return Err(ProtoError::schema(format!("unexpected element {}", c.tag_name().name())));
+        }
+        let name = c.tag_name().name();
+        match name {
+            "MimeContent" => {
+                let raw: String = text(c).chars().filter(|ch| !ch.is_whitespace()).collect();
+                let bytes = base64::engine::general_purpose::STANDARD.decode(raw).map_err(|_| {
+                    ProtoError::new(ResponseCode::ErrorUnsupportedMimeConversion, "MimeContent is not base64.")
+                })?;
+                d.mime = Some(bytes);
+                continue;
+            }
+            "ExtendedProperty" => {
+                let uri = child(c, ns::TYPES, "ExtendedFieldURI")
+                    .ok_or_else(|| ProtoError::schema("ExtendedProperty needs ExtendedFieldURI"))?;
+                let field = ExtendedField::parse(uri)?;
+                let values: Vec<String> = match child(c, ns::TYPES, "Values") {
+                    Some(vs) => children(vs).map(text).collect(),
+                    None => vec![child(c, ns::TYPES, "Value").map(text).unwrap_or_default()],
+                };
+                d.extended.retain(|(f, _)| f.key() != field.key());
+                d.extended.push((field, values));
+                continue;
+            }
+            "Attachments" => {
+                return Err(ProtoError::new(
+                    ResponseCode::ErrorNotSupported,
+                    "Attachments are not supported by this server yet.",
+                ));
+            }
+            "Subject" => d.subject = Some(text(c)),
+            "ItemClass" => d.item_class = Some(text(c)),
+            "IsRead" => d.is_read = parse_bool(&text(c)),
+            "Start" => {
+                d.start = Some(parse_datetime(&text(c)).ok_or_else(|| ProtoError::schema("Start is not a date-time"))?)
+            }
+            "End" => {
+                d.end = Some(parse_datetime(&text(c)).ok_or_else(|| ProtoError::schema("End is not a date-time"))?)
+            }
+            "ToRecipients" | "CcRecipients" | "BccRecipients" => {
+                for m in children(c) {
+                    if let Some(a) = child(m, ns::TYPES, "EmailAddress").map(text).filter(|a| !a.is_empty()) {
+                        d.recipients.push(a);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut xml = String::new();
+        tandem_xml::serialize(c, ns::TYPES, "t", &mut xml);
+        d.fields.retain(|(n, _)| n != name);
+        d.fields.push((name.to_owned(), xml));
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub disposition: Option<Disposition>,
+    pub send_invitations: Option<String>,
+    pub saved_folder: Option<FolderRef>,
+    pub items: Vec<Result<ItemData, ProtoError>>,
+}
+
+impl Request {
+    pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
+        let saved_folder = match opt(op, "SavedItemFolderId") {
+            Some(n) => Some(
+                children(n)
+                    .next()
+                    .ok_or_else(|| ProtoError::schema("SavedItemFolderId is empty"))
+                    .and_then(FolderRef::parse)?,
+            ),
+            None => None,
+        };
+        Ok(Request {
+            disposition: Disposition::parse(op)?,
+            send_invitations: op.attribute("SendMeetingInvitations").map(str::to_owned),
+            saved_folder,
+            items: children(need(op, "Items")?).map(parse_item).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_messages_with_mime_and_extended_properties() {
+        let x = format!(
+            r#"<m:CreateItem xmlns:m="{}" xmlns:t="{}" MessageDisposition="SendAndSaveCopy"><m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId><m:Items><t:Message><t:MimeContent>U3ViamVjdDogaGkNCg0KYm9keQ==</t:MimeContent><t:ExtendedProperty><t:ExtendedFieldURI DistinguishedPropertySetId="PublicStrings" PropertyName="Keywords" PropertyType="StringArray"/><t:Values><t:Value>a</t:Value><t:Value>b</t:Value></t:Values></t:ExtendedProperty><t:Subject>Hello &amp; bye</t:Subject><t:ToRecipients><t:Mailbox><t:EmailAddress>bob@x.com</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>"#,
+            ns::MESSAGES,
+            ns::TYPES
+        );
+        let d = tandem_xml::parse(x.as_bytes(), Default::default()).unwrap();
+        let r = Request::parse(d.root_element()).unwrap();
+        assert_eq!(r.disposition, Some(Disposition::SendAndSaveCopy));
+        let item = r.items[0].as_ref().unwrap();
+        assert_eq!(item.mime.as_deref(), Some(&b"Subject: hi\r\n\r\nbody"[..]));
+        assert_eq!(item.extended[0].1, ["a", "b"]);
+        assert_eq!(item.subject.as_deref(), Some("Hello & bye"));
+        assert_eq!(item.recipients, ["bob@x.com"]);
+        assert!(item.fields.iter().any(|(n, x)| n == "Subject" && x == "<t:Subject>Hello &amp; bye</t:Subject>"));
+    }
+}

@@ -1,0 +1,247 @@
+//! GetUserAvailability: free/busy of mailboxes over a time window, merged (one digit per
+//! interval) and/or detailed (one event per calendar item), with working hours.
+
+use tandem_xml::{Node, Writer, child, children, text};
+
+use crate::{ProtoError, ns, parse_datetime};
+
+/// What the client asked to see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    None,
+    MergedOnly,
+    FreeBusy,
+    FreeBusyMerged,
+    Detailed,
+    DetailedMerged,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::None => "None",
+            View::MergedOnly => "MergedOnly",
+            View::FreeBusy => "FreeBusy",
+            View::FreeBusyMerged => "FreeBusyMerged",
+            View::Detailed => "Detailed",
+            View::DetailedMerged => "DetailedMerged",
+        }
+    }
+    pub fn merged(self) -> bool {
+        matches!(self, View::MergedOnly | View::FreeBusyMerged | View::DetailedMerged)
+    }
+    pub fn events(self) -> bool {
+        matches!(self, View::FreeBusy | View::FreeBusyMerged | View::Detailed | View::DetailedMerged)
+    }
+    pub fn details(self) -> bool {
+        matches!(self, View::Detailed | View::DetailedMerged)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Minutes to add to the request's local times to get UTC (the TimeZone's Bias).
+    pub bias_minutes: i64,
+    pub mailboxes: Vec<String>,
+    /// UTC seconds.
+    pub start: i64,
+    pub end: i64,
+    pub interval_minutes: i64,
+    pub view: View,
+}
+
+impl Request {
+    pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
+        let t = ns::TYPES;
+        let bias_minutes = child(op, t, "TimeZone")
+            .map(|tz| {
+                let b = child(tz, t, "Bias").map(text).and_then(|b| b.parse::<i64>().ok()).unwrap_or(0);
+                let sb = child(tz, t, "StandardTime")
+                    .and_then(|s| child(s, t, "Bias"))
+                    .map(text)
+                    .and_then(|b| b.parse::<i64>().ok())
+                    .unwrap_or(0);
+                b + sb
+            })
+            .unwrap_or(0);
+        let array = children(op)
+            .find(|c| c.tag_name().name() == "MailboxDataArray")
+            .ok_or_else(|| ProtoError::schema("GetUserAvailability needs MailboxDataArray"))?;
+        let mailboxes = children(array)
+            .map(|md| {
+                child(md, t, "Email")
+                    .and_then(|e| child(e, t, "Address"))
+                    .map(text)
+                    .ok_or_else(|| ProtoError::schema("MailboxData needs Email/Address"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let opts = child(op, t, "FreeBusyViewOptions").ok_or_else(|| {
+            ProtoError::schema("only FreeBusyViewOptions requests are supported (not SuggestionsViewOptions)")
+        })?;
+        let window =
+            child(opts, t, "TimeWindow").ok_or_else(|| ProtoError::schema("FreeBusyViewOptions needs TimeWindow"))?;
+        let time = |name: &str| {
+            child(window, t, name)
+                .map(text)
+                .and_then(|s| {
+                    parse_datetime(&s)
+                        .map(|v| if s.ends_with('Z') || s.contains('+') { v } else { v + bias_minutes * 60 })
+                })
+                .ok_or_else(|| ProtoError::schema(format!("TimeWindow {name} is not a date-time")))
+        };
+        let (start, end) = (time("StartTime")?, time("EndTime")?);
+        if end <= start || end - start > 62 * 86_400 {
+            return Err(ProtoError::new(
+                crate::ResponseCode::ErrorInvalidRequest,
+                "The time window must be positive and at most 62 days.",
+            ));
+        }
+        let interval_minutes = child(opts, t, "MergedFreeBusyIntervalInMinutes")
+            .map(text)
+            .and_then(|m| m.parse::<i64>().ok())
+            .unwrap_or(30)
+            .clamp(5, 1440);
+        let view = match child(opts, t, "RequestedView").map(text).as_deref() {
+            None | Some("Detailed") => View::Detailed,
+            Some("None") => View::None,
+            Some("MergedOnly") => View::MergedOnly,
+            Some("FreeBusy") => View::FreeBusy,
+            Some("FreeBusyMerged") => View::FreeBusyMerged,
+            Some("DetailedMerged") => View::DetailedMerged,
+            Some(other) => return Err(ProtoError::schema(format!("RequestedView {other} is not valid"))),
+        };
+        Ok(Request { bias_minutes, mailboxes, start, end, interval_minutes, view })
+    }
+}
+
+/// A busy period of one mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub start: i64,
+    pub end: i64,
+    /// Free, Tentative, Busy, OOF, WorkingElsewhere.
+    pub busy_type: String,
+    /// (id, subject, location) when the caller may see details.
+    pub details: Option<(String, String, String)>,
+    pub recurring: bool,
+}
+
+/// The digit of a busy type in MergedFreeBusy.
+pub fn digit(busy_type: &str) -> u8 {
+    match busy_type {
+        "Free" => 0,
+        "Tentative" => 1,
+        "Busy" => 2,
+        "OOF" => 3,
+        "WorkingElsewhere" => 4,
+        _ => 5,
+    }
+}
+
+/// Local time (with the request's bias) as the response writes it.
+fn local(unix: i64, bias_minutes: i64) -> String {
+    crate::format_datetime(unix - bias_minutes * 60).trim_end_matches('Z').to_owned()
+}
+
+/// The merged string: for each interval, the highest busy digit of the events overlapping it.
+pub fn merged(req: &Request, events: &[Event]) -> String {
+    let step = req.interval_minutes * 60;
+    let mut out = String::new();
+    let mut t = req.start;
+    while t < req.end {
+        let e = t + step;
+        let d = events.iter().filter(|ev| ev.start < e && ev.end > t).map(|ev| digit(&ev.busy_type)).max().unwrap_or(0);
+        out.push(char::from(b'0' + d));
+        t = e;
+    }
+    out
+}
+
+/// One FreeBusyResponse for a found mailbox.
+pub fn render_view(req: &Request, events: &[Event]) -> String {
+    let mut w = Writer::new();
+    w.start("m:FreeBusyResponse", &[]);
+    w.start("m:ResponseMessage", &[("ResponseClass", "Success")]).leaf("m:ResponseCode", "NoError").end();
+    w.start("m:FreeBusyView", &[]).leaf("t:FreeBusyViewType", req.view.as_str());
+    if req.view.merged() {
+        w.leaf("t:MergedFreeBusy", &merged(req, events));
+    }
+    if req.view.events() {
+        w.start("t:CalendarEventArray", &[]);
+        for ev in events.iter().filter(|e| e.busy_type != "Free") {
+            w.start("t:CalendarEvent", &[])
+                .leaf("t:StartTime", &local(ev.start, req.bias_minutes))
+                .leaf("t:EndTime", &local(ev.end, req.bias_minutes))
+                .leaf("t:BusyType", &ev.busy_type);
+            if req.view.details()
+                && let Some((id, subject, location)) = &ev.details
+            {
+                w.start("t:CalendarEventDetails", &[])
+                    .leaf("t:ID", id)
+                    .leaf("t:Subject", subject)
+                    .leaf("t:Location", location)
+                    .leaf("t:IsMeeting", "false")
+                    .leaf("t:IsRecurring", if ev.recurring { "true" } else { "false" })
+                    .leaf("t:IsException", "false")
+                    .leaf("t:IsReminderSet", "false")
+                    .leaf("t:IsPrivate", "false")
+                    .end();
+            }
+            w.end();
+        }
+        w.end();
+    }
+    w.start("t:WorkingHours", &[]);
+    w.start("t:TimeZone", &[]).leaf("t:Bias", "0");
+    for p in ["t:StandardTime", "t:DaylightTime"] {
+        w.start(p, &[])
+            .leaf("t:Bias", "0")
+            .leaf("t:Time", "00:00:00")
+            .leaf("t:DayOrder", "0")
+            .leaf("t:Month", "0")
+            .leaf("t:DayOfWeek", "Sunday")
+            .end();
+    }
+    w.end();
+    w.start("t:WorkingPeriodArray", &[]).start("t:WorkingPeriod", &[]);
+    w.leaf("t:DayOfWeek", "Monday Tuesday Wednesday Thursday Friday")
+        .leaf("t:StartTimeInMinutes", "480")
+        .leaf("t:EndTimeInMinutes", "1020");
+    w.end().end().end();
+    w.end().end();
+    w.finish()
+}
+
+/// A FreeBusyResponse for a mailbox that could not be read.
+pub fn render_error(code: &str, message: &str) -> String {
+    let mut w = Writer::new();
+    w.start("m:FreeBusyResponse", &[]);
+    w.start("m:ResponseMessage", &[("ResponseClass", "Error")])
+        .leaf("m:MessageText", message)
+        .leaf("m:ResponseCode", code)
+        .leaf("m:DescriptiveLinkKey", "0")
+        .end();
+    w.start("m:FreeBusyView", &[]).leaf("t:FreeBusyViewType", "None").end();
+    w.end();
+    w.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_by_interval() {
+        let req = Request {
+            bias_minutes: 0,
+            mailboxes: vec![],
+            start: 0,
+            end: 4 * 1800,
+            interval_minutes: 30,
+            view: View::DetailedMerged,
+        };
+        let ev =
+            |s: i64, e: i64, b: &str| Event { start: s, end: e, busy_type: b.into(), details: None, recurring: false };
+        assert_eq!(merged(&req, &[ev(1800, 3600, "Busy"), ev(1800, 5400, "Tentative"), ev(5400, 9000, "OOF")]), "0213");
+    }
+}

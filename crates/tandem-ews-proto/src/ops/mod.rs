@@ -1,0 +1,222 @@
+//! EWS operations, one module per operation: each parses its request element into a type the
+//! handler of the same name in `tandem-mailbox` serves.
+
+use tandem_xml::soap::Envelope;
+use tandem_xml::{Node, child};
+
+use crate::{ProtoError, ResponseCode, ns, version};
+
+pub mod convert_id;
+pub mod create_folder;
+pub mod create_item;
+pub mod delete_folder;
+pub mod delete_item;
+pub mod find_folder;
+pub mod find_item;
+pub mod get_events;
+pub mod get_folder;
+pub mod get_item;
+pub mod get_server_time_zones;
+pub mod get_user_availability;
+pub mod get_user_oof_settings;
+pub mod move_copy_folder;
+pub mod move_copy_item;
+pub mod resolve_names;
+pub mod send_item;
+pub mod set_user_oof_settings;
+pub mod subscribe;
+pub mod sync_folder_hierarchy;
+pub mod sync_folder_items;
+pub mod update_folder;
+pub mod update_item;
+
+/// A parsed EWS request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    ConvertId(convert_id::Request),
+    GetFolder(get_folder::Request),
+    FindFolder(find_folder::Request),
+    CreateFolder(create_folder::Request),
+    UpdateFolder(update_folder::Request),
+    DeleteFolder(delete_folder::Request),
+    MoveFolder(move_copy_folder::Request),
+    CopyFolder(move_copy_folder::Request),
+    FindItem(find_item::Request),
+    GetItem(get_item::Request),
+    CreateItem(create_item::Request),
+    UpdateItem(update_item::Request),
+    DeleteItem(delete_item::Request),
+    MoveItem(move_copy_item::Request),
+    CopyItem(move_copy_item::Request),
+    SendItem(send_item::Request),
+    GetServerTimeZones(get_server_time_zones::Request),
+    ResolveNames(resolve_names::Request),
+    GetUserAvailability(get_user_availability::Request),
+    GetUserOofSettings(get_user_oof_settings::Request),
+    SetUserOofSettings(set_user_oof_settings::Request),
+    Subscribe(subscribe::Request),
+    GetEvents(get_events::Request),
+    Unsubscribe(get_events::UnsubscribeRequest),
+    SyncFolderItems(sync_folder_items::Request),
+    SyncFolderHierarchy(sync_folder_hierarchy::Request),
+    /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
+    /// in the operation's own response element.
+    NotImplemented(&'static str),
+}
+
+/// EWS operations Tandem knows by name but does not implement (yet).
+pub const NOT_IMPLEMENTED: &[&str] = &[
+    "GetDelegate",
+    "AddDelegate",
+    "UpdateDelegate",
+    "RemoveDelegate",
+    "GetStreamingEvents",
+    "CreateAttachment",
+    "GetAttachment",
+    "DeleteAttachment",
+    "ExpandDL",
+    "GetMailTips",
+    "GetUserConfiguration",
+    "CreateUserConfiguration",
+    "UpdateUserConfiguration",
+    "DeleteUserConfiguration",
+    "GetUserPhoto",
+    "GetInboxRules",
+    "UpdateInboxRules",
+    "ArchiveItem",
+    "ExportItems",
+    "UploadItems",
+    "EmptyFolder",
+    "MarkAllItemsAsRead",
+    "FindPeople",
+    "GetPersona",
+    "GetRoomLists",
+    "GetRooms",
+    "GetSharingMetadata",
+    "GetSharingFolder",
+    "RefreshSharingFolder",
+    "GetImItemList",
+    "GetImItems",
+    "AddImGroup",
+    "SetImGroup",
+    "RemoveImGroup",
+    "AddNewImContactToGroup",
+    "AddImContactToGroup",
+    "RemoveImContactFromGroup",
+    "RemoveContactFromImList",
+    "AddDistributionGroupToImList",
+    "RemoveDistributionGroupFromImList",
+    "SetImListMigrationCompleted",
+    "GetSearchableMailboxes",
+    "SearchMailboxes",
+    "GetDiscoverySearchConfiguration",
+    "GetHoldOnMailboxes",
+    "SetHoldOnMailboxes",
+    "GetNonIndexableItemStatistics",
+    "GetNonIndexableItemDetails",
+    "FindConversation",
+    "GetConversationItems",
+    "ApplyConversationAction",
+    "CreateManagedFolder",
+    "GetPasswordExpirationDate",
+    "GetAppManifests",
+    "GetClientAccessToken",
+    "GetAppMarketplaceUrl",
+    "InstallApp",
+    "UninstallApp",
+    "DisableApp",
+    "MarkAsJunk",
+    "PlayOnPhone",
+    "GetPhoneCallInformation",
+    "DisconnectPhoneCall",
+    "GetReminders",
+    "PerformReminderAction",
+    "SetUserPhoto",
+    "GetUserRetentionPolicyTags",
+    "GetServiceConfiguration",
+    "AddAggregatedAccount",
+    "SetTeamMailbox",
+    "UnpinTeamMailbox",
+    "FindMessageTrackingReport",
+    "GetMessageTrackingReport",
+];
+
+/// The response element name for an operation element (`GetUserOofSettingsRequest` →
+/// `GetUserOofSettingsResponse`, `GetDelegate` → `GetDelegateResponse`).
+pub fn response_name(op: &str) -> String {
+    format!("{}Response", op.strip_suffix("Request").unwrap_or(op))
+}
+
+/// A whole EWS request: the negotiated version and the operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub version: &'static str,
+    pub operation: Operation,
+}
+
+/// Parses an envelope. Errors become SOAP faults.
+pub fn parse(env: &Envelope<'_, '_>) -> Result<Request, ProtoError> {
+    let version = version::requested(env.header)?;
+    if env.header_element(ns::TYPES, "ExchangeImpersonation").is_some() {
+        return Err(ProtoError::new(
+            ResponseCode::ErrorImpersonationDenied,
+            "The account does not have permission to impersonate the requested user.",
+        ));
+    }
+    let op = env.operation;
+    if op.tag_name().namespace() != Some(ns::MESSAGES) {
+        return Err(ProtoError::new(ResponseCode::ErrorInvalidRequest, "The request is invalid."));
+    }
+    let operation = parse_operation(op)?;
+    Ok(Request { version, operation })
+}
+
+fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
+    Ok(match op.tag_name().name() {
+        "ConvertId" => Operation::ConvertId(convert_id::Request::parse(op)?),
+        "GetFolder" => Operation::GetFolder(get_folder::Request::parse(op)?),
+        "FindFolder" => Operation::FindFolder(find_folder::Request::parse(op)?),
+        "CreateFolder" => Operation::CreateFolder(create_folder::Request::parse(op)?),
+        "UpdateFolder" => Operation::UpdateFolder(update_folder::Request::parse(op)?),
+        "DeleteFolder" => Operation::DeleteFolder(delete_folder::Request::parse(op)?),
+        "MoveFolder" => Operation::MoveFolder(move_copy_folder::Request::parse(op)?),
+        "CopyFolder" => Operation::CopyFolder(move_copy_folder::Request::parse(op)?),
+        "FindItem" => Operation::FindItem(find_item::Request::parse(op)?),
+        "GetItem" => Operation::GetItem(get_item::Request::parse(op)?),
+        "CreateItem" => Operation::CreateItem(create_item::Request::parse(op)?),
+        "UpdateItem" => Operation::UpdateItem(update_item::Request::parse(op)?),
+        "DeleteItem" => Operation::DeleteItem(delete_item::Request::parse(op)?),
+        "MoveItem" => Operation::MoveItem(move_copy_item::Request::parse(op)?),
+        "CopyItem" => Operation::CopyItem(move_copy_item::Request::parse(op)?),
+        "SendItem" => Operation::SendItem(send_item::Request::parse(op)?),
+        "GetServerTimeZones" => Operation::GetServerTimeZones(get_server_time_zones::Request::parse(op)?),
+        "ResolveNames" => Operation::ResolveNames(resolve_names::Request::parse(op)?),
+        "GetUserAvailabilityRequest" => Operation::GetUserAvailability(get_user_availability::Request::parse(op)?),
+        "GetUserOofSettingsRequest" => Operation::GetUserOofSettings(get_user_oof_settings::Request::parse(op)?),
+        "SetUserOofSettingsRequest" => Operation::SetUserOofSettings(set_user_oof_settings::Request::parse(op)?),
+        "Subscribe" => Operation::Subscribe(subscribe::Request::parse(op)?),
+        "GetEvents" => Operation::GetEvents(get_events::Request::parse(op)?),
+        "Unsubscribe" => Operation::Unsubscribe(get_events::UnsubscribeRequest::parse(op)?),
+        "SyncFolderItems" => Operation::SyncFolderItems(sync_folder_items::Request::parse(op)?),
+        "SyncFolderHierarchy" => Operation::SyncFolderHierarchy(sync_folder_hierarchy::Request::parse(op)?),
+        other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
+            Some(n) => Operation::NotImplemented(n),
+            None => {
+                return Err(ProtoError::new(
+                    ResponseCode::ErrorInvalidRequest,
+                    format!("The request is invalid: unknown operation {other}."),
+                ));
+            }
+        },
+    })
+}
+
+/// The required child `{messages}name` of `op`.
+pub(crate) fn need<'a, 'i>(op: Node<'a, 'i>, name: &str) -> Result<Node<'a, 'i>, ProtoError> {
+    child(op, ns::MESSAGES, name).ok_or_else(|| ProtoError::schema(format!("{} needs {name}", op.tag_name().name())))
+}
+
+/// The optional child `{messages}name` of `op`.
+pub(crate) fn opt<'a, 'i>(op: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    child(op, ns::MESSAGES, name)
+}

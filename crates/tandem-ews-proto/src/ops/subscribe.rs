@@ -1,0 +1,69 @@
+//! Subscribe: pull subscriptions (GetEvents) on folders or all folders. Streaming and push
+//! subscriptions are answered with ErrorNotSupported.
+
+use tandem_xml::{Node, child, children, text};
+
+use super::sync_folder_items::parse_state;
+use crate::types::FolderRef;
+use crate::{ProtoError, ResponseCode, ns, parse_bool};
+
+/// Event types a subscription may ask for.
+pub const EVENT_TYPES: &[&str] = &[
+    "CopiedEvent",
+    "CreatedEvent",
+    "DeletedEvent",
+    "ModifiedEvent",
+    "MovedEvent",
+    "NewMailEvent",
+    "FreeBusyChangedEvent",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub all_folders: bool,
+    pub folders: Vec<FolderRef>,
+    pub event_types: Vec<String>,
+    /// The watermark to start from (None: now).
+    pub watermark: Option<i64>,
+    /// Minutes without GetEvents before the subscription expires.
+    pub timeout_minutes: u64,
+}
+
+impl Request {
+    pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
+        let t = ns::TYPES;
+        if let Some(kind) = children(op)
+            .find(|c| matches!(c.tag_name().name(), "StreamingSubscriptionRequest" | "PushSubscriptionRequest"))
+        {
+            return Err(ProtoError::new(
+                ResponseCode::ErrorNotSupported,
+                format!("{} is not supported by this server yet; use a pull subscription.", kind.tag_name().name()),
+            ));
+        }
+        let pull = child(op, ns::MESSAGES, "PullSubscriptionRequest")
+            .ok_or_else(|| ProtoError::schema("Subscribe needs a PullSubscriptionRequest"))?;
+        let all_folders = pull.attribute("SubscribeToAllFolders").and_then(parse_bool).unwrap_or(false);
+        let folders = match child(pull, t, "FolderIds") {
+            Some(f) => FolderRef::parse_all(f)?,
+            None => Vec::new(),
+        };
+        if !all_folders && folders.is_empty() {
+            return Err(ProtoError::schema("a subscription needs FolderIds or SubscribeToAllFolders"));
+        }
+        let event_types: Vec<String> =
+            child(pull, t, "EventTypes").map(|e| children(e).map(text).collect()).unwrap_or_default();
+        if event_types.is_empty() || event_types.iter().any(|e| !EVENT_TYPES.contains(&e.as_str())) {
+            return Err(ProtoError::schema("EventTypes must list known event types"));
+        }
+        let watermark = match child(pull, t, "Watermark").map(text).filter(|w| !w.is_empty()) {
+            Some(w) => Some(
+                parse_state(&w)
+                    .map_err(|_| ProtoError::new(ResponseCode::ErrorInvalidWatermark, "The watermark is not valid."))?,
+            ),
+            None => None,
+        };
+        let timeout_minutes =
+            child(pull, t, "Timeout").map(text).and_then(|m| m.parse().ok()).unwrap_or(30).clamp(1, 1440);
+        Ok(Request { all_folders, folders, event_types, watermark, timeout_minutes })
+    }
+}

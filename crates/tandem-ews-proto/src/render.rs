@@ -1,0 +1,203 @@
+//! Rendering folders and items under a shape, and the EWS response envelope and faults.
+
+use tandem_xml::soap;
+
+use crate::types::{BaseShape, ExtendedField, PropertyPath, Shape, folder_element};
+use crate::{ResponseCode, ns, version};
+
+const NAMESPACES: &[(&str, &str)] = &[("m", ns::MESSAGES), ("t", ns::TYPES), ("xsi", ns::XSI)];
+
+/// A successful (or response-message-level failing) EWS response.
+pub fn envelope(body: &str) -> String {
+    soap::envelope(NAMESPACES, &version::server_version_info(), body)
+}
+
+/// A SOAP fault as Exchange sends it: `faultcode` names the response code in the types
+/// namespace; `detail` carries `e:ResponseCode` and `e:Message`. Sent with HTTP 500.
+pub fn fault(code: ResponseCode, message: &str) -> String {
+    let esc = tandem_xml::escape(message);
+    let body = format!(
+        "<s:Fault><faultcode xmlns:a=\"{types}\">a:{code}</faultcode><faultstring xml:lang=\"en-US\">{esc}</faultstring>\
+         <detail><e:ResponseCode xmlns:e=\"{errors}\">{code}</e:ResponseCode><e:Message xmlns:e=\"{errors}\">{esc}</e:Message></detail></s:Fault>",
+        types = ns::TYPES,
+        errors = ns::ERRORS,
+        code = code.as_str(),
+    );
+    soap::envelope(NAMESPACES, &version::server_version_info(), &body)
+}
+
+/// Writes `<t:ExtendedProperty>` with one value or a `Values` list.
+pub fn extended_property(field: &ExtendedField, values: &[String], multi: bool) -> String {
+    let mut s = format!("<t:ExtendedProperty>{}", field.render());
+    if multi {
+        s.push_str("<t:Values>");
+        for v in values {
+            s.push_str(&format!("<t:Value>{}</t:Value>", tandem_xml::escape(v)));
+        }
+        s.push_str("</t:Values>");
+    } else {
+        s.push_str(&format!(
+            "<t:Value>{}</t:Value>",
+            tandem_xml::escape(values.first().map(String::as_str).unwrap_or(""))
+        ));
+    }
+    s.push_str("</t:ExtendedProperty>");
+    s
+}
+
+/// True for array property types (`StringArray`, `IntegerArray`…).
+pub fn is_multi(property_type: &str) -> bool {
+    property_type.ends_with("Array")
+}
+
+/// `<t:FolderId Id=… ChangeKey=…/>` (or another element name).
+pub fn id_element(name: &str, id: &str, change_key: &str) -> String {
+    format!("<t:{name} Id=\"{}\" ChangeKey=\"{}\"/>", tandem_xml::escape(id), tandem_xml::escape(change_key))
+}
+
+/// A folder as the handler knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderView {
+    pub id: String,
+    pub change_key: String,
+    pub parent: Option<(String, String)>,
+    pub class: String,
+    pub display_name: String,
+    pub total: i64,
+    pub unread: i64,
+    pub child_count: i64,
+    /// Values of the extended properties the shape asked for (absent ones left out).
+    pub extended: Vec<(ExtendedField, Vec<String>)>,
+}
+
+pub fn folder(f: &FolderView, shape: &Shape) -> String {
+    let el = folder_element(&f.class);
+    let mut s = format!("<t:{el}>{}", id_element("FolderId", &f.id, &f.change_key));
+    let all = shape.base == BaseShape::AllProperties;
+    let default = shape.base != BaseShape::IdOnly;
+    if let Some((pid, pck)) = &f.parent
+        && (all || shape.wants("folder:ParentFolderId"))
+    {
+        s.push_str(&id_element("ParentFolderId", pid, pck));
+    }
+    if all || shape.wants("folder:FolderClass") {
+        s.push_str(&format!("<t:FolderClass>{}</t:FolderClass>", tandem_xml::escape(&f.class)));
+    }
+    if default || shape.wants("folder:DisplayName") {
+        s.push_str(&format!("<t:DisplayName>{}</t:DisplayName>", tandem_xml::escape(&f.display_name)));
+    }
+    if default || shape.wants("folder:TotalCount") {
+        s.push_str(&format!("<t:TotalCount>{}</t:TotalCount>", f.total));
+    }
+    if default || shape.wants("folder:ChildFolderCount") {
+        s.push_str(&format!("<t:ChildFolderCount>{}</t:ChildFolderCount>", f.child_count));
+    }
+    for (field, values) in &f.extended {
+        s.push_str(&extended_property(field, values, is_multi(&field.property_type)));
+    }
+    if matches!(el, "Folder" | "TasksFolder") && (default || shape.wants("folder:UnreadCount")) {
+        s.push_str(&format!("<t:UnreadCount>{}</t:UnreadCount>", f.unread));
+    }
+    s.push_str(&format!("</t:{el}>"));
+    s
+}
+
+/// Server-computed item properties that a stored element never overrides.
+pub const COMPUTED: &[&str] = &[
+    "ItemId",
+    "ParentFolderId",
+    "DateTimeReceived",
+    "DateTimeCreated",
+    "LastModifiedTime",
+    "Size",
+    "HasAttachments",
+    "IsRead",
+    "IsDraft",
+    "DateTimeSent",
+    "MimeContent",
+    "ConversationId",
+];
+
+/// Properties a Default shape returns, besides the id.
+const DEFAULT_FIELDS: &[&str] = &[
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "DateTimeReceived",
+    "Size",
+    "HasAttachments",
+    "IsRead",
+    "From",
+    "ToRecipients",
+    "Start",
+    "End",
+    "Location",
+    "Organizer",
+    "IsAllDayEvent",
+    "LegacyFreeBusyStatus",
+    "DisplayName",
+    "EmailAddresses",
+    "DateTimeCreated",
+];
+
+/// An item as the handler knows it: computed elements (already rendered, with the `t:` prefix)
+/// and the stored elements of the client's own request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemView {
+    pub element: &'static str,
+    pub id: String,
+    pub change_key: String,
+    /// (element local name, rendered element) for server-computed properties.
+    pub computed: Vec<(&'static str, String)>,
+    /// (element local name, rendered element) for stored properties.
+    pub stored: Vec<(String, String)>,
+    /// Extended properties the shape asked for, with their stored values.
+    pub extended: Vec<(ExtendedField, Vec<String>)>,
+}
+
+pub fn item(i: &ItemView, shape: &Shape) -> String {
+    let mut s = format!("<t:{}>{}", i.element, id_element("ItemId", &i.id, &i.change_key));
+    let wanted = |name: &str| -> bool {
+        match shape.base {
+            BaseShape::AllProperties => name != "MimeContent" || shape.include_mime,
+            BaseShape::Default if DEFAULT_FIELDS.contains(&name) => true,
+            _ => {
+                (name == "MimeContent" && shape.include_mime)
+                    || shape.additional.iter().any(|p| p.element_name() == Some(name))
+            }
+        }
+    };
+    if wanted("MimeContent")
+        && let Some((_, xml)) = i.computed.iter().find(|(n, _)| *n == "MimeContent")
+    {
+        s.push_str(xml);
+    }
+    for (name, xml) in &i.computed {
+        if *name != "MimeContent" && wanted(name) {
+            s.push_str(xml);
+        }
+    }
+    for (name, xml) in &i.stored {
+        if !COMPUTED.contains(&name.as_str()) && !i.computed.iter().any(|(n, _)| n == name) && wanted(name) {
+            s.push_str(xml);
+        }
+    }
+    for (field, values) in &i.extended {
+        s.push_str(&extended_property(field, values, is_multi(&field.property_type)));
+    }
+    s.push_str(&format!("</t:{}>", i.element));
+    s
+}
+
+/// The extended fields a shape asks for.
+pub fn requested_extended(shape: &Shape) -> Vec<&ExtendedField> {
+    shape
+        .additional
+        .iter()
+        .filter_map(|p| match p {
+            PropertyPath::Extended(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}

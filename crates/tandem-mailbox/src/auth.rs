@@ -1,0 +1,82 @@
+//! HTTP Basic sign-in against the directory, with a short cache: argon2 is deliberately slow
+//! and clients such as DavMail send every request twice (unauthenticated, then with Basic).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use tandem_directory::{Directory, DirectoryError, User};
+
+/// How long a successful verification is trusted.
+const TTL: Duration = Duration::from_secs(60);
+/// Entries kept at most; the cache is cleared when it grows past this.
+const MAX_ENTRIES: usize = 10_000;
+
+/// The outcome of checking a request's credentials.
+#[derive(Debug)]
+pub enum Outcome {
+    Authenticated(User),
+    /// No or wrong credentials: answer 401 with a Basic challenge.
+    Challenge,
+}
+
+#[derive(Debug, Default)]
+pub struct BasicAuth {
+    cache: Mutex<HashMap<[u8; 32], (User, Instant)>>,
+}
+
+impl BasicAuth {
+    pub async fn check(&self, directory: &Directory, headers: &HeaderMap) -> Result<Outcome, DirectoryError> {
+        let Some((login, password)) = basic_credentials(headers) else { return Ok(Outcome::Challenge) };
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(login.as_bytes())
+            .chain_update([0])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into();
+        if let Ok(cache) = self.cache.lock()
+            && let Some((user, at)) = cache.get(&key)
+            && at.elapsed() < TTL
+        {
+            return Ok(Outcome::Authenticated(user.clone()));
+        }
+        match directory.verify_password(&login, &password).await? {
+            Some(user) if user.can_use_mailbox() => {
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() >= MAX_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(key, (user.clone(), Instant::now()));
+                }
+                Ok(Outcome::Authenticated(user))
+            }
+            _ => Ok(Outcome::Challenge),
+        }
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (login, password) = text.split_once(':')?;
+    Some((login.to_owned(), password.to_owned()))
+}
+
+/// 401 with `WWW-Authenticate: Basic realm="…"`; no `Connection: close` (exchangelib would take
+/// it for a busy server).
+pub fn challenge(realm: &str) -> Response {
+    let mut resp = (StatusCode::UNAUTHORIZED, "").into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}

@@ -1,0 +1,86 @@
+//! Autodiscover: SOAP (`autodiscover.svc`, one handler per operation) and POX (`autodiscover.xml`).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use tandem_directory::User;
+use tandem_ews_proto::autodiscover::{self as proto, Request};
+use tandem_xml::soap::Envelope;
+
+use crate::{Call, Shared, xml_response};
+
+mod get_domain_settings;
+mod get_user_settings;
+pub mod pox;
+
+/// The SOAP endpoint: parse, dispatch to the operation's handler, render.
+pub(crate) async fn soap(s: &Shared, call: Call) -> Response {
+    let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
+        Ok(d) => d,
+        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.to_string())),
+    };
+    let env = match Envelope::of(&doc) {
+        Ok(e) => e,
+        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.to_string())),
+    };
+    let request = match proto::parse(&env) {
+        Ok(r) => r,
+        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.message)),
+    };
+    let result = match request {
+        Request::GetUserSettings(r) => get_user_settings::handle(s, &call.user, r).await,
+        Request::GetDomainSettings(r) => get_domain_settings::handle(s, r).await,
+        Request::Other(op) => {
+            return xml_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                proto::fault(&format!("The Autodiscover operation {op} is not supported by this server.")),
+            );
+        }
+    };
+    match result {
+        Ok(body) => xml_response(StatusCode::OK, body),
+        Err(e) => {
+            tracing::error!(error = %e, "autodiscover failed");
+            xml_response(StatusCode::INTERNAL_SERVER_ERROR, proto::fault("The server could not complete the request."))
+        }
+    }
+}
+
+/// What the handlers can fail with (storage only: bad input is answered in the protocol).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AutodiscoverError {
+    #[error("mailbox store: {0}")]
+    Store(#[from] tandem_store::StoreError),
+    #[error("directory: {0}")]
+    Directory(#[from] tandem_directory::DirectoryError),
+}
+
+/// The Exchange organisation name used in legacy DNs.
+pub(crate) const ORGANIZATION: &str = "Tandem";
+const ADMIN_GROUP: &str = "Exchange Administrative Group (FYDIBOHF23SPDLT)";
+
+/// `/o=Tandem/ou=…/cn=Recipients/cn=<name>`: the user's legacy Exchange DN.
+pub(crate) fn user_dn(user: &User) -> String {
+    format!("/o={ORGANIZATION}/ou={ADMIN_GROUP}/cn=Recipients/cn={}", user.name)
+}
+
+pub(crate) fn server_dn(server_name: &str) -> String {
+    format!("/o={ORGANIZATION}/ou={ADMIN_GROUP}/cn=Configuration/cn=Servers/cn={server_name}")
+}
+
+pub(crate) fn mdb_dn(server_name: &str) -> String {
+    format!("{}/cn=Microsoft Private MDB", server_dn(server_name))
+}
+
+/// A stable deployment id (GUID form) derived from the server FQDN.
+pub(crate) fn deployment_id(fqdn: &str) -> String {
+    let h = Sha256::digest(fqdn.as_bytes());
+    let x = hex::encode(&h[..16]);
+    format!("{}-{}-{}-{}-{}", &x[..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+}
+
+/// `15.01.2507.006`, the CAS version string.
+pub(crate) fn cas_version() -> String {
+    use tandem_ews_proto::version as v;
+    format!("{}.{:02}.{:04}.{:03}", v::MAJOR, v::MINOR, v::MAJOR_BUILD, v::MINOR_BUILD)
+}

@@ -1,0 +1,248 @@
+//! CreateItem: saves items, and sends messages to local recipients' Inbox (SendOnly,
+//! SendAndSaveCopy). All of one item's writes — the saved copy and every delivery — are one
+//! transaction; a recipient outside the directory fails the item with nothing written.
+
+use tandem_ews_proto::ops::create_item::{Disposition, ItemData, Request};
+use tandem_ews_proto::types::FolderRef;
+use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+use tandem_store::{Any, Transaction};
+
+use super::{Ctx, EwsError, fail, mime};
+use crate::data::{self, Folder, Item, new_id};
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("CreateItem");
+    for item in req.items {
+        let result = match item {
+            Ok(d) => create(ctx, d, req.disposition, req.send_invitations.as_deref(), req.saved_folder.as_ref()).await,
+            Err(e) => Err(EwsError::Ews(e)),
+        };
+        match result {
+            Ok(xml) => {
+                out.success(&format!("<m:Items>{xml}</m:Items>"));
+            }
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "<m:Items/>");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out.finish())
+}
+
+async fn create(
+    ctx: &Ctx<'_>,
+    d: ItemData,
+    disposition: Option<Disposition>,
+    invitations: Option<&str>,
+    saved: Option<&FolderRef>,
+) -> Result<String, EwsError> {
+    let is_message = d.element == "Message";
+    let disposition = if is_message { disposition.unwrap_or(Disposition::SaveOnly) } else { Disposition::SaveOnly };
+    if d.element == "CalendarItem"
+        && matches!(
+            invitations,
+            Some("SendOnlyToAll" | "SendToAllAndSaveCopy" | "SendOnlyToChanged" | "SendToChangedAndSaveCopy")
+        )
+        && d.fields.iter().any(|(n, _)| n == "RequiredAttendees" || n == "OptionalAttendees" || n == "Resources")
+    {
+        return Err(fail(
+            ResponseCode::ErrorNotSupported,
+            "Sending meeting invitations is not supported by this server yet.",
+        ));
+    }
+    let default_folder = match (d.element.as_str(), disposition) {
+        ("Message", Disposition::SendAndSaveCopy) => "sentitems",
+        ("CalendarItem", _) => "calendar",
+        ("Contact" | "DistributionList", _) => "contacts",
+        ("Task", _) => "tasks",
+        _ => "drafts",
+    };
+    let folder = match saved {
+        Some(r) => ctx.folder(r).await?,
+        None => ctx
+            .s
+            .data
+            .folder_by_name(ctx.mailbox(), default_folder)
+            .await?
+            .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The default folder is missing."))?,
+    };
+    let now = tandem_store::now_unix();
+    let mut item = build(ctx.mailbox(), &d, &folder, now)?;
+    let sending = disposition != Disposition::SaveOnly;
+    let recipients = if sending { resolve_recipients(ctx, &d).await? } else { Vec::new() };
+    if sending {
+        mark_sent(&mut item, ctx, now);
+    }
+    let mut tx = ctx.s.data.store.begin().await?;
+    if disposition != Disposition::SendOnly {
+        let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
+        item.change_number = change;
+        item.article = article;
+        data::insert_item(&mut tx, &item).await?;
+    }
+    deliver(&mut tx, &item, &recipients, now).await?;
+    tx.commit().await?;
+    if disposition == Disposition::SaveOnly {
+        let el = tandem_ews_proto::types::item_element(&item.element);
+        Ok(format!(
+            "<t:{el}>{}</t:{el}>",
+            tandem_ews_proto::render::id_element("ItemId", &item.id, &ids::change_key(item.change_number))
+        ))
+    } else {
+        Ok(String::new())
+    }
+}
+
+/// The default message class of an item element.
+fn default_class(element: &str) -> &'static str {
+    match element {
+        "Message" => "IPM.Note",
+        "CalendarItem" => "IPM.Appointment",
+        "Contact" => "IPM.Contact",
+        "Task" => "IPM.Task",
+        "DistributionList" => "IPM.DistList",
+        "PostItem" => "IPM.Post",
+        _ => "IPM",
+    }
+}
+
+/// A new item row (numbers are assigned when it is written).
+pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> Result<Item, EwsError> {
+    let headers = d.mime.as_deref().map(mime::headers).unwrap_or_default();
+    let subject =
+        d.subject.clone().or_else(|| mime::header(&headers, "Subject").map(mime::decode_words)).unwrap_or_default();
+    if let (Some(s), Some(e)) = (d.start, d.end)
+        && e < s
+    {
+        return Err(fail(
+            ResponseCode::ErrorInvalidOperation,
+            "The end of an appointment must not be before its start.",
+        ));
+    }
+    let mut fields: String = d.fields.iter().map(|(_, x)| x.as_str()).collect();
+    if d.subject.is_none() && !subject.is_empty() {
+        fields.push_str(&format!("<t:Subject>{}</t:Subject>", tandem_xml::escape(&subject)));
+    }
+    let ext = data::join_extended(&d.extended);
+    let size = (fields.len() + ext.len() + d.mime.as_ref().map_or(0, Vec::len)) as i64;
+    Ok(Item {
+        id: new_id(ids::IdKind::Item),
+        mailbox: mailbox.to_owned(),
+        folder_id: folder.id.clone(),
+        element: d.element.clone(),
+        item_class: d.item_class.clone().unwrap_or_else(|| default_class(&d.element).to_owned()),
+        subject,
+        is_read: d.is_read.unwrap_or(true),
+        received_at: now,
+        created_at: now,
+        modified_at: now,
+        sent_at: None,
+        size,
+        start_at: d.start,
+        end_at: d.end.or(d.start),
+        article: 0,
+        change_number: 0,
+        fields,
+        ext,
+        mime: d.mime.clone(),
+    })
+}
+
+/// A local recipient: the user and their Inbox.
+#[derive(Debug)]
+pub(crate) struct Recipient {
+    pub mailbox: String,
+    pub inbox: Folder,
+}
+
+/// Every To/Cc/Bcc address (typed or from MIME headers) must be a local mailbox.
+pub(crate) async fn resolve_recipients(ctx: &Ctx<'_>, d: &ItemData) -> Result<Vec<Recipient>, EwsError> {
+    let mut addrs = d.recipients.clone();
+    if addrs.is_empty()
+        && let Some(m) = &d.mime
+    {
+        let hs = mime::headers(m);
+        for h in ["To", "Cc", "Bcc"] {
+            if let Some(v) = mime::header(&hs, h) {
+                addrs.extend(mime::addresses(v));
+            }
+        }
+    }
+    resolve_addresses(ctx, &addrs).await
+}
+
+pub(crate) async fn resolve_addresses(ctx: &Ctx<'_>, addrs: &[String]) -> Result<Vec<Recipient>, EwsError> {
+    if addrs.is_empty() {
+        return Err(fail(ResponseCode::ErrorInvalidRecipients, "At least one recipient is required."));
+    }
+    let mut out: Vec<Recipient> = Vec::new();
+    for a in addrs {
+        let user = ctx.s.directory.find(a).await?.filter(|u| u.can_use_mailbox()).ok_or_else(|| {
+            fail(
+                ResponseCode::ErrorInvalidRecipients,
+                format!(
+                    "The recipient {a} has no mailbox on this server; mail to other organisations is not supported yet."
+                ),
+            )
+        })?;
+        let mailbox = user.name.to_string();
+        if out.iter().any(|r| r.mailbox == mailbox) {
+            continue;
+        }
+        ctx.s.data.ensure_mailbox(&mailbox).await?;
+        let inbox = ctx
+            .s
+            .data
+            .folder_by_name(&mailbox, "inbox")
+            .await?
+            .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The recipient's Inbox is missing."))?;
+        out.push(Recipient { mailbox, inbox });
+    }
+    Ok(out)
+}
+
+/// Stamps a message as sent by the signed-in user: From/Sender (unless given), sent time.
+pub(crate) fn mark_sent(item: &mut Item, ctx: &Ctx<'_>, now: i64) {
+    let mbox = format!(
+        "<t:Mailbox><t:Name>{}</t:Name><t:EmailAddress>{}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>",
+        tandem_xml::escape(&ctx.user.display_name),
+        tandem_xml::escape(&ctx.smtp())
+    );
+    if !item.fields.contains("<t:From>") && !item.fields.contains("<t:From ") {
+        item.fields.push_str(&format!("<t:From>{mbox}</t:From>"));
+    }
+    if !item.fields.contains("<t:Sender>") {
+        item.fields.push_str(&format!("<t:Sender>{mbox}</t:Sender>"));
+    }
+    item.sent_at = Some(now);
+    item.is_read = true;
+}
+
+/// Writes one unread copy of a sent item into each recipient's Inbox.
+pub(crate) async fn deliver(
+    tx: &mut Transaction<'static, Any>,
+    item: &Item,
+    recipients: &[Recipient],
+    now: i64,
+) -> Result<(), EwsError> {
+    for r in recipients {
+        let (change, article) = data::next_numbers(tx, &r.mailbox, 1).await?;
+        let copy = Item {
+            id: new_id(ids::IdKind::Item),
+            mailbox: r.mailbox.clone(),
+            folder_id: r.inbox.id.clone(),
+            is_read: false,
+            received_at: now,
+            created_at: now,
+            modified_at: now,
+            article,
+            change_number: change,
+            ..item.clone()
+        };
+        data::insert_item(tx, &copy).await?;
+        data::log_change(tx, &r.mailbox, change, data::ChangeKind::NewMail, "item", &copy.id, &copy.folder_id, None)
+            .await?;
+    }
+    Ok(())
+}

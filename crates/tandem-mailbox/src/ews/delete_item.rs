@@ -1,0 +1,53 @@
+//! DeleteItem: HardDelete removes; SoftDelete moves to Recoverable Items\Deletions;
+//! MoveToDeletedItems moves to Deleted Items.
+
+use tandem_ews_proto::ResponseMessages;
+use tandem_ews_proto::ops::delete_folder::DeleteType;
+use tandem_ews_proto::ops::delete_item::Request;
+use tandem_ews_proto::types::FolderRef;
+
+use super::move_copy_item::move_to;
+use super::{Ctx, EwsError};
+use crate::data;
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("DeleteItem");
+    for r in req.items {
+        let result = match r {
+            Ok(r) => delete(ctx, &r.id, req.delete_type).await,
+            Err(e) => Err(EwsError::Ews(e)),
+        };
+        match result {
+            Ok(()) => {
+                out.success("");
+            }
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out.finish())
+}
+
+async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType) -> Result<(), EwsError> {
+    let item = ctx.item(id).await?;
+    let target = match how {
+        DeleteType::HardDelete => None,
+        DeleteType::SoftDelete => Some("recoverableitemsdeletions"),
+        DeleteType::MoveToDeletedItems => Some("deleteditems"),
+    };
+    match target {
+        Some(name) => {
+            let to = ctx.folder(&FolderRef::Distinguished { name: name.to_owned(), mailbox: None }).await?;
+            move_to(ctx, &item, &to, false).await?;
+        }
+        None => {
+            let mut tx = ctx.s.data.store.begin().await?;
+            let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
+            data::delete_item(&mut tx, &item, change).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}

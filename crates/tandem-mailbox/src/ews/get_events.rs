@@ -1,0 +1,106 @@
+//! GetEvents and Unsubscribe for pull subscriptions.
+
+use std::time::Instant;
+
+use tandem_ews_proto::ops::get_events::{Event, Request, UnsubscribeRequest, render};
+use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+
+use super::{Ctx, EwsError, fail};
+use crate::data::change_from_row;
+
+/// Events returned per call at most; MoreEvents says when there are more.
+const MAX_EVENTS: usize = 50;
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("GetEvents");
+    match events(ctx, &req).await {
+        Ok(xml) => {
+            out.success(&xml);
+        }
+        Err(EwsError::Ews(e)) => {
+            out.error(e.code, &e.message, "");
+        }
+        Err(other) => return Err(other),
+    }
+    Ok(out.finish())
+}
+
+async fn events(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
+    let sub = {
+        let mut subs = ctx.s.subscriptions.lock().map_err(|_| fail(ResponseCode::ErrorServerBusy, "Busy."))?;
+        let s = subs.get_mut(&req.subscription).filter(|s| s.mailbox == ctx.mailbox()).ok_or_else(|| {
+            fail(ResponseCode::ErrorSubscriptionNotFound, "The specified subscription was not found.")
+        })?;
+        if s.last_poll.elapsed() > s.timeout {
+            subs.remove(&req.subscription);
+            return Err(fail(ResponseCode::ErrorExpiredSubscription, "The subscription has expired."));
+        }
+        s.last_poll = Instant::now();
+        s.clone()
+    };
+    let rows = sqlx::query(
+        "SELECT change_number, kind, object_kind, object_id, folder_id, old_folder_id, at FROM mbx_changes
+         WHERE mailbox = $1 AND change_number > $2 ORDER BY change_number LIMIT 1000",
+    )
+    .bind(ctx.mailbox())
+    .bind(req.watermark)
+    .fetch_all(ctx.s.data.store.pool())
+    .await?;
+    let mut out = Vec::new();
+    let mut last = req.watermark;
+    let mut more = false;
+    for r in &rows {
+        let c = change_from_row(r)?;
+        if out.len() >= MAX_EVENTS && c.change_number != last {
+            more = true;
+            break;
+        }
+        last = c.change_number;
+        let in_scope = match &sub.folders {
+            None => true,
+            Some(fs) => fs.contains(&c.folder_id) || c.old_folder_id.as_ref().is_some_and(|o| fs.contains(o)),
+        };
+        let kind = match c.kind.as_str() {
+            "Created" => "CreatedEvent",
+            "Modified" => "ModifiedEvent",
+            "Deleted" => "DeletedEvent",
+            "Moved" => "MovedEvent",
+            "Copied" => "CopiedEvent",
+            "NewMail" => "NewMailEvent",
+            _ => continue,
+        };
+        if !in_scope || !sub.event_types.iter().any(|t| t == kind) {
+            continue;
+        }
+        let folder_ck = |id: &str| (id.to_owned(), ids::change_key(c.change_number));
+        out.push(Event {
+            kind,
+            watermark: c.change_number,
+            at: c.at,
+            folder_object: c.object_kind == "folder",
+            id: (c.object_id.clone(), ids::change_key(c.change_number)),
+            parent: folder_ck(&c.folder_id),
+            old_parent: c.old_folder_id.as_deref().map(folder_ck),
+        });
+    }
+    Ok(render(&req.subscription, req.watermark, more, &out, last))
+}
+
+pub(crate) async fn unsubscribe(ctx: &Ctx<'_>, req: UnsubscribeRequest) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("Unsubscribe");
+    let removed = ctx
+        .s
+        .subscriptions
+        .lock()
+        .map(|mut subs| match subs.get(&req.subscription) {
+            Some(s) if s.mailbox == ctx.mailbox() => subs.remove(&req.subscription).is_some(),
+            _ => false,
+        })
+        .unwrap_or(false);
+    if removed {
+        out.success("");
+    } else {
+        out.error(ResponseCode::ErrorSubscriptionNotFound, "The specified subscription was not found.", "");
+    }
+    Ok(out.finish())
+}

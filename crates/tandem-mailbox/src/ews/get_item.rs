@@ -1,0 +1,29 @@
+//! GetItem.
+
+use tandem_ews_proto::ResponseMessages;
+use tandem_ews_proto::ops::get_item::Request;
+
+use super::{Ctx, EwsError, item_xml};
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("GetItem");
+    for r in req.items {
+        let result = match r {
+            Ok(r) => match ctx.item(&r.id).await {
+                Ok(i) => item_xml(ctx, &i, &req.shape, None).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(EwsError::Ews(e)),
+        };
+        match result {
+            Ok(xml) => {
+                out.success(&format!("<m:Items>{xml}</m:Items>"));
+            }
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "<m:Items/>");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out.finish())
+}

@@ -1,0 +1,160 @@
+//! Just enough MIME for EWS: header reading (subject and recipients of MimeContent items) and a
+//! plain RFC 5322 rendering of items that were created from typed properties.
+
+use base64::Engine as _;
+
+use crate::data::{Item, element_text};
+
+/// Header fields of a message (folded lines joined), up to the blank line.
+pub(crate) fn headers(raw: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(raw);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.split('\n') {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            out.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    out
+}
+
+pub(crate) fn header<'a>(hs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    hs.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// Decodes RFC 2047 encoded words (`=?UTF-8?B?…?=` and `?Q?`) in a header value.
+pub(crate) fn decode_words(v: &str) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(start) = rest.find("=?") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let parts: Vec<&str> = after.splitn(3, '?').collect();
+        if parts.len() == 3
+            && let Some(end) = parts[2].find("?=")
+        {
+            let (enc, payload) = (parts[1], &parts[2][..end]);
+            let bytes = if enc.eq_ignore_ascii_case("B") {
+                base64::engine::general_purpose::STANDARD.decode(payload).ok()
+            } else {
+                Some(q_decode(payload))
+            };
+            if let Some(b) = bytes {
+                out.push_str(&String::from_utf8_lossy(&b));
+                rest = &parts[2][end + 2..];
+                // Space between two encoded words is not part of the text (RFC 2047 §6.2).
+                if rest.trim_start().starts_with("=?") {
+                    rest = rest.trim_start();
+                }
+                continue;
+            }
+        }
+        out.push_str("=?");
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn q_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'_' => out.push(b' '),
+            b'=' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..(i + 3).min(b.len())])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'='),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// SMTP addresses in an address-list header.
+pub(crate) fn addresses(v: &str) -> Vec<String> {
+    v.split(',')
+        .filter_map(|part| {
+            let p = part.trim();
+            let addr = match (p.rfind('<'), p.rfind('>')) {
+                (Some(a), Some(b)) if b > a => &p[a + 1..b],
+                _ => p,
+            };
+            addr.contains('@').then(|| addr.trim().to_owned())
+        })
+        .collect()
+}
+
+/// A MIME rendering of an item made from typed properties.
+pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
+    let get = |n: &str| stored.iter().find(|(k, _)| k == n).map(|(_, x)| x.as_str());
+    let mut out = String::new();
+    let addr_of = |n: &str| get(n).map(element_text).unwrap_or_default();
+    if let Some(f) = get("From") {
+        out.push_str(&format!("From: {}\r\n", element_text(f)));
+    }
+    for (n, h) in [("ToRecipients", "To"), ("CcRecipients", "Cc")] {
+        let v = addr_of(n);
+        if !v.is_empty() {
+            out.push_str(&format!(
+                "{h}: {}\r\n",
+                v.split_whitespace().filter(|w| w.contains('@')).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let subject: String = i.subject.chars().filter(|c| !c.is_control()).collect();
+    out.push_str(&format!("Subject: {subject}\r\n"));
+    let date = time::OffsetDateTime::from_unix_timestamp(i.sent_at.unwrap_or(i.received_at))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let date = date.format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
+    out.push_str(&format!(
+        "Date: {date}\r\nMessage-ID: <{}@tandem>\r\nMIME-Version: 1.0\r\n",
+        hex::encode(&i.id.as_bytes()[..8.min(i.id.len())])
+    ));
+    let body = get("Body");
+    let html = body.is_some_and(|b| b.contains("BodyType=\"HTML\""));
+    out.push_str(&format!(
+        "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+        if html { "html" } else { "plain" }
+    ));
+    if let Some(b) = body {
+        out.push_str(&element_text(b).replace('\n', "\r\n"));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_headers() {
+        let raw = b"Subject: =?UTF-8?B?SGVsbG8=?= world\r\nTo: Bob <bob@x.com>,\r\n carol@x.com\r\n\r\nbody";
+        let hs = headers(raw);
+        assert_eq!(decode_words(header(&hs, "subject").unwrap()), "Hello world");
+        assert_eq!(addresses(header(&hs, "To").unwrap()), ["bob@x.com", "carol@x.com"]);
+        assert_eq!(decode_words("=?iso-8859-1?Q?a_b=41?="), "a bA");
+    }
+}

@@ -1,0 +1,425 @@
+//! Exchange Web Services at `/EWS/Exchange.asmx`: one handler per operation, mirroring
+//! `tandem_ews_proto::ops`. Errors are typed here and turned into the EWS response code (per
+//! response message) or a SOAP fault (for the whole request) in one place: [`handle`].
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine as _;
+use tandem_directory::User;
+use tandem_ews_proto::ops::{self, Operation};
+use tandem_ews_proto::render::{self, FolderView, ItemView};
+use tandem_ews_proto::types::{ExtendedField, FolderRef, PropertyPath, Shape};
+use tandem_ews_proto::{ProtoError, ResponseCode, format_datetime, ids};
+use tandem_xml::soap::Envelope;
+
+use crate::data::{self, DataError, Folder, Item};
+use crate::{Call, Shared, xml_response};
+
+mod convert_id;
+mod create_folder;
+mod create_item;
+mod delete_folder;
+mod delete_item;
+mod find_folder;
+mod find_item;
+mod get_events;
+mod get_folder;
+mod get_item;
+mod get_server_time_zones;
+mod get_user_availability;
+mod get_user_oof_settings;
+pub(crate) mod mime;
+mod move_copy_folder;
+mod move_copy_item;
+pub(crate) mod query;
+mod resolve_names;
+mod send_item;
+mod set_user_oof_settings;
+mod subscribe;
+mod sync_folder_hierarchy;
+mod sync_folder_items;
+mod update_folder;
+mod update_item;
+
+/// A failure while serving one response message (or the whole request).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EwsError {
+    /// The client's request is wrong in a way EWS has a response code for.
+    #[error("{0}")]
+    Ews(#[from] ProtoError),
+    /// The server failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("directory: {0}")]
+    Directory(#[from] tandem_directory::DirectoryError),
+}
+
+impl From<tandem_store::StoreError> for EwsError {
+    fn from(e: tandem_store::StoreError) -> Self {
+        EwsError::Data(DataError::Store(e))
+    }
+}
+
+impl From<sqlx::Error> for EwsError {
+    fn from(e: sqlx::Error) -> Self {
+        EwsError::Data(DataError::from(e))
+    }
+}
+
+impl EwsError {
+    /// The response code and text for a response message.
+    pub fn code(&self) -> (ResponseCode, String) {
+        match self {
+            EwsError::Ews(e) => (e.code, e.message.clone()),
+            other => {
+                tracing::error!(error = %other, "EWS operation failed");
+                (
+                    ResponseCode::ErrorInternalServerError,
+                    "An internal server error occurred. The operation failed.".into(),
+                )
+            }
+        }
+    }
+}
+
+pub(crate) fn fail(code: ResponseCode, message: impl Into<String>) -> EwsError {
+    EwsError::Ews(ProtoError::new(code, message))
+}
+
+/// What a handler works with: the shared state and the signed-in user.
+pub(crate) struct Ctx<'a> {
+    pub s: &'a Shared,
+    pub user: &'a User,
+}
+
+impl Ctx<'_> {
+    /// The mailbox key: the account name.
+    pub fn mailbox(&self) -> &str {
+        self.user.name.as_str()
+    }
+
+    pub fn smtp(&self) -> String {
+        self.user.smtp_address.to_string()
+    }
+
+    /// Finds a folder the user may use.
+    pub async fn folder(&self, r: &FolderRef) -> Result<Folder, EwsError> {
+        let not_found =
+            || fail(ResponseCode::ErrorFolderNotFound, "The specified folder could not be found in the store.");
+        match r {
+            FolderRef::Id(id) => {
+                let id = ids::decode(id, ids::IdKind::Folder)?;
+                let f = self.s.data.folder_by_id(&id).await?.ok_or_else(not_found)?;
+                if f.mailbox != self.mailbox() {
+                    return Err(fail(
+                        ResponseCode::ErrorAccessDenied,
+                        "Access is denied. Check credentials and try again.",
+                    ));
+                }
+                Ok(f)
+            }
+            FolderRef::Distinguished { name, mailbox } => {
+                if let Some(m) = mailbox
+                    && !m.eq_ignore_ascii_case(&self.smtp())
+                {
+                    return Err(match self.s.directory.find(m).await? {
+                        Some(u) if u.can_use_mailbox() => fail(
+                            ResponseCode::ErrorAccessDenied,
+                            "Access is denied: delegate access to other mailboxes is not supported by this server yet.",
+                        ),
+                        _ => fail(
+                            ResponseCode::ErrorNonExistentMailbox,
+                            format!("No mailbox with such guid or address: {m}"),
+                        ),
+                    });
+                }
+                self.s.data.folder_by_name(self.mailbox(), name).await?.ok_or_else(not_found)
+            }
+        }
+    }
+
+    /// Finds an item the user may use.
+    pub async fn item(&self, id: &str) -> Result<Item, EwsError> {
+        let id = ids::decode(id, ids::IdKind::Item)?;
+        let item =
+            self.s.data.item(&id).await?.ok_or_else(|| {
+                fail(ResponseCode::ErrorItemNotFound, "The specified object was not found in the store.")
+            })?;
+        if item.mailbox != self.mailbox() {
+            return Err(fail(ResponseCode::ErrorAccessDenied, "Access is denied. Check credentials and try again."));
+        }
+        Ok(item)
+    }
+}
+
+/// The EWS endpoint.
+pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
+    let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
+        Ok(d) => d,
+        Err(e) => {
+            return fault(ResponseCode::ErrorSchemaValidation, &format!("The request failed schema validation: {e}"));
+        }
+    };
+    let env = match Envelope::of(&doc) {
+        Ok(e) => e,
+        Err(e) => {
+            return fault(ResponseCode::ErrorSchemaValidation, &format!("The request failed schema validation: {e}"));
+        }
+    };
+    let request = match ops::parse(&env) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = if e.code == ResponseCode::ErrorSchemaValidation {
+                format!("The request failed schema validation: {}", e.message)
+            } else {
+                e.message
+            };
+            return fault(e.code, &msg);
+        }
+    };
+    if let Err(e) = s.data.ensure_mailbox(call.user.name.as_str()).await {
+        tracing::error!(error = %e, "cannot provision the mailbox");
+        return fault(ResponseCode::ErrorInternalServerError, "The mailbox is not available.");
+    }
+    let ctx = Ctx { s, user: &call.user };
+    let op_name = operation_name(&request.operation);
+    let started = std::time::Instant::now();
+    let body = match request.operation {
+        Operation::ConvertId(r) => convert_id::handle(&ctx, r).await,
+        Operation::GetFolder(r) => get_folder::handle(&ctx, r).await,
+        Operation::FindFolder(r) => find_folder::handle(&ctx, r).await,
+        Operation::CreateFolder(r) => create_folder::handle(&ctx, r).await,
+        Operation::UpdateFolder(r) => update_folder::handle(&ctx, r).await,
+        Operation::DeleteFolder(r) => delete_folder::handle(&ctx, r).await,
+        Operation::MoveFolder(r) => move_copy_folder::handle(&ctx, r, false).await,
+        Operation::CopyFolder(r) => move_copy_folder::handle(&ctx, r, true).await,
+        Operation::FindItem(r) => find_item::handle(&ctx, r).await,
+        Operation::GetItem(r) => get_item::handle(&ctx, r).await,
+        Operation::CreateItem(r) => create_item::handle(&ctx, r).await,
+        Operation::UpdateItem(r) => update_item::handle(&ctx, r).await,
+        Operation::DeleteItem(r) => delete_item::handle(&ctx, r).await,
+        Operation::MoveItem(r) => move_copy_item::handle(&ctx, r, false).await,
+        Operation::CopyItem(r) => move_copy_item::handle(&ctx, r, true).await,
+        Operation::SendItem(r) => send_item::handle(&ctx, r).await,
+        Operation::GetServerTimeZones(r) => get_server_time_zones::handle(&ctx, r).await,
+        Operation::ResolveNames(r) => resolve_names::handle(&ctx, r).await,
+        Operation::GetUserAvailability(r) => get_user_availability::handle(&ctx, r).await,
+        Operation::GetUserOofSettings(r) => get_user_oof_settings::handle(&ctx, r).await,
+        Operation::SetUserOofSettings(r) => set_user_oof_settings::handle(&ctx, r).await,
+        Operation::Subscribe(r) => subscribe::handle(&ctx, r).await,
+        Operation::GetEvents(r) => get_events::handle(&ctx, r).await,
+        Operation::Unsubscribe(r) => get_events::unsubscribe(&ctx, r).await,
+        Operation::SyncFolderItems(r) => sync_folder_items::handle(&ctx, r).await,
+        Operation::SyncFolderHierarchy(r) => sync_folder_hierarchy::handle(&ctx, r).await,
+        Operation::NotImplemented(op) => Ok(not_implemented(op)),
+    };
+    metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
+    match body {
+        Ok(b) => xml_response(StatusCode::OK, render::envelope(&b)),
+        Err(e) => {
+            let (code, msg) = e.code();
+            fault(code, &msg)
+        }
+    }
+}
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::ConvertId(_) => "ConvertId",
+        Operation::GetFolder(_) => "GetFolder",
+        Operation::FindFolder(_) => "FindFolder",
+        Operation::CreateFolder(_) => "CreateFolder",
+        Operation::UpdateFolder(_) => "UpdateFolder",
+        Operation::DeleteFolder(_) => "DeleteFolder",
+        Operation::MoveFolder(_) => "MoveFolder",
+        Operation::CopyFolder(_) => "CopyFolder",
+        Operation::FindItem(_) => "FindItem",
+        Operation::GetItem(_) => "GetItem",
+        Operation::CreateItem(_) => "CreateItem",
+        Operation::UpdateItem(_) => "UpdateItem",
+        Operation::DeleteItem(_) => "DeleteItem",
+        Operation::MoveItem(_) => "MoveItem",
+        Operation::CopyItem(_) => "CopyItem",
+        Operation::SendItem(_) => "SendItem",
+        Operation::GetServerTimeZones(_) => "GetServerTimeZones",
+        Operation::ResolveNames(_) => "ResolveNames",
+        Operation::GetUserAvailability(_) => "GetUserAvailability",
+        Operation::GetUserOofSettings(_) => "GetUserOofSettings",
+        Operation::SetUserOofSettings(_) => "SetUserOofSettings",
+        Operation::Subscribe(_) => "Subscribe",
+        Operation::GetEvents(_) => "GetEvents",
+        Operation::Unsubscribe(_) => "Unsubscribe",
+        Operation::SyncFolderItems(_) => "SyncFolderItems",
+        Operation::SyncFolderHierarchy(_) => "SyncFolderHierarchy",
+        Operation::NotImplemented(_) => "NotImplemented",
+    }
+}
+
+/// An operation this server does not implement: its response element with one error message,
+/// ErrorInvalidOperation, as Exchange answers an operation that is not available to the caller.
+fn not_implemented(op: &str) -> String {
+    let resp = ops::response_name(op);
+    let base = resp.strip_suffix("Response").unwrap_or(&resp);
+    format!(
+        "<m:{resp} ResponseClass=\"Error\"><m:ResponseMessages><m:{base}ResponseMessage ResponseClass=\"Error\"><m:MessageText>The operation {op} is not supported by this server yet.</m:MessageText><m:ResponseCode>ErrorInvalidOperation</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey></m:{base}ResponseMessage></m:ResponseMessages></m:{resp}>"
+    )
+}
+
+fn fault(code: ResponseCode, message: &str) -> Response {
+    xml_response(StatusCode::INTERNAL_SERVER_ERROR, render::fault(code, message))
+}
+
+/// A folder rendered under a shape.
+pub(crate) async fn folder_xml(ctx: &Ctx<'_>, f: &Folder, shape: &Shape, all: &[Folder]) -> Result<String, EwsError> {
+    let parent = match &f.parent_id {
+        Some(pid) => match all.iter().find(|p| &p.id == pid) {
+            Some(p) => Some((p.id.clone(), ids::change_key(p.change_number))),
+            None => ctx.s.data.folder_by_id(pid).await?.map(|p| (p.id, ids::change_key(p.change_number))),
+        },
+        None => None,
+    };
+    let child_count = if all.is_empty() {
+        sqlx::query("SELECT COUNT(*) AS n FROM mbx_folders WHERE parent_id = $1")
+            .bind(&f.id)
+            .fetch_one(ctx.s.data.store.pool())
+            .await
+            .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "n"))?
+    } else {
+        all.iter().filter(|c| c.parent_id.as_deref() == Some(&f.id)).count() as i64
+    };
+    let extended = render::requested_extended(shape)
+        .into_iter()
+        .filter_map(|e| folder_extended(f, e, child_count).map(|v| (e.clone(), v)))
+        .collect();
+    let view = FolderView {
+        id: f.id.clone(),
+        change_key: ids::change_key(f.change_number),
+        parent,
+        class: f.class.clone(),
+        display_name: f.display_name.clone(),
+        total: f.item_count,
+        unread: f.unread_count,
+        child_count,
+        extended,
+    };
+    Ok(render::folder(&view, shape))
+}
+
+/// MAPI properties of folders that clients (DavMail) ask for.
+fn folder_extended(f: &Folder, e: &ExtendedField, child_count: i64) -> Option<Vec<String>> {
+    let v = match e.tag? {
+        0x3613 => f.class.clone(),
+        0x3602 => f.item_count.to_string(),
+        0x3603 => f.unread_count.to_string(),
+        0x360a => (child_count > 0).to_string(),
+        0x10f3 => f.display_name.clone(),
+        0x3001 => f.display_name.clone(),
+        0x3008 | 0x670a => format_datetime(f.modified_at),
+        _ => return None,
+    };
+    Some(vec![v])
+}
+
+/// Server-computed item values for paths (restrictions, sorting and rendering share these).
+pub(crate) fn computed_value(i: &Item, path: &PropertyPath) -> Option<String> {
+    match path {
+        PropertyPath::Field(uri) => Some(match uri.as_str() {
+            "item:Subject" => i.subject.clone(),
+            "item:ItemClass" => i.item_class.clone(),
+            "item:DateTimeReceived" => format_datetime(i.received_at),
+            "item:DateTimeCreated" => format_datetime(i.created_at),
+            "item:LastModifiedTime" => format_datetime(i.modified_at),
+            "item:DateTimeSent" => format_datetime(i.sent_at?),
+            "item:Size" => i.size.to_string(),
+            "message:IsRead" => i.is_read.to_string(),
+            "item:HasAttachments" => "false".to_owned(),
+            "calendar:Start" => format_datetime(i.start_at?),
+            "calendar:End" => format_datetime(i.end_at?),
+            "item:ParentFolderId" => i.folder_id.clone(),
+            _ => return None,
+        }),
+        PropertyPath::Extended(e) => match e.tag? {
+            0x0e23 => Some(i.article.to_string()),
+            0x0e08 => Some(i.size.to_string()),
+            0x0e06 => Some(format_datetime(i.received_at)),
+            0x3008 => Some(format_datetime(i.modified_at)),
+            0x0037 => Some(i.subject.clone()),
+            0x001a => Some(i.item_class.clone()),
+            0x0e07 => Some(if i.is_read { "1" } else { "0" }.to_owned()),
+            _ => None,
+        },
+        PropertyPath::Indexed { .. } => None,
+    }
+}
+
+/// An item rendered under a shape.
+pub(crate) async fn item_xml(
+    ctx: &Ctx<'_>,
+    i: &Item,
+    shape: &Shape,
+    parent: Option<&Folder>,
+) -> Result<String, EwsError> {
+    let view = item_view(ctx, i, shape, parent).await?;
+    Ok(render::item(&view, shape))
+}
+
+pub(crate) async fn item_view(
+    ctx: &Ctx<'_>,
+    i: &Item,
+    shape: &Shape,
+    parent: Option<&Folder>,
+) -> Result<ItemView, EwsError> {
+    let folder_ck = match parent.filter(|p| p.id == i.folder_id) {
+        Some(p) => ids::change_key(p.change_number),
+        None => {
+            ctx.s.data.folder_by_id(&i.folder_id).await?.map(|f| ids::change_key(f.change_number)).unwrap_or_default()
+        }
+    };
+    let stored = data::split_elements(&i.fields)?;
+    let mut computed: Vec<(&'static str, String)> = vec![
+        ("ParentFolderId", render::id_element("ParentFolderId", &i.folder_id, &folder_ck)),
+        ("DateTimeReceived", format!("<t:DateTimeReceived>{}</t:DateTimeReceived>", format_datetime(i.received_at))),
+        ("Size", format!("<t:Size>{}</t:Size>", i.size)),
+        ("DateTimeCreated", format!("<t:DateTimeCreated>{}</t:DateTimeCreated>", format_datetime(i.created_at))),
+        ("LastModifiedTime", format!("<t:LastModifiedTime>{}</t:LastModifiedTime>", format_datetime(i.modified_at))),
+        ("HasAttachments", "<t:HasAttachments>false</t:HasAttachments>".to_owned()),
+    ];
+    if !stored.iter().any(|(n, _)| n == "ItemClass") {
+        computed.push(("ItemClass", format!("<t:ItemClass>{}</t:ItemClass>", tandem_xml::escape(&i.item_class))));
+    }
+    if i.element == "Message" {
+        computed.push(("IsRead", format!("<t:IsRead>{}</t:IsRead>", i.is_read)));
+        computed.push(("IsDraft", format!("<t:IsDraft>{}</t:IsDraft>", i.sent_at.is_none())));
+        if let Some(sent) = i.sent_at {
+            computed.push(("DateTimeSent", format!("<t:DateTimeSent>{}</t:DateTimeSent>", format_datetime(sent))));
+        }
+    }
+    if shape.include_mime {
+        let mime = match &i.mime {
+            Some(m) => m.clone(),
+            None => mime::generate(i, &stored),
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(mime);
+        computed.push(("MimeContent", format!("<t:MimeContent CharacterSet=\"UTF-8\">{b64}</t:MimeContent>")));
+    }
+    let wanted = render::requested_extended(shape);
+    let mut extended = Vec::new();
+    if !wanted.is_empty() {
+        let ext = data::split_extended(&i.ext)?;
+        for e in wanted {
+            if let Some((_, v)) = ext.iter().find(|(f, _)| f.key() == e.key()) {
+                extended.push((e.clone(), v.clone()));
+            } else if let Some(v) = computed_value(i, &PropertyPath::Extended(e.clone())) {
+                extended.push((e.clone(), vec![v]));
+            }
+        }
+    }
+    Ok(ItemView {
+        element: tandem_ews_proto::types::item_element(&i.element),
+        id: i.id.clone(),
+        change_key: ids::change_key(i.change_number),
+        computed,
+        stored,
+        extended,
+    })
+}

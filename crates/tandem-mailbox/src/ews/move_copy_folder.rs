@@ -1,0 +1,71 @@
+//! MoveFolder (re-parent, refusing a move into its own subtree) and CopyFolder (not supported:
+//! answered with ErrorNotSupported per folder).
+
+use tandem_ews_proto::ops::move_copy_folder::Request;
+use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+
+use super::{Ctx, EwsError, fail};
+use crate::data;
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new(if copy { "CopyFolder" } else { "MoveFolder" });
+    for r in &req.folders {
+        let result = if copy {
+            Err(fail(ResponseCode::ErrorNotSupported, "CopyFolder is not supported by this server yet."))
+        } else {
+            move_one(ctx, r, &req.to).await
+        };
+        match result {
+            Ok(xml) => {
+                out.success(&format!("<m:Folders>{xml}</m:Folders>"));
+            }
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "<m:Folders/>");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out.finish())
+}
+
+async fn move_one(
+    ctx: &Ctx<'_>,
+    r: &tandem_ews_proto::types::FolderRef,
+    to: &tandem_ews_proto::types::FolderRef,
+) -> Result<String, EwsError> {
+    let f = ctx.folder(r).await?;
+    let target = ctx.folder(to).await?;
+    if f.distinguished.is_some() {
+        return Err(fail(ResponseCode::ErrorMoveCopyFailed, "Distinguished folders cannot be moved."));
+    }
+    let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
+    let mut cursor = Some(target.id.clone());
+    while let Some(c) = cursor {
+        if c == f.id {
+            return Err(fail(ResponseCode::ErrorMoveCopyFailed, "A folder cannot be moved into itself."));
+        }
+        cursor = all.iter().find(|x| x.id == c).and_then(|x| x.parent_id.clone());
+    }
+    let mut tx = ctx.s.data.store.begin().await?;
+    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
+    sqlx::query("UPDATE mbx_folders SET parent_id = $2, change_number = $3 WHERE id = $1")
+        .bind(&f.id)
+        .bind(&target.id)
+        .bind(change)
+        .execute(&mut *tx)
+        .await?;
+    data::log_change(
+        &mut tx,
+        ctx.mailbox(),
+        change,
+        data::ChangeKind::Moved,
+        "folder",
+        &f.id,
+        &target.id,
+        f.parent_id.as_deref(),
+    )
+    .await?;
+    tx.commit().await?;
+    let el = tandem_ews_proto::types::folder_element(&f.class);
+    Ok(format!("<t:{el}><t:FolderId Id=\"{}\" ChangeKey=\"{}\"/></t:{el}>", f.id, ids::change_key(change)))
+}

@@ -1,0 +1,61 @@
+//! Subscribe (pull): subscriptions live in the role's memory with an idle timeout; events come
+//! from the change log, so nothing is lost between polls.
+
+use std::time::{Duration, Instant};
+
+use tandem_ews_proto::ResponseMessages;
+use tandem_ews_proto::ops::subscribe::Request;
+use tandem_ews_proto::ops::sync_folder_items::encode_state;
+
+use super::{Ctx, EwsError};
+use crate::Subscription;
+
+/// Subscriptions kept at most per role; the oldest idle ones go first.
+const MAX_SUBSCRIPTIONS: usize = 10_000;
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("Subscribe");
+    let mut folders = Vec::new();
+    for f in &req.folders {
+        match ctx.folder(f).await {
+            Ok(f) => folders.push(f.id),
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "");
+                return Ok(out.finish());
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let now_mark = current_change(ctx).await?;
+    let watermark = req.watermark.unwrap_or(now_mark);
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let sub = Subscription {
+        mailbox: ctx.mailbox().to_owned(),
+        folders: if req.all_folders { None } else { Some(folders) },
+        event_types: req.event_types.clone(),
+        timeout: Duration::from_secs(req.timeout_minutes * 60),
+        last_poll: Instant::now(),
+    };
+    if let Ok(mut subs) = ctx.s.subscriptions.lock() {
+        subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
+        if subs.len() >= MAX_SUBSCRIPTIONS {
+            return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
+        }
+        subs.insert(id.clone(), sub);
+    }
+    out.success(&format!(
+        "<m:SubscriptionId>{id}</m:SubscriptionId><m:Watermark>{}</m:Watermark>",
+        encode_state(watermark)
+    ));
+    Ok(out.finish())
+}
+
+/// The mailbox's latest change number.
+pub(crate) async fn current_change(ctx: &Ctx<'_>) -> Result<i64, EwsError> {
+    let n = sqlx::query("SELECT COALESCE(MAX(next_change), 1) - 1 AS n FROM mbx_counters WHERE mailbox = $1")
+        .bind(ctx.mailbox())
+        .fetch_one(ctx.s.data.store.pool())
+        .await
+        .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "n"))?;
+    Ok(n)
+}

@@ -1,0 +1,200 @@
+//! UpdateItem: Set/Append/DeleteItemField on typed and extended properties, with
+//! ConflictResolution, and sending a draft when MessageDisposition asks for it. Each item's
+//! change is one transaction.
+
+use tandem_ews_proto::ops::create_item::{Disposition, ItemData};
+use tandem_ews_proto::ops::send_item;
+use tandem_ews_proto::ops::update_item::{ConflictResolution, ItemChange, Request, Update};
+use tandem_ews_proto::render::COMPUTED;
+use tandem_ews_proto::types::{FolderRef, PropertyPath};
+use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+
+use super::{Ctx, EwsError, fail};
+use crate::data::{self, Item};
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("UpdateItem");
+    for change in &req.changes {
+        match apply(ctx, change, req.conflict, req.disposition).await {
+            Ok(item) => {
+                let el = tandem_ews_proto::types::item_element(&item.element);
+                let items = if item.id.is_empty() {
+                    "<m:Items/>".to_owned()
+                } else {
+                    format!(
+                        "<m:Items><t:{el}>{}</t:{el}></m:Items>",
+                        tandem_ews_proto::render::id_element("ItemId", &item.id, &ids::change_key(item.change_number))
+                    )
+                };
+                out.success(&format!("{items}<m:ConflictResults><t:Count>0</t:Count></m:ConflictResults>"));
+            }
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "<m:Items/>");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out.finish())
+}
+
+async fn apply(
+    ctx: &Ctx<'_>,
+    change: &ItemChange,
+    conflict: ConflictResolution,
+    disposition: Option<Disposition>,
+) -> Result<Item, EwsError> {
+    let r = change.item.clone()?;
+    let updates = change.updates.clone()?;
+    let mut item = ctx.item(&r.id).await?;
+    if conflict == ConflictResolution::NeverOverwrite
+        && let Some(ck) = &r.change_key
+        && ids::parse_change_key(ck) != Some(item.change_number)
+    {
+        return Err(fail(ResponseCode::ErrorIrresolvableConflict, "The item was changed since it was read."));
+    }
+    let was_unread = !item.is_read;
+    let mut fields = data::split_elements(&item.fields)?;
+    let mut ext = data::split_extended(&item.ext)?;
+    for u in updates {
+        match u {
+            Update::Set { path, value } => set(&mut item, &mut fields, &mut ext, &path, &value, false)?,
+            Update::Append { path, value } => set(&mut item, &mut fields, &mut ext, &path, &value, true)?,
+            Update::Delete { path } => match &path {
+                PropertyPath::Extended(e) => ext.retain(|(f, _)| f.key() != e.key()),
+                _ => {
+                    let name = path.element_name().unwrap_or_default().to_owned();
+                    if COMPUTED.contains(&name.as_str()) || name == "ItemClass" {
+                        return Err(fail(
+                            ResponseCode::ErrorInvalidPropertyForOperation,
+                            format!("{name} cannot be deleted."),
+                        ));
+                    }
+                    fields.retain(|(n, _)| *n != name);
+                    match name.as_str() {
+                        "Subject" => item.subject.clear(),
+                        "Start" => item.start_at = None,
+                        "End" => item.end_at = item.start_at,
+                        _ => {}
+                    }
+                }
+            },
+        }
+    }
+    item.fields = fields.iter().map(|(_, x)| x.as_str()).collect();
+    item.ext = data::join_extended(&ext);
+    item.size = (item.fields.len() + item.ext.len() + item.mime.as_ref().map_or(0, Vec::len)) as i64;
+    item.modified_at = tandem_store::now_unix();
+    let mut tx = ctx.s.data.store.begin().await?;
+    let (change_number, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
+    item.change_number = change_number;
+    data::update_item(&mut tx, &item, None).await?;
+    let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
+    data::adjust_counts(&mut tx, &item.folder_id, 0, unread_delta, change_number).await?;
+    tx.commit().await?;
+    if item.element == "Message" && matches!(disposition, Some(Disposition::SendOnly | Disposition::SendAndSaveCopy)) {
+        let save = disposition == Some(Disposition::SendAndSaveCopy);
+        let req = send_item::Request {
+            save_copy: save,
+            saved_folder: save.then(|| FolderRef::Distinguished { name: "sentitems".into(), mailbox: None }),
+            items: Vec::new(),
+        };
+        super::send_item::send(ctx, &item.id, &req).await?;
+        return Ok(Item { id: String::new(), ..item });
+    }
+    Ok(item)
+}
+
+fn set(
+    item: &mut Item,
+    fields: &mut Vec<(String, String)>,
+    ext: &mut Vec<(tandem_ews_proto::types::ExtendedField, Vec<String>)>,
+    path: &PropertyPath,
+    value: &ItemData,
+    append: bool,
+) -> Result<(), EwsError> {
+    if let PropertyPath::Extended(e) = path {
+        let (_, v) = value.extended.iter().find(|(f, _)| f.key() == e.key()).ok_or_else(|| {
+            fail(ResponseCode::ErrorInvalidPropertySet, "The update does not carry the property it names.")
+        })?;
+        match ext.iter_mut().find(|(f, _)| f.key() == e.key()) {
+            Some((_, old)) if append => old.extend(v.iter().cloned()),
+            Some((_, old)) => *old = v.clone(),
+            None => ext.push((e.clone(), v.clone())),
+        }
+        return Ok(());
+    }
+    let name = path
+        .element_name()
+        .ok_or_else(|| fail(ResponseCode::ErrorInvalidPropertySet, "The property path is not valid."))?
+        .to_owned();
+    if name == "IsRead" {
+        item.is_read = value
+            .is_read
+            .ok_or_else(|| fail(ResponseCode::ErrorInvalidPropertySet, "The update does not carry IsRead."))?;
+        return Ok(());
+    }
+    if COMPUTED.contains(&name.as_str()) {
+        return Err(fail(
+            ResponseCode::ErrorInvalidPropertySet,
+            format!("{name} is set by the server and cannot be changed."),
+        ));
+    }
+    let (_, new_xml) = value
+        .fields
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| fail(ResponseCode::ErrorInvalidPropertySet, format!("The update does not carry {name}.")))?;
+    let merged = match (append, fields.iter().find(|(n, _)| *n == name)) {
+        (true, Some((_, old))) => append_xml(old, new_xml, &name)?,
+        _ => new_xml.clone(),
+    };
+    fields.retain(|(n, _)| *n != name);
+    fields.push((name.clone(), merged));
+    match name.as_str() {
+        "Subject" => item.subject = value.subject.clone().unwrap_or_default(),
+        "ItemClass" => item.item_class = value.item_class.clone().unwrap_or_default(),
+        "Start" => item.start_at = value.start,
+        "End" => item.end_at = value.end,
+        _ => {}
+    }
+    if let (Some(s), Some(e)) = (item.start_at, item.end_at)
+        && e < s
+    {
+        return Err(fail(
+            ResponseCode::ErrorInvalidOperation,
+            "The end of an appointment must not be before its start.",
+        ));
+    }
+    Ok(())
+}
+
+/// Appends the content of `new` to the element `old` (Body text, recipient lists).
+fn append_xml(old: &str, new: &str, name: &str) -> Result<String, EwsError> {
+    if !matches!(
+        name,
+        "Body"
+            | "ToRecipients"
+            | "CcRecipients"
+            | "BccRecipients"
+            | "RequiredAttendees"
+            | "OptionalAttendees"
+            | "Resources"
+            | "Categories"
+    ) {
+        return Err(fail(ResponseCode::ErrorInvalidPropertyForOperation, format!("{name} cannot be appended to.")));
+    }
+    let inner = |x: &str| -> Option<String> {
+        if x.ends_with("/>") && !x.contains("</") {
+            return Some(String::new());
+        }
+        let start = x.find('>')? + 1;
+        let end = x.rfind("</")?;
+        Some(x[start..end].to_owned())
+    };
+    let (Some(old_inner), Some(new_inner)) = (inner(old), inner(new)) else {
+        return Err(fail(ResponseCode::ErrorInvalidPropertySet, "The property cannot be appended to."));
+    };
+    let open_end = if old.ends_with("/>") && !old.contains("</") { old.len() - 2 } else { old.find('>').unwrap_or(0) };
+    let open = old[..open_end].to_owned();
+    Ok(format!("{open}>{old_inner}{new_inner}</t:{name}>"))
+}
