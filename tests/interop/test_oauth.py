@@ -330,8 +330,9 @@ def test_integration_status_after_up(tandem):
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["ok"], out
     by = {s["step"]: s for s in out["steps"]}
-    for step in ("1", "2a", "2b", "4", "5", "6", "7"):
+    for step in ("1", "2a", "2b", "3", "4", "5", "6", "7"):
         assert by[step]["status"] == "pass", by[step]
+    assert "answers (HTTP" in by["4"]["reason"], by["4"]
     assert "Integration setup" in tandem.proc.stdout()
     # A disabled partner makes step 6 fail with the reason.
     ok(tandem.run("cs", "set-partner-application", "--identity", "microsoft.exchange", "--enabled", "false",
