@@ -61,6 +61,19 @@ def x5t(der: bytes) -> str:
     return b64url(hashlib.sha1(der).digest())
 
 
+def wait_trust(t: Tandem, budget: float = 20.0) -> dict:
+    """`tandem up` sets up the partner applications just after the listeners answer; wait for it."""
+    deadline = time.monotonic() + budget
+    while True:
+        r = t.run("integration", "status", "--json", *t.location)
+        out = json.loads(r.stdout) if r.stdout.strip() else {}
+        if out.get("ok") and "Integration setup" in t.proc.stdout():
+            return out
+        if time.monotonic() > deadline:
+            pytest.fail(f"the integration setup did not finish: {out}\n{t.logs()}")
+        time.sleep(0.2)
+
+
 def metadata(t: Tandem, role: str) -> dict:
     port = t.mailbox_https_port if role == "mailbox" else t.frontend_https_port
     path = "/autodiscover/metadata/json/1" if role == "mailbox" else "/metadata/json/1"
@@ -188,6 +201,7 @@ def pyjwt_user_token(key, cert, user: str = f"alice@{DOMAIN}", lifetime: int = 6
 
 
 def test_metadata_documents_and_pyjwt_verifies_our_actor_token(tandem):
+    wait_trust(tandem)
     fe = metadata(tandem, "frontend")
     assert fe["serviceName"] == LYNC and fe["issuer"] == f"{LYNC}@{DOMAIN}" and fe["realm"] == DOMAIN
     mbx = metadata(tandem, "mailbox")
@@ -227,6 +241,7 @@ def test_metadata_documents_and_pyjwt_verifies_our_actor_token(tandem):
 
 
 def test_third_partner_pyjwt_token_accepted(tandem, tmp_path):
+    wait_trust(tandem)
     key, cert = new_key_and_cert("fabrikam app", "Fabrikam")
     server = MetadataServer(tandem, tmp_path, third_partner_document(cert))
     try:
@@ -260,6 +275,7 @@ def test_third_partner_pyjwt_token_accepted(tandem, tmp_path):
 
 
 def test_metadata_url_that_serves_garbage_is_refused(tandem, tmp_path):
+    wait_trust(tandem)
     server = MetadataServer(tandem, tmp_path, {"hello": "world"})
     try:
         r = tandem.run("exchange", "new-partner-application", "--name", "Bad", "--auth-metadata-url", server.url,
@@ -272,6 +288,7 @@ def test_metadata_url_that_serves_garbage_is_refused(tandem, tmp_path):
 
 
 def test_mailbox_auth_certificate_rollover(tandem):
+    wait_trust(tandem)
     before = json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *tandem.location)).stdout)
     old = before["CurrentCertificateThumbprint"]
     assert old and before["ServiceName"] == EXCHANGE
@@ -295,6 +312,7 @@ def test_mailbox_auth_certificate_rollover(tandem):
 
 
 def test_frontend_certificate_rollover_keeps_tokens_valid(tandem, tmp_path):
+    wait_trust(tandem)
     token_old = our_token(tandem)
     assert check_token(tandem, token_old)["accepted"]
     key, cert = new_key_and_cert(f"oauth.{DOMAIN}", DOMAIN)
@@ -326,12 +344,14 @@ def test_frontend_certificate_rollover_keeps_tokens_valid(tandem, tmp_path):
 
 
 def test_integration_status_after_up(tandem):
+    wait_trust(tandem)
     r = tandem.run("integration", "status", "--json", *tandem.location)
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["ok"], out
     by = {s["step"]: s for s in out["steps"]}
-    for step in ("1", "2a", "2b", "4", "5", "6", "7"):
+    for step in ("1", "2a", "2b", "3", "4", "5", "6", "7"):
         assert by[step]["status"] == "pass", by[step]
+    assert "answers (HTTP" in by["4"]["reason"], by["4"]
     assert "Integration setup" in tandem.proc.stdout()
     # A disabled partner makes step 6 fail with the reason.
     ok(tandem.run("cs", "set-partner-application", "--identity", "microsoft.exchange", "--enabled", "false",
@@ -344,6 +364,7 @@ def test_integration_status_after_up(tandem):
 
 
 def test_admin_input_rules_exit_2(tandem, tmp_path):
+    wait_trust(tandem)
     L = tandem.location
     usage_error(tandem.run("cs", "set-oauth-configuration", "--exchange-autodiscover-url",
                            f"https://autodiscover.{DOMAIN}/autodiscover/autodiscover.xml", *L),
@@ -446,3 +467,40 @@ def test_dns_plan_checked_through_dnsmasq(make_tandem, tmp_path):
     finally:
         bad.terminate()
         bad.wait(5)
+
+
+def test_admin_round_trips(tandem):
+    wait_trust(tandem)
+    L = tandem.location
+    cfg = json.loads(ok(tandem.run("cs", "get-oauth-configuration", "--json", *L)).stdout)
+    assert cfg["Identity"] == "Global" and cfg["Realm"] == DOMAIN and cfg["ServiceName"] == LYNC
+    assert cfg["ExchangeAutodiscoverUrl"].endswith("/autodiscover/autodiscover.svc")
+    ok(tandem.run("cs", "set-oauth-configuration", "--identity", "global", "--exchange-autodiscover-allowed-domains",
+                  f"*.{DOMAIN};*.fabrikam.com", *L))
+    cfg = json.loads(ok(tandem.run("cs", "get-oauth-configuration", "--json", *L)).stdout)
+    assert cfg["ExchangeAutodiscoverAllowedDomains"] == f"*.{DOMAIN};*.fabrikam.com"
+
+    partners = json.loads(ok(tandem.run("cs", "get-partner-application", "--json", *L)).stdout)
+    assert [(p["Identity"], p["ApplicationIdentifier"], p["ApplicationTrustLevel"]) for p in partners] == [
+        ("microsoft.exchange", EXCHANGE, "Full")]
+    mbx_url = f"https://127.0.0.1:{tandem.mailbox_https_port}/autodiscover/metadata/json/1"
+    fe_url = f"https://127.0.0.1:{tandem.frontend_https_port}/metadata/json/1"
+    ok(tandem.run("cs", "remove-partner-application", "--identity", "microsoft.exchange", *L))
+    assert not json.loads(tandem.run("integration", "status", "--json", *L).stdout)["ok"]
+    usage_error(tandem.run("cs", "new-partner-application", "--identity", "microsoft.exchange", "--metadata-url", fe_url, *L),
+                "microsoft.exchange must be 00000002-0000-0ff1-ce00-000000000000")
+    ok(tandem.run("cs", "new-partner-application", "--identity", "microsoft.exchange", "--metadata-url", mbx_url,
+                  "--application-trust-level", "Full", *L))
+    assert json.loads(tandem.run("integration", "status", "--json", *L).stdout)["ok"]
+
+    before = json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)
+    key, cert = new_key_and_cert("Tandem Mailbox Server Auth Certificate 3", DOMAIN)
+    (tandem.pki_dir / "auth-3.pem").write_bytes(pem(cert=cert))
+    (tandem.pki_dir / "auth-3.key").write_bytes(pem(key=key))
+    ok(tandem.run("exchange", "set-auth-config", "--certificate-thumbprint", thumbprint(cert).lower(), *L))
+    after = json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)
+    assert after["CurrentCertificateThumbprint"] == thumbprint(cert)
+    assert after["PreviousCertificateThumbprint"] == before["CurrentCertificateThumbprint"]
+    ok(tandem.run("exchange", "set-auth-config", "--realm", DOMAIN, "--service-name", EXCHANGE, *L))
+    assert metadata(tandem, "mailbox")["issuer"] == f"{EXCHANGE}@{DOMAIN}"
+    assert json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)["Realm"] == DOMAIN

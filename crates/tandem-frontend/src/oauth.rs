@@ -277,7 +277,12 @@ struct MetadataState {
 }
 
 async fn serve_metadata(State(s): State<MetadataState>, headers: HeaderMap) -> Response {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or(&s.default_host).to_owned();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| tandem_oauth::metadata::is_plain_host(h))
+        .unwrap_or(&s.default_host)
+        .to_owned();
     let location = format!("https://{host}{}", crate::paths::AUTH_METADATA);
     match metadata_document(&s.store, &s.sip_domain, &location).await {
         Ok(doc) => (StatusCode::OK, axum::Json(doc)).into_response(),

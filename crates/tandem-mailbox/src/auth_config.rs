@@ -507,6 +507,7 @@ async fn serve_metadata(State(auth): State<Arc<AuthState>>, headers: HeaderMap) 
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .filter(|h| tandem_oauth::metadata::is_plain_host(h))
         .map(str::to_owned)
         .unwrap_or_else(|| auth.config.fqdn.to_string());
     let location = format!("https://{host}{}", crate::paths::AUTH_METADATA);

@@ -119,9 +119,10 @@ pub async fn start(
     let store = open_store(config).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
+    // S2S trust: EWS is to call auth_config::validate_bearer(&auth, headers) on every request.
+    let auth = auth_config::AuthState::new(store.clone(), config);
     auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
-    let router = routes(config, store.clone(), directory.clone())
-        .merge(auth_config::routes(auth_config::AuthState::new(store.clone(), config)));
+    let router = routes(config, store.clone(), directory.clone()).merge(auth_config::routes(auth.clone()));
     let https_addr =
         tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, router, checks, tasks, shutdown)
             .await?;

@@ -60,6 +60,14 @@ fn document_id(service_name: &str, realm: &str) -> String {
     format!("_{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
+/// True for a `Host` header value that may go into the document's endpoint location: a host
+/// name or IP literal with an optional port, nothing else.
+pub fn is_plain_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
 /// Builds our document: `issuer` and the audience are `service_name@realm`; every key
 /// (current, next, previous) is listed so partners can pick by `x5t` through a rollover.
 pub fn build(name: &str, service_name: &str, realm: &str, keys: &[&VerifyingKey], location: &str) -> MetadataDocument {
@@ -226,6 +234,14 @@ mod tests {
         let parsed = parse(json.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.realm, "*");
         assert_eq!(parsed.issuer, format!("{}@*", crate::EXCHANGE_APP_ID));
+    }
+
+    #[test]
+    fn plain_hosts() {
+        assert!(is_plain_host("pool.litwareinc.com:4443"));
+        assert!(is_plain_host("[::1]:443"));
+        assert!(!is_plain_host("evil.com/\"x"));
+        assert!(!is_plain_host(""));
     }
 
     #[test]

@@ -1516,17 +1516,26 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
     };
     steps.push(step("2b", "Skype for Business OAuthTokenIssuer certificate", r));
     // 3
-    steps.push(Step {
-        step: "3",
-        name: "Exchange Autodiscover (AutoDiscoverServiceInternalUri)",
-        status: "not checked",
-        reason: "Autodiscover arrives with issue 3".into(),
-    });
+    let ca = tandem_mailbox::client_access::load(&mstore, &tandem_mailbox::client_access::Defaults::of(&cfg.mailbox))
+        .await
+        .context("reading the client access settings")?;
+    let r = match ca.get(tandem_mailbox::client_access::Setting::AutoDiscoverServiceInternalUri) {
+        Some(u) => Ok(format!("AutoDiscoverServiceInternalUri {u}")),
+        None => Err("AutoDiscoverServiceInternalUri is $null; run `tandem exchange set-client-access-server --autodiscover-service-internal-uri https://autodiscover.<domain>/autodiscover/autodiscover.xml`".to_owned()),
+    };
+    steps.push(step("3", "Exchange Autodiscover (AutoDiscoverServiceInternalUri)", r));
     // 4
     let oc = fe::configuration(&fstore, cfg.domain.as_str()).await.context("reading the OAuth configuration")?;
     let r = match &oc.exchange_autodiscover_url {
         None => Err("ExchangeAutodiscoverUrl is not set; run `tandem cs set-oauth-configuration --exchange-autodiscover-url https://autodiscover.<domain>/autodiscover/autodiscover.svc`".to_owned()),
-        Some(u) => check_autodiscover_url(u).map(|_| format!("ExchangeAutodiscoverUrl {u}")),
+        Some(u) => match check_autodiscover_url(u) {
+            Err(e) => Err(e),
+            Ok(()) => match client.post(u.as_str()).header("Content-Type", "text/xml; charset=utf-8").body(soap_probe("AutoD", "probe@invalid")).send().await {
+                Err(err) => Err(format!("ExchangeAutodiscoverUrl {u} does not answer: {}", tandem_http::client::root_cause(&err))),
+                Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => Err(format!("ExchangeAutodiscoverUrl {u}: HTTP 404, no Autodiscover service there")),
+                Ok(resp) => Ok(format!("ExchangeAutodiscoverUrl {u} answers (HTTP {} without credentials)", resp.status().as_u16())),
+            },
+        },
     };
     steps.push(step("4", "Point Skype for Business at Autodiscover", r));
     // 5

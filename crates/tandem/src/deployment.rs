@@ -346,11 +346,12 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }
     spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots);
-    crate::cli_oauth::setup_after_start(&cfg, roles, setup, banner).await;
 
     if banner {
         print_banner(&cfg, &pki, &directory, demo.as_ref().filter(|d| d.generated && demo_created)).await?;
     }
+    // After the banner (scripts wait for it): partner applications need both listeners up.
+    crate::cli_oauth::setup_after_start(&cfg, roles, setup, banner).await;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, domain = %cfg.domain, "tandem is ready");
 
     signals.wait().await;
