@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub data: data::Data,
     pub directory: Directory,
     pub auth: auth::BasicAuth,
+    /// Server-to-server tokens (Authorization: Bearer), checked per MS-XOAUTH.
+    pub s2s: Arc<auth_config::AuthState>,
     pub defaults: client_access::Defaults,
     /// Pull subscriptions by id.
     pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
@@ -92,7 +94,9 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// The role's routes (without the operations endpoints), for the listener and for tests.
 pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Router {
+    let s2s = auth_config::AuthState::new(store.clone(), config);
     let shared = Arc::new(Shared {
+        s2s: s2s.clone(),
         data: data::Data::new(store.clone()),
         store,
         directory,
@@ -106,6 +110,7 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
         .route(paths::AUTODISCOVER_XML, axum::routing::any(dispatch))
         .fallback(dispatch)
         .with_state(shared)
+        .merge(auth_config::routes(s2s))
 }
 
 /// Opens the mailbox store and starts the HTTPS listener in `tasks`.
@@ -119,10 +124,8 @@ pub async fn start(
     let store = open_store(config).await?;
     let checks: Vec<(&'static str, ReadinessCheck)> =
         vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
-    // S2S trust: EWS is to call auth_config::validate_bearer(&auth, headers) on every request.
-    let auth = auth_config::AuthState::new(store.clone(), config);
     auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
-    let router = routes(config, store.clone(), directory.clone()).merge(auth_config::routes(auth.clone()));
+    let router = routes(config, store.clone(), directory.clone());
     let https_addr =
         tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, router, checks, tasks, shutdown)
             .await?;
@@ -163,13 +166,24 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     };
     let method = req.method().clone();
     let (parts, body) = req.into_parts();
-    let user = match s.auth.check(&s.directory, &parts.headers).await {
-        Ok(auth::Outcome::Authenticated(u)) => u,
-        Ok(auth::Outcome::Challenge) => return auth::challenge(&s.defaults.fqdn),
-        Err(e) => {
-            tracing::error!(error = %e, "directory failure during sign-in");
-            return (StatusCode::SERVICE_UNAVAILABLE, "the directory is not available\n").into_response();
-        }
+    let user = match auth_config::validate_bearer(&s.s2s, &parts.headers).await {
+        Err(refusal) => return refusal.into_response(),
+        Ok(Some(token)) => match s2s_user(&s, &token).await {
+            Ok(u) => u,
+            Err(resp) => return resp,
+        },
+        Ok(None) => match s.auth.check(&s.directory, &parts.headers).await {
+            Ok(auth::Outcome::Authenticated(u)) => u,
+            Ok(auth::Outcome::Challenge) => {
+                let mut resp = auth::challenge(&s.defaults.fqdn);
+                resp.headers_mut().append(header::WWW_AUTHENTICATE, s.s2s.challenge().await.challenge);
+                return resp;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "directory failure during sign-in");
+                return (StatusCode::SERVICE_UNAVAILABLE, "the directory is not available\n").into_response();
+            }
+        },
     };
     if method == Method::GET || method == Method::HEAD {
         // DavMail probes the EWS URL with GET and needs 401 or 200; a signed-in GET gets a page.
@@ -191,6 +205,21 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
         Service::AutodiscoverSoap => autodiscover::soap(&s, call).await,
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
         Service::Ews => ews::handle(&s, call).await,
+    }
+}
+
+/// The mailbox user an accepted S2S token acts as: it must name an enabled user with a mailbox.
+async fn s2s_user(s: &Shared, token: &tandem_oauth::Validated) -> Result<User, Response> {
+    let Some(smtp) = token.user.as_deref() else {
+        return Err((StatusCode::FORBIDDEN, "an app-only token names no mailbox\n").into_response());
+    };
+    match s.directory.find(smtp).await {
+        Ok(Some(u)) if u.enabled && u.mailbox_enabled => Ok(u),
+        Ok(_) => Err((StatusCode::FORBIDDEN, format!("{smtp} has no enabled mailbox here\n")).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "directory failure during S2S sign-in");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "the directory is not available\n").into_response())
+        }
     }
 }
 
