@@ -225,6 +225,16 @@ impl PasswordArgs {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
+    /// Add users in bulk from a CSV file (the Import-Csv | New-Mailbox pipeline): columns
+    /// name,display_name,sip_address,primary_smtp_address,password with a header line; empty
+    /// addresses take the defaults. Every row is checked before any is added.
+    Import {
+        /// The CSV file.
+        #[arg(long)]
+        csv: PathBuf,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Add a user with a mailbox and SIP address (New-Mailbox + Enable-CsUser).
     Add {
         /// Account name, e.g. dave.
@@ -491,7 +501,64 @@ async fn user(cmd: UserCommand) -> CliResult {
             println!("removed {} ({}, {})", u.name, u.sip_uri, u.smtp_address);
             Ok(())
         }
+        UserCommand::Import { csv, location } => import_users(&location.config()?, &csv).await,
     }
+}
+
+/// Parses every row first (exit 2 naming the line on the first bad one, nothing added), then
+/// adds them with progress on stderr.
+async fn import_users(cfg: &Config, file: &Path) -> CliResult {
+    let text = std::fs::read_to_string(file).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let header: Vec<String> = match lines.next() {
+        Some((_, h)) => h.split(',').map(|c| c.trim().to_ascii_lowercase()).collect(),
+        None => return Err(usage(format!("{}: empty file", file.display()))),
+    };
+    let expected = ["name", "display_name", "sip_address", "primary_smtp_address", "password"];
+    if header != expected {
+        return Err(usage(format!("{}: line 1: the header must be {}", file.display(), expected.join(","))));
+    }
+    let mut users = Vec::new();
+    for (i, line) in lines {
+        let at = |what: String| usage(format!("{}: line {}: {what}", file.display(), i + 1));
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [name, display, sip, smtp, password] = cols.as_slice() else {
+            return Err(at(format!("expected 5 columns, found {}", cols.len())));
+        };
+        let name: UserName = name.parse().map_err(|e: tandem_types::ParseError| at(e.to_string()))?;
+        let sip_uri = if sip.is_empty() { SipUri::new(name.as_str(), &cfg.domain) } else { sip.parse() }
+            .map_err(|e| at(e.to_string()))?;
+        let smtp_address = if smtp.is_empty() { SmtpAddress::new(name.as_str(), &cfg.domain) } else { smtp.parse() }
+            .map_err(|e| at(e.to_string()))?;
+        if display.is_empty() {
+            return Err(at("display_name is empty".into()));
+        }
+        if password.chars().count() < tandem_directory::MIN_PASSWORD_LEN {
+            return Err(at(DirectoryError::WeakPassword.to_string()));
+        }
+        users.push(NewUser {
+            name,
+            display_name: (*display).to_owned(),
+            sip_uri,
+            smtp_address,
+            password: (*password).to_owned(),
+        });
+    }
+    let dir = open_directory(cfg).await?;
+    let total = users.len();
+    for (n, u) in users.iter().enumerate() {
+        dir.add(u).await.map_err(|e| match e {
+            DirectoryError::Duplicate { .. } => {
+                usage(format!("{}: user {}: {e} ({n} of {total} added before it)", file.display(), u.name))
+            }
+            other => Failure::Runtime(anyhow::anyhow!("user {}: {other} ({n} of {total} added before it)", u.name)),
+        })?;
+        if (n + 1) % 100 == 0 || n + 1 == total {
+            eprintln!("imported {} of {total}", n + 1);
+        }
+    }
+    println!("imported {total} users");
+    Ok(())
 }
 
 async fn exchange(cmd: ExchangeCommand) -> CliResult {
