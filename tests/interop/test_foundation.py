@@ -416,3 +416,32 @@ def test_serve_roles_separately(make_tandem):
     t.stop(frontend)
     # serve never writes a configuration into the data directory
     assert not (t.data_dir / "tandem.toml").exists()
+
+
+def test_user_import_csv(tandem, tmp_path):
+    """Bulk import (Import-Csv | New-Mailbox): every row is checked before any is added."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "name,display_name,sip_address,primary_smtp_address,password\n"
+        "erin,Erin Evans,,,long enough 1\n"
+        "Frank,Frank Ford,,,long enough 2\n"
+    )
+    r = tandem.run("user", "import", "--csv", str(bad), *tandem.location)
+    assert r.returncode == 2, r.stderr
+    assert "line 3" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    names = [u["name"] for u in json.loads(tandem.run("user", "list", "--json", *tandem.location).stdout)]
+    assert "erin" not in names, "nothing is added when a row is bad"
+
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "name,display_name,sip_address,primary_smtp_address,password\n"
+        "erin,Erin Evans,,,long enough 1\n"
+        "frank,Frank Ford,sip:frank.ford@litwareinc.com,frank.ford@litwareinc.com,long enough 2\n"
+    )
+    r = tandem.run("user", "import", "--csv", str(good), *tandem.location)
+    assert r.returncode == 0, r.stderr
+    frank = json.loads(tandem.run("user", "show", "sip:frank.ford@litwareinc.com", "--json", *tandem.location).stdout)
+    assert frank["smtp_address"] == "frank.ford@litwareinc.com"
+    # Importing again: the first duplicate stops it with exit 2, naming the user.
+    r = tandem.run("user", "import", "--csv", str(good), *tandem.location)
+    assert r.returncode == 2 and "erin" in r.stderr, r.stderr
