@@ -47,7 +47,9 @@ user() { printf 'user%04d' "$1"; }
   for ((i = 0; i < USERS; i++)); do echo "$(user $i),Bench $(user $i),,,$PASSWORD"; done; } > "$work/users.csv"
 log "importing $USERS users"
 "$TANDEM_BIN" user import --csv "$work/users.csv" --data-dir "$work/data" 2>/dev/null
-rss() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
+# $pid is `timeout`; the server is its child.
+tpid=$(pgrep -P "$pid" | head -n 1)
+rss() { awk '/VmRSS/{print $2}' "/proc/$tpid/status"; }
 sleep 6; base=$(rss)
 { echo SEQUENTIAL; for ((i = 0; i < USERS; i++)); do u=$(user $i); echo "$u;[authentication username=$u password=$PASSWORD];$u"; done; } > "$work/reg.csv"
 log "registering $USERS users from $ENDPOINTS endpoints each"
