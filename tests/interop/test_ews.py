@@ -486,3 +486,33 @@ def test_pull_subscription_get_events(alice, bob):
         new_mail = next(e for n in notifications for e in n.events if type(e).__name__ == "NewMailEvent")
         got = list(alice.fetch(ids=[new_mail.item_id]))[0]
         assert got.subject == "ping"
+
+
+# ---------------------------------------------------------------- attachments
+
+
+def test_file_attachments(alice, bob):
+    from exchangelib import FileAttachment, Mailbox, Message
+
+    m = Message(folder=alice.drafts, subject="with files", body="see attached")
+    m.attach(FileAttachment(name="a.txt", content=b"alpha", content_type="text/plain"))
+    m.save()
+    late = FileAttachment(name="b.bin", content=bytes(range(256)))
+    m.attach(late)  # on a saved item: CreateAttachment
+    got = list(alice.fetch(ids=[m]))[0]
+    assert got.has_attachments
+    assert sorted(a.name for a in got.attachments) == ["a.txt", "b.bin"]
+    contents = {a.name: a.content for a in got.attachments}
+    assert contents == {"a.txt": b"alpha", "b.bin": bytes(range(256))}
+    mime = list(alice.fetch(ids=[m], only_fields=["mime_content"]))[0].mime_content
+    assert b"multipart/mixed" in mime and b'filename="a.txt"' in mime
+    m.detach(late)  # DeleteAttachment
+    got = list(alice.fetch(ids=[m]))[0]
+    assert [a.name for a in got.attachments] == ["a.txt"]
+    # Sending carries the attachments to the recipient.
+    s = Message(account=alice, subject="report attached", body="x", to_recipients=[Mailbox(email_address=BOB)])
+    s.attach(FileAttachment(name="report.csv", content=b"a,b\n1,2\n"))
+    s.send_and_save()
+    received = bob.inbox.get(subject="report attached")
+    assert [(a.name, a.content) for a in received.attachments] == [("report.csv", b"a,b\n1,2\n")]
+    m.delete()

@@ -106,6 +106,110 @@ pub(crate) const MIGRATION_CHANGES: Migration = Migration::portable(
     CREATE INDEX mbx_changes_old_folder ON mbx_changes (old_folder_id, change_number)",
 );
 
+/// File attachments of items.
+macro_rules! attachments_schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_attachments (
+        id TEXT PRIMARY KEY,
+        item_id TEXT NOT NULL,
+        mailbox TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        content_id TEXT,
+        is_inline BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        modified_at BIGINT NOT NULL,
+        content ",
+            $blob,
+            " NOT NULL
+    );
+    CREATE INDEX mbx_attachments_item ON mbx_attachments (item_id)"
+        )
+    };
+}
+
+pub(crate) const MIGRATION_ATTACHMENTS: Migration = Migration {
+    version: 4,
+    name: "mailbox attachments",
+    sqlite: attachments_schema!("BLOB"),
+    postgres: attachments_schema!("BYTEA"),
+};
+
+/// A stored attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attachment {
+    pub id: String,
+    pub item_id: String,
+    pub mailbox: String,
+    pub name: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub is_inline: bool,
+    pub size: i64,
+    pub modified_at: i64,
+    pub content: Vec<u8>,
+}
+
+pub(crate) async fn insert_attachment(tx: &mut Transaction<'static, Any>, a: &Attachment) -> Result<(), DataError> {
+    sqlx::query(
+        "INSERT INTO mbx_attachments (id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&a.id)
+    .bind(&a.item_id)
+    .bind(&a.mailbox)
+    .bind(&a.name)
+    .bind(&a.content_type)
+    .bind(a.content_id.clone())
+    .bind(i64::from(a.is_inline))
+    .bind(a.size)
+    .bind(a.modified_at)
+    .bind(a.content.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn attachment_from_row(r: &sqlx::any::AnyRow, content: bool) -> Result<Attachment, sqlx::Error> {
+    Ok(Attachment {
+        id: r.try_get("id")?,
+        item_id: r.try_get("item_id")?,
+        mailbox: r.try_get("mailbox")?,
+        name: r.try_get("name")?,
+        content_type: r.try_get("content_type")?,
+        content_id: r.try_get("content_id")?,
+        is_inline: r.try_get::<i64, _>("is_inline")? != 0,
+        size: r.try_get("size")?,
+        modified_at: r.try_get("modified_at")?,
+        content: if content { r.try_get("content")? } else { Vec::new() },
+    })
+}
+
+/// Copies an item's attachments to another item (deliveries, CopyItem).
+pub(crate) async fn copy_attachments(
+    tx: &mut Transaction<'static, Any>,
+    from_item: &str,
+    to_item: &str,
+    to_mailbox: &str,
+) -> Result<(), DataError> {
+    let rows = sqlx::query(
+        "SELECT id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content
+         FROM mbx_attachments WHERE item_id = $1",
+    )
+    .bind(from_item)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let mut a = attachment_from_row(&r, true)?;
+        a.id = new_id(IdKind::Attachment);
+        a.item_id = to_item.to_owned();
+        a.mailbox = to_mailbox.to_owned();
+        insert_attachment(tx, &a).await?;
+    }
+    Ok(())
+}
+
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChangeKind {
@@ -433,6 +537,29 @@ impl Data {
         Ok(())
     }
 
+    /// An item's attachments (without content unless asked).
+    pub async fn attachments_of(&self, item_id: &str, content: bool) -> Result<Vec<Attachment>, DataError> {
+        let cols = if content {
+            "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content"
+        } else {
+            "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at"
+        };
+        let sql = format!("SELECT {cols} FROM mbx_attachments WHERE item_id = $1 ORDER BY modified_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(item_id).fetch_all(self.store.pool()).await?;
+        Ok(rows.iter().map(|r| attachment_from_row(r, content)).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn attachment(&self, id: &str) -> Result<Option<Attachment>, DataError> {
+        let row = sqlx::query(
+            "SELECT id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content
+             FROM mbx_attachments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.as_ref().map(|r| attachment_from_row(r, true)).transpose()?)
+    }
+
     pub async fn item(&self, id: &str) -> Result<Option<Item>, DataError> {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM mbx_items WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.store.pool()).await?;
@@ -557,6 +684,7 @@ pub(crate) async fn update_item(
 
 pub(crate) async fn delete_item(tx: &mut Transaction<'static, Any>, i: &Item, change: i64) -> Result<(), DataError> {
     sqlx::query("DELETE FROM mbx_items WHERE id = $1").bind(&i.id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&i.id).execute(&mut **tx).await?;
     log_change(tx, &i.mailbox, change, ChangeKind::Deleted, "item", &i.id, &i.folder_id, None).await?;
     adjust_counts(tx, &i.folder_id, -1, -i64::from(!i.is_read), change).await
 }

@@ -38,7 +38,8 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES, data::MIGRATION_ATTACHMENTS];
 
 /// Largest request body accepted (MIME content of big messages is the largest legitimate one).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;

@@ -6,13 +6,17 @@ use tandem_xml::{Node, child};
 
 use crate::{ProtoError, ResponseCode, ns, version};
 
+pub mod attachments;
 pub mod convert_id;
+pub mod create_attachment;
 pub mod create_folder;
 pub mod create_item;
+pub mod delete_attachment;
 pub mod delete_folder;
 pub mod delete_item;
 pub mod find_folder;
 pub mod find_item;
+pub mod get_attachment;
 pub mod get_events;
 pub mod get_folder;
 pub mod get_item;
@@ -59,6 +63,9 @@ pub enum Operation {
     Unsubscribe(get_events::UnsubscribeRequest),
     SyncFolderItems(sync_folder_items::Request),
     SyncFolderHierarchy(sync_folder_hierarchy::Request),
+    CreateAttachment(create_attachment::Request),
+    GetAttachment(get_attachment::Request),
+    DeleteAttachment(delete_attachment::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -71,9 +78,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "UpdateDelegate",
     "RemoveDelegate",
     "GetStreamingEvents",
-    "CreateAttachment",
-    "GetAttachment",
-    "DeleteAttachment",
     "ExpandDL",
     "GetMailTips",
     "GetUserConfiguration",
@@ -199,6 +203,9 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "Unsubscribe" => Operation::Unsubscribe(get_events::UnsubscribeRequest::parse(op)?),
         "SyncFolderItems" => Operation::SyncFolderItems(sync_folder_items::Request::parse(op)?),
         "SyncFolderHierarchy" => Operation::SyncFolderHierarchy(sync_folder_hierarchy::Request::parse(op)?),
+        "CreateAttachment" => Operation::CreateAttachment(create_attachment::Request::parse(op)?),
+        "GetAttachment" => Operation::GetAttachment(get_attachment::Request::parse(op)?),
+        "DeleteAttachment" => Operation::DeleteAttachment(delete_attachment::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -81,7 +81,27 @@ async fn create(
         item.article = article;
         data::insert_item(&mut tx, &item).await?;
     }
+    let source = if disposition != Disposition::SendOnly { Some(item.id.clone()) } else { None };
+    for a in &d.attachments {
+        let att = data::Attachment {
+            id: new_id(ids::IdKind::Attachment),
+            item_id: item.id.clone(),
+            mailbox: ctx.mailbox().to_owned(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            content_id: a.content_id.clone(),
+            is_inline: a.is_inline,
+            size: a.content.len() as i64,
+            modified_at: now,
+            content: a.content.clone(),
+        };
+        data::insert_attachment(&mut tx, &att).await?;
+    }
     deliver(&mut tx, &item, &recipients, now).await?;
+    if source.is_none() {
+        // SendOnly: the attachments were only needed for the deliveries.
+        sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&item.id).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);
@@ -125,7 +145,10 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> R
         fields.push_str(&format!("<t:Subject>{}</t:Subject>", tandem_xml::escape(&subject)));
     }
     let ext = data::join_extended(&d.extended);
-    let size = (fields.len() + ext.len() + d.mime.as_ref().map_or(0, Vec::len)) as i64;
+    let size = (fields.len()
+        + ext.len()
+        + d.mime.as_ref().map_or(0, Vec::len)
+        + d.attachments.iter().map(|a| a.content.len()).sum::<usize>()) as i64;
     Ok(Item {
         id: new_id(ids::IdKind::Item),
         mailbox: mailbox.to_owned(),
@@ -241,6 +264,7 @@ pub(crate) async fn deliver(
             ..item.clone()
         };
         data::insert_item(tx, &copy).await?;
+        data::copy_attachments(tx, &item.id, &copy.id, &r.mailbox).await?;
         data::log_change(tx, &r.mailbox, change, data::ChangeKind::NewMail, "item", &copy.id, &copy.folder_id, None)
             .await?;
     }

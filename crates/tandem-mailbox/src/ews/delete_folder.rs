@@ -68,6 +68,12 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
                 i += 1;
             }
             for d in doomed {
+                sqlx::query(
+                    "DELETE FROM mbx_attachments WHERE item_id IN (SELECT id FROM mbx_items WHERE folder_id = $1)",
+                )
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM mbx_items WHERE folder_id = $1").bind(&d.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM mbx_folders WHERE id = $1").bind(&d.id).execute(&mut *tx).await?;
                 let parent = d.parent_id.clone().unwrap_or_default();

@@ -106,8 +106,9 @@ pub(crate) fn addresses(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// A MIME rendering of an item made from typed properties.
-pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
+/// A MIME rendering of an item made from typed properties (multipart/mixed with its
+/// attachments when it has any).
+pub(crate) fn generate(i: &Item, stored: &[(String, String)], attachments: &[crate::data::Attachment]) -> Vec<u8> {
     let get = |n: &str| stored.iter().find(|(k, _)| k == n).map(|(_, x)| x.as_str());
     let mut out = String::new();
     let addr_of = |n: &str| get(n).map(element_text).unwrap_or_default();
@@ -134,6 +135,10 @@ pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
     ));
     let body = get("Body");
     let html = body.is_some_and(|b| b.contains("BodyType=\"HTML\""));
+    let boundary = format!("tandem-{}", hex::encode(&i.id.as_bytes()[..12.min(i.id.len())]));
+    if !attachments.is_empty() {
+        out.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n"));
+    }
     out.push_str(&format!(
         "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
         if html { "html" } else { "plain" }
@@ -141,6 +146,22 @@ pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
     if let Some(b) = body {
         out.push_str(&element_text(b).replace('\n', "\r\n"));
         out.push_str("\r\n");
+    }
+    for a in attachments {
+        let name: String = a.name.chars().filter(|c| !c.is_control() && *c != '"').collect();
+        let ctype: String = a.content_type.chars().filter(|c| !c.is_control()).collect();
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: {}; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+            if a.is_inline { "inline" } else { "attachment" }
+        ));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&a.content);
+        for chunk in b64.as_bytes().chunks(76) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push_str("\r\n");
+        }
+    }
+    if !attachments.is_empty() {
+        out.push_str(&format!("--{boundary}--\r\n"));
     }
     out.into_bytes()
 }

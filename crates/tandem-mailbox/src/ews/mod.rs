@@ -16,12 +16,15 @@ use crate::data::{self, DataError, Folder, Item};
 use crate::{Call, Shared, xml_response};
 
 mod convert_id;
+mod create_attachment;
 mod create_folder;
 mod create_item;
+mod delete_attachment;
 mod delete_folder;
 mod delete_item;
 mod find_folder;
 mod find_item;
+mod get_attachment;
 mod get_events;
 mod get_folder;
 mod get_item;
@@ -211,6 +214,9 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         Operation::Unsubscribe(r) => get_events::unsubscribe(&ctx, r).await,
         Operation::SyncFolderItems(r) => sync_folder_items::handle(&ctx, r).await,
         Operation::SyncFolderHierarchy(r) => sync_folder_hierarchy::handle(&ctx, r).await,
+        Operation::CreateAttachment(r) => create_attachment::handle(&ctx, r).await,
+        Operation::GetAttachment(r) => get_attachment::handle(&ctx, r).await,
+        Operation::DeleteAttachment(r) => delete_attachment::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -251,6 +257,9 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::Unsubscribe(_) => "Unsubscribe",
         Operation::SyncFolderItems(_) => "SyncFolderItems",
         Operation::SyncFolderHierarchy(_) => "SyncFolderHierarchy",
+        Operation::CreateAttachment(_) => "CreateAttachment",
+        Operation::GetAttachment(_) => "GetAttachment",
+        Operation::DeleteAttachment(_) => "DeleteAttachment",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
@@ -382,8 +391,24 @@ pub(crate) async fn item_view(
         ("Size", format!("<t:Size>{}</t:Size>", i.size)),
         ("DateTimeCreated", format!("<t:DateTimeCreated>{}</t:DateTimeCreated>", format_datetime(i.created_at))),
         ("LastModifiedTime", format!("<t:LastModifiedTime>{}</t:LastModifiedTime>", format_datetime(i.modified_at))),
-        ("HasAttachments", "<t:HasAttachments>false</t:HasAttachments>".to_owned()),
     ];
+    let wants_attachments = shape.base != tandem_ews_proto::types::BaseShape::IdOnly
+        || shape.wants("item:Attachments")
+        || shape.wants("item:HasAttachments")
+        || shape.include_mime;
+    let attachments = if wants_attachments {
+        ctx.s.data.attachments_of(&i.id, shape.include_mime && i.mime.is_none()).await?
+    } else {
+        Vec::new()
+    };
+    computed.push(("HasAttachments", format!("<t:HasAttachments>{}</t:HasAttachments>", !attachments.is_empty())));
+    if !attachments.is_empty() {
+        let list: String = attachments
+            .iter()
+            .map(|a| tandem_ews_proto::ops::get_attachment::render(&get_attachment::view(a, false)))
+            .collect();
+        computed.push(("Attachments", format!("<t:Attachments>{list}</t:Attachments>")));
+    }
     if !stored.iter().any(|(n, _)| n == "ItemClass") {
         computed.push(("ItemClass", format!("<t:ItemClass>{}</t:ItemClass>", tandem_xml::escape(&i.item_class))));
     }
@@ -397,7 +422,7 @@ pub(crate) async fn item_view(
     if shape.include_mime {
         let mime = match &i.mime {
             Some(m) => m.clone(),
-            None => mime::generate(i, &stored),
+            None => mime::generate(i, &stored, &attachments),
         };
         let b64 = base64::engine::general_purpose::STANDARD.encode(mime);
         computed.push(("MimeContent", format!("<t:MimeContent CharacterSet=\"UTF-8\">{b64}</t:MimeContent>")));

@@ -61,6 +61,7 @@ pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool)
     };
     if copy {
         data::insert_item(&mut tx, &moved).await?;
+        data::copy_attachments(&mut tx, &item.id, &moved.id, ctx.mailbox()).await?;
         let kind = data::ChangeKind::Copied;
         data::log_change(&mut tx, ctx.mailbox(), change, kind, "item", &moved.id, &to.id, Some(&item.folder_id))
             .await?;
