@@ -516,3 +516,26 @@ def test_file_attachments(alice, bob):
     received = bob.inbox.get(subject="report attached")
     assert [(a.name, a.content) for a in received.attachments] == [("report.csv", b"a,b\n1,2\n")]
     m.delete()
+
+
+def test_streaming_subscription(alice, bob):
+    import threading
+
+    from exchangelib import Mailbox, Message
+
+    with alice.inbox.streaming_subscription(event_types=("NewMailEvent",)) as sub_id:
+        def send_later():
+            import time
+
+            time.sleep(1.0)
+            Message(account=bob, subject="streamed", body="x", to_recipients=[Mailbox(email_address=ALICE)]).send()
+
+        t = threading.Thread(target=send_later)
+        t.start()
+        events = []
+        for notification in alice.inbox.get_streaming_events(sub_id, connection_timeout=1, max_notifications_returned=1):
+            events.extend(notification.events)
+        t.join()
+        names = [type(e).__name__ for e in events]
+        assert names == ["NewMailEvent"], names
+        assert list(alice.fetch(ids=[events[0].item_id]))[0].subject == "streamed"

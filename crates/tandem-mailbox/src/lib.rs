@@ -85,6 +85,9 @@ pub(crate) struct Subscription {
     pub event_types: Vec<String>,
     pub timeout: std::time::Duration,
     pub last_poll: std::time::Instant,
+    /// Streaming subscriptions: the change number last sent.
+    pub streaming: bool,
+    pub watermark: i64,
 }
 
 pub(crate) type AppState = Arc<Shared>;

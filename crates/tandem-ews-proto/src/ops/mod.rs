@@ -21,6 +21,7 @@ pub mod get_events;
 pub mod get_folder;
 pub mod get_item;
 pub mod get_server_time_zones;
+pub mod get_streaming_events;
 pub mod get_user_availability;
 pub mod get_user_oof_settings;
 pub mod move_copy_folder;
@@ -60,6 +61,7 @@ pub enum Operation {
     SetUserOofSettings(set_user_oof_settings::Request),
     Subscribe(subscribe::Request),
     GetEvents(get_events::Request),
+    GetStreamingEvents(get_streaming_events::Request),
     Unsubscribe(get_events::UnsubscribeRequest),
     SyncFolderItems(sync_folder_items::Request),
     SyncFolderHierarchy(sync_folder_hierarchy::Request),
@@ -77,7 +79,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "AddDelegate",
     "UpdateDelegate",
     "RemoveDelegate",
-    "GetStreamingEvents",
     "ExpandDL",
     "GetMailTips",
     "GetUserConfiguration",
@@ -200,6 +201,7 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "SetUserOofSettingsRequest" => Operation::SetUserOofSettings(set_user_oof_settings::Request::parse(op)?),
         "Subscribe" => Operation::Subscribe(subscribe::Request::parse(op)?),
         "GetEvents" => Operation::GetEvents(get_events::Request::parse(op)?),
+        "GetStreamingEvents" => Operation::GetStreamingEvents(get_streaming_events::Request::parse(op)?),
         "Unsubscribe" => Operation::Unsubscribe(get_events::UnsubscribeRequest::parse(op)?),
         "SyncFolderItems" => Operation::SyncFolderItems(sync_folder_items::Request::parse(op)?),
         "SyncFolderHierarchy" => Operation::SyncFolderHierarchy(sync_folder_hierarchy::Request::parse(op)?),

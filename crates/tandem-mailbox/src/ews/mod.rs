@@ -29,6 +29,7 @@ mod get_events;
 mod get_folder;
 mod get_item;
 mod get_server_time_zones;
+mod get_streaming_events;
 mod get_user_availability;
 mod get_user_oof_settings;
 pub(crate) mod mime;
@@ -156,7 +157,8 @@ impl Ctx<'_> {
 }
 
 /// The EWS endpoint.
-pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
+pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
+    let s: &Shared = shared;
     let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
         Ok(d) => d,
         Err(e) => {
@@ -184,10 +186,16 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         tracing::error!(error = %e, "cannot provision the mailbox");
         return fault(ResponseCode::ErrorInternalServerError, "The mailbox is not available.");
     }
+    let operation = match request.operation {
+        Operation::GetStreamingEvents(r) => {
+            return get_streaming_events::handle(shared.clone(), call.user.name.to_string(), r).await;
+        }
+        other => other,
+    };
     let ctx = Ctx { s, user: &call.user };
-    let op_name = operation_name(&request.operation);
+    let op_name = operation_name(&operation);
     let started = std::time::Instant::now();
-    let body = match request.operation {
+    let body = match operation {
         Operation::ConvertId(r) => convert_id::handle(&ctx, r).await,
         Operation::GetFolder(r) => get_folder::handle(&ctx, r).await,
         Operation::FindFolder(r) => find_folder::handle(&ctx, r).await,
@@ -211,6 +219,9 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         Operation::SetUserOofSettings(r) => set_user_oof_settings::handle(&ctx, r).await,
         Operation::Subscribe(r) => subscribe::handle(&ctx, r).await,
         Operation::GetEvents(r) => get_events::handle(&ctx, r).await,
+        Operation::GetStreamingEvents(_) => {
+            Err(fail(ResponseCode::ErrorInternalServerError, "streaming is served above"))
+        }
         Operation::Unsubscribe(r) => get_events::unsubscribe(&ctx, r).await,
         Operation::SyncFolderItems(r) => sync_folder_items::handle(&ctx, r).await,
         Operation::SyncFolderHierarchy(r) => sync_folder_hierarchy::handle(&ctx, r).await,
@@ -254,6 +265,7 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::SetUserOofSettings(_) => "SetUserOofSettings",
         Operation::Subscribe(_) => "Subscribe",
         Operation::GetEvents(_) => "GetEvents",
+        Operation::GetStreamingEvents(_) => "GetStreamingEvents",
         Operation::Unsubscribe(_) => "Unsubscribe",
         Operation::SyncFolderItems(_) => "SyncFolderItems",
         Operation::SyncFolderHierarchy(_) => "SyncFolderHierarchy",
