@@ -120,6 +120,11 @@ pub fn serve_https(
                     }
                 },
             };
+            // Without TCP_NODELAY the last small segment of a multi-record response waits for the
+            // client's delayed ACK (~40 ms per EWS call); a failure here only costs latency.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%role, %peer, error = %e, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             let router = router.clone();
             let shutdown = shutdown.clone();
