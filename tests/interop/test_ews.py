@@ -539,3 +539,50 @@ def test_streaming_subscription(alice, bob):
         names = [type(e).__name__ for e in events]
         assert names == ["NewMailEvent"], names
         assert list(alice.fetch(ids=[events[0].item_id]))[0].subject == "streamed"
+
+
+# ---------------------------------------------------------------- delegates
+
+
+def test_delegates_managed_and_enforced(deployment, alice, bob):
+    from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
+    from exchangelib.errors import ErrorAccessDenied
+
+    assert alice.delegates == []
+    add = (f'<m:AddDelegate><m:Mailbox><t:EmailAddress>{ALICE}</t:EmailAddress></m:Mailbox><m:DelegateUsers>'
+           f'<t:DelegateUser><t:UserId><t:PrimarySmtpAddress>{BOB}</t:PrimarySmtpAddress></t:UserId>'
+           '<t:DelegatePermissions><t:CalendarFolderPermissionLevel>Reviewer</t:CalendarFolderPermissionLevel>'
+           '</t:DelegatePermissions><t:ReceiveCopiesOfMeetingMessages>false</t:ReceiveCopiesOfMeetingMessages>'
+           '<t:ViewPrivateItems>false</t:ViewPrivateItems></t:DelegateUser></m:DelegateUsers>'
+           '<m:DeliverMeetingRequests>DelegatesAndMe</m:DeliverMeetingRequests></m:AddDelegate>')
+    r = soap(deployment, add)
+    assert response_codes(r.text) == ["NoError", "NoError"], r.text
+    assert response_codes(soap(deployment, add).text) == ["NoError", "ErrorDelegateAlreadyExists"]
+    delegates = alice.delegates
+    assert [(d.user_id.primary_smtp_address, d.delegate_permissions.calendar_folder_permission_level) for d in delegates] == [
+        (BOB, "Reviewer")]
+    tz = EWSTimeZone("UTC")
+    start = EWSDateTime(2026, 12, 3, 14, 0, tzinfo=tz)
+    item = CalendarItem(folder=alice.calendar, subject="Visible to my delegate", start=start,
+                        end=start + datetime.timedelta(hours=1))
+    item.save()
+    try:
+        # Bob opens Alice's calendar as her delegate (exchangelib addresses it by her mailbox).
+        from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials
+
+        creds = Credentials(BOB, DEMO_PASSWORD)
+        shared = Account(ALICE, credentials=creds, autodiscover=False, access_type=DELEGATE,
+                         config=Configuration(service_endpoint=deployment["ews"], credentials=creds, auth_type=BASIC),
+                         default_timezone=tz)
+        seen = list(shared.calendar.view(start=start - datetime.timedelta(hours=1), end=start + datetime.timedelta(hours=2)))
+        assert [i.subject for i in seen] == ["Visible to my delegate"]
+        with pytest.raises(ErrorAccessDenied):
+            list(shared.inbox.all())
+        remove = (f'<m:RemoveDelegate><m:Mailbox><t:EmailAddress>{ALICE}</t:EmailAddress></m:Mailbox><m:UserIds>'
+                  f'<t:UserId><t:PrimarySmtpAddress>{BOB}</t:PrimarySmtpAddress></t:UserId></m:UserIds></m:RemoveDelegate>')
+        assert response_codes(soap(deployment, remove).text) == ["NoError", "NoError"]
+        with pytest.raises(ErrorAccessDenied):
+            list(shared.calendar.all())
+        assert alice.delegates == []
+    finally:
+        item.delete()

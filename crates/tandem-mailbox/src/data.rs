@@ -560,6 +560,30 @@ impl Data {
         Ok(row.as_ref().map(|r| attachment_from_row(r, true)).transpose()?)
     }
 
+    /// Per-mailbox settings whose names start with `prefix`.
+    pub async fn user_settings_with(&self, mailbox: &str, prefix: &str) -> Result<Vec<(String, String)>, DataError> {
+        let rows =
+            sqlx::query("SELECT name, value FROM mbx_user_settings WHERE mailbox = $1 AND name LIKE $2 ORDER BY name")
+                .bind(mailbox)
+                .bind(format!("{prefix}%"))
+                .fetch_all(self.store.pool())
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get::<String, _>("name")?, r.try_get::<String, _>("value")?));
+        }
+        Ok(out)
+    }
+
+    pub async fn remove_user_setting(&self, mailbox: &str, name: &str) -> Result<bool, DataError> {
+        let done = sqlx::query("DELETE FROM mbx_user_settings WHERE mailbox = $1 AND name = $2")
+            .bind(mailbox)
+            .bind(name)
+            .execute(self.store.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn item(&self, id: &str) -> Result<Option<Item>, DataError> {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM mbx_items WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.store.pool()).await?;

@@ -62,7 +62,7 @@ fn column(k: &SortKey) -> Option<&'static str> {
 }
 
 async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::FolderRef) -> Result<String, EwsError> {
-    let folder = ctx.folder(parent).await?;
+    let folder = ctx.folder_for_read(parent, false).await?;
     let pool = ctx.s.data.store.pool();
     let full = needs_full(&req.shape);
     let cols = if full || req.restriction.is_some() || req.query.is_some() { ITEM_COLUMNS } else { ITEM_LIGHT_COLUMNS };

@@ -15,6 +15,7 @@ use tandem_xml::soap::Envelope;
 use crate::data::{self, DataError, Folder, Item};
 use crate::{Call, Shared, xml_response};
 
+mod add_delegate;
 mod convert_id;
 mod create_attachment;
 mod create_folder;
@@ -25,6 +26,7 @@ mod delete_item;
 mod find_folder;
 mod find_item;
 mod get_attachment;
+mod get_delegate;
 mod get_events;
 mod get_folder;
 mod get_item;
@@ -36,12 +38,14 @@ pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;
 pub(crate) mod query;
+mod remove_delegate;
 mod resolve_names;
 mod send_item;
 mod set_user_oof_settings;
 mod subscribe;
 mod sync_folder_hierarchy;
 mod sync_folder_items;
+mod update_delegate;
 mod update_folder;
 mod update_item;
 
@@ -129,7 +133,7 @@ impl Ctx<'_> {
                     return Err(match self.s.directory.find(m).await? {
                         Some(u) if u.can_use_mailbox() => fail(
                             ResponseCode::ErrorAccessDenied,
-                            "Access is denied: delegate access to other mailboxes is not supported by this server yet.",
+                            "Access is denied: delegates can read delegated folders; writing to another mailbox is not supported by this server yet.",
                         ),
                         _ => fail(
                             ResponseCode::ErrorNonExistentMailbox,
@@ -140,6 +144,70 @@ impl Ctx<'_> {
                 self.s.data.folder_by_name(self.mailbox(), name).await?.ok_or_else(not_found)
             }
         }
+    }
+
+    /// A folder to read: the caller's own, or a distinguished folder of another mailbox on which
+    /// the caller is a delegate with at least Reviewer. With `properties_only` (GetFolder), a
+    /// delegate may also see the mailbox's root and top of information store, as the FolderVisible
+    /// right Exchange grants with AddDelegate allows.
+    pub async fn folder_for_read(&self, r: &FolderRef, properties_only: bool) -> Result<Folder, EwsError> {
+        if let FolderRef::Distinguished { name, mailbox: Some(m) } = r
+            && !m.eq_ignore_ascii_case(&self.smtp())
+        {
+            let owner = self.s.directory.find(m).await?.filter(|u| u.can_use_mailbox()).ok_or_else(|| {
+                fail(ResponseCode::ErrorNonExistentMailbox, format!("No mailbox with such guid or address: {m}"))
+            })?;
+            let owner_mailbox = owner.name.to_string();
+            let visible = properties_only
+                && matches!(name.as_str(), "root" | "msgfolderroot")
+                && self.is_delegate_of(&owner_mailbox).await?;
+            if !visible && self.delegate_level(&owner_mailbox, name).await? == "None" {
+                return Err(fail(
+                    ResponseCode::ErrorAccessDenied,
+                    "Access is denied: not a delegate with access to this folder.",
+                ));
+            }
+            self.s.data.ensure_mailbox(&owner_mailbox).await?;
+            return self.s.data.folder_by_name(&owner_mailbox, name).await?.ok_or_else(|| {
+                fail(ResponseCode::ErrorFolderNotFound, "The specified folder could not be found in the store.")
+            });
+        }
+        self.folder(r).await
+    }
+
+    async fn is_delegate_of(&self, owner_mailbox: &str) -> Result<bool, EwsError> {
+        let key = format!("{}{}", get_delegate::PREFIX, self.smtp().to_lowercase());
+        Ok(self.s.data.user_setting(owner_mailbox, &key).await?.is_some())
+    }
+
+    /// The caller's delegate level on a distinguished folder of another mailbox.
+    async fn delegate_level(&self, owner_mailbox: &str, folder_name: &str) -> Result<String, EwsError> {
+        if !tandem_ews_proto::ops::delegates::FOLDERS.iter().any(|(f, _)| *f == folder_name) {
+            return Ok("None".to_owned());
+        }
+        let key = format!("{}{}", get_delegate::PREFIX, self.smtp().to_lowercase());
+        Ok(match self.s.data.user_setting(owner_mailbox, &key).await? {
+            Some(v) => tandem_ews_proto::ops::delegates::Delegate::decode("", &v).level(folder_name).to_owned(),
+            None => "None".to_owned(),
+        })
+    }
+
+    /// An item to read: the caller's own, or one in a delegated folder (Reviewer or more).
+    pub async fn item_for_read(&self, id: &str) -> Result<Item, EwsError> {
+        let key = ids::decode(id, ids::IdKind::Item)?;
+        let item =
+            self.s.data.item(&key).await?.ok_or_else(|| {
+                fail(ResponseCode::ErrorItemNotFound, "The specified object was not found in the store.")
+            })?;
+        if item.mailbox == self.mailbox() {
+            return Ok(item);
+        }
+        let folder = self.s.data.folder_by_id(&item.folder_id).await?;
+        let name = folder.and_then(|f| f.distinguished).unwrap_or_default();
+        if self.delegate_level(&item.mailbox, &name).await? == "None" {
+            return Err(fail(ResponseCode::ErrorAccessDenied, "Access is denied. Check credentials and try again."));
+        }
+        Ok(item)
     }
 
     /// Finds an item the user may use.
@@ -228,6 +296,10 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
         Operation::CreateAttachment(r) => create_attachment::handle(&ctx, r).await,
         Operation::GetAttachment(r) => get_attachment::handle(&ctx, r).await,
         Operation::DeleteAttachment(r) => delete_attachment::handle(&ctx, r).await,
+        Operation::GetDelegate(r) => get_delegate::handle(&ctx, r).await,
+        Operation::AddDelegate(r) => add_delegate::handle(&ctx, r).await,
+        Operation::UpdateDelegate(r) => update_delegate::handle(&ctx, r).await,
+        Operation::RemoveDelegate(r) => remove_delegate::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -272,6 +344,10 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::CreateAttachment(_) => "CreateAttachment",
         Operation::GetAttachment(_) => "GetAttachment",
         Operation::DeleteAttachment(_) => "DeleteAttachment",
+        Operation::GetDelegate(_) => "GetDelegate",
+        Operation::AddDelegate(_) => "AddDelegate",
+        Operation::UpdateDelegate(_) => "UpdateDelegate",
+        Operation::RemoveDelegate(_) => "RemoveDelegate",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
