@@ -586,3 +586,36 @@ def test_delegates_managed_and_enforced(deployment, alice, bob):
         assert alice.delegates == []
     finally:
         item.delete()
+
+
+def test_paging_from_both_ends(deployment, alice):
+    """Pages near the end are read from the far end of the index; every window must still be
+    the right slice of the ordered folder."""
+    from exchangelib import Folder, Message
+
+    folder = Folder(parent=alice.inbox, name="Paging")
+    folder.save()
+    try:
+        for i in range(30):
+            Message(folder=folder, subject=f"p{i:02d}").save()
+        expected = [f"p{i:02d}" for i in range(30)]
+
+        def page(offset, size, base="Beginning"):
+            body = (f'<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>'
+                    f'<t:FieldURI FieldURI="item:Subject"/></t:AdditionalProperties></m:ItemShape>'
+                    f'<m:IndexedPageItemView MaxEntriesReturned="{size}" Offset="{offset}" BasePoint="{base}"/>'
+                    f'<m:SortOrder><t:FieldOrder Order="Ascending"><t:FieldURI FieldURI="item:Subject"/></t:FieldOrder></m:SortOrder>'
+                    f'<m:ParentFolderIds><t:FolderId Id="{folder.id}"/></m:ParentFolderIds></m:FindItem>')
+            root = ET.fromstring(soap(deployment, body).text)
+            return [e.text for e in root.iter(f"{{{T}}}Subject")]
+
+        assert page(0, 10) == expected[:10]
+        assert page(25, 10) == expected[25:]
+        assert page(20, 10) == expected[20:30]
+        assert page(0, 7, "End") == expected[23:]
+        assert page(5, 7, "End") == expected[18:25]
+        assert page(28, 7, "End") == expected[:2]
+        by_date = [m.subject for m in folder.all().order_by("-datetime_received")[:3]]
+        assert by_date == ["p29", "p28", "p27"]
+    finally:
+        folder.delete()
