@@ -26,6 +26,7 @@ pub mod get_item;
 pub mod get_server_time_zones;
 pub mod get_streaming_events;
 pub mod get_user_availability;
+pub mod get_user_configuration;
 pub mod get_user_oof_settings;
 pub mod move_copy_folder;
 pub mod move_copy_item;
@@ -77,6 +78,7 @@ pub enum Operation {
     AddDelegate(add_delegate::Request),
     UpdateDelegate(update_delegate::Request),
     RemoveDelegate(remove_delegate::Request),
+    GetUserConfiguration(get_user_configuration::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -86,7 +88,6 @@ pub enum Operation {
 pub const NOT_IMPLEMENTED: &[&str] = &[
     "ExpandDL",
     "GetMailTips",
-    "GetUserConfiguration",
     "CreateUserConfiguration",
     "UpdateUserConfiguration",
     "DeleteUserConfiguration",
@@ -217,6 +218,7 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "AddDelegate" => Operation::AddDelegate(add_delegate::Request::parse(op)?),
         "UpdateDelegate" => Operation::UpdateDelegate(update_delegate::Request::parse(op)?),
         "RemoveDelegate" => Operation::RemoveDelegate(remove_delegate::Request::parse(op)?),
+        "GetUserConfiguration" => Operation::GetUserConfiguration(get_user_configuration::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

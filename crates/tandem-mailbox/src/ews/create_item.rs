@@ -130,9 +130,17 @@ fn default_class(element: &str) -> &'static str {
 /// A new item row (numbers are assigned when it is written).
 pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> Result<Item, EwsError> {
     let headers = d.mime.as_deref().map(mime::headers).unwrap_or_default();
-    let subject =
-        d.subject.clone().or_else(|| mime::header(&headers, "Subject").map(mime::decode_words)).unwrap_or_default();
-    if let (Some(s), Some(e)) = (d.start, d.end)
+    let ical = d.mime.as_deref().filter(|m| mime::is_icalendar(m)).map(mime::icalendar_event);
+    let (ical_summary, ical_start, ical_end, _) = ical.unwrap_or_default();
+    let subject = d
+        .subject
+        .clone()
+        .or(ical_summary)
+        .or_else(|| mime::header(&headers, "Subject").map(mime::decode_words))
+        .unwrap_or_default();
+    let start = d.start.or(ical_start);
+    let end = d.end.or(ical_end).or(start);
+    if let (Some(s), Some(e)) = (start, end)
         && e < s
     {
         return Err(fail(
@@ -162,8 +170,8 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> R
         modified_at: now,
         sent_at: None,
         size,
-        start_at: d.start,
-        end_at: d.end.or(d.start),
+        start_at: start,
+        end_at: end,
         article: 0,
         change_number: 0,
         fields,

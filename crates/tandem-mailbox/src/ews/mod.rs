@@ -33,6 +33,7 @@ mod get_item;
 mod get_server_time_zones;
 mod get_streaming_events;
 mod get_user_availability;
+mod get_user_configuration;
 mod get_user_oof_settings;
 pub(crate) mod mime;
 mod move_copy_folder;
@@ -300,6 +301,7 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
         Operation::AddDelegate(r) => add_delegate::handle(&ctx, r).await,
         Operation::UpdateDelegate(r) => update_delegate::handle(&ctx, r).await,
         Operation::RemoveDelegate(r) => remove_delegate::handle(&ctx, r).await,
+        Operation::GetUserConfiguration(r) => get_user_configuration::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -348,6 +350,7 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::AddDelegate(_) => "AddDelegate",
         Operation::UpdateDelegate(_) => "UpdateDelegate",
         Operation::RemoveDelegate(_) => "RemoveDelegate",
+        Operation::GetUserConfiguration(_) => "GetUserConfiguration",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
@@ -432,9 +435,28 @@ pub(crate) fn computed_value(i: &Item, path: &PropertyPath) -> Option<String> {
             "item:HasAttachments" => "false".to_owned(),
             "calendar:Start" => format_datetime(i.start_at?),
             "calendar:End" => format_datetime(i.end_at?),
+            "calendar:IsRecurring" if i.element == "CalendarItem" => i.fields.contains("<t:Recurrence>").to_string(),
+            "calendar:CalendarItemType" if i.element == "CalendarItem" => {
+                if i.fields.contains("<t:Recurrence>") { "RecurringMaster" } else { "Single" }.to_owned()
+            }
             "item:ParentFolderId" => i.folder_id.clone(),
             _ => return None,
         }),
+        PropertyPath::Extended(e) if e.tag.is_none() => {
+            // Named calendar properties DavMail restricts on: PidLidRecurring and the
+            // instance type (0 single, 1 recurring master).
+            let recurring = i.fields.contains("<t:Recurrence>");
+            let set = e.distinguished_set.as_deref();
+            match (set, e.id, e.name.as_deref()) {
+                (Some("Appointment"), Some(0x8223), _) if i.element == "CalendarItem" => Some(recurring.to_string()),
+                (Some("PublicStrings"), _, Some("urn:schemas:calendar:instancetype"))
+                    if i.element == "CalendarItem" =>
+                {
+                    Some(if recurring { "1" } else { "0" }.to_owned())
+                }
+                _ => None,
+            }
+        }
         PropertyPath::Extended(e) => match e.tag? {
             0x0e23 => Some(i.article.to_string()),
             0x0e08 => Some(i.size.to_string()),
@@ -510,6 +532,7 @@ pub(crate) async fn item_view(
     if shape.include_mime {
         let mime = match &i.mime {
             Some(m) => m.clone(),
+            None if i.element == "CalendarItem" => mime::generate_icalendar(i, &stored),
             None => mime::generate(i, &stored, &attachments),
         };
         let b64 = base64::engine::general_purpose::STANDARD.encode(mime);
