@@ -619,3 +619,25 @@ def test_paging_from_both_ends(deployment, alice):
         assert by_date == ["p29", "p28", "p27"]
     finally:
         folder.delete()
+
+
+def test_free_busy_expands_recurrences(alice, bob):
+    from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
+    from exchangelib.recurrence import Recurrence, WeeklyPattern
+
+    tz = EWSTimeZone("UTC")
+    first = EWSDateTime(2026, 12, 14, 10, 0, tzinfo=tz)  # a Monday
+    item = CalendarItem(folder=bob.calendar, subject="Weekly sync", start=first, end=first + datetime.timedelta(hours=1),
+                        legacy_free_busy_status="Busy",
+                        recurrence=Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1, 3]),
+                                              start=EWSDate(2026, 12, 14), number=4))
+    item.save()
+    try:
+        view = list(alice.protocol.get_free_busy_info(
+            accounts=[(bob, "Required", False)], start=EWSDateTime(2026, 12, 14, tzinfo=tz),
+            end=EWSDateTime(2026, 12, 28, tzinfo=tz), merged_free_busy_interval=60, requested_view="FreeBusy"))[0]
+        starts = [(e.start.day, e.start.hour) for e in view.calendar_events]
+        # Monday 14, Wednesday 16, Monday 21, Wednesday 23 at 10:00; then the count (4) ends it.
+        assert starts == [(14, 10), (16, 10), (21, 10), (23, 10)], starts
+    finally:
+        item.delete()

@@ -39,6 +39,7 @@ pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;
 pub(crate) mod query;
+mod recurrence;
 mod remove_delegate;
 mod resolve_names;
 mod send_item;
