@@ -331,10 +331,15 @@ def test_querystring_search(alice):
 
 
 def test_resolve_names_and_time_zones(alice):
+    assert alice.root.name == "Root"  # settles the protocol's API version before protocol-level calls
     found = alice.protocol.resolve_names(["bob"])
     assert [m.email_address for m in found] == [BOB]
     zones = list(alice.protocol.get_timezones(return_full_timezone_data=True))
     assert zones
+    from exchangelib.errors import ErrorNameResolutionNoResults
+
+    with pytest.raises(ErrorNameResolutionNoResults):
+        list(alice.protocol.expand_dl("all-staff@litwareinc.com"))
 
 
 # ---------------------------------------------------------------- bad input

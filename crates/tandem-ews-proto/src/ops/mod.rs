@@ -16,6 +16,7 @@ pub mod delegates;
 pub mod delete_attachment;
 pub mod delete_folder;
 pub mod delete_item;
+pub mod expand_dl;
 pub mod find_folder;
 pub mod find_item;
 pub mod get_attachment;
@@ -79,6 +80,7 @@ pub enum Operation {
     UpdateDelegate(update_delegate::Request),
     RemoveDelegate(remove_delegate::Request),
     GetUserConfiguration(get_user_configuration::Request),
+    ExpandDl(expand_dl::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -86,7 +88,6 @@ pub enum Operation {
 
 /// EWS operations Tandem knows by name but does not implement (yet).
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "ExpandDL",
     "GetMailTips",
     "CreateUserConfiguration",
     "UpdateUserConfiguration",
@@ -219,6 +220,7 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "UpdateDelegate" => Operation::UpdateDelegate(update_delegate::Request::parse(op)?),
         "RemoveDelegate" => Operation::RemoveDelegate(remove_delegate::Request::parse(op)?),
         "GetUserConfiguration" => Operation::GetUserConfiguration(get_user_configuration::Request::parse(op)?),
+        "ExpandDL" => Operation::ExpandDl(expand_dl::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -23,6 +23,7 @@ mod create_item;
 mod delete_attachment;
 mod delete_folder;
 mod delete_item;
+mod expand_dl;
 mod find_folder;
 mod find_item;
 mod get_attachment;
@@ -303,6 +304,7 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
         Operation::UpdateDelegate(r) => update_delegate::handle(&ctx, r).await,
         Operation::RemoveDelegate(r) => remove_delegate::handle(&ctx, r).await,
         Operation::GetUserConfiguration(r) => get_user_configuration::handle(&ctx, r).await,
+        Operation::ExpandDl(r) => expand_dl::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -352,6 +354,7 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::UpdateDelegate(_) => "UpdateDelegate",
         Operation::RemoveDelegate(_) => "RemoveDelegate",
         Operation::GetUserConfiguration(_) => "GetUserConfiguration",
+        Operation::ExpandDl(_) => "ExpandDL",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
