@@ -646,3 +646,29 @@ def test_free_busy_expands_recurrences(alice, bob):
         assert starts == [(14, 10), (16, 10), (21, 10), (23, 10)], starts
     finally:
         item.delete()
+
+
+def test_mail_tips_report_out_of_office(alice, bob):
+    """exchangelib's acc.mail_tips (GetMailTips with its stray text) for oneself, and a raw
+    request for a colleague who is away and an external address."""
+    from exchangelib import OofSettings
+
+    tips = alice.mail_tips
+    assert tips.recipient_address.email_address == ALICE and tips.out_of_office is None
+    bob.oof_settings = OofSettings(state=OofSettings.ENABLED, internal_reply="On leave", external_reply="Away")
+    try:
+        body = (f"<m:GetMailTips>All<m:SendingAs><t:EmailAddress>{ALICE}</t:EmailAddress></m:SendingAs><m:Recipients>"
+                f"<t:Mailbox><t:EmailAddress>{BOB}</t:EmailAddress></t:Mailbox>"
+                "<t:Mailbox><t:EmailAddress>x@elsewhere.example</t:EmailAddress></t:Mailbox></m:Recipients>"
+                "<m:MailTipsRequested>All</m:MailTipsRequested></m:GetMailTips>")
+        root = ET.fromstring(soap(deployment_of(alice), body).text)
+        tips = list(root.iter(f"{{{M}}}MailTips"))
+        assert tips[0].find(f"{{{T}}}OutOfOffice/{{{T}}}ReplyBody/{{{T}}}Message").text == "On leave"
+        assert tips[1].find(f"{{{T}}}ExternalMemberCount").text == "1"
+        assert tips[1].find(f"{{{T}}}OutOfOffice") is None
+    finally:
+        bob.oof_settings = OofSettings(state=OofSettings.DISABLED, internal_reply="", external_reply="")
+
+
+def deployment_of(acc):
+    return {"ews": acc.protocol.service_endpoint, "ca": os.environ["REQUESTS_CA_BUNDLE"]}

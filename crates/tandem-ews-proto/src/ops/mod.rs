@@ -24,6 +24,7 @@ pub mod get_delegate;
 pub mod get_events;
 pub mod get_folder;
 pub mod get_item;
+pub mod get_mail_tips;
 pub mod get_server_time_zones;
 pub mod get_streaming_events;
 pub mod get_user_availability;
@@ -81,6 +82,7 @@ pub enum Operation {
     RemoveDelegate(remove_delegate::Request),
     GetUserConfiguration(get_user_configuration::Request),
     ExpandDl(expand_dl::Request),
+    GetMailTips(get_mail_tips::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -88,7 +90,6 @@ pub enum Operation {
 
 /// EWS operations Tandem knows by name but does not implement (yet).
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "GetMailTips",
     "CreateUserConfiguration",
     "UpdateUserConfiguration",
     "DeleteUserConfiguration",
@@ -221,6 +222,7 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "RemoveDelegate" => Operation::RemoveDelegate(remove_delegate::Request::parse(op)?),
         "GetUserConfiguration" => Operation::GetUserConfiguration(get_user_configuration::Request::parse(op)?),
         "ExpandDL" => Operation::ExpandDl(expand_dl::Request::parse(op)?),
+        "GetMailTips" => Operation::GetMailTips(get_mail_tips::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -31,6 +31,7 @@ mod get_delegate;
 mod get_events;
 mod get_folder;
 mod get_item;
+mod get_mail_tips;
 mod get_server_time_zones;
 mod get_streaming_events;
 mod get_user_availability;
@@ -305,6 +306,7 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
         Operation::RemoveDelegate(r) => remove_delegate::handle(&ctx, r).await,
         Operation::GetUserConfiguration(r) => get_user_configuration::handle(&ctx, r).await,
         Operation::ExpandDl(r) => expand_dl::handle(&ctx, r).await,
+        Operation::GetMailTips(r) => get_mail_tips::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -355,6 +357,7 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::RemoveDelegate(_) => "RemoveDelegate",
         Operation::GetUserConfiguration(_) => "GetUserConfiguration",
         Operation::ExpandDl(_) => "ExpandDL",
+        Operation::GetMailTips(_) => "GetMailTips",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
