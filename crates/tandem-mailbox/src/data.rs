@@ -427,11 +427,26 @@ pub(crate) fn new_id(kind: IdKind) -> String {
 pub(crate) struct Data {
     pub store: Store,
     provisioned: Mutex<HashSet<String>>,
+    /// SQLite has one writer: write transactions queue here instead of meeting SQLITE_BUSY and
+    /// its sleeping busy handler inside the database.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl Data {
     pub fn new(store: Store) -> Data {
-        Data { store, provisioned: Mutex::new(HashSet::new()) }
+        Data { store, provisioned: Mutex::new(HashSet::new()), writer: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Starts a write transaction; on SQLite it first takes the role's writer turn, held by the
+    /// returned guard until it is dropped (after the commit).
+    pub async fn begin_write(
+        &self,
+    ) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, Transaction<'static, Any>), StoreError> {
+        let turn = match self.store.backend() {
+            tandem_store::Backend::Sqlite => Some(self.writer.lock().await),
+            tandem_store::Backend::Postgres => None,
+        };
+        Ok((turn, self.store.begin().await?))
     }
 
     /// Creates the mailbox's distinguished folders on first access (one transaction).
@@ -461,7 +476,7 @@ impl Data {
 
     async fn provision(&self, mailbox: &str) -> Result<(), DataError> {
         let now = tandem_store::now_unix();
-        let mut tx = self.store.begin().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query("INSERT INTO mbx_counters (mailbox, next_change, next_article) VALUES ($1, 1, 1)")
             .bind(mailbox)
             .execute(&mut *tx)

@@ -46,7 +46,7 @@ async fn add(
         modified_at: now,
         content: a.content,
     };
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     data::insert_attachment(&mut tx, &att).await?;
     item.change_number = change;
@@ -54,6 +54,7 @@ async fn add(
     item.size += att.size;
     data::update_item(&mut tx, &item, None).await?;
     tx.commit().await?;
+    drop(turn);
     Ok(format!(
         "<t:FileAttachment><t:AttachmentId Id=\"{}\" RootItemId=\"{}\" RootItemChangeKey=\"{}\"/></t:FileAttachment>",
         att.id,

@@ -74,7 +74,7 @@ async fn create(
     if sending {
         mark_sent(&mut item, ctx, now);
     }
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     if disposition != Disposition::SendOnly {
         let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
         item.change_number = change;
@@ -103,6 +103,7 @@ async fn create(
         sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&item.id).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    drop(turn);
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);
         Ok(format!(

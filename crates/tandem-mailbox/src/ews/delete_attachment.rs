@@ -31,7 +31,7 @@ async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(String, String), EwsError> {
         .item(&a.item_id)
         .await?
         .ok_or_else(|| fail(ResponseCode::ErrorItemNotFound, "The attachment's item was not found."))?;
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     sqlx::query("DELETE FROM mbx_attachments WHERE id = $1").bind(&a.id).execute(&mut *tx).await?;
     item.change_number = change;
@@ -39,5 +39,6 @@ async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(String, String), EwsError> {
     item.size = (item.size - a.size).max(0);
     data::update_item(&mut tx, &item, None).await?;
     tx.commit().await?;
+    drop(turn);
     Ok((item.id, ids::change_key(change)))
 }

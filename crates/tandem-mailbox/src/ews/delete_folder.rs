@@ -34,7 +34,7 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
         DeleteType::MoveToDeletedItems => Some("deleteditems"),
     };
     let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     match target {
         Some(name) => {
@@ -92,5 +92,6 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
         }
     }
     tx.commit().await?;
+    drop(turn);
     Ok(())
 }
