@@ -8,7 +8,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
-cargo build --release --locked -p tandem -p tandem-mailbox --example ews_bench
+# Two builds: target selection (--example) would otherwise leave the tandem binary unbuilt.
+cargo build --release --locked -p tandem
+cargo build --release --locked -p tandem-mailbox --example ews_bench
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from conftest import DEMO_PASSWORD, DOMAIN
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem
 
 A = "http://schemas.microsoft.com/exchange/2010/Autodiscover"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -39,8 +39,7 @@ def pox_request(address, schema=OUTLOOK):
 <AcceptableResponseSchema>{schema}</AcceptableResponseSchema></Request></Autodiscover>"""
 
 
-@pytest.fixture
-def mbx(tandem):
+def endpoints(tandem):
     st = tandem.status()
     return {
         "status": st,
@@ -51,6 +50,15 @@ def mbx(tandem):
         "auth": (ALICE, DEMO_PASSWORD),
         "tandem": tandem,
     }
+
+
+@pytest.fixture(scope="module")
+def mbx(tandem_bin, tmp_path_factory):
+    """One deployment for the read-only tests of this module (fewer starts, quicker)."""
+    t = Tandem(tandem_bin, tmp_path_factory.mktemp("autodiscover"))
+    t.start()
+    yield endpoints(t)
+    t.kill_all()
 
 
 def post(m, url, body, auth=True):
@@ -199,7 +207,8 @@ def test_pox_errors(mbx):
     assert pox_error(r.text) == "500"
 
 
-def test_client_access_server_commands_apply_without_restart(mbx):
+def test_client_access_server_commands_apply_without_restart(tandem):
+    mbx = endpoints(tandem)
     t = mbx["tandem"]
     r = t.run("exchange", "get-client-access-server", *t.location, "--json")
     assert r.returncode == 0, r.stderr

@@ -156,3 +156,27 @@ def test_davmail_caldav_propfind(davmail):
                          data='<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:displayname/>'
                               "<d:resourcetype/></d:prop></d:propfind>", timeout=60)
     assert r.status_code == 207, (r.status_code, r.text, log_tail(davmail))
+
+
+@pytest.mark.timeout(180)
+def test_davmail_caldav_put_and_report(davmail):
+    """CalDAV through DavMail: PUT an event (CreateItem with iCalendar MIME) and find it again
+    with a calendar-query REPORT over a time range."""
+    import datetime as dt
+
+    import caldav
+
+    base = f"http://127.0.0.1:{davmail['caldav']}/users/{ALICE}/"
+    client = caldav.DAVClient(url=base, username=ALICE, password=DEMO_PASSWORD, timeout=60)
+    cal = caldav.Calendar(client=client, url=base + "calendar/")
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tandem//interop//EN\r\nBEGIN:VEVENT\r\n"
+           "UID:tandem-davmail-1@litwareinc.com\r\nDTSTAMP:20261128T100000Z\r\nDTSTART:20261210T090000Z\r\n"
+           "DTEND:20261210T100000Z\r\nSUMMARY:Standup via CalDAV\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    cal.save_event(ics)
+    found = cal.search(start=dt.datetime(2026, 12, 9, tzinfo=dt.timezone.utc),
+                       end=dt.datetime(2026, 12, 11, tzinfo=dt.timezone.utc), event=True, expand=False)
+    for e in found:
+        if not e.data:
+            e.load()
+    summaries = [e.icalendar_component["SUMMARY"] for e in found]
+    assert summaries == ["Standup via CalDAV"], (summaries, log_tail(davmail))

@@ -331,10 +331,15 @@ def test_querystring_search(alice):
 
 
 def test_resolve_names_and_time_zones(alice):
+    assert alice.root.name == "Root"  # settles the protocol's API version before protocol-level calls
     found = alice.protocol.resolve_names(["bob"])
     assert [m.email_address for m in found] == [BOB]
     zones = list(alice.protocol.get_timezones(return_full_timezone_data=True))
     assert zones
+    from exchangelib.errors import ErrorNameResolutionNoResults
+
+    with pytest.raises(ErrorNameResolutionNoResults):
+        list(alice.protocol.expand_dl("all-staff@litwareinc.com"))
 
 
 # ---------------------------------------------------------------- bad input
@@ -486,3 +491,184 @@ def test_pull_subscription_get_events(alice, bob):
         new_mail = next(e for n in notifications for e in n.events if type(e).__name__ == "NewMailEvent")
         got = list(alice.fetch(ids=[new_mail.item_id]))[0]
         assert got.subject == "ping"
+
+
+# ---------------------------------------------------------------- attachments
+
+
+def test_file_attachments(alice, bob):
+    from exchangelib import FileAttachment, Mailbox, Message
+
+    m = Message(folder=alice.drafts, subject="with files", body="see attached")
+    m.attach(FileAttachment(name="a.txt", content=b"alpha", content_type="text/plain"))
+    m.save()
+    late = FileAttachment(name="b.bin", content=bytes(range(256)))
+    m.attach(late)  # on a saved item: CreateAttachment
+    got = list(alice.fetch(ids=[m]))[0]
+    assert got.has_attachments
+    assert sorted(a.name for a in got.attachments) == ["a.txt", "b.bin"]
+    contents = {a.name: a.content for a in got.attachments}
+    assert contents == {"a.txt": b"alpha", "b.bin": bytes(range(256))}
+    mime = list(alice.fetch(ids=[m], only_fields=["mime_content"]))[0].mime_content
+    assert b"multipart/mixed" in mime and b'filename="a.txt"' in mime
+    m.detach(late)  # DeleteAttachment
+    got = list(alice.fetch(ids=[m]))[0]
+    assert [a.name for a in got.attachments] == ["a.txt"]
+    # Sending carries the attachments to the recipient.
+    s = Message(account=alice, subject="report attached", body="x", to_recipients=[Mailbox(email_address=BOB)])
+    s.attach(FileAttachment(name="report.csv", content=b"a,b\n1,2\n"))
+    s.send_and_save()
+    received = bob.inbox.get(subject="report attached")
+    assert [(a.name, a.content) for a in received.attachments] == [("report.csv", b"a,b\n1,2\n")]
+    m.delete()
+
+
+def test_streaming_subscription(alice, bob):
+    import threading
+
+    from exchangelib import Mailbox, Message
+
+    with alice.inbox.streaming_subscription(event_types=("NewMailEvent",)) as sub_id:
+        def send_later():
+            import time
+
+            time.sleep(1.0)
+            Message(account=bob, subject="streamed", body="x", to_recipients=[Mailbox(email_address=ALICE)]).send()
+
+        t = threading.Thread(target=send_later)
+        t.start()
+        events = []
+        for notification in alice.inbox.get_streaming_events(sub_id, connection_timeout=1, max_notifications_returned=1):
+            events.extend(notification.events)
+        t.join()
+        names = [type(e).__name__ for e in events]
+        assert names == ["NewMailEvent"], names
+        assert list(alice.fetch(ids=[events[0].item_id]))[0].subject == "streamed"
+
+
+# ---------------------------------------------------------------- delegates
+
+
+def test_delegates_managed_and_enforced(deployment, alice, bob):
+    from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
+    from exchangelib.errors import ErrorAccessDenied
+
+    assert alice.delegates == []
+    add = (f'<m:AddDelegate><m:Mailbox><t:EmailAddress>{ALICE}</t:EmailAddress></m:Mailbox><m:DelegateUsers>'
+           f'<t:DelegateUser><t:UserId><t:PrimarySmtpAddress>{BOB}</t:PrimarySmtpAddress></t:UserId>'
+           '<t:DelegatePermissions><t:CalendarFolderPermissionLevel>Reviewer</t:CalendarFolderPermissionLevel>'
+           '</t:DelegatePermissions><t:ReceiveCopiesOfMeetingMessages>false</t:ReceiveCopiesOfMeetingMessages>'
+           '<t:ViewPrivateItems>false</t:ViewPrivateItems></t:DelegateUser></m:DelegateUsers>'
+           '<m:DeliverMeetingRequests>DelegatesAndMe</m:DeliverMeetingRequests></m:AddDelegate>')
+    r = soap(deployment, add)
+    assert response_codes(r.text) == ["NoError", "NoError"], r.text
+    assert response_codes(soap(deployment, add).text) == ["NoError", "ErrorDelegateAlreadyExists"]
+    delegates = alice.delegates
+    assert [(d.user_id.primary_smtp_address, d.delegate_permissions.calendar_folder_permission_level) for d in delegates] == [
+        (BOB, "Reviewer")]
+    tz = EWSTimeZone("UTC")
+    start = EWSDateTime(2026, 12, 3, 14, 0, tzinfo=tz)
+    item = CalendarItem(folder=alice.calendar, subject="Visible to my delegate", start=start,
+                        end=start + datetime.timedelta(hours=1))
+    item.save()
+    try:
+        # Bob opens Alice's calendar as her delegate (exchangelib addresses it by her mailbox).
+        from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials
+
+        creds = Credentials(BOB, DEMO_PASSWORD)
+        shared = Account(ALICE, credentials=creds, autodiscover=False, access_type=DELEGATE,
+                         config=Configuration(service_endpoint=deployment["ews"], credentials=creds, auth_type=BASIC),
+                         default_timezone=tz)
+        seen = list(shared.calendar.view(start=start - datetime.timedelta(hours=1), end=start + datetime.timedelta(hours=2)))
+        assert [i.subject for i in seen] == ["Visible to my delegate"]
+        with pytest.raises(ErrorAccessDenied):
+            list(shared.inbox.all())
+        remove = (f'<m:RemoveDelegate><m:Mailbox><t:EmailAddress>{ALICE}</t:EmailAddress></m:Mailbox><m:UserIds>'
+                  f'<t:UserId><t:PrimarySmtpAddress>{BOB}</t:PrimarySmtpAddress></t:UserId></m:UserIds></m:RemoveDelegate>')
+        assert response_codes(soap(deployment, remove).text) == ["NoError", "NoError"]
+        with pytest.raises(ErrorAccessDenied):
+            list(shared.calendar.all())
+        assert alice.delegates == []
+    finally:
+        item.delete()
+
+
+def test_paging_from_both_ends(deployment, alice):
+    """Pages near the end are read from the far end of the index; every window must still be
+    the right slice of the ordered folder."""
+    from exchangelib import Folder, Message
+
+    folder = Folder(parent=alice.inbox, name="Paging")
+    folder.save()
+    try:
+        for i in range(30):
+            Message(folder=folder, subject=f"p{i:02d}").save()
+        expected = [f"p{i:02d}" for i in range(30)]
+
+        def page(offset, size, base="Beginning"):
+            body = (f'<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>'
+                    f'<t:FieldURI FieldURI="item:Subject"/></t:AdditionalProperties></m:ItemShape>'
+                    f'<m:IndexedPageItemView MaxEntriesReturned="{size}" Offset="{offset}" BasePoint="{base}"/>'
+                    f'<m:SortOrder><t:FieldOrder Order="Ascending"><t:FieldURI FieldURI="item:Subject"/></t:FieldOrder></m:SortOrder>'
+                    f'<m:ParentFolderIds><t:FolderId Id="{folder.id}"/></m:ParentFolderIds></m:FindItem>')
+            root = ET.fromstring(soap(deployment, body).text)
+            return [e.text for e in root.iter(f"{{{T}}}Subject")]
+
+        assert page(0, 10) == expected[:10]
+        assert page(25, 10) == expected[25:]
+        assert page(20, 10) == expected[20:30]
+        assert page(0, 7, "End") == expected[23:]
+        assert page(5, 7, "End") == expected[18:25]
+        assert page(28, 7, "End") == expected[:2]
+        by_date = [m.subject for m in folder.all().order_by("-datetime_received")[:3]]
+        assert by_date == ["p29", "p28", "p27"]
+    finally:
+        folder.delete()
+
+
+def test_free_busy_expands_recurrences(alice, bob):
+    from exchangelib import CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
+    from exchangelib.recurrence import Recurrence, WeeklyPattern
+
+    tz = EWSTimeZone("UTC")
+    first = EWSDateTime(2026, 12, 14, 10, 0, tzinfo=tz)  # a Monday
+    item = CalendarItem(folder=bob.calendar, subject="Weekly sync", start=first, end=first + datetime.timedelta(hours=1),
+                        legacy_free_busy_status="Busy",
+                        recurrence=Recurrence(pattern=WeeklyPattern(interval=1, weekdays=[1, 3]),
+                                              start=EWSDate(2026, 12, 14), number=4))
+    item.save()
+    try:
+        view = list(alice.protocol.get_free_busy_info(
+            accounts=[(bob, "Required", False)], start=EWSDateTime(2026, 12, 14, tzinfo=tz),
+            end=EWSDateTime(2026, 12, 28, tzinfo=tz), merged_free_busy_interval=60, requested_view="FreeBusy"))[0]
+        starts = [(e.start.day, e.start.hour) for e in view.calendar_events]
+        # Monday 14, Wednesday 16, Monday 21, Wednesday 23 at 10:00; then the count (4) ends it.
+        assert starts == [(14, 10), (16, 10), (21, 10), (23, 10)], starts
+    finally:
+        item.delete()
+
+
+def test_mail_tips_report_out_of_office(alice, bob):
+    """exchangelib's acc.mail_tips (GetMailTips with its stray text) for oneself, and a raw
+    request for a colleague who is away and an external address."""
+    from exchangelib import OofSettings
+
+    tips = alice.mail_tips
+    assert tips.recipient_address.email_address == ALICE and tips.out_of_office is None
+    bob.oof_settings = OofSettings(state=OofSettings.ENABLED, internal_reply="On leave", external_reply="Away")
+    try:
+        body = (f"<m:GetMailTips>All<m:SendingAs><t:EmailAddress>{ALICE}</t:EmailAddress></m:SendingAs><m:Recipients>"
+                f"<t:Mailbox><t:EmailAddress>{BOB}</t:EmailAddress></t:Mailbox>"
+                "<t:Mailbox><t:EmailAddress>x@elsewhere.example</t:EmailAddress></t:Mailbox></m:Recipients>"
+                "<m:MailTipsRequested>All</m:MailTipsRequested></m:GetMailTips>")
+        root = ET.fromstring(soap(deployment_of(alice), body).text)
+        tips = list(root.iter(f"{{{M}}}MailTips"))
+        assert tips[0].find(f"{{{T}}}OutOfOffice/{{{T}}}ReplyBody/{{{T}}}Message").text == "On leave"
+        assert tips[1].find(f"{{{T}}}ExternalMemberCount").text == "1"
+        assert tips[1].find(f"{{{T}}}OutOfOffice") is None
+    finally:
+        bob.oof_settings = OofSettings(state=OofSettings.DISABLED, internal_reply="", external_reply="")
+
+
+def deployment_of(acc):
+    return {"ews": acc.protocol.service_endpoint, "ca": os.environ["REQUESTS_CA_BUNDLE"]}

@@ -48,6 +48,9 @@ pub enum ResponseCode {
     ErrorSubscriptionNotFound,
     ErrorExpiredSubscription,
     ErrorMailRecipientNotFound,
+    ErrorDelegateNoUser,
+    ErrorDelegateAlreadyExists,
+    ErrorNotDelegate,
 }
 
 impl ResponseCode {
@@ -96,6 +99,9 @@ impl ResponseCode {
             ErrorSubscriptionNotFound => "ErrorSubscriptionNotFound",
             ErrorExpiredSubscription => "ErrorExpiredSubscription",
             ErrorMailRecipientNotFound => "ErrorMailRecipientNotFound",
+            ErrorDelegateNoUser => "ErrorDelegateNoUser",
+            ErrorDelegateAlreadyExists => "ErrorDelegateAlreadyExists",
+            ErrorNotDelegate => "ErrorNotDelegate",
         }
     }
 }

@@ -122,6 +122,11 @@ pub fn serve_https(
                     }
                 },
             };
+            // Without TCP_NODELAY the last small segment of a multi-record response waits for the
+            // client's delayed ACK (~40 ms per EWS call); a failure here only costs latency.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%role, %peer, error = %e, "cannot set TCP_NODELAY");
+            }
             let acceptor = acceptor.clone();
             // Handlers that need the peer (SIP over WebSocket) read it as ConnectInfo.
             let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));

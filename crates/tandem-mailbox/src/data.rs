@@ -106,6 +106,110 @@ pub(crate) const MIGRATION_CHANGES: Migration = Migration::portable(
     CREATE INDEX mbx_changes_old_folder ON mbx_changes (old_folder_id, change_number)",
 );
 
+/// File attachments of items.
+macro_rules! attachments_schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_attachments (
+        id TEXT PRIMARY KEY,
+        item_id TEXT NOT NULL,
+        mailbox TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        content_id TEXT,
+        is_inline BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        modified_at BIGINT NOT NULL,
+        content ",
+            $blob,
+            " NOT NULL
+    );
+    CREATE INDEX mbx_attachments_item ON mbx_attachments (item_id)"
+        )
+    };
+}
+
+pub(crate) const MIGRATION_ATTACHMENTS: Migration = Migration {
+    version: 4,
+    name: "mailbox attachments",
+    sqlite: attachments_schema!("BLOB"),
+    postgres: attachments_schema!("BYTEA"),
+};
+
+/// A stored attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Attachment {
+    pub id: String,
+    pub item_id: String,
+    pub mailbox: String,
+    pub name: String,
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub is_inline: bool,
+    pub size: i64,
+    pub modified_at: i64,
+    pub content: Vec<u8>,
+}
+
+pub(crate) async fn insert_attachment(tx: &mut Transaction<'static, Any>, a: &Attachment) -> Result<(), DataError> {
+    sqlx::query(
+        "INSERT INTO mbx_attachments (id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&a.id)
+    .bind(&a.item_id)
+    .bind(&a.mailbox)
+    .bind(&a.name)
+    .bind(&a.content_type)
+    .bind(a.content_id.clone())
+    .bind(i64::from(a.is_inline))
+    .bind(a.size)
+    .bind(a.modified_at)
+    .bind(a.content.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn attachment_from_row(r: &sqlx::any::AnyRow, content: bool) -> Result<Attachment, sqlx::Error> {
+    Ok(Attachment {
+        id: r.try_get("id")?,
+        item_id: r.try_get("item_id")?,
+        mailbox: r.try_get("mailbox")?,
+        name: r.try_get("name")?,
+        content_type: r.try_get("content_type")?,
+        content_id: r.try_get("content_id")?,
+        is_inline: r.try_get::<i64, _>("is_inline")? != 0,
+        size: r.try_get("size")?,
+        modified_at: r.try_get("modified_at")?,
+        content: if content { r.try_get("content")? } else { Vec::new() },
+    })
+}
+
+/// Copies an item's attachments to another item (deliveries, CopyItem).
+pub(crate) async fn copy_attachments(
+    tx: &mut Transaction<'static, Any>,
+    from_item: &str,
+    to_item: &str,
+    to_mailbox: &str,
+) -> Result<(), DataError> {
+    let rows = sqlx::query(
+        "SELECT id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content
+         FROM mbx_attachments WHERE item_id = $1",
+    )
+    .bind(from_item)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let mut a = attachment_from_row(&r, true)?;
+        a.id = new_id(IdKind::Attachment);
+        a.item_id = to_item.to_owned();
+        a.mailbox = to_mailbox.to_owned();
+        insert_attachment(tx, &a).await?;
+    }
+    Ok(())
+}
+
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ChangeKind {
@@ -323,11 +427,26 @@ pub(crate) fn new_id(kind: IdKind) -> String {
 pub(crate) struct Data {
     pub store: Store,
     provisioned: Mutex<HashSet<String>>,
+    /// SQLite has one writer: write transactions queue here instead of meeting SQLITE_BUSY and
+    /// its sleeping busy handler inside the database.
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl Data {
     pub fn new(store: Store) -> Data {
-        Data { store, provisioned: Mutex::new(HashSet::new()) }
+        Data { store, provisioned: Mutex::new(HashSet::new()), writer: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Starts a write transaction; on SQLite it first takes the role's writer turn, held by the
+    /// returned guard until it is dropped (after the commit).
+    pub async fn begin_write(
+        &self,
+    ) -> Result<(Option<tokio::sync::MutexGuard<'_, ()>>, Transaction<'static, Any>), StoreError> {
+        let turn = match self.store.backend() {
+            tandem_store::Backend::Sqlite => Some(self.writer.lock().await),
+            tandem_store::Backend::Postgres => None,
+        };
+        Ok((turn, self.store.begin().await?))
     }
 
     /// Creates the mailbox's distinguished folders on first access (one transaction).
@@ -357,7 +476,7 @@ impl Data {
 
     async fn provision(&self, mailbox: &str) -> Result<(), DataError> {
         let now = tandem_store::now_unix();
-        let mut tx = self.store.begin().await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query("INSERT INTO mbx_counters (mailbox, next_change, next_article) VALUES ($1, 1, 1)")
             .bind(mailbox)
             .execute(&mut *tx)
@@ -431,6 +550,53 @@ impl Data {
         .execute(self.store.pool())
         .await?;
         Ok(())
+    }
+
+    /// An item's attachments (without content unless asked).
+    pub async fn attachments_of(&self, item_id: &str, content: bool) -> Result<Vec<Attachment>, DataError> {
+        let cols = if content {
+            "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content"
+        } else {
+            "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at"
+        };
+        let sql = format!("SELECT {cols} FROM mbx_attachments WHERE item_id = $1 ORDER BY modified_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(item_id).fetch_all(self.store.pool()).await?;
+        Ok(rows.iter().map(|r| attachment_from_row(r, content)).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn attachment(&self, id: &str) -> Result<Option<Attachment>, DataError> {
+        let row = sqlx::query(
+            "SELECT id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, content
+             FROM mbx_attachments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.as_ref().map(|r| attachment_from_row(r, true)).transpose()?)
+    }
+
+    /// Per-mailbox settings whose names start with `prefix`.
+    pub async fn user_settings_with(&self, mailbox: &str, prefix: &str) -> Result<Vec<(String, String)>, DataError> {
+        let rows =
+            sqlx::query("SELECT name, value FROM mbx_user_settings WHERE mailbox = $1 AND name LIKE $2 ORDER BY name")
+                .bind(mailbox)
+                .bind(format!("{prefix}%"))
+                .fetch_all(self.store.pool())
+                .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get::<String, _>("name")?, r.try_get::<String, _>("value")?));
+        }
+        Ok(out)
+    }
+
+    pub async fn remove_user_setting(&self, mailbox: &str, name: &str) -> Result<bool, DataError> {
+        let done = sqlx::query("DELETE FROM mbx_user_settings WHERE mailbox = $1 AND name = $2")
+            .bind(mailbox)
+            .bind(name)
+            .execute(self.store.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn item(&self, id: &str) -> Result<Option<Item>, DataError> {
@@ -557,6 +723,7 @@ pub(crate) async fn update_item(
 
 pub(crate) async fn delete_item(tx: &mut Transaction<'static, Any>, i: &Item, change: i64) -> Result<(), DataError> {
     sqlx::query("DELETE FROM mbx_items WHERE id = $1").bind(&i.id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&i.id).execute(&mut **tx).await?;
     log_change(tx, &i.mailbox, change, ChangeKind::Deleted, "item", &i.id, &i.folder_id, None).await?;
     adjust_counts(tx, &i.folder_id, -1, -i64::from(!i.is_read), change).await
 }

@@ -40,7 +40,8 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES, data::MIGRATION_ATTACHMENTS];
 
 /// Largest request body accepted (MIME content of big messages is the largest legitimate one).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
@@ -88,6 +89,9 @@ pub(crate) struct Subscription {
     pub event_types: Vec<String>,
     pub timeout: std::time::Duration,
     pub last_poll: std::time::Instant,
+    /// Streaming subscriptions: the change number last sent.
+    pub streaming: bool,
+    pub watermark: i64,
 }
 
 pub(crate) type AppState = Arc<Shared>;

@@ -33,6 +33,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when SQLite reported the database busy or locked (another process is writing).
+    pub fn is_busy(&self) -> bool {
+        let db = match self {
+            StoreError::Sql(sqlx::Error::Database(db))
+            | StoreError::Migration { source: sqlx::Error::Database(db), .. } => db,
+            _ => return false,
+        };
+        db.code().is_some_and(|c| c == "5" || c == "6" || c == "517") || db.message().contains("database is locked")
+    }
+
     /// True when the error is a unique-constraint violation, which callers turn into a
     /// "already exists" message.
     pub fn is_unique_violation(&self) -> bool {
@@ -140,7 +150,24 @@ impl Store {
             sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await.map_err(open_err)?;
         }
         let store = Store { pool, backend, url: redact(url) };
-        store.migrate(migrations).await?;
+        // Two processes may open one SQLite file at once (`tandem up` starting while `tandem status`
+        // polls it). A migration's read-then-write transaction can then fail at once with
+        // SQLITE_BUSY instead of waiting; every step is its own transaction and skips what is
+        // done, so trying again after a pause is safe.
+        let mut attempt = 0;
+        loop {
+            match store.migrate(migrations).await {
+                Err(e) if backend == Backend::Sqlite && attempt < 50 && e.is_busy() => {
+                    attempt += 1;
+                    tracing::debug!(store = %store.url, attempt, "database busy during migration; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
         Ok(store)
     }
 

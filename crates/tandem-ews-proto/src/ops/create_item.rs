@@ -44,6 +44,8 @@ pub struct ItemData {
     pub end: Option<i64>,
     /// SMTP addresses of To, Cc and Bcc recipients.
     pub recipients: Vec<String>,
+    /// File attachments given with the item.
+    pub attachments: Vec<super::attachments::NewAttachment>,
 }
 
 /// Reads an item element's properties.
@@ -83,10 +85,8 @@ pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
                 continue;
             }
             "Attachments" => {
-                return Err(ProtoError::new(
-                    ResponseCode::ErrorNotSupported,
-                    "Attachments are not supported by this server yet.",
-                ));
+                d.attachments = super::attachments::parse_all(c)?;
+                continue;
             }
             "Subject" => d.subject = Some(text(c)),
             "ItemClass" => d.item_class = Some(text(c)),

@@ -6,27 +6,40 @@ use tandem_xml::{Node, child};
 
 use crate::{ProtoError, ResponseCode, ns, version};
 
+pub mod add_delegate;
+pub mod attachments;
 pub mod convert_id;
+pub mod create_attachment;
 pub mod create_folder;
 pub mod create_item;
+pub mod delegates;
+pub mod delete_attachment;
 pub mod delete_folder;
 pub mod delete_item;
+pub mod expand_dl;
 pub mod find_folder;
 pub mod find_item;
+pub mod get_attachment;
+pub mod get_delegate;
 pub mod get_events;
 pub mod get_folder;
 pub mod get_item;
+pub mod get_mail_tips;
 pub mod get_server_time_zones;
+pub mod get_streaming_events;
 pub mod get_user_availability;
+pub mod get_user_configuration;
 pub mod get_user_oof_settings;
 pub mod move_copy_folder;
 pub mod move_copy_item;
+pub mod remove_delegate;
 pub mod resolve_names;
 pub mod send_item;
 pub mod set_user_oof_settings;
 pub mod subscribe;
 pub mod sync_folder_hierarchy;
 pub mod sync_folder_items;
+pub mod update_delegate;
 pub mod update_folder;
 pub mod update_item;
 
@@ -56,9 +69,20 @@ pub enum Operation {
     SetUserOofSettings(set_user_oof_settings::Request),
     Subscribe(subscribe::Request),
     GetEvents(get_events::Request),
+    GetStreamingEvents(get_streaming_events::Request),
     Unsubscribe(get_events::UnsubscribeRequest),
     SyncFolderItems(sync_folder_items::Request),
     SyncFolderHierarchy(sync_folder_hierarchy::Request),
+    CreateAttachment(create_attachment::Request),
+    GetAttachment(get_attachment::Request),
+    DeleteAttachment(delete_attachment::Request),
+    GetDelegate(get_delegate::Request),
+    AddDelegate(add_delegate::Request),
+    UpdateDelegate(update_delegate::Request),
+    RemoveDelegate(remove_delegate::Request),
+    GetUserConfiguration(get_user_configuration::Request),
+    ExpandDl(expand_dl::Request),
+    GetMailTips(get_mail_tips::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -66,17 +90,6 @@ pub enum Operation {
 
 /// EWS operations Tandem knows by name but does not implement (yet).
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "GetDelegate",
-    "AddDelegate",
-    "UpdateDelegate",
-    "RemoveDelegate",
-    "GetStreamingEvents",
-    "CreateAttachment",
-    "GetAttachment",
-    "DeleteAttachment",
-    "ExpandDL",
-    "GetMailTips",
-    "GetUserConfiguration",
     "CreateUserConfiguration",
     "UpdateUserConfiguration",
     "DeleteUserConfiguration",
@@ -196,9 +209,20 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "SetUserOofSettingsRequest" => Operation::SetUserOofSettings(set_user_oof_settings::Request::parse(op)?),
         "Subscribe" => Operation::Subscribe(subscribe::Request::parse(op)?),
         "GetEvents" => Operation::GetEvents(get_events::Request::parse(op)?),
+        "GetStreamingEvents" => Operation::GetStreamingEvents(get_streaming_events::Request::parse(op)?),
         "Unsubscribe" => Operation::Unsubscribe(get_events::UnsubscribeRequest::parse(op)?),
         "SyncFolderItems" => Operation::SyncFolderItems(sync_folder_items::Request::parse(op)?),
         "SyncFolderHierarchy" => Operation::SyncFolderHierarchy(sync_folder_hierarchy::Request::parse(op)?),
+        "CreateAttachment" => Operation::CreateAttachment(create_attachment::Request::parse(op)?),
+        "GetAttachment" => Operation::GetAttachment(get_attachment::Request::parse(op)?),
+        "DeleteAttachment" => Operation::DeleteAttachment(delete_attachment::Request::parse(op)?),
+        "GetDelegate" => Operation::GetDelegate(get_delegate::Request::parse(op)?),
+        "AddDelegate" => Operation::AddDelegate(add_delegate::Request::parse(op)?),
+        "UpdateDelegate" => Operation::UpdateDelegate(update_delegate::Request::parse(op)?),
+        "RemoveDelegate" => Operation::RemoveDelegate(remove_delegate::Request::parse(op)?),
+        "GetUserConfiguration" => Operation::GetUserConfiguration(get_user_configuration::Request::parse(op)?),
+        "ExpandDL" => Operation::ExpandDl(expand_dl::Request::parse(op)?),
+        "GetMailTips" => Operation::GetMailTips(get_mail_tips::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -1,5 +1,5 @@
-//! Subscribe: pull subscriptions (GetEvents) on folders or all folders. Streaming and push
-//! subscriptions are answered with ErrorNotSupported.
+//! Subscribe: pull (GetEvents) and streaming (GetStreamingEvents) subscriptions on folders or
+//! all folders. Push subscriptions are answered with ErrorNotSupported.
 
 use tandem_xml::{Node, child, children, text};
 
@@ -27,21 +27,23 @@ pub struct Request {
     pub watermark: Option<i64>,
     /// Minutes without GetEvents before the subscription expires.
     pub timeout_minutes: u64,
+    /// A streaming subscription (GetStreamingEvents) rather than a pull one (GetEvents).
+    pub streaming: bool,
 }
 
 impl Request {
     pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
         let t = ns::TYPES;
-        if let Some(kind) = children(op)
-            .find(|c| matches!(c.tag_name().name(), "StreamingSubscriptionRequest" | "PushSubscriptionRequest"))
-        {
+        if child(op, ns::MESSAGES, "PushSubscriptionRequest").is_some() {
             return Err(ProtoError::new(
                 ResponseCode::ErrorNotSupported,
-                format!("{} is not supported by this server yet; use a pull subscription.", kind.tag_name().name()),
+                "Push subscriptions are not supported by this server; use a pull or streaming subscription.",
             ));
         }
-        let pull = child(op, ns::MESSAGES, "PullSubscriptionRequest")
-            .ok_or_else(|| ProtoError::schema("Subscribe needs a PullSubscriptionRequest"))?;
+        let streaming = child(op, ns::MESSAGES, "StreamingSubscriptionRequest");
+        let pull = child(op, ns::MESSAGES, "PullSubscriptionRequest").or(streaming).ok_or_else(|| {
+            ProtoError::schema("Subscribe needs a PullSubscriptionRequest or StreamingSubscriptionRequest")
+        })?;
         let all_folders = pull.attribute("SubscribeToAllFolders").and_then(parse_bool).unwrap_or(false);
         let folders = match child(pull, t, "FolderIds") {
             Some(f) => FolderRef::parse_all(f)?,
@@ -64,6 +66,6 @@ impl Request {
         };
         let timeout_minutes =
             child(pull, t, "Timeout").map(text).and_then(|m| m.parse().ok()).unwrap_or(30).clamp(1, 1440);
-        Ok(Request { all_folders, folders, event_types, watermark, timeout_minutes })
+        Ok(Request { all_folders, folders, event_types, watermark, timeout_minutes, streaming: streaming.is_some() })
     }
 }

@@ -43,7 +43,7 @@ async fn create(
         return Err(fail(ResponseCode::ErrorInvalidOperation, "A folder needs a display name."));
     }
     let class = nf.class.clone().unwrap_or_else(|| default_class(&nf.element).to_owned());
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let clash = sqlx::query("SELECT 1 FROM mbx_folders WHERE parent_id = $1 AND LOWER(display_name) = LOWER($2)")
         .bind(parent)
         .bind(nf.display_name.trim())
@@ -72,5 +72,6 @@ async fn create(
     .await?;
     data::log_change(&mut tx, ctx.mailbox(), change, data::ChangeKind::Created, "folder", &id, parent, None).await?;
     tx.commit().await?;
+    drop(turn);
     Ok((id, ids::change_key(change), tandem_ews_proto::types::folder_element(&class)))
 }

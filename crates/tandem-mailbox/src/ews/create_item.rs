@@ -74,15 +74,36 @@ async fn create(
     if sending {
         mark_sent(&mut item, ctx, now);
     }
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     if disposition != Disposition::SendOnly {
         let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
         item.change_number = change;
         item.article = article;
         data::insert_item(&mut tx, &item).await?;
     }
+    let source = if disposition != Disposition::SendOnly { Some(item.id.clone()) } else { None };
+    for a in &d.attachments {
+        let att = data::Attachment {
+            id: new_id(ids::IdKind::Attachment),
+            item_id: item.id.clone(),
+            mailbox: ctx.mailbox().to_owned(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            content_id: a.content_id.clone(),
+            is_inline: a.is_inline,
+            size: a.content.len() as i64,
+            modified_at: now,
+            content: a.content.clone(),
+        };
+        data::insert_attachment(&mut tx, &att).await?;
+    }
     deliver(&mut tx, &item, &recipients, now).await?;
+    if source.is_none() {
+        // SendOnly: the attachments were only needed for the deliveries.
+        sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&item.id).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
+    drop(turn);
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);
         Ok(format!(
@@ -110,9 +131,17 @@ fn default_class(element: &str) -> &'static str {
 /// A new item row (numbers are assigned when it is written).
 pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> Result<Item, EwsError> {
     let headers = d.mime.as_deref().map(mime::headers).unwrap_or_default();
-    let subject =
-        d.subject.clone().or_else(|| mime::header(&headers, "Subject").map(mime::decode_words)).unwrap_or_default();
-    if let (Some(s), Some(e)) = (d.start, d.end)
+    let ical = d.mime.as_deref().filter(|m| mime::is_icalendar(m)).map(mime::icalendar_event);
+    let (ical_summary, ical_start, ical_end, _) = ical.unwrap_or_default();
+    let subject = d
+        .subject
+        .clone()
+        .or(ical_summary)
+        .or_else(|| mime::header(&headers, "Subject").map(mime::decode_words))
+        .unwrap_or_default();
+    let start = d.start.or(ical_start);
+    let end = d.end.or(ical_end).or(start);
+    if let (Some(s), Some(e)) = (start, end)
         && e < s
     {
         return Err(fail(
@@ -125,7 +154,10 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> R
         fields.push_str(&format!("<t:Subject>{}</t:Subject>", tandem_xml::escape(&subject)));
     }
     let ext = data::join_extended(&d.extended);
-    let size = (fields.len() + ext.len() + d.mime.as_ref().map_or(0, Vec::len)) as i64;
+    let size = (fields.len()
+        + ext.len()
+        + d.mime.as_ref().map_or(0, Vec::len)
+        + d.attachments.iter().map(|a| a.content.len()).sum::<usize>()) as i64;
     Ok(Item {
         id: new_id(ids::IdKind::Item),
         mailbox: mailbox.to_owned(),
@@ -139,8 +171,8 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> R
         modified_at: now,
         sent_at: None,
         size,
-        start_at: d.start,
-        end_at: d.end.or(d.start),
+        start_at: start,
+        end_at: end,
         article: 0,
         change_number: 0,
         fields,
@@ -241,6 +273,7 @@ pub(crate) async fn deliver(
             ..item.clone()
         };
         data::insert_item(tx, &copy).await?;
+        data::copy_attachments(tx, &item.id, &copy.id, &r.mailbox).await?;
         data::log_change(tx, &r.mailbox, change, data::ChangeKind::NewMail, "item", &copy.id, &copy.folder_id, None)
             .await?;
     }

@@ -34,7 +34,7 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
         DeleteType::MoveToDeletedItems => Some("deleteditems"),
     };
     let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     match target {
         Some(name) => {
@@ -68,6 +68,12 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
                 i += 1;
             }
             for d in doomed {
+                sqlx::query(
+                    "DELETE FROM mbx_attachments WHERE item_id IN (SELECT id FROM mbx_items WHERE folder_id = $1)",
+                )
+                .bind(&d.id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM mbx_items WHERE folder_id = $1").bind(&d.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM mbx_folders WHERE id = $1").bind(&d.id).execute(&mut *tx).await?;
                 let parent = d.parent_id.clone().unwrap_or_default();
@@ -86,5 +92,6 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
         }
     }
     tx.commit().await?;
+    drop(turn);
     Ok(())
 }

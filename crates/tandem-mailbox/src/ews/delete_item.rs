@@ -43,10 +43,11 @@ async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType) -> Result<(), EwsError
             move_to(ctx, &item, &to, false).await?;
         }
         None => {
-            let mut tx = ctx.s.data.store.begin().await?;
+            let (turn, mut tx) = ctx.s.data.begin_write().await?;
             let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
             data::delete_item(&mut tx, &item, change).await?;
             tx.commit().await?;
+            drop(turn);
         }
     }
     Ok(())

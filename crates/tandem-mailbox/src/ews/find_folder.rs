@@ -12,7 +12,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
     let mut out = ResponseMessages::new("FindFolder");
     let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
     for parent in &req.parents {
-        let p = match ctx.folder(parent).await {
+        let p = match ctx.folder_for_read(parent, false).await {
             Ok(p) => p,
             Err(EwsError::Ews(e)) => {
                 out.error(e.code, &e.message, "");

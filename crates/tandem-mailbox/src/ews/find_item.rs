@@ -62,7 +62,7 @@ fn column(k: &SortKey) -> Option<&'static str> {
 }
 
 async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::FolderRef) -> Result<String, EwsError> {
-    let folder = ctx.folder(parent).await?;
+    let folder = ctx.folder_for_read(parent, false).await?;
     let pool = ctx.s.data.store.pool();
     let full = needs_full(&req.shape);
     let cols = if full || req.restriction.is_some() || req.query.is_some() { ITEM_COLUMNS } else { ITEM_LIGHT_COLUMNS };
@@ -75,17 +75,25 @@ async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::Fo
         (None, Some((col, asc))) if req.restriction.is_none() && req.query.is_none() => {
             let total = folder.item_count.max(0) as usize;
             let (offset, limit) = window(req, total)?;
-            let dir = if asc { "ASC" } else { "DESC" };
+            // The index is walked from the nearer end, so the last page costs what the first does.
+            let from_end = offset.saturating_mul(2) > total;
+            let count = limit.min(total.saturating_sub(offset));
+            let dir = if asc != from_end { "ASC" } else { "DESC" };
+            let skip = if from_end { total - offset - count } else { offset };
             let sql = format!(
                 "SELECT {cols} FROM mbx_items WHERE folder_id = $1 ORDER BY {col} {dir}, article {dir} LIMIT $2 OFFSET $3"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&folder.id)
-                .bind(limit as i64)
-                .bind(offset as i64)
+                .bind(if from_end { count } else { limit } as i64)
+                .bind(skip as i64)
                 .fetch_all(pool)
                 .await?;
-            let items = rows.iter().map(|r| item_from_row(r, cols == ITEM_COLUMNS)).collect::<Result<Vec<_>, _>>()?;
+            let mut items =
+                rows.iter().map(|r| item_from_row(r, cols == ITEM_COLUMNS)).collect::<Result<Vec<_>, _>>()?;
+            if from_end {
+                items.reverse();
+            }
             (items, total, offset)
         }
         _ => {

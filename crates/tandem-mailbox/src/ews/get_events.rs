@@ -38,16 +38,32 @@ async fn events(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
         s.last_poll = Instant::now();
         s.clone()
     };
+    if sub.streaming {
+        return Err(fail(
+            ResponseCode::ErrorInvalidSubscription,
+            "This is a streaming subscription; use GetStreamingEvents.",
+        ));
+    }
+    let (out, last, more) = collect(ctx.s, &sub, req.watermark).await?;
+    Ok(render(&req.subscription, req.watermark, more, &out, last))
+}
+
+/// Events of a subscription after `watermark`: (events, last change number seen, more to come).
+pub(crate) async fn collect(
+    s: &crate::Shared,
+    sub: &crate::Subscription,
+    watermark: i64,
+) -> Result<(Vec<Event>, i64, bool), EwsError> {
     let rows = sqlx::query(
         "SELECT change_number, kind, object_kind, object_id, folder_id, old_folder_id, at FROM mbx_changes
          WHERE mailbox = $1 AND change_number > $2 ORDER BY change_number LIMIT 1000",
     )
-    .bind(ctx.mailbox())
-    .bind(req.watermark)
-    .fetch_all(ctx.s.data.store.pool())
+    .bind(&sub.mailbox)
+    .bind(watermark)
+    .fetch_all(s.data.store.pool())
     .await?;
     let mut out = Vec::new();
-    let mut last = req.watermark;
+    let mut last = watermark;
     let mut more = false;
     for r in &rows {
         let c = change_from_row(r)?;
@@ -83,7 +99,7 @@ async fn events(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
             old_parent: c.old_folder_id.as_deref().map(folder_ck),
         });
     }
-    Ok(render(&req.subscription, req.watermark, more, &out, last))
+    Ok((out, last, more))
 }
 
 pub(crate) async fn unsubscribe(ctx: &Ctx<'_>, req: UnsubscribeRequest) -> Result<String, EwsError> {

@@ -9,7 +9,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
     let mut out = ResponseMessages::new("GetItem");
     for r in req.items {
         let result = match r {
-            Ok(r) => match ctx.item(&r.id).await {
+            Ok(r) => match ctx.item_for_read(&r.id).await {
                 Ok(i) => item_xml(ctx, &i, &req.shape, None).await,
                 Err(e) => Err(e),
             },

@@ -1,5 +1,5 @@
 //! GetUserAvailability: free/busy from each mailbox's Calendar folder over the window (an
-//! indexed range query). Details (subject, location) only for the caller's own mailbox, as
+//! indexed range query; recurring items are expanded into their occurrences). Details (subject, location) only for the caller's own mailbox, as
 //! Exchange's default calendar permission (AvailabilityOnly) gives others times only.
 
 use sqlx::Row;
@@ -25,7 +25,8 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         let own = mailbox == ctx.mailbox();
         let rows = sqlx::query(
             "SELECT id, subject, start_at, end_at, fields FROM mbx_items
-             WHERE folder_id = $1 AND start_at < $2 AND end_at > $3 ORDER BY start_at",
+             WHERE folder_id = $1 AND start_at < $2 AND (end_at > $3 OR fields LIKE '%<t:Recurrence>%')
+             ORDER BY start_at",
         )
         .bind(&calendar.id)
         .bind(req.end)
@@ -46,14 +47,25 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
                 let subject: String = r.try_get("subject").unwrap_or_default();
                 (id, subject, get("Location").unwrap_or_default())
             });
-            events.push(Event {
-                start,
-                end,
-                busy_type,
-                details,
-                recurring: parts.iter().any(|(k, _)| k == "Recurrence"),
-            });
+            let recurrence = parts.iter().find(|(k, _)| k == "Recurrence").map(|(_, x)| x.as_str());
+            let expanded =
+                recurrence.and_then(|x| super::recurrence::occurrences(x, start, end - start, req.start, req.end));
+            let starts = match expanded {
+                Some(starts) => starts,
+                None if end > req.start => vec![start],
+                None => Vec::new(),
+            };
+            for s in starts {
+                events.push(Event {
+                    start: s,
+                    end: s + (end - start),
+                    busy_type: busy_type.clone(),
+                    details: details.clone(),
+                    recurring: recurrence.is_some(),
+                });
+            }
         }
+        events.sort_by_key(|e| e.start);
         out.push_str(&render_view(&req, &events));
     }
     out.push_str("</m:FreeBusyResponseArray></m:GetUserAvailabilityResponse>");

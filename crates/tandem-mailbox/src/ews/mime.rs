@@ -106,8 +106,109 @@ pub(crate) fn addresses(v: &str) -> Vec<String> {
         .collect()
 }
 
-/// A MIME rendering of an item made from typed properties.
-pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
+/// True when MIME content is an iCalendar object (CalDAV clients through DavMail send these).
+pub(crate) fn is_icalendar(raw: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&raw[..raw.len().min(4096)]).to_ascii_uppercase();
+    head.trim_start().starts_with("BEGIN:VCALENDAR") || head.contains("CONTENT-TYPE: TEXT/CALENDAR")
+}
+
+/// SUMMARY, DTSTART, DTEND and LOCATION of the first VEVENT. Times with a TZID are read as UTC
+/// (zone conversion is not implemented yet); all-day dates start at midnight UTC.
+pub(crate) fn icalendar_event(raw: &[u8]) -> (Option<String>, Option<i64>, Option<i64>, Option<String>) {
+    let text = String::from_utf8_lossy(raw).replace("\r\n ", "").replace("\n ", "").replace("\r\n\t", "");
+    let (mut summary, mut start, mut end, mut location) = (None, None, None, None);
+    let mut in_event = false;
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.eq_ignore_ascii_case("BEGIN:VEVENT") {
+            in_event = true;
+            continue;
+        }
+        if line.eq_ignore_ascii_case("END:VEVENT") {
+            break;
+        }
+        if !in_event {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else { continue };
+        let key = name.split(';').next().unwrap_or("").to_ascii_uppercase();
+        match key.as_str() {
+            "SUMMARY" => summary = Some(unescape_text(value)),
+            "LOCATION" => location = Some(unescape_text(value)),
+            "DTSTART" => start = ical_time(value),
+            "DTEND" => end = ical_time(value),
+            _ => {}
+        }
+    }
+    (summary, start, end, location)
+}
+
+fn unescape_text(v: &str) -> String {
+    v.replace("\\n", "\n").replace("\\N", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
+}
+
+fn ical_time(v: &str) -> Option<i64> {
+    let v = v.trim().trim_end_matches('Z');
+    let digits = |r: std::ops::Range<usize>| v.get(r).and_then(|d| d.parse::<i64>().ok());
+    let (y, mo, d) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
+    let (h, mi, s) = if v.len() >= 15 { (digits(9..11)?, digits(11..13)?, digits(13..15)?) } else { (0, 0, 0) };
+    let month = time::Month::try_from(u8::try_from(mo).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
+    let t = time::Time::from_hms(u8::try_from(h).ok()?, u8::try_from(mi).ok()?, u8::try_from(s).ok()?).ok()?;
+    Some(time::PrimitiveDateTime::new(date, t).assume_utc().unix_timestamp())
+}
+
+fn ical_stamp(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    t.format(&fmt).unwrap_or_default()
+}
+
+fn ical_escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n").replace('\r', "")
+}
+
+/// An iCalendar rendering of a calendar item made from typed properties, with a VTIMEZONE for
+/// its start time zone (DavMail reads the user's zone this way). Times are written in UTC.
+pub(crate) fn generate_icalendar(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
+    let get = |n: &str| stored.iter().find(|(k, _)| k == n).map(|(_, x)| x.as_str());
+    let zone = ["StartTimeZone", "MeetingTimeZone"]
+        .iter()
+        .find_map(|n| get(n))
+        .and_then(|x| {
+            let (at, len) = match x.find("TimeZoneName=\"") {
+                Some(a) => (a, 14),
+                None => (x.find("Id=\"")?, 4),
+            };
+            let at = at + len;
+            Some(x[at..at + x[at..].find('"')?].to_owned())
+        })
+        .unwrap_or_else(|| "UTC".to_owned());
+    let mut out = String::new();
+    out.push_str("BEGIN:VCALENDAR\r\nMETHOD:PUBLISH\r\nPRODID:-//Tandem//Mailbox//EN\r\nVERSION:2.0\r\n");
+    out.push_str(&format!(
+        "BEGIN:VTIMEZONE\r\nTZID:{}\r\nBEGIN:STANDARD\r\nDTSTART:16010101T000000\r\nTZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n",
+        ical_escape(&zone)
+    ));
+    out.push_str("BEGIN:VEVENT\r\n");
+    out.push_str(&format!("UID:{}\r\n", ical_escape(&i.id)));
+    out.push_str(&format!("SUMMARY:{}\r\n", ical_escape(&i.subject)));
+    if let Some(l) = get("Location") {
+        out.push_str(&format!("LOCATION:{}\r\n", ical_escape(&element_text(l))));
+    }
+    if let Some(s) = i.start_at {
+        out.push_str(&format!("DTSTART:{}\r\n", ical_stamp(s)));
+    }
+    if let Some(e) = i.end_at {
+        out.push_str(&format!("DTEND:{}\r\n", ical_stamp(e)));
+    }
+    out.push_str(&format!("DTSTAMP:{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", ical_stamp(i.modified_at)));
+    out.into_bytes()
+}
+
+/// A MIME rendering of an item made from typed properties (multipart/mixed with its
+/// attachments when it has any).
+pub(crate) fn generate(i: &Item, stored: &[(String, String)], attachments: &[crate::data::Attachment]) -> Vec<u8> {
     let get = |n: &str| stored.iter().find(|(k, _)| k == n).map(|(_, x)| x.as_str());
     let mut out = String::new();
     let addr_of = |n: &str| get(n).map(element_text).unwrap_or_default();
@@ -134,6 +235,10 @@ pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
     ));
     let body = get("Body");
     let html = body.is_some_and(|b| b.contains("BodyType=\"HTML\""));
+    let boundary = format!("tandem-{}", hex::encode(&i.id.as_bytes()[..12.min(i.id.len())]));
+    if !attachments.is_empty() {
+        out.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--{boundary}\r\n"));
+    }
     out.push_str(&format!(
         "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
         if html { "html" } else { "plain" }
@@ -141,6 +246,22 @@ pub(crate) fn generate(i: &Item, stored: &[(String, String)]) -> Vec<u8> {
     if let Some(b) = body {
         out.push_str(&element_text(b).replace('\n', "\r\n"));
         out.push_str("\r\n");
+    }
+    for a in attachments {
+        let name: String = a.name.chars().filter(|c| !c.is_control() && *c != '"').collect();
+        let ctype: String = a.content_type.chars().filter(|c| !c.is_control()).collect();
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: {}; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
+            if a.is_inline { "inline" } else { "attachment" }
+        ));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&a.content);
+        for chunk in b64.as_bytes().chunks(76) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push_str("\r\n");
+        }
+    }
+    if !attachments.is_empty() {
+        out.push_str(&format!("--{boundary}--\r\n"));
     }
     out.into_bytes()
 }

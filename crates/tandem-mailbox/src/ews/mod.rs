@@ -15,29 +15,41 @@ use tandem_xml::soap::Envelope;
 use crate::data::{self, DataError, Folder, Item};
 use crate::{Call, Shared, xml_response};
 
+mod add_delegate;
 mod convert_id;
+mod create_attachment;
 mod create_folder;
 mod create_item;
+mod delete_attachment;
 mod delete_folder;
 mod delete_item;
+mod expand_dl;
 mod find_folder;
 mod find_item;
+mod get_attachment;
+mod get_delegate;
 mod get_events;
 mod get_folder;
 mod get_item;
+mod get_mail_tips;
 mod get_server_time_zones;
+mod get_streaming_events;
 mod get_user_availability;
+mod get_user_configuration;
 mod get_user_oof_settings;
 pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;
 pub(crate) mod query;
+mod recurrence;
+mod remove_delegate;
 mod resolve_names;
 mod send_item;
 mod set_user_oof_settings;
 mod subscribe;
 mod sync_folder_hierarchy;
 mod sync_folder_items;
+mod update_delegate;
 mod update_folder;
 mod update_item;
 
@@ -125,7 +137,7 @@ impl Ctx<'_> {
                     return Err(match self.s.directory.find(m).await? {
                         Some(u) if u.can_use_mailbox() => fail(
                             ResponseCode::ErrorAccessDenied,
-                            "Access is denied: delegate access to other mailboxes is not supported by this server yet.",
+                            "Access is denied: delegates can read delegated folders; writing to another mailbox is not supported by this server yet.",
                         ),
                         _ => fail(
                             ResponseCode::ErrorNonExistentMailbox,
@@ -136,6 +148,70 @@ impl Ctx<'_> {
                 self.s.data.folder_by_name(self.mailbox(), name).await?.ok_or_else(not_found)
             }
         }
+    }
+
+    /// A folder to read: the caller's own, or a distinguished folder of another mailbox on which
+    /// the caller is a delegate with at least Reviewer. With `properties_only` (GetFolder), a
+    /// delegate may also see the mailbox's root and top of information store, as the FolderVisible
+    /// right Exchange grants with AddDelegate allows.
+    pub async fn folder_for_read(&self, r: &FolderRef, properties_only: bool) -> Result<Folder, EwsError> {
+        if let FolderRef::Distinguished { name, mailbox: Some(m) } = r
+            && !m.eq_ignore_ascii_case(&self.smtp())
+        {
+            let owner = self.s.directory.find(m).await?.filter(|u| u.can_use_mailbox()).ok_or_else(|| {
+                fail(ResponseCode::ErrorNonExistentMailbox, format!("No mailbox with such guid or address: {m}"))
+            })?;
+            let owner_mailbox = owner.name.to_string();
+            let visible = properties_only
+                && matches!(name.as_str(), "root" | "msgfolderroot")
+                && self.is_delegate_of(&owner_mailbox).await?;
+            if !visible && self.delegate_level(&owner_mailbox, name).await? == "None" {
+                return Err(fail(
+                    ResponseCode::ErrorAccessDenied,
+                    "Access is denied: not a delegate with access to this folder.",
+                ));
+            }
+            self.s.data.ensure_mailbox(&owner_mailbox).await?;
+            return self.s.data.folder_by_name(&owner_mailbox, name).await?.ok_or_else(|| {
+                fail(ResponseCode::ErrorFolderNotFound, "The specified folder could not be found in the store.")
+            });
+        }
+        self.folder(r).await
+    }
+
+    async fn is_delegate_of(&self, owner_mailbox: &str) -> Result<bool, EwsError> {
+        let key = format!("{}{}", get_delegate::PREFIX, self.smtp().to_lowercase());
+        Ok(self.s.data.user_setting(owner_mailbox, &key).await?.is_some())
+    }
+
+    /// The caller's delegate level on a distinguished folder of another mailbox.
+    async fn delegate_level(&self, owner_mailbox: &str, folder_name: &str) -> Result<String, EwsError> {
+        if !tandem_ews_proto::ops::delegates::FOLDERS.iter().any(|(f, _)| *f == folder_name) {
+            return Ok("None".to_owned());
+        }
+        let key = format!("{}{}", get_delegate::PREFIX, self.smtp().to_lowercase());
+        Ok(match self.s.data.user_setting(owner_mailbox, &key).await? {
+            Some(v) => tandem_ews_proto::ops::delegates::Delegate::decode("", &v).level(folder_name).to_owned(),
+            None => "None".to_owned(),
+        })
+    }
+
+    /// An item to read: the caller's own, or one in a delegated folder (Reviewer or more).
+    pub async fn item_for_read(&self, id: &str) -> Result<Item, EwsError> {
+        let key = ids::decode(id, ids::IdKind::Item)?;
+        let item =
+            self.s.data.item(&key).await?.ok_or_else(|| {
+                fail(ResponseCode::ErrorItemNotFound, "The specified object was not found in the store.")
+            })?;
+        if item.mailbox == self.mailbox() {
+            return Ok(item);
+        }
+        let folder = self.s.data.folder_by_id(&item.folder_id).await?;
+        let name = folder.and_then(|f| f.distinguished).unwrap_or_default();
+        if self.delegate_level(&item.mailbox, &name).await? == "None" {
+            return Err(fail(ResponseCode::ErrorAccessDenied, "Access is denied. Check credentials and try again."));
+        }
+        Ok(item)
     }
 
     /// Finds an item the user may use.
@@ -153,7 +229,8 @@ impl Ctx<'_> {
 }
 
 /// The EWS endpoint.
-pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
+pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
+    let s: &Shared = shared;
     let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
         Ok(d) => d,
         Err(e) => {
@@ -181,10 +258,16 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         tracing::error!(error = %e, "cannot provision the mailbox");
         return fault(ResponseCode::ErrorInternalServerError, "The mailbox is not available.");
     }
+    let operation = match request.operation {
+        Operation::GetStreamingEvents(r) => {
+            return get_streaming_events::handle(shared.clone(), call.user.name.to_string(), r).await;
+        }
+        other => other,
+    };
     let ctx = Ctx { s, user: &call.user };
-    let op_name = operation_name(&request.operation);
+    let op_name = operation_name(&operation);
     let started = std::time::Instant::now();
-    let body = match request.operation {
+    let body = match operation {
         Operation::ConvertId(r) => convert_id::handle(&ctx, r).await,
         Operation::GetFolder(r) => get_folder::handle(&ctx, r).await,
         Operation::FindFolder(r) => find_folder::handle(&ctx, r).await,
@@ -208,9 +291,22 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
         Operation::SetUserOofSettings(r) => set_user_oof_settings::handle(&ctx, r).await,
         Operation::Subscribe(r) => subscribe::handle(&ctx, r).await,
         Operation::GetEvents(r) => get_events::handle(&ctx, r).await,
+        Operation::GetStreamingEvents(_) => {
+            Err(fail(ResponseCode::ErrorInternalServerError, "streaming is served above"))
+        }
         Operation::Unsubscribe(r) => get_events::unsubscribe(&ctx, r).await,
         Operation::SyncFolderItems(r) => sync_folder_items::handle(&ctx, r).await,
         Operation::SyncFolderHierarchy(r) => sync_folder_hierarchy::handle(&ctx, r).await,
+        Operation::CreateAttachment(r) => create_attachment::handle(&ctx, r).await,
+        Operation::GetAttachment(r) => get_attachment::handle(&ctx, r).await,
+        Operation::DeleteAttachment(r) => delete_attachment::handle(&ctx, r).await,
+        Operation::GetDelegate(r) => get_delegate::handle(&ctx, r).await,
+        Operation::AddDelegate(r) => add_delegate::handle(&ctx, r).await,
+        Operation::UpdateDelegate(r) => update_delegate::handle(&ctx, r).await,
+        Operation::RemoveDelegate(r) => remove_delegate::handle(&ctx, r).await,
+        Operation::GetUserConfiguration(r) => get_user_configuration::handle(&ctx, r).await,
+        Operation::ExpandDl(r) => expand_dl::handle(&ctx, r).await,
+        Operation::GetMailTips(r) => get_mail_tips::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -248,9 +344,20 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::SetUserOofSettings(_) => "SetUserOofSettings",
         Operation::Subscribe(_) => "Subscribe",
         Operation::GetEvents(_) => "GetEvents",
+        Operation::GetStreamingEvents(_) => "GetStreamingEvents",
         Operation::Unsubscribe(_) => "Unsubscribe",
         Operation::SyncFolderItems(_) => "SyncFolderItems",
         Operation::SyncFolderHierarchy(_) => "SyncFolderHierarchy",
+        Operation::CreateAttachment(_) => "CreateAttachment",
+        Operation::GetAttachment(_) => "GetAttachment",
+        Operation::DeleteAttachment(_) => "DeleteAttachment",
+        Operation::GetDelegate(_) => "GetDelegate",
+        Operation::AddDelegate(_) => "AddDelegate",
+        Operation::UpdateDelegate(_) => "UpdateDelegate",
+        Operation::RemoveDelegate(_) => "RemoveDelegate",
+        Operation::GetUserConfiguration(_) => "GetUserConfiguration",
+        Operation::ExpandDl(_) => "ExpandDL",
+        Operation::GetMailTips(_) => "GetMailTips",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }
@@ -335,9 +442,28 @@ pub(crate) fn computed_value(i: &Item, path: &PropertyPath) -> Option<String> {
             "item:HasAttachments" => "false".to_owned(),
             "calendar:Start" => format_datetime(i.start_at?),
             "calendar:End" => format_datetime(i.end_at?),
+            "calendar:IsRecurring" if i.element == "CalendarItem" => i.fields.contains("<t:Recurrence>").to_string(),
+            "calendar:CalendarItemType" if i.element == "CalendarItem" => {
+                if i.fields.contains("<t:Recurrence>") { "RecurringMaster" } else { "Single" }.to_owned()
+            }
             "item:ParentFolderId" => i.folder_id.clone(),
             _ => return None,
         }),
+        PropertyPath::Extended(e) if e.tag.is_none() => {
+            // Named calendar properties DavMail restricts on: PidLidRecurring and the
+            // instance type (0 single, 1 recurring master).
+            let recurring = i.fields.contains("<t:Recurrence>");
+            let set = e.distinguished_set.as_deref();
+            match (set, e.id, e.name.as_deref()) {
+                (Some("Appointment"), Some(0x8223), _) if i.element == "CalendarItem" => Some(recurring.to_string()),
+                (Some("PublicStrings"), _, Some("urn:schemas:calendar:instancetype"))
+                    if i.element == "CalendarItem" =>
+                {
+                    Some(if recurring { "1" } else { "0" }.to_owned())
+                }
+                _ => None,
+            }
+        }
         PropertyPath::Extended(e) => match e.tag? {
             0x0e23 => Some(i.article.to_string()),
             0x0e08 => Some(i.size.to_string()),
@@ -382,8 +508,24 @@ pub(crate) async fn item_view(
         ("Size", format!("<t:Size>{}</t:Size>", i.size)),
         ("DateTimeCreated", format!("<t:DateTimeCreated>{}</t:DateTimeCreated>", format_datetime(i.created_at))),
         ("LastModifiedTime", format!("<t:LastModifiedTime>{}</t:LastModifiedTime>", format_datetime(i.modified_at))),
-        ("HasAttachments", "<t:HasAttachments>false</t:HasAttachments>".to_owned()),
     ];
+    let wants_attachments = shape.base != tandem_ews_proto::types::BaseShape::IdOnly
+        || shape.wants("item:Attachments")
+        || shape.wants("item:HasAttachments")
+        || shape.include_mime;
+    let attachments = if wants_attachments {
+        ctx.s.data.attachments_of(&i.id, shape.include_mime && i.mime.is_none()).await?
+    } else {
+        Vec::new()
+    };
+    computed.push(("HasAttachments", format!("<t:HasAttachments>{}</t:HasAttachments>", !attachments.is_empty())));
+    if !attachments.is_empty() {
+        let list: String = attachments
+            .iter()
+            .map(|a| tandem_ews_proto::ops::get_attachment::render(&get_attachment::view(a, false)))
+            .collect();
+        computed.push(("Attachments", format!("<t:Attachments>{list}</t:Attachments>")));
+    }
     if !stored.iter().any(|(n, _)| n == "ItemClass") {
         computed.push(("ItemClass", format!("<t:ItemClass>{}</t:ItemClass>", tandem_xml::escape(&i.item_class))));
     }
@@ -397,7 +539,8 @@ pub(crate) async fn item_view(
     if shape.include_mime {
         let mime = match &i.mime {
             Some(m) => m.clone(),
-            None => mime::generate(i, &stored),
+            None if i.element == "CalendarItem" => mime::generate_icalendar(i, &stored),
+            None => mime::generate(i, &stored, &attachments),
         };
         let b64 = base64::engine::general_purpose::STANDARD.encode(mime);
         computed.push(("MimeContent", format!("<t:MimeContent CharacterSet=\"UTF-8\">{b64}</t:MimeContent>")));

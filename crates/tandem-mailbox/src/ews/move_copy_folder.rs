@@ -46,7 +46,7 @@ async fn move_one(
         }
         cursor = all.iter().find(|x| x.id == c).and_then(|x| x.parent_id.clone());
     }
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     sqlx::query("UPDATE mbx_folders SET parent_id = $2, change_number = $3 WHERE id = $1")
         .bind(&f.id)
@@ -66,6 +66,7 @@ async fn move_one(
     )
     .await?;
     tx.commit().await?;
+    drop(turn);
     let el = tandem_ews_proto::types::folder_element(&f.class);
     Ok(format!("<t:{el}><t:FolderId Id=\"{}\" ChangeKey=\"{}\"/></t:{el}>", f.id, ids::change_key(change)))
 }

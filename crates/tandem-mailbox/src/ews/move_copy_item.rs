@@ -47,7 +47,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<St
 
 /// Moves (or copies) an item into `to`, in one transaction with both folders' counts.
 pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool) -> Result<Item, EwsError> {
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
     let now = tandem_store::now_unix();
     let moved = Item {
@@ -61,6 +61,7 @@ pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool)
     };
     if copy {
         data::insert_item(&mut tx, &moved).await?;
+        data::copy_attachments(&mut tx, &item.id, &moved.id, ctx.mailbox()).await?;
         let kind = data::ChangeKind::Copied;
         data::log_change(&mut tx, ctx.mailbox(), change, kind, "item", &moved.id, &to.id, Some(&item.folder_id))
             .await?;
@@ -71,5 +72,6 @@ pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool)
         data::adjust_counts(&mut tx, &to.id, 1, unread, change).await?;
     }
     tx.commit().await?;
+    drop(turn);
     Ok(moved)
 }

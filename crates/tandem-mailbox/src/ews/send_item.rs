@@ -48,7 +48,7 @@ pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), E
     let old_folder = item.folder_id.clone();
     let was_unread = !item.is_read;
     mark_sent(&mut item, ctx, now);
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
     deliver(&mut tx, &item, &recipients, now).await?;
     match target {
@@ -67,6 +67,7 @@ pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), E
         }
     }
     tx.commit().await?;
+    drop(turn);
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         event_types: req.event_types.clone(),
         timeout: Duration::from_secs(req.timeout_minutes * 60),
         last_poll: Instant::now(),
+        streaming: req.streaming,
+        watermark,
     };
     if let Ok(mut subs) = ctx.s.subscriptions.lock() {
         subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);

@@ -45,7 +45,7 @@ async fn apply(
             }
         }
     }
-    let mut tx = ctx.s.data.store.begin().await?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
     let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
     sqlx::query("UPDATE mbx_folders SET display_name = $2, folder_class = $3, change_number = $4, modified_at = $5 WHERE id = $1")
         .bind(&f.id)
@@ -59,5 +59,6 @@ async fn apply(
     data::log_change(&mut tx, ctx.mailbox(), change, data::ChangeKind::Modified, "folder", &f.id, &parent, None)
         .await?;
     tx.commit().await?;
+    drop(turn);
     Ok((f.id, ids::change_key(change), tandem_ews_proto::types::folder_element(&class)))
 }

@@ -1,0 +1,44 @@
+//! DeleteAttachment: removes an attachment; the answer names the root item's new change key.
+
+use tandem_ews_proto::ops::delete_attachment::Request;
+use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+
+use super::get_attachment::find;
+use super::{Ctx, EwsError, fail};
+use crate::data;
+
+pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
+    let mut out = ResponseMessages::new("DeleteAttachment");
+    for id in &req.ids {
+        match delete(ctx, id).await {
+            Ok((item, ck)) => {
+                out.success(&format!("<m:RootItemId RootItemId=\"{item}\" RootItemChangeKey=\"{ck}\"/>"));
+            }
+            Err(EwsError::Ews(e)) => {
+                out.error(e.code, &e.message, "");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out.finish())
+}
+
+async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(String, String), EwsError> {
+    let a = find(ctx, id).await?;
+    let mut item = ctx
+        .s
+        .data
+        .item(&a.item_id)
+        .await?
+        .ok_or_else(|| fail(ResponseCode::ErrorItemNotFound, "The attachment's item was not found."))?;
+    let (turn, mut tx) = ctx.s.data.begin_write().await?;
+    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
+    sqlx::query("DELETE FROM mbx_attachments WHERE id = $1").bind(&a.id).execute(&mut *tx).await?;
+    item.change_number = change;
+    item.modified_at = tandem_store::now_unix();
+    item.size = (item.size - a.size).max(0);
+    data::update_item(&mut tx, &item, None).await?;
+    tx.commit().await?;
+    drop(turn);
+    Ok((item.id, ids::change_key(change)))
+}
