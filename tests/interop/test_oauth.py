@@ -352,6 +352,7 @@ def test_integration_status_after_up(tandem):
     for step in ("1", "2a", "2b", "3", "4", "5", "6", "7"):
         assert by[step]["status"] == "pass", by[step]
     assert "answers (HTTP" in by["4"]["reason"], by["4"]
+    assert "read back from the Conversation History folder" in by["7"]["reason"], by["7"]
     assert "Integration setup" in tandem.proc.stdout()
     # A disabled partner makes step 6 fail with the reason.
     ok(tandem.run("cs", "set-partner-application", "--identity", "microsoft.exchange", "--enabled", "false",
@@ -504,3 +505,47 @@ def test_admin_round_trips(tandem):
     ok(tandem.run("exchange", "set-auth-config", "--realm", DOMAIN, "--service-name", EXCHANGE, *L))
     assert metadata(tandem, "mailbox")["issuer"] == f"{EXCHANGE}@{DOMAIN}"
     assert json.loads(ok(tandem.run("exchange", "get-auth-config", "--json", *L)).stdout)["Realm"] == DOMAIN
+
+
+def test_ex_storage_connectivity_writes_through_the_chain(tandem):
+    """Test-CsExStorageConnectivity: DNS → SOAP Autodiscover → S2S token → EWS write and read.
+    The item is then found by an independent client (requests, Basic auth) in Alice's
+    Conversation History folder; with --delete-item it is gone again."""
+    wait_trust(tandem)
+    r = tandem.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:alice@{DOMAIN}", "--json", *tandem.location)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["ok"], out
+    assert [h["hop"] for h in out["hops"]] == ["DNS", "Autodiscover", "EWS write", "EWS read"], out
+    subject = out["hops"][-1]["detail"].split("(")[-1].rstrip(")")
+    status = tandem.status()
+
+    def conversation_history_subjects() -> str:
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types" '
+            'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages"><soap:Header>'
+            '<t:RequestServerVersion Version="Exchange2013"/></soap:Header><soap:Body><m:FindItem Traversal="Shallow">'
+            '<m:ItemShape><t:BaseShape>Default</t:BaseShape></m:ItemShape><m:ParentFolderIds>'
+            '<t:DistinguishedFolderId Id="conversationhistory"/></m:ParentFolderIds></m:FindItem></soap:Body></soap:Envelope>'
+        )
+        resp = requests.post(
+            status["mailbox"]["ews_url"], data=body, auth=("alice", tandem.demo_password),
+            headers={"Content-Type": "text/xml; charset=utf-8"}, verify=status["ca_certificate"], timeout=10,
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.text
+
+    assert subject in conversation_history_subjects()
+    # Bad input: an unknown user or folder is a usage error naming the problem.
+    r = tandem.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:nobody@{DOMAIN}", *tandem.location)
+    assert r.returncode == 2 and "no such user" in r.stderr, r.stderr
+    r = tandem.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:alice@{DOMAIN}", "--folder", "Calendar",
+                   *tandem.location)
+    assert r.returncode == 2 and "--folder" in r.stderr, r.stderr
+    # --delete-item leaves nothing behind.
+    r = tandem.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:alice@{DOMAIN}", "--delete-item", "--json",
+                   *tandem.location)
+    out = json.loads(r.stdout)
+    assert out["ok"] and out["hops"][-1]["hop"] == "EWS delete", out
+    second = out["hops"][-2]["detail"].split("(")[-1].rstrip(")")
+    assert second not in conversation_history_subjects()

@@ -296,6 +296,25 @@ pub enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test-CsExStorageConnectivity: write an item into the user's mailbox through the whole
+    /// chain the Front End uses (DNS, SOAP Autodiscover, S2S token, EWS), read it back, and say
+    /// which hop failed and what to do.
+    #[command(name = "ex-storage-connectivity")]
+    ExStorageConnectivity {
+        /// The user, e.g. sip:alice@litwareinc.com.
+        #[arg(long)]
+        sip_uri: String,
+        /// ConversationHistory (default), Inbox or Dumpster.
+        #[arg(long, default_value = "ConversationHistory")]
+        folder: String,
+        /// Remove the test item afterwards.
+        #[arg(long)]
+        delete_item: bool,
+        #[command(flatten)]
+        location: Loc,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check an S2S token as the mailbox's EWS would, and show its claims or why it is refused.
     #[command(name = "oauth-token")]
     OAuthToken {
@@ -1203,6 +1222,9 @@ fn soap_probe(service: &str, mailbox: &str) -> String {
 pub async fn test(cmd: TestCommand) -> CliResult {
     quiet_logs();
     match cmd {
+        TestCommand::ExStorageConnectivity { sip_uri, folder, delete_item, location, json } => {
+            ex_storage_connectivity(&location.config()?, &sip_uri, &folder, delete_item, json).await
+        }
         TestCommand::Dns { name_server, location, json } => {
             let cfg = location.config()?;
             let checks = check_dns(&dns_plan(&cfg), &name_server).await?;
@@ -1601,10 +1623,30 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
         Ok(token) => {
             let auth = mbx::AuthState::new(mstore.clone(), &cfg.mailbox);
             match auth.validate(&token).await {
-                Ok(v) => Ok(format!(
-                    "a Front End token acting as {alice} is accepted by the mailbox ({:?}); the EWS write of `tandem test ex-storage-connectivity` needs issue 3",
-                    v.rights
-                )),
+                Ok(v) => {
+                    // Then the whole path: Autodiscover, EWS write, read back, remove.
+                    let connector = tandem_frontend::exchange_connector::ExchangeConnector::new(
+                        fstore.clone(),
+                        cfg.domain.as_str(),
+                        deployment_client(cfg)?,
+                    );
+                    let subject = format!("tandem integration status {}", tandem_store::now_unix());
+                    let path = async {
+                        let item =
+                            connector.create_item(&alice, "conversationhistory", &subject, "setup check").await?;
+                        let read = connector.get_item_subject(&alice, &item).await?;
+                        connector.delete_item(&alice, &item).await?;
+                        Ok::<_, tandem_frontend::exchange_connector::ConnectorError>(read == subject)
+                    };
+                    match path.await {
+                        Ok(true) => Ok(format!(
+                            "a Front End token acting as {alice} is accepted ({:?}); an item was written to and read back from the Conversation History folder through Autodiscover and EWS, then removed",
+                            v.rights
+                        )),
+                        Ok(false) => Err("the item read back differs from the one written".to_owned()),
+                        Err(e) => Err(format!("the token is accepted, but the EWS path fails: {e}")),
+                    }
+                }
                 Err(refusal) => Err(format!(
                     "the mailbox refuses the Front End's token: {}",
                     refusal.diagnostic().unwrap_or_default()
@@ -1641,6 +1683,84 @@ pub async fn top(cmd: OAuthTopCommand) -> CliResult {
         OAuthTopCommand::Test(c) => test(c).await,
         OAuthTopCommand::Integration(c) => integration(c).await,
     }
+}
+
+/// Test-CsExStorageConnectivity, hop by hop.
+async fn ex_storage_connectivity(cfg: &Config, sip_uri: &str, folder: &str, delete: bool, json: bool) -> CliResult {
+    use tandem_frontend::exchange_connector::{ExchangeConnector, Hop};
+    let sip: tandem_types::SipUri =
+        sip_uri.parse().map_err(|e: tandem_types::ParseError| usage(format!("--sip-uri: {e}")))?;
+    let distinguished = match folder.to_ascii_lowercase().as_str() {
+        "conversationhistory" => "conversationhistory",
+        "inbox" => "inbox",
+        "dumpster" => "recoverableitemsdeletions",
+        _ => return Err(usage(format!("--folder {folder}: use ConversationHistory, Inbox or Dumpster"))),
+    };
+    let directory =
+        tandem_directory::Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
+    let user = directory
+        .find(&sip.key())
+        .await
+        .context("directory lookup")?
+        .ok_or_else(|| usage(format!("--sip-uri {sip}: no such user; `tandem user list` shows who exists")))?;
+    let smtp = user.smtp_address.to_string();
+    let connector = ExchangeConnector::new(fe_store(cfg).await?, cfg.domain.as_str(), deployment_client(cfg)?);
+    let mut hops: Vec<serde_json::Value> = Vec::new();
+    let mut report = |hop: &str, ok: bool, detail: String| {
+        if !json {
+            println!("{} {hop:<13} {detail}", if ok { "PASS" } else { "FAIL" });
+        }
+        hops.push(json!({"hop": hop, "ok": ok, "detail": detail}));
+    };
+    let outcome: Result<(), tandem_frontend::exchange_connector::ConnectorError> = async {
+        // DNS: the Autodiscover host, through the static host table or the system's resolver.
+        let autod = connector.autodiscover_url().await?;
+        let host = host_of(&autod).unwrap_or_default();
+        let resolved = match cfg.hosts.iter().find(|(h, _)| h.as_str() == host) {
+            Some((_, ip)) => format!("{host} → {ip} (static host table)"),
+            None => match tokio::net::lookup_host((host.as_str(), 443)).await {
+                Ok(mut a) => format!("{host} → {}", a.next().map(|a| a.ip().to_string()).unwrap_or_default()),
+                Err(e) => {
+                    return Err(tandem_frontend::exchange_connector::ConnectorError {
+                        hop: Hop::Dns,
+                        message: format!("{host} does not resolve: {e}"),
+                        hint: "create the record `tandem dns plan` lists, then `tandem test dns`".into(),
+                    });
+                }
+            },
+        };
+        report("DNS", true, resolved);
+        let ews = connector.ews_url(&smtp).await?;
+        report("Autodiscover", true, format!("{autod} → EWS {ews} for {smtp} (S2S token accepted)"));
+        let subject = format!("Test-CsExStorageConnectivity {}", tandem_store::now_unix());
+        let item = connector
+            .create_item(&smtp, distinguished, &subject, "Written by tandem test ex-storage-connectivity.")
+            .await?;
+        report("EWS write", true, format!("CreateItem in {folder} as {smtp}"));
+        let read = connector.get_item_subject(&smtp, &item).await?;
+        if read != subject {
+            return Err(tandem_frontend::exchange_connector::ConnectorError {
+                hop: Hop::Ews,
+                message: format!("read back `{read}`, wrote `{subject}`"),
+                hint: "see the mailbox's log".into(),
+            });
+        }
+        report("EWS read", true, format!("GetItem returned the item ({subject})"));
+        if delete {
+            connector.delete_item(&smtp, &item).await?;
+            report("EWS delete", true, "DeleteItem (HardDelete)".into());
+        }
+        Ok(())
+    }
+    .await;
+    let ok = outcome.is_ok();
+    if let Err(e) = &outcome {
+        report(&format!("{:?}", e.hop), false, format!("{}; {}", e.message, e.hint));
+    }
+    if json {
+        print_json(&json!({"ok": ok, "sip_uri": sip.to_string(), "mailbox": smtp, "folder": folder, "hops": hops}))?;
+    }
+    if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("Exchange storage connectivity failed"))) }
 }
 
 #[cfg(test)]
