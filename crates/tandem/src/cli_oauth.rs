@@ -1732,7 +1732,11 @@ async fn ex_storage_connectivity(cfg: &Config, sip_uri: &str, folder: &str, dele
         report("DNS", true, resolved);
         let ews = connector.ews_url(&smtp).await?;
         report("Autodiscover", true, format!("{autod} → EWS {ews} for {smtp} (S2S token accepted)"));
-        let subject = format!("Test-CsExStorageConnectivity {}", tandem_store::now_unix());
+        let subject = format!(
+            "Test-CsExStorageConnectivity {} {}",
+            tandem_store::now_unix(),
+            tandem_frontend::sip::random_token()
+        );
         let item = connector
             .create_item(&smtp, distinguished, &subject, "Written by tandem test ex-storage-connectivity.")
             .await?;
