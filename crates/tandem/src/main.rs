@@ -66,7 +66,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The error chain on one line. Errors that print their source themselves would repeat it, so a
+/// cause already contained in the text before it is left out.
 fn one_line(e: &anyhow::Error) -> String {
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-    chain.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if !parts.iter().any(|p| p.contains(&cause)) {
+            parts.push(cause);
+        }
+    }
+    parts.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
