@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tandem_oauth::metadata::{self, MetadataDocument};
-use tandem_oauth::partner::metadata_download_error;
 use tandem_oauth::token::{Audience, UserIdentity};
 use tandem_oauth::{
     CertError, EXCHANGE_APP_ID, IssuedTokenCache, LYNC_APP_ID, PartnerApplication, SigningKey, TOKEN_LIFETIME_SECS,
@@ -323,11 +322,10 @@ pub async fn fetch_metadata(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<(String, metadata::PartnerMetadata), String> {
-    let body = tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|e| metadata_download_error(url, &e))?;
-    let parsed = metadata::parse(body.as_bytes()).map_err(|e| metadata_download_error(url, &e.to_string()))?;
-    Ok((body, parsed))
+    tandem_oauth::partner::check_download(
+        url,
+        tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES).await,
+    )
 }
 
 /// Fetches every partner's metadata again and saves what changed.
@@ -345,13 +343,7 @@ pub async fn refresh_partner_metadata(store: &Store) -> Result<usize, OAuthError
     if changed > 0 {
         // Merge into what is stored now, so an admin change made meanwhile is kept.
         let mut latest = partner_applications(store).await?;
-        for l in latest.iter_mut() {
-            if let Some(p) = partners.iter().find(|p| p.name == l.name && p.auth_metadata_url == l.auth_metadata_url) {
-                l.metadata = p.metadata.clone();
-                l.metadata_error = p.metadata_error.clone();
-                l.metadata_fetched_at = p.metadata_fetched_at;
-            }
-        }
+        tandem_oauth::partner::merge_refreshed(&mut latest, &partners);
         save_partner_applications(store, &latest).await?;
     }
     Ok(changed)

@@ -18,7 +18,6 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tandem_config::MailboxConfig;
 use tandem_oauth::metadata::{self, MetadataDocument};
-use tandem_oauth::partner::metadata_download_error;
 use tandem_oauth::token::{TokenError, TrustedPartner, Validated, ValidationPolicy, www_authenticate};
 use tandem_oauth::{EXCHANGE_APP_ID, PartnerApplication, ValidationCache, VerifyingKey};
 use tandem_store::{Store, StoreError};
@@ -54,10 +53,8 @@ pub enum AuthConfigError {
     NoCertificate,
 }
 
-/// Opens the mailbox store (migrating it like the running role does), for admin commands.
-pub async fn open_store(config: &MailboxConfig) -> Result<Store, StoreError> {
-    Store::open(&config.store.url(), crate::MIGRATIONS).await
-}
+/// The mailbox store, opened as the role opens it.
+pub use crate::open_store;
 
 async fn load<T: for<'de> Deserialize<'de>>(store: &Store, name: &'static str) -> Result<Option<T>, AuthConfigError> {
     match store.setting(name).await? {
@@ -250,11 +247,10 @@ pub async fn fetch_metadata(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<(String, metadata::PartnerMetadata), String> {
-    let body = tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES)
-        .await
-        .map_err(|e| metadata_download_error(url, &e))?;
-    let parsed = metadata::parse(body.as_bytes()).map_err(|e| metadata_download_error(url, &e.to_string()))?;
-    Ok((body, parsed))
+    tandem_oauth::partner::check_download(
+        url,
+        tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES).await,
+    )
 }
 
 /// Fetches every partner's metadata again and saves what changed; returns how many changed.
@@ -271,13 +267,7 @@ pub async fn refresh_partner_metadata(store: &Store) -> Result<usize, AuthConfig
     }
     if changed > 0 {
         let mut latest = partner_applications(store).await?;
-        for l in latest.iter_mut() {
-            if let Some(p) = partners.iter().find(|p| p.name == l.name && p.auth_metadata_url == l.auth_metadata_url) {
-                l.metadata = p.metadata.clone();
-                l.metadata_error = p.metadata_error.clone();
-                l.metadata_fetched_at = p.metadata_fetched_at;
-            }
-        }
+        tandem_oauth::partner::merge_refreshed(&mut latest, &partners);
         save_partner_applications(store, &latest).await?;
     }
     Ok(changed)

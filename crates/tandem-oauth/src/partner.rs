@@ -90,6 +90,30 @@ impl PartnerApplication {
     }
 }
 
+/// Copies refreshed metadata into the partner list as stored now, so an admin change made while
+/// the documents were downloading (a new, removed or re-pointed partner) is kept. Both roles'
+/// refresh loops use it.
+pub fn merge_refreshed(latest: &mut [PartnerApplication], refreshed: &[PartnerApplication]) {
+    for l in latest.iter_mut() {
+        if let Some(p) = refreshed.iter().find(|p| p.name == l.name && p.auth_metadata_url == l.auth_metadata_url) {
+            l.metadata = p.metadata.clone();
+            l.metadata_error = p.metadata_error.clone();
+            l.metadata_fetched_at = p.metadata_fetched_at;
+        }
+    }
+}
+
+/// Checks a downloaded metadata document (`download` is the body, or why it could not be
+/// fetched); the error is worded as New-CsPartnerApplication words it.
+pub fn check_download(
+    url: &str,
+    download: Result<String, String>,
+) -> Result<(String, metadata::PartnerMetadata), String> {
+    let body = download.map_err(|e| metadata_download_error(url, &e))?;
+    let parsed = metadata::parse(body.as_bytes()).map_err(|e| metadata_download_error(url, &e.to_string()))?;
+    Ok((body, parsed))
+}
+
 /// The error New-CsPartnerApplication gives when the document cannot be used.
 pub fn metadata_download_error(url: &str, reason: &str) -> String {
     format!(
