@@ -32,7 +32,28 @@ command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+  # Packages' own services (DavMail's listens with remote connections allowed by its packaged
+  # defaults) must not start: the suites run private instances. policy-rc.d answering 101 tells
+  # invoke-rc.d and deb-systemd-invoke not to start anything during this install.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" || {
+    [ "$own_policy" -eq 0 ] || as_root rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ "$own_policy" -eq 0 ] || as_root rm -f /usr/sbin/policy-rc.d
+fi
+# Keep DavMail's system service disabled and stopped wherever it was installed from (the suite
+# starts its own DavMail on loopback with its own settings).
+if dpkg-query -W -f='${Status}' davmail-server 2>/dev/null | grep -q 'install ok installed'; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now davmail-server.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/davmail-server ]; then
+    as_root /etc/init.d/davmail-server stop >/dev/null 2>&1 || true
+    ! command -v update-rc.d >/dev/null || as_root update-rc.d davmail-server disable >/dev/null 2>&1 || true
+  fi
 fi
 
 # ---- SIP peers (SIPp, sipsak, baresip, linphonec) ----

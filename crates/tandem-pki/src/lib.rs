@@ -42,6 +42,9 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
     #[error("{path}: not a usable PEM certificate or key: {reason}")]
     Parse { path: String, reason: String },
+    /// The system's random-number generator failed: no certificate may be made without it.
+    #[error("the system random-number generator failed; no certificate was generated")]
+    Random,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
@@ -176,7 +179,7 @@ impl Pki {
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
         params.not_after = now + CA_VALIDITY;
-        params.serial_number = Some(random_serial());
+        params.serial_number = Some(random_serial()?);
         let cert = params.self_signed(&key)?;
         write_private(&self.ca_key_path(), key.serialize_pem().as_bytes())?;
         write_public(&self.ca_cert_path(), cert.pem().as_bytes())?;
@@ -247,7 +250,7 @@ fn issue_server(spec: &ServerCertSpec, issuer: &Issuer<'_, &KeyPair>) -> Result<
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::hours(1);
     params.not_after = now + SERVER_VALIDITY;
-    params.serial_number = Some(random_serial());
+    params.serial_number = Some(random_serial()?);
     params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(&key, issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -260,16 +263,12 @@ fn dn(common_name: &str, organization: &str) -> DistinguishedName {
     dn
 }
 
-fn random_serial() -> SerialNumber {
+/// A positive 127-bit random serial, as RFC 5280 §4.1.2.2 asks (unique per issuer).
+fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
-    // The system RNG failing leaves a fixed serial; uniqueness then rests on the timestamp below.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PkiError::Random)?;
     bytes[0] &= 0x7f; // positive
-    let ts = OffsetDateTime::now_utc().unix_timestamp_nanos().to_be_bytes();
-    for (b, t) in bytes[8..].iter_mut().zip(ts[8..].iter()) {
-        *b ^= t;
-    }
-    SerialNumber::from_slice(&bytes)
+    Ok(SerialNumber::from_slice(&bytes))
 }
 
 fn pem_cert(pem: &str, path: &Path) -> Result<CertificateDer<'static>, PkiError> {

@@ -40,7 +40,7 @@ pub fn self_signed(
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::hours(1);
     params.not_after = now + validity;
-    params.serial_number = Some(random_serial());
+    params.serial_number = Some(random_serial()?);
     let cert = params.self_signed(&key)?;
     Ok(PemPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
