@@ -5,15 +5,18 @@
 #
 #   scripts/test.sh            everything
 #   scripts/test.sh --no-lint  skip rustfmt/clippy (quicker local loop)
+#   scripts/test.sh --no-fuzz  skip the fuzz smoke run (scripts/fuzz.sh, 10 s per target)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 lint=1
+fuzz=1
 for arg in "$@"; do
   case "$arg" in
     --no-lint) lint=0 ;;
-    *) echo "usage: scripts/test.sh [--no-lint]" >&2; exit 2 ;;
+    --no-fuzz) fuzz=0 ;;
+    *) echo "usage: scripts/test.sh [--no-lint] [--no-fuzz]" >&2; exit 2 ;;
   esac
 done
 
@@ -26,6 +29,7 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v pg_isready >/dev/null || need_pkgs+=(postgresql postgresql-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v cc >/dev/null || need_pkgs+=(gcc)
+command -v c++ >/dev/null || need_pkgs+=(g++) # libFuzzer, built by the fuzz targets
 # DavMail (EWS ↔ IMAP/SMTP/CalDAV gateway) for tests/interop/test_davmail.py; keytool comes with its JRE.
 command -v davmail-server >/dev/null || need_pkgs+=(davmail-server)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
@@ -105,6 +109,11 @@ export TANDEM_BIN="$target_dir/debug/tandem"
 
 say "cargo test (store batteries on SQLite and PostgreSQL at $TANDEM_TEST_POSTGRES_URL)"
 cargo test --workspace --locked
+
+if [ "$fuzz" -eq 1 ]; then
+  say "fuzz smoke run (every target in fuzz/, 10 s each)"
+  scripts/fuzz.sh --seconds 10
+fi
 
 say "interop suites (tests/interop)"
 "$venv/bin/pytest" tests/interop -q
