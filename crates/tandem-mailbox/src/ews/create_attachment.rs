@@ -46,15 +46,14 @@ async fn add(
         modified_at: now,
         content: a.content,
     };
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-    data::insert_attachment(&mut tx, &att).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+    w.insert_attachment(&att).await?;
     item.change_number = change;
     item.modified_at = now;
     item.size += att.size;
-    data::update_item(&mut tx, &item, None).await?;
-    tx.commit().await?;
-    drop(turn);
+    w.update_item(&item, None).await?;
+    w.commit().await?;
     Ok(format!(
         "<t:FileAttachment><t:AttachmentId Id=\"{}\" RootItemId=\"{}\" RootItemChangeKey=\"{}\"/></t:FileAttachment>",
         att.id,

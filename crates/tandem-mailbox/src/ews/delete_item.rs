@@ -8,7 +8,6 @@ use tandem_ews_proto::types::FolderRef;
 
 use super::move_copy_item::move_to;
 use super::{Ctx, EwsError};
-use crate::data;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("DeleteItem");
@@ -43,11 +42,10 @@ async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType) -> Result<(), EwsError
             move_to(ctx, &item, &to, false).await?;
         }
         None => {
-            let (turn, mut tx) = ctx.s.data.begin_write().await?;
-            let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-            data::delete_item(&mut tx, &item, change).await?;
-            tx.commit().await?;
-            drop(turn);
+            let mut w = ctx.s.data.write().await?;
+            let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+            w.delete_item(&item, change).await?;
+            w.commit().await?;
         }
     }
     Ok(())

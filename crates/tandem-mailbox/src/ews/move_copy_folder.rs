@@ -5,7 +5,6 @@ use tandem_ews_proto::ops::move_copy_folder::Request;
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
 use super::{Ctx, EwsError, fail};
-use crate::data;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new(if copy { "CopyFolder" } else { "MoveFolder" });
@@ -46,27 +45,7 @@ async fn move_one(
         }
         cursor = all.iter().find(|x| x.id == c).and_then(|x| x.parent_id.clone());
     }
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-    sqlx::query("UPDATE mbx_folders SET parent_id = $2, change_number = $3 WHERE id = $1")
-        .bind(&f.id)
-        .bind(&target.id)
-        .bind(change)
-        .execute(&mut *tx)
-        .await?;
-    data::log_change(
-        &mut tx,
-        ctx.mailbox(),
-        change,
-        data::ChangeKind::Moved,
-        "folder",
-        &f.id,
-        &target.id,
-        f.parent_id.as_deref(),
-    )
-    .await?;
-    tx.commit().await?;
-    drop(turn);
+    let change = ctx.s.data.move_folder(&f, &target.id).await?;
     let el = tandem_ews_proto::types::folder_element(&f.class);
     Ok(format!("<t:{el}><t:FolderId Id=\"{}\" ChangeKey=\"{}\"/></t:{el}>", f.id, ids::change_key(change)))
 }

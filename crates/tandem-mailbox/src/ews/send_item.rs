@@ -48,26 +48,25 @@ pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), E
     let old_folder = item.folder_id.clone();
     let was_unread = !item.is_read;
     mark_sent(&mut item, ctx, now);
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
-    deliver(&mut tx, &item, &recipients, now).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, article) = w.next_numbers(ctx.mailbox(), 1).await?;
+    deliver(&mut w, &item, &recipients, now).await?;
     match target {
         Some(to) => {
             item.folder_id = to.id.clone();
             item.change_number = change;
             item.article = article;
             item.modified_at = now;
-            data::update_item(&mut tx, &item, Some(&old_folder)).await?;
-            data::adjust_counts(&mut tx, &old_folder, -1, -i64::from(was_unread), change).await?;
-            data::adjust_counts(&mut tx, &to.id, 1, 0, change).await?;
+            w.update_item(&item, Some(&old_folder)).await?;
+            w.adjust_counts(&old_folder, -1, -i64::from(was_unread), change).await?;
+            w.adjust_counts(&to.id, 1, 0, change).await?;
         }
         None => {
             let original = crate::data::Item { folder_id: old_folder, is_read: !was_unread, ..item.clone() };
-            data::delete_item(&mut tx, &original, change).await?;
+            w.delete_item(&original, change).await?;
         }
     }
-    tx.commit().await?;
-    drop(turn);
+    w.commit().await?;
     Ok(())
 }
 

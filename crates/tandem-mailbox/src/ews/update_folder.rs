@@ -4,7 +4,6 @@ use tandem_ews_proto::ops::update_folder::{Change, Request};
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
 use super::{Ctx, EwsError, fail};
-use crate::data;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("UpdateFolder");
@@ -45,20 +44,6 @@ async fn apply(
             }
         }
     }
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-    sqlx::query("UPDATE mbx_folders SET display_name = $2, folder_class = $3, change_number = $4, modified_at = $5 WHERE id = $1")
-        .bind(&f.id)
-        .bind(&name)
-        .bind(&class)
-        .bind(change)
-        .bind(tandem_store::now_unix())
-        .execute(&mut *tx)
-        .await?;
-    let parent = f.parent_id.clone().unwrap_or_default();
-    data::log_change(&mut tx, ctx.mailbox(), change, data::ChangeKind::Modified, "folder", &f.id, &parent, None)
-        .await?;
-    tx.commit().await?;
-    drop(turn);
+    let change = ctx.s.data.update_folder(&f, &name, &class).await?;
     Ok((f.id, ids::change_key(change), tandem_ews_proto::types::folder_element(&class)))
 }
