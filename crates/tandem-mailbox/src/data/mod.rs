@@ -22,6 +22,9 @@ pub(crate) mod items;
 pub(crate) mod schema;
 pub(crate) mod settings;
 
+#[cfg(test)]
+mod battery;
+
 pub(crate) use attachments::Attachment;
 pub(crate) use changes::ChangeKind;
 pub(crate) use folders::Folder;
