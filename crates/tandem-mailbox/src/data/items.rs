@@ -187,15 +187,11 @@ impl Data {
     }
 }
 
-impl Write<'_> {
-    /// Inserts an item (its folder's counts follow).
-    pub async fn insert_item(&mut self, i: &Item) -> Result<(), DataError> {
-        sqlx::query(
-            "INSERT INTO mbx_items (id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at,
-               modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-        )
-        .bind(&i.id)
+type RowQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds every column of an item, in table order, as `$1`…`$19` (insert and update alike).
+fn bind_row<'q>(q: RowQuery<'q>, i: &'q Item) -> RowQuery<'q> {
+    q.bind(&i.id)
         .bind(&i.mailbox)
         .bind(&i.folder_id)
         .bind(&i.element)
@@ -214,8 +210,17 @@ impl Write<'_> {
         .bind(&i.fields)
         .bind(&i.ext)
         .bind(i.mime.clone())
-        .execute(&mut *self.tx)
-        .await?;
+}
+
+impl Write<'_> {
+    /// Inserts an item (its folder's counts follow).
+    pub async fn insert_item(&mut self, i: &Item) -> Result<(), DataError> {
+        let insert = sqlx::query(
+            "INSERT INTO mbx_items (id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at,
+               modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        );
+        bind_row(insert, i).execute(&mut *self.tx).await?;
         self.log_change(&i.mailbox, i.change_number, ChangeKind::Created, ObjectKind::Item, &i.id, &i.folder_id, None)
             .await?;
         self.adjust_counts(&i.folder_id, 1, i64::from(!i.is_read), i.change_number).await
@@ -223,55 +228,17 @@ impl Write<'_> {
 
     /// Rewrites an item's row in place; `old_folder` names the folder it left when it moved.
     pub async fn update_item(&mut self, i: &Item, old_folder: Option<&str>) -> Result<(), DataError> {
-        match old_folder.filter(|f| *f != i.folder_id) {
-            Some(old) => {
-                self.log_change(
-                    &i.mailbox,
-                    i.change_number,
-                    ChangeKind::Moved,
-                    ObjectKind::Item,
-                    &i.id,
-                    &i.folder_id,
-                    Some(old),
-                )
-                .await?
-            }
-            None => {
-                self.log_change(
-                    &i.mailbox,
-                    i.change_number,
-                    ChangeKind::Modified,
-                    ObjectKind::Item,
-                    &i.id,
-                    &i.folder_id,
-                    None,
-                )
-                .await?
-            }
-        }
-        sqlx::query(
-            "UPDATE mbx_items SET folder_id = $2, element = $3, item_class = $4, subject = $5, is_read = $6, modified_at = $7,
-               sent_at = $8, size = $9, start_at = $10, end_at = $11, article = $12, change_number = $13, fields = $14,
-               ext = $15, mime = $16 WHERE id = $1",
-        )
-        .bind(&i.id)
-        .bind(&i.folder_id)
-        .bind(&i.element)
-        .bind(&i.item_class)
-        .bind(&i.subject)
-        .bind(i64::from(i.is_read))
-        .bind(i.modified_at)
-        .bind(i.sent_at)
-        .bind(i.size)
-        .bind(i.start_at)
-        .bind(i.end_at)
-        .bind(i.article)
-        .bind(i.change_number)
-        .bind(&i.fields)
-        .bind(&i.ext)
-        .bind(i.mime.clone())
-        .execute(&mut *self.tx)
-        .await?;
+        let (kind, old) = match old_folder.filter(|f| *f != i.folder_id) {
+            Some(old) => (ChangeKind::Moved, Some(old)),
+            None => (ChangeKind::Modified, None),
+        };
+        self.log_change(&i.mailbox, i.change_number, kind, ObjectKind::Item, &i.id, &i.folder_id, old).await?;
+        let update = sqlx::query(
+            "UPDATE mbx_items SET mailbox = $2, folder_id = $3, element = $4, item_class = $5, subject = $6, is_read = $7,
+               received_at = $8, created_at = $9, modified_at = $10, sent_at = $11, size = $12, start_at = $13,
+               end_at = $14, article = $15, change_number = $16, fields = $17, ext = $18, mime = $19 WHERE id = $1",
+        );
+        bind_row(update, i).execute(&mut *self.tx).await?;
         Ok(())
     }
 

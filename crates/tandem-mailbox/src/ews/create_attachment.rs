@@ -4,6 +4,7 @@
 use tandem_ews_proto::ops::create_attachment::Request;
 use tandem_ews_proto::{ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError};
 use crate::data::{self, new_id};
 
@@ -14,15 +15,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(a) => add(ctx, &req.parent, a).await,
             Err(e) => Err(EwsError::Ews(e)),
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Attachments>{xml}</m:Attachments>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Attachments/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|xml| format!("<m:Attachments>{xml}</m:Attachments>")), "<m:Attachments/>")?;
     }
     Ok(out.finish())
 }

@@ -1,8 +1,9 @@
 //! CreateFolder: a new folder under a parent, refused when the parent has one of that name.
 
 use tandem_ews_proto::ops::create_folder::{Request, default_class};
-use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
+use super::messages::{folder_id, record};
 use super::{Ctx, EwsError, fail};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
@@ -18,17 +19,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         Err(other) => return Err(other),
     };
     for nf in &req.folders {
-        match create(ctx, &parent.id, nf).await {
-            Ok((id, ck, el)) => {
-                out.success(&format!(
-                    "<m:Folders><t:{el}><t:FolderId Id=\"{id}\" ChangeKey=\"{ck}\"/></t:{el}></m:Folders>"
-                ));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Folders/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, create(ctx, &parent.id, nf).await, "<m:Folders/>")?;
     }
     Ok(out.finish())
 }
@@ -37,7 +28,7 @@ async fn create(
     ctx: &Ctx<'_>,
     parent: &str,
     nf: &tandem_ews_proto::ops::create_folder::NewFolder,
-) -> Result<(String, String, &'static str), EwsError> {
+) -> Result<String, EwsError> {
     if nf.display_name.trim().is_empty() {
         return Err(fail(ResponseCode::ErrorInvalidOperation, "A folder needs a display name."));
     }
@@ -48,5 +39,5 @@ async fn create(
         .create_folder(ctx.mailbox(), parent, nf.display_name.trim(), &class)
         .await?
         .ok_or_else(|| fail(ResponseCode::ErrorFolderExists, "A folder with the specified name already exists."))?;
-    Ok((id, ids::change_key(change), tandem_ews_proto::types::folder_element(&class)))
+    Ok(folder_id(&id, change, &class))
 }

@@ -6,6 +6,7 @@ use tandem_ews_proto::ops::create_item::{Disposition, ItemData, Request};
 use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, fail, mime};
 use crate::data::changes::ObjectKind;
 use crate::data::{self, ChangeKind, Folder, Item, Write, new_id};
@@ -17,15 +18,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(d) => create(ctx, d, req.disposition, req.send_invitations.as_deref(), req.saved_folder.as_ref()).await,
             Err(e) => Err(EwsError::Ews(e)),
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Items>{xml}</m:Items>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Items/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|xml| format!("<m:Items>{xml}</m:Items>")), "<m:Items/>")?;
     }
     Ok(out.finish())
 }

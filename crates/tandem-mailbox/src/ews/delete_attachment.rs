@@ -4,20 +4,19 @@ use tandem_ews_proto::ops::delete_attachment::Request;
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
 use super::get_attachment::find;
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("DeleteAttachment");
     for id in &req.ids {
-        match delete(ctx, id).await {
-            Ok((item, ck)) => {
-                out.success(&format!("<m:RootItemId RootItemId=\"{item}\" RootItemChangeKey=\"{ck}\"/>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(
+            &mut out,
+            delete(ctx, id)
+                .await
+                .map(|(item, ck)| format!("<m:RootItemId RootItemId=\"{item}\" RootItemChangeKey=\"{ck}\"/>")),
+            "",
+        )?;
     }
     Ok(out.finish())
 }

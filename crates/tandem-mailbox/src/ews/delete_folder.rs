@@ -4,23 +4,26 @@
 use tandem_ews_proto::ops::delete_folder::{DeleteType, Request};
 use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
 use crate::data::Folder;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("DeleteFolder");
     for r in &req.folders {
-        match delete(ctx, r, req.delete_type).await {
-            Ok(()) => {
-                out.success("");
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, delete(ctx, r, req.delete_type).await.map(|()| String::new()), "")?;
     }
     Ok(out.finish())
+}
+
+/// The distinguished folder a soft delete moves to (folders and items alike); none for a hard
+/// delete.
+pub(crate) fn target(how: DeleteType) -> Option<&'static str> {
+    match how {
+        DeleteType::HardDelete => None,
+        DeleteType::SoftDelete => Some("recoverableitemsdeletions"),
+        DeleteType::MoveToDeletedItems => Some("deleteditems"),
+    }
 }
 
 async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: DeleteType) -> Result<(), EwsError> {
@@ -28,12 +31,7 @@ async fn delete(ctx: &Ctx<'_>, r: &tandem_ews_proto::types::FolderRef, how: Dele
     if f.distinguished.is_some() {
         return Err(fail(ResponseCode::ErrorDeleteDistinguishedFolder, "Distinguished folders cannot be deleted."));
     }
-    let target = match how {
-        DeleteType::HardDelete => None,
-        DeleteType::SoftDelete => Some("recoverableitemsdeletions"),
-        DeleteType::MoveToDeletedItems => Some("deleteditems"),
-    };
-    match target {
+    match target(how) {
         Some(name) => {
             let to = ctx.s.data.folder_by_name(ctx.mailbox(), name).await?.ok_or_else(|| {
                 fail(ResponseCode::ErrorFolderNotFound, "The target folder could not be found in the store.")

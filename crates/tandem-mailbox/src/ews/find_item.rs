@@ -10,6 +10,7 @@ use tandem_ews_proto::ops::find_item::Request;
 use tandem_ews_proto::types::{BaseShape, PropertyPath, Shape, SortKey};
 use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
+use super::messages::record;
 use super::query::{compare, item_value, matches, query_matches};
 use super::{Ctx, EwsError, fail, item_xml};
 use crate::data::{self, Item, ItemOrder};
@@ -20,15 +21,7 @@ const MAX_PAGE: usize = 1000;
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("FindItem");
     for parent in &req.parents {
-        match find(ctx, &req, parent).await {
-            Ok(xml) => {
-                out.success(&xml);
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, find(ctx, &req, parent).await, "")?;
     }
     Ok(out.finish())
 }

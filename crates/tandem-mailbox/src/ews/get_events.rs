@@ -5,6 +5,7 @@ use std::time::Instant;
 use tandem_ews_proto::ops::get_events::{Event, Request, UnsubscribeRequest, render};
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
 
 /// Events returned per call at most; MoreEvents says when there are more.
@@ -12,15 +13,7 @@ const MAX_EVENTS: usize = 50;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("GetEvents");
-    match events(ctx, &req).await {
-        Ok(xml) => {
-            out.success(&xml);
-        }
-        Err(EwsError::Ews(e)) => {
-            out.error(e.code, &e.message, "");
-        }
-        Err(other) => return Err(other),
-    }
+    record(&mut out, events(ctx, &req).await, "")?;
     Ok(out.finish())
 }
 

@@ -37,6 +37,7 @@ mod get_streaming_events;
 mod get_user_availability;
 mod get_user_configuration;
 mod get_user_oof_settings;
+mod messages;
 pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;

@@ -2,8 +2,9 @@
 //! answered with ErrorNotSupported per folder).
 
 use tandem_ews_proto::ops::move_copy_folder::Request;
-use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
+use super::messages::{folder_id, record};
 use super::{Ctx, EwsError, fail};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<String, EwsError> {
@@ -14,15 +15,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<St
         } else {
             move_one(ctx, r, &req.to).await
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Folders>{xml}</m:Folders>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Folders/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result, "<m:Folders/>")?;
     }
     Ok(out.finish())
 }
@@ -46,6 +39,5 @@ async fn move_one(
         cursor = all.iter().find(|x| x.id == c).and_then(|x| x.parent_id.clone());
     }
     let change = ctx.s.data.move_folder(&f, &target.id).await?;
-    let el = tandem_ews_proto::types::folder_element(&f.class);
-    Ok(format!("<t:{el}><t:FolderId Id=\"{}\" ChangeKey=\"{}\"/></t:{el}>", f.id, ids::change_key(change)))
+    Ok(folder_id(&f.id, change, &f.class))
 }

@@ -7,6 +7,7 @@ use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
 use super::create_item::{deliver, mark_sent, resolve_recipients};
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
 use crate::data::{self, element_text};
 
@@ -17,15 +18,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(r) => send(ctx, &r.id, &req).await,
             Err(e) => Err(EwsError::Ews(e.clone())),
         };
-        match result {
-            Ok(()) => {
-                out.success("");
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|()| String::new()), "")?;
     }
     Ok(out.finish())
 }

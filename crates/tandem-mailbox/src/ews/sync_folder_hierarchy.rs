@@ -6,21 +6,14 @@ use tandem_ews_proto::ops::sync_folder_items::{SyncChange, render_changes};
 use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, folder_xml};
 use crate::data::Folder;
 use crate::data::changes::ObjectKind;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("SyncFolderHierarchy");
-    match sync(ctx, &req).await {
-        Ok(xml) => {
-            out.success(&xml);
-        }
-        Err(EwsError::Ews(e)) => {
-            out.error(e.code, &e.message, "");
-        }
-        Err(other) => return Err(other),
-    }
+    record(&mut out, sync(ctx, &req).await, "")?;
     Ok(out.finish())
 }
 

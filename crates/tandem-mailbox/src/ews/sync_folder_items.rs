@@ -6,19 +6,12 @@
 use tandem_ews_proto::ops::sync_folder_items::{Request, SyncChange, render_changes};
 use tandem_ews_proto::{ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, item_xml};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("SyncFolderItems");
-    match sync(ctx, &req).await {
-        Ok(xml) => {
-            out.success(&xml);
-        }
-        Err(EwsError::Ews(e)) => {
-            out.error(e.code, &e.message, "");
-        }
-        Err(other) => return Err(other),
-    }
+    record(&mut out, sync(ctx, &req).await, "")?;
     Ok(out.finish())
 }
 
