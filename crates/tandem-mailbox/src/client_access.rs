@@ -4,11 +4,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use sqlx::Row;
 use tandem_config::MailboxConfig;
-use tandem_store::{Store, StoreError};
+use tandem_store::Store;
 
-use crate::paths;
+use crate::data::settings::{server_settings_with, set_server_settings};
+use crate::{DataError, paths};
 
 /// One settable URL: its store key, its cmdlet parameter (kebab-case) and its label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,13 +152,8 @@ pub fn reachable_base(addr: SocketAddr, fqdn: &str) -> String {
 }
 
 /// Reads the settings in force (one query).
-pub async fn load(store: &Store, defaults: &Defaults) -> Result<ClientAccess, StoreError> {
-    let rows =
-        sqlx::query("SELECT name, value FROM tandem_settings WHERE name LIKE 'cas.%'").fetch_all(store.pool()).await?;
-    let mut stored = Vec::with_capacity(rows.len());
-    for r in rows {
-        stored.push((r.try_get::<String, _>("name")?, r.try_get::<String, _>("value")?));
-    }
+pub async fn load(store: &Store, defaults: &Defaults) -> Result<ClientAccess, DataError> {
+    let stored = server_settings_with(store, "cas.").await?;
     let values = Setting::ALL
         .iter()
         .map(|s| match stored.iter().find(|(k, _)| k == s.key()) {
@@ -176,20 +171,8 @@ pub async fn set(store: &Store, changes: &[(Setting, String)]) -> Result<(), Set
     for (s, v) in changes {
         validate(*s, v)?;
     }
-    let mut tx = store.begin().await?;
-    for (s, v) in changes {
-        sqlx::query(
-            "INSERT INTO tandem_settings (name, value, changed_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value, changed_at = excluded.changed_at",
-        )
-        .bind(s.key())
-        .bind(v.as_str())
-        .bind(tandem_store::now_unix())
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from)?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
+    let values: Vec<(&str, &str)> = changes.iter().map(|(s, v)| (s.key(), v.as_str())).collect();
+    set_server_settings(store, &values).await?;
     Ok(())
 }
 
@@ -197,8 +180,8 @@ pub async fn set(store: &Store, changes: &[(Setting, String)]) -> Result<(), Set
 pub enum SetError {
     #[error(transparent)]
     Invalid(#[from] SettingError),
-    #[error("mailbox store: {0}")]
-    Store(#[from] StoreError),
+    #[error(transparent)]
+    Store(#[from] DataError),
 }
 
 #[cfg(test)]

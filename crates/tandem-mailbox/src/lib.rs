@@ -31,6 +31,8 @@ pub mod client_access;
 mod data;
 mod ews;
 
+pub use data::DataError;
+
 /// Paths the mailbox serves, relative to its HTTPS base URL; `tandem status` prints them.
 pub mod paths {
     pub const EWS: &str = "/EWS/Exchange.asmx";
@@ -40,8 +42,7 @@ pub mod paths {
 }
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[data::MIGRATION, data::MIGRATION_SETTINGS, data::MIGRATION_CHANGES, data::MIGRATION_ATTACHMENTS];
+pub(crate) const MIGRATIONS: &[Migration] = data::schema::MIGRATIONS;
 
 /// Largest request body accepted (MIME content of big messages is the largest legitimate one).
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;

@@ -49,8 +49,8 @@ pub(crate) async fn soap(s: &Shared, call: Call) -> Response {
 /// What the handlers can fail with (storage only: bad input is answered in the protocol).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AutodiscoverError {
-    #[error("mailbox store: {0}")]
-    Store(#[from] tandem_store::StoreError),
+    #[error(transparent)]
+    Data(#[from] crate::DataError),
     #[error("directory: {0}")]
     Directory(#[from] tandem_directory::DirectoryError),
 }

@@ -4,8 +4,9 @@ use tandem_ews_proto::ResponseCode;
 use tandem_ews_proto::ops::add_delegate::Request;
 use tandem_ews_proto::ops::delegates::render;
 
-use super::get_delegate::{DELIVER, PREFIX, delegates_of, display_name, own};
+use super::get_delegate::{delegates_of, display_name, own};
 use super::{Ctx, EwsError};
+use crate::data::settings::DELIVER_MEETING_REQUESTS as DELIVER;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     apply(ctx, req, false).await
@@ -43,7 +44,7 @@ pub(crate) async fn apply(ctx: &Ctx<'_>, req: Request, update: bool) -> Result<S
             entries.push(Err((ResponseCode::ErrorInvalidRequest, "A mailbox cannot be its own delegate.".to_owned())));
             continue;
         }
-        ctx.s.data.set_user_setting(ctx.mailbox(), &format!("{PREFIX}{}", d.address), &d.encode()).await?;
+        ctx.s.data.set_delegate(ctx.mailbox(), &d.address, &d.encode()).await?;
         let name = display_name(ctx, &d.address).await?;
         entries.push(Ok((d, name)));
     }

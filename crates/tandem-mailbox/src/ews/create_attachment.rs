@@ -4,6 +4,7 @@
 use tandem_ews_proto::ops::create_attachment::Request;
 use tandem_ews_proto::{ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError};
 use crate::data::{self, new_id};
 
@@ -14,15 +15,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(a) => add(ctx, &req.parent, a).await,
             Err(e) => Err(EwsError::Ews(e)),
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Attachments>{xml}</m:Attachments>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Attachments/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|xml| format!("<m:Attachments>{xml}</m:Attachments>")), "<m:Attachments/>")?;
     }
     Ok(out.finish())
 }
@@ -46,15 +39,14 @@ async fn add(
         modified_at: now,
         content: a.content,
     };
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-    data::insert_attachment(&mut tx, &att).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+    w.insert_attachment(&att).await?;
     item.change_number = change;
     item.modified_at = now;
     item.size += att.size;
-    data::update_item(&mut tx, &item, None).await?;
-    tx.commit().await?;
-    drop(turn);
+    w.update_item(&item, None).await?;
+    w.commit().await?;
     Ok(format!(
         "<t:FileAttachment><t:AttachmentId Id=\"{}\" RootItemId=\"{}\" RootItemChangeKey=\"{}\"/></t:FileAttachment>",
         att.id,

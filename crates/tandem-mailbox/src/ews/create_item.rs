@@ -5,10 +5,11 @@
 use tandem_ews_proto::ops::create_item::{Disposition, ItemData, Request};
 use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
-use tandem_store::{Any, Transaction};
 
+use super::messages::record;
 use super::{Ctx, EwsError, fail, mime};
-use crate::data::{self, Folder, Item, new_id};
+use crate::data::changes::ObjectKind;
+use crate::data::{self, ChangeKind, Folder, Item, Write, new_id};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("CreateItem");
@@ -17,15 +18,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(d) => create(ctx, d, req.disposition, req.send_invitations.as_deref(), req.saved_folder.as_ref()).await,
             Err(e) => Err(EwsError::Ews(e)),
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Items>{xml}</m:Items>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Items/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|xml| format!("<m:Items>{xml}</m:Items>")), "<m:Items/>")?;
     }
     Ok(out.finish())
 }
@@ -74,12 +67,12 @@ async fn create(
     if sending {
         mark_sent(&mut item, ctx, now);
     }
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
+    let mut w = ctx.s.data.write().await?;
     if disposition != Disposition::SendOnly {
-        let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
+        let (change, article) = w.next_numbers(ctx.mailbox(), 1).await?;
         item.change_number = change;
         item.article = article;
-        data::insert_item(&mut tx, &item).await?;
+        w.insert_item(&item).await?;
     }
     let source = if disposition != Disposition::SendOnly { Some(item.id.clone()) } else { None };
     for a in &d.attachments {
@@ -95,15 +88,14 @@ async fn create(
             modified_at: now,
             content: a.content.clone(),
         };
-        data::insert_attachment(&mut tx, &att).await?;
+        w.insert_attachment(&att).await?;
     }
-    deliver(&mut tx, &item, &recipients, now).await?;
+    deliver(&mut w, &item, &recipients, now).await?;
     if source.is_none() {
         // SendOnly: the attachments were only needed for the deliveries.
-        sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&item.id).execute(&mut *tx).await?;
+        w.delete_attachments_of(&item.id).await?;
     }
-    tx.commit().await?;
-    drop(turn);
+    w.commit().await?;
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);
         Ok(format!(
@@ -253,13 +245,13 @@ pub(crate) fn mark_sent(item: &mut Item, ctx: &Ctx<'_>, now: i64) {
 
 /// Writes one unread copy of a sent item into each recipient's Inbox.
 pub(crate) async fn deliver(
-    tx: &mut Transaction<'static, Any>,
+    w: &mut Write<'_>,
     item: &Item,
     recipients: &[Recipient],
     now: i64,
 ) -> Result<(), EwsError> {
     for r in recipients {
-        let (change, article) = data::next_numbers(tx, &r.mailbox, 1).await?;
+        let (change, article) = w.next_numbers(&r.mailbox, 1).await?;
         let copy = Item {
             id: new_id(ids::IdKind::Item),
             mailbox: r.mailbox.clone(),
@@ -272,9 +264,9 @@ pub(crate) async fn deliver(
             change_number: change,
             ..item.clone()
         };
-        data::insert_item(tx, &copy).await?;
-        data::copy_attachments(tx, &item.id, &copy.id, &r.mailbox).await?;
-        data::log_change(tx, &r.mailbox, change, data::ChangeKind::NewMail, "item", &copy.id, &copy.folder_id, None)
+        w.insert_item(&copy).await?;
+        w.copy_attachments(&item.id, &copy.id, &r.mailbox).await?;
+        w.log_change(&r.mailbox, change, ChangeKind::NewMail, ObjectKind::Item, &copy.id, &copy.folder_id, None)
             .await?;
     }
     Ok(())

@@ -4,21 +4,19 @@ use tandem_ews_proto::ops::delete_attachment::Request;
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
 use super::get_attachment::find;
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
-use crate::data;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("DeleteAttachment");
     for id in &req.ids {
-        match delete(ctx, id).await {
-            Ok((item, ck)) => {
-                out.success(&format!("<m:RootItemId RootItemId=\"{item}\" RootItemChangeKey=\"{ck}\"/>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(
+            &mut out,
+            delete(ctx, id)
+                .await
+                .map(|(item, ck)| format!("<m:RootItemId RootItemId=\"{item}\" RootItemChangeKey=\"{ck}\"/>")),
+            "",
+        )?;
     }
     Ok(out.finish())
 }
@@ -31,14 +29,13 @@ async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<(String, String), EwsError> {
         .item(&a.item_id)
         .await?
         .ok_or_else(|| fail(ResponseCode::ErrorItemNotFound, "The attachment's item was not found."))?;
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-    sqlx::query("DELETE FROM mbx_attachments WHERE id = $1").bind(&a.id).execute(&mut *tx).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+    w.delete_attachment(&a.id).await?;
     item.change_number = change;
     item.modified_at = tandem_store::now_unix();
     item.size = (item.size - a.size).max(0);
-    data::update_item(&mut tx, &item, None).await?;
-    tx.commit().await?;
-    drop(turn);
+    w.update_item(&item, None).await?;
+    w.commit().await?;
     Ok((item.id, ids::change_key(change)))
 }

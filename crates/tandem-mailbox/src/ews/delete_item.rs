@@ -6,9 +6,10 @@ use tandem_ews_proto::ops::delete_folder::DeleteType;
 use tandem_ews_proto::ops::delete_item::Request;
 use tandem_ews_proto::types::FolderRef;
 
+use super::delete_folder::target;
+use super::messages::record;
 use super::move_copy_item::move_to;
 use super::{Ctx, EwsError};
-use crate::data;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("DeleteItem");
@@ -17,37 +18,23 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(r) => delete(ctx, &r.id, req.delete_type).await,
             Err(e) => Err(EwsError::Ews(e)),
         };
-        match result {
-            Ok(()) => {
-                out.success("");
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|()| String::new()), "")?;
     }
     Ok(out.finish())
 }
 
 async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType) -> Result<(), EwsError> {
     let item = ctx.item(id).await?;
-    let target = match how {
-        DeleteType::HardDelete => None,
-        DeleteType::SoftDelete => Some("recoverableitemsdeletions"),
-        DeleteType::MoveToDeletedItems => Some("deleteditems"),
-    };
-    match target {
+    match target(how) {
         Some(name) => {
             let to = ctx.folder(&FolderRef::Distinguished { name: name.to_owned(), mailbox: None }).await?;
             move_to(ctx, &item, &to, false).await?;
         }
         None => {
-            let (turn, mut tx) = ctx.s.data.begin_write().await?;
-            let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-            data::delete_item(&mut tx, &item, change).await?;
-            tx.commit().await?;
-            drop(turn);
+            let mut w = ctx.s.data.write().await?;
+            let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+            w.delete_item(&item, change).await?;
+            w.commit().await?;
         }
     }
     Ok(())

@@ -10,9 +10,10 @@ use tandem_ews_proto::ops::find_item::Request;
 use tandem_ews_proto::types::{BaseShape, PropertyPath, Shape, SortKey};
 use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
+use super::messages::record;
 use super::query::{compare, item_value, matches, query_matches};
 use super::{Ctx, EwsError, fail, item_xml};
-use crate::data::{self, ITEM_COLUMNS, ITEM_LIGHT_COLUMNS, Item, item_from_row};
+use crate::data::{self, Item, ItemOrder};
 
 /// Largest page returned when the client sets no limit (Exchange's default throttling cap).
 const MAX_PAGE: usize = 1000;
@@ -20,15 +21,7 @@ const MAX_PAGE: usize = 1000;
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("FindItem");
     for parent in &req.parents {
-        match find(ctx, &req, parent).await {
-            Ok(xml) => {
-                out.success(&xml);
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, find(ctx, &req, parent).await, "")?;
     }
     Ok(out.finish())
 }
@@ -38,23 +31,23 @@ fn needs_full(shape: &Shape) -> bool {
 }
 
 /// The indexed column a sort key maps to, if any.
-fn column(k: &SortKey) -> Option<&'static str> {
+fn column(k: &SortKey) -> Option<ItemOrder> {
     match &k.path {
         PropertyPath::Field(f) => match f.as_str() {
-            "item:DateTimeReceived" => Some("received_at"),
-            "item:DateTimeCreated" => Some("created_at"),
-            "calendar:Start" => Some("start_at"),
-            "calendar:End" => Some("end_at"),
-            "item:Size" => Some("size"),
-            "item:Subject" => Some("subject"),
-            "message:IsRead" => Some("is_read"),
+            "item:DateTimeReceived" => Some(ItemOrder::Received),
+            "item:DateTimeCreated" => Some(ItemOrder::Created),
+            "calendar:Start" => Some(ItemOrder::Start),
+            "calendar:End" => Some(ItemOrder::End),
+            "item:Size" => Some(ItemOrder::Size),
+            "item:Subject" => Some(ItemOrder::Subject),
+            "message:IsRead" => Some(ItemOrder::IsRead),
             _ => None,
         },
         PropertyPath::Extended(e) => match e.tag? {
-            0x0e23 => Some("article"),
-            0x0e06 => Some("received_at"),
-            0x0e08 => Some("size"),
-            0x3008 => Some("modified_at"),
+            0x0e23 => Some(ItemOrder::Article),
+            0x0e06 => Some(ItemOrder::Received),
+            0x0e08 => Some(ItemOrder::Size),
+            0x3008 => Some(ItemOrder::Modified),
             _ => None,
         },
         PropertyPath::Indexed { .. } => None,
@@ -63,11 +56,9 @@ fn column(k: &SortKey) -> Option<&'static str> {
 
 async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::FolderRef) -> Result<String, EwsError> {
     let folder = ctx.folder_for_read(parent, false).await?;
-    let pool = ctx.s.data.store.pool();
-    let full = needs_full(&req.shape);
-    let cols = if full || req.restriction.is_some() || req.query.is_some() { ITEM_COLUMNS } else { ITEM_LIGHT_COLUMNS };
+    let full = needs_full(&req.shape) || req.restriction.is_some() || req.query.is_some();
     let fast_sort = match req.sort.as_slice() {
-        [] => Some(("received_at", false)),
+        [] => Some((ItemOrder::Received, false)),
         [k] => column(k).map(|c| (c, k.ascending)),
         _ => None,
     };
@@ -78,19 +69,9 @@ async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::Fo
             // The index is walked from the nearer end, so the last page costs what the first does.
             let from_end = offset.saturating_mul(2) > total;
             let count = limit.min(total.saturating_sub(offset));
-            let dir = if asc != from_end { "ASC" } else { "DESC" };
             let skip = if from_end { total - offset - count } else { offset };
-            let sql = format!(
-                "SELECT {cols} FROM mbx_items WHERE folder_id = $1 ORDER BY {col} {dir}, article {dir} LIMIT $2 OFFSET $3"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&folder.id)
-                .bind(if from_end { count } else { limit } as i64)
-                .bind(skip as i64)
-                .fetch_all(pool)
-                .await?;
-            let mut items =
-                rows.iter().map(|r| item_from_row(r, cols == ITEM_COLUMNS)).collect::<Result<Vec<_>, _>>()?;
+            let take = if from_end { count } else { limit };
+            let mut items = ctx.s.data.items_page(&folder.id, col, asc != from_end, full, take, skip).await?;
             if from_end {
                 items.reverse();
             }
@@ -98,23 +79,8 @@ async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::Fo
         }
         _ => {
             let mut items = match &req.calendar {
-                Some(cv) => {
-                    let sql = format!(
-                        "SELECT {ITEM_COLUMNS} FROM mbx_items WHERE folder_id = $1 AND start_at < $2 AND end_at > $3 ORDER BY start_at ASC"
-                    );
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(&folder.id)
-                        .bind(cv.end)
-                        .bind(cv.start)
-                        .fetch_all(pool)
-                        .await?;
-                    rows.iter().map(|r| item_from_row(r, true)).collect::<Result<Vec<_>, _>>()?
-                }
-                None => {
-                    let sql = format!("SELECT {ITEM_COLUMNS} FROM mbx_items WHERE folder_id = $1");
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&folder.id).fetch_all(pool).await?;
-                    rows.iter().map(|r| item_from_row(r, true)).collect::<Result<Vec<_>, _>>()?
-                }
+                Some(cv) => ctx.s.data.items_overlapping(&folder.id, cv.start, cv.end).await?,
+                None => ctx.s.data.items_in(&folder.id).await?,
             };
             if req.restriction.is_some() || req.query.is_some() || !req.sort.is_empty() {
                 let mut keyed = Vec::with_capacity(items.len());

@@ -3,21 +3,18 @@
 use tandem_ews_proto::ops::get_attachment::{AttachmentView, Request, render};
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
 use crate::data::Attachment;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("GetAttachment");
     for id in &req.ids {
-        match find(ctx, id).await {
-            Ok(a) => {
-                out.success(&format!("<m:Attachments>{}</m:Attachments>", render(&view(&a, true))));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Attachments/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(
+            &mut out,
+            find(ctx, id).await.map(|a| format!("<m:Attachments>{}</m:Attachments>", render(&view(&a, true)))),
+            "<m:Attachments/>",
+        )?;
     }
     Ok(out.finish())
 }

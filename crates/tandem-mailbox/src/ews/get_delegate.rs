@@ -5,9 +5,7 @@ use tandem_ews_proto::ops::delegates::{Delegate, render};
 use tandem_ews_proto::ops::get_delegate::Request;
 
 use super::{Ctx, EwsError, fail};
-
-pub(crate) const PREFIX: &str = "delegate:";
-pub(crate) const DELIVER: &str = "deliver_meeting_requests";
+use crate::data::settings::DELIVER_MEETING_REQUESTS as DELIVER;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     own(ctx, &req.mailbox)?;
@@ -37,10 +35,10 @@ pub(crate) async fn delegates_of(ctx: &Ctx<'_>, mailbox: &str) -> Result<Vec<Del
     Ok(ctx
         .s
         .data
-        .user_settings_with(mailbox, PREFIX)
+        .delegates(mailbox)
         .await?
         .into_iter()
-        .map(|(name, value)| Delegate::decode(name.trim_start_matches(PREFIX), &value))
+        .map(|(address, value)| Delegate::decode(&address, &value))
         .collect())
 }
 

@@ -5,23 +5,15 @@ use std::time::Instant;
 use tandem_ews_proto::ops::get_events::{Event, Request, UnsubscribeRequest, render};
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
-use crate::data::change_from_row;
 
 /// Events returned per call at most; MoreEvents says when there are more.
 const MAX_EVENTS: usize = 50;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("GetEvents");
-    match events(ctx, &req).await {
-        Ok(xml) => {
-            out.success(&xml);
-        }
-        Err(EwsError::Ews(e)) => {
-            out.error(e.code, &e.message, "");
-        }
-        Err(other) => return Err(other),
-    }
+    record(&mut out, events(ctx, &req).await, "")?;
     Ok(out.finish())
 }
 
@@ -54,19 +46,11 @@ pub(crate) async fn collect(
     sub: &crate::Subscription,
     watermark: i64,
 ) -> Result<(Vec<Event>, i64, bool), EwsError> {
-    let rows = sqlx::query(
-        "SELECT change_number, kind, object_kind, object_id, folder_id, old_folder_id, at FROM mbx_changes
-         WHERE mailbox = $1 AND change_number > $2 ORDER BY change_number LIMIT 1000",
-    )
-    .bind(&sub.mailbox)
-    .bind(watermark)
-    .fetch_all(s.data.store.pool())
-    .await?;
+    let logged = s.data.changes_after(&sub.mailbox, watermark, None, 1000).await?;
     let mut out = Vec::new();
     let mut last = watermark;
     let mut more = false;
-    for r in &rows {
-        let c = change_from_row(r)?;
+    for c in &logged {
         if out.len() >= MAX_EVENTS && c.change_number != last {
             more = true;
             break;

@@ -3,6 +3,7 @@
 use tandem_ews_proto::ResponseMessages;
 use tandem_ews_proto::ops::get_item::Request;
 
+use super::messages::record;
 use super::{Ctx, EwsError, item_xml};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
@@ -15,15 +16,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             },
             Err(e) => Err(EwsError::Ews(e)),
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Items>{xml}</m:Items>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Items/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|xml| format!("<m:Items>{xml}</m:Items>")), "<m:Items/>")?;
     }
     Ok(out.finish())
 }

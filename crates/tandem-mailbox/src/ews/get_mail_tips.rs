@@ -4,6 +4,7 @@
 use tandem_ews_proto::ops::get_mail_tips::{Request, Tips, render};
 
 use super::{Ctx, EwsError};
+use crate::data::settings::OOF;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut tips = Vec::with_capacity(req.recipients.len());
@@ -19,7 +20,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             });
             continue;
         };
-        let oof = ctx.s.data.user_setting(user.name.as_str(), "oof").await?;
+        let oof = ctx.s.data.user_setting(user.name.as_str(), OOF).await?;
         tips.push(Tips {
             address: user.smtp_address.to_string(),
             invalid: false,

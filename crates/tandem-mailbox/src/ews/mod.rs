@@ -37,6 +37,7 @@ mod get_streaming_events;
 mod get_user_availability;
 mod get_user_configuration;
 mod get_user_oof_settings;
+mod messages;
 pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;
@@ -64,18 +65,6 @@ pub(crate) enum EwsError {
     Data(#[from] DataError),
     #[error("directory: {0}")]
     Directory(#[from] tandem_directory::DirectoryError),
-}
-
-impl From<tandem_store::StoreError> for EwsError {
-    fn from(e: tandem_store::StoreError) -> Self {
-        EwsError::Data(DataError::Store(e))
-    }
-}
-
-impl From<sqlx::Error> for EwsError {
-    fn from(e: sqlx::Error) -> Self {
-        EwsError::Data(DataError::from(e))
-    }
 }
 
 impl EwsError {
@@ -180,8 +169,7 @@ impl Ctx<'_> {
     }
 
     async fn is_delegate_of(&self, owner_mailbox: &str) -> Result<bool, EwsError> {
-        let key = format!("{}{}", get_delegate::PREFIX, self.smtp().to_lowercase());
-        Ok(self.s.data.user_setting(owner_mailbox, &key).await?.is_some())
+        Ok(self.s.data.delegate(owner_mailbox, &self.smtp()).await?.is_some())
     }
 
     /// The caller's delegate level on a distinguished folder of another mailbox.
@@ -189,8 +177,7 @@ impl Ctx<'_> {
         if !tandem_ews_proto::ops::delegates::FOLDERS.iter().any(|(f, _)| *f == folder_name) {
             return Ok("None".to_owned());
         }
-        let key = format!("{}{}", get_delegate::PREFIX, self.smtp().to_lowercase());
-        Ok(match self.s.data.user_setting(owner_mailbox, &key).await? {
+        Ok(match self.s.data.delegate(owner_mailbox, &self.smtp()).await? {
             Some(v) => tandem_ews_proto::ops::delegates::Delegate::decode("", &v).level(folder_name).to_owned(),
             None => "None".to_owned(),
         })
@@ -386,11 +373,7 @@ pub(crate) async fn folder_xml(ctx: &Ctx<'_>, f: &Folder, shape: &Shape, all: &[
         None => None,
     };
     let child_count = if all.is_empty() {
-        sqlx::query("SELECT COUNT(*) AS n FROM mbx_folders WHERE parent_id = $1")
-            .bind(&f.id)
-            .fetch_one(ctx.s.data.store.pool())
-            .await
-            .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "n"))?
+        ctx.s.data.child_count(&f.id).await?
     } else {
         all.iter().filter(|c| c.parent_id.as_deref() == Some(&f.id)).count() as i64
     };

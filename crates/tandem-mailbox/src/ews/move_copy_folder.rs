@@ -2,10 +2,10 @@
 //! answered with ErrorNotSupported per folder).
 
 use tandem_ews_proto::ops::move_copy_folder::Request;
-use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};
+use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
+use super::messages::{folder_id, record};
 use super::{Ctx, EwsError, fail};
-use crate::data;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new(if copy { "CopyFolder" } else { "MoveFolder" });
@@ -15,15 +15,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<St
         } else {
             move_one(ctx, r, &req.to).await
         };
-        match result {
-            Ok(xml) => {
-                out.success(&format!("<m:Folders>{xml}</m:Folders>"));
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "<m:Folders/>");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result, "<m:Folders/>")?;
     }
     Ok(out.finish())
 }
@@ -46,27 +38,6 @@ async fn move_one(
         }
         cursor = all.iter().find(|x| x.id == c).and_then(|x| x.parent_id.clone());
     }
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
-    sqlx::query("UPDATE mbx_folders SET parent_id = $2, change_number = $3 WHERE id = $1")
-        .bind(&f.id)
-        .bind(&target.id)
-        .bind(change)
-        .execute(&mut *tx)
-        .await?;
-    data::log_change(
-        &mut tx,
-        ctx.mailbox(),
-        change,
-        data::ChangeKind::Moved,
-        "folder",
-        &f.id,
-        &target.id,
-        f.parent_id.as_deref(),
-    )
-    .await?;
-    tx.commit().await?;
-    drop(turn);
-    let el = tandem_ews_proto::types::folder_element(&f.class);
-    Ok(format!("<t:{el}><t:FolderId Id=\"{}\" ChangeKey=\"{}\"/></t:{el}>", f.id, ids::change_key(change)))
+    let change = ctx.s.data.move_folder(&f, &target.id).await?;
+    Ok(folder_id(&f.id, change, &f.class))
 }

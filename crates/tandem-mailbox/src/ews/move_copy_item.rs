@@ -5,7 +5,8 @@ use tandem_ews_proto::ops::move_copy_item::Request;
 use tandem_ews_proto::{ResponseMessages, ids};
 
 use super::{Ctx, EwsError};
-use crate::data::{self, Folder, Item, new_id};
+use crate::data::changes::ObjectKind;
+use crate::data::{ChangeKind, Folder, Item, new_id};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new(if copy { "CopyItem" } else { "MoveItem" });
@@ -47,8 +48,8 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request, copy: bool) -> Result<St
 
 /// Moves (or copies) an item into `to`, in one transaction with both folders' counts.
 pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool) -> Result<Item, EwsError> {
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, article) = w.next_numbers(ctx.mailbox(), 1).await?;
     let now = tandem_store::now_unix();
     let moved = Item {
         id: if copy { new_id(ids::IdKind::Item) } else { item.id.clone() },
@@ -60,18 +61,16 @@ pub(crate) async fn move_to(ctx: &Ctx<'_>, item: &Item, to: &Folder, copy: bool)
         ..item.clone()
     };
     if copy {
-        data::insert_item(&mut tx, &moved).await?;
-        data::copy_attachments(&mut tx, &item.id, &moved.id, ctx.mailbox()).await?;
-        let kind = data::ChangeKind::Copied;
-        data::log_change(&mut tx, ctx.mailbox(), change, kind, "item", &moved.id, &to.id, Some(&item.folder_id))
-            .await?;
+        w.insert_item(&moved).await?;
+        w.copy_attachments(&item.id, &moved.id, ctx.mailbox()).await?;
+        let kind = ChangeKind::Copied;
+        w.log_change(ctx.mailbox(), change, kind, ObjectKind::Item, &moved.id, &to.id, Some(&item.folder_id)).await?;
     } else {
-        data::update_item(&mut tx, &moved, Some(&item.folder_id)).await?;
+        w.update_item(&moved, Some(&item.folder_id)).await?;
         let unread = i64::from(!item.is_read);
-        data::adjust_counts(&mut tx, &item.folder_id, -1, -unread, change).await?;
-        data::adjust_counts(&mut tx, &to.id, 1, unread, change).await?;
+        w.adjust_counts(&item.folder_id, -1, -unread, change).await?;
+        w.adjust_counts(&to.id, 1, unread, change).await?;
     }
-    tx.commit().await?;
-    drop(turn);
+    w.commit().await?;
     Ok(moved)
 }

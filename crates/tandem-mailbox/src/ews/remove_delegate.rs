@@ -3,7 +3,7 @@
 use tandem_ews_proto::ResponseCode;
 use tandem_ews_proto::ops::remove_delegate::Request;
 
-use super::get_delegate::{PREFIX, own};
+use super::get_delegate::own;
 use super::{Ctx, EwsError};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
@@ -12,7 +12,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         "<m:RemoveDelegateResponse ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode><m:ResponseMessages>",
     );
     for u in &req.users {
-        let removed = ctx.s.data.remove_user_setting(ctx.mailbox(), &format!("{PREFIX}{}", u.to_lowercase())).await?;
+        let removed = ctx.s.data.remove_delegate(ctx.mailbox(), u).await?;
         if removed {
             out.push_str("<m:DelegateUserResponseMessageType ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode></m:DelegateUserResponseMessageType>");
         } else {

@@ -7,6 +7,7 @@ use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
 use super::create_item::{deliver, mark_sent, resolve_recipients};
+use super::messages::record;
 use super::{Ctx, EwsError, fail};
 use crate::data::{self, element_text};
 
@@ -17,15 +18,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Ok(r) => send(ctx, &r.id, &req).await,
             Err(e) => Err(EwsError::Ews(e.clone())),
         };
-        match result {
-            Ok(()) => {
-                out.success("");
-            }
-            Err(EwsError::Ews(e)) => {
-                out.error(e.code, &e.message, "");
-            }
-            Err(other) => return Err(other),
-        }
+        record(&mut out, result.map(|()| String::new()), "")?;
     }
     Ok(out.finish())
 }
@@ -48,26 +41,25 @@ pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), E
     let old_folder = item.folder_id.clone();
     let was_unread = !item.is_read;
     mark_sent(&mut item, ctx, now);
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change, article) = data::next_numbers(&mut tx, ctx.mailbox(), 1).await?;
-    deliver(&mut tx, &item, &recipients, now).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, article) = w.next_numbers(ctx.mailbox(), 1).await?;
+    deliver(&mut w, &item, &recipients, now).await?;
     match target {
         Some(to) => {
             item.folder_id = to.id.clone();
             item.change_number = change;
             item.article = article;
             item.modified_at = now;
-            data::update_item(&mut tx, &item, Some(&old_folder)).await?;
-            data::adjust_counts(&mut tx, &old_folder, -1, -i64::from(was_unread), change).await?;
-            data::adjust_counts(&mut tx, &to.id, 1, 0, change).await?;
+            w.update_item(&item, Some(&old_folder)).await?;
+            w.adjust_counts(&old_folder, -1, -i64::from(was_unread), change).await?;
+            w.adjust_counts(&to.id, 1, 0, change).await?;
         }
         None => {
             let original = crate::data::Item { folder_id: old_folder, is_read: !was_unread, ..item.clone() };
-            data::delete_item(&mut tx, &original, change).await?;
+            w.delete_item(&original, change).await?;
         }
     }
-    tx.commit().await?;
-    drop(turn);
+    w.commit().await?;
     Ok(())
 }
 

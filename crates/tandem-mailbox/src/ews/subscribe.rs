@@ -54,10 +54,5 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
 
 /// The mailbox's latest change number.
 pub(crate) async fn current_change(ctx: &Ctx<'_>) -> Result<i64, EwsError> {
-    let n = sqlx::query("SELECT COALESCE(MAX(next_change), 1) - 1 AS n FROM mbx_counters WHERE mailbox = $1")
-        .bind(ctx.mailbox())
-        .fetch_one(ctx.s.data.store.pool())
-        .await
-        .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "n"))?;
-    Ok(n)
+    Ok(ctx.s.data.current_change(ctx.mailbox()).await?)
 }

@@ -6,20 +6,14 @@ use tandem_ews_proto::ops::sync_folder_items::{SyncChange, render_changes};
 use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, folder_xml};
-use crate::data::{Folder, change_from_row};
+use crate::data::Folder;
+use crate::data::changes::ObjectKind;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("SyncFolderHierarchy");
-    match sync(ctx, &req).await {
-        Ok(xml) => {
-            out.success(&xml);
-        }
-        Err(EwsError::Ews(e)) => {
-            out.error(e.code, &e.message, "");
-        }
-        Err(other) => return Err(other),
-    }
+    record(&mut out, sync(ctx, &req).await, "")?;
     Ok(out.finish())
 }
 
@@ -40,11 +34,7 @@ async fn sync(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
     let root = ctx.folder(&root_ref).await?;
     let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
     let inside = subtree(&all, &root.id);
-    let top: i64 = sqlx::query("SELECT COALESCE(MAX(next_change), 1) - 1 AS n FROM mbx_counters WHERE mailbox = $1")
-        .bind(ctx.mailbox())
-        .fetch_one(ctx.s.data.store.pool())
-        .await
-        .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, "n"))?;
+    let top = ctx.s.data.current_change(ctx.mailbox()).await?;
     let mut changes = Vec::new();
     if req.state == 0 {
         for f in &inside {
@@ -52,15 +42,7 @@ async fn sync(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
         }
         return Ok(render_changes(top, true, &changes, true));
     }
-    let rows = sqlx::query(
-        "SELECT change_number, kind, object_kind, object_id, folder_id, old_folder_id, at FROM mbx_changes
-         WHERE mailbox = $1 AND object_kind = 'folder' AND change_number > $2 ORDER BY change_number",
-    )
-    .bind(ctx.mailbox())
-    .bind(req.state)
-    .fetch_all(ctx.s.data.store.pool())
-    .await?;
-    let logged = rows.iter().map(change_from_row).collect::<Result<Vec<_>, _>>()?;
+    let logged = ctx.s.data.changes_after(ctx.mailbox(), req.state, Some(ObjectKind::Folder), usize::MAX).await?;
     let mut seen: Vec<&str> = Vec::new();
     for c in logged.iter().rev() {
         if seen.contains(&c.object_id.as_str()) {

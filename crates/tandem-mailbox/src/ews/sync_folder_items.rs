@@ -3,47 +3,26 @@
 //! others still there, Delete for those that left (and were there before). Pages never split one
 //! change number.
 
-use sqlx::Row;
 use tandem_ews_proto::ops::sync_folder_items::{Request, SyncChange, render_changes};
 use tandem_ews_proto::{ResponseMessages, ids};
 
+use super::messages::record;
 use super::{Ctx, EwsError, item_xml};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("SyncFolderItems");
-    match sync(ctx, &req).await {
-        Ok(xml) => {
-            out.success(&xml);
-        }
-        Err(EwsError::Ews(e)) => {
-            out.error(e.code, &e.message, "");
-        }
-        Err(other) => return Err(other),
-    }
+    record(&mut out, sync(ctx, &req).await, "")?;
     Ok(out.finish())
 }
 
 async fn sync(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
     let folder = ctx.folder(&req.folder).await?;
-    let rows = sqlx::query(
-        "SELECT object_id, MAX(change_number) AS last,
-                MAX(CASE WHEN (kind = 'Created' AND folder_id = $1) OR (kind = 'Moved' AND folder_id = $1) THEN change_number ELSE 0 END) AS arrived
-         FROM mbx_changes
-         WHERE mailbox = $2 AND object_kind = 'item' AND change_number > $3 AND (folder_id = $1 OR old_folder_id = $1)
-         GROUP BY object_id ORDER BY last",
-    )
-    .bind(&folder.id)
-    .bind(ctx.mailbox())
-    .bind(req.state)
-    .fetch_all(ctx.s.data.store.pool())
-    .await?;
+    let rows = ctx.s.data.item_changes_in(ctx.mailbox(), &folder.id, req.state).await?;
     let mut changes = Vec::new();
     let mut state = req.state;
     let mut last = true;
     for r in &rows {
-        let id: String = r.try_get("object_id")?;
-        let change: i64 = r.try_get("last")?;
-        let arrived: i64 = r.try_get("arrived")?;
+        let (id, change, arrived) = (r.item_id.clone(), r.last, r.arrived);
         if changes.len() >= req.max && change != state {
             last = false;
             break;
@@ -58,8 +37,7 @@ async fn sync(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
             _ => changes.push(SyncChange::Delete(id, ids::change_key(change))),
         }
     }
-    if changes.len() >= req.max && rows.iter().any(|r| r.try_get::<i64, _>("last").map(|c| c > state).unwrap_or(false))
-    {
+    if changes.len() >= req.max && rows.iter().any(|r| r.last > state) {
         last = false;
     }
     Ok(render_changes(state, last, &changes, false))

@@ -84,14 +84,13 @@ async fn apply(
     item.ext = data::join_extended(&ext);
     item.size = (item.fields.len() + item.ext.len() + item.mime.as_ref().map_or(0, Vec::len)) as i64;
     item.modified_at = tandem_store::now_unix();
-    let (turn, mut tx) = ctx.s.data.begin_write().await?;
-    let (change_number, _) = data::next_numbers(&mut tx, ctx.mailbox(), 0).await?;
+    let mut w = ctx.s.data.write().await?;
+    let (change_number, _) = w.next_numbers(ctx.mailbox(), 0).await?;
     item.change_number = change_number;
-    data::update_item(&mut tx, &item, None).await?;
+    w.update_item(&item, None).await?;
     let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
-    data::adjust_counts(&mut tx, &item.folder_id, 0, unread_delta, change_number).await?;
-    tx.commit().await?;
-    drop(turn);
+    w.adjust_counts(&item.folder_id, 0, unread_delta, change_number).await?;
+    w.commit().await?;
     if item.element == "Message" && matches!(disposition, Some(Disposition::SendOnly | Disposition::SendAndSaveCopy)) {
         let save = disposition == Some(Disposition::SendAndSaveCopy);
         let req = send_item::Request {

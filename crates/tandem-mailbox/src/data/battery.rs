@@ -1,0 +1,361 @@
+//! The data-layer battery: every function of the Mailbox's data layer, called against SQLite and
+//! PostgreSQL alike (the EWS battery in `tests/ews_battery.rs` drives the same store through the
+//! role's router; this one pins the data functions themselves).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use tandem_ews_proto::ids::IdKind;
+use tandem_ews_proto::types::ExtendedField;
+use tandem_store::Store;
+use tandem_store::testing::TestDatabase;
+
+use super::changes::ObjectKind;
+use super::settings::{DELIVER_MEETING_REQUESTS, OOF, server_settings_with, set_server_settings};
+use super::*;
+
+const RECURRING: &str =
+    "<t:Recurrence><t:WeeklyRecurrence><t:Interval>1</t:Interval></t:WeeklyRecurrence></t:Recurrence>";
+
+fn item(mailbox: &str, folder: &Folder, subject: &str, received: i64) -> Item {
+    Item {
+        id: new_id(IdKind::Item),
+        mailbox: mailbox.to_owned(),
+        folder_id: folder.id.clone(),
+        element: "Message".into(),
+        item_class: "IPM.Note".into(),
+        subject: subject.to_owned(),
+        is_read: false,
+        received_at: received,
+        created_at: received,
+        modified_at: received,
+        sent_at: None,
+        size: 10,
+        start_at: None,
+        end_at: None,
+        article: 0,
+        change_number: 0,
+        fields: format!("<t:Subject>{subject}</t:Subject>"),
+        ext: String::new(),
+        mime: Some(vec![0, 159, 255]),
+    }
+}
+
+fn attachment(item: &Item, name: &str, modified: i64) -> Attachment {
+    Attachment {
+        id: new_id(IdKind::Attachment),
+        item_id: item.id.clone(),
+        mailbox: item.mailbox.clone(),
+        name: name.to_owned(),
+        content_type: "application/octet-stream".into(),
+        content_id: Some(format!("<{name}>")),
+        is_inline: true,
+        size: 4,
+        modified_at: modified,
+        content: (0..=255).collect(),
+    }
+}
+
+/// Writes an item with fresh numbers, as CreateItem does.
+async fn save(data: &Data, mut i: Item) -> Item {
+    let mut w = data.write().await.unwrap();
+    let (change, article) = w.next_numbers(&i.mailbox, 1).await.unwrap();
+    i.change_number = change;
+    i.article = article;
+    w.insert_item(&i).await.unwrap();
+    w.commit().await.unwrap();
+    i
+}
+
+async fn folder(data: &Data, mailbox: &str, name: &str) -> Folder {
+    data.folder_by_name(mailbox, name).await.unwrap().unwrap_or_else(|| panic!("{name} of {mailbox}"))
+}
+
+async fn battery(db: &TestDatabase) {
+    let store = Store::open(&db.url, schema::MIGRATIONS).await.expect("open");
+    let data = Data::new(store.clone());
+
+    // Provisioning: the distinguished folders once, counters at zero; a second call is a no-op.
+    data.ensure_mailbox("alice").await.unwrap();
+    data.ensure_mailbox("alice").await.unwrap();
+    Data::new(store.clone()).ensure_mailbox("alice").await.unwrap();
+    data.ensure_mailbox("bob").await.unwrap();
+    let all = data.folders_of("alice").await.unwrap();
+    assert_eq!(all.len(), 26);
+    assert_eq!(data.current_change("alice").await.unwrap(), 0);
+    assert_eq!(data.current_change("nobody").await.unwrap(), 0);
+    let root = folder(&data, "alice", "root").await;
+    assert!(root.hidden && root.parent_id.is_none());
+    let top = folder(&data, "alice", "msgfolderroot").await;
+    assert_eq!(top.parent_id.as_deref(), Some(root.id.as_str()));
+    let inbox = folder(&data, "alice", "inbox").await;
+    assert_eq!((inbox.class.as_str(), inbox.item_count, inbox.unread_count), ("IPF.Note", 0, 0));
+    assert_eq!(data.folder_by_id(&inbox.id).await.unwrap().as_ref(), Some(&inbox));
+    assert_eq!(data.folder_by_id("missing").await.unwrap(), None);
+    assert_eq!(data.folder_by_name("alice", "nonesuch").await.unwrap(), None);
+    assert_ne!(folder(&data, "bob", "inbox").await.id, inbox.id);
+    assert_eq!(data.child_count(&top.id).await.unwrap(), 15);
+    assert_eq!(data.child_count(&inbox.id).await.unwrap(), 0);
+
+    // Folder writes: create (refusing a clash without case), update, move, delete a subtree.
+    let (projects, c1) = data.create_folder("alice", &inbox.id, "Projects", "IPF.Note").await.unwrap().unwrap();
+    assert_eq!(c1, 1);
+    assert_eq!(data.create_folder("alice", &inbox.id, "PROJECTS", "IPF.Note").await.unwrap(), None);
+    assert_eq!(data.current_change("alice").await.unwrap(), 1, "a refused create takes no number");
+    let (sub, _) = data.create_folder("alice", &projects, "Sub", "IPF.Note").await.unwrap().unwrap();
+    assert_eq!(data.child_count(&inbox.id).await.unwrap(), 1);
+    let p = data.folder_by_id(&projects).await.unwrap().unwrap();
+    assert_eq!((p.display_name.as_str(), p.distinguished.as_deref(), p.mailbox.as_str()), ("Projects", None, "alice"));
+    let c3 = data.update_folder(&p, "Work", "IPF.Contact").await.unwrap();
+    assert_eq!(c3, 3);
+    let p = data.folder_by_id(&projects).await.unwrap().unwrap();
+    assert_eq!((p.display_name.as_str(), p.class.as_str(), p.change_number), ("Work", "IPF.Contact", 3));
+    let deleted_items = folder(&data, "alice", "deleteditems").await;
+    let c4 = data.move_folder(&p, &deleted_items.id).await.unwrap();
+    let p = data.folder_by_id(&projects).await.unwrap().unwrap();
+    assert_eq!((p.parent_id.as_deref(), p.change_number), (Some(deleted_items.id.as_str()), c4));
+
+    // Folder changes in the log, oldest first; filtered by kind and limited.
+    let folder_changes = data.changes_after("alice", 0, Some(ObjectKind::Folder), usize::MAX).await.unwrap();
+    let kinds: Vec<(&str, i64)> = folder_changes.iter().map(|c| (c.kind.as_str(), c.change_number)).collect();
+    assert_eq!(kinds, [("Created", 1), ("Created", 2), ("Modified", 3), ("Moved", 4)]);
+    let moved = &folder_changes[3];
+    assert_eq!((moved.object_kind.as_str(), moved.object_id.as_str()), ("folder", projects.as_str()));
+    assert_eq!(
+        (moved.folder_id.as_str(), moved.old_folder_id.as_deref()),
+        (deleted_items.id.as_str(), Some(inbox.id.as_str()))
+    );
+    assert!(moved.at > 0);
+    assert_eq!(data.changes_after("alice", 2, None, 1).await.unwrap()[0].change_number, 3);
+    assert!(data.changes_after("alice", 0, Some(ObjectKind::Item), usize::MAX).await.unwrap().is_empty());
+
+    // Items: insert keeps counts and the log; a page in each direction; read back whole.
+    let mut saved = Vec::new();
+    for n in 0..3 {
+        saved.push(save(&data, item("alice", &inbox, &format!("m{n}"), 1000 + n)).await);
+    }
+    let inbox = folder(&data, "alice", "inbox").await;
+    assert_eq!((inbox.item_count, inbox.unread_count, inbox.change_number), (3, 3, saved[2].change_number));
+    assert_eq!(saved.iter().map(|i| i.article).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(data.item(&saved[0].id).await.unwrap().as_ref(), Some(&saved[0]));
+    assert_eq!(data.item("missing").await.unwrap(), None);
+    let page = data.items_page(&inbox.id, ItemOrder::Received, false, false, 2, 0).await.unwrap();
+    assert_eq!(page.iter().map(|i| i.subject.as_str()).collect::<Vec<_>>(), ["m2", "m1"]);
+    assert!(page[0].fields.is_empty() && page[0].mime.is_none(), "light columns only");
+    let page = data.items_page(&inbox.id, ItemOrder::Article, true, true, 5, 1).await.unwrap();
+    assert_eq!(page.iter().map(|i| i.subject.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert_eq!(page[0], saved[1]);
+    for order in [
+        ItemOrder::Created,
+        ItemOrder::Modified,
+        ItemOrder::Start,
+        ItemOrder::End,
+        ItemOrder::Size,
+        ItemOrder::Subject,
+        ItemOrder::IsRead,
+    ] {
+        assert_eq!(data.items_page(&inbox.id, order, true, false, 10, 0).await.unwrap().len(), 3, "{order:?}");
+    }
+    let mut every = data.items_in(&inbox.id).await.unwrap();
+    every.sort_by_key(|i| i.article);
+    assert_eq!(every, saved);
+
+    // Update in place (read state and counts), then a move between folders.
+    let mut w = data.write().await.unwrap();
+    let (change, _) = w.next_numbers("alice", 0).await.unwrap();
+    let read = Item { is_read: true, change_number: change, subject: "m0 read".into(), ..saved[0].clone() };
+    w.update_item(&read, None).await.unwrap();
+    w.adjust_counts(&inbox.id, 0, -1, change).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(data.item(&read.id).await.unwrap().as_ref(), Some(&read));
+    assert_eq!(folder(&data, "alice", "inbox").await.unread_count, 2);
+    let drafts = folder(&data, "alice", "drafts").await;
+    let mut w = data.write().await.unwrap();
+    let (change, article) = w.next_numbers("alice", 1).await.unwrap();
+    let moved = Item { folder_id: drafts.id.clone(), change_number: change, article, ..saved[1].clone() };
+    w.update_item(&moved, Some(&inbox.id)).await.unwrap();
+    w.adjust_counts(&inbox.id, -1, -1, change).await.unwrap();
+    w.adjust_counts(&drafts.id, 1, 1, change).await.unwrap();
+    w.commit().await.unwrap();
+    let drafts = folder(&data, "alice", "drafts").await;
+    assert_eq!((drafts.item_count, drafts.unread_count), (1, 1));
+    assert_eq!(data.item(&moved.id).await.unwrap().unwrap().folder_id, drafts.id);
+
+    // Sync of a folder's items after a state: arrivals, changes and departures folded per item.
+    let synced = data.item_changes_in("alice", &inbox.id, 0).await.unwrap();
+    let of = |id: &str| synced.iter().find(|s| s.item_id == id).cloned().unwrap();
+    assert_eq!(synced.len(), 3);
+    assert!(synced.windows(2).all(|w| w[0].last <= w[1].last), "in the order of the last change");
+    assert_eq!(of(&saved[0].id).arrived, saved[0].change_number);
+    assert!(of(&saved[0].id).last > saved[0].change_number, "modified after it arrived");
+    assert_eq!(of(&moved.id).last, moved.change_number, "left the folder");
+    let into_drafts = data.item_changes_in("alice", &drafts.id, 0).await.unwrap();
+    assert_eq!(into_drafts.len(), 1);
+    assert_eq!((into_drafts[0].arrived, into_drafts[0].last), (moved.change_number, moved.change_number));
+    let later = data.item_changes_in("alice", &inbox.id, moved.change_number).await.unwrap();
+    assert!(later.is_empty());
+
+    // Attachments: insert, list without and with content, read one, copy, delete.
+    let a1 = attachment(&saved[2], "a.bin", 5);
+    let a2 = attachment(&saved[2], "b.bin", 6);
+    let mut w = data.write().await.unwrap();
+    w.insert_attachment(&a2).await.unwrap();
+    w.insert_attachment(&a1).await.unwrap();
+    w.commit().await.unwrap();
+    let listed = data.attachments_of(&saved[2].id, false).await.unwrap();
+    assert_eq!(listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["a.bin", "b.bin"]);
+    assert!(listed[0].content.is_empty());
+    assert_eq!(data.attachments_of(&saved[2].id, true).await.unwrap()[0], a1);
+    assert_eq!(data.attachment(&a2.id).await.unwrap().as_ref(), Some(&a2));
+    assert_eq!(data.attachment("missing").await.unwrap(), None);
+    let bob_inbox = folder(&data, "bob", "inbox").await;
+    let mut w = data.write().await.unwrap();
+    let (change, article) = w.next_numbers("bob", 1).await.unwrap();
+    let copy = Item { change_number: change, article, ..item("bob", &bob_inbox, "delivered", 2000) };
+    w.insert_item(&copy).await.unwrap();
+    w.copy_attachments(&saved[2].id, &copy.id, "bob").await.unwrap();
+    w.log_change("bob", change, ChangeKind::NewMail, ObjectKind::Item, &copy.id, &bob_inbox.id, None).await.unwrap();
+    w.commit().await.unwrap();
+    let copied = data.attachments_of(&copy.id, true).await.unwrap();
+    assert_eq!(copied.len(), 2);
+    assert!(copied.iter().all(|a| a.mailbox == "bob" && a.item_id == copy.id && a.id != a1.id && a.id != a2.id));
+    assert_eq!(copied[0].content, a1.content);
+    let bob_log = data.changes_after("bob", 0, None, usize::MAX).await.unwrap();
+    let bob_kinds: Vec<&str> = bob_log.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(bob_kinds, ["Created", "NewMail"]);
+    let mut w = data.write().await.unwrap();
+    w.delete_attachment(&a1.id).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(data.attachments_of(&saved[2].id, false).await.unwrap().len(), 1);
+    let mut w = data.write().await.unwrap();
+    w.delete_attachments_of(&copy.id).await.unwrap();
+    w.commit().await.unwrap();
+    assert!(data.attachments_of(&copy.id, false).await.unwrap().is_empty());
+
+    // A write dropped without commit leaves nothing behind.
+    {
+        let mut w = data.write().await.unwrap();
+        let (change, article) = w.next_numbers("alice", 1).await.unwrap();
+        let lost = Item { change_number: change, article, ..item("alice", &inbox, "lost", 1) };
+        w.insert_item(&lost).await.unwrap();
+    }
+    assert_eq!(data.items_in(&inbox.id).await.unwrap().len(), 2);
+    let before_delete = data.current_change("alice").await.unwrap();
+
+    // Hard delete of an item: row, attachments, count and log.
+    let mut w = data.write().await.unwrap();
+    let (change, _) = w.next_numbers("alice", 0).await.unwrap();
+    assert_eq!(change, before_delete + 1, "the dropped write took no number");
+    w.delete_item(&saved[2], change).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(data.item(&saved[2].id).await.unwrap(), None);
+    assert!(data.attachments_of(&saved[2].id, false).await.unwrap().is_empty());
+    let inbox = folder(&data, "alice", "inbox").await;
+    assert_eq!((inbox.item_count, inbox.unread_count), (1, 0));
+    let last = data.changes_after("alice", change - 1, Some(ObjectKind::Item), usize::MAX).await.unwrap();
+    assert_eq!((last[0].kind.as_str(), last[0].object_id.as_str()), ("Deleted", saved[2].id.as_str()));
+
+    // Hard delete of a folder subtree takes its items and their attachments with it.
+    let p = data.folder_by_id(&projects).await.unwrap().unwrap();
+    let s = data.folder_by_id(&sub).await.unwrap().unwrap();
+    let doomed_item = save(&data, item("alice", &s, "in sub", 3000)).await;
+    let mut w = data.write().await.unwrap();
+    w.insert_attachment(&attachment(&doomed_item, "c.bin", 7)).await.unwrap();
+    w.commit().await.unwrap();
+    let change = data.delete_folders("alice", &[&p, &s]).await.unwrap();
+    assert_eq!(data.folder_by_id(&projects).await.unwrap(), None);
+    assert_eq!(data.folder_by_id(&sub).await.unwrap(), None);
+    assert_eq!(data.item(&doomed_item.id).await.unwrap(), None);
+    assert!(data.attachments_of(&doomed_item.id, false).await.unwrap().is_empty());
+    let gone = data.changes_after("alice", change - 1, None, usize::MAX).await.unwrap();
+    assert_eq!(gone.iter().filter(|c| c.kind == "Deleted" && c.object_kind == "folder").count(), 2);
+
+    // Calendar: overlapping items for a view, and free/busy candidates with recurring ones.
+    let calendar = folder(&data, "alice", "calendar").await;
+    let at = |subject: &str, start: i64, end: i64, fields: &str| {
+        let mut i = item("alice", &calendar, subject, start);
+        i.element = "CalendarItem".into();
+        (i.start_at, i.end_at) = (Some(start), Some(end));
+        i.fields = fields.to_owned();
+        i
+    };
+    let early = save(&data, at("early", 100, 200, "<t:Location>Room 1</t:Location>")).await;
+    let weekly = save(&data, at("weekly", 50, 60, RECURRING)).await;
+    let late = save(&data, at("late", 900, 1000, "")).await;
+    let view = data.items_overlapping(&calendar.id, 150, 950).await.unwrap();
+    assert_eq!(view.iter().map(|i| i.subject.as_str()).collect::<Vec<_>>(), ["early", "late"]);
+    assert_eq!(view[0], early);
+    let busy = data.calendar_entries(&calendar.id, 150, 800).await.unwrap();
+    assert_eq!(busy.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(), ["weekly", "early"]);
+    assert_eq!((busy[1].id.as_str(), busy[1].start_at, busy[1].end_at), (early.id.as_str(), Some(100), Some(200)));
+    assert_eq!(busy[0].fields, weekly.fields);
+    assert!(!busy.iter().any(|e| e.id == late.id));
+
+    // Per-mailbox settings, delegates among them.
+    assert_eq!(data.user_setting("alice", OOF).await.unwrap(), None);
+    data.set_user_setting("alice", OOF, "<t:OofState>Enabled</t:OofState>").await.unwrap();
+    data.set_user_setting("alice", OOF, "<t:OofState>Disabled</t:OofState>").await.unwrap();
+    assert_eq!(data.user_setting("alice", OOF).await.unwrap().as_deref(), Some("<t:OofState>Disabled</t:OofState>"));
+    assert_eq!(data.user_setting("bob", OOF).await.unwrap(), None);
+    assert!(data.remove_user_setting("alice", OOF).await.unwrap());
+    assert!(!data.remove_user_setting("alice", OOF).await.unwrap());
+    data.set_user_setting("alice", DELIVER_MEETING_REQUESTS, "DelegatesOnly").await.unwrap();
+    data.set_delegate("alice", "Carol@Litwareinc.com", "calendar=Editor").await.unwrap();
+    data.set_delegate("alice", "bob@litwareinc.com", "inbox=Reviewer").await.unwrap();
+    data.set_delegate("alice", "bob@litwareinc.com", "inbox=Author").await.unwrap();
+    let delegates = data.delegates("alice").await.unwrap();
+    assert_eq!(
+        delegates,
+        [
+            ("bob@litwareinc.com".to_owned(), "inbox=Author".to_owned()),
+            ("carol@litwareinc.com".to_owned(), "calendar=Editor".to_owned())
+        ]
+    );
+    assert_eq!(data.delegate("alice", "CAROL@litwareinc.com").await.unwrap().as_deref(), Some("calendar=Editor"));
+    assert_eq!(data.delegate("bob", "carol@litwareinc.com").await.unwrap(), None);
+    assert!(data.remove_delegate("alice", "Carol@litwareinc.com").await.unwrap());
+    assert!(!data.remove_delegate("alice", "carol@litwareinc.com").await.unwrap());
+    assert_eq!(data.delegates("alice").await.unwrap().len(), 1);
+    assert_eq!(data.user_setting("alice", DELIVER_MEETING_REQUESTS).await.unwrap().as_deref(), Some("DelegatesOnly"));
+
+    // Server-wide settings: by prefix, replaced, all or nothing.
+    assert!(server_settings_with(&store, "cas.").await.unwrap().is_empty());
+    set_server_settings(&store, &[("cas.a", "1"), ("cas.b", ""), ("other", "x")]).await.unwrap();
+    set_server_settings(&store, &[("cas.a", "2")]).await.unwrap();
+    let mut cas = server_settings_with(&store, "cas.").await.unwrap();
+    cas.sort();
+    assert_eq!(cas, [("cas.a".to_owned(), "2".to_owned()), ("cas.b".to_owned(), String::new())]);
+    assert_eq!(store.setting("other").await.unwrap().as_deref(), Some("x"));
+}
+
+#[tokio::test]
+async fn data_battery_sqlite() {
+    battery(&TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn data_battery_postgres() {
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    battery(&db).await;
+}
+
+/// The stored-XML helpers need no database.
+#[test]
+fn stored_properties_round_trip() {
+    let x = "<t:Subject>a &amp; b</t:Subject><t:Body BodyType=\"Text\">x</t:Body>";
+    let parts = split_elements(x).unwrap();
+    assert_eq!(parts[1], ("Body".to_owned(), "<t:Body BodyType=\"Text\">x</t:Body>".to_owned()));
+    assert_eq!(element_text(&parts[0].1), "a & b");
+    assert!(split_elements("").unwrap().is_empty());
+    assert!(split_elements("<t:Open>").is_err());
+    let field = ExtendedField {
+        distinguished_set: None,
+        set_id: None,
+        tag: Some(0x0e23),
+        name: None,
+        id: None,
+        property_type: "Integer".into(),
+    };
+    let stored = join_extended(&[(field.clone(), vec!["42".into()])]);
+    assert_eq!(split_extended(&stored).unwrap(), [(field, vec!["42".to_owned()])]);
+    assert!(split_extended("").unwrap().is_empty());
+    assert_ne!(new_id(IdKind::Item), new_id(IdKind::Item));
+}

@@ -1,0 +1,96 @@
+//! The Mailbox's data layer: every SQL statement of the role lives below this module, split by
+//! what it stores — [`schema`] (the migrations), [`folders`], [`items`] (with their stored XML
+//! properties), [`changes`] (the change log and the per-mailbox counters), [`attachments`],
+//! [`settings`] (per-mailbox settings, delegates among them, and the server-wide client access
+//! values). Handlers in `ews/` and `autodiscover/` call the typed functions here and never see
+//! SQL; the one error they get is [`DataError`], which `ews` turns into a response code once.
+//!
+//! Writes go through a [`Write`]: one transaction per item or folder write (its counts and change
+//! log rows with it), and on SQLite the role's writer turn, so writers queue here rather than
+//! meeting SQLITE_BUSY inside the database.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use tandem_ews_proto::ids::{self, IdKind};
+use tandem_store::{Any, Store, StoreError, Transaction};
+
+pub(crate) mod attachments;
+pub(crate) mod changes;
+pub(crate) mod folders;
+pub(crate) mod items;
+pub(crate) mod schema;
+pub(crate) mod settings;
+
+#[cfg(test)]
+mod battery;
+
+pub(crate) use attachments::Attachment;
+pub(crate) use changes::ChangeKind;
+pub(crate) use folders::Folder;
+pub(crate) use items::{Item, ItemOrder, element_text, join_extended, split_elements, split_extended};
+
+/// A failure of the mailbox store, or stored data that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("mailbox store: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for DataError {
+    fn from(e: sqlx::Error) -> Self {
+        DataError::Store(StoreError::Sql(e))
+    }
+}
+
+/// New opaque id of a kind.
+pub(crate) fn new_id(kind: IdKind) -> String {
+    ids::encode(kind, uuid::Uuid::new_v4().into_bytes())
+}
+
+/// The mailbox data layer over the role's store.
+#[derive(Debug)]
+pub(crate) struct Data {
+    store: Store,
+    /// Mailboxes known to exist, so provisioning is checked once per mailbox and process.
+    provisioned: Mutex<HashSet<String>>,
+    /// SQLite has one writer: write transactions queue here instead of meeting SQLITE_BUSY and
+    /// its sleeping busy handler inside the database.
+    writer: tokio::sync::Mutex<()>,
+}
+
+/// One write transaction (and, on SQLite, the writer turn it holds until it is committed or
+/// dropped; dropped uncommitted, nothing of it is kept).
+pub(crate) struct Write<'a> {
+    tx: Transaction<'static, Any>,
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl Data {
+    pub fn new(store: Store) -> Data {
+        Data { store, provisioned: Mutex::new(HashSet::new()), writer: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Starts a write transaction; on SQLite it first takes the role's writer turn.
+    pub async fn write(&self) -> Result<Write<'_>, DataError> {
+        let turn = match self.store.backend() {
+            tandem_store::Backend::Sqlite => Some(self.writer.lock().await),
+            tandem_store::Backend::Postgres => None,
+        };
+        Ok(Write { tx: self.store.begin().await?, _turn: turn })
+    }
+
+    fn pool(&self) -> &tandem_store::Pool {
+        self.store.pool()
+    }
+}
+
+impl Write<'_> {
+    /// Commits the transaction, then gives the writer turn back.
+    pub async fn commit(self) -> Result<(), DataError> {
+        self.tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+}

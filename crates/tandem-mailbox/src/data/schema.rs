@@ -1,0 +1,129 @@
+//! The mailbox store's schema, in order: folders, items and counters (1), per-mailbox settings
+//! (2), the change log (3) and attachments (4). Binary columns are BLOB in SQLite and BYTEA in
+//! PostgreSQL; everything else is portable.
+
+use tandem_store::Migration;
+
+/// The mailbox database schema, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS];
+
+/// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
+macro_rules! schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_counters (
+        mailbox TEXT PRIMARY KEY,
+        next_change BIGINT NOT NULL,
+        next_article BIGINT NOT NULL
+    );
+    CREATE TABLE mbx_folders (
+        id TEXT PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        parent_id TEXT,
+        distinguished TEXT,
+        display_name TEXT NOT NULL,
+        folder_class TEXT NOT NULL,
+        hidden BIGINT NOT NULL,
+        item_count BIGINT NOT NULL,
+        unread_count BIGINT NOT NULL,
+        change_number BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        modified_at BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX mbx_folders_distinguished ON mbx_folders (mailbox, distinguished);
+    CREATE INDEX mbx_folders_parent ON mbx_folders (parent_id);
+    CREATE TABLE mbx_items (
+        id TEXT PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        folder_id TEXT NOT NULL,
+        element TEXT NOT NULL,
+        item_class TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        is_read BIGINT NOT NULL,
+        received_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        modified_at BIGINT NOT NULL,
+        sent_at BIGINT,
+        size BIGINT NOT NULL,
+        start_at BIGINT,
+        end_at BIGINT,
+        article BIGINT NOT NULL,
+        change_number BIGINT NOT NULL,
+        fields TEXT NOT NULL,
+        ext TEXT NOT NULL,
+        mime ",
+            $blob,
+            "
+    );
+    CREATE INDEX mbx_items_folder_received ON mbx_items (folder_id, received_at, article);
+    CREATE INDEX mbx_items_folder_article ON mbx_items (folder_id, article);
+    CREATE INDEX mbx_items_folder_start ON mbx_items (folder_id, start_at)"
+        )
+    };
+}
+
+pub(crate) const MIGRATION: Migration =
+    Migration { version: 1, name: "mailbox folders and items", sqlite: schema!("BLOB"), postgres: schema!("BYTEA") };
+
+/// Per-mailbox settings kept as the client sent them (out-of-office today).
+pub(crate) const MIGRATION_SETTINGS: Migration = Migration::portable(
+    2,
+    "mailbox user settings",
+    "CREATE TABLE mbx_user_settings (
+        mailbox TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        changed_at BIGINT NOT NULL,
+        PRIMARY KEY (mailbox, name)
+    )",
+);
+
+/// The change log: one row per object touched by a write, in the write's transaction. It drives
+/// SyncFolderItems/SyncFolderHierarchy and pull subscriptions (GetEvents).
+pub(crate) const MIGRATION_CHANGES: Migration = Migration::portable(
+    3,
+    "mailbox change log",
+    "CREATE TABLE mbx_changes (
+        mailbox TEXT NOT NULL,
+        change_number BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        object_kind TEXT NOT NULL,
+        object_id TEXT NOT NULL,
+        folder_id TEXT NOT NULL,
+        old_folder_id TEXT,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (mailbox, change_number, object_id, kind)
+    );
+    CREATE INDEX mbx_changes_folder ON mbx_changes (folder_id, change_number);
+    CREATE INDEX mbx_changes_old_folder ON mbx_changes (old_folder_id, change_number)",
+);
+
+/// File attachments of items.
+macro_rules! attachments_schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_attachments (
+        id TEXT PRIMARY KEY,
+        item_id TEXT NOT NULL,
+        mailbox TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        content_id TEXT,
+        is_inline BIGINT NOT NULL,
+        size BIGINT NOT NULL,
+        modified_at BIGINT NOT NULL,
+        content ",
+            $blob,
+            " NOT NULL
+    );
+    CREATE INDEX mbx_attachments_item ON mbx_attachments (item_id)"
+        )
+    };
+}
+
+pub(crate) const MIGRATION_ATTACHMENTS: Migration = Migration {
+    version: 4,
+    name: "mailbox attachments",
+    sqlite: attachments_schema!("BLOB"),
+    postgres: attachments_schema!("BYTEA"),
+};
