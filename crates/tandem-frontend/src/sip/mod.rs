@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 use tandem_directory::Directory;
 use tandem_sip_proto::{HeaderView, Host, Message, Method, Request, Response, Transport, Uri};
 use tandem_store::Store;
+
+use crate::store::FrontendStore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -61,7 +63,7 @@ pub struct SipSettings {
 pub struct SipCore {
     pub settings: SipSettings,
     directory: Directory,
-    store: Store,
+    store: FrontendStore,
     out: Arc<Outbound>,
     auth: DigestAuth,
     txns: Mutex<proxy::Transactions>,
@@ -95,6 +97,7 @@ pub async fn start(
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Flow>();
     let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx);
+    let store = FrontendStore::new(store);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
         auth: DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()),
@@ -156,7 +159,7 @@ pub enum StartError {
     #[error(transparent)]
     Bind(#[from] transport::BindError),
     #[error("registrations cannot be loaded: {0}")]
-    Store(#[from] tandem_store::StoreError),
+    Store(#[from] crate::store::DataError),
 }
 
 impl SipCore {

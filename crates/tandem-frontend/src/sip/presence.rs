@@ -326,15 +326,9 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, req: Request, flow: Flow, key
     send_notify(core, &cid, &tag, expires == 0);
 }
 
+/// A store failure counts as not blocked, so presence keeps working when the store does not.
 async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
-    sqlx::query("SELECT 1 FROM presence_blocks WHERE owner_aor = $1 AND watcher_aor = $2")
-        .bind(owner)
-        .bind(watcher)
-        .fetch_optional(core.store.pool())
-        .await
-        .ok()
-        .flatten()
-        .is_some()
+    core.store.is_blocked(owner, watcher).await.unwrap_or(false)
 }
 
 /// The presentity of `aor` changed for `package`: notify its subscribers (coalesced).

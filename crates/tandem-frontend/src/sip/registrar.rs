@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::Row;
 use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, NameAddr, Request, Transport, Uri};
-use tandem_store::Store;
+
+use crate::store::{DataError, FrontendStore, Registration};
 
 use super::transport::Flow;
 use super::txn::ServerKey;
@@ -53,36 +53,27 @@ impl Location {
     }
 
     /// Loads unexpired bindings made over UDP; bindings over connections end with them.
-    pub async fn load(store: &Store) -> Result<Location, tandem_store::StoreError> {
+    pub async fn load(store: &FrontendStore) -> Result<Location, DataError> {
         let now = tandem_store::now_unix();
-        sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(store.pool()).await?;
-        let rows = sqlx::query(
-            "SELECT aor, contact, transport, peer, expires_at, call_id, cseq, user_agent FROM sip_registrations",
-        )
-        .fetch_all(store.pool())
-        .await?;
+        store.delete_expired_registrations(now).await?;
         let mut map: HashMap<String, Vec<Binding>> = HashMap::new();
-        for row in rows {
-            let aor: String = row.try_get("aor")?;
-            let contact: String = row.try_get("contact")?;
-            let Ok(na) = NameAddr::parse(&contact) else { continue };
-            let transport: String = row.try_get("transport")?;
-            let peer: String = row.try_get("peer")?;
-            let Ok(peer) = peer.parse() else { continue };
-            let flow = match Transport::parse(&transport) {
+        for row in store.registrations().await? {
+            let Ok(na) = NameAddr::parse(&row.contact) else { continue };
+            let Ok(peer) = row.peer.parse() else { continue };
+            let flow = match Transport::parse(&row.transport) {
                 Some(Transport::Udp) => Flow::Udp { peer },
                 // The connection died with the old process; the client registers again on its
                 // new connection, and until then it cannot be reached.
                 _ => continue,
             };
-            map.entry(aor).or_default().push(Binding {
-                contact,
+            map.entry(row.aor).or_default().push(Binding {
+                contact: row.contact,
                 contact_uri: na.uri,
                 flow,
-                expires_at: row.try_get("expires_at")?,
-                call_id: row.try_get("call_id")?,
-                cseq: u32::try_from(row.try_get::<i64, _>("cseq")?).unwrap_or(0),
-                user_agent: row.try_get("user_agent")?,
+                expires_at: row.expires_at,
+                call_id: row.call_id,
+                cseq: row.cseq,
+                user_agent: row.user_agent,
             });
         }
         Ok(Location { bindings: Mutex::new(map), dirty: Mutex::new(Default::default()) })
@@ -125,7 +116,7 @@ impl Location {
     }
 
     /// Writes every changed address of record in one transaction; on failure they stay dirty.
-    pub async fn flush(&self, store: &Store) -> Result<usize, tandem_store::StoreError> {
+    pub async fn flush(&self, store: &FrontendStore) -> Result<usize, DataError> {
         let aors: Vec<String> = self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
         if aors.is_empty() {
             return Ok(0);
@@ -292,30 +283,24 @@ async fn update_bindings(
 }
 
 /// Replaces the stored bindings of addresses of record in one transaction.
-async fn persist(store: &Store, changed: &[(String, Vec<Binding>)]) -> Result<(), tandem_store::StoreError> {
-    let mut tx = store.begin().await?;
-    for (aor, bindings) in changed {
-        sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
-        for b in bindings {
-            let (transport, peer) = (b.flow.transport().as_str(), b.flow.peer().to_string());
-            sqlx::query(
-                "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(aor)
-            .bind(&b.contact)
-            .bind(transport)
-            .bind(peer)
-            .bind(b.expires_at)
-            .bind(&b.call_id)
-            .bind(i64::from(b.cseq))
-            .bind(b.user_agent.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
+async fn persist(store: &FrontendStore, changed: &[(String, Vec<Binding>)]) -> Result<(), DataError> {
+    let aors: Vec<String> = changed.iter().map(|(aor, _)| aor.clone()).collect();
+    let rows: Vec<Registration> = changed
+        .iter()
+        .flat_map(|(aor, bindings)| {
+            bindings.iter().map(move |b| Registration {
+                aor: aor.clone(),
+                contact: b.contact.clone(),
+                transport: b.flow.transport().as_str().to_owned(),
+                peer: b.flow.peer().to_string(),
+                expires_at: b.expires_at,
+                call_id: b.call_id.clone(),
+                cseq: b.cseq,
+                user_agent: b.user_agent.clone(),
+            })
+        })
+        .collect();
+    store.replace_registrations(&aors, &rows).await
 }
 
 /// A Contact value without its `expires` parameter (the answer states the granted one).
@@ -402,9 +387,7 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
     if expired.is_empty() {
         return;
     }
-    if let Err(e) =
-        sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(core.store.pool()).await
-    {
+    if let Err(e) = core.store.delete_expired_registrations(now).await {
         tracing::warn!(error = %e, "expired registrations not removed from the store");
     }
     for aor in expired {
