@@ -6,28 +6,30 @@ use std::sync::Arc;
 use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, Method, Request, Uri};
 
-use super::transport::Flow;
-use super::txn::ServerKey;
+use super::dispatch::Ctx;
 use super::{SipCore, random_token};
 use crate::store::{DataError, OfflineMessage};
 
 /// Messages kept per offline user before further ones are refused.
 pub const MAX_STORED_PER_USER: i64 = 500;
 
-pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, sender: User) {
-    let Some(aor) = core.local_aor(&req.uri) else {
-        core.respond(&key, &flow, req.response(404).with_to_tag(&random_token())).await;
+/// Handles a MESSAGE from an authenticated user to `target`, the address of record of this
+/// domain its Request-URI names (`None`: not one of ours).
+pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String>) {
+    let Ctx { req, user: sender, reply } = ctx;
+    let Some(aor) = target else {
+        reply.send(req.response(404).with_to_tag(&random_token())).await;
         return;
     };
     match core.directory.find(&aor).await {
         Ok(Some(u)) if u.can_use_sip() => {}
         Ok(_) => {
-            core.respond(&key, &flow, req.response(404).with_to_tag(&random_token())).await;
+            reply.send(req.response(404).with_to_tag(&random_token())).await;
             return;
         }
         Err(e) => {
             tracing::error!(error = %e, "directory lookup failed");
-            core.respond(&key, &flow, req.response(500).with_to_tag(&random_token())).await;
+            reply.send(req.response(500).with_to_tag(&random_token())).await;
             return;
         }
     }
@@ -35,6 +37,7 @@ pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
     if !bindings.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
         let targets = bindings.into_iter().map(|b| (b.contact_uri, Some(b.flow))).collect();
+        let (key, flow) = reply.into_transaction();
         core.forward(req, flow, key, targets).await;
         return;
     }
@@ -49,7 +52,7 @@ pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
             500
         }
     };
-    core.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
+    reply.send(req.response(status).with_to_tag(&random_token())).await;
 }
 
 /// Keeps a message for later; false when the user's store is full.
