@@ -1,9 +1,10 @@
 //! What admin commands read and change in the Front End's store while it runs.
 
 use serde::Serialize;
-use sqlx::Row;
 use tandem_config::FrontendConfig;
 use tandem_store::{Store, StoreError};
+
+use crate::store::{DataError, FrontendStore};
 
 /// One registered endpoint as `tandem cs get-registrations` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -23,34 +24,23 @@ pub async fn open_store(config: &FrontendConfig) -> Result<Store, StoreError> {
 
 /// Opens the Front End store at a database URL.
 pub async fn open_store_at(url: &str) -> Result<Store, StoreError> {
-    Store::open(url, super::MIGRATIONS).await
+    crate::store::open(url).await
 }
 
 /// Live registrations, of one user (`sip:alice@…`) or all.
-pub async fn registrations(store: &Store, user: Option<&str>) -> Result<Vec<RegistrationRow>, StoreError> {
+pub async fn registrations(store: &Store, user: Option<&str>) -> Result<Vec<RegistrationRow>, DataError> {
     let now = tandem_store::now_unix();
-    let rows = sqlx::query(
-        "SELECT aor, contact, transport, peer, expires_at, user_agent FROM sip_registrations
-         WHERE expires_at > $1 ORDER BY aor, expires_at",
-    )
-    .bind(now)
-    .fetch_all(store.pool())
-    .await?;
     let want = user.map(|u| u.to_ascii_lowercase());
-    let mut out = Vec::new();
-    for r in rows {
-        let aor: String = r.try_get("aor")?;
-        if want.as_ref().is_some_and(|w| *w != aor) {
-            continue;
-        }
-        out.push(RegistrationRow {
-            sip_uri: aor,
-            contact: r.try_get("contact")?,
-            transport: r.try_get("transport")?,
-            source: r.try_get("peer")?,
-            expires_in: r.try_get::<i64, _>("expires_at")? - now,
-            user_agent: r.try_get("user_agent")?,
-        });
-    }
-    Ok(out)
+    let rows = FrontendStore::new(store.clone()).live_registrations(now, want.as_deref()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RegistrationRow {
+            sip_uri: r.aor,
+            contact: r.contact,
+            transport: r.transport,
+            source: r.peer,
+            expires_in: r.expires_at - now,
+            user_agent: r.user_agent,
+        })
+        .collect())
 }

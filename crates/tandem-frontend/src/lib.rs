@@ -10,6 +10,7 @@ pub mod admin;
 pub mod exchange_connector;
 pub mod oauth;
 pub mod sip;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use tandem_config::FrontendConfig;
 use tandem_directory::Directory;
 use tandem_http::{CertSlot, ReadinessCheck};
-use tandem_store::{Migration, Store};
+use tandem_store::Store;
 use tandem_types::{DomainName, Role};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -29,38 +30,6 @@ pub mod paths {
     pub const SIP_WEBSOCKET: &str = super::sip::WEBSOCKET_PATH;
     pub const WEB_CLIENT: &str = "/web/";
 }
-
-/// The Front End database schema, in order.
-const MIGRATIONS: &[Migration] = &[Migration::portable(
-    1,
-    "sip registrations, offline messages, presence blocks",
-    "CREATE TABLE sip_registrations (
-        aor TEXT NOT NULL,
-        contact TEXT NOT NULL,
-        transport TEXT NOT NULL,
-        peer TEXT NOT NULL,
-        expires_at BIGINT NOT NULL,
-        call_id TEXT NOT NULL,
-        cseq BIGINT NOT NULL,
-        user_agent TEXT
-    );
-    CREATE INDEX sip_registrations_aor ON sip_registrations (aor);
-    CREATE TABLE sip_offline_messages (
-        id TEXT PRIMARY KEY,
-        target_aor TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        from_header TEXT NOT NULL,
-        content_type TEXT NOT NULL,
-        body BYTEA NOT NULL,
-        received_at BIGINT NOT NULL
-    );
-    CREATE INDEX sip_offline_target ON sip_offline_messages (target_aor, received_at);
-    CREATE TABLE presence_blocks (
-        owner_aor TEXT NOT NULL,
-        watcher_aor TEXT NOT NULL,
-        PRIMARY KEY (owner_aor, watcher_aor)
-    )",
-)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrontendError {
@@ -89,7 +58,7 @@ pub async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RunningFrontend, FrontendError> {
-    let store = Store::open(&config.store.url(), MIGRATIONS).await?;
+    let store = store::open(&config.store.url()).await?;
     let sip_udp = config.sip_udp_listen;
     let checks: Vec<(&'static str, ReadinessCheck)> = vec![
         ("frontend_store", Arc::new(store.ping_probe())),

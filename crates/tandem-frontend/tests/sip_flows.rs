@@ -586,3 +586,58 @@ async fn watcher_subscribed_before_the_presentity_signs_in() {
     }
     assert!(open);
 }
+
+/// Sends a request as it is, without answering a challenge.
+async fn send_once(ua: &Ua, req: &Request) {
+    ua.sock.send_to(&req.to_bytes(), ua.server).await.unwrap();
+}
+
+/// Dispatch settles who sends and for whom before any handler runs, the same for every method:
+/// the kind of challenge, the domain rule and the identity rules.
+#[tokio::test]
+async fn identity_rules_are_settled_at_dispatch() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+
+    // Without credentials REGISTER is challenged with 401, every other request with 407.
+    let r = alice.request(Method::Register, "sip:litwareinc.com", "id-1");
+    send_once(&alice, &r).await;
+    assert_eq!(alice.recv_response().await.status, 401);
+    let m = alice.request(Method::Message, "sip:bob@litwareinc.com", "id-2");
+    send_once(&alice, &m).await;
+    assert_eq!(alice.recv_response().await.status, 407);
+
+    // A REGISTER for an address of another domain: 404, without a challenge.
+    let mut r = alice.request(Method::Register, "sip:litwareinc.com", "id-3");
+    r.headers.set("To", "<sip:alice@fabrikam.com>");
+    send_once(&alice, &r).await;
+    let resp = alice.recv_response().await;
+    assert_eq!(resp.status, 404);
+    assert!(resp.reason.contains("not a user of this domain"), "{}", resp.reason);
+
+    // Alice's credentials cannot register Bob.
+    let mut r = alice.request(Method::Register, "sip:litwareinc.com", "id-4");
+    r.headers.set("To", "<sip:bob@litwareinc.com>");
+    let resp = alice.send(r).await;
+    assert_eq!(resp.status, 403);
+    assert!(resp.reason.contains("To does not match"), "{}", resp.reason);
+    assert!(s.core.location.lookup("sip:bob@litwareinc.com").is_empty());
+
+    // A sender outside the domain is refused before any challenge.
+    let mut m = alice.request(Method::Message, "sip:bob@litwareinc.com", "id-5");
+    m.headers.set("From", "<sip:alice@fabrikam.com>;tag=f");
+    send_once(&alice, &m).await;
+    let resp = alice.recv_response().await;
+    assert_eq!(resp.status, 403);
+    assert!(resp.reason.contains("not in this domain"), "{}", resp.reason);
+
+    // Alice's credentials behind Bob's From: 403 for IM and presence alike.
+    for method in [Method::Message, Method::Publish, Method::Subscribe] {
+        let mut m = alice.request(method.clone(), "sip:carol@litwareinc.com", &format!("id-{method}"));
+        m.headers.set("From", "<sip:bob@litwareinc.com>;tag=b");
+        m.headers.push("Event", "presence");
+        let resp = alice.send(m).await;
+        assert_eq!(resp.status, 403, "{method}");
+        assert!(resp.reason.contains("From does not match"), "{method}: {}", resp.reason);
+    }
+}

@@ -3,31 +3,33 @@
 
 use std::sync::Arc;
 
-use sqlx::Row;
 use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, Method, Request, Uri};
 
-use super::transport::Flow;
-use super::txn::ServerKey;
+use super::dispatch::Ctx;
 use super::{SipCore, random_token};
+use crate::store::{DataError, OfflineMessage};
 
 /// Messages kept per offline user before further ones are refused.
 pub const MAX_STORED_PER_USER: i64 = 500;
 
-pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, sender: User) {
-    let Some(aor) = core.local_aor(&req.uri) else {
-        core.respond(&key, &flow, req.response(404).with_to_tag(&random_token())).await;
+/// Handles a MESSAGE from an authenticated user to `target`, the address of record of this
+/// domain its Request-URI names (`None`: not one of ours).
+pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String>) {
+    let Ctx { req, user: sender, reply } = ctx;
+    let Some(aor) = target else {
+        reply.send(req.response(404).with_to_tag(&random_token())).await;
         return;
     };
     match core.directory.find(&aor).await {
         Ok(Some(u)) if u.can_use_sip() => {}
         Ok(_) => {
-            core.respond(&key, &flow, req.response(404).with_to_tag(&random_token())).await;
+            reply.send(req.response(404).with_to_tag(&random_token())).await;
             return;
         }
         Err(e) => {
             tracing::error!(error = %e, "directory lookup failed");
-            core.respond(&key, &flow, req.response(500).with_to_tag(&random_token())).await;
+            reply.send(req.response(500).with_to_tag(&random_token())).await;
             return;
         }
     }
@@ -35,6 +37,7 @@ pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
     if !bindings.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
         let targets = bindings.into_iter().map(|b| (b.contact_uri, Some(b.flow))).collect();
+        let (key, flow) = reply.into_transaction();
         core.forward(req, flow, key, targets).await;
         return;
     }
@@ -49,35 +52,24 @@ pub(super) async fn message(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
             500
         }
     };
-    core.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
+    reply.send(req.response(status).with_to_tag(&random_token())).await;
 }
 
 /// Keeps a message for later; false when the user's store is full.
-async fn store(core: &SipCore, aor: &str, req: &Request, sender: &User) -> Result<bool, tandem_store::StoreError> {
-    let pool = core.store.pool();
-    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM sip_offline_messages WHERE target_aor = $1")
-        .bind(aor)
-        .fetch_one(pool)
-        .await?
-        .try_get("n")?;
-    if n >= MAX_STORED_PER_USER {
+async fn store(core: &SipCore, aor: &str, req: &Request, sender: &User) -> Result<bool, DataError> {
+    if core.store.offline_message_count(aor).await? >= MAX_STORED_PER_USER {
         return Ok(false);
     }
-    let from = req.headers.get("From").unwrap_or_default().to_owned();
-    let content_type = req.content_type().unwrap_or("text/plain").to_owned();
-    sqlx::query(
-        "INSERT INTO sip_offline_messages (id, target_aor, sender, from_header, content_type, body, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(random_token())
-    .bind(aor)
-    .bind(sender.sip_uri.to_string())
-    .bind(from)
-    .bind(content_type)
-    .bind(req.body.clone())
-    .bind(tandem_store::now_unix())
-    .execute(pool)
-    .await?;
+    let message = OfflineMessage {
+        id: random_token(),
+        target_aor: aor.to_owned(),
+        sender: sender.sip_uri.to_string(),
+        from_header: req.headers.get("From").unwrap_or_default().to_owned(),
+        content_type: req.content_type().unwrap_or("text/plain").to_owned(),
+        body: req.body.clone(),
+        received_at: tandem_store::now_unix(),
+    };
+    core.store.insert_offline_message(&message).await?;
     Ok(true)
 }
 
@@ -86,32 +78,17 @@ async fn store(core: &SipCore, aor: &str, req: &Request, sender: &User) -> Resul
 pub(super) fn deliver_stored(core: Arc<SipCore>, aor: String) {
     let tasks = core.tasks.clone();
     tasks.spawn(async move {
-        let rows = match sqlx::query(
-            "SELECT id, from_header, content_type, body, received_at FROM sip_offline_messages
-             WHERE target_aor = $1 ORDER BY received_at, id",
-        )
-        .bind(&aor)
-        .fetch_all(core.store.pool())
-        .await
-        {
-            Ok(r) => r,
+        let messages = match core.store.offline_messages_for(&aor).await {
+            Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, %aor, "stored messages not read");
                 return;
             }
         };
-        for row in rows {
-            let (Ok(id), Ok(from), Ok(ctype), Ok(body)) = (
-                row.try_get::<String, _>("id"),
-                row.try_get::<String, _>("from_header"),
-                row.try_get::<String, _>("content_type"),
-                row.try_get::<Vec<u8>, _>("body"),
-            ) else {
-                continue;
-            };
+        for m in messages {
             let mut delivered = false;
             for b in core.location.lookup(&aor) {
-                let req = stored_request(&core, &aor, &b.contact_uri, &from, &ctype, body.clone());
+                let req = stored_request(&core, &aor, &b.contact_uri, &m.from_header, &m.content_type, m.body.clone());
                 if let Some(resp) = core.request(req, b.flow.clone()).await
                     && (200..300).contains(&resp.status)
                 {
@@ -120,11 +97,7 @@ pub(super) fn deliver_stored(core: Arc<SipCore>, aor: String) {
             }
             if delivered {
                 metrics::counter!("tandem_sip_im_total", "delivery" => "stored_delivered").increment(1);
-                if let Err(e) = sqlx::query("DELETE FROM sip_offline_messages WHERE id = $1")
-                    .bind(&id)
-                    .execute(core.store.pool())
-                    .await
-                {
+                if let Err(e) = core.store.delete_offline_message(&m.id).await {
                     tracing::warn!(error = %e, "delivered message not removed");
                 }
             } else {

@@ -1,10 +1,14 @@
 //! The Front End's SIP server: registrar, stateful forking proxy, IM and presence.
 //!
 //! Transports deliver parsed messages to one channel; each request is handled in its own task of
-//! the role's task set. Shared state (transactions, bindings, publications, subscriptions) sits
-//! behind short-held mutexes, never across an await.
+//! the role's task set, and travels one way: `dispatch` matches its transaction, authenticates it
+//! and resolves its address of record once, then hands the registrar, IM or presence handler the
+//! request, the user and a responder, or gives it to the proxy. Shared state (transactions,
+//! bindings, publications, subscriptions) sits behind short-held mutexes, never across an await;
+//! what outlives the process goes through the role's data layer (`crate::store`).
 
 mod auth;
+mod dispatch;
 mod im;
 mod presence;
 mod proxy;
@@ -18,13 +22,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_directory::Directory;
-use tandem_sip_proto::{HeaderView, Host, Message, Method, Request, Response, Transport, Uri};
+use tandem_sip_proto::{Host, Message, Method, Response, Transport, Uri};
 use tandem_store::Store;
+
+use crate::store::FrontendStore;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use self::auth::{AuthOutcome, DigestAuth};
+use self::auth::DigestAuth;
 pub use self::presence::Presence;
 pub use self::registrar::{Binding, Location};
 use self::transport::{Flow, Inbound, Outbound};
@@ -61,10 +67,10 @@ pub struct SipSettings {
 pub struct SipCore {
     pub settings: SipSettings,
     directory: Directory,
-    store: Store,
+    store: FrontendStore,
     out: Arc<Outbound>,
     auth: DigestAuth,
-    txns: Mutex<proxy::Transactions>,
+    txns: Arc<Mutex<proxy::Transactions>>,
     pub location: Location,
     pub presence: Presence,
     limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
@@ -95,6 +101,7 @@ pub async fn start(
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Flow>();
     let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx);
+    let store = FrontendStore::new(store);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
         auth: DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()),
@@ -102,7 +109,7 @@ pub async fn start(
         directory,
         store,
         out: out.clone(),
-        txns: Mutex::new(proxy::Transactions::default()),
+        txns: Arc::new(Mutex::new(proxy::Transactions::default())),
         location,
         presence: Presence::default(),
         limiter: Mutex::new(HashMap::new()),
@@ -156,7 +163,7 @@ pub enum StartError {
     #[error(transparent)]
     Bind(#[from] transport::BindError),
     #[error("registrations cannot be loaded: {0}")]
-    Store(#[from] tandem_store::StoreError),
+    Store(#[from] crate::store::DataError),
 }
 
 impl SipCore {
@@ -252,208 +259,6 @@ impl SipCore {
         if let Err(e) = self.out.send(flow, response.to_bytes()).await {
             tracing::debug!(error = %e, "response not sent");
         }
-    }
-
-    /// Challenges or authenticates a request; `None` when a response was already sent.
-    async fn authenticate(&self, req: &Request, flow: &Flow, key: &txn::ServerKey) -> Option<tandem_directory::User> {
-        let (header, challenge_name, status) = if req.method == Method::Register {
-            ("Authorization", "WWW-Authenticate", 401)
-        } else {
-            ("Proxy-Authorization", "Proxy-Authenticate", 407)
-        };
-        // Clients sometimes answer a 407 with Authorization and vice versa; accept either.
-        let value = req.headers.get(header).or_else(|| {
-            req.headers.get(if header == "Authorization" { "Proxy-Authorization" } else { "Authorization" })
-        });
-        match self.auth.verify(&self.directory, req.method.as_str(), value).await {
-            AuthOutcome::Authenticated(user) => Some(*user),
-            AuthOutcome::Challenge { stale } => {
-                let mut r = req.response(status).with_to_tag(&random_token());
-                for c in self.auth.challenges(stale) {
-                    r.headers.push(challenge_name, c);
-                }
-                self.respond(key, flow, r).await;
-                None
-            }
-            AuthOutcome::Forbidden(why) => {
-                metrics::counter!("tandem_sip_auth_failures_total").increment(1);
-                tracing::info!(peer = %flow.peer(), method = %req.method, why, "digest authentication refused");
-                let mut r = req.response(403).with_to_tag(&random_token());
-                r.reason = format!("Forbidden ({why})");
-                self.respond(key, flow, r).await;
-                None
-            }
-        }
-    }
-
-    async fn on_request(self: &Arc<Self>, req: Request, flow: Flow) {
-        let Some(branch) = req.branch() else {
-            self.reply_stateless(&flow, req.response(400)).await;
-            return;
-        };
-        // RFC 3581: note where the request really came from, for responses routed back by Via.
-        let mut req = req;
-        if let Ok(mut via) = req.top_via() {
-            proxy::received_params(&mut via, flow.peer());
-            req.headers.pop_first_value("Via");
-            req.headers.push_front("Via", via.to_string());
-        }
-        if req.method == Method::Ack {
-            self.on_ack(req, flow, branch).await;
-            return;
-        }
-        let key = txn::ServerKey { branch, method: req.method.clone() };
-        // A retransmission: replay, never process twice.
-        if let Some(replay) = self.replay_for(&key) {
-            if let Some((f, bytes)) = replay {
-                let _ = self.out.send(&f, bytes).await;
-            }
-            return;
-        }
-        self.begin_server(&key, &flow, req.method == Method::Invite);
-        if let Some(mf) = req.headers.get("Max-Forwards").and_then(|m| m.trim().parse::<u8>().ok())
-            && mf == 0
-            && req.method != Method::Options
-        {
-            self.respond(&key, &flow, req.response(483)).await;
-            return;
-        }
-        if let Some(require) = req.headers.get("Proxy-Require") {
-            let r = req.response(420).with_header("Unsupported", require.to_owned());
-            self.respond(&key, &flow, r).await;
-            return;
-        }
-        if req.method == Method::Cancel {
-            self.on_cancel(&req, &flow, &key).await;
-            return;
-        }
-        // Loose routing: a Route naming us is consumed (RFC 3261 §16.4).
-        if let Some(top) = req.headers.values("Route").first().map(|s| s.to_string())
-            && let Ok(na) = tandem_sip_proto::NameAddr::parse(&top)
-            && self.is_us(&na.uri.host, na.uri.port)
-        {
-            req.headers.pop_first_value("Route");
-        }
-        let in_dialog = req.to().ok().and_then(|t| t.tag().map(str::to_owned)).is_some();
-        if in_dialog {
-            self.in_dialog(req, flow, key).await;
-            return;
-        }
-        match req.method {
-            Method::Register => registrar::register(self, req, flow, key).await,
-            Method::Options if req.uri.user.is_none() && self.is_our_host(&req.uri.host) => {
-                let r = req
-                    .response(200)
-                    .with_to_tag(&random_token())
-                    .with_header("Allow", ALLOW)
-                    .with_header("Accept", "application/sdp, application/pidf+xml, text/plain")
-                    .with_header("Supported", "path, outbound")
-                    .with_header("Server", concat!("tandem/", env!("CARGO_PKG_VERSION")));
-                self.respond(&key, &flow, r).await;
-            }
-            _ => self.out_of_dialog(req, flow, key).await,
-        }
-    }
-
-    /// Removes the credentials meant for this server before a request travels on (RFC 3261
-    /// §22.3; Kamailio's `consume_credentials`): the callee must never see the caller's digest.
-    fn consume_credentials(&self, req: &mut Request) {
-        for name in ["Proxy-Authorization", "Authorization"] {
-            let keep: Vec<String> = req
-                .headers
-                .get_all(name)
-                .filter(|v| {
-                    tandem_sip_proto::Credentials::parse(v)
-                        .map_or(true, |c| !c.realm.eq_ignore_ascii_case(&self.settings.domain))
-                })
-                .map(str::to_owned)
-                .collect();
-            req.headers.remove(name);
-            for v in keep {
-                req.headers.push(name, v);
-            }
-        }
-    }
-
-    /// Requests that start something: authenticate the sender, then route by method.
-    async fn out_of_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
-        let Ok(from) = req.from() else {
-            self.respond(&key, &flow, req.response(400)).await;
-            return;
-        };
-        if self.local_aor(&from.uri).is_none() {
-            // No federation: only this domain's users may use the server.
-            let mut r = req.response(403).with_to_tag(&random_token());
-            r.reason = "Forbidden (sender is not in this domain)".into();
-            self.respond(&key, &flow, r).await;
-            return;
-        }
-        let Some(user) = self.authenticate(&req, &flow, &key).await else { return };
-        let mut req = req;
-        self.consume_credentials(&mut req);
-        if self.local_aor(&from.uri) != Some(user.sip_uri.key()) {
-            let mut r = req.response(403).with_to_tag(&random_token());
-            r.reason = "Forbidden (From does not match the authenticated user)".into();
-            self.respond(&key, &flow, r).await;
-            return;
-        }
-        match req.method {
-            Method::Publish => presence::publish(self, req, flow, key, user).await,
-            Method::Subscribe => presence::subscribe(self, req, flow, key, user).await,
-            Method::Message => im::message(self, req, flow, key, user).await,
-            _ => self.route_to_user(req, flow, key).await,
-        }
-    }
-
-    /// Forwards a request to every registered contact of the Request-URI's user.
-    async fn route_to_user(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
-        let Some(aor) = self.local_aor(&req.uri) else {
-            // Not a user of ours and no Route: we are no open relay.
-            let r = req.response(if req.uri.user.is_some() { 404 } else { 405 }).with_header("Allow", ALLOW);
-            self.respond(&key, &flow, r).await;
-            return;
-        };
-        let bindings = self.location.lookup(&aor);
-        if bindings.is_empty() {
-            let status = match self.directory.find(&aor).await {
-                Ok(Some(u)) if u.can_use_sip() => 480,
-                _ => 404,
-            };
-            self.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
-            return;
-        }
-        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), Some(b.flow.clone()))).collect();
-        self.forward(req, flow, key, targets).await;
-    }
-
-    /// In-dialog requests: ours (presence NOTIFY/SUBSCRIBE dialogs) or forwarded to the target.
-    async fn in_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
-        if req.method == Method::Subscribe && self.presence.owns_dialog(&req) {
-            // A refresh or an end of a subscription we serve: authenticate like the first one.
-            let Some(user) = self.authenticate(&req, &flow, &key).await else { return };
-            presence::subscribe(self, req, flow, key, user).await;
-            return;
-        }
-        if let Some(next) = req.headers.values("Route").first().map(|s| s.to_string()) {
-            // Strict routers are not supported; a loose next hop is forwarded to as is.
-            if let Ok(na) = tandem_sip_proto::NameAddr::parse(&next) {
-                let target = na.uri;
-                self.forward(req, flow, key, vec![(target, None)]).await;
-                return;
-            }
-        }
-        if req.uri.user.is_some() && self.is_us(&req.uri.host, req.uri.port) {
-            self.route_to_user(req, flow, key).await;
-            return;
-        }
-        if self.is_us(&req.uri.host, req.uri.port) && req.uri.user.is_none() {
-            let r = req.response(481);
-            self.respond(&key, &flow, r).await;
-            return;
-        }
-        let target = req.uri.clone();
-        let known = self.location.flow_for_contact(&target);
-        self.forward(req, flow, key, vec![(target, known)]).await;
     }
 
     async fn on_tick(self: &Arc<Self>) {

@@ -11,12 +11,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tandem_directory::User;
 use tandem_sip_proto::pidf::{self, Availability, PresenceSummary};
 use tandem_sip_proto::{HeaderView, Method, NameAddr, Request, Uri};
 
+use super::dispatch::Ctx;
 use super::transport::Flow;
-use super::txn::ServerKey;
 use super::{SipCore, random_token};
 
 pub const NOTIFY_MIN_INTERVAL: Duration = Duration::from_millis(250);
@@ -130,23 +129,26 @@ fn bounded_expires(requested: Option<u32>) -> Result<u32, ()> {
     }
 }
 
-pub(super) async fn publish(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, user: User) {
-    let reply = |status: u16| req.response(status).with_to_tag(&random_token());
+/// Handles a PUBLISH from an authenticated user; `target` is the address of record of this
+/// domain its Request-URI names.
+pub(super) async fn publish(core: &Arc<SipCore>, ctx: Ctx, target: Option<String>) {
+    let Ctx { req, user, reply } = ctx;
+    let answer = |status: u16| req.response(status).with_to_tag(&random_token());
     if req.headers.get("Event").and_then(Package::parse) != Some(Package::Presence) {
-        let r = reply(489).with_header("Allow-Events", "presence, presence.winfo");
-        core.respond(&key, &flow, r).await;
+        let r = answer(489).with_header("Allow-Events", "presence, presence.winfo");
+        reply.send(r).await;
         return;
     }
     let aor = user.sip_uri.key();
-    if core.local_aor(&req.uri).as_deref() != Some(aor.as_str()) {
-        let mut r = reply(403);
+    if target.as_deref() != Some(aor.as_str()) {
+        let mut r = answer(403);
         r.reason = "Forbidden (publish only your own presence)".into();
-        core.respond(&key, &flow, r).await;
+        reply.send(r).await;
         return;
     }
     let Ok(expires) = bounded_expires(req.expires()) else {
-        let r = reply(423).with_header("Min-Expires", MIN_EXPIRES.to_string());
-        core.respond(&key, &flow, r).await;
+        let r = answer(423).with_header("Min-Expires", MIN_EXPIRES.to_string());
+        reply.send(r).await;
         return;
     };
     let summary = if req.body.is_empty() {
@@ -154,16 +156,16 @@ pub(super) async fn publish(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
     } else {
         let ctype = req.content_type().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if ctype != "application/pidf+xml" {
-            let r = reply(415).with_header("Accept", "application/pidf+xml");
-            core.respond(&key, &flow, r).await;
+            let r = answer(415).with_header("Accept", "application/pidf+xml");
+            reply.send(r).await;
             return;
         }
         match pidf::parse(&req.body) {
             Ok(s) => Some(s),
             Err(e) => {
-                let mut r = reply(400);
+                let mut r = answer(400);
                 r.reason = format!("Bad Request ({e})");
-                core.respond(&key, &flow, r).await;
+                reply.send(r).await;
                 return;
             }
         }
@@ -199,9 +201,9 @@ pub(super) async fn publish(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
                     // A new publication from an endpoint replaces that endpoint's earlier one:
                     // clients that start twice (baresip publishes from a timer and again on
                     // registration) would otherwise leave a stale "open" beside their "closed".
-                    pubs.retain(|p| p.source != flow);
+                    pubs.retain(|p| p.source != *reply.flow());
                     pubs.push(Publication {
-                        source: flow.clone(),
+                        source: reply.flow().clone(),
                         etag: new_etag.clone(),
                         summary: s,
                         expires_at: now + Duration::from_secs(u64::from(expires)),
@@ -212,29 +214,32 @@ pub(super) async fn publish(core: &Arc<SipCore>, req: Request, flow: Flow, key: 
         }
     };
     match outcome {
-        Err(status) => core.respond(&key, &flow, reply(status)).await,
+        Err(status) => reply.send(answer(status)).await,
         Ok(()) => {
-            let mut r = reply(200).with_header("Expires", expires.to_string());
+            let mut r = answer(200).with_header("Expires", expires.to_string());
             if expires > 0 {
                 r.headers.push("SIP-ETag", new_etag);
             }
-            core.respond(&key, &flow, r).await;
+            reply.send(r).await;
             metrics::counter!("tandem_sip_publications_total").increment(1);
             changed(core, &aor, Package::Presence);
         }
     }
 }
 
-pub(super) async fn subscribe(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey, user: User) {
-    let reply = |status: u16| req.response(status);
+/// Handles a SUBSCRIBE (new, refresh or end) from an authenticated user; `target` is the
+/// address of record of this domain its Request-URI names.
+pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<String>) {
+    let Ctx { req, user, reply } = ctx;
+    let answer = |status: u16| req.response(status);
     let Some(package) = req.headers.get("Event").and_then(Package::parse) else {
-        let r = reply(489).with_to_tag(&random_token()).with_header("Allow-Events", "presence, presence.winfo");
-        core.respond(&key, &flow, r).await;
+        let r = answer(489).with_to_tag(&random_token()).with_header("Allow-Events", "presence, presence.winfo");
+        reply.send(r).await;
         return;
     };
     let Ok(expires) = bounded_expires(req.expires()) else {
-        let r = reply(423).with_to_tag(&random_token()).with_header("Min-Expires", MIN_EXPIRES.to_string());
-        core.respond(&key, &flow, r).await;
+        let r = answer(423).with_to_tag(&random_token()).with_header("Min-Expires", MIN_EXPIRES.to_string());
+        reply.send(r).await;
         return;
     };
     let call_id = req.call_id().unwrap_or_default().to_owned();
@@ -256,27 +261,27 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, req: Request, flow: Flow, key
             }
         }
         None => {
-            let Some(target) = core.local_aor(&req.uri) else {
-                core.respond(&key, &flow, reply(404).with_to_tag(&random_token())).await;
+            let Some(target) = target else {
+                reply.send(answer(404).with_to_tag(&random_token())).await;
                 return;
             };
             if package == Package::WatcherInfo && target != watcher {
-                let mut r = reply(403).with_to_tag(&random_token());
+                let mut r = answer(403).with_to_tag(&random_token());
                 r.reason = "Forbidden (watcher information is for your own presentity)".into();
-                core.respond(&key, &flow, r).await;
+                reply.send(r).await;
                 return;
             }
             match core.directory.find(&target).await {
                 Ok(Some(u)) if u.can_use_sip() => {}
                 _ => {
-                    core.respond(&key, &flow, reply(404).with_to_tag(&random_token())).await;
+                    reply.send(answer(404).with_to_tag(&random_token())).await;
                     return;
                 }
             }
             let Some(contact) = req.headers.values("Contact").first().and_then(|c| NameAddr::parse(c).ok()) else {
-                let mut r = reply(400).with_to_tag(&random_token());
+                let mut r = answer(400).with_to_tag(&random_token());
                 r.reason = "Bad Request (SUBSCRIBE needs a Contact)".into();
-                core.respond(&key, &flow, r).await;
+                reply.send(r).await;
                 return;
             };
             let blocked = is_blocked(core, &target, &watcher).await;
@@ -295,7 +300,7 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, req: Request, flow: Flow, key
                 our_side: to.to_string(),
                 their_side: req.headers.get("From").unwrap_or_default().to_owned(),
                 remote_target: contact.uri,
-                flow: flow.clone(),
+                flow: reply.flow().clone(),
                 route_set: req.headers.values("Record-Route").into_iter().map(str::to_owned).collect(),
                 cseq: 0,
                 expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
@@ -313,28 +318,22 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, req: Request, flow: Flow, key
         }
     };
     let Some((cid, tag)) = dialog else {
-        core.respond(&key, &flow, reply(481)).await;
+        reply.send(answer(481)).await;
         return;
     };
-    let r = reply(200)
+    let r = answer(200)
         .with_to_tag(&tag)
         .with_header("Expires", expires.to_string())
-        .with_header("Contact", format!("<{}>", core.own_uri(flow.transport())));
-    core.respond(&key, &flow, r).await;
+        .with_header("Contact", format!("<{}>", core.own_uri(reply.flow().transport())));
+    reply.send(r).await;
     metrics::gauge!("tandem_sip_subscriptions").set(core.presence.subscription_count() as f64);
     // RFC 6665 §4.2.1.2: a NOTIFY follows every accepted SUBSCRIBE, including an unsubscribe.
     send_notify(core, &cid, &tag, expires == 0);
 }
 
+/// A store failure counts as not blocked, so presence keeps working when the store does not.
 async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
-    sqlx::query("SELECT 1 FROM presence_blocks WHERE owner_aor = $1 AND watcher_aor = $2")
-        .bind(owner)
-        .bind(watcher)
-        .fetch_optional(core.store.pool())
-        .await
-        .ok()
-        .flatten()
-        .is_some()
+    core.store.is_blocked(owner, watcher).await.unwrap_or(false)
 }
 
 /// The presentity of `aor` changed for `package`: notify its subscribers (coalesced).

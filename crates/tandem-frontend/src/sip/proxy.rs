@@ -2,13 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_sip_proto::{HeaderView, Method, Request, Response, Scheme, Transport, Uri, Via};
 use tokio::sync::oneshot;
 
-use super::transport::Flow;
+use super::transport::{Flow, Outbound};
 use super::txn::{ClientTxn, Owner, ServerKey, ServerTxn, TIMEOUT};
 use super::{SipCore, random_token};
 
@@ -72,25 +72,7 @@ impl SipCore {
 
     /// Sends a response within its server transaction.
     pub(super) async fn respond(&self, key: &ServerKey, flow: &Flow, response: Response) {
-        let bytes = response.to_bytes();
-        {
-            let mut t = self.txns();
-            if let Some(txn) = t.server.remove(key) {
-                match txn.on_send(&response, &bytes) {
-                    Ok(Some(next)) => {
-                        t.server.insert(key.clone(), next);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!(error = %e, status = response.status, "response not sent");
-                        return;
-                    }
-                }
-            }
-        }
-        if let Err(e) = self.out.send(flow, bytes).await {
-            tracing::debug!(error = %e, "response not delivered");
-        }
+        send_response(&self.txns, &self.out, key, flow, response).await;
     }
 
     pub(super) async fn on_ack(self: &Arc<Self>, req: Request, flow: Flow, branch: String) {
@@ -401,6 +383,36 @@ impl SipCore {
         if let Some((key, upstream, resp)) = send {
             self.respond(&key, &upstream, resp).await;
         }
+    }
+}
+
+/// Sends a response within its server transaction, which records it for retransmissions; a
+/// response the transaction's state does not allow (a second final one) is not sent.
+pub(super) async fn send_response(
+    txns: &Mutex<Transactions>,
+    out: &Outbound,
+    key: &ServerKey,
+    flow: &Flow,
+    response: Response,
+) {
+    let bytes = response.to_bytes();
+    {
+        let mut t = txns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(txn) = t.server.remove(key) {
+            match txn.on_send(&response, &bytes) {
+                Ok(Some(next)) => {
+                    t.server.insert(key.clone(), next);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, status = response.status, "response not sent");
+                    return;
+                }
+            }
+        }
+    }
+    if let Err(e) = out.send(flow, bytes).await {
+        tracing::debug!(error = %e, "response not delivered");
     }
 }
 

@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::Row;
-use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, NameAddr, Request, Transport, Uri};
-use tandem_store::Store;
 
+use crate::store::{DataError, FrontendStore, Registration};
+
+use super::dispatch::Ctx;
 use super::transport::Flow;
-use super::txn::ServerKey;
-use super::{SipCore, im, presence, random_token};
+use super::{SipCore, presence, random_token};
 
 /// Shortest registration accepted (answered 423 with Min-Expires below it).
 pub const MIN_EXPIRES: u32 = 60;
@@ -53,36 +52,27 @@ impl Location {
     }
 
     /// Loads unexpired bindings made over UDP; bindings over connections end with them.
-    pub async fn load(store: &Store) -> Result<Location, tandem_store::StoreError> {
+    pub async fn load(store: &FrontendStore) -> Result<Location, DataError> {
         let now = tandem_store::now_unix();
-        sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(store.pool()).await?;
-        let rows = sqlx::query(
-            "SELECT aor, contact, transport, peer, expires_at, call_id, cseq, user_agent FROM sip_registrations",
-        )
-        .fetch_all(store.pool())
-        .await?;
+        store.delete_expired_registrations(now).await?;
         let mut map: HashMap<String, Vec<Binding>> = HashMap::new();
-        for row in rows {
-            let aor: String = row.try_get("aor")?;
-            let contact: String = row.try_get("contact")?;
-            let Ok(na) = NameAddr::parse(&contact) else { continue };
-            let transport: String = row.try_get("transport")?;
-            let peer: String = row.try_get("peer")?;
-            let Ok(peer) = peer.parse() else { continue };
-            let flow = match Transport::parse(&transport) {
+        for row in store.registrations().await? {
+            let Ok(na) = NameAddr::parse(&row.contact) else { continue };
+            let Ok(peer) = row.peer.parse() else { continue };
+            let flow = match Transport::parse(&row.transport) {
                 Some(Transport::Udp) => Flow::Udp { peer },
                 // The connection died with the old process; the client registers again on its
                 // new connection, and until then it cannot be reached.
                 _ => continue,
             };
-            map.entry(aor).or_default().push(Binding {
-                contact,
+            map.entry(row.aor).or_default().push(Binding {
+                contact: row.contact,
                 contact_uri: na.uri,
                 flow,
-                expires_at: row.try_get("expires_at")?,
-                call_id: row.try_get("call_id")?,
-                cseq: u32::try_from(row.try_get::<i64, _>("cseq")?).unwrap_or(0),
-                user_agent: row.try_get("user_agent")?,
+                expires_at: row.expires_at,
+                call_id: row.call_id,
+                cseq: row.cseq,
+                user_agent: row.user_agent,
             });
         }
         Ok(Location { bindings: Mutex::new(map), dirty: Mutex::new(Default::default()) })
@@ -125,7 +115,7 @@ impl Location {
     }
 
     /// Writes every changed address of record in one transaction; on failure they stay dirty.
-    pub async fn flush(&self, store: &Store) -> Result<usize, tandem_store::StoreError> {
+    pub async fn flush(&self, store: &FrontendStore) -> Result<usize, DataError> {
         let aors: Vec<String> = self.dirty.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
         if aors.is_empty() {
             return Ok(0);
@@ -148,27 +138,20 @@ fn same_contact(a: &Uri, b: &Uri) -> bool {
     a.user == b.user && a.host == b.host && a.port == b.port
 }
 
-/// Handles REGISTER.
-pub(super) async fn register(core: &Arc<SipCore>, req: Request, flow: Flow, key: ServerKey) {
-    let Ok(to) = req.to() else {
-        core.respond(&key, &flow, req.response(400)).await;
-        return;
-    };
-    let Some(aor) = core.local_aor(&to.uri) else {
-        let mut r = req.response(404).with_to_tag(&random_token());
-        r.reason = "Not Found (not a user of this domain)".into();
-        core.respond(&key, &flow, r).await;
-        return;
-    };
-    let Some(user) = core.authenticate(&req, &flow, &key).await else { return };
-    if user.sip_uri.key() != aor {
-        let mut r = req.response(403).with_to_tag(&random_token());
-        r.reason = "Forbidden (To does not match the authenticated user)".into();
-        core.respond(&key, &flow, r).await;
-        return;
-    }
-    match update_bindings(core, &req, &flow, &aor, &user).await {
-        Ok(Update::Done { current, added }) => {
+/// A REGISTER that changed the bindings: presence and stored messages follow.
+#[derive(Debug)]
+pub(super) struct Registered {
+    pub aor: String,
+    /// A binding was added (a new endpoint signed in).
+    pub added: bool,
+}
+
+/// Handles a REGISTER that dispatch has authenticated as the user of its To.
+pub(super) async fn register(location: &Location, ctx: Ctx) -> Option<Registered> {
+    let Ctx { req, user, reply } = ctx;
+    let aor = user.sip_uri.key();
+    match update_bindings(location, &req, reply.flow(), &aor) {
+        Update::Done { current, added } => {
             let now = tandem_store::now_unix();
             let mut r = req.response(200).with_to_tag(&random_token());
             for b in &current {
@@ -176,31 +159,26 @@ pub(super) async fn register(core: &Arc<SipCore>, req: Request, flow: Flow, key:
                     .push("Contact", format!("{};expires={}", strip_expires(&b.contact), (b.expires_at - now).max(0)));
             }
             r.headers.push("Date", httpdate_now());
-            core.respond(&key, &flow, r).await;
-            metrics::gauge!("tandem_sip_registrations").set(core.location.count() as f64);
-            presence::registration_changed(core, &aor).await;
-            if added {
-                im::deliver_stored(core.clone(), aor.clone());
-            }
+            reply.send(r).await;
+            metrics::gauge!("tandem_sip_registrations").set(location.count() as f64);
+            Some(Registered { aor, added })
         }
-        Ok(Update::TooBrief) => {
+        Update::TooBrief => {
             let r = req.response(423).with_to_tag(&random_token()).with_header("Min-Expires", MIN_EXPIRES.to_string());
-            core.respond(&key, &flow, r).await;
+            reply.send(r).await;
+            None
         }
-        Ok(Update::TooMany) => {
+        Update::TooMany => {
             let mut r = req.response(403).with_to_tag(&random_token());
             r.reason = format!("Forbidden (at most {MAX_CONTACTS} registered endpoints)");
-            core.respond(&key, &flow, r).await;
+            reply.send(r).await;
+            None
         }
-        Ok(Update::Bad(why)) => {
+        Update::Bad(why) => {
             let mut r = req.response(400).with_to_tag(&random_token());
             r.reason = format!("Bad Request ({why})");
-            core.respond(&key, &flow, r).await;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, %aor, "registration not stored");
-            let r = req.response(500).with_to_tag(&random_token()).with_header("Retry-After", "5");
-            core.respond(&key, &flow, r).await;
+            reply.send(r).await;
+            None
         }
     }
 }
@@ -212,31 +190,26 @@ enum Update {
     Bad(&'static str),
 }
 
-async fn update_bindings(
-    core: &SipCore,
-    req: &Request,
-    flow: &Flow,
-    aor: &str,
-    user: &User,
-) -> Result<Update, tandem_store::StoreError> {
+/// Applies a REGISTER's contacts to the bindings in memory (the store follows at the next
+/// flush).
+fn update_bindings(location: &Location, req: &Request, flow: &Flow, aor: &str) -> Update {
     let contacts = req.headers.values("Contact");
     let header_expires = req.expires();
     let call_id = req.call_id().unwrap_or_default().to_owned();
     let cseq = req.cseq().map(|c| c.seq).unwrap_or(0);
     let now = tandem_store::now_unix();
     let user_agent = req.headers.get("User-Agent").map(str::to_owned);
-    let _ = user;
 
-    let mut bindings = core.location.lookup(aor);
+    let mut bindings = location.lookup(aor);
     let before = bindings.len();
     if contacts.iter().any(|c| c.trim() == "*") {
         if contacts.len() != 1 || header_expires != Some(0) {
-            return Ok(Update::Bad("Contact: * needs Expires: 0 and no other contact"));
+            return Update::Bad("Contact: * needs Expires: 0 and no other contact");
         }
         bindings.clear();
     } else {
         for c in &contacts {
-            let Ok(na) = NameAddr::parse(c) else { return Ok(Update::Bad("malformed Contact")) };
+            let Ok(na) = NameAddr::parse(c) else { return Update::Bad("malformed Contact") };
             let expires = na
                 .params
                 .get("expires")
@@ -258,7 +231,7 @@ async fn update_bindings(
                 continue;
             }
             if expires < MIN_EXPIRES {
-                return Ok(Update::TooBrief);
+                return Update::TooBrief;
             }
             let b = Binding {
                 contact: strip_expires(c),
@@ -275,47 +248,41 @@ async fn update_bindings(
             }
         }
         if bindings.len() > MAX_CONTACTS {
-            return Ok(Update::TooMany);
+            return Update::TooMany;
         }
     }
-    core.location.mark_dirty(aor);
+    location.mark_dirty(aor);
     let added = bindings.len() > before || (before == 0 && !bindings.is_empty());
     {
-        let mut map = core.location.lock();
+        let mut map = location.lock();
         if bindings.is_empty() {
             map.remove(aor);
         } else {
             map.insert(aor.to_owned(), bindings.clone());
         }
     }
-    Ok(Update::Done { current: bindings, added })
+    Update::Done { current: bindings, added }
 }
 
 /// Replaces the stored bindings of addresses of record in one transaction.
-async fn persist(store: &Store, changed: &[(String, Vec<Binding>)]) -> Result<(), tandem_store::StoreError> {
-    let mut tx = store.begin().await?;
-    for (aor, bindings) in changed {
-        sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
-        for b in bindings {
-            let (transport, peer) = (b.flow.transport().as_str(), b.flow.peer().to_string());
-            sqlx::query(
-                "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(aor)
-            .bind(&b.contact)
-            .bind(transport)
-            .bind(peer)
-            .bind(b.expires_at)
-            .bind(&b.call_id)
-            .bind(i64::from(b.cseq))
-            .bind(b.user_agent.clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
+async fn persist(store: &FrontendStore, changed: &[(String, Vec<Binding>)]) -> Result<(), DataError> {
+    let aors: Vec<String> = changed.iter().map(|(aor, _)| aor.clone()).collect();
+    let rows: Vec<Registration> = changed
+        .iter()
+        .flat_map(|(aor, bindings)| {
+            bindings.iter().map(move |b| Registration {
+                aor: aor.clone(),
+                contact: b.contact.clone(),
+                transport: b.flow.transport().as_str().to_owned(),
+                peer: b.flow.peer().to_string(),
+                expires_at: b.expires_at,
+                call_id: b.call_id.clone(),
+                cseq: b.cseq,
+                user_agent: b.user_agent.clone(),
+            })
+        })
+        .collect();
+    store.replace_registrations(&aors, &rows).await
 }
 
 /// A Contact value without its `expires` parameter (the answer states the granted one).
@@ -354,22 +321,21 @@ fn httpdate_now() -> String {
 /// A stream connection closed: the bindings that used it cannot be reached any more.
 pub(super) async fn flow_closed(core: &Arc<SipCore>, flow: &Flow) {
     let Flow::Stream { id, .. } = flow else { return };
-    let affected: Vec<(String, Vec<Binding>)> = {
+    let affected: Vec<String> = {
         let mut map = core.location.lock();
         let mut out = Vec::new();
         for (aor, v) in map.iter_mut() {
             let n = v.len();
             v.retain(|b| !matches!(&b.flow, Flow::Stream { id: bid, .. } if bid == id));
             if v.len() != n {
-                out.push((aor.clone(), v.clone()));
+                out.push(aor.clone());
             }
         }
         map.retain(|_, v| !v.is_empty());
         out
     };
-    for (aor, remaining) in affected {
+    for aor in affected {
         tracing::debug!(%aor, "registration ended with its connection");
-        let _ = remaining;
         core.location.mark_dirty(&aor);
         presence::registration_changed(core, &aor).await;
     }
@@ -402,9 +368,7 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
     if expired.is_empty() {
         return;
     }
-    if let Err(e) =
-        sqlx::query("DELETE FROM sip_registrations WHERE expires_at <= $1").bind(now).execute(core.store.pool()).await
-    {
+    if let Err(e) = core.store.delete_expired_registrations(now).await {
         tracing::warn!(error = %e, "expired registrations not removed from the store");
     }
     for aor in expired {

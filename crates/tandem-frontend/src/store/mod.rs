@@ -1,0 +1,88 @@
+//! The Front End's data layer: every SQL statement of the role and its schema.
+//!
+//! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
+//! UDP endpoints stay reachable across a restart), instant messages kept for offline users, and
+//! the presence block lists. Presence publications and subscriptions are soft state that clients
+//! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
+//! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
+//! the store's settings map. Queries are portable across SQLite and PostgreSQL (see
+//! `tandem-store`).
+
+mod blocks;
+mod offline_messages;
+mod registrations;
+
+use tandem_store::{Migration, Store, StoreError};
+
+pub use self::offline_messages::OfflineMessage;
+pub use self::registrations::Registration;
+
+/// The Front End database schema, in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
+    1,
+    "sip registrations, offline messages, presence blocks",
+    "CREATE TABLE sip_registrations (
+        aor TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        transport TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        call_id TEXT NOT NULL,
+        cseq BIGINT NOT NULL,
+        user_agent TEXT
+    );
+    CREATE INDEX sip_registrations_aor ON sip_registrations (aor);
+    CREATE TABLE sip_offline_messages (
+        id TEXT PRIMARY KEY,
+        target_aor TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        from_header TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        body BYTEA NOT NULL,
+        received_at BIGINT NOT NULL
+    );
+    CREATE INDEX sip_offline_target ON sip_offline_messages (target_aor, received_at);
+    CREATE TABLE presence_blocks (
+        owner_aor TEXT NOT NULL,
+        watcher_aor TEXT NOT NULL,
+        PRIMARY KEY (owner_aor, watcher_aor)
+    )",
+)];
+
+/// Opens (creating and migrating) the Front End database at a URL.
+pub async fn open(url: &str) -> Result<Store, StoreError> {
+    Store::open(url, MIGRATIONS).await
+}
+
+/// What went wrong in the Front End's data layer. Callers add what they were doing.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The database failed or refused a statement.
+    #[error("Front End store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for DataError {
+    fn from(e: sqlx::Error) -> Self {
+        DataError::Store(StoreError::Sql(e))
+    }
+}
+
+/// The Front End's tables over an opened store (one opened with [`open`], whose migrations
+/// created them). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct FrontendStore {
+    store: Store,
+}
+
+impl FrontendStore {
+    /// Wraps a store opened with [`open`].
+    pub fn new(store: Store) -> FrontendStore {
+        FrontendStore { store }
+    }
+
+    /// The underlying store (readiness probes, the settings map).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

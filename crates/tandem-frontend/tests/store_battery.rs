@@ -1,0 +1,152 @@
+//! The Front End store battery: every function of the role's data layer against SQLite and
+//! PostgreSQL (the SIP flows and interop suites run on SQLite only).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use tandem_frontend::store::{self, FrontendStore, OfflineMessage, Registration};
+use tandem_store::testing::TestDatabase;
+
+const ALICE: &str = "sip:alice@litwareinc.com";
+const BOB: &str = "sip:bob@litwareinc.com";
+const CAROL: &str = "sip:carol@litwareinc.com";
+
+fn registration(aor: &str, contact: &str, expires_at: i64) -> Registration {
+    Registration {
+        aor: aor.into(),
+        contact: format!("<{contact}>"),
+        transport: "UDP".into(),
+        peer: "127.0.0.1:5070".into(),
+        expires_at,
+        call_id: format!("{contact}-call"),
+        cseq: u32::MAX,
+        user_agent: Some("battery/1 ünïcode".into()),
+    }
+}
+
+fn message(id: &str, target: &str, received_at: i64, body: &[u8]) -> OfflineMessage {
+    OfflineMessage {
+        id: id.into(),
+        target_aor: target.into(),
+        sender: ALICE.into(),
+        from_header: format!("<{ALICE}>;tag={id}"),
+        content_type: "text/plain;charset=UTF-8".into(),
+        body: body.to_vec(),
+        received_at,
+    }
+}
+
+async fn registrations(fe: &FrontendStore) {
+    let now = tandem_store::now_unix();
+    assert!(fe.registrations().await.unwrap().is_empty());
+
+    // Replacing writes exactly what is given for the named addresses of record.
+    let a1 = registration(ALICE, "sip:alice@10.0.0.1:5070", now + 3600);
+    let a2 = registration(ALICE, "sip:alice@10.0.0.2:5070", now + 60);
+    let mut b1 = registration(BOB, "sip:bob@10.0.0.3:5070", now - 1);
+    b1.user_agent = None;
+    b1.transport = "TCP".into();
+    fe.replace_registrations(&[ALICE.into(), BOB.into()], &[a1.clone(), a2.clone(), b1.clone()]).await.unwrap();
+    let mut all = fe.registrations().await.unwrap();
+    all.sort_by(|x, y| x.contact.cmp(&y.contact));
+    assert_eq!(all, vec![a1.clone(), a2.clone(), b1.clone()], "every field round-trips, u32::MAX CSeq included");
+
+    // Live ones, ordered by address of record then expiry; one user's alone.
+    let live = fe.live_registrations(now, None).await.unwrap();
+    assert_eq!(live, vec![a2.clone(), a1.clone()], "bob's expired binding is not live");
+    assert_eq!(fe.live_registrations(now, Some(ALICE)).await.unwrap(), vec![a2.clone(), a1.clone()]);
+    assert!(fe.live_registrations(now, Some(BOB)).await.unwrap().is_empty());
+    assert!(fe.live_registrations(now, Some(CAROL)).await.unwrap().is_empty());
+
+    // The admin view of the same rows.
+    let rows = tandem_frontend::admin::registrations(fe.store(), Some("SIP:Alice@litwareinc.com")).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].sip_uri, ALICE);
+    assert_eq!(rows[0].contact, a2.contact);
+    assert_eq!(rows[0].source, "127.0.0.1:5070");
+    assert!((58..=60).contains(&rows[0].expires_in), "{}", rows[0].expires_in);
+    assert_eq!(tandem_frontend::admin::registrations(fe.store(), None).await.unwrap().len(), 2);
+
+    // A replacement touches only the addresses named; an empty list removes theirs.
+    let a3 = registration(ALICE, "sip:alice@10.0.0.9:5070", now + 120);
+    fe.replace_registrations(&[ALICE.into()], std::slice::from_ref(&a3)).await.unwrap();
+    let mut all = fe.registrations().await.unwrap();
+    all.sort_by(|x, y| x.contact.cmp(&y.contact));
+    assert_eq!(all, vec![a3.clone(), b1.clone()]);
+    // Rows of an address not named are not written.
+    fe.replace_registrations(&[BOB.into()], &[registration(CAROL, "sip:carol@10.0.0.4", now + 60)]).await.unwrap();
+    assert_eq!(fe.registrations().await.unwrap(), vec![a3.clone()]);
+
+    // Expired rows go, live ones stay.
+    fe.replace_registrations(&[BOB.into()], std::slice::from_ref(&b1)).await.unwrap();
+    assert_eq!(fe.delete_expired_registrations(now).await.unwrap(), 1);
+    assert_eq!(fe.delete_expired_registrations(now).await.unwrap(), 0);
+    assert_eq!(fe.registrations().await.unwrap(), vec![a3.clone()]);
+    fe.replace_registrations(&[ALICE.into()], &[]).await.unwrap();
+    assert!(fe.registrations().await.unwrap().is_empty());
+}
+
+async fn offline_messages(fe: &FrontendStore) {
+    assert_eq!(fe.offline_message_count(BOB).await.unwrap(), 0);
+    assert!(fe.offline_messages_for(BOB).await.unwrap().is_empty());
+    let blob: Vec<u8> = (0..=255).collect();
+    let later = message("b-later", BOB, 200, "héllo 'quoted'".as_bytes());
+    let first = message("z-first", BOB, 100, &blob);
+    let same_time = message("a-same", BOB, 200, b"second at 200");
+    let carols = message("c", CAROL, 50, b"for carol");
+    for m in [&later, &first, &same_time, &carols] {
+        fe.insert_offline_message(m).await.unwrap();
+    }
+    assert_eq!(fe.offline_message_count(BOB).await.unwrap(), 3);
+    assert_eq!(fe.offline_message_count(CAROL).await.unwrap(), 1);
+    // Oldest first, ties by id; every field round-trips, binary bodies included.
+    assert_eq!(fe.offline_messages_for(BOB).await.unwrap(), vec![first.clone(), same_time.clone(), later.clone()]);
+    assert_eq!(fe.offline_messages_for(CAROL).await.unwrap(), vec![carols.clone()]);
+
+    // The id is unique.
+    let dup = fe.insert_offline_message(&first).await.unwrap_err();
+    let store::DataError::Store(e) = &dup;
+    assert!(e.is_unique_violation(), "{dup}");
+
+    assert!(fe.delete_offline_message(&first.id).await.unwrap());
+    assert!(!fe.delete_offline_message(&first.id).await.unwrap(), "gone already");
+    assert_eq!(fe.offline_messages_for(BOB).await.unwrap(), vec![same_time, later]);
+    assert_eq!(fe.offline_message_count(CAROL).await.unwrap(), 1);
+}
+
+async fn blocks(fe: &FrontendStore) {
+    assert!(!fe.is_blocked(BOB, CAROL).await.unwrap());
+    fe.block(BOB, CAROL).await.unwrap();
+    fe.block(BOB, CAROL).await.unwrap();
+    assert!(fe.is_blocked(BOB, CAROL).await.unwrap());
+    assert!(!fe.is_blocked(CAROL, BOB).await.unwrap(), "a block has a direction");
+    assert!(!fe.is_blocked(BOB, ALICE).await.unwrap());
+    assert!(fe.unblock(BOB, CAROL).await.unwrap());
+    assert!(!fe.unblock(BOB, CAROL).await.unwrap(), "no block left to lift");
+    assert!(!fe.is_blocked(BOB, CAROL).await.unwrap());
+}
+
+async fn battery(db: &TestDatabase) {
+    let opened = store::open(&db.url).await.expect("open");
+    assert_eq!(opened.schema_version().await.unwrap(), 1);
+    let fe = FrontendStore::new(opened);
+    registrations(&fe).await;
+    offline_messages(&fe).await;
+    blocks(&fe).await;
+
+    // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
+    fe.store().close().await;
+    let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
+    assert_eq!(again.store().schema_version().await.unwrap(), 1);
+    assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn frontend_store_battery_sqlite() {
+    let db = TestDatabase::sqlite();
+    battery(&db).await;
+}
+
+#[tokio::test]
+async fn frontend_store_battery_postgres() {
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    battery(&db).await;
+}
