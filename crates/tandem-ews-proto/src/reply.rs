@@ -121,10 +121,7 @@ pub fn messages<'a, 'i>(doc: &'a Document<'i>, operation: &str) -> Result<Vec<Me
 
 /// `Id` and `ChangeKey` of an id element (`t:ItemId`, `t:FolderId`…).
 pub fn id_of(node: Node<'_, '_>) -> (String, String) {
-    (
-        node.attribute("Id").unwrap_or_default().to_owned(),
-        node.attribute("ChangeKey").unwrap_or_default().to_owned(),
-    )
+    (node.attribute("Id").unwrap_or_default().to_owned(), node.attribute("ChangeKey").unwrap_or_default().to_owned())
 }
 
 #[cfg(test)]

@@ -239,7 +239,8 @@ pub async fn accepted_domains(store: &Store, config: &MailboxConfig) -> Result<V
 /// The HTTPS client for metadata, trusting the configured CA.
 pub async fn metadata_client(store: &Store) -> Result<reqwest::Client, AuthConfigError> {
     let ca = store.setting(SETTING_TRUSTED_CA).await?.filter(|s| !s.trim().is_empty());
-    tandem_http::client::https_client(ca.as_deref()).map_err(|e| AuthConfigError::Corrupt(SETTING_TRUSTED_CA, e.to_string()))
+    tandem_http::client::https_client(ca.as_deref())
+        .map_err(|e| AuthConfigError::Corrupt(SETTING_TRUSTED_CA, e.to_string()))
 }
 
 /// Downloads and checks a metadata document; the error is the seed's wording.

@@ -112,7 +112,8 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>, request: &Request) -> Resu
     }
     let resp = child(op, a, "Response").ok_or_else(|| bad("the answer has no Response"))?;
     let mut users = Vec::new();
-    for (n, u) in child(resp, a, "UserResponses").into_iter().flat_map(|l| children_named(l, a, "UserResponse")).enumerate()
+    for (n, u) in
+        child(resp, a, "UserResponses").into_iter().flat_map(|l| children_named(l, a, "UserResponse")).enumerate()
     {
         let f = |name: &str| child(u, a, name).map(text).unwrap_or_default();
         let outcome = match f("ErrorCode").as_str() {

@@ -204,11 +204,8 @@ impl ItemData {
 
     /// `t:Body` of `body_type` (`Text` or `HTML`).
     pub fn with_body(self, body_type: &str, body: &str) -> ItemData {
-        let xml = format!(
-            "<t:Body BodyType=\"{}\">{}</t:Body>",
-            tandem_xml::escape(body_type),
-            tandem_xml::escape(body)
-        );
+        let xml =
+            format!("<t:Body BodyType=\"{}\">{}</t:Body>", tandem_xml::escape(body_type), tandem_xml::escape(body));
         self.with_field("Body", xml)
     }
 
@@ -216,10 +213,7 @@ impl ItemData {
     pub fn with_recipients(mut self, kind: &str, addresses: &[&str]) -> ItemData {
         let mut xml = format!("<t:{kind}>");
         for a in addresses {
-            xml.push_str(&format!(
-                "<t:Mailbox><t:EmailAddress>{}</t:EmailAddress></t:Mailbox>",
-                tandem_xml::escape(a)
-            ));
+            xml.push_str(&format!("<t:Mailbox><t:EmailAddress>{}</t:EmailAddress></t:Mailbox>", tandem_xml::escape(a)));
             self.recipients.push((*a).to_owned());
         }
         xml.push_str(&format!("</t:{kind}>"));
@@ -365,11 +359,11 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Vec<Result<Vec<I
         .collect()
 }
 
+/// Per response message, its items (id and properties) or its error.
+pub type AnswerItems = Vec<Result<Vec<(ItemRef, ItemData)>, MessageError>>;
+
 /// The items of each response message's `m:Items` (CreateItem, GetItem, UpdateItem…).
-pub fn items_of(
-    doc: &tandem_xml::Document<'_>,
-    operation: &str,
-) -> Result<Vec<Result<Vec<(ItemRef, ItemData)>, MessageError>>, ReplyError> {
+pub fn items_of(doc: &tandem_xml::Document<'_>, operation: &str) -> Result<AnswerItems, ReplyError> {
     let mut out = Vec::new();
     for m in reply::messages(doc, operation)? {
         match m.result() {

@@ -4,8 +4,8 @@ use tandem_xml::{Node, text};
 
 use super::sync_folder_items::{encode_state, parse_state};
 use super::{BuildRequest, need};
-use crate::reply::{self, MessageError, ReplyError};
 use crate::render::id_element;
+use crate::reply::{self, MessageError, ReplyError};
 use crate::{ProtoError, ResponseCode, format_datetime};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 
 use tandem_xml::Node;
 
-use super::create_item::{ItemData, items_of};
+use super::create_item::{AnswerItems, items_of};
 use super::{BuildRequest, need};
 use crate::ProtoError;
-use crate::reply::{MessageError, ReplyError};
+use crate::reply::ReplyError;
 use crate::types::{ItemRef, Shape};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +39,6 @@ impl BuildRequest for Request {
 }
 
 /// Reads a GetItem answer: for each id asked for, the item (id and properties) or the error.
-pub fn parse_response(
-    doc: &tandem_xml::Document<'_>,
-) -> Result<Vec<Result<Vec<(ItemRef, ItemData)>, MessageError>>, ReplyError> {
+pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<AnswerItems, ReplyError> {
     items_of(doc, "GetItem")
 }

@@ -153,8 +153,7 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Result<Batch, Me
 /// envelope after another, each starting with its XML declaration or `<…Envelope`.
 pub fn take_envelopes(buf: &mut Vec<u8>) -> Vec<String> {
     let mut out = Vec::new();
-    loop {
-        let Some(end) = envelope_end(buf) else { break };
+    while let Some(end) = envelope_end(buf) {
         let chunk: Vec<u8> = buf.drain(..end).collect();
         let text = String::from_utf8_lossy(&chunk).trim().to_owned();
         if !text.is_empty() {

@@ -205,8 +205,9 @@ pub fn parse_response(
     };
     let mut out = Vec::new();
     for r in children(array) {
-        let message = child(r, m, "ResponseMessage")
-            .ok_or_else(|| ReplyError::unexpected("GetUserAvailability", "a FreeBusyResponse without ResponseMessage"))?;
+        let message = child(r, m, "ResponseMessage").ok_or_else(|| {
+            ReplyError::unexpected("GetUserAvailability", "a FreeBusyResponse without ResponseMessage")
+        })?;
         if let Err(e) = Message::of(message).result() {
             out.push(Err(e));
             continue;
@@ -233,11 +234,7 @@ pub fn parse_response(
                 recurring,
             });
         }
-        out.push(Ok(FreeBusy {
-            view,
-            merged: fbv.and_then(|v| child(v, t, "MergedFreeBusy")).map(text),
-            events,
-        }));
+        out.push(Ok(FreeBusy { view, merged: fbv.and_then(|v| child(v, t, "MergedFreeBusy")).map(text), events }));
     }
     Ok(out)
 }
