@@ -52,8 +52,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        // Items with attachments are the largest answers the Front End asks for.
-        Limits { max_answer_bytes: 16 * 1024 * 1024, timeout: Duration::from_secs(30) }
+        // Items with attachments are the largest answers the Front End asks for; the time is
+        // the outbound client's everywhere in Tandem (`tandem_http::client::FETCH_TIMEOUT`).
+        Limits { max_answer_bytes: 16 * 1024 * 1024, timeout: tandem_http::client::FETCH_TIMEOUT }
     }
 }
 
