@@ -171,3 +171,26 @@ impl ExchangeConnector {
 fn item_ref(item: &ItemRef) -> types::ItemRef {
     types::ItemRef { id: item.id.clone(), change_key: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_name_their_hop() {
+        let refused =
+            EwsClientError::Unauthorized { url: "https://mail/EWS".into(), diagnostics: Some("2000001".into()) };
+        let e = at(Hop::Ews)(refused);
+        assert_eq!((e.hop, e.message.as_str()), (Hop::Token, "https://mail/EWS refused the token: 2000001"));
+        let e = at(Hop::Ews)(EwsClientError::NoEwsUrl { smtp: "a@b".into(), code: "InvalidUser".into() });
+        assert_eq!((e.hop, e.message.as_str()), (Hop::Autodiscover, "no EWS URL for a@b (ErrorCode InvalidUser)"));
+        let e = at(Hop::Autodiscover)(EwsClientError::Status { url: "https://autod".into(), status: 500 });
+        assert_eq!((e.hop, e.hint.as_str()), (Hop::Autodiscover, "see the mailbox's log"));
+        let e = at(Hop::Ews)(EwsClientError::Ews {
+            operation: "GetItem",
+            code: "ErrorItemNotFound".into(),
+            message: "gone".into(),
+        });
+        assert_eq!((e.hop, e.message.as_str()), (Hop::Ews, "GetItem: ErrorItemNotFound gone"));
+    }
+}
