@@ -61,8 +61,8 @@ pub async fn start(
     let store = store::open(&config.store.url()).await?;
     let sip_udp = config.sip_udp_listen;
     let checks: Vec<(&'static str, ReadinessCheck)> = vec![
-        ("frontend_store", Arc::new(store.ping_probe())),
-        ("directory", Arc::new(directory.store().ping_probe())),
+        ("frontend_store", tandem_http::readiness(store.ping_probe())),
+        ("directory", tandem_http::readiness(directory.store().ping_probe())),
         ("sip", tandem_http::readiness(move || sip::probe_options(sip_udp))),
     ];
     let settings = sip::SipSettings {

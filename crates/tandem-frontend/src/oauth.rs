@@ -314,7 +314,7 @@ pub async fn save_partner_applications(store: &Store, partners: &[PartnerApplica
 /// The HTTPS client for metadata, trusting the configured CA.
 pub async fn metadata_client(store: &Store) -> Result<reqwest::Client, OAuthError> {
     let ca = store.setting(SETTING_TRUSTED_CA).await?.filter(|s| !s.trim().is_empty());
-    tandem_http::client::https_client(ca.as_deref()).map_err(|e| OAuthError::Corrupt(SETTING_TRUSTED_CA, e))
+    tandem_http::client::https_client(ca.as_deref()).map_err(|e| OAuthError::Corrupt(SETTING_TRUSTED_CA, e.to_string()))
 }
 
 /// Downloads and checks a metadata document; the error is the seed's wording.
@@ -324,7 +324,7 @@ pub async fn fetch_metadata(
 ) -> Result<(String, metadata::PartnerMetadata), String> {
     tandem_oauth::partner::check_download(
         url,
-        tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES).await,
+        tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES).await.map_err(|e| e.to_string()),
     )
 }
 

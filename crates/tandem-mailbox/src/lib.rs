@@ -127,8 +127,10 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningMailbox, MailboxError> {
     let store = open_store(config).await?;
-    let checks: Vec<(&'static str, ReadinessCheck)> =
-        vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
+    let checks: Vec<(&'static str, ReadinessCheck)> = vec![
+        ("mailbox_store", tandem_http::readiness(store.ping_probe())),
+        ("directory", tandem_http::readiness(directory.store().ping_probe())),
+    ];
     auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
     let router = routes(config, store.clone(), directory.clone());
     let https_addr =
