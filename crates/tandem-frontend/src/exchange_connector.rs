@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tandem_oauth::token::UserIdentity;
 use tandem_store::Store;
 
-use crate::oauth::{self, TokenIssuer};
+use tandem_trust::frontend::{self as oauth, TokenIssuer};
 
 /// How long an Autodiscover answer (a user's EWS URL) is reused.
 pub const AUTODISCOVER_TTL: Duration = Duration::from_secs(300);
