@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::metadata::{self, MetadataError};
 use crate::token::{TrustLevel, TrustedPartner};
 
-/// One partner application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One partner application. The default is an empty, disabled record to fill in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerApplication {
     /// `-Identity` (Skype for Business) or `-Name` (Exchange).
     pub name: String,
@@ -263,16 +263,9 @@ mod tests {
             name: "p".into(),
             application_identifier: "a".into(),
             auth_metadata_url: Some("https://pool/m".into()),
-            realm: None,
-            enabled: true,
-            application_trust_level: TrustLevel::Full,
-            accept_security_identifier_information: false,
-            linked_account: None,
-            application_type: None,
-            roles: vec![],
             metadata: Some("old".into()),
             metadata_fetched_at: Some(1),
-            metadata_error: None,
+            ..PartnerApplication::default()
         };
         assert!(p.record_fetch(Err(e.clone()), 2));
         assert_eq!(p.metadata.as_deref(), Some("old"));

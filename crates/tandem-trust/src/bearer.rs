@@ -243,13 +243,7 @@ mod tests {
     use tandem_oauth::token::{Audience, UserIdentity, mint_user_token};
     use tandem_oauth::{EXCHANGE_APP_ID, LYNC_APP_ID, PartnerApplication, SigningKey, TrustLevel, VerifyingKey};
 
-    async fn setup() -> (tempfile::TempDir, Store, MailboxConfig) {
-        let tmp = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", tmp.path().join("mbx.db").display());
-        let store = Store::open(&url, &[]).await.unwrap();
-        let cfg = tandem_config::Config::defaults(tmp.path(), &tandem_config::Overrides::default()).unwrap().mailbox;
-        (tmp, store, cfg)
-    }
+    use crate::testkit::setup;
 
     fn lync_metadata(keys: &[&SigningKey]) -> String {
         let v: Vec<&VerifyingKey> = keys.iter().map(|k| k.certificate()).collect();

@@ -113,11 +113,9 @@ impl TokenIssuerCertificates {
 
     /// Keys for the metadata document: current first, then next and previous.
     pub fn published(&self) -> Vec<VerifyingKey> {
-        [&self.current, &self.next, &self.previous]
-            .into_iter()
-            .flatten()
-            .filter_map(|c| VerifyingKey::from_pem(&c.cert_pem).ok())
-            .collect()
+        crate::published_keys(
+            [&self.current, &self.next, &self.previous].map(|c| c.as_ref().map(|c| c.cert_pem.as_str())),
+        )
     }
 }
 

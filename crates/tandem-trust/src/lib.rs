@@ -95,6 +95,12 @@ pub(crate) async fn save<T: Serialize>(
     store.set_setting(name, &text).await.map_err(store_err(role))
 }
 
+/// The keys a role publishes in its metadata document, from its certificate slots in order
+/// (current, next, previous), so partners can pick by `x5t` through a rollover.
+pub(crate) fn published_keys(slots: [Option<&str>; 3]) -> Vec<tandem_oauth::VerifyingKey> {
+    slots.into_iter().flatten().filter_map(|pem| tandem_oauth::VerifyingKey::from_pem(pem).ok()).collect()
+}
+
 /// Where a role's `…/metadata/json/1` says it is: at the host the client asked for (when it is
 /// a plain host name), else at `default_host`.
 pub(crate) fn metadata_location(headers: &HeaderMap, default_host: &str, path: &str) -> String {
@@ -114,5 +120,21 @@ pub(crate) fn metadata_answer(doc: Result<MetadataDocument, TrustError>) -> Resp
             tracing::error!(error = %e, "cannot build the auth metadata document");
             (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod testkit {
+    use tandem_config::MailboxConfig;
+    use tandem_store::Store;
+
+    /// A mailbox store (settings only) in a temporary folder, and the default mailbox config.
+    pub async fn setup() -> (tempfile::TempDir, Store, MailboxConfig) {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", tmp.path().join("mbx.db").display());
+        let store = Store::open(&url, &[]).await.unwrap();
+        let cfg = tandem_config::Config::defaults(tmp.path(), &tandem_config::Overrides::default()).unwrap().mailbox;
+        (tmp, store, cfg)
     }
 }

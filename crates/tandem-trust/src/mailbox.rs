@@ -125,11 +125,9 @@ impl AuthConfig {
 
     /// Keys for the metadata document: current, next, previous.
     pub fn published(&self) -> Vec<VerifyingKey> {
-        [&self.current, &self.next, &self.previous]
-            .into_iter()
-            .flatten()
-            .filter_map(|c| VerifyingKey::from_pem(&c.cert_pem).ok())
-            .collect()
+        crate::published_keys(
+            [&self.current, &self.next, &self.previous].map(|c| c.as_ref().map(|c| c.cert_pem.as_str())),
+        )
     }
 
     /// A certificate already known to the config, by thumbprint.
@@ -211,13 +209,7 @@ async fn serve_metadata(State(auth): State<Arc<AuthState>>, headers: HeaderMap) 
 mod tests {
     use super::*;
 
-    async fn setup() -> (tempfile::TempDir, Store, MailboxConfig) {
-        let tmp = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", tmp.path().join("mbx.db").display());
-        let store = Store::open(&url, &[]).await.unwrap();
-        let cfg = tandem_config::Config::defaults(tmp.path(), &tandem_config::Overrides::default()).unwrap().mailbox;
-        (tmp, store, cfg)
-    }
+    use crate::testkit::setup;
 
     #[tokio::test]
     async fn auth_certificate_rollover_and_metadata() {

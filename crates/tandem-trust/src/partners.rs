@@ -68,16 +68,11 @@ pub fn from_metadata(name: &str, url: &str, body: String, doc: &PartnerMetadata,
         name: name.into(),
         application_identifier: doc.service_name.clone(),
         auth_metadata_url: Some(url.into()),
-        realm: None,
         enabled: true,
         application_trust_level: TrustLevel::Full,
-        accept_security_identifier_information: false,
-        linked_account: None,
-        application_type: None,
-        roles: vec![],
         metadata: Some(body),
         metadata_fetched_at: Some(now),
-        metadata_error: None,
+        ..PartnerApplication::default()
     }
 }
 

@@ -343,16 +343,13 @@ pub async fn run(cmd: CsCommand) -> CliResult {
             if let Some(u) = &metadata_url {
                 partner::CS.check_url(u)?;
             }
-            partner::set(partner::CS, &location.config()?, &identity, metadata_url, |p, fresh| {
+            partner::set(partner::CS, &location.config()?, &identity, metadata_url, enabled, |p, fresh| {
                 // A new metadata URL makes the partner anew, as the document describes it.
                 if let Some(fresh) = fresh {
                     *p = fresh;
                 }
                 if let Some(l) = level {
                     p.application_trust_level = l;
-                }
-                if let Some(e) = enabled {
-                    p.enabled = e;
                 }
                 if let Some(a) = accept_security_identifier_information {
                     p.accept_security_identifier_information = a;

@@ -305,7 +305,7 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
             if let Some(u) = &auth_metadata_url {
                 partner::EXCHANGE.check_url(u)?;
             }
-            partner::set(partner::EXCHANGE, &location.config()?, &name, auth_metadata_url, |p, fresh| {
+            partner::set(partner::EXCHANGE, &location.config()?, &name, auth_metadata_url, enabled, |p, fresh| {
                 // A new metadata URL changes the document and the service it names, nothing else.
                 if let Some(fresh) = fresh {
                     p.application_identifier = fresh.application_identifier;
@@ -313,9 +313,6 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
                     p.metadata = fresh.metadata;
                     p.metadata_error = None;
                     p.metadata_fetched_at = fresh.metadata_fetched_at;
-                }
-                if let Some(e) = enabled {
-                    p.enabled = e;
                 }
             })
             .await

@@ -108,12 +108,13 @@ pub async fn get(side: Side, cfg: &Config, name: Option<&str>, json: bool) -> Cl
 }
 
 /// Set-(Cs)PartnerApplication: `apply` changes the partner, given the partner made from the new
-/// metadata URL when one is passed (checked by the caller).
+/// metadata URL when one is passed (checked by the caller); then `-Enabled` applies.
 pub async fn set(
     side: Side,
     cfg: &Config,
     name: &str,
     url: Option<String>,
+    enabled: Option<bool>,
     apply: impl FnOnce(&mut PartnerApplication, Option<PartnerApplication>),
 ) -> CliResult {
     let store = side.store(cfg).await?;
@@ -129,6 +130,9 @@ pub async fn set(
         None => None,
     };
     apply(p, fresh);
+    if let Some(e) = enabled {
+        p.enabled = e;
+    }
     println!("partner application {} saved (enabled: {})", p.name, p.enabled);
     store_list(side, &store, &list).await
 }
