@@ -33,6 +33,13 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+  if [[ " ${need_pkgs[*]} " == *" davmail-server "* ]]; then
+    # The package enables DavMail as a system service whose defaults accept remote connections;
+    # the tests start their own, so the service is stopped and disabled again.
+    as_root systemctl disable --now davmail-server >/dev/null 2>&1 ||
+      { as_root service davmail-server stop >/dev/null 2>&1; as_root update-rc.d davmail-server disable >/dev/null 2>&1; } ||
+      true
+  fi
 fi
 
 # ---- SIP peers (SIPp, sipsak, baresip, linphonec) ----

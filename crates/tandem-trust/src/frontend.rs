@@ -39,6 +39,9 @@ async fn save<T: Serialize>(store: &Store, name: &'static str, value: &T) -> Res
 pub const SETTING_CONFIGURATION: &str = "oauth.configuration";
 pub const SETTING_CERTIFICATES: &str = "oauth.token_issuer_certificates";
 pub const SETTING_PARTNERS: &str = "oauth.partner_applications";
+/// The ExchangeAutodiscoverUrl first start derived from the configuration, kept so a later start
+/// tells it from one an administrator set: a derived value follows the configuration.
+pub const SETTING_DERIVED_AUTODISCOVER_URL: &str = "oauth.derived_exchange_autodiscover_url";
 /// Subject CN of a certificate the Front End generates when its TLS certificate cannot serve.
 pub const GENERATED_CN: &str = "Tandem OAuthTokenIssuer";
 

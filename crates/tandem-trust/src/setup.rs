@@ -42,21 +42,8 @@ pub async fn before_start(
             done.push(format!("step 2b: {m}"));
         }
         set_once(store, Role::Frontend, partners::setting_trusted_ca(Role::Frontend), &ca).await?;
-        let mut oc = frontend::configuration(store, &domain).await?;
-        if oc.exchange_autodiscover_url.is_none() {
-            let port = cfg.mailbox.https_listen.port();
-            let host = cfg.mailbox.autodiscover_fqdn.to_string();
-            oc.exchange_autodiscover_url = Some(if port == 443 {
-                format!("https://{host}/autodiscover/autodiscover.svc")
-            } else {
-                format!("https://{host}:{port}/autodiscover/autodiscover.svc")
-            });
-            oc.exchange_autodiscover_allowed_domains = Some(format!("*.{domain}"));
-            frontend::set_configuration(store, &oc).await?;
-            done.push(format!(
-                "step 4: ExchangeAutodiscoverUrl set to {}",
-                oc.exchange_autodiscover_url.unwrap_or_default()
-            ));
+        if let Some(url) = derive_autodiscover_url(cfg, store).await? {
+            done.push(format!("step 4: ExchangeAutodiscoverUrl set to {url}"));
         }
     }
     if let Some(store) = mailbox_store.filter(|_| cfg.mailbox.enabled) {
@@ -69,6 +56,37 @@ pub async fn before_start(
         set_once(store, Role::Mailbox, mailbox::SETTING_ACCEPTED_DOMAINS, &domains).await?;
     }
     Ok(done)
+}
+
+/// The ExchangeAutodiscoverUrl the configuration implies: the mailbox's Autodiscover name with
+/// its HTTPS port.
+pub fn autodiscover_url_of(cfg: &Config) -> String {
+    let port = cfg.mailbox.https_listen.port();
+    let host = cfg.mailbox.autodiscover_fqdn.to_string();
+    if port == 443 {
+        format!("https://{host}/autodiscover/autodiscover.svc")
+    } else {
+        format!("https://{host}:{port}/autodiscover/autodiscover.svc")
+    }
+}
+
+/// Step 4: sets ExchangeAutodiscoverUrl from the configuration when none is set, and again when
+/// the one set is the value derived last time (an administrator's own value stays). Returns the
+/// URL when it set one.
+async fn derive_autodiscover_url(cfg: &Config, store: &Store) -> Result<Option<String>, TrustError> {
+    let domain = cfg.domain.to_string();
+    let derived = autodiscover_url_of(cfg);
+    let mut oc = frontend::configuration(store, &domain).await?;
+    let last = store.setting(frontend::SETTING_DERIVED_AUTODISCOVER_URL).await.map_err(store_err(Role::Frontend))?;
+    match (&oc.exchange_autodiscover_url, &last) {
+        (None, _) => oc.exchange_autodiscover_allowed_domains = Some(format!("*.{domain}")),
+        (Some(current), Some(last)) if current == last && *last != derived => {}
+        _ => return Ok(None),
+    }
+    oc.exchange_autodiscover_url = Some(derived.clone());
+    frontend::set_configuration(store, &oc).await?;
+    store.set_setting(frontend::SETTING_DERIVED_AUTODISCOVER_URL, &derived).await.map_err(store_err(Role::Frontend))?;
+    Ok(Some(derived))
 }
 
 /// Writes a setting unless an administrator (or an earlier start) set it.
@@ -290,4 +308,35 @@ pub async fn token_accepted(
     auth.validate(&token).await.map_err(|refusal| {
         format!("the mailbox refuses the Front End's token: {}", refusal.diagnostic().unwrap_or_default())
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_derived_autodiscover_url_follows_the_configuration() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", tmp.path().join("fe.db").display()), &[]).await.unwrap();
+        let mut cfg = Config::defaults(tmp.path(), &tandem_config::Overrides::default()).unwrap();
+        let first = derive_autodiscover_url(&cfg, &store).await.unwrap().unwrap();
+        assert!(first.ends_with(":8443/autodiscover/autodiscover.svc"), "{first}");
+        assert_eq!(derive_autodiscover_url(&cfg, &store).await.unwrap(), None, "unchanged: nothing to do");
+
+        // The port changes in tandem.toml: the derived URL follows.
+        cfg.mailbox.https_listen.set_port(9443);
+        let second = derive_autodiscover_url(&cfg, &store).await.unwrap().unwrap();
+        assert!(second.ends_with(":9443/autodiscover/autodiscover.svc"), "{second}");
+
+        // An administrator's own URL stays, whatever the configuration says.
+        let mut oc = frontend::configuration(&store, cfg.domain.as_str()).await.unwrap();
+        oc.exchange_autodiscover_url = Some("https://autodiscover.fabrikam.com/autodiscover/autodiscover.svc".into());
+        frontend::set_configuration(&store, &oc).await.unwrap();
+        cfg.mailbox.https_listen.set_port(10443);
+        assert_eq!(derive_autodiscover_url(&cfg, &store).await.unwrap(), None);
+        let kept = frontend::configuration(&store, cfg.domain.as_str()).await.unwrap();
+        assert_eq!(kept.exchange_autodiscover_url, oc.exchange_autodiscover_url);
+        assert_eq!(kept.exchange_autodiscover_allowed_domains.as_deref(), Some("*.litwareinc.com"));
+    }
 }

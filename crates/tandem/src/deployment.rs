@@ -174,7 +174,10 @@ async fn create_demo_users(cfg: &Config, directory: &Directory, demo: &Demo) -> 
 }
 
 /// Runs the selected roles until Ctrl-C or SIGTERM. `banner` is printed once everything listens.
-pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
+/// `config_file` is the configuration the deployment was read from, named in errors that ask the
+/// administrator to edit it.
+pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
+    let config_file = std::fs::canonicalize(config_file).unwrap_or_else(|_| config_file.to_path_buf());
     let started = Instant::now();
     let signals = StopSignals::install();
     let pki = Pki::new(cfg.pki_dir());
@@ -186,10 +189,18 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
     }
     let directory = Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
     let setup = trust_before_start(&cfg, roles).await?;
-    let demo_created = match &demo {
-        Some(d) => create_demo_users(&cfg, &directory, d).await?,
-        None => false,
-    };
+    if let Some(d) = &demo
+        && create_demo_users(&cfg, &directory, d).await?
+        && d.generated
+    {
+        // Printed now, not with the banner: a role that cannot start must not swallow it.
+        let names: Vec<&str> = DEMO_USERS.iter().map(|(n, _)| *n).collect();
+        println!(
+            "\nDemo users {} created. Demo password (shown once): {}\n  (change it with `tandem user set-password NAME --password-stdin`)",
+            names.join(", "),
+            d.password
+        );
+    }
 
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -205,7 +216,7 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
         let slot = slot_for(Role::Mailbox, &identities)?;
         let running = tandem_mailbox::start(&cfg.mailbox, directory.clone(), slot.clone(), &tasks, shutdown.clone())
             .await
-            .context("the mailbox role cannot start")?;
+            .with_context(|| format!("the mailbox role cannot start (configuration: {})", config_file.display()))?;
         mbx_store = Some(running.store.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Mailbox.as_str()).cloned().map(|s| (s, slot.clone())));
@@ -221,7 +232,7 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
             shutdown.clone(),
         )
         .await
-        .context("the Front End role cannot start")?;
+        .with_context(|| format!("the Front End role cannot start (configuration: {})", config_file.display()))?;
         fe_store = Some(running.store.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
@@ -229,7 +240,7 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
     spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots);
 
     if banner {
-        print_banner(&cfg, &pki, &directory, demo.as_ref().filter(|d| d.generated && demo_created)).await?;
+        print_banner(&cfg, &pki, &directory).await?;
     }
     // After the banner (scripts wait for it): partner applications need both listeners up.
     let done = match (&fe_store, &mbx_store) {
@@ -274,12 +285,13 @@ async fn trust_before_start(cfg: &Config, roles: RoleSelection) -> anyhow::Resul
     Ok(done?)
 }
 
-/// Logs every setup step done, and prints them under the banner.
+/// Prints every setup step done under the banner, or (without one) logs them: each step once.
 fn print_setup(done: &[String], show: bool) {
-    for d in done {
-        tracing::info!(step = %d, "integration setup");
-    }
-    if show && !done.is_empty() {
+    if !show {
+        for d in done {
+            tracing::info!(step = %d, "integration setup");
+        }
+    } else if !done.is_empty() {
         println!("\nIntegration setup (the seed's steps):");
         for d in done {
             println!("  {d}");
@@ -357,7 +369,7 @@ impl StopSignals {
     }
 }
 
-async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory, demo: Option<&Demo>) -> anyhow::Result<()> {
+async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory) -> anyhow::Result<()> {
     let e = Endpoints::of(cfg);
     let mut out = String::new();
     out.push_str(&format!("\nTandem is up for {} (data: {})\n\n", cfg.domain, cfg.data_dir.display()));
@@ -393,9 +405,6 @@ async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory, demo: Opti
     out.push_str(&format!("\n  Users ({})\n", users.len()));
     for u in &users {
         out.push_str(&format!("    {:<10} {:<28} {}\n", u.name, u.sip_uri, u.smtp_address));
-    }
-    if let Some(d) = demo {
-        out.push_str(&format!("\n  Demo password (shown once): {}\n", d.password));
     }
     out.push_str("\n  `tandem status --json` reports health; Ctrl-C stops.\n");
     println!("{out}");

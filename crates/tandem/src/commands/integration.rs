@@ -49,13 +49,17 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
     steps.push(Step::new("3", "Exchange Autodiscover (AutoDiscoverServiceInternalUri)", r));
     // 4
     let oc = fe::configuration(&fstore, cfg.domain.as_str()).await.context("reading the OAuth configuration")?;
+    let fix = format!(
+        "point it at the mailbox with `tandem cs set-oauth-configuration --exchange-autodiscover-url {}`",
+        setup::autodiscover_url_of(cfg)
+    );
     let r = match &oc.exchange_autodiscover_url {
         None => Err("ExchangeAutodiscoverUrl is not set; run `tandem cs set-oauth-configuration --exchange-autodiscover-url https://autodiscover.<domain>/autodiscover/autodiscover.svc`".to_owned()),
         Some(u) => match check_autodiscover_url(u) {
             Err(e) => Err(e.to_string()),
             Ok(()) => match client.post(u.as_str()).header("Content-Type", "text/xml; charset=utf-8").body(soap_probe("AutoD", "probe@invalid")).send().await {
-                Err(err) => Err(format!("ExchangeAutodiscoverUrl {u} does not answer: {}", tandem_http::client::root_cause(&err))),
-                Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => Err(format!("ExchangeAutodiscoverUrl {u}: HTTP 404, no Autodiscover service there")),
+                Err(err) => Err(format!("ExchangeAutodiscoverUrl {u} does not answer: {}; {fix}", tandem_http::client::root_cause(&err))),
+                Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => Err(format!("ExchangeAutodiscoverUrl {u}: HTTP 404, no Autodiscover service there; {fix}")),
                 Ok(resp) => Ok(format!("ExchangeAutodiscoverUrl {u} answers (HTTP {} without credentials)", resp.status().as_u16())),
             },
         },

@@ -39,16 +39,19 @@ pub async fn up(args: UpArgs, log_format: Option<LogFormat>) -> CliResult {
         cfg.log.format = f;
     }
     logging::init(cfg.log.format, &cfg.log.level);
-    if first {
+    let file = if first {
         let file = deployment::write_config(&cfg)?;
         tracing::info!(config = %file.display(), "first start: configuration written");
-    }
-    deployment::run(cfg, RoleSelection::All, Some(demo), true).await
+        file
+    } else {
+        cfg.data_dir.join(tandem_config::CONFIG_FILE_NAME)
+    };
+    deployment::run(cfg, &file, RoleSelection::All, Some(demo), true).await
 }
 
 pub async fn serve(args: ServeArgs, log_format: Option<LogFormat>) -> CliResult {
     let overrides = Overrides { log_format, ..Overrides::default() };
     let cfg = Config::load(&args.config, &overrides)?;
     logging::init(cfg.log.format, &cfg.log.level);
-    deployment::run(cfg, args.role, None, false).await
+    deployment::run(cfg, &args.config, args.role, None, false).await
 }
