@@ -85,21 +85,15 @@ pub enum CsCommand {
         /// Full, Application or User.
         #[arg(long, default_value = "Full")]
         application_trust_level: String,
-        #[arg(long)]
-        enabled: Option<bool>,
-        #[arg(long)]
-        accept_security_identifier_information: Option<bool>,
         #[command(flatten)]
-        location: Location,
+        flags: partner::Flags,
     },
     /// Get-CsPartnerApplication.
     GetPartnerApplication {
         #[arg(long)]
         identity: Option<String>,
         #[command(flatten)]
-        location: Location,
-        #[arg(long)]
-        json: bool,
+        output: partner::Output,
     },
     /// Set-CsPartnerApplication (enable/disable, trust level, metadata URL).
     SetPartnerApplication {
@@ -109,12 +103,8 @@ pub enum CsCommand {
         metadata_url: Option<String>,
         #[arg(long)]
         application_trust_level: Option<String>,
-        #[arg(long)]
-        enabled: Option<bool>,
-        #[arg(long)]
-        accept_security_identifier_information: Option<bool>,
         #[command(flatten)]
-        location: Location,
+        flags: partner::Flags,
     },
     /// Remove-CsPartnerApplication.
     RemovePartnerApplication {
@@ -299,20 +289,13 @@ pub async fn run(cmd: CsCommand) -> CliResult {
             println!("OAuth configuration saved (realm {}, service name {})", c.realm, c.service_name);
             Ok(())
         }
-        CsCommand::NewPartnerApplication {
-            identity,
-            metadata_url,
-            application_trust_level,
-            enabled,
-            accept_security_identifier_information,
-            location,
-        } => {
+        CsCommand::NewPartnerApplication { identity, metadata_url, application_trust_level, flags } => {
             let level = parse_trust("--application-trust-level", &application_trust_level)?;
             if identity.trim().is_empty() {
                 return Err(usage("--identity: a name such as microsoft.exchange"));
             }
             partner::CS.check_url(&metadata_url)?;
-            let cfg = location.config()?;
+            let cfg = flags.location.config()?;
             partner::create(partner::CS, &cfg, &identity, false, async |client| {
                 let (mut p, doc) = partner::download(client, &identity, &metadata_url).await?;
                 if identity.eq_ignore_ascii_case("microsoft.exchange") && doc.service_name != EXCHANGE_APP_ID {
@@ -322,28 +305,21 @@ pub async fn run(cmd: CsCommand) -> CliResult {
                     )));
                 }
                 p.application_trust_level = level;
-                p.enabled = enabled.unwrap_or(true);
-                p.accept_security_identifier_information = accept_security_identifier_information.unwrap_or(false);
+                flags.apply_new(&mut p);
                 Ok((p, doc))
             })
             .await
         }
-        CsCommand::GetPartnerApplication { identity, location, json } => {
-            partner::get(partner::CS, &location.config()?, identity.as_deref(), json).await
+        CsCommand::GetPartnerApplication { identity, output } => {
+            partner::get(partner::CS, identity.as_deref(), output).await
         }
-        CsCommand::SetPartnerApplication {
-            identity,
-            metadata_url,
-            application_trust_level,
-            enabled,
-            accept_security_identifier_information,
-            location,
-        } => {
+        CsCommand::SetPartnerApplication { identity, metadata_url, application_trust_level, flags } => {
             let level = application_trust_level.map(|l| parse_trust("--application-trust-level", &l)).transpose()?;
             if let Some(u) = &metadata_url {
                 partner::CS.check_url(u)?;
             }
-            partner::set(partner::CS, &location.config()?, &identity, metadata_url, enabled, |p, fresh| {
+            let accept = flags.accept_security_identifier_information;
+            partner::set(partner::CS, &flags.location.config()?, &identity, metadata_url, flags.enabled, |p, fresh| {
                 // A new metadata URL makes the partner anew, as the document describes it.
                 if let Some(fresh) = fresh {
                     *p = fresh;
@@ -351,7 +327,7 @@ pub async fn run(cmd: CsCommand) -> CliResult {
                 if let Some(l) = level {
                     p.application_trust_level = l;
                 }
-                if let Some(a) = accept_security_identifier_information {
+                if let Some(a) = accept {
                     p.accept_security_identifier_information = a;
                 }
             })

@@ -58,21 +58,15 @@ pub enum ExchangeCommand {
         realm: Option<String>,
         #[arg(long)]
         linked_account: Option<String>,
-        #[arg(long)]
-        enabled: Option<bool>,
-        #[arg(long)]
-        accept_security_identifier_information: Option<bool>,
         #[command(flatten)]
-        location: Location,
+        flags: partner::Flags,
     },
     /// Get-PartnerApplication.
     GetPartnerApplication {
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
-        location: Location,
-        #[arg(long)]
-        json: bool,
+        output: partner::Output,
     },
     /// Set-PartnerApplication (enable/disable, metadata URL).
     SetPartnerApplication {
@@ -277,29 +271,20 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
             mbx::save_auth_config(&store, &auth).await.context("saving the auth configuration")?;
             Ok(())
         }
-        ExchangeCommand::NewPartnerApplication {
-            name,
-            auth_metadata_url,
-            realm,
-            linked_account,
-            enabled,
-            accept_security_identifier_information,
-            location,
-        } => {
-            let cfg = location.config()?;
+        ExchangeCommand::NewPartnerApplication { name, auth_metadata_url, realm, linked_account, flags } => {
+            let cfg = flags.location.config()?;
             partner::EXCHANGE.check_url(&auth_metadata_url)?;
             partner::create(partner::EXCHANGE, &cfg, &name, false, async |client| {
                 let (mut p, doc) = partner::download(client, &name, &auth_metadata_url).await?;
                 p.realm = realm;
                 p.linked_account = linked_account;
-                p.enabled = enabled.unwrap_or(true);
-                p.accept_security_identifier_information = accept_security_identifier_information.unwrap_or(false);
+                flags.apply_new(&mut p);
                 Ok((p, doc))
             })
             .await
         }
-        ExchangeCommand::GetPartnerApplication { name, location, json } => {
-            partner::get(partner::EXCHANGE, &location.config()?, name.as_deref(), json).await
+        ExchangeCommand::GetPartnerApplication { name, output } => {
+            partner::get(partner::EXCHANGE, name.as_deref(), output).await
         }
         ExchangeCommand::SetPartnerApplication { name, enabled, auth_metadata_url, location } => {
             if let Some(u) = &auth_metadata_url {

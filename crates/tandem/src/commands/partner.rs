@@ -4,6 +4,7 @@
 //! storage and download are `tandem_trust::partners`; what differs is named by a [`Side`].
 
 use anyhow::Context;
+use clap::Args;
 use serde_json::json;
 use tandem_config::Config;
 use tandem_oauth::partner::check_metadata_url;
@@ -12,7 +13,7 @@ use tandem_store::Store;
 use tandem_trust::partners;
 use tandem_types::Role;
 
-use super::{fe_store, fmt_time, mbx_store, print_json};
+use super::{Location, fe_store, fmt_time, mbx_store, print_json};
 use crate::failure::{CliResult, Failure, usage};
 
 /// A role's partner-application cmdlets: whose store, and the flags that name a partner and its
@@ -43,6 +44,35 @@ impl Side {
     fn no_such(self, name: &str) -> Failure {
         usage(format!("{} {name}: no such partner application", self.name_flag))
     }
+}
+
+/// `-Enabled` and `-AcceptSecurityIdentifierInformation`, which New- and Set-CsPartnerApplication
+/// and New-PartnerApplication take, and the deployment.
+#[derive(Debug, Args)]
+pub struct Flags {
+    #[arg(long)]
+    pub enabled: Option<bool>,
+    #[arg(long)]
+    pub accept_security_identifier_information: Option<bool>,
+    #[command(flatten)]
+    pub location: Location,
+}
+
+impl Flags {
+    /// The flags on a new partner: enabled unless told otherwise, no SID information accepted.
+    pub fn apply_new(&self, p: &mut PartnerApplication) {
+        p.enabled = self.enabled.unwrap_or(true);
+        p.accept_security_identifier_information = self.accept_security_identifier_information.unwrap_or(false);
+    }
+}
+
+/// Where a listing reads from, and whether it prints JSON.
+#[derive(Debug, Args)]
+pub struct Output {
+    #[command(flatten)]
+    pub location: Location,
+    #[arg(long)]
+    pub json: bool,
 }
 
 async fn load(side: Side, store: &Store) -> CliResult<Vec<PartnerApplication>> {
@@ -91,8 +121,8 @@ pub async fn create(
 }
 
 /// Get-(Cs)PartnerApplication: all, or the one named.
-pub async fn get(side: Side, cfg: &Config, name: Option<&str>, json: bool) -> CliResult {
-    let store = side.store(cfg).await?;
+pub async fn get(side: Side, name: Option<&str>, output: Output) -> CliResult {
+    let store = side.store(&output.location.config()?).await?;
     let list = load(side, &store).await?;
     let list: Vec<_> = match name {
         Some(n) => {
@@ -104,7 +134,7 @@ pub async fn get(side: Side, cfg: &Config, name: Option<&str>, json: bool) -> Cl
         }
         None => list,
     };
-    print_partners(&list, json)
+    print_partners(&list, output.json)
 }
 
 /// Set-(Cs)PartnerApplication: `apply` changes the partner, given the partner made from the new
