@@ -32,6 +32,16 @@ pub async fn before_start(
         std::fs::read_to_string(&ca_path).map_err(|e| TrustError::Setup(format!("reading the deployment CA: {e}")))?;
     let domain = cfg.domain.to_string();
     let mut done = Vec::new();
+    // In the seed's order: 2a (Mailbox), then 2b and 4 (Front End).
+    if let Some(store) = mailbox_store.filter(|_| cfg.mailbox.enabled) {
+        if let Some(m) = mailbox::ensure_auth_certificate(store, &domain).await? {
+            done.push(format!("step 2a: {m}"));
+        }
+        set_once(store, Role::Mailbox, partners::setting_trusted_ca(Role::Mailbox), &ca).await?;
+        let domains = serde_json::to_string(&[&domain])
+            .map_err(|e| TrustError::Corrupt(mailbox::SETTING_ACCEPTED_DOMAINS, e.to_string()))?;
+        set_once(store, Role::Mailbox, mailbox::SETTING_ACCEPTED_DOMAINS, &domains).await?;
+    }
     if let Some(store) = frontend_store.filter(|_| cfg.frontend.enabled) {
         let name = Role::Frontend.as_str();
         let tls = (
@@ -45,15 +55,6 @@ pub async fn before_start(
         if let Some(url) = derive_autodiscover_url(cfg, store).await? {
             done.push(format!("step 4: ExchangeAutodiscoverUrl set to {url}"));
         }
-    }
-    if let Some(store) = mailbox_store.filter(|_| cfg.mailbox.enabled) {
-        if let Some(m) = mailbox::ensure_auth_certificate(store, &domain).await? {
-            done.push(format!("step 2a: {m}"));
-        }
-        set_once(store, Role::Mailbox, partners::setting_trusted_ca(Role::Mailbox), &ca).await?;
-        let domains = serde_json::to_string(&[&domain])
-            .map_err(|e| TrustError::Corrupt(mailbox::SETTING_ACCEPTED_DOMAINS, e.to_string()))?;
-        set_once(store, Role::Mailbox, mailbox::SETTING_ACCEPTED_DOMAINS, &domains).await?;
     }
     Ok(done)
 }
