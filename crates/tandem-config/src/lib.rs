@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tandem_types::{DomainName, ParseError};
 
+pub mod endpoints;
+pub use endpoints::{Endpoints, FrontendEndpoints, MailboxEndpoints, RoleSelection, paths};
+
 /// The seed's example organisation.
 pub const DEFAULT_DOMAIN: &str = "litwareinc.com";
 /// Where `tandem up` keeps its state when no `--data-dir` is given.

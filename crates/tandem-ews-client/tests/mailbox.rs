@@ -104,7 +104,7 @@ async fn start_mailbox(key: &SigningKey) -> Running {
         store: StoreLocation::Sqlite(tmp.path().join("mbx.db")),
     };
     let store = tandem_mailbox::open_store(&config).await.unwrap();
-    tandem_mailbox::auth_config::save_partner_applications(&store, &[lync_partner(key)]).await.unwrap();
+    tandem_trust::partners::save_list(&store, tandem_types::Role::Mailbox, &[lync_partner(key)]).await.unwrap();
 
     let pki = Pki::new(tmp.path().join("pki"));
     let spec = ServerCertSpec {

@@ -15,7 +15,7 @@ use tandem_ews_proto::types::{self, BaseShape, FolderRef, Shape};
 use tandem_oauth::token::UserIdentity;
 use tandem_store::Store;
 
-use crate::oauth::{self, TokenIssuer};
+use tandem_trust::frontend::{self as oauth, TokenIssuer};
 
 /// How long an Autodiscover answer (a user's EWS URL) is reused.
 pub use tandem_ews_client::AUTODISCOVER_TTL;
