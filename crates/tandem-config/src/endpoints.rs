@@ -27,7 +27,6 @@ pub mod paths {
         pub const AUTH_METADATA: &str = "/metadata/json/1";
         /// SIP over WebSocket (RFC 7118).
         pub const SIP_WEBSOCKET: &str = "/sip-ws";
-        pub const WEB_CLIENT: &str = "/web/";
     }
 }
 
@@ -70,7 +69,6 @@ pub struct FrontendEndpoints {
     /// SIP over WebSocket (RFC 7118) on the Front End's HTTPS listener.
     pub sip_ws: String,
     pub auth_metadata_url: String,
-    pub web_url: String,
     pub health_url: String,
     pub ready_url: String,
     pub metrics_url: String,
@@ -119,7 +117,6 @@ impl Endpoints {
                 sip_tls: sip_addr(cfg.frontend.sip_tls_listen, pool),
                 sip_ws: format!("{}{}", f.replacen("https://", "wss://", 1), fe::SIP_WEBSOCKET),
                 auth_metadata_url: format!("{f}{}", fe::AUTH_METADATA),
-                web_url: format!("{f}{}", fe::WEB_CLIENT),
                 health_url: format!("{f}/healthz"),
                 ready_url: format!("{f}/readyz"),
                 metrics_url: format!("{f}/metrics"),

@@ -395,7 +395,6 @@ async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory) -> anyhow:
             ("SIP TLS", &e.frontend.sip_tls),
             ("SIP WebSocket", &e.frontend.sip_ws),
             ("Auth metadata", &e.frontend.auth_metadata_url),
-            ("Web client", &e.frontend.web_url),
             ("Health / ready / metrics", &e.frontend.health_url),
         ] {
             out.push_str(&format!("    {k:<26} {v}\n"));
