@@ -30,6 +30,7 @@ mod autodiscover;
 pub mod client_access;
 mod data;
 mod ews;
+mod offload;
 
 /// Paths the mailbox serves, relative to its HTTPS base URL; `tandem status` prints them.
 pub mod paths {
