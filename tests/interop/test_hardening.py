@@ -1,0 +1,90 @@
+"""Issue 9's attacks against a running `tandem up`, each of which once harmed the server: a
+CreateItem property holding 10,000 nested elements (a stack overflow that aborted the process)
+and an element with 1,000,000 attributes (about 40 minutes of CPU on an async worker). Both must
+get a SOAP fault, and the server must keep answering ordinary EWS requests in milliseconds, also
+while the attacks are in flight.
+
+Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_hardening.py -q
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import pytest
+import requests
+
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem
+
+M = "http://schemas.microsoft.com/exchange/services/2006/messages"
+T = "http://schemas.microsoft.com/exchange/services/2006/types"
+S = "http://schemas.xmlsoap.org/soap/envelope/"
+ALICE = f"alice@{DOMAIN}"
+INBOX = ('<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape>'
+         '<m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>')
+
+
+@pytest.fixture(scope="module")
+def deployment(tandem_bin, tmp_path_factory):
+    t = Tandem(tandem_bin, tmp_path_factory.mktemp("hardening"))
+    t.start()
+    st = t.status()
+    yield {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+    t.kill_all()
+
+
+def envelope(body: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{S}" xmlns:m="{M}" xmlns:t="{T}">'
+            '<s:Header><t:RequestServerVersion Version="Exchange2016"/></s:Header>'
+            f"<s:Body>{body}</s:Body></s:Envelope>").encode()
+
+
+def nested() -> bytes:
+    depth = 10_000
+    return envelope('<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:Subject>'
+                    + "<t:a>" * depth + "x" + "</t:a>" * depth
+                    + "</t:Subject></t:Message></m:Items></m:CreateItem>")
+
+
+def wide() -> bytes:
+    attrs = "".join(f' a{i}=""' for i in range(1_000_000))
+    return envelope(f'<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message{attrs}>'
+                    "<t:Subject>x</t:Subject></t:Message></m:Items></m:CreateItem>")
+
+
+def post(d, data: bytes, timeout=60):
+    return requests.post(d["ews"], data=data, headers={"Content-Type": "text/xml; charset=utf-8"},
+                         auth=(ALICE, DEMO_PASSWORD), verify=d["ca"], timeout=timeout)
+
+
+def ordinary_request_seconds(d) -> float:
+    started = time.monotonic()
+    r = post(d, envelope(INBOX), timeout=10)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 200 and "NoError" in r.text, r.text
+    return elapsed
+
+
+@pytest.mark.timeout(120)
+def test_nested_and_wide_xml_get_faults_and_the_server_keeps_answering(deployment):
+    ordinary_request_seconds(deployment)  # warm the sign-in cache and the connection
+    baseline = min(ordinary_request_seconds(deployment) for _ in range(3))
+    payloads = {"nested": (nested(), "nested more than 128 deep"), "wide": (wide(), "more than 64 attributes")}
+    assert len(payloads["nested"][0]) > 110_000 and len(payloads["wide"][0]) > 10_000_000
+    for name, (data, reason) in payloads.items():
+        r = post(deployment, data)
+        assert r.status_code == 500, f"{name}: {r.status_code} {r.text[:500]}"
+        assert "ErrorSchemaValidation" in r.text and reason in r.text, f"{name}: {r.text[:500]}"
+        assert deployment["t"].proc.alive(), deployment["t"].logs()
+        after = min(ordinary_request_seconds(deployment) for _ in range(3))
+        assert after < max(0.25, 10 * baseline), f"{name}: {after:.3f} s after, {baseline:.3f} s before"
+
+    # Four attacks in flight at once: ordinary requests are still answered promptly.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        attacks = [pool.submit(post, deployment, payloads[k][0]) for k in ("wide", "nested", "wide", "nested")]
+        during = max(ordinary_request_seconds(deployment) for _ in range(5))
+        for a in attacks:
+            assert a.result().status_code == 500
+    assert during < 1.0, f"{during:.3f} s while attacked"
+    assert deployment["t"].proc.alive(), deployment["t"].logs()
