@@ -88,3 +88,32 @@ def test_nested_and_wide_xml_get_faults_and_the_server_keeps_answering(deploymen
             assert a.result().status_code == 500
     assert during < 1.0, f"{during:.3f} s while attacked"
     assert deployment["t"].proc.alive(), deployment["t"].logs()
+
+
+@pytest.mark.timeout(120)
+def test_parallel_wrong_passwords_lock_the_account_with_one_answer(deployment):
+    ordinary_request_seconds(deployment)  # alice signs in first: her cached sign-in keeps working
+    bob = f"bob@{DOMAIN}"
+
+    def attempt(user, password):
+        return requests.post(deployment["ews"], data=envelope(INBOX), auth=(user, password),
+                             headers={"Content-Type": "text/xml; charset=utf-8"}, verify=deployment["ca"], timeout=60)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda n: attempt(bob, f"wrong password {n}").status_code, range(30)))
+    assert statuses == [401] * 30
+    # Locked: the right password is refused with the very answer an unknown user gets.
+    locked = attempt(bob, DEMO_PASSWORD)
+    unknown = attempt(f"nobody@{DOMAIN}", "wrong password")
+    assert locked.status_code == unknown.status_code == 401
+    assert locked.headers["WWW-Authenticate"] == unknown.headers["WWW-Authenticate"]
+    assert locked.content == unknown.content
+    # Others are unaffected, and the lockout is visible.
+    assert ordinary_request_seconds(deployment) < 1.0
+    metrics = requests.get(deployment["ews"].replace("/EWS/Exchange.asmx", "/metrics"), verify=deployment["ca"],
+                           timeout=10).text
+    assert 'tandem_auth_lockouts_total{key="account"} 1' in metrics, metrics
+    deadline = time.monotonic() + 5
+    while "account locked out" not in deployment["t"].logs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "account locked out" in deployment["t"].logs()

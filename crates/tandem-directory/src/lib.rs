@@ -351,7 +351,10 @@ impl Directory {
             Verdict::Proceed(_) => {}
         }
         let (user, phc) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
-        let ok = verify_off_worker(phc, password).await?;
+        // Checked again once a hash slot is free: attempts sent in parallel all passed the first
+        // check, and must not go on guessing once the ones before them locked the account.
+        let still_open = || !matches!(self.lockout.check(&account, source), Verdict::Locked(_));
+        let Some(ok) = verify_off_worker(phc, password, still_open).await? else { return Ok(SignIn::Refused) };
         match user {
             Some(u) if ok => {
                 self.lockout.succeeded(&account);
@@ -369,8 +372,8 @@ impl Directory {
     async fn check_password(&self, login: &str, password: &str) -> Result<(Option<User>, bool), DirectoryError> {
         let login = login.rsplit_once('\\').map(|(_, n)| n).unwrap_or(login);
         let (user, phc) = self.find_with_hash(login).await?.map_or((None, None), |(u, h)| (Some(u), Some(h)));
-        let ok = verify_off_worker(phc, password).await?;
-        Ok((user, ok))
+        let ok = verify_off_worker(phc, password, || true).await?;
+        Ok((user, ok.unwrap_or(false)))
     }
 
     /// Like [`Directory::find`], with the user's argon2 PHC string, in one round trip.
@@ -424,8 +427,16 @@ fn lookup_key(key: &str) -> Option<(&'static str, String)> {
 /// Checks `password` against `phc` (the dummy hash when `None`) on the blocking pool, a few at a
 /// time: argon2 would otherwise hold an async worker for tens of milliseconds per guess. A
 /// stored hash that does not parse counts as a mismatch (and is logged), as a dummy would.
-async fn verify_off_worker(phc: Option<String>, password: &str) -> Result<bool, DirectoryError> {
+/// `None` when `proceed`, asked once a slot is free, says the check is no longer wanted.
+async fn verify_off_worker(
+    phc: Option<String>,
+    password: &str,
+    proceed: impl FnOnce() -> bool,
+) -> Result<Option<bool>, DirectoryError> {
     let _slot = HASH_SLOTS.acquire().await.map_err(|e| DirectoryError::Hash(e.to_string()))?;
+    if !proceed() {
+        return Ok(None);
+    }
     let password = password.to_owned();
     let job = tokio::task::spawn_blocking(move || {
         let real = phc.is_some();
@@ -439,7 +450,7 @@ async fn verify_off_worker(phc: Option<String>, password: &str) -> Result<bool, 
             }
         }
     });
-    job.await.map_err(|e| DirectoryError::Hash(e.to_string()))
+    job.await.map(Some).map_err(|e| DirectoryError::Hash(e.to_string()))
 }
 
 fn hash_password(password: &str) -> Result<String, DirectoryError> {

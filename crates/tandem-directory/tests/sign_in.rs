@@ -70,3 +70,27 @@ async fn unknown_users_get_the_same_answer_in_about_the_same_time() {
     }
     assert!(unknown * 2 > known && known * 2 > unknown, "known {known:?}, unknown {unknown:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_stop_at_the_threshold() {
+    let (_db, dir) = directory().await;
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..40)
+        .map(|n| {
+            let dir = dir.clone();
+            tokio::spawn(async move { dir.sign_in("alice", &format!("guess number {n}"), SOURCE).await.unwrap() })
+        })
+        .collect();
+    for g in guesses {
+        assert_eq!(g.await.unwrap(), SignIn::Refused);
+    }
+    assert!(dir.lockout().is_locked("alice"));
+    // At most one hash slot per core past the threshold of 3: far fewer than 40 argon2 checks.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) as u32;
+    let one = {
+        let t = Instant::now();
+        dir.verify_password("alice", "wrong horse!").await.unwrap();
+        t.elapsed()
+    };
+    assert!(started.elapsed() < one * (3 + 2 * cores + 4), "{:?} for 40 guesses, {one:?} for one", started.elapsed());
+}
