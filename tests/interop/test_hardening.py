@@ -10,6 +10,7 @@ Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_hardening.py -q
 from __future__ import annotations
 
 import concurrent.futures
+import stat
 import time
 
 import pytest
@@ -117,3 +118,12 @@ def test_parallel_wrong_passwords_lock_the_account_with_one_answer(deployment):
     while "account locked out" not in deployment["t"].logs() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "account locked out" in deployment["t"].logs()
+
+
+def test_databases_and_data_directory_are_owner_only(deployment):
+    data = deployment["t"].data_dir
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700, oct(data.stat().st_mode)
+    databases = sorted(data.glob("*.db*"))
+    assert {p.name for p in databases} >= {"directory.db", "mailbox.db", "frontend.db"}, databases
+    for p in databases:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, f"{p.name}: {oct(p.stat().st_mode)}"
