@@ -1,16 +1,17 @@
 //! tandem-xml's structural limits: for any bytes and small limits taken from the first bytes, a
-//! document that parses keeps every limit (depth, attributes per element, attribute and text
-//! length, measured on the tree), and serialising it neither panics nor recurses.
+//! document that parses keeps every limit (depth, attributes per element, namespaces in scope,
+//! attribute and text length, measured on the tree), and serialising it neither panics nor recurses.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tandem_xml::{Limits, Node};
 
 fuzz_target!(|data: &[u8]| {
-    let [d, a, al, tl, rest @ ..] = data else { return };
+    let [d, a, ns, al, tl, rest @ ..] = data else { return };
     let limits = Limits {
         max_depth: u32::from(*d % 16) + 1,
         max_attributes: u32::from(*a % 8),
+        max_namespaces: u32::from(*ns % 8),
         max_attribute_bytes: usize::from(*al % 32),
         max_text_bytes: usize::from(*tl),
         ..Limits::default()
@@ -27,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(depth <= limits.max_depth);
         assert!(n.attributes().len() <= limits.max_attributes as usize);
+        // In scope: the declarations counted, plus the `xml` prefix every document has.
+        assert!(n.namespaces().len() <= limits.max_namespaces as usize + 1);
         assert!(n.attributes().all(|at| at.value().len() <= limits.max_attribute_bytes));
         stack.extend(n.children().map(|c| (c, depth + 1)));
     }

@@ -1,7 +1,8 @@
 //! The two payloads that took the server down (issue 9), posted through the role's real request
 //! path: a CreateItem property holding 10,000 nested elements (once a stack overflow that
 //! aborted the process) and an element with 1,000,000 attributes (once about 40 minutes of CPU
-//! on an async worker). Both now get a SOAP fault at once and the role keeps answering.
+//! on an async worker), and many namespace declarations in scope. Each now gets a SOAP fault at
+//! once and the role keeps answering.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -88,7 +89,18 @@ async fn nested_and_wide_requests_get_faults_and_the_role_keeps_answering() {
     let wide = wide_create_item(1_000_000);
     assert!(wide.len() > 10_000_000, "{}", wide.len());
 
-    for (payload, reason) in [(&nested, "nested more than 128 deep"), (&wide, "more than 64 attributes")] {
+    // Found while fixing those: many namespaces in scope, each redeclaring leaf copying them all.
+    let namespaces = envelope(&format!(
+        r#"<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message{}><t:Subject>{}</t:Subject></t:Message></m:Items></m:CreateItem>"#,
+        (0..40).map(|i| format!(" xmlns:n{i}=\"urn:n{i}\"")).collect::<String>(),
+        "<t:b xmlns:q=\"urn:q\"/>".repeat(10_000)
+    ));
+
+    for (payload, reason) in [
+        (&nested, "nested more than 128 deep"),
+        (&wide, "more than 64 attributes"),
+        (&namespaces, "more than 32 namespace declarations"),
+    ] {
         let started = Instant::now();
         let (status, body) = post(&app, "/EWS/Exchange.asmx", payload.clone()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");

@@ -2,12 +2,13 @@
 //!
 //! Reading goes through roxmltree with a DTD refused outright (so no entity is ever declared,
 //! let alone expanded, and nothing external is read), a byte limit checked before parsing, a
-//! linear pre-scan ([`prescan`]) that bounds nesting depth, attributes per element, attribute
-//! and text length before roxmltree sees the document (its duplicate-attribute check is
-//! quadratic in the attribute count, and deep trees overflow recursive consumers), and a node
-//! limit enforced while parsing. Writing is string building with [`escape`]; [`Writer`] keeps
-//! element nesting honest and [`serialize`] iterates, so no document can exhaust the stack. The
-//! [`soap`] module finds the SOAP 1.1 header and body and renders faults.
+//! linear pre-scan ([`prescan`]) that bounds nesting depth, attributes per element, namespace
+//! declarations in scope, attribute and text length before roxmltree sees the document (its
+//! attribute and namespace checks are quadratic in those counts, and deep trees overflow
+//! recursive consumers), and a node limit enforced while parsing. Writing is string building
+//! with [`escape`]; [`Writer`] keeps element nesting honest and [`serialize`] iterates, so no
+//! document can exhaust the stack. The [`soap`] module finds the SOAP 1.1 header and body and
+//! renders faults.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -30,6 +31,9 @@ pub const DEFAULT_MAX_DEPTH: u32 = 128;
 /// Most attributes (namespace declarations included) on one element by default. SOAP envelopes
 /// declare a handful of namespaces; this keeps roxmltree's per-element duplicate check cheap.
 pub const DEFAULT_MAX_ATTRIBUTES: u32 = 64;
+/// Most namespace declarations in scope at any element by default (those of the element and
+/// its ancestors). EWS requests declare three to six.
+pub const DEFAULT_MAX_NAMESPACES: u32 = 32;
 /// Longest attribute value accepted by default, in bytes as written (item ids and change keys
 /// are a few hundred bytes).
 pub const DEFAULT_MAX_ATTRIBUTE_BYTES: usize = 64 * 1024;
@@ -49,6 +53,8 @@ pub struct Limits {
     pub max_depth: u32,
     /// Most attributes, namespace declarations included, on one element.
     pub max_attributes: u32,
+    /// Most namespace declarations in scope at any element (its own and its ancestors').
+    pub max_namespaces: u32,
     /// Longest attribute value, in bytes as written.
     pub max_attribute_bytes: usize,
     /// Longest run of character data between two tags, in bytes as written.
@@ -62,6 +68,7 @@ impl Default for Limits {
             max_nodes: DEFAULT_MAX_NODES,
             max_depth: DEFAULT_MAX_DEPTH,
             max_attributes: DEFAULT_MAX_ATTRIBUTES,
+            max_namespaces: DEFAULT_MAX_NAMESPACES,
             max_attribute_bytes: DEFAULT_MAX_ATTRIBUTE_BYTES,
             max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
         }
@@ -83,6 +90,8 @@ pub enum XmlError {
     TooDeep(u32),
     #[error("an element has more than {0} attributes")]
     TooManyAttributes(u32),
+    #[error("more than {0} namespace declarations are in scope")]
+    TooManyNamespaces(u32),
     #[error("an attribute value is longer than {0} bytes")]
     AttributeTooLong(usize),
     #[error("a text node is longer than {0} bytes")]

@@ -14,6 +14,7 @@ fn open() -> Limits {
         max_nodes: u32::MAX,
         max_depth: u32::MAX,
         max_attributes: u32::MAX,
+        max_namespaces: u32::MAX,
         max_attribute_bytes: usize::MAX,
         max_text_bytes: usize::MAX,
     }
@@ -48,6 +49,44 @@ fn a_million_attributes_are_refused_at_once() {
         XmlError::TooManyAttributes(tandem_xml::DEFAULT_MAX_ATTRIBUTES)
     );
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn many_namespaces_in_scope_are_refused_at_once() {
+    // Each leaf that declares a namespace makes roxmltree copy and cross-check every one in
+    // scope: 100 levels of 60 declarations over 100,000 leaves once took minutes for 1.7 MB.
+    let mut doc = String::new();
+    for d in 0..100 {
+        doc.push_str("<a");
+        for i in 0..60 {
+            doc.push_str(&format!(" xmlns:n{d}x{i}=\"u\""));
+        }
+        doc.push('>');
+    }
+    doc.push_str(&"<b xmlns:q=\"v\"/>".repeat(100_000));
+    doc.push_str(&"</a>".repeat(100));
+    let started = Instant::now();
+    assert_eq!(
+        parse(doc.as_bytes(), Limits::default()).unwrap_err(),
+        XmlError::TooManyNamespaces(tandem_xml::DEFAULT_MAX_NAMESPACES)
+    );
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn namespaces_in_scope_count_ancestors_and_end_with_their_element() {
+    let l = Limits { max_namespaces: 2, ..open() };
+    assert!(parse(br#"<a xmlns="urn:a"><b xmlns:b="urn:b"/><c xmlns:c="urn:c"><d/></c></a>"#, l).is_ok());
+    assert_eq!(
+        parse(br#"<a xmlns="urn:a"><b xmlns:b="urn:b"><c xmlns:c="urn:c"/></b></a>"#, l).unwrap_err(),
+        XmlError::TooManyNamespaces(2)
+    );
+    assert_eq!(
+        parse(br#"<a xmlns="urn:a" xmlns:b="urn:b" xmlns:c="urn:c"/>"#, l).unwrap_err(),
+        XmlError::TooManyNamespaces(2)
+    );
+    // Ordinary attributes do not count.
+    assert!(parse(br#"<a xmlns="urn:a" xmlnsx="1" x="2"><b xmlns:b="urn:b" y="3"/></a>"#, l).is_ok());
 }
 
 #[test]
