@@ -5,6 +5,7 @@
 pub mod autodiscover;
 pub mod common;
 pub mod ids;
+pub mod item_schema;
 pub mod ops;
 pub mod pox;
 pub mod render;

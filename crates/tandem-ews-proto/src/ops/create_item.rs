@@ -108,6 +108,11 @@ pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
         }
         let mut xml = String::new();
         tandem_xml::serialize(c, ns::TYPES, "t", &mut xml);
+        // Date-times are kept as the instant, written in UTC whatever offset the client used
+        // (Exchange answers `2026-12-03T10:00:00Z` to `…T10:00:00.000+00:00`).
+        if let Some(utc) = crate::item_schema::normalize_datetime(name, &xml) {
+            xml = utc;
+        }
         d.fields.retain(|(n, _)| n != name);
         d.fields.push((name.to_owned(), xml));
     }
@@ -162,5 +167,18 @@ mod tests {
         assert_eq!(item.subject.as_deref(), Some("Hello & bye"));
         assert_eq!(item.recipients, ["bob@x.com"]);
         assert!(item.fields.iter().any(|(n, x)| n == "Subject" && x == "<t:Subject>Hello &amp; bye</t:Subject>"));
+    }
+
+    #[test]
+    fn date_times_are_stored_in_utc() {
+        let x = format!(
+            r#"<t:CalendarItem xmlns:t="{}"><t:Start>2026-12-03T10:00:00.000+00:00</t:Start><t:End>2026-12-03T12:30:00+01:00</t:End></t:CalendarItem>"#,
+            ns::TYPES
+        );
+        let d = tandem_xml::parse(x.as_bytes(), Default::default()).unwrap();
+        let item = parse_item(d.root_element()).unwrap();
+        assert_eq!(item.fields[0].1, "<t:Start>2026-12-03T10:00:00Z</t:Start>");
+        assert_eq!(item.fields[1].1, "<t:End>2026-12-03T11:30:00Z</t:End>");
+        assert_eq!(item.end.unwrap() - item.start.unwrap(), 5400);
     }
 }

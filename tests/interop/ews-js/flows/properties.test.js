@@ -1,0 +1,70 @@
+// (c) The properties Exchange always returns under the default property set (FirstClassProperties,
+// i.e. BaseShape AllProperties), read through the library's typed getters.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { ews, email, service, unique } = require('./lib');
+
+test('a calendar item carries Exchange\'s defaults', async () => {
+  const { svc } = await service();
+  const appt = new ews.Appointment(svc);
+  appt.Subject = unique('Defaults');
+  appt.Start = new ews.DateTime(Date.UTC(2026, 11, 4, 9, 0, 0));
+  appt.End = new ews.DateTime(Date.UTC(2026, 11, 4, 9, 30, 0));
+  await appt.Save(ews.WellKnownFolderName.Calendar, ews.SendInvitationsMode.SendToNone);
+  const a = await ews.Appointment.Bind(svc, appt.Id);
+  assert.equal(a.IsAllDayEvent, false);
+  assert.equal(a.LegacyFreeBusyStatus, ews.LegacyFreeBusyStatus.Busy);
+  assert.equal(a.Organizer.Address.toLowerCase(), email);
+  assert.equal(a.IsMeeting, false);
+  assert.equal(a.IsRecurring, false);
+  assert.equal(a.IsCancelled, false);
+  assert.equal(a.AppointmentType, ews.AppointmentType.Single);
+  assert.equal(a.MyResponseType, ews.MeetingResponseType.Organizer);
+  assert.equal(a.Duration.TotalMinutes, 30);
+  assert.ok(a.TimeZone, 'TimeZone');
+  assert.ok(a.StartTimeZone, 'StartTimeZone');
+  assert.equal(a.Sensitivity, ews.Sensitivity.Normal);
+  assert.equal(a.Importance, ews.Importance.Normal);
+  assert.equal(a.IsReminderSet, true);
+  assert.equal(a.ReminderMinutesBeforeStart, 15);
+  assert.ok(a.DateTimeCreated, 'DateTimeCreated');
+  assert.ok(a.ICalUid, 'UID');
+});
+
+test('a message carries Exchange\'s defaults', async () => {
+  const { svc } = await service();
+  const msg = new ews.EmailMessage(svc);
+  msg.Subject = unique('Draft');
+  msg.Body = new ews.MessageBody(ews.BodyType.Text, 'hello');
+  msg.ToRecipients.Add('bob@' + email.split('@')[1]);
+  await msg.Save(ews.WellKnownFolderName.Drafts);
+  const m = await ews.EmailMessage.Bind(svc, msg.Id);
+  assert.equal(m.IsRead, true);
+  assert.equal(m.IsDraft, true);
+  assert.equal(m.Importance, ews.Importance.Normal);
+  assert.equal(m.Sensitivity, ews.Sensitivity.Normal);
+  assert.ok(m.DateTimeCreated, 'DateTimeCreated');
+  assert.ok(m.Size > 0, 'Size');
+  assert.ok(m.ConversationId && m.ConversationId.UniqueId, 'ConversationId');
+  assert.equal(m.ConversationTopic, m.Subject.replace(/^(re|fw|fwd):\s*/i, ''));
+  assert.equal(m.DisplayTo, 'bob@' + email.split('@')[1]);
+  assert.equal(m.IsReadReceiptRequested, false);
+  assert.equal(m.Culture, 'en-US');
+});
+
+test('a contact carries Exchange\'s defaults', async () => {
+  const { svc } = await service();
+  const c = new ews.Contact(svc);
+  c.GivenName = 'Dana';
+  c.Surname = unique('Scully');
+  await c.Save(ews.WellKnownFolderName.Contacts);
+  const back = await ews.Contact.Bind(svc, c.Id);
+  assert.equal(back.FileAs, `${c.Surname}, Dana`);
+  assert.equal(back.Sensitivity, ews.Sensitivity.Normal);
+  assert.equal(back.Importance, ews.Importance.Normal);
+  assert.ok(back.DateTimeCreated, 'DateTimeCreated');
+  assert.ok(back.Size > 0, 'Size');
+  assert.equal(back.ContactSource, ews.ContactSource.Store);
+  assert.equal(back.HasPicture, false);
+});
