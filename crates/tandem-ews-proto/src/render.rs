@@ -224,3 +224,20 @@ pub fn requested_extended(shape: &Shape) -> Vec<&ExtendedField> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_envelopes_are_framed_as_exchange_frames_them() {
+        let e = streaming_envelope("<m:GetStreamingEventsResponse/>");
+        assert!(e.starts_with("<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\">"), "{e}");
+        assert!(e.ends_with("</Envelope>") && !e.contains("<?xml"), "{e}");
+        // It is a well-formed SOAP envelope a reader without the framing trick understands too.
+        let doc = tandem_xml::parse(e.as_bytes(), Default::default()).unwrap();
+        let env = tandem_xml::soap::Envelope::of(&doc).unwrap();
+        assert!(tandem_xml::is(env.operation, ns::MESSAGES, "GetStreamingEventsResponse"));
+        assert!(env.header.is_some());
+    }
+}

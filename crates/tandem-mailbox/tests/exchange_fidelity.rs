@@ -1,0 +1,172 @@
+//! Answers as Exchange gives them to the EWS Managed API (issue 10), through the role's router:
+//! Autodiscover's endpoint headers on the unauthenticated probe, date-times in UTC, and the
+//! default properties of calendar items, messages and contacts in the schema's order. The
+//! client-side proof is tests/interop/test_ews_js.py (ews-javascript-api).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use tandem_config::{MailboxConfig, StoreLocation};
+use tandem_directory::{Directory, NewUser};
+use tandem_store::testing::TestDatabase;
+use tower::ServiceExt as _;
+
+const S: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const M: &str = "http://schemas.microsoft.com/exchange/services/2006/messages";
+const T: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
+
+async fn app(dir_db: &TestDatabase, db: &TestDatabase) -> axum::Router {
+    let dir = Directory::open(&dir_db.url).await.unwrap();
+    dir.add(&NewUser {
+        name: "alice".parse().unwrap(),
+        display_name: "Alice Anderson".into(),
+        sip_uri: "sip:alice@litwareinc.com".parse().unwrap(),
+        smtp_address: "alice@litwareinc.com".parse().unwrap(),
+        password: "correct horse".into(),
+    })
+    .await
+    .unwrap();
+    let config = MailboxConfig {
+        enabled: true,
+        fqdn: "mail.litwareinc.com".parse().unwrap(),
+        autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),
+        https_listen: "127.0.0.1:8443".parse().unwrap(),
+        store: StoreLocation::Sqlite(db.url.strip_prefix("sqlite://").unwrap().into()),
+    };
+    let store = tandem_mailbox::open_store(&config).await.unwrap();
+    tandem_mailbox::routes(&config, store, dir)
+}
+
+async fn ews(app: &axum::Router, body: &str) -> String {
+    let env = format!(
+        r#"<s:Envelope xmlns:s="{S}" xmlns:m="{M}" xmlns:t="{T}"><s:Header><t:RequestServerVersion Version="Exchange2013"/></s:Header><s:Body>{body}</s:Body></s:Envelope>"#
+    );
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice@litwareinc.com:correct horse");
+    let req = Request::post("/EWS/Exchange.asmx")
+        .header(header::AUTHORIZATION, format!("Basic {auth}"))
+        .header(header::CONTENT_TYPE, "text/xml")
+        .body(Body::from(env))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn item_id(xml: &str) -> String {
+    let at = xml.find("<t:ItemId Id=\"").unwrap() + 14;
+    xml[at..at + xml[at..].find('"').unwrap()].to_owned()
+}
+
+fn get_item(id: &str) -> String {
+    format!(
+        r#"<m:GetItem><m:ItemShape><t:BaseShape>AllProperties</t:BaseShape></m:ItemShape><m:ItemIds><t:ItemId Id="{id}"/></m:ItemIds></m:GetItem>"#
+    )
+}
+
+/// Position of `needle` in `hay`, failing with the whole answer when it is missing.
+fn at(hay: &str, needle: &str) -> usize {
+    hay.find(needle).unwrap_or_else(|| panic!("{needle} not in {hay}"))
+}
+
+#[tokio::test]
+async fn autodiscover_probe_carries_the_endpoint_headers() {
+    let (dir_db, db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
+    let app = app(&dir_db, &db).await;
+    for path in ["/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml", "/autodiscover/autodiscover.svc"] {
+        let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(resp.headers()["x-soap-enabled"], "True", "{path}");
+        assert_eq!(resp.headers()["x-oauth-enabled"], "True", "{path}");
+        assert!(resp.headers().get("x-wssecurity-enabled").is_none(), "{path}: no WS-Security endpoint is served");
+    }
+    let resp = app.clone().oneshot(Request::get("/EWS/Exchange.asmx").body(Body::empty()).unwrap()).await.unwrap();
+    assert!(resp.headers().get("x-soap-enabled").is_none(), "EWS answers carry no Autodiscover headers");
+}
+
+#[tokio::test]
+async fn calendar_items_answer_in_utc_with_exchange_defaults() {
+    let (dir_db, db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
+    let app = app(&dir_db, &db).await;
+    let create = r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Review</t:Subject><t:Start>2026-12-03T10:00:00.000+00:00</t:Start><t:End>2026-12-03T12:30:00.000+01:00</t:End></t:CalendarItem></m:Items></m:CreateItem>"#;
+    let id = item_id(&ews(&app, create).await);
+    let got = ews(&app, &get_item(&id)).await;
+    assert!(got.contains("<t:Start>2026-12-03T10:00:00Z</t:Start>"), "{got}");
+    assert!(got.contains("<t:End>2026-12-03T11:30:00Z</t:End>"), "{got}");
+    assert!(!got.contains("+00:00") && !got.contains("+01:00"), "{got}");
+    for default in [
+        "<t:IsAllDayEvent>false</t:IsAllDayEvent>",
+        "<t:LegacyFreeBusyStatus>Busy</t:LegacyFreeBusyStatus>",
+        "<t:IsMeeting>false</t:IsMeeting>",
+        "<t:IsRecurring>false</t:IsRecurring>",
+        "<t:IsCancelled>false</t:IsCancelled>",
+        "<t:CalendarItemType>Single</t:CalendarItemType>",
+        "<t:MyResponseType>Organizer</t:MyResponseType>",
+        "<t:EmailAddress>alice@litwareinc.com</t:EmailAddress>",
+        "<t:Duration>PT1H30M</t:Duration>",
+        "<t:StartTimeZone Id=\"UTC\"",
+        "<t:Sensitivity>Normal</t:Sensitivity>",
+    ] {
+        at(&got, default);
+    }
+    // Schema order: ItemType's elements, then CalendarItemType's.
+    let order = [
+        "<t:ItemId",
+        "<t:Subject>",
+        "<t:Sensitivity>",
+        "<t:DateTimeCreated>",
+        "<t:UID>",
+        "<t:Start>",
+        "<t:End>",
+        "<t:IsAllDayEvent>",
+        "<t:Organizer>",
+        "<t:Duration>",
+        "<t:StartTimeZone",
+    ];
+    let pos: Vec<usize> = order.iter().map(|n| at(&got, n)).collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{order:?} out of order in {got}");
+
+    // UpdateItem takes another offset and answers in UTC too.
+    let update = format!(
+        r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="calendar:Start"/><t:CalendarItem><t:Start>2026-12-03T08:00:00-03:00</t:Start></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#
+    );
+    assert!(ews(&app, &update).await.contains("NoError"));
+    let got = ews(&app, &get_item(&id)).await;
+    assert!(got.contains("<t:Start>2026-12-03T11:00:00Z</t:Start>"), "{got}");
+}
+
+#[tokio::test]
+async fn messages_and_contacts_carry_exchange_defaults() {
+    let (dir_db, db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
+    let app = app(&dir_db, &db).await;
+    let create = r#"<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:Subject>RE: Plans</t:Subject><t:ToRecipients><t:Mailbox><t:Name>Bob Brown</t:Name><t:EmailAddress>bob@litwareinc.com</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>"#;
+    let got = ews(&app, &get_item(&item_id(&ews(&app, create).await))).await;
+    for default in [
+        "<t:Importance>Normal</t:Importance>",
+        "<t:Sensitivity>Normal</t:Sensitivity>",
+        "<t:IsRead>true</t:IsRead>",
+        "<t:IsDraft>true</t:IsDraft>",
+        "<t:DisplayTo>Bob Brown</t:DisplayTo>",
+        "<t:ConversationId Id=\"",
+        "<t:ConversationTopic>Plans</t:ConversationTopic>",
+        "<t:Culture>en-US</t:Culture>",
+        "<t:Size>",
+        "<t:DateTimeCreated>",
+    ] {
+        at(&got, default);
+    }
+    assert!(at(&got, "<t:ToRecipients>") < at(&got, "<t:IsRead>"), "MessageType order: {got}");
+    assert!(at(&got, "<t:HasAttachments>") < at(&got, "<t:ToRecipients>"), "ItemType first: {got}");
+
+    let create = r#"<m:CreateItem><m:Items><t:Contact><t:GivenName>Dana</t:GivenName><t:Surname>Scully</t:Surname></t:Contact></m:Items></m:CreateItem>"#;
+    let got = ews(&app, &get_item(&item_id(&ews(&app, create).await))).await;
+    for default in [
+        "<t:FileAs>Scully, Dana</t:FileAs>",
+        "<t:ContactSource>Store</t:ContactSource>",
+        "<t:HasPicture>false</t:HasPicture>",
+    ] {
+        at(&got, default);
+    }
+    assert!(at(&got, "<t:FileAs>") < at(&got, "<t:GivenName>") && at(&got, "<t:GivenName>") < at(&got, "<t:Surname>"));
+}
