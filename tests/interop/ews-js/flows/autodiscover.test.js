@@ -3,10 +3,10 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { ews, email, service } = require('./lib');
+const { ews, email, password, discovered } = require('./lib');
 
 test('AutodiscoverUrl by e-mail address finds the EWS URL', async () => {
-  const { svc } = await service();
+  const { svc } = await discovered();
   const url = svc.Url.ToString();
   // The deployment's published EWS URL (GetUserSettings ExternalEwsUrl), as `tandem status` prints it.
   assert.equal(url.toLowerCase(), process.env.TANDEM_EWS_URL.toLowerCase());
@@ -18,7 +18,7 @@ test('AutodiscoverUrl by e-mail address finds the EWS URL', async () => {
 
 test('GetUserSettings through the AutodiscoverService', async () => {
   const ad = new ews.AutodiscoverService(ews.ExchangeVersion.Exchange2013);
-  ad.Credentials = new ews.WebCredentials(email, require('./lib').password);
+  ad.Credentials = new ews.WebCredentials(email, password);
   ad.RedirectionUrlValidationCallback = (url) => url.startsWith('https://');
   const resp = await ad.GetUserSettings(email, [ews.UserSettingName.UserDisplayName, ews.UserSettingName.ExternalEwsUrl]);
   assert.equal(resp.ErrorCode, ews.AutodiscoverErrorCode.NoError);

@@ -2,7 +2,7 @@
 // an application finds it (AutodiscoverUrl by e-mail address), and small helpers.
 //
 // Environment (set by tests/interop/test_ews_js.py): TANDEM_EMAIL, TANDEM_PASSWORD,
-// NODE_EXTRA_CA_CERTS (the deployment's CA). The flows run inside a network namespace where the
+// TANDEM_EWS_URL (what `tandem status` publishes), NODE_EXTRA_CA_CERTS (the deployment's CA). The flows run inside a network namespace where the
 // domain's names resolve to the deployment, listening on 443 as Exchange does.
 'use strict';
 const ews = require('ews-javascript-api');
@@ -15,7 +15,7 @@ if (!email || !password) {
 const domain = email.split('@')[1];
 
 /** An ExchangeService with its URL found by Autodiscover from the e-mail address. */
-async function service() {
+async function discovered() {
   const svc = new ews.ExchangeService(ews.ExchangeVersion.Exchange2013);
   svc.Credentials = new ews.WebCredentials(email, password);
   const redirections = [];
@@ -26,9 +26,18 @@ async function service() {
   return { svc, redirections };
 }
 
+/** An ExchangeService at the deployment's EWS URL (TANDEM_EWS_URL), so that each flow proves its
+ * own behaviour and not Autodiscover's (autodiscover.test.js proves that). */
+async function service() {
+  const svc = new ews.ExchangeService(ews.ExchangeVersion.Exchange2013);
+  svc.Credentials = new ews.WebCredentials(email, password);
+  svc.Url = new ews.Uri(process.env.TANDEM_EWS_URL);
+  return { svc };
+}
+
 /** A unique subject, so flows never see each other's items. */
 function unique(prefix) {
   return `${prefix} ${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
 }
 
-module.exports = { ews, email, password, domain, service, unique };
+module.exports = { ews, email, password, domain, discovered, service, unique };
