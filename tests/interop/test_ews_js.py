@@ -117,7 +117,7 @@ def test_appointments_keep_start_and_end(deployment):
 
 def test_default_properties(deployment):
     out = run_flow(deployment, "properties")
-    assert "# pass 3" in out, out
+    assert "# pass 5" in out, out
 
 
 def test_streaming_subscription_delivers_events(deployment):

@@ -68,3 +68,32 @@ test('a contact carries Exchange\'s defaults', async () => {
   assert.equal(back.ContactSource, ews.ContactSource.Store);
   assert.equal(back.HasPicture, false);
 });
+
+test('a task carries Exchange\'s defaults', async () => {
+  const { svc } = await service();
+  const t = new ews.Task(svc);
+  t.Subject = unique('File the report');
+  t.DueDate = new ews.DateTime(Date.UTC(2026, 11, 10, 17, 0, 0));
+  await t.Save(ews.WellKnownFolderName.Tasks);
+  const back = await ews.Task.Bind(svc, t.Id);
+  assert.equal(back.Status, ews.TaskStatus.NotStarted);
+  assert.equal(back.IsComplete, false);
+  assert.equal(back.PercentComplete, 0);
+  assert.equal(back.IsRecurring, false);
+  assert.equal(back.IsTeamTask, false);
+  assert.equal(back.ChangeCount, 1);
+  assert.equal(back.Owner, 'Alice Anderson');
+  assert.equal(back.DueDate.TotalMilliSeconds, Date.UTC(2026, 11, 10, 17, 0, 0));
+  assert.equal(back.Sensitivity, ews.Sensitivity.Normal);
+});
+
+test('folders answer with their counts and class', async () => {
+  const { svc } = await service();
+  const cal = await ews.CalendarFolder.Bind(svc, ews.WellKnownFolderName.Calendar);
+  assert.equal(cal.DisplayName, 'Calendar');
+  assert.ok(cal.TotalCount >= 1);
+  const inbox = await ews.Folder.Bind(svc, ews.WellKnownFolderName.Inbox);
+  assert.equal(inbox.FolderClass, 'IPF.Note');
+  assert.equal(typeof inbox.UnreadCount, 'number');
+  assert.equal(typeof inbox.ChildFolderCount, 'number');
+});
