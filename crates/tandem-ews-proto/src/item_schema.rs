@@ -480,11 +480,22 @@ fn calendar_defaults(f: &Facts<'_>, add: &mut impl FnMut((&'static str, String))
     if let (Some(s), Some(e)) = (f.start, f.end) {
         add(el("Duration", duration(e - s)));
     }
-    add(el("TimeZone", "(UTC) Coordinated Universal Time"));
+    // A zone the client sent governs both ends and names TimeZone, as on Exchange.
+    let sent = f.stored("StartTimeZone");
+    let zone_name = sent
+        .and_then(|x| {
+            let at = x.find(" Name=\"")? + 7;
+            Some(x[at..at + x[at..].find('"')?].to_owned())
+        })
+        .unwrap_or_else(|| "(UTC) Coordinated Universal Time".to_owned());
+    add(el("TimeZone", zone_name));
     add(el("AppointmentSequenceNumber", 0));
     add(el("AppointmentState", if meeting { 1 } else { 0 }));
     add(utc_zone("StartTimeZone"));
-    add(utc_zone("EndTimeZone"));
+    match sent.and_then(|x| x.strip_prefix("<t:StartTimeZone")).and_then(|x| x.strip_suffix("</t:StartTimeZone>")) {
+        Some(inner) => add(("EndTimeZone", format!("<t:EndTimeZone{inner}</t:EndTimeZone>"))),
+        None => add(utc_zone("EndTimeZone")),
+    }
     add(el("AllowNewTimeProposal", "true"));
     add(el("IsOnlineMeeting", "false"));
 }
@@ -561,5 +572,19 @@ mod tests {
         assert_eq!(get("Duration"), Some("<t:Duration>PT30M</t:Duration>"));
         assert!(get("Organizer").is_some_and(|o| o.contains("alice@example.com")));
         assert!(get("StartTimeZone").is_some_and(|z| z.starts_with("<t:StartTimeZone Id=\"UTC\"")));
+
+        let stored = vec![(
+            "StartTimeZone".to_owned(),
+            "<t:StartTimeZone Id=\"Tokyo Standard Time\" Name=\"(UTC+09:00) Tokyo\"><t:Periods/></t:StartTimeZone>"
+                .to_owned(),
+        )];
+        let d = defaults(&Facts { stored: &stored, ..f });
+        let get = |n: &str| d.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("StartTimeZone"), None, "kept as sent");
+        assert_eq!(
+            get("EndTimeZone"),
+            Some("<t:EndTimeZone Id=\"Tokyo Standard Time\" Name=\"(UTC+09:00) Tokyo\"><t:Periods/></t:EndTimeZone>")
+        );
+        assert_eq!(get("TimeZone"), Some("<t:TimeZone>(UTC+09:00) Tokyo</t:TimeZone>"));
     }
 }

@@ -9,6 +9,7 @@ pub mod item_schema;
 pub mod ops;
 pub mod pox;
 pub mod render;
+pub mod timezone;
 pub mod types;
 pub mod version;
 

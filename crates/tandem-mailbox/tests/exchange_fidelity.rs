@@ -170,3 +170,19 @@ async fn messages_and_contacts_carry_exchange_defaults() {
     }
     assert!(at(&got, "<t:FileAs>") < at(&got, "<t:GivenName>") && at(&got, "<t:GivenName>") < at(&got, "<t:Surname>"));
 }
+
+#[tokio::test]
+async fn wall_clock_times_are_read_in_the_items_time_zone_and_the_zone_is_kept() {
+    let (dir_db, db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
+    let app = app(&dir_db, &db).await;
+    let zone = r#"<t:StartTimeZone Id="Pacific Standard Time" Name="(UTC-08:00) Pacific Time (US &amp; Canada)"><t:Periods><t:Period Bias="P0DT8H0M0.0S" Name="Standard" Id="Std"/><t:Period Bias="P0DT7H0M0.0S" Name="Daylight" Id="Dlt"/></t:Periods><t:TransitionsGroups><t:TransitionsGroup Id="0"><t:RecurringDayTransition><t:To Kind="Period">Dlt</t:To><t:TimeOffset>P0DT2H0M0.0S</t:TimeOffset><t:Month>3</t:Month><t:DayOfWeek>Sunday</t:DayOfWeek><t:Occurrence>2</t:Occurrence></t:RecurringDayTransition><t:RecurringDayTransition><t:To Kind="Period">Std</t:To><t:TimeOffset>P0DT2H0M0.0S</t:TimeOffset><t:Month>11</t:Month><t:DayOfWeek>Sunday</t:DayOfWeek><t:Occurrence>1</t:Occurrence></t:RecurringDayTransition></t:TransitionsGroup></t:TransitionsGroups><t:Transitions><t:Transition><t:To Kind="Group">0</t:To></t:Transition></t:Transitions></t:StartTimeZone>"#;
+    let create = format!(
+        r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Summer call</t:Subject><t:Start>2026-07-01T09:00:00</t:Start><t:End>2026-07-01T10:00:00</t:End>{zone}</t:CalendarItem></m:Items></m:CreateItem>"#
+    );
+    let got = ews(&app, &get_item(&item_id(&ews(&app, &create).await))).await;
+    assert!(got.contains("<t:Start>2026-07-01T16:00:00Z</t:Start>"), "daylight time, UTC-7: {got}");
+    assert!(got.contains("<t:End>2026-07-01T17:00:00Z</t:End>"), "{got}");
+    assert!(got.contains("<t:StartTimeZone Id=\"Pacific Standard Time\""), "kept: {got}");
+    assert!(got.contains("<t:EndTimeZone Id=\"Pacific Standard Time\""), "the end follows the start's zone: {got}");
+    assert!(got.contains("<t:TimeZone>(UTC-08:00) Pacific Time (US &amp; Canada)</t:TimeZone>"), "{got}");
+}
