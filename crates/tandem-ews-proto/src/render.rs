@@ -71,6 +71,29 @@ pub struct FolderView {
 }
 
 pub fn folder(f: &FolderView, shape: &Shape) -> String {
+    folder_with_rights(f, shape, FolderRights::Owner)
+}
+
+/// What the caller may do in a folder, for `EffectiveRights`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderRights {
+    /// The mailbox's owner: everything.
+    Owner,
+    /// A delegate reading it: read only.
+    Reader,
+}
+
+/// `<t:EffectiveRights>` as Exchange writes it for folders.
+pub fn folder_rights(rights: FolderRights) -> String {
+    let all = rights == FolderRights::Owner;
+    format!(
+        "<t:EffectiveRights><t:CreateAssociated>{all}</t:CreateAssociated><t:CreateContents>{all}</t:CreateContents><t:CreateHierarchy>{all}</t:CreateHierarchy><t:Delete>{all}</t:Delete><t:Modify>{all}</t:Modify><t:Read>true</t:Read><t:ViewPrivateItems>{all}</t:ViewPrivateItems></t:EffectiveRights>"
+    )
+}
+
+/// A folder under a shape, with the caller's rights for `EffectiveRights` (AllProperties, or
+/// `folder:EffectiveRights`), in BaseFolderType's order.
+pub fn folder_with_rights(f: &FolderView, shape: &Shape, rights: FolderRights) -> String {
     let el = folder_element(&f.class);
     let mut s = format!("<t:{el}>{}", id_element("FolderId", &f.id, &f.change_key));
     let all = shape.base == BaseShape::AllProperties;
@@ -94,6 +117,9 @@ pub fn folder(f: &FolderView, shape: &Shape) -> String {
     }
     for (field, values) in &f.extended {
         s.push_str(&extended_property(field, values, is_multi(&field.property_type)));
+    }
+    if all || shape.wants("folder:EffectiveRights") {
+        s.push_str(&folder_rights(rights));
     }
     if matches!(el, "Folder" | "TasksFolder") && (default || shape.wants("folder:UnreadCount")) {
         s.push_str(&format!("<t:UnreadCount>{}</t:UnreadCount>", f.unread));

@@ -186,3 +186,21 @@ async fn wall_clock_times_are_read_in_the_items_time_zone_and_the_zone_is_kept()
     assert!(got.contains("<t:EndTimeZone Id=\"Pacific Standard Time\""), "the end follows the start's zone: {got}");
     assert!(got.contains("<t:TimeZone>(UTC-08:00) Pacific Time (US &amp; Canada)</t:TimeZone>"), "{got}");
 }
+
+#[tokio::test]
+async fn folders_carry_effective_rights_in_schema_order() {
+    let (dir_db, db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
+    let app = app(&dir_db, &db).await;
+    let get = r#"<m:GetFolder><m:FolderShape><t:BaseShape>AllProperties</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>"#;
+    let got = ews(&app, get).await;
+    assert!(
+        got.contains(
+            "<t:EffectiveRights><t:CreateAssociated>true</t:CreateAssociated><t:CreateContents>true</t:CreateContents>"
+        ),
+        "{got}"
+    );
+    assert!(at(&got, "<t:ChildFolderCount>") < at(&got, "<t:EffectiveRights>"), "{got}");
+    assert!(at(&got, "<t:EffectiveRights>") < at(&got, "<t:UnreadCount>"), "{got}");
+    let got = ews(&app, &get.replace("AllProperties", "Default")).await;
+    assert!(!got.contains("EffectiveRights"), "Default leaves it out: {got}");
+}

@@ -392,7 +392,8 @@ pub(crate) async fn folder_xml(ctx: &Ctx<'_>, f: &Folder, shape: &Shape, all: &[
         child_count,
         extended,
     };
-    Ok(render::folder(&view, shape))
+    let rights = if f.mailbox == ctx.mailbox() { render::FolderRights::Owner } else { render::FolderRights::Reader };
+    Ok(render::folder_with_rights(&view, shape, rights))
 }
 
 /// MAPI properties of folders that clients (DavMail) ask for.

@@ -96,4 +96,7 @@ test('folders answer with their counts and class', async () => {
   assert.equal(inbox.FolderClass, 'IPF.Note');
   assert.equal(typeof inbox.UnreadCount, 'number');
   assert.equal(typeof inbox.ChildFolderCount, 'number');
+  const rights = inbox.EffectiveRights;
+  assert.ok(rights & ews.EffectiveRights.CreateContents, `EffectiveRights ${rights}`);
+  assert.ok(rights & ews.EffectiveRights.Read, `EffectiveRights ${rights}`);
 });
