@@ -153,10 +153,12 @@ async fn messages_and_contacts_carry_exchange_defaults() {
         "<t:Culture>en-US</t:Culture>",
         "<t:Size>",
         "<t:DateTimeCreated>",
+        "<t:InternetMessageId>&lt;",
     ] {
         at(&got, default);
     }
     assert!(at(&got, "<t:ToRecipients>") < at(&got, "<t:IsRead>"), "MessageType order: {got}");
+    assert!(at(&got, "<t:InternetMessageId>") < at(&got, "<t:IsRead>"), "MessageType order: {got}");
     assert!(at(&got, "<t:HasAttachments>") < at(&got, "<t:ToRecipients>"), "ItemType first: {got}");
 
     let create = r#"<m:CreateItem><m:Items><t:Contact><t:GivenName>Dana</t:GivenName><t:Surname>Scully</t:Surname></t:Contact></m:Items></m:CreateItem>"#;

@@ -523,6 +523,11 @@ pub(crate) async fn item_view(
     if i.element == "Message" {
         computed.push(("IsRead", format!("<t:IsRead>{}</t:IsRead>", i.is_read)));
         computed.push(("IsDraft", format!("<t:IsDraft>{}</t:IsDraft>", i.sent_at.is_none())));
+        if !stored.iter().any(|(n, _)| n == "InternetMessageId") {
+            let id = mime::message_id(i);
+            let id = tandem_xml::escape(&id);
+            computed.push(("InternetMessageId", format!("<t:InternetMessageId>{id}</t:InternetMessageId>")));
+        }
         if let Some(sent) = i.sent_at {
             computed.push(("DateTimeSent", format!("<t:DateTimeSent>{}</t:DateTimeSent>", format_datetime(sent))));
         }

@@ -51,6 +51,7 @@ test('a message carries Exchange\'s defaults', async () => {
   assert.equal(m.DisplayTo, 'bob@' + email.split('@')[1]);
   assert.equal(m.IsReadReceiptRequested, false);
   assert.equal(m.Culture, 'en-US');
+  assert.match(m.InternetMessageId, /^<[^@>]+@[^>]+>$/);
 });
 
 test('a contact carries Exchange\'s defaults', async () => {
