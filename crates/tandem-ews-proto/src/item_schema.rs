@@ -313,7 +313,7 @@ pub fn mailbox(name: &str, smtp: &str) -> String {
 }
 
 /// `Name` (else `EmailAddress`) of each mailbox in a stored recipient list, `; `-joined as
-/// Exchange writes DisplayTo and DisplayCc.
+/// Exchange writes DisplayTo and DisplayCc (in the stored, escaped form).
 fn display_list(xml: Option<&str>) -> String {
     let Some(xml) = xml else { return String::new() };
     let mut names = Vec::new();
@@ -411,8 +411,9 @@ pub fn defaults(f: &Facts<'_>) -> Vec<(&'static str, String)> {
     if calendar && let Some(s) = f.start {
         add(("ReminderDueBy", datetime_element("ReminderDueBy", s)));
     }
-    add(el("DisplayCc", tandem_xml::escape(&display_list(f.stored("CcRecipients")))));
-    add(el("DisplayTo", tandem_xml::escape(&display_list(f.stored("ToRecipients")))));
+    // Names taken from stored elements are escaped already.
+    add(el("DisplayCc", display_list(f.stored("CcRecipients"))));
+    add(el("DisplayTo", display_list(f.stored("ToRecipients"))));
     add(el("Culture", "en-US"));
     let rights = if f.own {
         "<t:CreateAssociated>false</t:CreateAssociated><t:CreateContents>false</t:CreateContents><t:CreateHierarchy>false</t:CreateHierarchy><t:Delete>true</t:Delete><t:Modify>true</t:Modify><t:Read>true</t:Read><t:ViewPrivateItems>true</t:ViewPrivateItems>"
@@ -437,11 +438,37 @@ pub fn defaults(f: &Facts<'_>) -> Vec<(&'static str, String)> {
             let (given, surname) = (text("GivenName"), text("Surname"));
             let file_as = match (given.is_empty(), surname.is_empty()) {
                 (false, false) => format!("{surname}, {given}"),
-                (true, false) => surname,
-                (false, true) => given,
+                (true, false) => surname.clone(),
+                (false, true) => given.clone(),
                 (true, true) => text("DisplayName"),
             };
-            add(el("FileAs", tandem_xml::escape(&file_as)));
+            // Built from stored element text, which is escaped already.
+            add(el("FileAs", file_as));
+            // CompleteNameType: Title, FirstName, MiddleName, LastName, Suffix, Initials,
+            // FullName, Nickname (the parts the contact has; FullName always).
+            let full = match text("DisplayName") {
+                d if !d.is_empty() => d,
+                _ => [given.as_str(), surname.as_str()]
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            };
+            let mut complete = String::new();
+            for (part, from) in [
+                ("FirstName", given.clone()),
+                ("MiddleName", text("MiddleName")),
+                ("LastName", surname.clone()),
+                ("Initials", text("Initials")),
+                ("FullName", full),
+                ("Nickname", text("Nickname")),
+            ] {
+                if !from.is_empty() || part == "FullName" {
+                    complete.push_str(&format!("<t:{part}>{from}</t:{part}>"));
+                }
+            }
+            add(el("CompleteName", complete));
             add(el("ContactSource", "Store"));
             add(el("HasPicture", "false"));
         }

@@ -140,14 +140,14 @@ async fn calendar_items_answer_in_utc_with_exchange_defaults() {
 async fn messages_and_contacts_carry_exchange_defaults() {
     let (dir_db, db) = (TestDatabase::sqlite(), TestDatabase::sqlite());
     let app = app(&dir_db, &db).await;
-    let create = r#"<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:Subject>RE: Plans</t:Subject><t:ToRecipients><t:Mailbox><t:Name>Bob Brown</t:Name><t:EmailAddress>bob@litwareinc.com</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>"#;
+    let create = r#"<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:Subject>RE: Plans</t:Subject><t:ToRecipients><t:Mailbox><t:Name>Bob &amp; Brown</t:Name><t:EmailAddress>bob@litwareinc.com</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>"#;
     let got = ews(&app, &get_item(&item_id(&ews(&app, create).await))).await;
     for default in [
         "<t:Importance>Normal</t:Importance>",
         "<t:Sensitivity>Normal</t:Sensitivity>",
         "<t:IsRead>true</t:IsRead>",
         "<t:IsDraft>true</t:IsDraft>",
-        "<t:DisplayTo>Bob Brown</t:DisplayTo>",
+        "<t:DisplayTo>Bob &amp; Brown</t:DisplayTo>",
         "<t:ConversationId Id=\"",
         "<t:ConversationTopic>Plans</t:ConversationTopic>",
         "<t:Culture>en-US</t:Culture>",
@@ -161,10 +161,11 @@ async fn messages_and_contacts_carry_exchange_defaults() {
     assert!(at(&got, "<t:InternetMessageId>") < at(&got, "<t:IsRead>"), "MessageType order: {got}");
     assert!(at(&got, "<t:HasAttachments>") < at(&got, "<t:ToRecipients>"), "ItemType first: {got}");
 
-    let create = r#"<m:CreateItem><m:Items><t:Contact><t:GivenName>Dana</t:GivenName><t:Surname>Scully</t:Surname></t:Contact></m:Items></m:CreateItem>"#;
+    let create = r#"<m:CreateItem><m:Items><t:Contact><t:GivenName>Dana</t:GivenName><t:Surname>Scully &amp; Co</t:Surname></t:Contact></m:Items></m:CreateItem>"#;
     let got = ews(&app, &get_item(&item_id(&ews(&app, create).await))).await;
     for default in [
-        "<t:FileAs>Scully, Dana</t:FileAs>",
+        "<t:FileAs>Scully &amp; Co, Dana</t:FileAs>",
+        "<t:CompleteName><t:FirstName>Dana</t:FirstName><t:LastName>Scully &amp; Co</t:LastName><t:FullName>Dana Scully &amp; Co</t:FullName></t:CompleteName>",
         "<t:ContactSource>Store</t:ContactSource>",
         "<t:HasPicture>false</t:HasPicture>",
     ] {

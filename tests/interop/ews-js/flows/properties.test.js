@@ -62,6 +62,9 @@ test('a contact carries Exchange\'s defaults', async () => {
   await c.Save(ews.WellKnownFolderName.Contacts);
   const back = await ews.Contact.Bind(svc, c.Id);
   assert.equal(back.FileAs, `${c.Surname}, Dana`);
+  assert.equal(back.CompleteName.GivenName, 'Dana');
+  assert.equal(back.CompleteName.Surname, c.Surname);
+  assert.equal(back.CompleteName.FullName, `Dana ${c.Surname}`);
   assert.equal(back.Sensitivity, ews.Sensitivity.Normal);
   assert.equal(back.Importance, ews.Importance.Normal);
   assert.ok(back.DateTimeCreated, 'DateTimeCreated');
