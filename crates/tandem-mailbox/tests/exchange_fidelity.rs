@@ -1,6 +1,7 @@
 //! Answers as Exchange gives them to the EWS Managed API (issue 10), through the role's router:
 //! Autodiscover's endpoint headers on the unauthenticated probe, date-times in UTC, and the
-//! default properties of calendar items, messages and contacts in the schema's order. The
+//! default properties of calendar items, messages and contacts in the schema's order, and
+//! SyncFolderItems' ReadFlagChange (on SQLite and PostgreSQL). The
 //! client-side proof is tests/interop/test_ews_js.py (ews-javascript-api).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,7 +33,10 @@ async fn app(dir_db: &TestDatabase, db: &TestDatabase) -> axum::Router {
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),
         https_listen: "127.0.0.1:8443".parse().unwrap(),
-        store: StoreLocation::Sqlite(db.url.strip_prefix("sqlite://").unwrap().into()),
+        store: match db.url.strip_prefix("sqlite://") {
+            Some(path) => StoreLocation::Sqlite(path.into()),
+            None => StoreLocation::Postgres(db.url.clone()),
+        },
     };
     let store = tandem_mailbox::open_store(&config).await.unwrap();
     tandem_mailbox::routes(&config, store, dir)
@@ -206,4 +210,61 @@ async fn folders_carry_effective_rights_in_schema_order() {
     assert!(at(&got, "<t:EffectiveRights>") < at(&got, "<t:UnreadCount>"), "{got}");
     let got = ews(&app, &get.replace("AllProperties", "Default")).await;
     assert!(!got.contains("EffectiveRights"), "Default leaves it out: {got}");
+}
+
+/// A read-flag-only UpdateItem is a ReadFlagChange to SyncFolderItems; any other change after
+/// the state makes it an Update again; pull notifications still see a ModifiedEvent.
+async fn read_flag_changes(db: &TestDatabase) {
+    let dir_db = TestDatabase::sqlite();
+    let app = app(&dir_db, db).await;
+    let create = r#"<m:CreateItem MessageDisposition="SaveOnly"><m:Items><t:Message><t:Subject>Flag me</t:Subject></t:Message></m:Items></m:CreateItem>"#;
+    let id = item_id(&ews(&app, create).await);
+    let sync = |state: &str| {
+        let state = if state.is_empty() { String::new() } else { format!("<m:SyncState>{state}</m:SyncState>") };
+        format!(
+            r#"<m:SyncFolderItems><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape><m:SyncFolderId><t:DistinguishedFolderId Id="drafts"/></m:SyncFolderId>{state}<m:MaxChangesReturned>100</m:MaxChangesReturned></m:SyncFolderItems>"#
+        )
+    };
+    let first = ews(&app, &sync("")).await;
+    let at_state = |xml: &str| {
+        let a = xml.find("<m:SyncState>").unwrap() + 13;
+        xml[a..a + xml[a..].find('<').unwrap()].to_owned()
+    };
+    let state = at_state(&first);
+    let subscribe = r#"<m:Subscribe><m:PullSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId Id="drafts"/></t:FolderIds><t:EventTypes><t:EventType>ModifiedEvent</t:EventType></t:EventTypes><t:Timeout>10</t:Timeout></m:PullSubscriptionRequest></m:Subscribe>"#;
+    let sub = ews(&app, subscribe).await;
+    let field = |tag: &str| {
+        let a = sub.find(&format!("<m:{tag}>")).unwrap() + tag.len() + 4;
+        sub[a..a + sub[a..].find('<').unwrap()].to_owned()
+    };
+    let (sub_id, watermark) = (field("SubscriptionId"), field("Watermark"));
+    let set = |field: &str, value: &str| {
+        format!(
+            r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="{field}"/><t:Message>{value}</t:Message></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#
+        )
+    };
+    assert!(ews(&app, &set("message:IsRead", "<t:IsRead>false</t:IsRead>")).await.contains("NoError"));
+    let got = ews(&app, &sync(&state)).await;
+    assert!(got.contains("<t:ReadFlagChange><t:ItemId Id=\""), "{got}");
+    assert!(got.contains("<t:IsRead>false</t:IsRead></t:ReadFlagChange>") && !got.contains("<t:Update>"), "{got}");
+    let events = ews(
+        &app,
+        &format!(r#"<m:GetEvents><m:SubscriptionId>{sub_id}</m:SubscriptionId><m:Watermark>{watermark}</m:Watermark></m:GetEvents>"#),
+    )
+    .await;
+    assert!(events.contains("<t:ModifiedEvent>"), "{events}");
+    assert!(ews(&app, &set("item:Subject", "<t:Subject>Flagged</t:Subject>")).await.contains("NoError"));
+    let got = ews(&app, &sync(&state)).await;
+    assert!(got.contains("<t:Update>") && !got.contains("ReadFlagChange"), "{got}");
+}
+
+#[tokio::test]
+async fn read_flag_changes_sqlite() {
+    read_flag_changes(&TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn read_flag_changes_postgres() {
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    read_flag_changes(&db).await;
 }

@@ -53,6 +53,14 @@ async fn apply(
         return Err(fail(ResponseCode::ErrorIrresolvableConflict, "The item was changed since it was read."));
     }
     let was_unread = !item.is_read;
+    // Only the read flag is set: logged as a read-flag change (SyncFolderItems' ReadFlagChange).
+    let read_flag_only = !updates.is_empty()
+        && updates.iter().all(|u| match u {
+            Update::Set { path, .. } | Update::Append { path, .. } => {
+                matches!(path, PropertyPath::Field(f) if f == "message:IsRead")
+            }
+            Update::Delete { .. } => false,
+        });
     let mut fields = data::split_elements(&item.fields)?;
     let mut ext = data::split_extended(&item.ext)?;
     for u in updates {
@@ -87,7 +95,11 @@ async fn apply(
     let mut w = ctx.s.data.write().await?;
     let (change_number, _) = w.next_numbers(ctx.mailbox(), 0).await?;
     item.change_number = change_number;
-    w.update_item(&item, None).await?;
+    if read_flag_only {
+        w.update_item_read_flag(&item).await?;
+    } else {
+        w.update_item(&item, None).await?;
+    }
     let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
     w.adjust_counts(&item.folder_id, 0, unread_delta, change_number).await?;
     w.commit().await?;
