@@ -165,6 +165,14 @@ impl Zone {
         (!groups.is_empty()).then_some(Zone { groups })
     }
 
+    /// Reads a zone element as the Mailbox stores it (`<t:StartTimeZone …>` without its
+    /// namespace declaration).
+    pub fn from_stored(xml: &str) -> Option<Zone> {
+        let wrapped = format!("<r xmlns:t=\"{}\">{xml}</r>", ns::TYPES);
+        let doc = tandem_xml::parse(wrapped.as_bytes(), tandem_xml::Limits::default()).ok()?;
+        children(doc.root_element()).next().and_then(Zone::parse)
+    }
+
     fn parse_meeting(node: Node<'_, '_>) -> Option<Zone> {
         let t = ns::TYPES;
         let base = parse_duration(&child(node, t, "BaseOffset").map(text)?)?;

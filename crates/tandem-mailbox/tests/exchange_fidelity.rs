@@ -186,12 +186,23 @@ async fn wall_clock_times_are_read_in_the_items_time_zone_and_the_zone_is_kept()
     let create = format!(
         r#"<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem><t:Subject>Summer call</t:Subject><t:Start>2026-07-01T09:00:00</t:Start><t:End>2026-07-01T10:00:00</t:End>{zone}</t:CalendarItem></m:Items></m:CreateItem>"#
     );
-    let got = ews(&app, &get_item(&item_id(&ews(&app, &create).await))).await;
+    let id = item_id(&ews(&app, &create).await);
+    let got = ews(&app, &get_item(&id)).await;
     assert!(got.contains("<t:Start>2026-07-01T16:00:00Z</t:Start>"), "daylight time, UTC-7: {got}");
     assert!(got.contains("<t:End>2026-07-01T17:00:00Z</t:End>"), "{got}");
     assert!(got.contains("<t:StartTimeZone Id=\"Pacific Standard Time\""), "kept: {got}");
     assert!(got.contains("<t:EndTimeZone Id=\"Pacific Standard Time\""), "the end follows the start's zone: {got}");
     assert!(got.contains("<t:TimeZone>(UTC-08:00) Pacific Time (US &amp; Canada)</t:TimeZone>"), "{got}");
+
+    // UpdateItem: a wall-clock time is read in the stored zone (standard time in December).
+    let update = format!(
+        r#"<m:UpdateItem ConflictResolution="AlwaysOverwrite" SendMeetingInvitationsOrCancellations="SendToNone"><m:ItemChanges><t:ItemChange><t:ItemId Id="{id}"/><t:Updates><t:SetItemField><t:FieldURI FieldURI="calendar:End"/><t:CalendarItem><t:End>2026-12-03T10:00:00</t:End></t:CalendarItem></t:SetItemField><t:SetItemField><t:FieldURI FieldURI="calendar:Start"/><t:CalendarItem><t:Start>2026-12-03T09:00:00</t:Start></t:CalendarItem></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#
+    );
+    assert!(ews(&app, &update).await.contains("NoError"));
+    let got = ews(&app, &get_item(&id)).await;
+    assert!(got.contains("<t:Start>2026-12-03T17:00:00Z</t:Start>"), "standard time, UTC-8: {got}");
+    assert!(got.contains("<t:End>2026-12-03T18:00:00Z</t:End>"), "{got}");
+    assert!(got.contains("<t:Duration>PT1H</t:Duration>"), "{got}");
 }
 
 #[tokio::test]

@@ -118,7 +118,10 @@ pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
         tandem_xml::serialize(c, ns::TYPES, "t", &mut xml);
         // Date-times are kept as the instant, written in UTC whatever offset the client used
         // (Exchange answers `2026-12-03T10:00:00Z` to `…T10:00:00.000+00:00`).
-        if let Some(utc) = crate::item_schema::normalize_datetime(name, &xml) {
+        // A wall-clock Start/End (no offset) waits for the item's zone, read after the loop, or
+        // (UpdateItem) the stored item's: the handler normalizes what is left.
+        let wall_clock = matches!(name, "Start" | "End") && !crate::timezone::has_offset(&text(c));
+        if !wall_clock && let Some(utc) = crate::item_schema::normalize_datetime(name, &xml) {
             xml = utc;
         }
         d.fields.retain(|(n, _)| n != name);
