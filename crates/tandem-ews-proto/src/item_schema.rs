@@ -473,15 +473,28 @@ pub fn defaults(f: &Facts<'_>) -> Vec<(&'static str, String)> {
             add(el("HasPicture", "false"));
         }
         "Task" => {
+            // Status and PercentComplete follow each other as on Exchange: Completed is 100 %,
+            // 100 % is Completed, anything between is InProgress; IsComplete says Completed.
+            let text = |n: &str| f.stored(n).map(inner_text).map(|t| t.trim().to_owned());
+            let percent = text("PercentComplete").and_then(|p| p.parse::<f64>().ok());
+            let status = text("Status").unwrap_or_else(|| {
+                match percent {
+                    Some(p) if p >= 100.0 => "Completed",
+                    Some(p) if p > 0.0 => "InProgress",
+                    _ => "NotStarted",
+                }
+                .to_owned()
+            });
+            let done = status == "Completed";
             add(el("ChangeCount", 1));
             add(el("DelegationState", "NoMatch"));
             add(el("IsAssignmentEditable", 0));
-            add(el("IsComplete", "false"));
+            add(el("IsComplete", done));
             add(el("IsRecurring", f.has("Recurrence")));
             add(el("IsTeamTask", "false"));
             add(el("Owner", tandem_xml::escape(f.owner_name)));
-            add(el("PercentComplete", 0));
-            add(el("Status", "NotStarted"));
+            add(el("PercentComplete", if done { 100 } else { 0 }));
+            add(el("Status", status));
         }
         _ => {}
     }
@@ -571,6 +584,37 @@ mod tests {
         assert_eq!(duration(0), "PT0S");
         assert_eq!(duration(93_600), "P1DT2H");
         assert_eq!(conversation_topic("RE: Fwd: lunch"), "lunch");
+    }
+
+    #[test]
+    fn task_status_and_percent_follow_each_other() {
+        let run = |stored: Vec<(String, String)>| {
+            let f = Facts {
+                element: "Task",
+                id: "T",
+                subject: "x",
+                start: None,
+                end: None,
+                owner_name: "Alice",
+                owner_smtp: "alice@example.com",
+                own: true,
+                from_me: false,
+                stored: &stored,
+            };
+            defaults(&f)
+        };
+        let get = |d: &[(&str, String)], n: &str| d.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+        let d = run(vec![("Status".into(), "<t:Status>Completed</t:Status>".into())]);
+        assert_eq!(get(&d, "PercentComplete").as_deref(), Some("<t:PercentComplete>100</t:PercentComplete>"));
+        assert_eq!(get(&d, "IsComplete").as_deref(), Some("<t:IsComplete>true</t:IsComplete>"));
+        let d = run(vec![("PercentComplete".into(), "<t:PercentComplete>50</t:PercentComplete>".into())]);
+        assert_eq!(get(&d, "Status").as_deref(), Some("<t:Status>InProgress</t:Status>"));
+        assert_eq!(get(&d, "PercentComplete"), None, "kept as set");
+        let d = run(vec![("PercentComplete".into(), "<t:PercentComplete>100</t:PercentComplete>".into())]);
+        assert_eq!(get(&d, "Status").as_deref(), Some("<t:Status>Completed</t:Status>"));
+        let d = run(Vec::new());
+        assert_eq!(get(&d, "Status").as_deref(), Some("<t:Status>NotStarted</t:Status>"));
+        assert_eq!(get(&d, "IsComplete").as_deref(), Some("<t:IsComplete>false</t:IsComplete>"));
     }
 
     #[test]

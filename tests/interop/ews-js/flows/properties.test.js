@@ -89,6 +89,14 @@ test('a task carries Exchange\'s defaults', async () => {
   assert.equal(back.Owner, 'Alice Anderson');
   assert.equal(back.DueDate.TotalMilliSeconds, Date.UTC(2026, 11, 10, 17, 0, 0));
   assert.equal(back.Sensitivity, ews.Sensitivity.Normal);
+
+  // Completing it: Exchange derives PercentComplete and IsComplete from Status.
+  back.Status = ews.TaskStatus.Completed;
+  await back.Update(ews.ConflictResolutionMode.AlwaysOverwrite);
+  const done = await ews.Task.Bind(svc, t.Id);
+  assert.equal(done.Status, ews.TaskStatus.Completed);
+  assert.equal(done.PercentComplete, 100);
+  assert.equal(done.IsComplete, true);
 });
 
 test('folders answer with their counts and class', async () => {
