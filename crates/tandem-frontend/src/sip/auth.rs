@@ -53,18 +53,18 @@ pub struct DigestAuth {
 }
 
 impl DigestAuth {
-    pub fn new(realm: &str, algorithms: Vec<DigestAlgorithm>) -> DigestAuth {
+    /// `None` when the system's random-number generator fails: nonces need an unguessable key.
+    pub fn new(realm: &str, algorithms: Vec<DigestAlgorithm>) -> Option<DigestAuth> {
         let mut secret = [0u8; 32];
-        // Without randomness nonces would still expire and be HMAC-bound; fill never fails on Linux.
-        let _ = aws_lc_rs::rand::fill(&mut secret);
-        DigestAuth {
+        aws_lc_rs::rand::fill(&mut secret).ok()?;
+        Some(DigestAuth {
             realm: realm.to_owned(),
             algorithms,
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             next: AtomicU64::new(1),
             slots: Mutex::new(vec![(0, 0); NONCE_SLOTS]),
             credentials: Mutex::new(Default::default()),
-        }
+        })
     }
 
     fn now_secs() -> u64 {
@@ -74,9 +74,7 @@ impl DigestAuth {
     fn nonce(&self) -> String {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         self.slots.lock().unwrap_or_else(|p| p.into_inner())[(seq as usize) % NONCE_SLOTS] = (seq, 0);
-        let mut random = [0u8; 8];
-        let _ = aws_lc_rs::rand::fill(&mut random);
-        let body = format!("{:x}.{seq:x}.{}", Self::now_secs(), hex::encode(random));
+        let body = format!("{:x}.{seq:x}.{}", Self::now_secs(), super::random_token());
         let tag = hmac::sign(&self.key, format!("{body}.{}", self.realm).as_bytes());
         format!("{body}.{}", hex::encode(&tag.as_ref()[..16]))
     }
@@ -188,8 +186,8 @@ mod tests {
 
     #[test]
     fn nonces_are_bound_to_the_key() {
-        let a = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]);
-        let b = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]);
+        let a = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]).unwrap();
+        let b = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]).unwrap();
         let n = a.nonce();
         assert!(a.check_nonce(&n).is_ok());
         assert!(b.check_nonce(&n).is_err());

@@ -106,7 +106,7 @@ impl SipCore {
             req.headers.push_front("Via", via.to_string());
         }
         if req.method == Method::Ack {
-            self.on_ack(req, flow, branch).await;
+            self.on_ack(req, branch).await;
             return;
         }
         let key = txn::ServerKey { branch, method: req.method.clone() };

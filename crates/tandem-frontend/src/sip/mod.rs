@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_directory::Directory;
-use tandem_sip_proto::{Host, Message, Method, Response, Transport, Uri};
+use tandem_sip_proto::{HeaderView, Host, Message, Method, Response, Transport, Uri};
 use tandem_store::Store;
 
 use crate::store::FrontendStore;
@@ -86,6 +86,10 @@ pub async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<Arc<SipCore>, StartError> {
+    if tokens().is_none() {
+        return Err(StartError::Random);
+    }
+    let auth = DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()).ok_or(StartError::Random)?;
     let listeners = transport::bind(settings.udp, settings.tcp, settings.tls).await?;
     // Port 0 in the configuration (tests) means "any": advertise what was really bound.
     let mut settings = settings;
@@ -104,7 +108,7 @@ pub async fn start(
     let store = FrontendStore::new(store);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
-        auth: DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()),
+        auth,
         settings,
         directory,
         store,
@@ -120,13 +124,13 @@ pub async fn start(
     let dispatcher = core.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
+        let lanes = Arc::new(Lanes::default());
         loop {
             let inbound = tokio::select! {
                 _ = stop.cancelled() => break,
                 m = rx.recv() => match m { Some(m) => m, None => break },
             };
-            let core = dispatcher.clone();
-            dispatcher.tasks.spawn(async move { core.dispatch(inbound).await });
+            lanes.submit(&dispatcher, inbound);
         }
     });
     let janitor = core.clone();
@@ -158,10 +162,59 @@ pub async fn start(
     Ok(core)
 }
 
+/// Messages of one call (Call-ID) are handled one after another, in arrival order, so a 180
+/// relayed for a call never overtakes its 200; messages of different calls run in parallel. Each
+/// busy Call-ID has a lane (a queue and the task draining it); the task ends when its queue is
+/// empty, and the next message of that call opens a new lane.
+#[derive(Debug, Default)]
+struct Lanes {
+    open: Mutex<HashMap<String, mpsc::UnboundedSender<Inbound>>>,
+}
+
+impl Lanes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Inbound>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn submit(self: &Arc<Self>, core: &Arc<SipCore>, inbound: Inbound) {
+        let key = match &inbound.message {
+            Message::Request(r) => r.call_id().map(str::to_owned),
+            Message::Response(r) => r.call_id().map(str::to_owned),
+        }
+        .unwrap_or_else(|| inbound.flow.describe());
+        let mut open = self.lock();
+        // A lane drains under this lock before it closes, so a send here is never lost.
+        let inbound = match open.get(&key) {
+            Some(lane) => match lane.send(inbound) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(back)) => back,
+            },
+            None => inbound,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        open.insert(key.clone(), tx);
+        drop(open);
+        let (core, lanes) = (core.clone(), self.clone());
+        core.tasks.clone().spawn(async move {
+            let mut next = Some(inbound);
+            while let Some(m) = next {
+                core.clone().dispatch(m).await;
+                let mut open = lanes.lock();
+                next = rx.try_recv().ok();
+                if next.is_none() {
+                    open.remove(&key);
+                }
+            }
+        });
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Bind(#[from] transport::BindError),
+    #[error("the system random-number generator failed; SIP cannot make nonces or tags")]
+    Random,
     #[error("registrations cannot be loaded: {0}")]
     Store(#[from] crate::store::DataError),
 }
@@ -186,7 +239,7 @@ impl SipCore {
                 metrics::counter!("tandem_sip_requests_total", "method" => req.method.as_str().to_owned()).increment(1);
                 self.on_request(req, flow).await;
             }
-            Message::Response(resp) => self.on_response(resp, flow).await,
+            Message::Response(resp) => self.on_response(resp).await,
         }
     }
 
@@ -268,11 +321,39 @@ impl SipCore {
     }
 }
 
-/// A random token for tags, branches and ETags.
+/// Unpredictable tokens without a system call each: HMAC-SHA-256 of a counter under a key drawn
+/// once from the system's random-number generator. `None` when that generator failed; [`start`]
+/// then refuses to run, so no handler ever asks for a token without a key.
+struct Tokens {
+    key: aws_lc_rs::hmac::Key,
+    next: std::sync::atomic::AtomicU64,
+}
+
+fn tokens() -> Option<&'static Tokens> {
+    static TOKENS: std::sync::OnceLock<Option<Tokens>> = std::sync::OnceLock::new();
+    TOKENS
+        .get_or_init(|| {
+            let mut seed = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut seed).ok()?;
+            Some(Tokens {
+                key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &seed),
+                next: std::sync::atomic::AtomicU64::new(0),
+            })
+        })
+        .as_ref()
+}
+
+/// A random token for tags, branches and ETags (18 hex digits).
 pub fn random_token() -> String {
-    let mut b = [0u8; 9];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    hex::encode(b)
+    match tokens() {
+        Some(t) => {
+            let n = t.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tag = aws_lc_rs::hmac::sign(&t.key, &n.to_be_bytes());
+            hex::encode(&tag.as_ref()[..9])
+        }
+        // Unreachable in a running server: `start` fails first when the generator does.
+        None => String::new(),
+    }
 }
 
 /// Readiness: an OPTIONS over UDP to our own listener must be answered 200 within two seconds.
