@@ -33,6 +33,10 @@ async fn server() -> Server {
 }
 
 async fn server_with_rate(rate: u32) -> Server {
+    server_with_policy(rate, sip::SipPolicy::default()).await
+}
+
+async fn server_with_policy(rate: u32, policy: sip::SipPolicy) -> Server {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir_db = TestDatabase::sqlite();
     let fe_db = TestDatabase::sqlite();
@@ -75,7 +79,8 @@ async fn server_with_rate(rate: u32) -> Server {
     };
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let core = sip::start(settings, directory, store.clone(), tls, &tasks, shutdown.clone()).await.unwrap();
+    let core =
+        sip::start_with(settings, policy, directory, store.clone(), tls, &tasks, shutdown.clone()).await.unwrap();
     let addr = core.settings.udp;
     Server { core, store, addr, shutdown, tasks, _dbs: (dir_db, fe_db, tmp) }
 }
@@ -640,4 +645,110 @@ async fn identity_rules_are_settled_at_dispatch() {
         assert_eq!(resp.status, 403, "{method}");
         assert!(resp.reason.contains("From does not match"), "{method}: {}", resp.reason);
     }
+}
+
+/// RFC 3261 routes to the Contact: a REGISTER from one port for a Contact at another reaches the
+/// Contact; one whose Via shows a NAT is reached at its source; a target that never answers
+/// gets the sender a final 408 before the sender's own timer gives up.
+#[tokio::test]
+async fn requests_go_to_the_contact_unless_a_nat_is_detected() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    let mut carol = Ua::new("carol", s.addr).await;
+    let listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut r = alice.request(Method::Register, "sip:litwareinc.com", "reg-contact");
+    r.headers.set("Contact", format!("<sip:alice@{}>", listener.local_addr().unwrap()));
+    r.headers.push("Expires", "600");
+    assert_eq!(alice.send(r).await.status, 200);
+    let binding = s.core.location.lookup("sip:alice@litwareinc.com").remove(0);
+    assert!(binding.by_contact, "a UDP REGISTER whose Via is its source is reached at its Contact");
+
+    let mut m = bob.request(Method::Message, "sip:alice@litwareinc.com", "to-contact");
+    m.body = b"at your contact".to_vec();
+    let sent = bob.send(m);
+    let at_contact = async {
+        let mut buf = vec![0u8; 65536];
+        let (n, from) =
+            tokio::time::timeout(Duration::from_secs(5), listener.recv_from(&mut buf)).await.unwrap().unwrap();
+        let Some(Message::Request(req)) = parse_datagram(&buf[..n], &Default::default()).unwrap() else { panic!() };
+        listener.send_to(&req.response(200).with_to_tag("c").to_bytes(), from).await.unwrap();
+        req
+    };
+    let (resp, got) = tokio::join!(sent, at_contact);
+    assert_eq!(got.body, b"at your contact");
+    assert_eq!(resp.status, 200, "the sender hears the contact's answer");
+
+    // Carol's Via names a private address her packets do not come from: she is behind a NAT
+    // and is reached where her REGISTER came from, not at the Contact she cannot be reached at.
+    let mut r = carol.request(Method::Register, "sip:litwareinc.com", "reg-nat");
+    r.headers.set("Contact", "<sip:carol@10.255.0.9:5060>");
+    r.headers.push("Expires", "600");
+    let mut r = carol.authorize(r).await;
+    r.headers.set("Via", "SIP/2.0/UDP 10.255.0.9:5060;branch=z9hG4bKnat1;rport");
+    send_once(&carol, &r).await;
+    assert_eq!(carol.recv_response().await.status, 200);
+    assert!(!s.core.location.lookup("sip:carol@litwareinc.com")[0].by_contact);
+    let mut m = bob.request(Method::Message, "sip:carol@litwareinc.com", "to-nat");
+    m.body = b"through the nat".to_vec();
+    let (resp, got) = tokio::join!(bob.send(m), carol.recv_request(Method::Message));
+    assert_eq!(resp.status, 200);
+    assert_eq!(got.body, b"through the nat");
+
+    // Alice's contact stops answering: Bob still gets a final response, 408, within 32 s.
+    drop(listener);
+    let m = bob.request(Method::Message, "sip:alice@litwareinc.com", "to-nowhere");
+    let m = bob.authorize(m).await;
+    send_once(&bob, &m).await;
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 65536];
+    let status = loop {
+        let n = tokio::time::timeout(Duration::from_secs(40), bob.sock.recv(&mut buf))
+            .await
+            .expect("a final response")
+            .unwrap();
+        if let Some(Message::Response(r)) = parse_datagram(&buf[..n], &Default::default()).unwrap()
+            && r.status >= 200
+        {
+            break r.status;
+        }
+    };
+    assert_eq!(status, 408);
+    assert!(
+        started.elapsed() < Duration::from_secs(32),
+        "answered before the sender's timer F: {:?}",
+        started.elapsed()
+    );
+}
+
+/// NAT detection "never" reaches even Carol's Contact; "always" reaches Alice at her source.
+#[tokio::test]
+async fn nat_detection_is_configurable() {
+    let policy = sip::SipPolicy { nat_detection: tandem_config::NatDetection::Always, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut r = alice.request(Method::Register, "sip:litwareinc.com", "reg-always");
+    r.headers.set("Contact", "<sip:alice@127.0.0.1:9>");
+    r.headers.push("Expires", "600");
+    assert_eq!(alice.send(r).await.status, 200);
+    assert!(!s.core.location.lookup("sip:alice@litwareinc.com")[0].by_contact);
+    drop(s);
+
+    let policy = sip::SipPolicy { nat_detection: tandem_config::NatDetection::Never, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let mut carol = Ua::new("carol", s.addr).await;
+    let mut r = carol.request(Method::Register, "sip:litwareinc.com", "reg-never");
+    r.headers.push("Expires", "600");
+    let mut r = carol.authorize(r).await;
+    r.headers.set("Via", "SIP/2.0/UDP 10.255.0.9:5060;branch=z9hG4bKnever;rport");
+    send_once(&carol, &r).await;
+    assert_eq!(carol.recv_response().await.status, 200);
+    assert!(s.core.location.lookup("sip:carol@litwareinc.com")[0].by_contact);
+    // An RFC 5626 flow is the source whatever the setting.
+    let mut r = carol.request(Method::Register, "sip:litwareinc.com", "reg-ob");
+    r.headers.set("Contact", "<sip:carol@127.0.0.1:9;ob>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"");
+    r.headers.push("Expires", "600");
+    assert_eq!(carol.send(r).await.status, 200);
+    let flows: Vec<bool> = s.core.location.lookup("sip:carol@litwareinc.com").iter().map(|b| b.by_contact).collect();
+    assert!(flows.contains(&false), "{flows:?}");
 }

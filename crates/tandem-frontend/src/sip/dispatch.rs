@@ -202,7 +202,9 @@ impl SipCore {
             reply.send(r).await;
             return;
         }
-        if let Some(done) = registrar::register(&self.location, Ctx { req, user, reply }).await {
+        if let Some(done) =
+            registrar::register(&self.location, self.policy.nat_detection, Ctx { req, user, reply }).await
+        {
             presence::registration_changed(self, &done.aor).await;
             if done.added {
                 im::deliver_stored(self.clone(), done.aor);
@@ -264,7 +266,7 @@ impl SipCore {
             self.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
             return;
         }
-        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), Some(b.flow.clone()))).collect();
+        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         self.forward(req, flow, key, targets).await;
     }
 

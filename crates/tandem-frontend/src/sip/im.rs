@@ -36,7 +36,7 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
     let bindings = core.location.lookup(&aor);
     if !bindings.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
-        let targets = bindings.into_iter().map(|b| (b.contact_uri, Some(b.flow))).collect();
+        let targets = bindings.iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         let (key, flow) = reply.into_transaction();
         core.forward(req, flow, key, targets).await;
         return;
@@ -89,7 +89,8 @@ pub(super) fn deliver_stored(core: Arc<SipCore>, aor: String) {
             let mut delivered = false;
             for b in core.location.lookup(&aor) {
                 let req = stored_request(&core, &aor, &b.contact_uri, &m.from_header, &m.content_type, m.body.clone());
-                if let Some(resp) = core.request(req, b.flow.clone()).await
+                let Some(flow) = core.flow_for(&b.contact_uri, b.route()).await else { continue };
+                if let Some(resp) = core.request(req, flow).await
                     && (200..300).contains(&resp.status)
                 {
                     delivered = true;

@@ -62,10 +62,53 @@ pub struct SipSettings {
     pub digest_algorithms: Vec<tandem_sip_proto::DigestAlgorithm>,
 }
 
+/// Limits and routing choices from `tandem.toml` (`frontend.sip_*`); the default is the
+/// configuration's defaults.
+#[derive(Debug, Clone)]
+pub struct SipPolicy {
+    pub nat_detection: tandem_config::NatDetection,
+    /// Concurrent stream connections per listener (TCP, TLS, WebSocket).
+    pub max_stream_connections: usize,
+    pub max_stream_connections_per_source: usize,
+    pub stream_idle_timeout: Duration,
+    pub max_subscriptions_per_user: usize,
+    pub max_offline_messages_per_user: i64,
+}
+
+impl Default for SipPolicy {
+    /// The configuration's named defaults.
+    fn default() -> Self {
+        use tandem_config as c;
+        SipPolicy {
+            nat_detection: c::DEFAULT_SIP_NAT_DETECTION,
+            max_stream_connections: c::DEFAULT_SIP_MAX_STREAM_CONNECTIONS as usize,
+            max_stream_connections_per_source: c::DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE as usize,
+            stream_idle_timeout: Duration::from_secs(u64::from(c::DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS)),
+            max_subscriptions_per_user: c::DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER as usize,
+            max_offline_messages_per_user: i64::from(c::DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER),
+        }
+    }
+}
+
+impl SipPolicy {
+    /// The policy a Front End configuration sets.
+    pub fn from_config(f: &tandem_config::FrontendConfig) -> SipPolicy {
+        SipPolicy {
+            nat_detection: f.sip_nat_detection,
+            max_stream_connections: f.sip_max_stream_connections as usize,
+            max_stream_connections_per_source: f.sip_max_stream_connections_per_source as usize,
+            stream_idle_timeout: Duration::from_secs(u64::from(f.sip_stream_idle_timeout_secs)),
+            max_subscriptions_per_user: f.sip_max_subscriptions_per_user as usize,
+            max_offline_messages_per_user: i64::from(f.sip_max_offline_messages_per_user),
+        }
+    }
+}
+
 /// State shared by every request handler.
 #[derive(Debug)]
 pub struct SipCore {
     pub settings: SipSettings,
+    pub policy: SipPolicy,
     directory: Directory,
     store: FrontendStore,
     out: Arc<Outbound>,
@@ -77,9 +120,22 @@ pub struct SipCore {
     tasks: TaskTracker,
 }
 
-/// Starts the SIP listeners and the core; returns the core for status and tests.
+/// Starts the SIP listeners and the core with the default [`SipPolicy`].
 pub async fn start(
     settings: SipSettings,
+    directory: Directory,
+    store: Store,
+    tls: tokio_rustls::TlsAcceptor,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<Arc<SipCore>, StartError> {
+    start_with(settings, SipPolicy::default(), directory, store, tls, tasks, shutdown).await
+}
+
+/// Starts the SIP listeners and the core; returns the core for status and tests.
+pub async fn start_with(
+    settings: SipSettings,
+    policy: SipPolicy,
     directory: Directory,
     store: Store,
     tls: tokio_rustls::TlsAcceptor,
@@ -110,6 +166,7 @@ pub async fn start(
     let core = Arc::new(SipCore {
         auth,
         settings,
+        policy: policy.clone(),
         directory,
         store,
         out: out.clone(),

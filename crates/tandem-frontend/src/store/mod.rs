@@ -18,10 +18,11 @@ pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
 
 /// The Front End database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
-    1,
-    "sip registrations, offline messages, presence blocks",
-    "CREATE TABLE sip_registrations (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        1,
+        "sip registrations, offline messages, presence blocks",
+        "CREATE TABLE sip_registrations (
         aor TEXT NOT NULL,
         contact TEXT NOT NULL,
         transport TEXT NOT NULL,
@@ -47,7 +48,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
         watcher_aor TEXT NOT NULL,
         PRIMARY KEY (owner_aor, watcher_aor)
     )",
-)];
+    ),
+    Migration::portable(
+        2,
+        "registrations reached at their contact",
+        // Rows from before were reached at their source address, as the default 0 says.
+        "ALTER TABLE sip_registrations ADD COLUMN by_contact BIGINT NOT NULL DEFAULT 0",
+    ),
+];
 
 /// Opens (creating and migrating) the Front End database at a URL.
 pub async fn open(url: &str) -> Result<Store, StoreError> {
