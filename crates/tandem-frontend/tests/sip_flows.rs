@@ -752,3 +752,18 @@ async fn nat_detection_is_configurable() {
     let flows: Vec<bool> = s.core.location.lookup("sip:carol@litwareinc.com").iter().map(|b| b.by_contact).collect();
     assert!(flows.contains(&false), "{flows:?}");
 }
+
+/// An unknown user and a known one with a wrong password get the same answer, word for word, so
+/// a 403 does not tell which accounts exist.
+#[tokio::test]
+async fn digest_refusals_do_not_tell_which_users_exist() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    alice.password = "not the password";
+    let mut mallory = Ua::new("mallory", s.addr).await;
+    let wrong = alice.register(600).await;
+    let unknown = mallory.register(600).await;
+    assert_eq!((wrong.status, unknown.status), (403, 403));
+    assert_eq!(wrong.reason, unknown.reason);
+    assert!(!wrong.reason.contains("password") && !unknown.reason.contains("user"), "{}", wrong.reason);
+}

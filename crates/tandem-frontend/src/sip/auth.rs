@@ -34,9 +34,18 @@ pub enum AuthOutcome {
     Authenticated(Box<User>),
     /// No usable credentials: challenge (with `stale` when only the nonce was old).
     Challenge { stale: bool },
-    /// Credentials that are wrong, replayed or for a disabled user: 403, no new challenge.
+    /// Credentials that are wrong, replayed or for a disabled user: 403, no new challenge. The
+    /// cause is for the log only; the answer is the same for every one (see [`FORBIDDEN_REASON`]).
     Forbidden(&'static str),
 }
+
+/// The reason phrase of every 403 for credentials: an unknown user, a disabled one and a wrong
+/// password read the same, so answers do not tell which accounts exist.
+pub const FORBIDDEN_REASON: &str = "Forbidden (authentication failed)";
+
+/// Stands in for the HA1 of a user name the directory does not know, so such a request costs the
+/// same digest computation as a known user's.
+const DUMMY_HA1: &str = "00000000000000000000000000000000";
 
 #[derive(Debug)]
 pub struct DigestAuth {
@@ -124,11 +133,15 @@ impl DigestAuth {
                 return AuthOutcome::Forbidden("directory unavailable");
             }
         };
-        let Some((user, ha1)) = found else { return AuthOutcome::Forbidden("unknown or disabled user") };
-        let expected = digest_response(&ha1, method, &creds);
-        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), creds.response.as_bytes()).is_err() {
-            return AuthOutcome::Forbidden("wrong password");
-        }
+        let ha1 = found.as_ref().map_or(DUMMY_HA1, |(_, ha1)| ha1.as_str());
+        let expected = digest_response(ha1, method, &creds);
+        let matches =
+            aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), creds.response.as_bytes()).is_ok();
+        let user = match found {
+            Some((user, _)) if matches => user,
+            Some(_) => return AuthOutcome::Forbidden("wrong password"),
+            None => return AuthOutcome::Forbidden("unknown or disabled user"),
+        };
         // Replay: the nonce-count must grow; without qop a nonce is good once.
         let nc = match (&creds.qop, &creds.nc) {
             (Some(_), Some(nc)) => match u32::from_str_radix(nc, 16) {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, Method, Request, Response};
 
-use super::auth::AuthOutcome;
+use super::auth::{AuthOutcome, FORBIDDEN_REASON};
 use super::proxy::{self, Transactions};
 use super::transport::{Flow, Outbound};
 use super::{ALLOW, SipCore, im, presence, random_token, registrar, txn};
@@ -85,7 +85,7 @@ impl SipCore {
                 metrics::counter!("tandem_sip_auth_failures_total").increment(1);
                 tracing::info!(peer = %reply.flow.peer(), method = %req.method, why, "digest authentication refused");
                 let mut r = req.response(403).with_to_tag(&random_token());
-                r.reason = format!("Forbidden ({why})");
+                r.reason = FORBIDDEN_REASON.into();
                 reply.send(r).await;
                 None
             }
