@@ -767,3 +767,126 @@ async fn digest_refusals_do_not_tell_which_users_exist() {
     assert_eq!(wrong.reason, unknown.reason);
     assert!(!wrong.reason.contains("password") && !unknown.reason.contains("user"), "{}", wrong.reason);
 }
+
+/// An OPTIONS over a stream connection, answered 200 when the connection is served.
+async fn options_over(stream: &mut tokio::net::TcpStream, n: u32) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let local = stream.local_addr().unwrap();
+    let raw = format!(
+        "OPTIONS sip:litwareinc.com SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtcp{n}-{}\r\nFrom: <sip:x@litwareinc.com>;tag=t\r\nTo: <sip:litwareinc.com>\r\nCall-ID: tcp{n}-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        local.port(),
+        local.port()
+    );
+    if stream.write_all(raw.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => buf[..n].starts_with(b"SIP/2.0 200 "),
+        _ => false,
+    }
+}
+
+/// Whether the server closed a connection (read gives end of file) within `wait`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(tokio::time::timeout(wait, stream.read(&mut buf)).await, Ok(Ok(0)) | Ok(Err(_)))
+}
+
+async fn connect_from(source: &str, server: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Stream connections are capped per source address and per listener; a freed place is reused.
+#[tokio::test]
+async fn stream_connections_are_capped_per_source_and_listener() {
+    let policy =
+        sip::SipPolicy { max_stream_connections: 3, max_stream_connections_per_source: 2, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let tcp = s.core.settings.tcp;
+    let mut a1 = connect_from("127.0.0.1", tcp).await;
+    let mut a2 = connect_from("127.0.0.1", tcp).await;
+    assert!(options_over(&mut a1, 1).await && options_over(&mut a2, 2).await);
+    let mut a3 = connect_from("127.0.0.1", tcp).await;
+    assert!(closed_within(&mut a3, Duration::from_secs(2)).await, "a third connection from one source is closed");
+    let mut b1 = connect_from("127.0.0.2", tcp).await;
+    assert!(options_over(&mut b1, 3).await, "another source is still served");
+    let mut c1 = connect_from("127.0.0.3", tcp).await;
+    assert!(closed_within(&mut c1, Duration::from_secs(2)).await, "the listener is full at 3");
+    drop(a1);
+    // The server notices the close on its next read; then the place is free again.
+    let mut again = None;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut c = connect_from("127.0.0.3", tcp).await;
+        if options_over(&mut c, 4).await {
+            again = Some(c);
+            break;
+        }
+    }
+    assert!(again.is_some(), "a closed connection's place is given back");
+    assert!(options_over(&mut a2, 5).await, "admitted connections are untouched");
+}
+
+/// An idle stream is closed after the configured time; one that sends RFC 5626 double-CRLF pings
+/// gets a single CRLF pong for each and stays open.
+#[tokio::test]
+async fn idle_streams_close_and_crlf_keepalives_hold_them_open() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let policy = sip::SipPolicy { stream_idle_timeout: Duration::from_secs(1), ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let tcp = s.core.settings.tcp;
+    let mut idle = connect_from("127.0.0.1", tcp).await;
+    let mut alive = connect_from("127.0.0.1", tcp).await;
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        alive.write_all(b"\r\n\r\n").await.unwrap();
+        let mut pong = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(2), alive.read(&mut pong)).await.unwrap().unwrap();
+        assert_eq!(&pong[..n], b"\r\n", "a double CRLF ping is answered with one CRLF");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert!(closed_within(&mut idle, Duration::from_secs(1)).await, "the silent connection was closed");
+    assert!(options_over(&mut alive, 6).await, "the kept-alive connection still works");
+}
+
+/// One user's presence subscriptions are capped (503 with Retry-After); others are not hurt.
+/// Offline messages for one user are capped too (480 saying why).
+#[tokio::test]
+async fn per_user_caps_on_subscriptions_and_offline_messages() {
+    let policy =
+        sip::SipPolicy { max_subscriptions_per_user: 2, max_offline_messages_per_user: 1, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    assert_eq!(alice.register(600).await.status, 200);
+    let mut subscribe = |ua: &mut Ua, target: &str, call: &str| {
+        let mut sub = ua.request(Method::Subscribe, target, call);
+        sub.headers.push("Event", "presence");
+        sub
+    };
+    for (i, target) in ["sip:bob@litwareinc.com", "sip:carol@litwareinc.com"].iter().enumerate() {
+        let sub = subscribe(&mut alice, target, &format!("cap-{i}"));
+        assert_eq!(alice.send(sub).await.status, 200);
+    }
+    let sub = subscribe(&mut alice, "sip:alice@litwareinc.com", "cap-3");
+    let refused = alice.send(sub).await;
+    assert_eq!(refused.status, 503);
+    assert!(refused.headers.get("Retry-After").is_some());
+    assert!(refused.reason.contains("too many subscriptions"), "{}", refused.reason);
+    assert_eq!(bob.register(600).await.status, 200);
+    let sub = subscribe(&mut bob, "sip:alice@litwareinc.com", "cap-bob");
+    assert_eq!(bob.send(sub).await.status, 200, "another user still subscribes");
+
+    // Carol is offline: one message is kept, the next is refused with the reason.
+    let m = alice.request(Method::Message, "sip:carol@litwareinc.com", "off-1");
+    assert_eq!(alice.send(m).await.status, 202);
+    let m = alice.request(Method::Message, "sip:carol@litwareinc.com", "off-2");
+    let full = alice.send(m).await;
+    assert_eq!(full.status, 480);
+    assert!(full.reason.contains("offline message store full"), "{}", full.reason);
+}

@@ -160,7 +160,12 @@ pub async fn start_with(
     }
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Flow>();
-    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx);
+    let stream_limits = transport::StreamLimits {
+        per_listener: policy.max_stream_connections,
+        per_source: policy.max_stream_connections_per_source,
+        idle: policy.stream_idle_timeout,
+    };
+    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx, stream_limits);
     let store = FrontendStore::new(store);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
@@ -455,9 +460,15 @@ pub fn websocket_routes(core: Arc<SipCore>) -> axum::Router {
         ws: WebSocketUpgrade,
     ) -> axum::response::Response {
         let out = core.out.clone();
+        let Some(slot) = out.admit(Transport::Wss, peer) else {
+            let busy = [(axum::http::header::RETRY_AFTER, "30")];
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, busy, "too many SIP connections\n").into_response();
+        };
         ws.protocols(["sip"])
+            .max_message_size(transport::WEBSOCKET_MAX_MESSAGE)
+            .max_frame_size(transport::WEBSOCKET_MAX_MESSAGE)
             .on_upgrade(move |socket| async move {
-                out.adopt_websocket(socket, peer);
+                out.adopt_websocket(socket, peer, slot);
             })
             .into_response()
     }
