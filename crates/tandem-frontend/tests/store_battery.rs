@@ -128,7 +128,7 @@ async fn blocks(fe: &FrontendStore) {
 
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 1);
+    assert_eq!(opened.schema_version().await.unwrap(), 2);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
@@ -137,7 +137,7 @@ async fn battery(db: &TestDatabase) {
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 1);
+    assert_eq!(again.store().schema_version().await.unwrap(), 2);
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
 }
 
