@@ -864,7 +864,7 @@ async fn per_user_caps_on_subscriptions_and_offline_messages() {
     let mut alice = Ua::new("alice", s.addr).await;
     let mut bob = Ua::new("bob", s.addr).await;
     assert_eq!(alice.register(600).await.status, 200);
-    let mut subscribe = |ua: &mut Ua, target: &str, call: &str| {
+    let subscribe = |ua: &mut Ua, target: &str, call: &str| {
         let mut sub = ua.request(Method::Subscribe, target, call);
         sub.headers.push("Event", "presence");
         sub
