@@ -101,8 +101,14 @@ def test_up_status_json(make_tandem):
     assert f["sip_udp"] == f"127.0.0.1:{t.sip_port}"
     assert f["sip_tcp"] == f"127.0.0.1:{t.sip_port}"
     assert f["sip_tls"] == f"127.0.0.1:{t.sip_tls_port}"
-    for key in ("auth_metadata_url", "web_url"):
-        assert f[key].startswith(fbase + "/"), (key, f[key])
+    assert f["auth_metadata_url"].startswith(fbase + "/"), f["auth_metadata_url"]
+    # No web client exists yet (issue 16), so none is advertised: every URL printed must answer.
+    assert "web_url" not in f, f
+    for role in (m, f):
+        for key, url in role.items():
+            if key.endswith("_url") and key != "https_url" and url.startswith("https://"):
+                r = requests.get(url, verify=str(ca), timeout=10)
+                assert r.status_code != 404, (key, url, r.status_code)
     assert f["healthy"] is True, f
 
     users = {u["name"]: u for u in s["users"]}

@@ -1,13 +1,17 @@
-//! Exchange Web Services and Autodiscover on the wire: request types parsed from safe XML
-//! (`tandem-xml`) and response rendering, one module per operation. No I/O: the Mailbox role
-//! (`tandem-mailbox`) owns storage and HTTP and has one handler per module here.
+//! Exchange Web Services and Autodiscover on the wire, both ways, one module per operation: the
+//! Mailbox's side parses requests from safe XML (`tandem-xml`) and renders responses; a client's
+//! side builds requests from the same types (`to_xml`, [`build`]) and reads the answers
+//! ([`reply`] and each operation's `parse_response`). No I/O: the Mailbox role
+//! (`tandem-mailbox`) owns storage and HTTP for one side, `tandem-ews-client` for the other.
 
 pub mod autodiscover;
+pub mod build;
 pub mod common;
 pub mod ids;
 pub mod ops;
 pub mod pox;
 pub mod render;
+pub mod reply;
 pub mod types;
 pub mod version;
 

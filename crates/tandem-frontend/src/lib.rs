@@ -8,7 +8,6 @@
 
 pub mod admin;
 pub mod exchange_connector;
-pub mod oauth;
 pub mod sip;
 pub mod store;
 
@@ -23,13 +22,9 @@ use tandem_types::{DomainName, Role};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Paths the Front End serves over HTTPS; `tandem status` prints them.
-pub mod paths {
-    pub const AUTH_METADATA: &str = "/metadata/json/1";
-    /// SIP over WebSocket (RFC 7118).
-    pub const SIP_WEBSOCKET: &str = super::sip::WEBSOCKET_PATH;
-    pub const WEB_CLIENT: &str = "/web/";
-}
+/// Paths the Front End serves over HTTPS (defined with the deployment's endpoints in
+/// `tandem-config`); `tandem status` prints them.
+pub use tandem_config::paths::frontend as paths;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrontendError {
@@ -61,8 +56,8 @@ pub async fn start(
     let store = store::open(&config.store.url()).await?;
     let sip_udp = config.sip_udp_listen;
     let checks: Vec<(&'static str, ReadinessCheck)> = vec![
-        ("frontend_store", Arc::new(store.ping_probe())),
-        ("directory", Arc::new(directory.store().ping_probe())),
+        ("frontend_store", tandem_http::readiness(store.ping_probe())),
+        ("directory", tandem_http::readiness(directory.store().ping_probe())),
         ("sip", tandem_http::readiness(move || sip::probe_options(sip_udp))),
     ];
     let settings = sip::SipSettings {
@@ -87,12 +82,12 @@ pub async fn start(
     let policy = sip::SipPolicy::from_config(config);
     let sip =
         sip::start_with(settings, policy, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
-    oauth::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
+    tandem_trust::partners::spawn_refresh(store.clone(), Role::Frontend, tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,
         config.https_listen,
         cert,
-        sip::websocket_routes(sip.clone()).merge(oauth::routes(
+        sip::websocket_routes(sip.clone()).merge(tandem_trust::frontend::routes(
             store.clone(),
             domain.as_str(),
             config.pool_fqdn.as_str(),
@@ -103,4 +98,12 @@ pub async fn start(
     )
     .await?;
     Ok(RunningFrontend { https_addr, store, sip })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_websocket_path_is_the_advertised_one() {
+        assert_eq!(super::sip::WEBSOCKET_PATH, super::paths::SIP_WEBSOCKET);
+    }
 }

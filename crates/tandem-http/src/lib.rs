@@ -173,7 +173,19 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// A readiness probe: resolves to `Ok` when the role can serve, or the reason it cannot.
-pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type ReadinessCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), NotReady>> + Send>> + Send + Sync>;
+
+/// Why a readiness check failed: the check's own error, shown as is in `/readyz`.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct NotReady(Box<dyn std::error::Error + Send + Sync>);
+
+impl NotReady {
+    /// Wraps any error (or a message: `String` and `&str` convert too).
+    pub fn new(reason: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> NotReady {
+        NotReady(reason.into())
+    }
+}
 
 #[derive(Clone)]
 struct OpsState {
@@ -213,7 +225,7 @@ async fn readyz(State(s): State<OpsState>) -> Response {
             Ok(Ok(())) => "ok".to_owned(),
             Ok(Err(e)) => {
                 ready = false;
-                e
+                e.to_string()
             }
             Err(_) => {
                 ready = false;
@@ -263,11 +275,16 @@ pub async fn start_role_https(
     Ok(local)
 }
 
-/// Wraps an async closure as a [`ReadinessCheck`].
-pub fn readiness<F, Fut>(f: F) -> ReadinessCheck
+/// Wraps an async closure as a [`ReadinessCheck`]; its error may be any error type (or a
+/// message), so each check keeps its own.
+pub fn readiness<F, Fut, E>(f: F) -> ReadinessCheck
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
-    Arc::new(move || Box::pin(f()))
+    Arc::new(move || {
+        let fut = f();
+        Box::pin(async move { fut.await.map_err(NotReady::new) })
+    })
 }

@@ -7,8 +7,6 @@
 //! without regard to case, as IIS does. Handlers live one per operation under `autodiscover/`
 //! and `ews/`, mirroring the modules of `tandem-ews-proto`.
 
-pub mod auth_config;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -30,16 +28,13 @@ mod autodiscover;
 pub mod client_access;
 mod data;
 mod ews;
+mod offload;
 
 pub use data::DataError;
 
-/// Paths the mailbox serves, relative to its HTTPS base URL; `tandem status` prints them.
-pub mod paths {
-    pub const EWS: &str = "/EWS/Exchange.asmx";
-    pub const AUTODISCOVER_SVC: &str = "/autodiscover/autodiscover.svc";
-    pub const AUTODISCOVER_XML: &str = "/autodiscover/autodiscover.xml";
-    pub const AUTH_METADATA: &str = "/autodiscover/metadata/json/1";
-}
+/// Paths the mailbox serves, relative to its HTTPS base URL (defined with the deployment's
+/// endpoints in `tandem-config`); `tandem status` prints them.
+pub use tandem_config::paths::mailbox as paths;
 
 /// The mailbox database schema, in order.
 pub(crate) const MIGRATIONS: &[Migration] = data::schema::MIGRATIONS;
@@ -75,7 +70,7 @@ pub(crate) struct Shared {
     pub directory: Directory,
     pub auth: auth::BasicAuth,
     /// Server-to-server tokens (Authorization: Bearer), checked per MS-XOAUTH.
-    pub s2s: Arc<auth_config::AuthState>,
+    pub s2s: Arc<tandem_trust::bearer::AuthState>,
     pub defaults: client_access::Defaults,
     /// Pull subscriptions by id.
     pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
@@ -99,7 +94,7 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// The role's routes (without the operations endpoints), for the listener and for tests.
 pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Router {
-    let s2s = auth_config::AuthState::new(store.clone(), config);
+    let s2s = tandem_trust::bearer::AuthState::new(store.clone(), config);
     let shared = Arc::new(Shared {
         s2s: s2s.clone(),
         data: data::Data::new(store.clone()),
@@ -115,7 +110,7 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
         .route(paths::AUTODISCOVER_XML, axum::routing::any(dispatch))
         .fallback(dispatch)
         .with_state(shared)
-        .merge(auth_config::routes(s2s))
+        .merge(tandem_trust::mailbox::routes(s2s))
 }
 
 /// Opens the mailbox store and starts the HTTPS listener in `tasks`.
@@ -127,9 +122,11 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningMailbox, MailboxError> {
     let store = open_store(config).await?;
-    let checks: Vec<(&'static str, ReadinessCheck)> =
-        vec![("mailbox_store", Arc::new(store.ping_probe())), ("directory", Arc::new(directory.store().ping_probe()))];
-    auth_config::spawn_metadata_refresh(store.clone(), tasks, shutdown.clone());
+    let checks: Vec<(&'static str, ReadinessCheck)> = vec![
+        ("mailbox_store", tandem_http::readiness(store.ping_probe())),
+        ("directory", tandem_http::readiness(directory.store().ping_probe())),
+    ];
+    tandem_trust::partners::spawn_refresh(store.clone(), Role::Mailbox, tasks, shutdown.clone());
     let router = routes(config, store.clone(), directory.clone());
     let https_addr =
         tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, router, checks, tasks, shutdown)
@@ -171,13 +168,13 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     };
     let method = req.method().clone();
     let (parts, body) = req.into_parts();
-    let user = match auth_config::validate_bearer(&s.s2s, &parts.headers).await {
+    let user = match tandem_trust::bearer::validate_bearer(&s.s2s, &parts.headers).await {
         Err(refusal) => return refusal.into_response(),
         Ok(Some(token)) => match s2s_user(&s, &token).await {
             Ok(u) => u,
             Err(resp) => return resp,
         },
-        Ok(None) => match s.auth.check(&s.directory, &parts.headers).await {
+        Ok(None) => match s.auth.check(&s.directory, &parts.headers, peer_ip(&parts.extensions)).await {
             Ok(auth::Outcome::Authenticated(u)) => u,
             Ok(auth::Outcome::Challenge) => {
                 let mut resp = auth::challenge(&s.defaults.fqdn);
@@ -211,6 +208,11 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
         Service::Ews => ews::handle(&s, call).await,
     }
+}
+
+/// The client's address, which tandem-http's listener attaches to every request.
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// The mailbox user an accepted S2S token acts as: it must name an enabled user with a mailbox.

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::Serialize;
-use tandem_config::{CONFIG_FILE_NAME, Config, ConfigError, Overrides};
+use tandem_config::{CONFIG_FILE_NAME, Config, Endpoints, Overrides, RoleSelection};
 use tandem_directory::{Directory, NewUser};
 use tandem_http::CertSlot;
 use tandem_pki::{Pki, ServerCertSpec, ServerIdentity};
@@ -18,7 +17,7 @@ use tandem_types::Role;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::{CliResult, Failure, usage};
+use crate::failure::{CliResult, usage};
 
 /// How often running roles check whether their certificates must be renewed.
 pub const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
@@ -28,12 +27,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const DEMO_USERS: [(&str, &str); 3] = [("alice", "Alice Anderson"), ("bob", "Bob Brown"), ("carol", "Carol Clark")];
 /// Directory setting that records that the demo users were created once.
 const DEMO_MARKER: &str = "demo_users_created";
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        usage(e.to_string())
-    }
-}
 
 /// The configuration for an admin command: `--config FILE`, else `DIR/tandem.toml`.
 pub fn locate(data_dir: Option<&Path>, config: Option<&Path>) -> CliResult<Config> {
@@ -90,14 +83,12 @@ pub fn for_up(data_dir: Option<&Path>, domain: Option<&str>, config: Option<&Pat
 
 /// Writes the configuration into its data directory (first start of `up`).
 pub fn write_config(cfg: &Config) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    // Owner-only from the start: the stores and keys beneath it are secrets.
+    tandem_store::secure_data_dir(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let file = cfg.data_dir.join(CONFIG_FILE_NAME);
     std::fs::write(&file, cfg.to_toml()).with_context(|| format!("cannot write {}", file.display()))?;
     Ok(file)
-}
-
-pub fn pki(cfg: &Config) -> Pki {
-    Pki::new(cfg.data_dir.join("pki"))
 }
 
 fn loopback_ips(addr: SocketAddr) -> Vec<IpAddr> {
@@ -130,116 +121,6 @@ pub fn cert_specs(cfg: &Config) -> Vec<ServerCertSpec> {
             ip_addresses: loopback_ips(cfg.frontend.https_listen),
         },
     ]
-}
-
-/// Every address a client uses, as `status --json` and the `up` banner show them.
-#[derive(Debug, Serialize)]
-pub struct Endpoints {
-    pub mailbox: MailboxEndpoints,
-    pub frontend: FrontendEndpoints,
-}
-
-#[derive(Debug, Serialize)]
-pub struct MailboxEndpoints {
-    pub enabled: bool,
-    pub fqdn: String,
-    pub https_url: String,
-    pub ews_url: String,
-    pub autodiscover_svc_url: String,
-    pub autodiscover_xml_url: String,
-    pub auth_metadata_url: String,
-    pub health_url: String,
-    pub ready_url: String,
-    pub metrics_url: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FrontendEndpoints {
-    pub enabled: bool,
-    pub pool_fqdn: String,
-    pub https_url: String,
-    pub sip_udp: String,
-    pub sip_tcp: String,
-    pub sip_tls: String,
-    /// SIP over WebSocket (RFC 7118) on the Front End's HTTPS listener.
-    pub sip_ws: String,
-    pub auth_metadata_url: String,
-    pub web_url: String,
-    pub health_url: String,
-    pub ready_url: String,
-    pub metrics_url: String,
-}
-
-/// `https://host[:port]` reachable from this machine: the listen IP, or the FQDN when the role
-/// listens on every address.
-fn base_url(addr: SocketAddr, fqdn: &str) -> String {
-    let host = match addr.ip() {
-        ip if ip.is_unspecified() => fqdn.to_owned(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-        IpAddr::V4(ip) => ip.to_string(),
-    };
-    if addr.port() == 443 { format!("https://{host}") } else { format!("https://{host}:{}", addr.port()) }
-}
-
-fn sip_addr(addr: SocketAddr, fqdn: &str) -> String {
-    if addr.ip().is_unspecified() { format!("{fqdn}:{}", addr.port()) } else { addr.to_string() }
-}
-
-impl Endpoints {
-    pub fn of(cfg: &Config) -> Endpoints {
-        use tandem_frontend::paths as fe;
-        use tandem_mailbox::paths as mbx;
-        let m = base_url(cfg.mailbox.https_listen, cfg.mailbox.fqdn.as_str());
-        let f = base_url(cfg.frontend.https_listen, cfg.frontend.pool_fqdn.as_str());
-        let pool = cfg.frontend.pool_fqdn.as_str();
-        Endpoints {
-            mailbox: MailboxEndpoints {
-                enabled: cfg.mailbox.enabled,
-                fqdn: cfg.mailbox.fqdn.to_string(),
-                ews_url: format!("{m}{}", mbx::EWS),
-                autodiscover_svc_url: format!("{m}{}", mbx::AUTODISCOVER_SVC),
-                autodiscover_xml_url: format!("{m}{}", mbx::AUTODISCOVER_XML),
-                auth_metadata_url: format!("{m}{}", mbx::AUTH_METADATA),
-                health_url: format!("{m}/healthz"),
-                ready_url: format!("{m}/readyz"),
-                metrics_url: format!("{m}/metrics"),
-                https_url: m,
-            },
-            frontend: FrontendEndpoints {
-                enabled: cfg.frontend.enabled,
-                pool_fqdn: pool.to_owned(),
-                sip_udp: sip_addr(cfg.frontend.sip_udp_listen, pool),
-                sip_tcp: sip_addr(cfg.frontend.sip_tcp_listen, pool),
-                sip_tls: sip_addr(cfg.frontend.sip_tls_listen, pool),
-                sip_ws: format!("{}{}", f.replacen("https://", "wss://", 1), fe::SIP_WEBSOCKET),
-                auth_metadata_url: format!("{f}{}", fe::AUTH_METADATA),
-                web_url: format!("{f}{}", fe::WEB_CLIENT),
-                health_url: format!("{f}/healthz"),
-                ready_url: format!("{f}/readyz"),
-                metrics_url: format!("{f}/metrics"),
-                https_url: f,
-            },
-        }
-    }
-}
-
-/// Which roles a process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RoleSelection {
-    Mailbox,
-    Frontend,
-    All,
-}
-
-impl RoleSelection {
-    pub fn runs(self, role: Role) -> bool {
-        matches!(
-            (self, role),
-            (RoleSelection::All, _)
-                | (RoleSelection::Mailbox, Role::Mailbox)
-                | (RoleSelection::Frontend, Role::Frontend)
-        )
-    }
 }
 
 /// Demo users to create on first start, with their shared password.
@@ -295,23 +176,34 @@ async fn create_demo_users(cfg: &Config, directory: &Directory, demo: &Demo) -> 
 }
 
 /// Runs the selected roles until Ctrl-C or SIGTERM. `banner` is printed once everything listens.
-pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
+/// `config_file` is the configuration the deployment was read from, named in errors that ask the
+/// administrator to edit it.
+pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
+    let config_file = std::fs::canonicalize(config_file).unwrap_or_else(|_| config_file.to_path_buf());
     let started = Instant::now();
     let signals = StopSignals::install();
-    let pki = pki(&cfg);
+    let pki = Pki::new(cfg.pki_dir());
     let specs = cert_specs(&cfg);
     let (identities, created) =
         pki.ensure(cfg.domain.as_str(), &specs).with_context(|| format!("certificates in {}", pki.dir().display()))?;
     if created {
         tracing::info!(dir = %pki.dir().display(), "certificates written");
     }
-    let directory = Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
-    let setup =
-        crate::cli_oauth::setup_before_start(&cfg, roles.runs(Role::Mailbox), roles.runs(Role::Frontend)).await?;
-    let demo_created = match &demo {
-        Some(d) => create_demo_users(&cfg, &directory, d).await?,
-        None => false,
-    };
+    let directory =
+        Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?.with_lockout(cfg.lockout);
+    let setup = trust_before_start(&cfg, roles).await?;
+    if let Some(d) = &demo
+        && create_demo_users(&cfg, &directory, d).await?
+        && d.generated
+    {
+        // Printed now, not with the banner: a role that cannot start must not swallow it.
+        let names: Vec<&str> = DEMO_USERS.iter().map(|(n, _)| *n).collect();
+        println!(
+            "\nDemo users {} created. Demo password (shown once): {}\n  (change it with `tandem user set-password NAME --password-stdin`)",
+            names.join(", "),
+            d.password
+        );
+    }
 
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -322,11 +214,13 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
     };
 
     let mut stores = Vec::new();
+    let (mut fe_store, mut mbx_store) = (None, None);
     if cfg.mailbox.enabled && roles.runs(Role::Mailbox) {
         let slot = slot_for(Role::Mailbox, &identities)?;
         let running = tandem_mailbox::start(&cfg.mailbox, directory.clone(), slot.clone(), &tasks, shutdown.clone())
             .await
-            .context("the mailbox role cannot start")?;
+            .with_context(|| format!("the mailbox role cannot start (configuration: {})", config_file.display()))?;
+        mbx_store = Some(running.store.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Mailbox.as_str()).cloned().map(|s| (s, slot.clone())));
     }
@@ -341,17 +235,22 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
             shutdown.clone(),
         )
         .await
-        .context("the Front End role cannot start")?;
+        .with_context(|| format!("the Front End role cannot start (configuration: {})", config_file.display()))?;
+        fe_store = Some(running.store.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }
     spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots);
 
     if banner {
-        print_banner(&cfg, &pki, &directory, demo.as_ref().filter(|d| d.generated && demo_created)).await?;
+        print_banner(&cfg, &pki, &directory).await?;
     }
     // After the banner (scripts wait for it): partner applications need both listeners up.
-    crate::cli_oauth::setup_after_start(&cfg, roles, setup, banner).await;
+    let done = match (&fe_store, &mbx_store) {
+        (Some(f), Some(m)) => tandem_trust::setup::after_start(&cfg, roles, f, m, setup).await,
+        _ => setup,
+    };
+    print_setup(&done, banner);
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, domain = %cfg.domain, "tandem is ready");
 
     signals.wait().await;
@@ -367,6 +266,40 @@ pub async fn run(cfg: Config, roles: RoleSelection, demo: Option<Demo>, banner: 
     directory.store().close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The trust setup before the roles start (certificates, trust anchors, the Autodiscover URL),
+/// on the stores of the roles this process runs.
+async fn trust_before_start(cfg: &Config, roles: RoleSelection) -> anyhow::Result<Vec<String>> {
+    let fe = if roles.runs(Role::Frontend) && cfg.frontend.enabled {
+        Some(tandem_frontend::admin::open_store(&cfg.frontend).await?)
+    } else {
+        None
+    };
+    let mbx = if roles.runs(Role::Mailbox) && cfg.mailbox.enabled {
+        Some(tandem_mailbox::open_store(&cfg.mailbox).await?)
+    } else {
+        None
+    };
+    let done = tandem_trust::setup::before_start(cfg, fe.as_ref(), mbx.as_ref()).await;
+    for store in fe.iter().chain(mbx.iter()) {
+        store.close().await;
+    }
+    Ok(done?)
+}
+
+/// Prints every setup step done under the banner, or (without one) logs them: each step once.
+fn print_setup(done: &[String], show: bool) {
+    if !show {
+        for d in done {
+            tracing::info!(step = %d, "integration setup");
+        }
+    } else if !done.is_empty() {
+        println!("\nIntegration setup (the seed's steps):");
+        for d in done {
+            println!("  {d}");
+        }
+    }
 }
 
 /// Renews role certificates before they expire and swaps them into the running listeners.
@@ -439,7 +372,7 @@ impl StopSignals {
     }
 }
 
-async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory, demo: Option<&Demo>) -> anyhow::Result<()> {
+async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory) -> anyhow::Result<()> {
     let e = Endpoints::of(cfg);
     let mut out = String::new();
     out.push_str(&format!("\nTandem is up for {} (data: {})\n\n", cfg.domain, cfg.data_dir.display()));
@@ -465,7 +398,6 @@ async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory, demo: Opti
             ("SIP TLS", &e.frontend.sip_tls),
             ("SIP WebSocket", &e.frontend.sip_ws),
             ("Auth metadata", &e.frontend.auth_metadata_url),
-            ("Web client", &e.frontend.web_url),
             ("Health / ready / metrics", &e.frontend.health_url),
         ] {
             out.push_str(&format!("    {k:<26} {v}\n"));
@@ -475,9 +407,6 @@ async fn print_banner(cfg: &Config, pki: &Pki, directory: &Directory, demo: Opti
     out.push_str(&format!("\n  Users ({})\n", users.len()));
     for u in &users {
         out.push_str(&format!("    {:<10} {:<28} {}\n", u.name, u.sip_uri, u.smtp_address));
-    }
-    if let Some(d) = demo {
-        out.push_str(&format!("\n  Demo password (shown once): {}\n", d.password));
     }
     out.push_str("\n  `tandem status --json` reports health; Ctrl-C stops.\n");
     println!("{out}");

@@ -1,51 +1,27 @@
 //! `tandem`: one binary for both server roles and the administration commands.
 //!
-//! Commands mirror the cmdlets administrators know (docs/ADMIN.md keeps the map). Bad input —
-//! a malformed flag, configuration or address — ends with one line on stderr and exit code 2,
-//! before anything is changed; a failure while running ends with exit code 1.
+//! Commands mirror the cmdlets administrators know (docs/ADMIN.md keeps the map), one module per
+//! command group under [`commands`]. Bad input — a malformed flag, configuration or address —
+//! ends with one line on stderr and exit code 2, before anything is changed; a failure while
+//! running ends with exit code 1. [`deployment`] runs the roles for `up` and `serve`.
 
-mod cli;
-mod cli_oauth;
+mod commands;
 mod deployment;
+mod failure;
 mod logging;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Exit code for bad input (flags, configuration, addresses): nothing was changed.
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code for a failure while doing the work.
-pub const EXIT_FAILURE: u8 = 1;
-
-/// A failure, classified by who must act.
-#[derive(Debug)]
-pub enum Failure {
-    /// The input was wrong; the message says which part and how to fix it.
-    Usage(String),
-    /// Something failed while working.
-    Runtime(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
-    }
-}
-
-pub type CliResult<T = ()> = Result<T, Failure>;
-
-/// Shorthand for a usage failure.
-pub fn usage(msg: impl Into<String>) -> Failure {
-    Failure::Usage(msg.into())
-}
+use crate::failure::{EXIT_FAILURE, EXIT_USAGE, Failure};
 
 fn main() -> ExitCode {
     // Exactly one crypto provider for every TLS use in the process (listeners, clients, sqlx).
     if rustls::crypto::aws_lc_rs::default_provider().install_default().is_err() {
         eprintln!("tandem: a TLS crypto provider was already installed");
     }
-    let args = cli::Cli::parse();
+    let args = commands::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -53,7 +29,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    match runtime.block_on(commands::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
             eprintln!("tandem: {msg}");

@@ -3,6 +3,7 @@
 use tandem_xml::{Node, Writer, child, children_named, text};
 
 use super::USER_SETTING_NAMES;
+use crate::reply::ReplyError;
 use crate::{ProtoError, ns};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,119 @@ impl Request {
         }
         Ok(Request { mailboxes, settings })
     }
+}
+
+impl Request {
+    /// `settings` of one mailbox.
+    pub fn new(mailbox: &str, settings: &[&str]) -> Request {
+        Request { mailboxes: vec![mailbox.to_owned()], settings: settings.iter().map(|s| (*s).to_owned()).collect() }
+    }
+
+    /// The `a:GetUserSettingsRequestMessage` element.
+    pub fn to_xml(&self) -> String {
+        let mut w = Writer::new();
+        w.start("a:GetUserSettingsRequestMessage", &[]).start("a:Request", &[]).start("a:Users", &[]);
+        for m in &self.mailboxes {
+            w.start("a:User", &[]).leaf("a:Mailbox", m).end();
+        }
+        w.end().start("a:RequestedSettings", &[]);
+        for s in &self.settings {
+            w.leaf("a:Setting", s);
+        }
+        w.finish()
+    }
+
+    /// The whole request envelope, addressed to `to` when given.
+    pub fn envelope(&self, to: Option<&str>) -> String {
+        super::request_envelope("GetUserSettings", to, &self.to_xml())
+    }
+}
+
+/// Every ErrorCode value MS-OXWSADISC defines, so a parsed code keeps the `'static` form the
+/// rendering side uses; an unknown one reads as InternalServerError.
+const ERROR_CODES: &[&str] = &[
+    "NoError",
+    "RedirectAddress",
+    "RedirectUrl",
+    "InvalidUser",
+    "InvalidRequest",
+    "InvalidSetting",
+    "SettingIsNotAvailable",
+    "ServerBusy",
+    "InvalidDomain",
+    "NotFederated",
+    "InternalServerError",
+];
+
+fn error_code(s: &str) -> &'static str {
+    ERROR_CODES.iter().copied().find(|c| *c == s).unwrap_or("InternalServerError")
+}
+
+/// A GetUserSettings answer as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The answer's own ErrorCode and ErrorMessage (NoError when the users were looked at).
+    pub error_code: String,
+    pub error_message: String,
+    /// One per mailbox asked for, in order; an error other than the ones [`UserOutcome`] names
+    /// reads as `InvalidUser`.
+    pub users: Vec<(UserOutcome, Vec<SettingError>)>,
+}
+
+impl Response {
+    /// The first user's value of `name`.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        match self.users.first() {
+            Some((UserOutcome::Settings(s), _)) => s.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a GetUserSettings answer for `request` (which names the users in order).
+pub fn parse_response(doc: &tandem_xml::Document<'_>, request: &Request) -> Result<Response, ReplyError> {
+    let a = ns::AUTODISCOVER;
+    let op = crate::reply::body(doc)?;
+    let bad = |what: &str| ReplyError::unexpected("GetUserSettings", what);
+    if !tandem_xml::is(op, a, "GetUserSettingsResponseMessage") {
+        return Err(bad("the answer is not a GetUserSettingsResponseMessage"));
+    }
+    let resp = child(op, a, "Response").ok_or_else(|| bad("the answer has no Response"))?;
+    let mut users = Vec::new();
+    for (n, u) in
+        child(resp, a, "UserResponses").into_iter().flat_map(|l| children_named(l, a, "UserResponse")).enumerate()
+    {
+        let f = |name: &str| child(u, a, name).map(text).unwrap_or_default();
+        let outcome = match f("ErrorCode").as_str() {
+            "NoError" => UserOutcome::Settings(
+                child(u, a, "UserSettings")
+                    .into_iter()
+                    .flat_map(|l| children_named(l, a, "UserSetting"))
+                    .map(|s| {
+                        let g = |name: &str| child(s, a, name).map(text).unwrap_or_default();
+                        (g("Name"), g("Value"))
+                    })
+                    .collect(),
+            ),
+            "RedirectAddress" => UserOutcome::RedirectAddress(f("RedirectTarget")),
+            "RedirectUrl" => UserOutcome::RedirectUrl(f("RedirectTarget")),
+            _ => UserOutcome::InvalidUser(request.mailboxes.get(n).cloned().unwrap_or_default()),
+        };
+        let errors = child(u, a, "UserSettingErrors")
+            .into_iter()
+            .flat_map(|l| children_named(l, a, "UserSettingError"))
+            .map(|e| {
+                let g = |name: &str| child(e, a, name).map(text).unwrap_or_default();
+                SettingError { name: g("SettingName"), code: error_code(&g("ErrorCode")), message: g("ErrorMessage") }
+            })
+            .collect();
+        users.push((outcome, errors));
+    }
+    Ok(Response {
+        error_code: child(resp, a, "ErrorCode").map(text).unwrap_or_default(),
+        error_message: child(resp, a, "ErrorMessage").map(text).unwrap_or_default(),
+        users,
+    })
 }
 
 /// The per-user error codes (`ErrorCode` of a UserResponse).

@@ -99,6 +99,26 @@ pub fn parse(env: &Envelope<'_, '_>) -> Result<Request, ProtoError> {
 
 const NAMESPACES: &[(&str, &str)] = &[("a", ns::ADDRESSING), ("i", ns::XSI)];
 
+const REQUEST_NAMESPACES: &[(&str, &str)] = &[("a", ns::AUTODISCOVER), ("wsa", ns::ADDRESSING)];
+
+/// The `wsa:Action` (and SOAPAction) URI of an Autodiscover operation (`GetUserSettings`).
+pub fn action(operation: &str) -> String {
+    format!("{}/Autodiscover/{operation}", ns::AUTODISCOVER)
+}
+
+/// A request envelope for `operation` sent to `to` (the service URL, when known), asking for
+/// the Exchange 2013 schema as Skype for Business does. `body` uses the `a:` prefix.
+pub fn request_envelope(operation: &str, to: Option<&str>, body: &str) -> String {
+    let mut header = format!(
+        "<a:RequestedServerVersion>Exchange2013</a:RequestedServerVersion><wsa:Action>{}</wsa:Action>",
+        action(operation)
+    );
+    if let Some(to) = to {
+        header.push_str(&format!("<wsa:To>{}</wsa:To>", tandem_xml::escape(to)));
+    }
+    soap::envelope(REQUEST_NAMESPACES, &header, body)
+}
+
 /// The response envelope with `wsa:Action` and ServerVersionInfo headers.
 pub fn envelope(action: &str, body: &str) -> String {
     let header = format!(

@@ -47,6 +47,22 @@ pub fn parse_attachment(node: Node<'_, '_>) -> Result<NewAttachment, ProtoError>
     })
 }
 
+impl NewAttachment {
+    /// `<t:FileAttachment>` as [`parse_attachment`] reads it.
+    pub fn to_xml(&self) -> String {
+        let mut w = tandem_xml::Writer::new();
+        w.start("t:FileAttachment", &[]).leaf("t:Name", &self.name).leaf("t:ContentType", &self.content_type);
+        if let Some(cid) = &self.content_id {
+            w.leaf("t:ContentId", cid);
+        }
+        if self.is_inline {
+            w.leaf("t:IsInline", "true");
+        }
+        w.leaf("t:Content", &base64::engine::general_purpose::STANDARD.encode(&self.content));
+        w.finish()
+    }
+}
+
 pub fn parse_all(node: Node<'_, '_>) -> Result<Vec<NewAttachment>, ProtoError> {
     children(node).map(parse_attachment).collect()
 }

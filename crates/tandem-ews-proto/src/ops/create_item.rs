@@ -1,12 +1,14 @@
 //! CreateItem: messages (SaveOnly, SendOnly, SendAndSaveCopy), calendar items, contacts, tasks
-//! and generic items, from typed properties or MIME content.
+//! and generic items, from typed properties or MIME content. [`ItemData`] is also how a client
+//! writes an item and how it reads the items of an answer.
 
 use base64::Engine as _;
 use tandem_xml::{Node, child, children, text};
 
-use super::{need, opt};
-use crate::types::{ExtendedField, FolderRef, ITEM_ELEMENTS};
-use crate::{ProtoError, ResponseCode, ns, parse_bool, parse_datetime};
+use super::{BuildRequest, need, opt};
+use crate::reply::{self, MessageError, ReplyError};
+use crate::types::{ExtendedField, FolderRef, ITEM_ELEMENTS, ItemRef};
+use crate::{ProtoError, ResponseCode, format_datetime, ns, parse_bool, parse_datetime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -24,6 +26,14 @@ impl Disposition {
             Some("SendAndSaveCopy") => Some(Disposition::SendAndSaveCopy),
             Some(other) => return Err(ProtoError::schema(format!("MessageDisposition {other} is not valid"))),
         })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::SaveOnly => "SaveOnly",
+            Disposition::SendOnly => "SendOnly",
+            Disposition::SendAndSaveCopy => "SendAndSaveCopy",
+        }
     }
 }
 
@@ -50,13 +60,29 @@ pub struct ItemData {
 
 /// Reads an item element's properties.
 pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
-    let element = node.tag_name().name().to_owned();
-    if !ITEM_ELEMENTS.contains(&element.as_str()) {
+    let element = node.tag_name().name();
+    if !ITEM_ELEMENTS.contains(&element) {
         return Err(ProtoError::new(
             ResponseCode::ErrorNotSupported,
             format!("Creating a {element} is not supported by this server."),
         ));
     }
+    parse_properties(node)
+}
+
+/// Reads an item of an answer: its id and its other properties (any item element, including
+/// those a request may not create, such as MeetingRequest).
+pub fn parse_answer_item(node: Node<'_, '_>) -> Result<(ItemRef, ItemData), ProtoError> {
+    let id = child(node, ns::TYPES, "ItemId")
+        .ok_or_else(|| ProtoError::schema(format!("the {} has no ItemId", node.tag_name().name())))
+        .and_then(ItemRef::parse)?;
+    let mut data = parse_properties(node)?;
+    data.fields.retain(|(n, _)| n != "ItemId");
+    Ok((id, data))
+}
+
+fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
+    let element = node.tag_name().name().to_owned();
     let mut d = ItemData { element, ..ItemData::default() };
     for c in children(node) {
         if c.tag_name().namespace() != Some(ns::TYPES) {
@@ -114,6 +140,151 @@ pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
     Ok(d)
 }
 
+/// ItemType's properties in schema order up to ExtendedProperty: a client's extended
+/// properties are written after these and before the element's own (Message's ToRecipients…).
+const ITEM_TYPE_FIELDS: &[&str] = &[
+    "MimeContent",
+    "ItemId",
+    "ParentFolderId",
+    "ItemClass",
+    "Subject",
+    "Sensitivity",
+    "Body",
+    "Attachments",
+    "DateTimeReceived",
+    "Size",
+    "Categories",
+    "Importance",
+    "InReplyTo",
+    "IsSubmitted",
+    "IsDraft",
+    "IsFromMe",
+    "IsResend",
+    "IsUnmodified",
+    "InternetMessageHeaders",
+    "DateTimeSent",
+    "DateTimeCreated",
+    "ResponseObjects",
+    "ReminderDueBy",
+    "ReminderIsSet",
+    "ReminderMinutesBeforeStart",
+    "DisplayCc",
+    "DisplayTo",
+    "HasAttachments",
+];
+
+impl ItemData {
+    /// An item of `element` (`Message`, `CalendarItem`…) with no properties yet; the `with_`
+    /// methods add them in schema order, the order the caller must follow.
+    pub fn new(element: &str) -> ItemData {
+        ItemData { element: element.to_owned(), ..ItemData::default() }
+    }
+
+    /// Adds a property already written as XML with the `t:` prefix; `name` is its local name.
+    pub fn with_field(mut self, name: &str, xml: String) -> ItemData {
+        self.fields.retain(|(n, _)| n != name);
+        self.fields.push((name.to_owned(), xml));
+        self
+    }
+
+    fn with_text(self, name: &str, value: &str) -> ItemData {
+        let xml = format!("<t:{name}>{}</t:{name}>", tandem_xml::escape(value));
+        self.with_field(name, xml)
+    }
+
+    pub fn with_item_class(mut self, class: &str) -> ItemData {
+        self.item_class = Some(class.to_owned());
+        self.with_text("ItemClass", class)
+    }
+
+    pub fn with_subject(mut self, subject: &str) -> ItemData {
+        self.subject = Some(subject.to_owned());
+        self.with_text("Subject", subject)
+    }
+
+    /// `t:Body` of `body_type` (`Text` or `HTML`).
+    pub fn with_body(self, body_type: &str, body: &str) -> ItemData {
+        let xml =
+            format!("<t:Body BodyType=\"{}\">{}</t:Body>", tandem_xml::escape(body_type), tandem_xml::escape(body));
+        self.with_field("Body", xml)
+    }
+
+    /// `ToRecipients`, `CcRecipients` or `BccRecipients` by SMTP address.
+    pub fn with_recipients(mut self, kind: &str, addresses: &[&str]) -> ItemData {
+        let mut xml = format!("<t:{kind}>");
+        for a in addresses {
+            xml.push_str(&format!("<t:Mailbox><t:EmailAddress>{}</t:EmailAddress></t:Mailbox>", tandem_xml::escape(a)));
+            self.recipients.push((*a).to_owned());
+        }
+        xml.push_str(&format!("</t:{kind}>"));
+        self.with_field(kind, xml)
+    }
+
+    pub fn with_is_read(mut self, read: bool) -> ItemData {
+        self.is_read = Some(read);
+        self.with_text("IsRead", if read { "true" } else { "false" })
+    }
+
+    /// A calendar item's `Start` or `End` (other names are written as date-times too).
+    pub fn with_time(mut self, name: &str, unix: i64) -> ItemData {
+        match name {
+            "Start" => self.start = Some(unix),
+            "End" => self.end = Some(unix),
+            _ => {}
+        }
+        self.with_text(name, &format_datetime(unix))
+    }
+
+    pub fn with_extended(mut self, field: ExtendedField, values: Vec<String>) -> ItemData {
+        self.extended.retain(|(f, _)| f.key() != field.key());
+        self.extended.push((field, values));
+        self
+    }
+
+    /// The item element as [`parse_item`] reads it.
+    pub fn to_xml(&self) -> String {
+        let mut s = format!("<t:{}>", self.element);
+        if let Some(mime) = &self.mime {
+            s.push_str(&format!(
+                "<t:MimeContent>{}</t:MimeContent>",
+                base64::engine::general_purpose::STANDARD.encode(mime)
+            ));
+        }
+        let split = self.fields.iter().position(|(n, _)| !ITEM_TYPE_FIELDS.contains(&n.as_str()));
+        let (base, own) = self.fields.split_at(split.unwrap_or(self.fields.len()));
+        for (name, xml) in base {
+            if name == "Attachments" {
+                continue;
+            }
+            s.push_str(xml);
+            if name == "Body" {
+                self.attachments_xml(&mut s);
+            }
+        }
+        if !base.iter().any(|(n, _)| n == "Body") {
+            self.attachments_xml(&mut s);
+        }
+        for (field, values) in &self.extended {
+            s.push_str(&crate::render::extended_property(field, values, crate::render::is_multi(&field.property_type)));
+        }
+        for (_, xml) in own {
+            s.push_str(xml);
+        }
+        s.push_str(&format!("</t:{}>", self.element));
+        s
+    }
+
+    fn attachments_xml(&self, s: &mut String) {
+        if !self.attachments.is_empty() {
+            s.push_str("<t:Attachments>");
+            for a in &self.attachments {
+                s.push_str(&a.to_xml());
+            }
+            s.push_str("</t:Attachments>");
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub disposition: Option<Disposition>,
@@ -140,6 +311,76 @@ impl Request {
             items: children(need(op, "Items")?).map(parse_item).collect(),
         })
     }
+
+    /// Saves `items` in `folder` (MessageDisposition SaveOnly).
+    pub fn save(folder: FolderRef, items: Vec<ItemData>) -> Request {
+        Request {
+            disposition: Some(Disposition::SaveOnly),
+            send_invitations: None,
+            saved_folder: Some(folder),
+            items: items.into_iter().map(Ok).collect(),
+        }
+    }
+}
+
+impl BuildRequest for Request {
+    const OPERATION: &'static str = "CreateItem";
+
+    /// Items that failed to parse (only a parsed request has them) are left out.
+    fn to_xml(&self) -> String {
+        let mut s = String::from("<m:CreateItem");
+        if let Some(d) = self.disposition {
+            s.push_str(&format!(" MessageDisposition=\"{}\"", d.as_str()));
+        }
+        if let Some(i) = &self.send_invitations {
+            s.push_str(&format!(" SendMeetingInvitations=\"{}\"", tandem_xml::escape(i)));
+        }
+        s.push('>');
+        if let Some(f) = &self.saved_folder {
+            s.push_str(&format!("<m:SavedItemFolderId>{}</m:SavedItemFolderId>", f.to_xml()));
+        }
+        s.push_str("<m:Items>");
+        for item in self.items.iter().flatten() {
+            s.push_str(&item.to_xml());
+        }
+        s.push_str("</m:Items></m:CreateItem>");
+        s
+    }
+}
+
+/// Reads a CreateItem answer: for each item asked for, the ids of what was created.
+pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Vec<Result<Vec<ItemRef>, MessageError>>, ReplyError> {
+    items_of(doc, "CreateItem")?
+        .into_iter()
+        .map(|r| match r {
+            Ok(items) => Ok(Ok(items.into_iter().map(|(id, _)| id).collect())),
+            Err(e) => Ok(Err(e)),
+        })
+        .collect()
+}
+
+/// Per response message, its items (id and properties) or its error.
+pub type AnswerItems = Vec<Result<Vec<(ItemRef, ItemData)>, MessageError>>;
+
+/// The items of each response message's `m:Items` (CreateItem, GetItem, UpdateItem…).
+pub fn items_of(doc: &tandem_xml::Document<'_>, operation: &str) -> Result<AnswerItems, ReplyError> {
+    let mut out = Vec::new();
+    for m in reply::messages(doc, operation)? {
+        match m.result() {
+            Err(e) => out.push(Err(e)),
+            Ok(node) => {
+                let items = match child(node, ns::MESSAGES, "Items") {
+                    Some(list) => children(list)
+                        .map(parse_answer_item)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| ReplyError::unexpected(operation, e.message))?,
+                    None => Vec::new(),
+                };
+                out.push(Ok(items));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

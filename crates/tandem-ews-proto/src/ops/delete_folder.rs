@@ -22,6 +22,14 @@ impl DeleteType {
             other => Err(ProtoError::schema(format!("DeleteType {other:?} is not valid"))),
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteType::HardDelete => "HardDelete",
+            DeleteType::SoftDelete => "SoftDelete",
+            DeleteType::MoveToDeletedItems => "MoveToDeletedItems",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

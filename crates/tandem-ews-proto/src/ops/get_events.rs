@@ -2,9 +2,10 @@
 
 use tandem_xml::{Node, text};
 
-use super::need;
 use super::sync_folder_items::{encode_state, parse_state};
+use super::{BuildRequest, need};
 use crate::render::id_element;
+use crate::reply::{self, MessageError, ReplyError};
 use crate::{ProtoError, ResponseCode, format_datetime};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,24 @@ impl UnsubscribeRequest {
     pub fn parse(op: Node<'_, '_>) -> Result<UnsubscribeRequest, ProtoError> {
         Ok(UnsubscribeRequest { subscription: text(need(op, "SubscriptionId")?) })
     }
+}
+
+impl BuildRequest for UnsubscribeRequest {
+    const OPERATION: &'static str = "Unsubscribe";
+
+    fn to_xml(&self) -> String {
+        format!(
+            "<m:Unsubscribe><m:SubscriptionId>{}</m:SubscriptionId></m:Unsubscribe>",
+            tandem_xml::escape(&self.subscription)
+        )
+    }
+}
+
+/// Reads an Unsubscribe answer.
+pub fn parse_unsubscribe_response(doc: &tandem_xml::Document<'_>) -> Result<Result<(), MessageError>, ReplyError> {
+    let messages = reply::messages(doc, "Unsubscribe")?;
+    let m = messages.first().ok_or_else(|| ReplyError::unexpected("Unsubscribe", "no response message"))?;
+    Ok(m.result().map(|_| ()))
 }
 
 /// One event for the notification.

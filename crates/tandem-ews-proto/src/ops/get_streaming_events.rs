@@ -1,11 +1,12 @@
 //! GetStreamingEvents: one long HTTP response carrying a SOAP envelope per batch of events on
 //! streaming subscriptions, then `ConnectionStatus` Closed when the connection timeout ends.
 
-use tandem_xml::{Node, children, text};
+use tandem_xml::{Node, child, children, text};
 
 use super::get_events::{Event, render as render_notification};
-use super::need;
-use crate::{ProtoError, ResponseCode, render};
+use super::{BuildRequest, need};
+use crate::reply::{self, MessageError, ReplyError, id_of};
+use crate::{ProtoError, ResponseCode, ns, parse_bool, parse_datetime, render};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -57,4 +58,127 @@ pub fn error_envelope(code: ResponseCode, message: &str) -> String {
         code.as_str()
     );
     render::envelope(&body)
+}
+
+impl BuildRequest for Request {
+    const OPERATION: &'static str = "GetStreamingEvents";
+
+    fn to_xml(&self) -> String {
+        let mut s = String::from("<m:GetStreamingEvents><m:SubscriptionIds>");
+        for id in &self.subscriptions {
+            s.push_str(&format!("<t:SubscriptionId>{}</t:SubscriptionId>", tandem_xml::escape(id)));
+        }
+        s.push_str(&format!(
+            "</m:SubscriptionIds><m:ConnectionTimeout>{}</m:ConnectionTimeout></m:GetStreamingEvents>",
+            self.timeout_minutes
+        ));
+        s
+    }
+}
+
+/// One event of a notification as a client reads it. Watermarks stay opaque strings: a client
+/// only hands them back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventReport {
+    /// CreatedEvent, NewMailEvent, StatusEvent…
+    pub kind: String,
+    pub watermark: String,
+    pub at: Option<i64>,
+    pub folder_object: bool,
+    /// (Id, ChangeKey) of the item or folder; empty for a StatusEvent.
+    pub id: (String, String),
+    pub parent: (String, String),
+    pub old_parent: Option<(String, String)>,
+}
+
+/// The events of one subscription in one envelope of the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub subscription: String,
+    pub previous_watermark: String,
+    pub more: bool,
+    pub events: Vec<EventReport>,
+}
+
+/// One envelope of the stream as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub notifications: Vec<Notification>,
+    /// `OK` while the connection stays open, `Closed` on its last envelope.
+    pub status: String,
+}
+
+fn read_event(e: Node<'_, '_>) -> EventReport {
+    let t = ns::TYPES;
+    let folder = child(e, t, "FolderId");
+    let id = folder.or_else(|| child(e, t, "ItemId")).map(id_of).unwrap_or_default();
+    EventReport {
+        kind: e.tag_name().name().to_owned(),
+        watermark: child(e, t, "Watermark").map(text).unwrap_or_default(),
+        at: child(e, t, "TimeStamp").map(text).and_then(|s| parse_datetime(&s)),
+        folder_object: folder.is_some(),
+        id,
+        parent: child(e, t, "ParentFolderId").map(id_of).unwrap_or_default(),
+        old_parent: child(e, t, "OldParentFolderId").map(id_of),
+    }
+}
+
+/// Reads one envelope of a GetStreamingEvents stream; an error message (unknown subscription…)
+/// is the inner error.
+pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Result<Batch, MessageError>, ReplyError> {
+    let messages = reply::messages(doc, "GetStreamingEvents")?;
+    let m = messages.first().ok_or_else(|| ReplyError::unexpected("GetStreamingEvents", "no response message"))?;
+    let node = match m.result() {
+        Ok(n) => n,
+        Err(e) => return Ok(Err(e)),
+    };
+    let t = ns::TYPES;
+    let mut notifications = Vec::new();
+    if let Some(list) = child(node, ns::MESSAGES, "Notifications") {
+        for n in children(list) {
+            notifications.push(Notification {
+                subscription: child(n, t, "SubscriptionId").map(text).unwrap_or_default(),
+                previous_watermark: child(n, t, "PreviousWatermark").map(text).unwrap_or_default(),
+                more: child(n, t, "MoreEvents").map(text).and_then(|m| parse_bool(&m)).unwrap_or(false),
+                events: children(n).filter(|c| c.tag_name().name().ends_with("Event")).map(read_event).collect(),
+            });
+        }
+    }
+    let status = child(node, ns::MESSAGES, "ConnectionStatus").map(text).unwrap_or_default();
+    Ok(Ok(Batch { notifications, status }))
+}
+
+/// Splits the complete envelopes off the front of a stream's bytes: each is returned as text and
+/// removed from `buf`; a partial envelope stays for the next chunk. The stream writes one
+/// envelope after another, each starting with its XML declaration or `<…Envelope`.
+pub fn take_envelopes(buf: &mut Vec<u8>) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(end) = envelope_end(buf) {
+        let chunk: Vec<u8> = buf.drain(..end).collect();
+        let text = String::from_utf8_lossy(&chunk).trim().to_owned();
+        if !text.is_empty() {
+            out.push(text);
+        }
+    }
+    out
+}
+
+/// The byte just past the first closing `Envelope>` tag (any prefix) in `buf`.
+fn envelope_end(buf: &[u8]) -> Option<usize> {
+    const TAG: &[u8] = b"Envelope>";
+    let mut from = 0;
+    while let Some(rel) = buf[from..].windows(TAG.len()).position(|w| w == TAG) {
+        let at = from + rel;
+        // A closing tag: `</Envelope>` or `</prefix:Envelope>`.
+        let mut i = at;
+        while i > 0 && buf[i - 1] != b'<' && buf[i - 1] != b'/' && buf[i - 1] != b'>' {
+            i -= 1;
+        }
+        let closing = i >= 1 && buf[i - 1] == b'/' && i >= 2 && buf[i - 2] == b'<';
+        if closing {
+            return Some(at + TAG.len());
+        }
+        from = at + TAG.len();
+    }
+    None
 }

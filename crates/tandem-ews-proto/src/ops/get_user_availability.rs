@@ -3,6 +3,8 @@
 
 use tandem_xml::{Node, Writer, child, children, text};
 
+use super::BuildRequest;
+use crate::reply::{Message, MessageError, ReplyError};
 use crate::{ProtoError, ns, parse_datetime};
 
 /// What the client asked to see.
@@ -112,6 +114,129 @@ impl Request {
         };
         Ok(Request { bias_minutes, mailboxes, start, end, interval_minutes, view })
     }
+}
+
+impl View {
+    fn parse(s: &str) -> Option<View> {
+        Some(match s {
+            "None" => View::None,
+            "MergedOnly" => View::MergedOnly,
+            "FreeBusy" => View::FreeBusy,
+            "FreeBusyMerged" => View::FreeBusyMerged,
+            "Detailed" => View::Detailed,
+            "DetailedMerged" => View::DetailedMerged,
+            _ => return None,
+        })
+    }
+}
+
+impl Request {
+    /// Free/busy of `mailboxes` between `start` and `end` (UTC seconds), in UTC.
+    pub fn new(mailboxes: Vec<String>, start: i64, end: i64, interval_minutes: i64, view: View) -> Request {
+        Request { bias_minutes: 0, mailboxes, start, end, interval_minutes, view }
+    }
+}
+
+impl BuildRequest for Request {
+    const OPERATION: &'static str = "GetUserAvailability";
+
+    /// Times are written in the request's zone (its bias, no daylight saving), as Outlook does.
+    fn to_xml(&self) -> String {
+        let mut w = Writer::new();
+        w.start("m:GetUserAvailabilityRequest", &[]);
+        w.start("t:TimeZone", &[]).leaf("t:Bias", &self.bias_minutes.to_string());
+        for p in ["t:StandardTime", "t:DaylightTime"] {
+            w.start(p, &[])
+                .leaf("t:Bias", "0")
+                .leaf("t:Time", "00:00:00")
+                .leaf("t:DayOrder", "1")
+                .leaf("t:Month", "1")
+                .leaf("t:DayOfWeek", "Sunday")
+                .end();
+        }
+        w.end();
+        w.start("m:MailboxDataArray", &[]);
+        for m in &self.mailboxes {
+            w.start("t:MailboxData", &[])
+                .start("t:Email", &[])
+                .leaf("t:Address", m)
+                .end()
+                .leaf("t:AttendeeType", "Required")
+                .leaf("t:ExcludeConflicts", "false")
+                .end();
+        }
+        w.end();
+        w.start("t:FreeBusyViewOptions", &[])
+            .start("t:TimeWindow", &[])
+            .leaf("t:StartTime", &local(self.start, self.bias_minutes))
+            .leaf("t:EndTime", &local(self.end, self.bias_minutes))
+            .end()
+            .leaf("t:MergedFreeBusyIntervalInMinutes", &self.interval_minutes.to_string())
+            .leaf("t:RequestedView", self.view.as_str())
+            .end();
+        w.finish()
+    }
+}
+
+/// One mailbox's free/busy as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreeBusy {
+    pub view: View,
+    /// One digit per interval (see [`digit`]) when the view is merged.
+    pub merged: Option<String>,
+    /// Busy periods; `details` when the caller may see them.
+    pub events: Vec<Event>,
+}
+
+/// Reads a GetUserAvailability answer of a request made with `bias_minutes`: one free/busy view
+/// or error per mailbox asked for, in order.
+pub fn parse_response(
+    doc: &tandem_xml::Document<'_>,
+    bias_minutes: i64,
+) -> Result<Vec<Result<FreeBusy, MessageError>>, ReplyError> {
+    let (m, t) = (ns::MESSAGES, ns::TYPES);
+    let op = crate::reply::response(doc, "GetUserAvailability")?;
+    let array = child(op, m, "FreeBusyResponseArray")
+        .ok_or_else(|| ReplyError::unexpected("GetUserAvailability", "no FreeBusyResponseArray"))?;
+    let time = |n: Node<'_, '_>, name: &str| {
+        child(n, t, name).map(text).and_then(|s| {
+            parse_datetime(&s).map(|v| if s.ends_with('Z') || s.contains('+') { v } else { v + bias_minutes * 60 })
+        })
+    };
+    let mut out = Vec::new();
+    for r in children(array) {
+        let message = child(r, m, "ResponseMessage").ok_or_else(|| {
+            ReplyError::unexpected("GetUserAvailability", "a FreeBusyResponse without ResponseMessage")
+        })?;
+        if let Err(e) = Message::of(message).result() {
+            out.push(Err(e));
+            continue;
+        }
+        let fbv = child(r, m, "FreeBusyView");
+        let view = fbv.and_then(|v| child(v, t, "FreeBusyViewType")).map(text);
+        let view = view.as_deref().and_then(View::parse).unwrap_or(View::None);
+        let mut events = Vec::new();
+        for e in fbv.and_then(|v| child(v, t, "CalendarEventArray")).into_iter().flat_map(children) {
+            let details = child(e, t, "CalendarEventDetails").map(|d| {
+                let f = |n: &str| child(d, t, n).map(text).unwrap_or_default();
+                (f("ID"), f("Subject"), f("Location"))
+            });
+            let recurring = child(e, t, "CalendarEventDetails")
+                .and_then(|d| child(d, t, "IsRecurring"))
+                .map(text)
+                .and_then(|b| crate::parse_bool(&b))
+                .unwrap_or(false);
+            events.push(Event {
+                start: time(e, "StartTime").unwrap_or(0),
+                end: time(e, "EndTime").unwrap_or(0),
+                busy_type: child(e, t, "BusyType").map(text).unwrap_or_default(),
+                details,
+                recurring,
+            });
+        }
+        out.push(Ok(FreeBusy { view, merged: fbv.and_then(|v| child(v, t, "MergedFreeBusy")).map(text), events }));
+    }
+    Ok(out)
 }
 
 /// A busy period of one mailbox.

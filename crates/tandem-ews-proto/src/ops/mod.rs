@@ -1,5 +1,6 @@
 //! EWS operations, one module per operation: each parses its request element into a type the
-//! handler of the same name in `tandem-mailbox` serves.
+//! handler of the same name in `tandem-mailbox` serves; the operations a client calls also write
+//! that type back ([`BuildRequest`]) and read their answer (`parse_response`).
 
 use tandem_xml::soap::Envelope;
 use tandem_xml::{Node, child};
@@ -158,6 +159,37 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
 /// `GetUserOofSettingsResponse`, `GetDelegate` → `GetDelegateResponse`).
 pub fn response_name(op: &str) -> String {
     format!("{}Response", op.strip_suffix("Request").unwrap_or(op))
+}
+
+/// The schema version a client built here asks for (what Skype for Business asks for).
+pub const CLIENT_VERSION: &str = "Exchange2013";
+
+const REQUEST_NAMESPACES: &[(&str, &str)] = &[("m", ns::MESSAGES), ("t", ns::TYPES)];
+
+/// A request a client can send: its operation name and its operation element.
+pub trait BuildRequest {
+    /// The operation's name as SOAPAction and the response element know it (`GetUserAvailability`,
+    /// even where the request element is `GetUserAvailabilityRequest`).
+    const OPERATION: &'static str;
+
+    /// The operation element, with the `m:` and `t:` prefixes the envelope declares.
+    fn to_xml(&self) -> String;
+
+    /// The whole request envelope asking for `version`.
+    fn envelope(&self, version: &str) -> String {
+        request_envelope(version, &self.to_xml())
+    }
+}
+
+/// Wraps an operation element in a SOAP envelope with `RequestServerVersion`.
+pub fn request_envelope(version: &str, operation: &str) -> String {
+    let header = format!("<t:RequestServerVersion Version=\"{}\"/>", tandem_xml::escape(version));
+    tandem_xml::soap::envelope(REQUEST_NAMESPACES, &header, operation)
+}
+
+/// The SOAPAction header of an operation (quoted, as Exchange's clients send it).
+pub fn soap_action(operation: &str) -> String {
+    format!("\"{}/{operation}\"", ns::MESSAGES)
 }
 
 /// A whole EWS request: the negotiated version and the operation.

@@ -1,6 +1,6 @@
-//! Front End server-to-server OAuth: the OAuthTokenIssuer certificate (with the seed's three
-//! rules), the global CsOAuthConfiguration, partner applications, the auth metadata document at
-//! `/metadata/json/1`, and the token issuer the Exchange connector uses.
+//! The Front End's side of server-to-server OAuth: the OAuthTokenIssuer certificate (with the
+//! seed's three rules), the global CsOAuthConfiguration, the auth metadata document at
+//! `/metadata/json/1`, and the [`TokenIssuer`] the Exchange connector uses.
 //!
 //! Everything lives in the Front End store's settings map, which every Front End of a pool
 //! shares: the global certificate (with its key) is therefore the same on every Front End, and
@@ -11,55 +11,39 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use tandem_config::paths::frontend as paths;
 use tandem_oauth::metadata::{self, MetadataDocument};
 use tandem_oauth::token::{Audience, UserIdentity};
 use tandem_oauth::{
-    CertError, EXCHANGE_APP_ID, IssuedTokenCache, LYNC_APP_ID, PartnerApplication, SigningKey, TOKEN_LIFETIME_SECS,
-    VerifyingKey,
+    CertError, EXCHANGE_APP_ID, IssuedTokenCache, LYNC_APP_ID, SigningKey, TOKEN_LIFETIME_SECS, VerifyingKey,
 };
-use tandem_store::{Store, StoreError};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tandem_store::Store;
+use tandem_types::Role;
+
+use crate::TrustError;
+
+const ROLE: Role = Role::Frontend;
+
+async fn load<T: for<'de> Deserialize<'de>>(store: &Store, name: &'static str) -> Result<Option<T>, TrustError> {
+    crate::load(store, ROLE, name).await
+}
+
+async fn save<T: Serialize>(store: &Store, name: &'static str, value: &T) -> Result<(), TrustError> {
+    crate::save(store, ROLE, name, value).await
+}
 
 pub const SETTING_CONFIGURATION: &str = "oauth.configuration";
 pub const SETTING_CERTIFICATES: &str = "oauth.token_issuer_certificates";
 pub const SETTING_PARTNERS: &str = "oauth.partner_applications";
-/// PEM of the CA(s) trusted when fetching partners' metadata (the deployment CA); empty: the system's.
-pub const SETTING_TRUSTED_CA: &str = "oauth.trusted_ca_pem";
-/// How often partners' metadata documents are fetched again (a rollover needs no restart).
-pub const METADATA_REFRESH: Duration = Duration::from_secs(300);
+/// The ExchangeAutodiscoverUrl first start derived from the configuration, kept so a later start
+/// tells it from one an administrator set: a derived value follows the configuration.
+pub const SETTING_DERIVED_AUTODISCOVER_URL: &str = "oauth.derived_exchange_autodiscover_url";
 /// Subject CN of a certificate the Front End generates when its TLS certificate cannot serve.
 pub const GENERATED_CN: &str = "Tandem OAuthTokenIssuer";
-
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    #[error("Front End store: {0}")]
-    Store(#[from] StoreError),
-    #[error("the stored setting {0} is corrupt: {1}")]
-    Corrupt(&'static str, String),
-    #[error("the OAuthTokenIssuer certificate cannot be used: {0}")]
-    Cert(#[from] CertError),
-    #[error("no OAuthTokenIssuer certificate is assigned; run `tandem cs set-certificate --type OAuthTokenIssuer`")]
-    NoCertificate,
-    #[error("cannot generate a certificate: {0}")]
-    Generate(String),
-}
-
-async fn load<T: for<'de> Deserialize<'de>>(store: &Store, name: &'static str) -> Result<Option<T>, OAuthError> {
-    match store.setting(name).await? {
-        None => Ok(None),
-        Some(v) => serde_json::from_str(&v).map(Some).map_err(|e| OAuthError::Corrupt(name, e.to_string())),
-    }
-}
-
-async fn save<T: Serialize>(store: &Store, name: &'static str, value: &T) -> Result<(), OAuthError> {
-    let text = serde_json::to_string(value).map_err(|e| OAuthError::Corrupt(name, e.to_string()))?;
-    Ok(store.set_setting(name, &text).await?)
-}
 
 // ------------------------------------------------------------------ CsOAuthConfiguration
 
@@ -88,11 +72,11 @@ impl OAuthConfiguration {
     }
 }
 
-pub async fn configuration(store: &Store, sip_domain: &str) -> Result<OAuthConfiguration, OAuthError> {
+pub async fn configuration(store: &Store, sip_domain: &str) -> Result<OAuthConfiguration, TrustError> {
     Ok(load(store, SETTING_CONFIGURATION).await?.unwrap_or_else(|| OAuthConfiguration::defaults(sip_domain)))
 }
 
-pub async fn set_configuration(store: &Store, cfg: &OAuthConfiguration) -> Result<(), OAuthError> {
+pub async fn set_configuration(store: &Store, cfg: &OAuthConfiguration) -> Result<(), TrustError> {
     save(store, SETTING_CONFIGURATION, cfg).await
 }
 
@@ -132,11 +116,9 @@ impl TokenIssuerCertificates {
 
     /// Keys for the metadata document: current first, then next and previous.
     pub fn published(&self) -> Vec<VerifyingKey> {
-        [&self.current, &self.next, &self.previous]
-            .into_iter()
-            .flatten()
-            .filter_map(|c| VerifyingKey::from_pem(&c.cert_pem).ok())
-            .collect()
+        crate::published_keys(
+            [&self.current, &self.next, &self.previous].map(|c| c.as_ref().map(|c| c.cert_pem.as_str())),
+        )
     }
 }
 
@@ -191,7 +173,7 @@ pub fn check_rules(cert_pem: &str, key_pem: Option<&str>, sip_domain: &str) -> R
 }
 
 /// The certificates as stored, with any due roll applied.
-pub async fn certificates(store: &Store) -> Result<TokenIssuerCertificates, OAuthError> {
+pub async fn certificates(store: &Store) -> Result<TokenIssuerCertificates, TrustError> {
     let stored: TokenIssuerCertificates = load(store, SETTING_CERTIFICATES).await?.unwrap_or_default();
     Ok(stored.at(tandem_store::now_unix()))
 }
@@ -202,7 +184,7 @@ pub async fn set_certificate(
     store: &Store,
     mut cert: StoredCertificate,
     roll_at: Option<i64>,
-) -> Result<(), OAuthError> {
+) -> Result<(), TrustError> {
     let mut certs = certificates(store).await?;
     match roll_at {
         Some(at) => {
@@ -226,7 +208,7 @@ pub async fn ensure_default_certificate(
     store: &Store,
     sip_domain: &str,
     tls: Option<(&str, &str)>,
-) -> Result<Option<String>, OAuthError> {
+) -> Result<Option<String>, TrustError> {
     if certificates(store).await?.current.is_some() {
         return Ok(None);
     }
@@ -239,9 +221,9 @@ pub async fn ensure_default_certificate(
             };
             let pair =
                 tandem_pki::signing::self_signed(GENERATED_CN, sip_domain, &[], tandem_pki::signing::SIGNING_VALIDITY)
-                    .map_err(|e| OAuthError::Generate(e.to_string()))?;
+                    .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))?;
             let cert = check_rules(&pair.cert_pem, Some(&pair.key_pem), sip_domain)
-                .map_err(|e| OAuthError::Generate(e.to_string()))?;
+                .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))?;
             (cert, format!("a generated certificate{why}"))
         }
     };
@@ -257,12 +239,12 @@ pub async fn metadata_document(
     store: &Store,
     sip_domain: &str,
     location: &str,
-) -> Result<MetadataDocument, OAuthError> {
+) -> Result<MetadataDocument, TrustError> {
     let cfg = configuration(store, sip_domain).await?;
     let certs = certificates(store).await?;
     let keys = certs.published();
     if keys.is_empty() {
-        return Err(OAuthError::NoCertificate);
+        return Err(TrustError::NoTokenIssuerCertificate);
     }
     let refs: Vec<&VerifyingKey> = keys.iter().collect();
     Ok(metadata::build("Tandem Front End", &cfg.service_name, &cfg.realm, &refs, location))
@@ -276,94 +258,17 @@ struct MetadataState {
 }
 
 async fn serve_metadata(State(s): State<MetadataState>, headers: HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| tandem_oauth::metadata::is_plain_host(h))
-        .unwrap_or(&s.default_host)
-        .to_owned();
-    let location = format!("https://{host}{}", crate::paths::AUTH_METADATA);
-    match metadata_document(&s.store, &s.sip_domain, &location).await {
-        Ok(doc) => (StatusCode::OK, axum::Json(doc)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the auth metadata document");
-            (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
-        }
-    }
+    let location = crate::metadata_location(&headers, &s.default_host, paths::AUTH_METADATA);
+    crate::metadata_answer(metadata_document(&s.store, &s.sip_domain, &location).await)
 }
 
 /// `/metadata/json/1` on the Front End HTTPS listener.
 pub fn routes(store: Store, sip_domain: &str, pool_fqdn: &str) -> Router {
-    Router::new().route(crate::paths::AUTH_METADATA, get(serve_metadata)).with_state(MetadataState {
+    Router::new().route(paths::AUTH_METADATA, get(serve_metadata)).with_state(MetadataState {
         store,
         sip_domain: sip_domain.into(),
         default_host: pool_fqdn.into(),
     })
-}
-
-// ------------------------------------------------------------------ partner applications
-
-pub async fn partner_applications(store: &Store) -> Result<Vec<PartnerApplication>, OAuthError> {
-    Ok(load(store, SETTING_PARTNERS).await?.unwrap_or_default())
-}
-
-pub async fn save_partner_applications(store: &Store, partners: &[PartnerApplication]) -> Result<(), OAuthError> {
-    save(store, SETTING_PARTNERS, &partners).await
-}
-
-/// The HTTPS client for metadata, trusting the configured CA.
-pub async fn metadata_client(store: &Store) -> Result<reqwest::Client, OAuthError> {
-    let ca = store.setting(SETTING_TRUSTED_CA).await?.filter(|s| !s.trim().is_empty());
-    tandem_http::client::https_client(ca.as_deref()).map_err(|e| OAuthError::Corrupt(SETTING_TRUSTED_CA, e))
-}
-
-/// Downloads and checks a metadata document; the error is the seed's wording.
-pub async fn fetch_metadata(
-    client: &reqwest::Client,
-    url: &str,
-) -> Result<(String, metadata::PartnerMetadata), String> {
-    tandem_oauth::partner::check_download(
-        url,
-        tandem_http::client::get_limited(client, url, metadata::MAX_DOCUMENT_BYTES).await,
-    )
-}
-
-/// Fetches every partner's metadata again and saves what changed.
-pub async fn refresh_partner_metadata(store: &Store) -> Result<usize, OAuthError> {
-    let client = metadata_client(store).await?;
-    let mut partners = partner_applications(store).await?;
-    let mut changed = 0;
-    for p in partners.iter_mut() {
-        let Some(url) = p.auth_metadata_url.clone() else { continue };
-        let result = fetch_metadata(&client, &url).await.map(|(body, _)| body);
-        if p.record_fetch(result, tandem_store::now_unix()) {
-            changed += 1;
-        }
-    }
-    if changed > 0 {
-        // Merge into what is stored now, so an admin change made meanwhile is kept.
-        let mut latest = partner_applications(store).await?;
-        tandem_oauth::partner::merge_refreshed(&mut latest, &partners);
-        save_partner_applications(store, &latest).await?;
-    }
-    Ok(changed)
-}
-
-/// Re-fetches partners' metadata every [`METADATA_REFRESH`].
-pub fn spawn_metadata_refresh(store: Store, tasks: &TaskTracker, shutdown: CancellationToken) {
-    tasks.spawn(async move {
-        let mut tick = tokio::time::interval(METADATA_REFRESH);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            if let Err(e) = refresh_partner_metadata(&store).await {
-                tracing::warn!(error = %e, "partner metadata refresh failed");
-            }
-        }
-    });
 }
 
 // ------------------------------------------------------------------ issuing tokens
@@ -385,7 +290,7 @@ impl TokenIssuer {
         TokenIssuer { store, sip_domain: sip_domain.into(), cache: IssuedTokenCache::new(), key: Mutex::new(None) }
     }
 
-    async fn signing(&self) -> Result<(Arc<SigningKey>, OAuthConfiguration), OAuthError> {
+    async fn signing(&self) -> Result<(Arc<SigningKey>, OAuthConfiguration), TrustError> {
         {
             let guard = self.key.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((at, key, cfg)) = guard.as_ref()
@@ -396,7 +301,7 @@ impl TokenIssuer {
         }
         let cfg = configuration(&self.store, &self.sip_domain).await?;
         let certs = certificates(&self.store).await?;
-        let current = certs.current.ok_or(OAuthError::NoCertificate)?;
+        let current = certs.current.ok_or(TrustError::NoTokenIssuerCertificate)?;
         let mut guard = self.key.lock().unwrap_or_else(|p| p.into_inner());
         let key = match guard.as_ref() {
             Some((_, k, _)) if k.certificate().thumbprint == current.thumbprint => k.clone(),
@@ -410,7 +315,7 @@ impl TokenIssuer {
     }
 
     /// A token acting as `user` towards the mailbox host `target_host` (its EWS URL's host).
-    pub async fn user_token(&self, target_host: &str, user: &UserIdentity) -> Result<Arc<str>, OAuthError> {
+    pub async fn user_token(&self, target_host: &str, user: &UserIdentity) -> Result<Arc<str>, TrustError> {
         let (key, cfg) = self.signing().await?;
         let now = tandem_store::now_unix();
         let cache_key = format!(
@@ -446,7 +351,7 @@ mod tests {
     async fn store() -> (tempfile::TempDir, Store) {
         let tmp = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", tmp.path().join("fe.db").display());
-        let store = crate::admin::open_store_at(&url).await.unwrap();
+        let store = Store::open(&url, &[]).await.unwrap();
         (tmp, store)
     }
 

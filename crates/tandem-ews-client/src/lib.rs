@@ -1,0 +1,426 @@
+//! A typed client for EWS and SOAP Autodiscover, as a Skype for Business Front End calls
+//! Exchange: Autodiscover (GetUserSettings) finds a user's EWS URL, cached for
+//! [`AUTODISCOVER_TTL`]; each request carries a bearer token acting as the user, asked of a
+//! caller-supplied [`TokenProvider`] (so this crate knows nothing of how tokens are minted);
+//! requests are built and answers read by `tandem-ews-proto`, answers are bounded in size and
+//! requests in time, and every failure is a typed [`EwsClientError`] naming its hop.
+
+mod error;
+mod stream;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tandem_ews_proto::autodiscover::get_user_settings;
+use tandem_ews_proto::ops::create_item::{self, ItemData};
+use tandem_ews_proto::ops::get_events::{self, UnsubscribeRequest};
+use tandem_ews_proto::ops::get_user_availability::{self, FreeBusy};
+use tandem_ews_proto::ops::get_user_oof_settings::{self, OofSettings};
+use tandem_ews_proto::ops::subscribe::{self, Subscription};
+use tandem_ews_proto::ops::{self, BuildRequest, delete_item, find_item, get_folder, get_item, get_streaming_events};
+use tandem_ews_proto::render::FolderView;
+use tandem_ews_proto::reply::{self, MessageError, ReplyError};
+use tandem_ews_proto::types::ItemRef;
+use tandem_http::client::FetchError;
+
+pub use error::{EwsClientError, TokenError};
+pub use stream::EventStream;
+
+/// How long an Autodiscover answer (a user's EWS URL) is reused.
+pub const AUTODISCOVER_TTL: Duration = Duration::from_secs(300);
+
+/// A bearer token, or why there is none.
+pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<Arc<str>, TokenError>> + Send + 'a>>;
+
+/// Gives the bearer token to act as a user at a service: `audience` is the host name of the URL
+/// called (Autodiscover or EWS), `smtp` the user's primary SMTP address.
+pub trait TokenProvider: Send + Sync {
+    fn bearer<'a>(&'a self, audience: &'a str, smtp: &'a str) -> TokenFuture<'a>;
+}
+
+/// Bounds on one exchange with a server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest answer read (one envelope, for a stream).
+    pub max_answer_bytes: usize,
+    /// Time allowed for a request and its answer (a stream gets its connection timeout more).
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // Items with attachments are the largest answers the Front End asks for; the time is
+        // the outbound client's everywhere in Tandem (`tandem_http::client::FETCH_TIMEOUT`).
+        Limits { max_answer_bytes: 16 * 1024 * 1024, timeout: tandem_http::client::FETCH_TIMEOUT }
+    }
+}
+
+/// A user's mailbox as Autodiscover found it (or as the caller already knows it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub smtp: String,
+    pub ews_url: String,
+}
+
+/// A request made only to see how a service answers (Test-OAuthConnectivity, setup checks).
+#[derive(Debug, Clone, Copy)]
+pub enum Probe<'a> {
+    /// SOAP Autodiscover GetUserSettings (ExternalEwsUrl) for `mailbox`.
+    Autodiscover { mailbox: &'a str },
+    /// EWS GetFolder of the Inbox (IdOnly).
+    EwsInbox,
+}
+
+/// How a service answered a [`Probe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAnswer {
+    pub status: u16,
+    /// `x-ms-diagnostics`, which says why a token was refused.
+    pub diagnostics: Option<String>,
+}
+
+/// The client. `http` must trust the servers' certificates and resolve their names.
+pub struct EwsClient {
+    http: reqwest::Client,
+    tokens: Arc<dyn TokenProvider>,
+    limits: Limits,
+    ews_urls: Mutex<HashMap<(String, String), (Instant, String)>>,
+}
+
+impl std::fmt::Debug for EwsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EwsClient").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// The host of a URL, lower-cased, without port or brackets: the token audience.
+pub fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host =
+        if host.starts_with('[') { host.split(']').next()?.trim_start_matches('[') } else { host.split(':').next()? };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+/// Who a request is sent as.
+enum Auth<'a> {
+    ActAs(&'a str),
+    Bearer(&'a str),
+    Anonymous,
+}
+
+impl EwsClient {
+    pub fn new(http: reqwest::Client, tokens: Arc<dyn TokenProvider>) -> EwsClient {
+        EwsClient::with_limits(http, tokens, Limits::default())
+    }
+
+    pub fn with_limits(http: reqwest::Client, tokens: Arc<dyn TokenProvider>, limits: Limits) -> EwsClient {
+        EwsClient { http, tokens, limits, ews_urls: Mutex::new(HashMap::new()) }
+    }
+
+    async fn send(
+        &self,
+        url: &str,
+        auth: Auth<'_>,
+        action: &str,
+        body: String,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, EwsClientError> {
+        let token = match auth {
+            Auth::ActAs(smtp) => {
+                let audience = host_of(url).ok_or_else(|| EwsClientError::NoHost { url: url.to_owned() })?;
+                let t = self
+                    .tokens
+                    .bearer(&audience, smtp)
+                    .await
+                    .map_err(|source| EwsClientError::Token { audience: audience.clone(), source })?;
+                Some(t)
+            }
+            Auth::Bearer(t) => Some(Arc::from(t)),
+            Auth::Anonymous => None,
+        };
+        let mut req = self
+            .http
+            .post(url)
+            .timeout(timeout)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", action)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(&*t);
+        }
+        req.send().await.map_err(|source| EwsClientError::Transport {
+            url: url.to_owned(),
+            cause: tandem_http::client::root_cause(&source),
+            source,
+        })
+    }
+
+    /// Reads an answer within the size limit, mapping 401 and other statuses to their errors; a
+    /// 500 carrying a SOAP fault is the fault.
+    async fn answer(
+        &self,
+        url: &str,
+        operation: &'static str,
+        resp: reqwest::Response,
+    ) -> Result<String, EwsClientError> {
+        let status = resp.status().as_u16();
+        if status == 401 {
+            let diagnostics = resp.headers().get("x-ms-diagnostics").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            return Err(EwsClientError::Unauthorized { url: url.to_owned(), diagnostics });
+        }
+        let body =
+            tandem_http::client::read_limited(resp, self.limits.max_answer_bytes).await.map_err(|e| match e {
+                FetchError::Transport { cause, source } => {
+                    EwsClientError::Transport { url: url.to_owned(), cause, source }
+                }
+                _ => EwsClientError::TooLarge { url: url.to_owned(), limit: self.limits.max_answer_bytes },
+            })?;
+        let text = String::from_utf8(body)
+            .map_err(|_| EwsClientError::Reply { operation, source: ReplyError::Xml(tandem_xml::XmlError::NotUtf8) })?;
+        match status {
+            200 => Ok(text),
+            500 => match reply::parse(&text).and_then(|doc| reply::body(&doc).map(|_| ())) {
+                Err(source @ ReplyError::Fault { .. }) => Err(EwsClientError::Reply { operation, source }),
+                _ => Err(EwsClientError::Status { url: url.to_owned(), status }),
+            },
+            _ => Err(EwsClientError::Status { url: url.to_owned(), status }),
+        }
+    }
+
+    /// Sends an EWS request acting as the mailbox's user and returns the answer's text.
+    async fn call<R: BuildRequest>(&self, mailbox: &Mailbox, req: &R) -> Result<String, EwsClientError> {
+        let url = &mailbox.ews_url;
+        let body = req.envelope(ops::CLIENT_VERSION);
+        let resp = self
+            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(R::OPERATION), body, self.limits.timeout)
+            .await?;
+        self.answer(url, R::OPERATION, resp).await
+    }
+
+    /// SOAP Autodiscover GetUserSettings at `autodiscover_url`, acting as `smtp`.
+    pub async fn get_user_settings(
+        &self,
+        autodiscover_url: &str,
+        smtp: &str,
+        settings: &[&str],
+    ) -> Result<get_user_settings::Response, EwsClientError> {
+        const OP: &str = "GetUserSettings";
+        let req = get_user_settings::Request::new(smtp, settings);
+        let action = format!("\"{}\"", tandem_ews_proto::autodiscover::action(OP));
+        let resp = self
+            .send(
+                autodiscover_url,
+                Auth::ActAs(smtp),
+                &action,
+                req.envelope(Some(autodiscover_url)),
+                self.limits.timeout,
+            )
+            .await?;
+        let text = self.answer(autodiscover_url, OP, resp).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
+        get_user_settings::parse_response(&doc, &req).map_err(EwsClientError::reply(OP))
+    }
+
+    /// The user's mailbox: its EWS URL from Autodiscover (InternalEwsUrl, else ExternalEwsUrl),
+    /// reused for [`AUTODISCOVER_TTL`].
+    pub async fn discover(&self, autodiscover_url: &str, smtp: &str) -> Result<Mailbox, EwsClientError> {
+        let key = (autodiscover_url.to_owned(), smtp.to_owned());
+        if let Some((at, url)) = self.ews_urls.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && at.elapsed() < AUTODISCOVER_TTL
+        {
+            return Ok(Mailbox { smtp: smtp.to_owned(), ews_url: url.clone() });
+        }
+        let answer = self.get_user_settings(autodiscover_url, smtp, &["InternalEwsUrl", "ExternalEwsUrl"]).await?;
+        let url = answer
+            .setting("InternalEwsUrl")
+            .filter(|u| !u.is_empty())
+            .or_else(|| answer.setting("ExternalEwsUrl").filter(|u| !u.is_empty()))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                let code = match answer.users.first() {
+                    Some((get_user_settings::UserOutcome::Settings(_), _)) => "NoError".to_owned(),
+                    Some((get_user_settings::UserOutcome::InvalidUser(_), _)) => "InvalidUser".to_owned(),
+                    Some((get_user_settings::UserOutcome::RedirectAddress(_), _)) => "RedirectAddress".to_owned(),
+                    Some((get_user_settings::UserOutcome::RedirectUrl(_), _)) => "RedirectUrl".to_owned(),
+                    None => answer.error_code.clone(),
+                };
+                EwsClientError::NoEwsUrl { smtp: smtp.to_owned(), code }
+            })?;
+        self.ews_urls.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), url.clone()));
+        Ok(Mailbox { smtp: smtp.to_owned(), ews_url: url })
+    }
+
+    /// CreateItem: the ids of the created items, in request order.
+    pub async fn create_item(
+        &self,
+        mailbox: &Mailbox,
+        req: &create_item::Request,
+    ) -> Result<Vec<ItemRef>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("CreateItem"))?;
+        let per_item = create_item::parse_response(&doc).map_err(EwsClientError::reply("CreateItem"))?;
+        Ok(all_ok("CreateItem", per_item)?.into_iter().flatten().collect())
+    }
+
+    /// GetItem: each item asked for, with its properties.
+    pub async fn get_item(
+        &self,
+        mailbox: &Mailbox,
+        req: &get_item::Request,
+    ) -> Result<Vec<(ItemRef, ItemData)>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("GetItem"))?;
+        let per_item = get_item::parse_response(&doc).map_err(EwsClientError::reply("GetItem"))?;
+        Ok(all_ok("GetItem", per_item)?.into_iter().flatten().collect())
+    }
+
+    /// FindItem: one page of items per parent folder.
+    pub async fn find_item(
+        &self,
+        mailbox: &Mailbox,
+        req: &find_item::Request,
+    ) -> Result<Vec<find_item::Found>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("FindItem"))?;
+        all_ok("FindItem", find_item::parse_response(&doc).map_err(EwsClientError::reply("FindItem"))?)
+    }
+
+    pub async fn delete_item(&self, mailbox: &Mailbox, req: &delete_item::Request) -> Result<(), EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("DeleteItem"))?;
+        all_ok("DeleteItem", delete_item::parse_response(&doc).map_err(EwsClientError::reply("DeleteItem"))?)
+            .map(|_| ())
+    }
+
+    pub async fn get_folder(
+        &self,
+        mailbox: &Mailbox,
+        req: &get_folder::Request,
+    ) -> Result<Vec<FolderView>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("GetFolder"))?;
+        all_ok("GetFolder", get_folder::parse_response(&doc).map_err(EwsClientError::reply("GetFolder"))?)
+    }
+
+    /// Subscribe (streaming or pull).
+    pub async fn subscribe(&self, mailbox: &Mailbox, req: &subscribe::Request) -> Result<Subscription, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("Subscribe"))?;
+        let mut subs =
+            all_ok("Subscribe", subscribe::parse_response(&doc).map_err(EwsClientError::reply("Subscribe"))?)?;
+        if subs.is_empty() {
+            return Err(EwsClientError::Reply {
+                operation: "Subscribe",
+                source: ReplyError::Unexpected { operation: "Subscribe".into(), what: "no response message".into() },
+            });
+        }
+        Ok(subs.remove(0))
+    }
+
+    pub async fn unsubscribe(&self, mailbox: &Mailbox, subscription: &str) -> Result<(), EwsClientError> {
+        let req = UnsubscribeRequest { subscription: subscription.to_owned() };
+        let text = self.call(mailbox, &req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("Unsubscribe"))?;
+        get_events::parse_unsubscribe_response(&doc)
+            .map_err(EwsClientError::reply("Unsubscribe"))?
+            .map_err(EwsClientError::message("Unsubscribe"))
+    }
+
+    /// GetStreamingEvents: the open connection, read envelope by envelope with
+    /// [`EventStream::next`]. The request may take the connection timeout plus the usual limit.
+    pub async fn get_streaming_events(
+        &self,
+        mailbox: &Mailbox,
+        req: &get_streaming_events::Request,
+    ) -> Result<EventStream, EwsClientError> {
+        const OP: &str = "GetStreamingEvents";
+        let url = &mailbox.ews_url;
+        let timeout = self.limits.timeout + Duration::from_secs(req.timeout_minutes.saturating_mul(60));
+        let resp = self
+            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(OP), req.envelope(ops::CLIENT_VERSION), timeout)
+            .await?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(match self.answer(url, OP, resp).await {
+                Err(e) => e,
+                Ok(_) => EwsClientError::Status { url: url.clone(), status },
+            });
+        }
+        Ok(EventStream::new(url.clone(), resp, self.limits.max_answer_bytes))
+    }
+
+    /// GetUserAvailability: one free/busy view or error per mailbox asked for.
+    pub async fn get_user_availability(
+        &self,
+        mailbox: &Mailbox,
+        req: &get_user_availability::Request,
+    ) -> Result<Vec<Result<FreeBusy, MessageError>>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("GetUserAvailability"))?;
+        get_user_availability::parse_response(&doc, req.bias_minutes)
+            .map_err(EwsClientError::reply("GetUserAvailability"))
+    }
+
+    /// GetUserOofSettings of `address` (the caller's own mailbox, or one it may read).
+    pub async fn get_user_oof_settings(&self, mailbox: &Mailbox, address: &str) -> Result<OofSettings, EwsClientError> {
+        let req = get_user_oof_settings::Request { address: address.to_owned() };
+        let text = self.call(mailbox, &req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("GetUserOofSettings"))?;
+        get_user_oof_settings::parse_response(&doc)
+            .map_err(EwsClientError::reply("GetUserOofSettings"))?
+            .map_err(EwsClientError::message("GetUserOofSettings"))
+    }
+
+    /// Sends a probe to `url` with `bearer` (or no credentials) and reports only how the service
+    /// answered: a refused token or a missing service is an answer here, not an error.
+    pub async fn probe(
+        &self,
+        url: &str,
+        probe: Probe<'_>,
+        bearer: Option<&str>,
+    ) -> Result<ProbeAnswer, EwsClientError> {
+        let (action, body) = match probe {
+            Probe::Autodiscover { mailbox } => (
+                format!("\"{}\"", tandem_ews_proto::autodiscover::action("GetUserSettings")),
+                get_user_settings::Request::new(mailbox, &["ExternalEwsUrl"]).envelope(None),
+            ),
+            Probe::EwsInbox => {
+                let req = get_folder::Request {
+                    shape: tandem_ews_proto::types::Shape::base(tandem_ews_proto::types::BaseShape::IdOnly),
+                    folders: vec![tandem_ews_proto::types::FolderRef::distinguished("inbox")],
+                };
+                (ops::soap_action("GetFolder"), req.envelope(ops::CLIENT_VERSION))
+            }
+        };
+        let auth = bearer.map_or(Auth::Anonymous, Auth::Bearer);
+        let resp = self.send(url, auth, &action, body, self.limits.timeout).await?;
+        let diagnostics = resp.headers().get("x-ms-diagnostics").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(ProbeAnswer { status: resp.status().as_u16(), diagnostics })
+    }
+}
+
+/// The results of every response message, or the first failing message as the error.
+fn all_ok<T>(operation: &'static str, per_message: Vec<Result<T, MessageError>>) -> Result<Vec<T>, EwsClientError> {
+    per_message.into_iter().map(|r| r.map_err(EwsClientError::message(operation))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audiences_are_hosts() {
+        assert_eq!(
+            host_of("https://Mail.Litwareinc.com:8443/EWS/Exchange.asmx").as_deref(),
+            Some("mail.litwareinc.com")
+        );
+        assert_eq!(host_of("https://user@[::1]:443/x").as_deref(), Some("::1"));
+        assert_eq!(host_of("https:///x"), None);
+        assert_eq!(host_of("mail.litwareinc.com"), None);
+    }
+}

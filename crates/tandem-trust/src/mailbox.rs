@@ -1,0 +1,239 @@
+//! The Mailbox's side of server-to-server auth (Exchange's AuthConfig): the self-signed
+//! "Tandem Mailbox Server Auth Certificate" with current/next/previous slots, the accepted
+//! domains (users a partner may act as), and the auth metadata document at
+//! `/autodiscover/metadata/json/1`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tandem_config::MailboxConfig;
+use tandem_config::paths::mailbox as paths;
+use tandem_oauth::metadata::{self, MetadataDocument};
+use tandem_oauth::{CertError, EXCHANGE_APP_ID, VerifyingKey};
+use tandem_store::Store;
+use tandem_types::Role;
+
+use crate::TrustError;
+use crate::bearer::AuthState;
+
+const ROLE: Role = Role::Mailbox;
+
+pub const SETTING_AUTH_CONFIG: &str = "auth.config";
+/// JSON list of accepted domains (users a partner may act as); default: the mailbox FQDN's parent.
+pub const SETTING_ACCEPTED_DOMAINS: &str = "auth.accepted_domains";
+/// Subject CN of the certificate created on first start.
+pub const AUTH_CERT_CN: &str = "Tandem Mailbox Server Auth Certificate";
+
+async fn load<T: for<'de> Deserialize<'de>>(store: &Store, name: &'static str) -> Result<Option<T>, TrustError> {
+    crate::load(store, ROLE, name).await
+}
+
+async fn save<T: Serialize>(store: &Store, name: &'static str, value: &T) -> Result<(), TrustError> {
+    crate::save(store, ROLE, name, value).await
+}
+
+/// A certificate with its key, kept in the mailbox store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCertificate {
+    pub thumbprint: String,
+    pub subject: String,
+    pub not_after_unix: i64,
+    #[serde(default)]
+    pub effective_date: Option<i64>,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl AuthCertificate {
+    /// Checks that the pair is an RSA ≥ 2048 certificate with its key.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<AuthCertificate, CertError> {
+        let key = tandem_oauth::SigningKey::from_pem(cert_pem, key_pem)?;
+        let c = key.certificate();
+        Ok(AuthCertificate {
+            thumbprint: c.thumbprint.clone(),
+            subject: c.subject.clone(),
+            not_after_unix: c.not_after_unix,
+            effective_date: None,
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        })
+    }
+}
+
+/// Exchange's AuthConfig.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthConfig {
+    pub service_name: String,
+    /// Empty: the document says `*`.
+    pub realm: String,
+    pub current: Option<AuthCertificate>,
+    pub next: Option<AuthCertificate>,
+    pub previous: Option<AuthCertificate>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            service_name: EXCHANGE_APP_ID.into(),
+            realm: String::new(),
+            current: None,
+            next: None,
+            previous: None,
+        }
+    }
+}
+
+/// What `get-auth-config` shows, with the cmdlet's property names.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthConfigView {
+    pub name: &'static str,
+    pub service_name: String,
+    pub realm: String,
+    pub current_certificate_thumbprint: Option<String>,
+    pub previous_certificate_thumbprint: Option<String>,
+    pub next_certificate_thumbprint: Option<String>,
+    pub next_certificate_effective_date: Option<i64>,
+}
+
+impl AuthConfig {
+    /// Makes a next certificate whose effective date has come the current one.
+    pub fn at(mut self, now: i64) -> AuthConfig {
+        if self.next.as_ref().is_some_and(|n| n.effective_date.unwrap_or(0) <= now) {
+            self.publish_next();
+        }
+        self
+    }
+
+    /// `-PublishCertificate`: next becomes current, current becomes previous.
+    pub fn publish_next(&mut self) -> bool {
+        match self.next.take() {
+            Some(mut n) => {
+                n.effective_date = None;
+                self.previous = self.current.take();
+                self.current = Some(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keys for the metadata document: current, next, previous.
+    pub fn published(&self) -> Vec<VerifyingKey> {
+        crate::published_keys(
+            [&self.current, &self.next, &self.previous].map(|c| c.as_ref().map(|c| c.cert_pem.as_str())),
+        )
+    }
+
+    /// A certificate already known to the config, by thumbprint.
+    pub fn find(&self, thumbprint: &str) -> Option<&AuthCertificate> {
+        [&self.current, &self.next, &self.previous].into_iter().flatten().find(|c| c.thumbprint == thumbprint)
+    }
+
+    pub fn view(&self) -> AuthConfigView {
+        AuthConfigView {
+            name: "Auth Configuration",
+            service_name: self.service_name.clone(),
+            realm: self.realm.clone(),
+            current_certificate_thumbprint: self.current.as_ref().map(|c| c.thumbprint.clone()),
+            previous_certificate_thumbprint: self.previous.as_ref().map(|c| c.thumbprint.clone()),
+            next_certificate_thumbprint: self.next.as_ref().map(|c| c.thumbprint.clone()),
+            next_certificate_effective_date: self.next.as_ref().and_then(|c| c.effective_date),
+        }
+    }
+}
+
+pub async fn auth_config(store: &Store) -> Result<AuthConfig, TrustError> {
+    let cfg: AuthConfig = load(store, SETTING_AUTH_CONFIG).await?.unwrap_or_default();
+    Ok(cfg.at(tandem_store::now_unix()))
+}
+
+pub async fn save_auth_config(store: &Store, cfg: &AuthConfig) -> Result<(), TrustError> {
+    save(store, SETTING_AUTH_CONFIG, cfg).await
+}
+
+/// First start: creates the self-signed Auth certificate (RSA 2048, 5 years) when none is set.
+pub async fn ensure_auth_certificate(store: &Store, organization: &str) -> Result<Option<String>, TrustError> {
+    let mut cfg = auth_config(store).await?;
+    if cfg.current.is_some() {
+        return Ok(None);
+    }
+    let pair = tandem_pki::signing::self_signed(AUTH_CERT_CN, organization, &[], tandem_pki::signing::SIGNING_VALIDITY)
+        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))?;
+    let cert = AuthCertificate::from_pem(&pair.cert_pem, &pair.key_pem)
+        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))?;
+    let msg = format!("{AUTH_CERT_CN} {} created", cert.thumbprint);
+    cfg.current = Some(cert);
+    save_auth_config(store, &cfg).await?;
+    Ok(Some(msg))
+}
+
+/// Our auth metadata document as served at `location`.
+pub async fn metadata_document(store: &Store, location: &str) -> Result<MetadataDocument, TrustError> {
+    let cfg = auth_config(store).await?;
+    let keys = cfg.published();
+    if keys.is_empty() {
+        return Err(TrustError::NoAuthCertificate);
+    }
+    let refs: Vec<&VerifyingKey> = keys.iter().collect();
+    Ok(metadata::build("Tandem Mailbox", &cfg.service_name, &cfg.realm, &refs, location))
+}
+
+pub async fn accepted_domains(store: &Store, config: &MailboxConfig) -> Result<Vec<String>, TrustError> {
+    match load::<Vec<String>>(store, SETTING_ACCEPTED_DOMAINS).await? {
+        Some(d) if !d.is_empty() => Ok(d),
+        _ => {
+            let fqdn = config.fqdn.as_str();
+            Ok(vec![fqdn.split_once('.').map(|(_, p)| p).unwrap_or(fqdn).to_owned()])
+        }
+    }
+}
+
+/// `/autodiscover/metadata/json/1`.
+pub fn routes(auth: Arc<AuthState>) -> Router {
+    Router::new().route(paths::AUTH_METADATA, get(serve_metadata)).with_state(auth)
+}
+
+async fn serve_metadata(State(auth): State<Arc<AuthState>>, headers: HeaderMap) -> Response {
+    let location = crate::metadata_location(&headers, auth.config().fqdn.as_str(), paths::AUTH_METADATA);
+    crate::metadata_answer(metadata_document(auth.store(), &location).await)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    use crate::testkit::setup;
+
+    #[tokio::test]
+    async fn auth_certificate_rollover_and_metadata() {
+        let (_tmp, store, _) = setup().await;
+        let made = ensure_auth_certificate(&store, "litwareinc.com").await.unwrap().unwrap();
+        assert!(made.contains(AUTH_CERT_CN));
+        let mut cfg = auth_config(&store).await.unwrap();
+        let first = cfg.current.clone().unwrap();
+        assert!(first.subject.contains(AUTH_CERT_CN));
+        let p = tandem_pki::signing::self_signed("next", "litwareinc.com", &[], time::Duration::days(30)).unwrap();
+        let mut next = AuthCertificate::from_pem(&p.cert_pem, &p.key_pem).unwrap();
+        next.effective_date = Some(tandem_store::now_unix() + 3600);
+        cfg.next = Some(next.clone());
+        save_auth_config(&store, &cfg).await.unwrap();
+        let doc = metadata_document(&store, "https://mail/autodiscover/metadata/json/1").await.unwrap();
+        assert_eq!(doc.keys.len(), 2);
+        assert_eq!(doc.service_name, EXCHANGE_APP_ID);
+        assert_eq!(doc.issuer, format!("{EXCHANGE_APP_ID}@*"));
+        let mut cfg = auth_config(&store).await.unwrap();
+        assert!(cfg.publish_next());
+        assert_eq!(cfg.current.as_ref().unwrap().thumbprint, next.thumbprint);
+        assert_eq!(cfg.previous.as_ref().unwrap().thumbprint, first.thumbprint);
+        cfg.previous = None;
+        save_auth_config(&store, &cfg).await.unwrap();
+        assert_eq!(metadata_document(&store, "x").await.unwrap().keys.len(), 1);
+    }
+}

@@ -1,0 +1,409 @@
+//! `tandem exchange`: the Mailbox (Exchange Server) cmdlets and scripts: Get-/Set-AuthConfig,
+//! *-PartnerApplication, Configure-EnterprisePartnerApplication.ps1 and
+//! Get-/Set-ClientAccessServer.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tandem_config::Config;
+use tandem_pki::Pki;
+use tandem_trust::mailbox as mbx;
+use tandem_trust::partners::{self, EnterpriseApp, EnterpriseError};
+
+use super::{Location, check_guid, fmt_time, mbx_store, parse_date, partner, print_json};
+use crate::failure::{CliResult, Failure, usage};
+
+#[derive(Debug, Subcommand)]
+pub enum ExchangeCommand {
+    /// Get-AuthConfig.
+    GetAuthConfig {
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set-AuthConfig: one parameter set at a time.
+    SetAuthConfig {
+        /// NewCertificateParameter: the next certificate (from the certificate store).
+        #[arg(long, requires = "new_certificate_effective_date")]
+        new_certificate_thumbprint: Option<String>,
+        #[arg(long, requires = "new_certificate_thumbprint")]
+        new_certificate_effective_date: Option<String>,
+        /// PublishAuthCertificateParameter: the next certificate becomes current now.
+        #[arg(long)]
+        publish_certificate: bool,
+        #[arg(long)]
+        clear_previous_certificate: bool,
+        /// CurrentCertificateParameter: replace the current certificate now.
+        #[arg(long)]
+        certificate_thumbprint: Option<String>,
+        /// Accepted for compatibility; every mailbox reads the shared store at once.
+        #[arg(long)]
+        skip_immediate_certificate_deployment: bool,
+        /// AuthConfigSettings.
+        #[arg(long)]
+        realm: Option<String>,
+        #[arg(long)]
+        service_name: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// New-PartnerApplication -AuthMetadataUrl.
+    NewPartnerApplication {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        auth_metadata_url: String,
+        #[arg(long)]
+        realm: Option<String>,
+        #[arg(long)]
+        linked_account: Option<String>,
+        #[command(flatten)]
+        flags: partner::Flags,
+    },
+    /// Get-PartnerApplication.
+    GetPartnerApplication {
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        output: partner::Output,
+    },
+    /// Set-PartnerApplication (enable/disable, metadata URL).
+    SetPartnerApplication {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        enabled: Option<bool>,
+        #[arg(long)]
+        auth_metadata_url: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Remove-PartnerApplication.
+    RemovePartnerApplication {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Configure-EnterprisePartnerApplication.ps1 (no iisreset needed).
+    ConfigureEnterprisePartnerApplication {
+        #[arg(long)]
+        auth_metadata_url: String,
+        /// Lync or SharePoint.
+        #[arg(long)]
+        application_type: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Get-ClientAccessServer: the Autodiscover URI and the web services' URLs in force.
+    GetClientAccessServer {
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set-ClientAccessServer (and the virtual directories' -InternalUrl/-ExternalUrl); applies to
+    /// the running server at once. An empty value clears a URL ($null).
+    #[command(alias = "set-client-access-service")]
+    SetClientAccessServer(Box<SetClientAccessServerArgs>),
+}
+
+/// Set-ClientAccessServer parameters.
+#[derive(Debug, Args)]
+pub struct SetClientAccessServerArgs {
+    /// -Identity: the server name (optional; there is one mailbox server).
+    #[arg(long)]
+    identity: Option<String>,
+    /// -AutoDiscoverServiceInternalUri, e.g. https://autodiscover.<domain>/autodiscover/autodiscover.xml
+    #[arg(long)]
+    autodiscover_service_internal_uri: Option<String>,
+    /// Set-WebServicesVirtualDirectory -InternalUrl
+    #[arg(long)]
+    ews_internal_url: Option<String>,
+    /// Set-WebServicesVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    ews_external_url: Option<String>,
+    /// Set-OwaVirtualDirectory -InternalUrl
+    #[arg(long)]
+    owa_internal_url: Option<String>,
+    /// Set-OwaVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    owa_external_url: Option<String>,
+    /// Set-OabVirtualDirectory -InternalUrl
+    #[arg(long)]
+    oab_internal_url: Option<String>,
+    /// Set-OabVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    oab_external_url: Option<String>,
+    /// Set-UMVirtualDirectory -InternalUrl
+    #[arg(long)]
+    um_internal_url: Option<String>,
+    /// Set-UMVirtualDirectory -ExternalUrl
+    #[arg(long)]
+    um_external_url: Option<String>,
+    #[command(flatten)]
+    location: Location,
+}
+
+/// A certificate with its key for the mailbox: from the AuthConfig itself or the certificate store.
+fn find_auth_certificate(cfg: &Config, auth: &mbx::AuthConfig, flag: &str, t: &str) -> CliResult<mbx::AuthCertificate> {
+    let want = tandem_oauth::normalize_thumbprint(t);
+    if let Some(c) = auth.find(&want) {
+        return Ok(c.clone());
+    }
+    let pki = Pki::new(cfg.pki_dir());
+    let found = pki.find_by_thumbprint(&want).context("reading the certificate store")?.ok_or_else(|| {
+        usage(format!("{flag} {t}: no such certificate in {}; `tandem cert list` shows them", pki.dir().display()))
+    })?;
+    let key_path =
+        found.key_path.ok_or_else(|| usage(format!("{flag} {t}: the certificate store has no private key for it")))?;
+    let key = std::fs::read_to_string(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+    mbx::AuthCertificate::from_pem(&found.cert_pem, &key).map_err(|e| usage(format!("{flag} {t}: {e}")))
+}
+
+pub async fn run(cmd: ExchangeCommand) -> CliResult {
+    use tandem_mailbox::client_access::{self, Defaults, Setting};
+    match cmd {
+        ExchangeCommand::GetAuthConfig { location, json } => {
+            let store = mbx_store(&location.config()?).await?;
+            let v = mbx::auth_config(&store).await.context("reading the auth configuration")?.view();
+            if json {
+                return print_json(&v);
+            }
+            println!("Name                           : {}", v.name);
+            println!("ServiceName                    : {}", v.service_name);
+            println!("Realm                          : {}", v.realm);
+            println!("CurrentCertificateThumbprint   : {}", v.current_certificate_thumbprint.unwrap_or_default());
+            println!("PreviousCertificateThumbprint  : {}", v.previous_certificate_thumbprint.unwrap_or_default());
+            println!("NextCertificateThumbprint      : {}", v.next_certificate_thumbprint.unwrap_or_default());
+            println!(
+                "NextCertificateEffectiveDate   : {}",
+                v.next_certificate_effective_date.map(fmt_time).unwrap_or_default()
+            );
+            Ok(())
+        }
+        ExchangeCommand::SetAuthConfig {
+            new_certificate_thumbprint,
+            new_certificate_effective_date,
+            publish_certificate,
+            clear_previous_certificate,
+            certificate_thumbprint,
+            skip_immediate_certificate_deployment: _,
+            realm,
+            service_name,
+            location,
+        } => {
+            let sets = [
+                new_certificate_thumbprint.is_some(),
+                publish_certificate || clear_previous_certificate,
+                certificate_thumbprint.is_some(),
+                realm.is_some() || service_name.is_some(),
+            ];
+            match sets.iter().filter(|s| **s).count() {
+                0 => {
+                    return Err(usage(
+                        "nothing to set: pass --new-certificate-thumbprint with --new-certificate-effective-date, --publish-certificate, --clear-previous-certificate, --certificate-thumbprint, --realm or --service-name",
+                    ));
+                }
+                1 => {}
+                _ => {
+                    return Err(usage(
+                        "these parameters belong to different parameter sets of Set-AuthConfig; run one set at a time (new certificate | publish/clear previous | current certificate | realm/service name)",
+                    ));
+                }
+            }
+            if let Some(s) = &service_name {
+                check_guid("--service-name", s)?;
+            }
+            let at = new_certificate_effective_date
+                .map(|d| parse_date("--new-certificate-effective-date", &d))
+                .transpose()?;
+            let cfg = location.config()?;
+            let store = mbx_store(&cfg).await?;
+            let mut auth = mbx::auth_config(&store).await.context("reading the auth configuration")?;
+            if let Some(t) = new_certificate_thumbprint {
+                let mut c = find_auth_certificate(&cfg, &auth, "--new-certificate-thumbprint", &t)?;
+                if auth.current.as_ref().is_some_and(|cur| cur.thumbprint == c.thumbprint) {
+                    return Err(usage(format!(
+                        "--new-certificate-thumbprint {t}: it is already the current certificate"
+                    )));
+                }
+                c.effective_date = at;
+                println!(
+                    "next certificate {} (effective {}); published in the metadata document now",
+                    c.thumbprint,
+                    at.map(fmt_time).unwrap_or_default()
+                );
+                auth.next = Some(c);
+            }
+            if publish_certificate {
+                if !auth.publish_next() {
+                    return Err(usage(
+                        "--publish-certificate: there is no next certificate; set one with --new-certificate-thumbprint",
+                    ));
+                }
+                println!(
+                    "certificate {} is now current",
+                    auth.current.as_ref().map(|c| c.thumbprint.as_str()).unwrap_or("")
+                );
+            }
+            if clear_previous_certificate {
+                match auth.previous.take() {
+                    Some(p) => println!("previous certificate {} cleared", p.thumbprint),
+                    None => println!("there was no previous certificate"),
+                }
+            }
+            if let Some(t) = certificate_thumbprint {
+                let c = find_auth_certificate(&cfg, &auth, "--certificate-thumbprint", &t)?;
+                if auth.current.as_ref().is_some_and(|cur| cur.thumbprint != c.thumbprint) {
+                    auth.previous = auth.current.take();
+                }
+                println!("certificate {} is now current", c.thumbprint);
+                auth.current = Some(c);
+            }
+            if let Some(r) = realm {
+                auth.realm = r;
+            }
+            if let Some(s) = service_name {
+                auth.service_name = s;
+            }
+            mbx::save_auth_config(&store, &auth).await.context("saving the auth configuration")?;
+            Ok(())
+        }
+        ExchangeCommand::NewPartnerApplication { name, auth_metadata_url, realm, linked_account, flags } => {
+            let cfg = flags.location.config()?;
+            partner::EXCHANGE.check_url(&auth_metadata_url)?;
+            partner::create(partner::EXCHANGE, &cfg, &name, false, async |client| {
+                let (mut p, doc) = partner::download(client, &name, &auth_metadata_url).await?;
+                p.realm = realm;
+                p.linked_account = linked_account;
+                flags.apply_new(&mut p);
+                Ok((p, doc))
+            })
+            .await
+        }
+        ExchangeCommand::GetPartnerApplication { name, output } => {
+            partner::get(partner::EXCHANGE, name.as_deref(), output).await
+        }
+        ExchangeCommand::SetPartnerApplication { name, enabled, auth_metadata_url, location } => {
+            if let Some(u) = &auth_metadata_url {
+                partner::EXCHANGE.check_url(u)?;
+            }
+            partner::set(partner::EXCHANGE, &location.config()?, &name, auth_metadata_url, enabled, |p, fresh| {
+                // A new metadata URL changes the document and the service it names, nothing else.
+                if let Some(fresh) = fresh {
+                    p.application_identifier = fresh.application_identifier;
+                    p.auth_metadata_url = fresh.auth_metadata_url;
+                    p.metadata = fresh.metadata;
+                    p.metadata_error = None;
+                    p.metadata_fetched_at = fresh.metadata_fetched_at;
+                }
+            })
+            .await
+        }
+        ExchangeCommand::RemovePartnerApplication { name, location } => {
+            partner::remove(partner::EXCHANGE, &location.config()?, &name).await
+        }
+        ExchangeCommand::ConfigureEnterprisePartnerApplication { auth_metadata_url, application_type, location } => {
+            let cfg = location.config()?;
+            configure_enterprise(&cfg, &auth_metadata_url, &application_type).await
+        }
+        ExchangeCommand::GetClientAccessServer { location, json } => {
+            let cfg = location.config()?;
+            let store = tandem_mailbox::open_store(&cfg.mailbox).await.context("cannot open the mailbox store")?;
+            let cas = client_access::load(&store, &Defaults::of(&cfg.mailbox)).await.context("reading settings")?;
+            if json {
+                let mut obj = serde_json::Map::new();
+                obj.insert("Name".into(), json!(cas.name));
+                obj.insert("Fqdn".into(), json!(cas.fqdn));
+                for (s, v, set) in cas.entries() {
+                    obj.insert(s.label().into(), json!(v));
+                    obj.insert(format!("{}IsDefault", s.label()), json!(!set));
+                }
+                println!("{}", serde_json::Value::Object(obj));
+            } else {
+                println!("{:<32}: {}", "Name", cas.name);
+                println!("{:<32}: {}", "Fqdn", cas.fqdn);
+                for (s, v, set) in cas.entries() {
+                    let shown = v.unwrap_or("");
+                    let note = if set { "" } else { "  (default)" };
+                    println!("{:<32}: {shown}{note}", s.label());
+                }
+            }
+            Ok(())
+        }
+        ExchangeCommand::SetClientAccessServer(args) => {
+            let SetClientAccessServerArgs {
+                identity,
+                autodiscover_service_internal_uri,
+                ews_internal_url,
+                ews_external_url,
+                owa_internal_url,
+                owa_external_url,
+                oab_internal_url,
+                oab_external_url,
+                um_internal_url,
+                um_external_url,
+                location,
+            } = *args;
+            let cfg = location.config()?;
+            let changes: Vec<(Setting, String)> = [
+                (Setting::AutoDiscoverServiceInternalUri, autodiscover_service_internal_uri),
+                (Setting::EwsInternalUrl, ews_internal_url),
+                (Setting::EwsExternalUrl, ews_external_url),
+                (Setting::OwaInternalUrl, owa_internal_url),
+                (Setting::OwaExternalUrl, owa_external_url),
+                (Setting::OabInternalUrl, oab_internal_url),
+                (Setting::OabExternalUrl, oab_external_url),
+                (Setting::UmInternalUrl, um_internal_url),
+                (Setting::UmExternalUrl, um_external_url),
+            ]
+            .into_iter()
+            .filter_map(|(s, v)| v.map(|v| (s, v.trim().to_owned())))
+            .collect();
+            if changes.is_empty() {
+                return Err(usage(
+                    "nothing to set: pass --autodiscover-service-internal-uri URI or another URL option",
+                ));
+            }
+            for (s, v) in &changes {
+                client_access::validate(*s, v).map_err(|e| usage(e.to_string()))?;
+            }
+            let defaults = Defaults::of(&cfg.mailbox);
+            if let Some(id) = identity {
+                let name = defaults.fqdn.split('.').next().unwrap_or("").to_owned();
+                if !id.eq_ignore_ascii_case(&name) && !id.eq_ignore_ascii_case(&defaults.fqdn) {
+                    return Err(usage(format!(
+                        "--identity {id}: no such server; this deployment's mailbox server is {name} ({})",
+                        defaults.fqdn
+                    )));
+                }
+            }
+            let store = tandem_mailbox::open_store(&cfg.mailbox).await.context("cannot open the mailbox store")?;
+            client_access::set(&store, &changes).await.map_err(|e| match e {
+                client_access::SetError::Invalid(e) => usage(e.to_string()),
+                other => Failure::Runtime(other.into()),
+            })?;
+            for (s, v) in &changes {
+                println!("{:<32}: {}", s.label(), if v.is_empty() { "$null" } else { v });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Configure-EnterprisePartnerApplication.ps1: the partner for Lync or SharePoint at `url`,
+/// replacing one of the same name.
+async fn configure_enterprise(cfg: &Config, url: &str, application_type: &str) -> CliResult {
+    let app = EnterpriseApp::parse(application_type)
+        .ok_or_else(|| usage(format!("--application-type {application_type}: use Lync or SharePoint")))?;
+    partner::EXCHANGE.check_url(url)?;
+    partner::create(partner::EXCHANGE, cfg, app.name(), true, async |client| {
+        partners::enterprise_partner(client, url, app).await.map_err(|e| match e {
+            EnterpriseError::Download(e) => Failure::Runtime(e.into()),
+            wrong @ EnterpriseError::WrongService { .. } => usage(format!("--auth-metadata-url {url}: {wrong}")),
+        })
+    })
+    .await
+}
