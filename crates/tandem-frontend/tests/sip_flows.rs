@@ -37,10 +37,14 @@ async fn server_with_rate(rate: u32) -> Server {
 }
 
 async fn server_with_policy(rate: u32, policy: sip::SipPolicy) -> Server {
+    server_with_lockout(rate, policy, tandem_config::LockoutConfig::default()).await
+}
+
+async fn server_with_lockout(rate: u32, policy: sip::SipPolicy, lockout: tandem_config::LockoutConfig) -> Server {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir_db = TestDatabase::sqlite();
     let fe_db = TestDatabase::sqlite();
-    let directory = Directory::open(&dir_db.url).await.unwrap();
+    let directory = Directory::open(&dir_db.url).await.unwrap().with_lockout(lockout);
     for name in ["alice", "bob", "carol"] {
         directory
             .add(&NewUser {
@@ -889,4 +893,52 @@ async fn per_user_caps_on_subscriptions_and_offline_messages() {
     let full = alice.send(m).await;
     assert_eq!(full.status, 480);
     assert!(full.reason.contains("offline message store full"), "{}", full.reason);
+}
+
+/// 200 wrong digest passwords for Alice lock her account (her right password is refused too,
+/// with the same 403) and the attacking address, after back-off slowed the first guesses; Bob,
+/// signing in from elsewhere meanwhile, is answered at once.
+#[tokio::test]
+async fn wrong_digest_passwords_lock_the_account_and_the_source() {
+    let lockout = tandem_config::LockoutConfig {
+        threshold: 5,
+        source_threshold: 50,
+        observation_window: Duration::from_secs(900),
+        duration: Duration::from_secs(900),
+    };
+    let s = server_with_lockout(0, sip::SipPolicy::default(), lockout).await;
+    let mut attacker = Ua::bound("alice", s.addr, "127.0.0.1:0").await;
+    attacker.password = "guess";
+    let started = std::time::Instant::now();
+    let mut reasons = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let r = attacker.register(600).await;
+        assert_eq!(r.status, 403);
+        reasons.insert(r.reason);
+    }
+    let attack = started.elapsed();
+    assert!(attack >= Duration::from_millis(3500), "back-off slowed the first guesses: {attack:?}");
+    assert_eq!(reasons.len(), 1, "wrong and locked read the same: {reasons:?}");
+
+    // Locked: the right password is refused too, from any address, with the same answer.
+    attacker.password = PASSWORD;
+    let locked = attacker.register(600).await;
+    assert_eq!(locked.status, 403);
+    assert!(reasons.contains(&locked.reason));
+    let mut alice_elsewhere = Ua::bound("alice", s.addr, "127.0.0.3:0").await;
+    // Branches are made from the name and CSeq: start past the attacker's, or the server would
+    // take these requests for retransmissions of its.
+    alice_elsewhere.cseq = 10_000;
+    assert_eq!(alice_elsewhere.register(600).await.status, 403, "the account is locked wherever it signs in");
+    assert!(s.core.location.lookup("sip:alice@litwareinc.com").is_empty());
+    // The attacking address is locked for every account.
+    let mut carol_at_attacker = Ua::bound("carol", s.addr, "127.0.0.1:0").await;
+    assert_eq!(carol_at_attacker.register(600).await.status, 403, "the source is locked out");
+
+    // Bob, from another address, signs in and is answered at once.
+    let mut bob = Ua::bound("bob", s.addr, "127.0.0.2:0").await;
+    let t = std::time::Instant::now();
+    assert_eq!(bob.register(600).await.status, 200);
+    assert!(t.elapsed() < Duration::from_millis(500), "another user's SIP stays fast: {:?}", t.elapsed());
+    assert!(s.core.directory().lockout().is_locked("alice"));
 }

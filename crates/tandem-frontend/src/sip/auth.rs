@@ -6,11 +6,13 @@
 //! request must raise it. The ring bounds memory whatever the request rate (as Kamailio's
 //! one-time-nonce arrays do); a nonce whose slot was reused by a newer one is simply stale.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::hmac;
+use tandem_directory::lockout::Verdict;
 use tandem_directory::{DigestAlgorithm as StoredAlgorithm, Directory, User};
 use tandem_sip_proto::{Challenge, Credentials, DigestAlgorithm, digest_response};
 
@@ -115,8 +117,17 @@ impl DigestAuth {
             .collect()
     }
 
-    /// Checks the credentials in `header_value` for `method`.
-    pub async fn verify(&self, directory: &Directory, method: &str, header_value: Option<&str>) -> AuthOutcome {
+    /// Checks the credentials in `header_value` for `method`, sent from `source`. Wrong passwords
+    /// count in the directory's lockout (per account and per source, shared with every password
+    /// protocol): each imposes a growing wait before the next check, and at the threshold the
+    /// account or address is refused without a check, the right password included.
+    pub async fn verify(
+        &self,
+        directory: &Directory,
+        method: &str,
+        header_value: Option<&str>,
+        source: IpAddr,
+    ) -> AuthOutcome {
         let Some(value) = header_value else { return AuthOutcome::Challenge { stale: false } };
         let Ok(creds) = Credentials::parse(value) else { return AuthOutcome::Challenge { stale: false } };
         if !creds.realm.eq_ignore_ascii_case(&self.realm) || !self.algorithms.contains(&creds.algorithm) {
@@ -133,14 +144,35 @@ impl DigestAuth {
                 return AuthOutcome::Forbidden("directory unavailable");
             }
         };
+        let account = found.as_ref().map_or_else(|| creds.username.to_ascii_lowercase(), |(u, _)| u.name.to_string());
+        let lockout = directory.lockout();
+        match lockout.check(&account, Some(source)) {
+            Verdict::Locked(_) => {
+                // Guessing at a locked account is still guessing: it counts for the address, so
+                // the source slows down and locks too.
+                lockout.failed(&account, Some(source));
+                return AuthOutcome::Forbidden("locked out");
+            }
+            Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Verdict::Proceed(_) => {}
+        }
         let ha1 = found.as_ref().map_or(DUMMY_HA1, |(_, ha1)| ha1.as_str());
         let expected = digest_response(ha1, method, &creds);
         let matches =
             aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), creds.response.as_bytes()).is_ok();
         let user = match found {
-            Some((user, _)) if matches => user,
-            Some(_) => return AuthOutcome::Forbidden("wrong password"),
-            None => return AuthOutcome::Forbidden("unknown or disabled user"),
+            Some((user, _)) if matches => {
+                lockout.succeeded(&account);
+                user
+            }
+            Some(_) => {
+                lockout.failed(&account, Some(source));
+                return AuthOutcome::Forbidden("wrong password");
+            }
+            None => {
+                lockout.failed(&account, Some(source));
+                return AuthOutcome::Forbidden("unknown or disabled user");
+            }
         };
         // Replay: the nonce-count must grow; without qop a nonce is good once.
         let nc = match (&creds.qop, &creds.nc) {

@@ -71,7 +71,7 @@ impl SipCore {
         let value = req.headers.get(header).or_else(|| {
             req.headers.get(if header == "Authorization" { "Proxy-Authorization" } else { "Authorization" })
         });
-        match self.auth.verify(&self.directory, req.method.as_str(), value).await {
+        match self.auth.verify(&self.directory, req.method.as_str(), value, reply.flow.peer().ip()).await {
             AuthOutcome::Authenticated(user) => Some(*user),
             AuthOutcome::Challenge { stale } => {
                 let mut r = req.response(status).with_to_tag(&random_token());

@@ -282,6 +282,11 @@ pub enum StartError {
 }
 
 impl SipCore {
+    /// The directory SIP authenticates against (its lockout state is shared with HTTP sign-in).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
     async fn dispatch(self: Arc<Self>, inbound: Inbound) {
         let Inbound { message, flow } = inbound;
         match message {
