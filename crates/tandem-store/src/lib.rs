@@ -15,6 +15,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Row};
 
 mod permissions;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use permissions::{DIR_MODE, FILE_MODE, secure_data_dir};
