@@ -146,12 +146,27 @@ impl DigestAuth {
         };
         let account = found.as_ref().map_or_else(|| creds.username.to_ascii_lowercase(), |(u, _)| u.name.to_string());
         let lockout = directory.lockout();
-        match lockout.check(&account, Some(source)) {
+        // Through the directory, so a lockout lifted by `tandem user unlock` in another process
+        // is lifted here too, and one begun here is recorded for the admin commands.
+        let verdict = match directory.lockout_verdict(&account, Some(source)).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "directory lockout check failed");
+                return AuthOutcome::Forbidden("directory unavailable");
+            }
+        };
+        let account_ref = account.as_str();
+        let failed = |why: &'static str| async move {
+            if let Err(e) = directory.record_failure(account_ref, Some(source)).await {
+                tracing::error!(error = %e, "recording a failed sign-in failed");
+            }
+            AuthOutcome::Forbidden(why)
+        };
+        match verdict {
             Verdict::Locked(_) => {
                 // Guessing at a locked account is still guessing: it counts for the address, so
                 // the source slows down and locks too.
-                lockout.failed(&account, Some(source));
-                return AuthOutcome::Forbidden("locked out");
+                return failed("locked out").await;
             }
             Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
             Verdict::Proceed(_) => {}
@@ -165,14 +180,8 @@ impl DigestAuth {
                 lockout.succeeded(&account);
                 user
             }
-            Some(_) => {
-                lockout.failed(&account, Some(source));
-                return AuthOutcome::Forbidden("wrong password");
-            }
-            None => {
-                lockout.failed(&account, Some(source));
-                return AuthOutcome::Forbidden("unknown or disabled user");
-            }
+            Some(_) => return failed("wrong password").await,
+            None => return failed("unknown or disabled user").await,
         };
         // Replay: the nonce-count must grow; without qop a nonce is good once.
         let nc = match (&creds.qop, &creds.nc) {
