@@ -10,6 +10,7 @@ Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_hardening.py -q
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import stat
 import time
 
@@ -118,6 +119,19 @@ def test_parallel_wrong_passwords_lock_the_account_with_one_answer(deployment):
     while "account locked out" not in deployment["t"].logs() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "account locked out" in deployment["t"].logs()
+    # The admin sees the lockout and lifts it (Unlock-ADAccount) from another process; the
+    # running Mailbox lets bob in again at once.
+    t = deployment["t"]
+    shown = json.loads(t.run("user", "show", "bob", "--json", *t.location).stdout)
+    assert shown["locked_out"] is True and shown["lockout_ends_at"] > time.time(), shown
+    listed = {u["name"]: u for u in json.loads(t.run("user", "list", "--json", *t.location).stdout)}
+    assert listed["bob"]["locked_out"] is True and listed["alice"]["locked_out"] is False, listed
+    r = t.run("user", "unlock", "sip:bob@" + DOMAIN, *t.location)
+    assert r.returncode == 0 and "bob unlocked" in r.stdout, (r.stdout, r.stderr)
+    assert json.loads(t.run("user", "show", "bob", "--json", *t.location).stdout)["locked_out"] is False
+    assert attempt(bob, DEMO_PASSWORD).status_code == 200
+    r = t.run("user", "unlock", "nobody", *t.location)
+    assert r.returncode != 0
 
 
 def test_databases_and_data_directory_are_owner_only(deployment):
