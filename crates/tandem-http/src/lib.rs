@@ -18,7 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -32,6 +32,16 @@ use tokio_util::task::TaskTracker;
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections one HTTPS listener serves at once. Past it a new connection is closed at once,
+/// before any TLS work, so a flood of idle connections cannot take every file descriptor from
+/// the other listeners (both roles' HTTPS and SIP together stay below the usual 20,000).
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Connections one source address holds on one listener at once: a single client cannot fill
+/// the listener, while many users behind one NAT still fit.
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 256;
+/// Time a client has to send a request's headers, on a new connection and between the requests
+/// of a kept-alive one; a slow or idle client is closed after it (slowloris).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -108,7 +118,9 @@ pub fn serve_https(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let conn_tasks = tasks.clone();
+    let slots = ConnectionSlots::default();
     tasks.spawn(async move {
+        let mut last_refusal_log: Option<Instant> = None;
         loop {
             let (tcp, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -122,6 +134,17 @@ pub fn serve_https(
                     }
                 },
             };
+            let Some(slot) = slots.take(peer.ip()) else {
+                let cap = if slots.total() >= MAX_CONNECTIONS { "listener" } else { "source" };
+                metrics::counter!("tandem_https_connections_refused_total", "role" => role.as_str(), "cap" => cap)
+                    .increment(1);
+                if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    tracing::warn!(%role, %peer, cap, "HTTPS connection refused: too many connections");
+                    last_refusal_log = Some(Instant::now());
+                }
+                drop(tcp);
+                continue;
+            };
             // Without TCP_NODELAY the last small segment of a multi-record response waits for the
             // client's delayed ACK (~40 ms per EWS call); a failure here only costs latency.
             if let Err(e) = tcp.set_nodelay(true) {
@@ -132,6 +155,7 @@ pub fn serve_https(
             let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let shutdown = shutdown.clone();
             conn_tasks.spawn(async move {
+                let _slot = slot;
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
@@ -142,7 +166,8 @@ pub fn serve_https(
                     Err(_) => return,
                 };
                 let service = hyper_util::service::TowerToHyperService::new(router);
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 let mut conn = std::pin::pin!(conn);
                 tokio::select! {
@@ -156,6 +181,53 @@ pub fn serve_https(
         }
         tracing::debug!(%role, "HTTPS listener stopped");
     });
+}
+
+/// The connections a listener holds, in total and per source address.
+#[derive(Debug, Clone, Default)]
+struct ConnectionSlots(Arc<std::sync::Mutex<SlotCounts>>);
+
+#[derive(Debug, Default)]
+struct SlotCounts {
+    total: usize,
+    per_source: std::collections::HashMap<std::net::IpAddr, usize>,
+}
+
+/// One connection's place; given back when the connection ends.
+#[derive(Debug)]
+struct ConnectionSlot {
+    slots: ConnectionSlots,
+    source: std::net::IpAddr,
+}
+
+impl ConnectionSlots {
+    fn take(&self, source: std::net::IpAddr) -> Option<ConnectionSlot> {
+        let mut c = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mine = c.per_source.get(&source).copied().unwrap_or(0);
+        if c.total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_SOURCE {
+            return None;
+        }
+        c.total += 1;
+        c.per_source.insert(source, mine + 1);
+        Some(ConnectionSlot { slots: self.clone(), source })
+    }
+
+    fn total(&self) -> usize {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut c = self.slots.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_source.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_source.remove(&self.source);
+            }
+        }
+    }
 }
 
 /// The process-wide Prometheus recorder; both roles in one process share it and label by role.

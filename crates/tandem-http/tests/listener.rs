@@ -93,3 +93,53 @@ async fn serves_operations_swaps_certificates_and_stops() {
     tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await.expect("tasks stop");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed");
 }
+
+/// One address holding its whole share of idle connections is refused further ones at once,
+/// while a client from another address still gets its answer.
+#[tokio::test]
+async fn idle_connections_from_one_source_do_not_shut_out_others() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(tmp.path());
+    let (ids, _) = pki.ensure("litwareinc.com", &[spec("one")]).unwrap();
+    let ca = ids[0].chain[1].clone();
+    let slot = CertSlot::new(ids[0].chain.clone(), ids[0].key.clone_key()).unwrap();
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let routes = Router::new().route("/hello", get(|| async { "hello" }));
+    let addr =
+        start_role_https(Role::Mailbox, "127.0.0.1:0".parse().unwrap(), slot, routes, vec![], &tasks, shutdown.clone())
+            .await
+            .unwrap();
+
+    // Idle connections from 127.0.0.2 up to its cap (they never start TLS).
+    let from = |ip: [u8; 4]| {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind(std::net::SocketAddr::from((ip, 0))).unwrap();
+        s
+    };
+    let mut idle = Vec::new();
+    for _ in 0..tandem_http::MAX_CONNECTIONS_PER_SOURCE {
+        idle.push(from([127, 0, 0, 2]).connect(addr).await.unwrap());
+    }
+    // Give the listener time to take them all.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One more from that address is closed at once: reading it ends with EOF or a reset.
+    let mut extra = from([127, 0, 0, 2]).connect(addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncReadExt::read(&mut extra, &mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    // Another address is served.
+    let client =
+        reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_der(&ca).unwrap()]).build().unwrap();
+    let r = client.get(format!("https://{addr}/hello")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "hello");
+    // A place freed is a place again.
+    drop(idle.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = from([127, 0, 0, 2]).connect(addr).await.unwrap();
+    let read =
+        tokio::time::timeout(Duration::from_millis(500), tokio::io::AsyncReadExt::read(&mut again, &mut buf)).await;
+    assert!(read.is_err(), "the freed place was not given again: {read:?}");
+    shutdown.cancel();
+}
