@@ -557,3 +557,20 @@ def test_ex_storage_connectivity_writes_through_the_chain(tandem):
     assert out["ok"] and out["hops"][-1]["hop"] == "EWS delete", out
     second = out["hops"][-2]["detail"].split("(")[-1].rstrip(")")
     assert second not in conversation_history_subjects()
+
+
+def test_no_command_prints_a_signing_key(tandem):
+    """The OAuth signing keys (and TLS keys) live in the stores and pki/; no read command shows them."""
+    wait_trust(tandem)
+    L = tandem.location
+    reads = [
+        ("cs", "get-certificate", "--type", "OAuthTokenIssuer"), ("cs", "get-oauth-configuration"), ("cs", "get-partner-application"),
+        ("exchange", "get-auth-config"), ("exchange", "get-partner-application"),
+        ("exchange", "get-client-access-server"), ("cert", "list"), ("integration", "status"), ("status",),
+    ]
+    for cmd in reads:
+        for extra in ((), ("--json",)):
+            r = tandem.run(*cmd, *extra, *L)
+            out = r.stdout + r.stderr
+            assert r.returncode in (0, 1), (cmd, extra, r.stderr)
+            assert "PRIVATE KEY" not in out and "BEGIN RSA" not in out, (cmd, extra)
