@@ -34,7 +34,9 @@ pub async fn before_start(
     let mut done = Vec::new();
     // In the seed's order: 2a (Mailbox), then 2b and 4 (Front End).
     if let Some(store) = mailbox_store.filter(|_| cfg.mailbox.enabled) {
-        if let Some(m) = mailbox::ensure_auth_certificate(store, &domain).await? {
+        if let Some(m) =
+            mailbox::ensure_auth_certificate(store, &domain, cfg.certificates.signing_validity_days).await?
+        {
             done.push(format!("step 2a: {m}"));
         }
         set_once(store, Role::Mailbox, partners::setting_trusted_ca(Role::Mailbox), &ca).await?;
@@ -48,7 +50,14 @@ pub async fn before_start(
             std::fs::read_to_string(pki.server_cert_path(name)).unwrap_or_default(),
             std::fs::read_to_string(pki.server_cert_path(name).with_extension("key")).unwrap_or_default(),
         );
-        if let Some(m) = frontend::ensure_default_certificate(store, &domain, Some((&tls.0, &tls.1))).await? {
+        if let Some(m) = frontend::ensure_default_certificate(
+            store,
+            &domain,
+            Some((&tls.0, &tls.1)),
+            cfg.certificates.signing_validity_days,
+        )
+        .await?
+        {
             done.push(format!("step 2b: {m}"));
         }
         set_once(store, Role::Frontend, partners::setting_trusted_ca(Role::Frontend), &ca).await?;
