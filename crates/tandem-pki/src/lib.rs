@@ -247,7 +247,10 @@ impl Pki {
         if wanted.into_iter().any(|n| !info.subject_alt_names.contains(&n)) {
             return Ok(Some("a host name is missing".into()));
         }
-        if self.seconds_left(info.not_after_unix) < self.renew_before.whole_seconds() {
+        // A certificate issued now would be inside the window as well (a clock offset beyond the
+        // validity): reissuing would only repeat at every check.
+        let would_loop = SERVER_VALIDITY - self.clock_offset <= self.renew_before;
+        if !would_loop && self.seconds_left(info.not_after_unix) < self.renew_before.whole_seconds() {
             return Ok(Some(format!("expires within {} days", self.renew_before.whole_days())));
         }
         Ok(None)
@@ -462,15 +465,14 @@ mod tests {
         assert_ne!(ids3[0].chain[0], ids[0].chain[0]);
         assert_eq!(ids3[0].chain[1], ids[0].chain[1]);
 
-        // Judged 300 days on (a 397-day certificate has 97 left): kept; 340 days on: renewed,
-        // with the renewal window in the reason.
-        let later = Pki::new(pki.dir()).with_renewal(Duration::days(60), Duration::days(300));
-        let (_, changed) = later.ensure("litwareinc.com", &[wider_spec()]).unwrap();
-        assert!(!changed);
-        let much_later = Pki::new(pki.dir()).with_renewal(Duration::days(60), Duration::days(340));
-        let (ids4, changed) = much_later.ensure("litwareinc.com", &[wider_spec()]).unwrap();
-        assert!(changed);
-        assert_ne!(ids4[0].chain[0], ids3[0].chain[0]);
+        // Judged 300 days on (a 397-day certificate has 97 left): kept. An offset that puts every
+        // new certificate inside the window too (400 days) would reissue at every check: kept.
+        for offset in [300, 400] {
+            let later = Pki::new(pki.dir()).with_renewal(Duration::days(60), Duration::days(offset));
+            assert!(!later.ensure("litwareinc.com", &[wider_spec()]).unwrap().1, "offset {offset}");
+            let days = later.seconds_left(first.not_after_unix).div_euclid(86_400);
+            assert!((396 - offset..=397 - offset).contains(&days), "{days}");
+        }
 
         let listed = pki.list().unwrap();
         assert_eq!(listed.len(), 2);
