@@ -198,15 +198,14 @@ impl AuthState {
                 && last.is_none_or(|t| t.elapsed() >= UNKNOWN_KEY_REFETCH)
             {
                 *last = Some(Instant::now());
-                match partners::refresh(&self.store, Role::Mailbox).await {
-                    Ok(n) if n > 0 => {
-                        if let Ok(s) = self.snapshot(true).await {
-                            snap = s;
-                            result = tandem_oauth::token::validate(token, &snap.policy, &snap.partners, now);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "metadata refetch failed"),
+                // Reload even when nothing changed here: another process (an admin command, a
+                // second mailbox) may have stored the new document already.
+                if let Err(e) = partners::refresh(&self.store, Role::Mailbox).await {
+                    tracing::warn!(error = %e, "metadata refetch failed");
+                }
+                if let Ok(s) = self.snapshot(true).await {
+                    snap = s;
+                    result = tandem_oauth::token::validate(token, &snap.policy, &snap.partners, now);
                 }
             }
         }
