@@ -137,7 +137,7 @@ def test_both_signing_certificates_roll_over_by_themselves(make_tandem, tmp_path
     ex_storage(t)
     before = slots(t)
     assert before["auth"][1:] == (None, None) and before["fe"][1] is None, before
-    certs = json.loads(ok(t.run("cert", "list", "--json", *t.location)).stdout)
+    certs = json.loads(ok(t.run("cert", "list", "--json", "--signing", *t.location)).stdout)
     signing = [c for c in certs if c["use"] in ("Auth", "OAuthTokenIssuer") and c["slot"] == "current"]
     assert {c["use"] for c in signing} == {"Auth", "OAuthTokenIssuer"}, certs
     assert all(c["warning_threshold_days"] is None and c["days_left"] > 1800 for c in signing), signing
@@ -165,7 +165,7 @@ def test_both_signing_certificates_roll_over_by_themselves(make_tandem, tmp_path
                 # While the successor waits, the old certificate warns (60 days) and both keys
                 # are in the metadata document.
                 if not warned and role == "auth":
-                    certs = json.loads(ok(t.run("cert", "list", "--json", *t.location)).stdout)
+                    certs = json.loads(ok(t.run("cert", "list", "--json", "--signing", *t.location)).stdout)
                     old = next(c for c in certs if c["use"] == "Auth" and c["slot"] == "current")
                     assert old["warning_threshold_days"] == 60 and old["days_left"] in (54, 55), old
                     assert any(c["use"] == "Auth" and c["slot"] == "next" for c in certs), certs

@@ -23,13 +23,17 @@ pub enum CertCommand {
         location: Location,
         #[arg(long)]
         json: bool,
+        /// With --json, add the token-signing certificates (they have no file: `path` names the
+        /// store and slot). Text output always shows them.
+        #[arg(long)]
+        signing: bool,
     },
 }
 
 pub async fn run(cmd: CertCommand) -> CliResult {
     quiet_logs();
     match cmd {
-        CertCommand::List { location, json } => list(&location.config()?, json).await,
+        CertCommand::List { location, json, signing } => list(&location.config()?, json, signing || !json).await,
     }
 }
 
@@ -54,7 +58,7 @@ fn describe_pem(pem: &str, label: &str) -> Option<CertInfo> {
     tandem_pki::describe_pem(pem, std::path::Path::new(label)).ok()
 }
 
-async fn list(cfg: &Config, json: bool) -> CliResult {
+async fn list(cfg: &Config, json: bool, signing: bool) -> CliResult {
     let pki = Pki::new(cfg.pki_dir());
     let certs = pki.list().with_context(|| format!("cannot read {}", pki.dir().display()))?;
     if certs.is_empty() {
@@ -64,7 +68,7 @@ async fn list(cfg: &Config, json: bool) -> CliResult {
     let now = tandem_store::now_unix();
     let mut rows: Vec<Value> =
         certs.iter().map(|c| row(c, if c.is_ca { "CA" } else { "TLS" }, None, json!({}), &policy, now)).collect();
-    if cfg.mailbox.enabled {
+    if signing && cfg.mailbox.enabled {
         let auth = mbx::auth_config(&mbx_store(cfg).await?).await.context("reading the auth configuration")?;
         for (slot, c) in [("current", &auth.current), ("next", &auth.next), ("previous", &auth.previous)] {
             let Some(c) = c else { continue };
@@ -74,7 +78,7 @@ async fn list(cfg: &Config, json: bool) -> CliResult {
             }
         }
     }
-    if cfg.frontend.enabled {
+    if signing && cfg.frontend.enabled {
         let certs =
             fe::certificates(&fe_store(cfg).await?).await.context("reading the OAuthTokenIssuer certificates")?;
         for (slot, c) in [("current", &certs.current), ("next", &certs.next), ("previous", &certs.previous)] {
