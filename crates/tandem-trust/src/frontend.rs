@@ -226,7 +226,11 @@ pub async fn set_certificate(
         }
         None => {
             if certs.current.as_ref().is_some_and(|c| c.thumbprint != cert.thumbprint) {
-                certs.previous = certs.current.take();
+                // Kept published for the overlap from now, then dropped by the renewal task.
+                certs.previous = certs.current.take().map(|mut p| {
+                    p.retired_at = Some(tandem_store::now_unix());
+                    p
+                });
             }
             certs.current = Some(cert);
             certs.next = None;
