@@ -12,7 +12,7 @@
 //! process, lost on restart, bounded to [`MAX_KEYS`] keys; an account's lockout is also recorded
 //! in the directory (`Directory::record_failure`), where `tandem user show` reads it and
 //! `tandem user unlock` clears it for every process. Any password protocol (HTTP
-//! Basic now, SIP digest later) uses the same [`Lockout`].
+//! Basic and SIP digest) uses the same [`Lockout`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
