@@ -42,6 +42,19 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_SIP_DIGEST_ALGORITHMS: &[&str] = &["MD5"];
 /// SIP requests one source address may send per second before it is slowed (burst: twice this).
 pub const DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE: u32 = 2000;
+/// A certificate is succeeded this many days before it expires: a token-signing certificate gets
+/// a successor published as "next", a TLS certificate is reissued.
+pub const DEFAULT_CERT_RENEW_BEFORE_DAYS: u32 = 60;
+/// Expiry warnings (logs, `/metrics`, `tandem integration status`, `tandem cert list`) at these
+/// many days left.
+pub const DEFAULT_CERT_WARN_DAYS: &[u32] = &[60, 30, 7];
+/// How long a successor is published before it signs, and its predecessor kept published after:
+/// partners refresh metadata every 5 minutes, so a day leaves every one of them time to.
+pub const DEFAULT_CERT_OVERLAP_SECONDS: u64 = 86_400;
+/// How often the running roles look at their certificates.
+pub const DEFAULT_CERT_CHECK_INTERVAL_SECONDS: u64 = 300;
+/// Lifetime of a generated token-signing certificate (Exchange's Auth certificate: 5 years).
+pub const DEFAULT_CERT_SIGNING_VALIDITY_DAYS: u32 = 5 * 365;
 /// Account lockout (Active Directory's "Account lockout threshold"): failed password sign-ins
 /// within the observation window that lock the account. Microsoft's security baseline for
 /// Windows recommends 10; 0 turns account lockout off, as in AD.
@@ -187,6 +200,38 @@ pub struct FrontendConfig {
     pub store: StoreLocation,
 }
 
+/// Certificate lifecycle: automatic rollover of the token-signing certificates and renewal of the
+/// TLS certificates, with the same thresholds for both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificatesConfig {
+    /// Days before expiry a certificate is succeeded; 0 turns automatic rollover off (warnings
+    /// stay, TLS certificates are still renewed at the first warning).
+    pub renew_before_days: u32,
+    /// Warning thresholds in days, largest first.
+    pub warn_days: Vec<u32>,
+    /// Seconds a successor is published before it takes over, and its predecessor kept after.
+    pub overlap_seconds: u64,
+    pub check_interval_seconds: u64,
+    /// Lifetime of the token-signing certificates tandem generates.
+    pub signing_validity_days: u32,
+    /// Days added to the clock when judging expiry (a test knob that moves time without waiting;
+    /// 0 in production). Certificates are still issued and tokens checked on the real clock.
+    pub clock_offset_days: i64,
+}
+
+impl Default for CertificatesConfig {
+    fn default() -> Self {
+        CertificatesConfig {
+            renew_before_days: DEFAULT_CERT_RENEW_BEFORE_DAYS,
+            warn_days: DEFAULT_CERT_WARN_DAYS.to_vec(),
+            overlap_seconds: DEFAULT_CERT_OVERLAP_SECONDS,
+            check_interval_seconds: DEFAULT_CERT_CHECK_INTERVAL_SECONDS,
+            signing_validity_days: DEFAULT_CERT_SIGNING_VALIDITY_DAYS,
+            clock_offset_days: 0,
+        }
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -199,6 +244,7 @@ pub struct Config {
     pub directory: StoreLocation,
     pub mailbox: MailboxConfig,
     pub frontend: FrontendConfig,
+    pub certificates: CertificatesConfig,
     /// Static host table for the roles' own resolvers; a lab maps the deployment names to
     /// loopback here, a real deployment leaves it empty and uses DNS.
     pub hosts: BTreeMap<DomainName, IpAddr>,
@@ -250,6 +296,8 @@ struct RawConfig {
     mailbox: RawMailbox,
     #[serde(default)]
     frontend: RawFrontend,
+    #[serde(default)]
+    certificates: RawCertificates,
     #[serde(default)]
     hosts: BTreeMap<String, String>,
 }
@@ -305,6 +353,17 @@ struct RawFrontend {
     sip_max_subscriptions_per_user: Option<u32>,
     sip_max_offline_messages_per_user: Option<u32>,
     database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCertificates {
+    renew_before_days: Option<u32>,
+    warn_days: Option<Vec<u32>>,
+    overlap_seconds: Option<u64>,
+    check_interval_seconds: Option<u64>,
+    signing_validity_days: Option<u32>,
+    clock_offset_days: Option<i64>,
 }
 
 /// What a caller may impose over the file (the `up` flags).
@@ -390,6 +449,16 @@ impl Config {
                 sip_max_offline_messages_per_user: Some(self.frontend.sip_max_offline_messages_per_user),
                 database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
             },
+            certificates: RawCertificates {
+                renew_before_days: Some(self.certificates.renew_before_days),
+                warn_days: Some(self.certificates.warn_days.clone()),
+                overlap_seconds: Some(self.certificates.overlap_seconds),
+                check_interval_seconds: Some(self.certificates.check_interval_seconds),
+                signing_validity_days: Some(self.certificates.signing_validity_days),
+                // Written only when set, so a test knob never lands in a production file by default.
+                clock_offset_days: (self.certificates.clock_offset_days != 0)
+                    .then_some(self.certificates.clock_offset_days),
+            },
             hosts: self.hosts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         // Serializing plain strings, bools and maps cannot fail.
@@ -401,6 +470,42 @@ impl Config {
 pub const DIRECTORY_DB_FILE: &str = "directory.db";
 pub const MAILBOX_DB_FILE: &str = "mailbox.db";
 pub const FRONTEND_DB_FILE: &str = "frontend.db";
+
+fn certificates(raw: RawCertificates) -> Result<CertificatesConfig, (&'static str, String)> {
+    let d = CertificatesConfig::default();
+    let renew_before_days = raw.renew_before_days.unwrap_or(d.renew_before_days);
+    let mut warn_days = raw.warn_days.unwrap_or(d.warn_days);
+    if warn_days.contains(&0) {
+        return Err(("certificates.warn_days", "every threshold must be at least 1 day".into()));
+    }
+    warn_days.sort_unstable_by(|a, b| b.cmp(a));
+    warn_days.dedup();
+    let overlap_seconds = raw.overlap_seconds.unwrap_or(d.overlap_seconds);
+    if overlap_seconds == 0 {
+        return Err(("certificates.overlap_seconds", "must be at least 1 (partners need time to refresh)".into()));
+    }
+    let check_interval_seconds = raw.check_interval_seconds.unwrap_or(d.check_interval_seconds);
+    if check_interval_seconds == 0 {
+        return Err(("certificates.check_interval_seconds", "must be at least 1".into()));
+    }
+    let signing_validity_days = raw.signing_validity_days.unwrap_or(d.signing_validity_days);
+    if signing_validity_days <= renew_before_days {
+        return Err((
+            "certificates.signing_validity_days",
+            format!(
+                "{signing_validity_days} must exceed certificates.renew_before_days ({renew_before_days}), or every new certificate would be rolled at once"
+            ),
+        ));
+    }
+    Ok(CertificatesConfig {
+        renew_before_days,
+        warn_days,
+        overlap_seconds,
+        check_interval_seconds,
+        signing_validity_days,
+        clock_offset_days: raw.clock_offset_days.unwrap_or(0),
+    })
+}
 
 /// Minutes in a duration built by [`minutes`], for writing it back.
 fn whole_minutes(d: Duration) -> u32 {
@@ -583,6 +688,7 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
     }
 
     let directory = store("directory.database_url", raw.directory.database_url.as_deref(), DIRECTORY_DB_FILE)?;
+    let certificates = certificates(raw.certificates).map_err(|(k, m)| err(k, m))?;
     Ok(Config {
         domain,
         data_dir,
@@ -590,6 +696,7 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         directory,
         mailbox,
         frontend,
+        certificates,
         hosts,
         lockout,
     })
@@ -621,6 +728,28 @@ mod tests {
         assert_eq!(c.mailbox.fqdn.as_str(), "mail.litwareinc.com");
         assert_eq!(c.frontend.pool_fqdn.as_str(), "pool.litwareinc.com");
         assert!(!c.hosts.is_empty());
+        assert_eq!(c.certificates, CertificatesConfig::default(), "the example shows the defaults");
+    }
+
+    #[test]
+    fn certificate_settings_have_named_defaults_and_checks() {
+        let c = parse("").unwrap().certificates;
+        assert_eq!(c.renew_before_days, DEFAULT_CERT_RENEW_BEFORE_DAYS);
+        assert_eq!(c.warn_days, DEFAULT_CERT_WARN_DAYS);
+        assert_eq!(c.overlap_seconds, DEFAULT_CERT_OVERLAP_SECONDS);
+        let c = parse("[certificates]\nwarn_days = [7, 60, 30, 7]\nclock_offset_days = 1770\n").unwrap().certificates;
+        assert_eq!(c.warn_days, vec![60, 30, 7]);
+        assert_eq!(c.clock_offset_days, 1770);
+        for text in [
+            "[certificates]\nwarn_days = [0]",
+            "[certificates]\noverlap_seconds = 0",
+            "[certificates]\ncheck_interval_seconds = 0",
+            "[certificates]\nsigning_validity_days = 30",
+            "[certificates]\nrenew_befor_days = 3",
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains("certificates."), "{text}: {e}");
+        }
     }
 
     #[test]
@@ -705,6 +834,7 @@ mod tests {
     #[test]
     fn written_config_round_trips() {
         let mut c = parse("[directory]\ndatabase_url = \"postgres://u@h/d\"\n").unwrap();
+        c.certificates.clock_offset_days = 3;
         c.hosts.insert("mail.litwareinc.com".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let again = parse(&c.to_toml()).unwrap();
         assert_eq!(c, again);

@@ -28,8 +28,9 @@ use x509_parser::public_key::PublicKey;
 pub const CA_VALIDITY: Duration = Duration::days(3650);
 /// Lifetime of a role's TLS certificate (under the 398 days clients accept).
 pub const SERVER_VALIDITY: Duration = Duration::days(397);
-/// A certificate this close to expiry is replaced at the next check.
-pub const RENEW_BEFORE: Duration = Duration::days(30);
+/// A certificate this close to expiry is replaced at the next check, by default: the same 60 days
+/// as the token-signing certificates' rollover (`certificates.renew_before_days`).
+pub const RENEW_BEFORE: Duration = Duration::days(60);
 /// RSA 2048: what Exchange and Skype for Business require at least, and what their clients accept.
 pub const KEY_BITS: usize = 2048;
 
@@ -79,11 +80,27 @@ pub struct ServerIdentity {
 #[derive(Debug, Clone)]
 pub struct Pki {
     dir: PathBuf,
+    renew_before: Duration,
+    /// Added to the clock when judging expiry (a test knob; certificates are issued on the real clock).
+    clock_offset: Duration,
 }
 
 impl Pki {
     pub fn new(dir: impl Into<PathBuf>) -> Pki {
-        Pki { dir: dir.into() }
+        Pki { dir: dir.into(), renew_before: RENEW_BEFORE, clock_offset: Duration::ZERO }
+    }
+
+    /// Renews certificates `renew_before` ahead of expiry, judging expiry `clock_offset` ahead of
+    /// the real clock.
+    pub fn with_renewal(mut self, renew_before: Duration, clock_offset: Duration) -> Pki {
+        self.renew_before = renew_before;
+        self.clock_offset = clock_offset;
+        self
+    }
+
+    /// Seconds left before `not_after_unix`, as renewal judges it.
+    pub fn seconds_left(&self, not_after_unix: i64) -> i64 {
+        not_after_unix - (OffsetDateTime::now_utc() + self.clock_offset).unix_timestamp()
     }
 
     pub fn dir(&self) -> &Path {
@@ -130,13 +147,13 @@ impl Pki {
                 _ => None,
             };
             let reason = match &current {
-                None => Some("missing"),
-                Some((cert, _)) => renewal_reason(cert, spec, &ca_der, &cert_path)?,
+                None => Some("missing".to_owned()),
+                Some((cert, _)) => self.renewal_reason(cert, spec, &ca_der, &cert_path)?,
             };
             let (cert_pem, key_pem) = match (reason, current) {
                 (None, Some(current)) => current,
                 (reason, _) => {
-                    tracing::info!(cert = %spec.name, reason = reason.unwrap_or("missing"), "issuing TLS certificate");
+                    tracing::info!(cert = %spec.name, reason = reason.as_deref().unwrap_or("missing"), "issuing TLS certificate");
                     changed = true;
                     let issued = issue_server(spec, &issuer)?;
                     write_private(&key_path, issued.1.as_bytes())?;
@@ -208,30 +225,36 @@ impl Pki {
     }
 }
 
-/// Why `cert` must be replaced, if it must.
-fn renewal_reason(
-    cert_pem: &str,
-    spec: &ServerCertSpec,
-    ca_der: &CertificateDer<'_>,
-    path: &Path,
-) -> Result<Option<&'static str>, PkiError> {
-    let der = pem_cert(cert_pem, path)?;
-    let info = describe(&der, path)?;
-    let (_, ca) = X509Certificate::from_der(ca_der)
-        .map_err(|e| PkiError::Parse { path: "ca.pem".into(), reason: e.to_string() })?;
-    let (_, leaf) = X509Certificate::from_der(&der)
-        .map_err(|e| PkiError::Parse { path: path.display().to_string(), reason: e.to_string() })?;
-    if leaf.issuer() != ca.subject() || leaf.verify_signature(Some(ca.public_key())).is_err() {
-        return Ok(Some("not issued by the current CA"));
+impl Pki {
+    /// Why `cert` must be replaced, if it must.
+    fn renewal_reason(
+        &self,
+        cert_pem: &str,
+        spec: &ServerCertSpec,
+        ca_der: &CertificateDer<'_>,
+        path: &Path,
+    ) -> Result<Option<String>, PkiError> {
+        let der = pem_cert(cert_pem, path)?;
+        let info = describe(&der, path)?;
+        let (_, ca) = X509Certificate::from_der(ca_der)
+            .map_err(|e| PkiError::Parse { path: "ca.pem".into(), reason: e.to_string() })?;
+        let (_, leaf) = X509Certificate::from_der(&der)
+            .map_err(|e| PkiError::Parse { path: path.display().to_string(), reason: e.to_string() })?;
+        if leaf.issuer() != ca.subject() || leaf.verify_signature(Some(ca.public_key())).is_err() {
+            return Ok(Some("not issued by the current CA".into()));
+        }
+        let wanted = spec.dns_names.iter().cloned().chain(spec.ip_addresses.iter().map(ToString::to_string));
+        if wanted.into_iter().any(|n| !info.subject_alt_names.contains(&n)) {
+            return Ok(Some("a host name is missing".into()));
+        }
+        // A certificate issued now would be inside the window as well (a clock offset beyond the
+        // validity): reissuing would only repeat at every check.
+        let would_loop = SERVER_VALIDITY - self.clock_offset <= self.renew_before;
+        if !would_loop && self.seconds_left(info.not_after_unix) < self.renew_before.whole_seconds() {
+            return Ok(Some(format!("expires within {} days", self.renew_before.whole_days())));
+        }
+        Ok(None)
     }
-    let wanted = spec.dns_names.iter().cloned().chain(spec.ip_addresses.iter().map(ToString::to_string));
-    if wanted.into_iter().any(|n| !info.subject_alt_names.contains(&n)) {
-        return Ok(Some("a host name is missing"));
-    }
-    if info.not_after_unix - OffsetDateTime::now_utc().unix_timestamp() < RENEW_BEFORE.whole_seconds() {
-        return Ok(Some("expires within 30 days"));
-    }
-    Ok(None)
 }
 
 fn issue_server(spec: &ServerCertSpec, issuer: &Issuer<'_, &KeyPair>) -> Result<(String, String), PkiError> {
@@ -292,6 +315,11 @@ pub struct CertInfo {
     pub not_after: String,
     pub not_after_unix: i64,
     pub is_ca: bool,
+}
+
+/// Describes the first certificate of a PEM text; `path` names it in the description and errors.
+pub fn describe_pem(pem: &str, path: &Path) -> Result<CertInfo, PkiError> {
+    describe(&pem_cert(pem, path)?, path)
 }
 
 /// Describes one DER certificate.
@@ -394,6 +422,12 @@ mod tests {
         }
     }
 
+    fn wider_spec() -> ServerCertSpec {
+        let mut wider = spec();
+        wider.dns_names.push("owa.litwareinc.com".into());
+        wider
+    }
+
     #[test]
     fn creates_reuses_and_renews() {
         let tmp = tempfile::tempdir().unwrap();
@@ -430,6 +464,15 @@ mod tests {
         assert!(changed);
         assert_ne!(ids3[0].chain[0], ids[0].chain[0]);
         assert_eq!(ids3[0].chain[1], ids[0].chain[1]);
+
+        // Judged 300 days on (a 397-day certificate has 97 left): kept. An offset that puts every
+        // new certificate inside the window too (400 days) would reissue at every check: kept.
+        for offset in [300, 400] {
+            let later = Pki::new(pki.dir()).with_renewal(Duration::days(60), Duration::days(offset));
+            assert!(!later.ensure("litwareinc.com", &[wider_spec()]).unwrap().1, "offset {offset}");
+            let days = later.seconds_left(first.not_after_unix).div_euclid(86_400);
+            assert!((396 - offset..=397 - offset).contains(&days), "{days}");
+        }
 
         let listed = pki.list().unwrap();
         assert_eq!(listed.len(), 2);

@@ -43,7 +43,9 @@ pub struct AuthState {
     config: MailboxConfig,
     cache: ValidationCache,
     snapshot: Mutex<Option<Arc<Snapshot>>>,
-    last_refetch: Mutex<Option<Instant>>,
+    /// When the last unknown-key refetch ran; held across the refetch, so requests that meet
+    /// the same new key meanwhile wait for it and check against its result instead of failing.
+    last_refetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// A refused request: the 401 to send.
@@ -79,7 +81,7 @@ impl AuthState {
             config: config.clone(),
             cache: ValidationCache::new(CACHE_CAPACITY),
             snapshot: Mutex::new(None),
-            last_refetch: Mutex::new(None),
+            last_refetch: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -155,15 +157,6 @@ impl AuthState {
         Ok(snap)
     }
 
-    fn refetch_allowed(&self) -> bool {
-        let mut last = self.last_refetch.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_some_and(|t| t.elapsed() < UNKNOWN_KEY_REFETCH) {
-            return false;
-        }
-        *last = Some(Instant::now());
-        true
-    }
-
     /// The challenge for a request without credentials.
     pub async fn challenge(&self) -> Refusal {
         let challenge = match self.snapshot(false).await {
@@ -192,16 +185,28 @@ impl AuthState {
         }
         let mut result = tandem_oauth::token::validate(token, &snap.policy, &snap.partners, now);
         let mut snap = snap;
-        if matches!(result, Err(TokenError::UnknownKey(_))) && self.refetch_allowed() {
-            match partners::refresh(&self.store, Role::Mailbox).await {
-                Ok(n) if n > 0 => {
-                    if let Ok(s) = self.snapshot(true).await {
-                        snap = s;
-                        result = tandem_oauth::token::validate(token, &snap.policy, &snap.partners, now);
-                    }
+        if matches!(result, Err(TokenError::UnknownKey(_))) {
+            let mut last = self.last_refetch.lock().await;
+            // A refetch that finished while this request waited may have brought the key.
+            if let Ok(s) = self.snapshot(false).await
+                && s.generation != snap.generation
+            {
+                snap = s;
+                result = tandem_oauth::token::validate(token, &snap.policy, &snap.partners, now);
+            }
+            if matches!(result, Err(TokenError::UnknownKey(_)))
+                && last.is_none_or(|t| t.elapsed() >= UNKNOWN_KEY_REFETCH)
+            {
+                *last = Some(Instant::now());
+                // Reload even when nothing changed here: another process (an admin command, a
+                // second mailbox) may have stored the new document already.
+                if let Err(e) = partners::refresh(&self.store, Role::Mailbox).await {
+                    tracing::warn!(error = %e, "metadata refetch failed");
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "metadata refetch failed"),
+                if let Ok(s) = self.snapshot(true).await {
+                    snap = s;
+                    result = tandem_oauth::token::validate(token, &snap.policy, &snap.partners, now);
+                }
             }
         }
         match result {

@@ -25,6 +25,7 @@ use tandem_store::Store;
 use tandem_types::Role;
 
 use crate::TrustError;
+use crate::rollover::Rollover;
 
 const ROLE: Role = Role::Frontend;
 
@@ -92,8 +93,32 @@ pub struct StoredCertificate {
     /// When a rolled certificate takes over (Unix seconds).
     #[serde(default)]
     pub effective_date: Option<i64>,
+    /// When it stopped signing (a previous certificate), so it is dropped after the overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+impl crate::rollover::Rolling for StoredCertificate {
+    fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+    fn not_after(&self) -> i64 {
+        self.not_after_unix
+    }
+    fn effective_date(&self) -> Option<i64> {
+        self.effective_date
+    }
+    fn set_effective_date(&mut self, at: Option<i64>) {
+        self.effective_date = at;
+    }
+    fn retired_at(&self) -> Option<i64> {
+        self.retired_at
+    }
+    fn set_retired_at(&mut self, at: Option<i64>) {
+        self.retired_at = at;
+    }
 }
 
 /// Current, previous and scheduled (`-Roll -EffectiveDate`) OAuthTokenIssuer certificates.
@@ -105,13 +130,20 @@ pub struct TokenIssuerCertificates {
 }
 
 impl TokenIssuerCertificates {
+    /// The slots as a rollover state.
+    pub fn rollover(self) -> Rollover<StoredCertificate> {
+        Rollover::from_slots(self.current, self.next, self.previous)
+    }
+
+    /// The slots of a rollover state.
+    pub fn of(state: Rollover<StoredCertificate>) -> TokenIssuerCertificates {
+        let (current, next, previous) = state.into_slots();
+        TokenIssuerCertificates { current, previous, next }
+    }
+
     /// Applies a scheduled roll whose effective date has come.
-    pub fn at(mut self, now: i64) -> TokenIssuerCertificates {
-        if self.next.as_ref().is_some_and(|n| n.effective_date.unwrap_or(0) <= now) {
-            self.previous = self.current.take();
-            self.current = self.next.take();
-        }
-        self
+    pub fn at(self, now: i64) -> TokenIssuerCertificates {
+        TokenIssuerCertificates::of(self.rollover().promote_due(now).0)
     }
 
     /// Keys for the metadata document: current first, then next and previous.
@@ -167,6 +199,7 @@ pub fn check_rules(cert_pem: &str, key_pem: Option<&str>, sip_domain: &str) -> R
         key_bits: cert.bits,
         not_after_unix: cert.not_after_unix,
         effective_date: None,
+        retired_at: None,
         cert_pem: cert_pem.into(),
         key_pem: key_pem.into(),
     })
@@ -193,13 +226,32 @@ pub async fn set_certificate(
         }
         None => {
             if certs.current.as_ref().is_some_and(|c| c.thumbprint != cert.thumbprint) {
-                certs.previous = certs.current.take();
+                // Kept published for the overlap from now, then dropped by the renewal task.
+                certs.previous = certs.current.take().map(|mut p| {
+                    p.retired_at = Some(tandem_store::now_unix());
+                    p
+                });
             }
             certs.current = Some(cert);
             certs.next = None;
         }
     }
-    save(store, SETTING_CERTIFICATES, &certs.at(tandem_store::now_unix())).await
+    save_certificates(store, &certs.at(tandem_store::now_unix())).await
+}
+
+/// Stores the certificate slots as they are.
+pub async fn save_certificates(store: &Store, certs: &TokenIssuerCertificates) -> Result<(), TrustError> {
+    save(store, SETTING_CERTIFICATES, certs).await
+}
+
+/// A new self-signed OAuthTokenIssuer certificate for `sip_domain` (meeting the three rules),
+/// valid for `validity_days`. CPU-heavy (an RSA key): async callers run it off the workers.
+pub fn generate_certificate(sip_domain: &str, validity_days: u32) -> Result<StoredCertificate, TrustError> {
+    let validity = time::Duration::days(i64::from(validity_days));
+    let pair = tandem_pki::signing::self_signed(GENERATED_CN, sip_domain, &[], validity)
+        .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))?;
+    check_rules(&pair.cert_pem, Some(&pair.key_pem), sip_domain)
+        .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))
 }
 
 /// First start: assigns the Front End's TLS certificate when it satisfies the three rules, else a
@@ -208,6 +260,7 @@ pub async fn ensure_default_certificate(
     store: &Store,
     sip_domain: &str,
     tls: Option<(&str, &str)>,
+    validity_days: u32,
 ) -> Result<Option<String>, TrustError> {
     if certificates(store).await?.current.is_some() {
         return Ok(None);
@@ -219,11 +272,10 @@ pub async fn ensure_default_certificate(
                 Some(Err(e)) => format!(" (the TLS certificate breaks {e})"),
                 _ => String::new(),
             };
-            let pair =
-                tandem_pki::signing::self_signed(GENERATED_CN, sip_domain, &[], tandem_pki::signing::SIGNING_VALIDITY)
-                    .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))?;
-            let cert = check_rules(&pair.cert_pem, Some(&pair.key_pem), sip_domain)
-                .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))?;
+            let domain = sip_domain.to_owned();
+            let cert = tokio::task::spawn_blocking(move || generate_certificate(&domain, validity_days))
+                .await
+                .map_err(|e| TrustError::GenerateTokenIssuer(e.to_string()))??;
             (cert, format!("a generated certificate{why}"))
         }
     };
@@ -376,9 +428,9 @@ mod tests {
     #[tokio::test]
     async fn default_certificate_roll_and_metadata() {
         let (_tmp, store) = store().await;
-        let done = ensure_default_certificate(&store, "litwareinc.com", None).await.unwrap().unwrap();
+        let done = ensure_default_certificate(&store, "litwareinc.com", None, 1825).await.unwrap().unwrap();
         assert!(done.contains("generated"), "{done}");
-        assert!(ensure_default_certificate(&store, "litwareinc.com", None).await.unwrap().is_none());
+        assert!(ensure_default_certificate(&store, "litwareinc.com", None, 1825).await.unwrap().is_none());
         let first = certificates(&store).await.unwrap().current.unwrap();
         let doc =
             metadata_document(&store, "litwareinc.com", "https://pool.litwareinc.com/metadata/json/1").await.unwrap();

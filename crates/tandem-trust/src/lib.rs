@@ -9,6 +9,10 @@
 //!   with the seed's three rules, its metadata document, the [`frontend::TokenIssuer`]).
 //! - [`mailbox`]: the Mailbox's side (AuthConfig with current/next/previous certificates,
 //!   accepted domains, its metadata document).
+//! - [`rollover`]: the current/next/previous state machine both signing certificates move
+//!   through, by hand (the cmdlets) or by themselves ([`renewal`]).
+//! - [`renewal`]: the running roles' task that generates successors before expiry, promotes and
+//!   retires them, and warns (logs, metrics) as expiry nears.
 //! - [`bearer`]: validating `Authorization: Bearer` tokens against the partners, with the caches.
 //! - [`setup`]: what `tandem up` does for trust on first start, and the setup step records
 //!   `tandem integration status` reports.
@@ -20,6 +24,8 @@ pub mod bearer;
 pub mod frontend;
 pub mod mailbox;
 pub mod partners;
+pub mod renewal;
+pub mod rollover;
 pub mod setup;
 
 use axum::http::{HeaderMap, StatusCode, header};

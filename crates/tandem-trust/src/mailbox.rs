@@ -20,6 +20,7 @@ use tandem_types::Role;
 
 use crate::TrustError;
 use crate::bearer::AuthState;
+use crate::rollover::Rollover;
 
 const ROLE: Role = Role::Mailbox;
 
@@ -45,8 +46,32 @@ pub struct AuthCertificate {
     pub not_after_unix: i64,
     #[serde(default)]
     pub effective_date: Option<i64>,
+    /// When it stopped signing (a previous certificate), so it is dropped after the overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<i64>,
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+impl crate::rollover::Rolling for AuthCertificate {
+    fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+    fn not_after(&self) -> i64 {
+        self.not_after_unix
+    }
+    fn effective_date(&self) -> Option<i64> {
+        self.effective_date
+    }
+    fn set_effective_date(&mut self, at: Option<i64>) {
+        self.effective_date = at;
+    }
+    fn retired_at(&self) -> Option<i64> {
+        self.retired_at
+    }
+    fn set_retired_at(&mut self, at: Option<i64>) {
+        self.retired_at = at;
+    }
 }
 
 impl AuthCertificate {
@@ -59,6 +84,7 @@ impl AuthCertificate {
             subject: c.subject.clone(),
             not_after_unix: c.not_after_unix,
             effective_date: None,
+            retired_at: None,
             cert_pem: cert_pem.into(),
             key_pem: key_pem.into(),
         })
@@ -102,25 +128,28 @@ pub struct AuthConfigView {
 }
 
 impl AuthConfig {
+    /// The certificate slots as a rollover state (taken out of the config).
+    pub fn take_rollover(&mut self) -> Rollover<AuthCertificate> {
+        Rollover::from_slots(self.current.take(), self.next.take(), self.previous.take())
+    }
+
+    /// Puts a rollover state back into the slots.
+    pub fn put_rollover(&mut self, state: Rollover<AuthCertificate>) {
+        (self.current, self.next, self.previous) = state.into_slots();
+    }
+
     /// Makes a next certificate whose effective date has come the current one.
     pub fn at(mut self, now: i64) -> AuthConfig {
-        if self.next.as_ref().is_some_and(|n| n.effective_date.unwrap_or(0) <= now) {
-            self.publish_next();
-        }
+        let (state, _) = self.take_rollover().promote_due(now);
+        self.put_rollover(state);
         self
     }
 
     /// `-PublishCertificate`: next becomes current, current becomes previous.
     pub fn publish_next(&mut self) -> bool {
-        match self.next.take() {
-            Some(mut n) => {
-                n.effective_date = None;
-                self.previous = self.current.take();
-                self.current = Some(n);
-                true
-            }
-            None => false,
-        }
+        let (state, event) = self.take_rollover().promote(tandem_store::now_unix());
+        self.put_rollover(state);
+        event.is_some()
     }
 
     /// Keys for the metadata document: current, next, previous.
@@ -157,16 +186,30 @@ pub async fn save_auth_config(store: &Store, cfg: &AuthConfig) -> Result<(), Tru
     save(store, SETTING_AUTH_CONFIG, cfg).await
 }
 
-/// First start: creates the self-signed Auth certificate (RSA 2048, 5 years) when none is set.
-pub async fn ensure_auth_certificate(store: &Store, organization: &str) -> Result<Option<String>, TrustError> {
+/// A new self-signed Auth certificate (RSA 2048) valid for `validity_days`. CPU-heavy (an RSA
+/// key): async callers run it off the workers.
+pub fn generate_auth_certificate(organization: &str, validity_days: u32) -> Result<AuthCertificate, TrustError> {
+    let validity = time::Duration::days(i64::from(validity_days));
+    let pair = tandem_pki::signing::self_signed(AUTH_CERT_CN, organization, &[], validity)
+        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))?;
+    AuthCertificate::from_pem(&pair.cert_pem, &pair.key_pem)
+        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))
+}
+
+/// First start: creates the self-signed Auth certificate (RSA 2048, `validity_days`) when none is set.
+pub async fn ensure_auth_certificate(
+    store: &Store,
+    organization: &str,
+    validity_days: u32,
+) -> Result<Option<String>, TrustError> {
     let mut cfg = auth_config(store).await?;
     if cfg.current.is_some() {
         return Ok(None);
     }
-    let pair = tandem_pki::signing::self_signed(AUTH_CERT_CN, organization, &[], tandem_pki::signing::SIGNING_VALIDITY)
-        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))?;
-    let cert = AuthCertificate::from_pem(&pair.cert_pem, &pair.key_pem)
-        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))?;
+    let org = organization.to_owned();
+    let cert = tokio::task::spawn_blocking(move || generate_auth_certificate(&org, validity_days))
+        .await
+        .map_err(|e| TrustError::GenerateAuthCertificate(e.to_string()))??;
     let msg = format!("{AUTH_CERT_CN} {} created", cert.thumbprint);
     cfg.current = Some(cert);
     save_auth_config(store, &cfg).await?;
@@ -214,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn auth_certificate_rollover_and_metadata() {
         let (_tmp, store, _) = setup().await;
-        let made = ensure_auth_certificate(&store, "litwareinc.com").await.unwrap().unwrap();
+        let made = ensure_auth_certificate(&store, "litwareinc.com", 1825).await.unwrap().unwrap();
         assert!(made.contains(AUTH_CERT_CN));
         let mut cfg = auth_config(&store).await.unwrap();
         let first = cfg.current.clone().unwrap();

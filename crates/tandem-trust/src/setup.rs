@@ -17,6 +17,7 @@ use tandem_store::Store;
 use tandem_types::Role;
 
 use crate::partners::{self, EnterpriseApp};
+use crate::rollover::{Expiry, Policy};
 use crate::{TrustError, bearer, frontend, mailbox, store_err};
 
 /// Before the roles start: certificates and the trust anchors for metadata downloads. Each
@@ -34,7 +35,9 @@ pub async fn before_start(
     let mut done = Vec::new();
     // In the seed's order: 2a (Mailbox), then 2b and 4 (Front End).
     if let Some(store) = mailbox_store.filter(|_| cfg.mailbox.enabled) {
-        if let Some(m) = mailbox::ensure_auth_certificate(store, &domain).await? {
+        if let Some(m) =
+            mailbox::ensure_auth_certificate(store, &domain, cfg.certificates.signing_validity_days).await?
+        {
             done.push(format!("step 2a: {m}"));
         }
         set_once(store, Role::Mailbox, partners::setting_trusted_ca(Role::Mailbox), &ca).await?;
@@ -48,7 +51,14 @@ pub async fn before_start(
             std::fs::read_to_string(pki.server_cert_path(name)).unwrap_or_default(),
             std::fs::read_to_string(pki.server_cert_path(name).with_extension("key")).unwrap_or_default(),
         );
-        if let Some(m) = frontend::ensure_default_certificate(store, &domain, Some((&tls.0, &tls.1))).await? {
+        if let Some(m) = frontend::ensure_default_certificate(
+            store,
+            &domain,
+            Some((&tls.0, &tls.1)),
+            cfg.certificates.signing_validity_days,
+        )
+        .await?
+        {
             done.push(format!("step 2b: {m}"));
         }
         set_once(store, Role::Frontend, partners::setting_trusted_ca(Role::Frontend), &ca).await?;
@@ -171,6 +181,27 @@ impl Step {
     pub fn passed(&self) -> bool {
         self.status != "fail"
     }
+
+    /// Adds a certificate's expiry to a passing step: a note, or (a warning threshold reached
+    /// with no successor published) the status `warn`, which still passes.
+    fn with_expiry(mut self, expiry: Option<Expiry>) -> Step {
+        let Some(e) = expiry else { return self };
+        if self.status != "pass" {
+            return self;
+        }
+        if e.needs_attention() {
+            self.status = "warn";
+            self.reason = format!(
+                "{}; WARNING: the certificate {} (within the {}-day warning) and no successor is published",
+                self.reason,
+                e.describe(),
+                e.warning.unwrap_or_default()
+            );
+        } else {
+            self.reason = format!("{}; {}", self.reason, e.describe());
+        }
+        self
+    }
 }
 
 async fn fetch_doc(client: &reqwest::Client, url: &str) -> Result<PartnerMetadata, String> {
@@ -198,15 +229,25 @@ pub async fn servers_running(client: &reqwest::Client, e: &Endpoints) -> Step {
     )
 }
 
-/// Step 2a: the Mailbox's Auth certificate exists, is valid and is published.
-pub async fn auth_certificate(client: &reqwest::Client, e: &Endpoints, mstore: &Store) -> Result<Step, TrustError> {
-    let auth = mailbox::auth_config(mstore).await?;
+/// Step 2a: the Mailbox's Auth certificate exists, is valid and is published (with its expiry
+/// judged by `policy`).
+pub async fn auth_certificate(
+    client: &reqwest::Client,
+    e: &Endpoints,
+    mstore: &Store,
+    policy: &Policy,
+) -> Result<Step, TrustError> {
+    let mut auth = mailbox::auth_config(mstore).await?;
+    let now = tandem_store::now_unix();
+    let state = auth.take_rollover();
+    let expiry = state.expiry(now, policy);
+    auth.put_rollover(state);
     let r = match &auth.current {
         None => {
             Err("no current Auth certificate; run `tandem exchange set-auth-config --certificate-thumbprint T`"
                 .to_owned())
         }
-        Some(c) if c.not_after_unix < tandem_store::now_unix() => {
+        Some(c) if policy.seconds_left(c.not_after_unix, now) < 0 => {
             Err(format!("the Auth certificate {} expired; roll a new one with set-auth-config", c.thumbprint))
         }
         Some(c) => match fetch_doc(client, &e.mailbox.auth_metadata_url).await {
@@ -219,7 +260,7 @@ pub async fn auth_certificate(client: &reqwest::Client, e: &Endpoints, mstore: &
             Err(err) => Err(err),
         },
     };
-    Ok(Step::new("2a", "Exchange server-to-server auth certificate", r))
+    Ok(Step::new("2a", "Exchange server-to-server auth certificate", r).with_expiry(expiry))
 }
 
 /// Step 2b: the Front End's OAuthTokenIssuer certificate meets the three rules and is published.
@@ -228,13 +269,20 @@ pub async fn token_issuer_certificate(
     e: &Endpoints,
     fstore: &Store,
     sip_domain: &str,
+    policy: &Policy,
 ) -> Result<Step, TrustError> {
     let certs = frontend::certificates(fstore).await?;
+    let now = tandem_store::now_unix();
+    let expiry = certs.clone().rollover().expiry(now, policy);
     let r = match &certs.current {
         None => Err(
             "no OAuthTokenIssuer certificate; run `tandem cs set-certificate --type OAuthTokenIssuer --thumbprint T`"
                 .to_owned(),
         ),
+        Some(c) if policy.seconds_left(c.not_after_unix, now) < 0 => Err(format!(
+            "the OAuthTokenIssuer certificate {} expired; assign a new one with `tandem cs set-certificate --type OAuthTokenIssuer`",
+            c.thumbprint
+        )),
         Some(c) => match frontend::check_rules(&c.cert_pem, Some(&c.key_pem), sip_domain) {
             Err(rule) => Err(rule.to_string()),
             Ok(_) => match fetch_doc(client, &e.frontend.auth_metadata_url).await {
@@ -247,7 +295,7 @@ pub async fn token_issuer_certificate(
             },
         },
     };
-    Ok(Step::new("2b", "Skype for Business OAuthTokenIssuer certificate", r))
+    Ok(Step::new("2b", "Skype for Business OAuthTokenIssuer certificate", r).with_expiry(expiry))
 }
 
 fn check_partner(list: &[PartnerApplication], app: &str, side: &str, fix: &str) -> Result<String, String> {

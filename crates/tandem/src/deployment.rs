@@ -19,8 +19,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::failure::{CliResult, usage};
 
-/// How often running roles check whether their certificates must be renewed.
-pub const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 /// How long shutdown waits for open connections and tasks.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// The demo organisation `up` creates on first start: account, display name.
@@ -182,7 +180,7 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
     let config_file = std::fs::canonicalize(config_file).unwrap_or_else(|_| config_file.to_path_buf());
     let started = Instant::now();
     let signals = StopSignals::install();
-    let pki = Pki::new(cfg.pki_dir());
+    let pki = pki_of(&cfg);
     let specs = cert_specs(&cfg);
     let (identities, created) =
         pki.ensure(cfg.domain.as_str(), &specs).with_context(|| format!("certificates in {}", pki.dir().display()))?;
@@ -214,12 +212,17 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
     };
 
     let mut stores = Vec::new();
+    let mut managed = Vec::new();
     let (mut fe_store, mut mbx_store) = (None, None);
     if cfg.mailbox.enabled && roles.runs(Role::Mailbox) {
         let slot = slot_for(Role::Mailbox, &identities)?;
         let running = tandem_mailbox::start(&cfg.mailbox, directory.clone(), slot.clone(), &tasks, shutdown.clone())
             .await
             .with_context(|| format!("the mailbox role cannot start (configuration: {})", config_file.display()))?;
+        managed.push(tandem_trust::renewal::Managed::Mailbox {
+            store: running.store.clone(),
+            organization: cfg.domain.to_string(),
+        });
         mbx_store = Some(running.store.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Mailbox.as_str()).cloned().map(|s| (s, slot.clone())));
@@ -236,11 +239,18 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
         )
         .await
         .with_context(|| format!("the Front End role cannot start (configuration: {})", config_file.display()))?;
+        managed.push(tandem_trust::renewal::Managed::Frontend {
+            store: running.store.clone(),
+            sip_domain: cfg.domain.to_string(),
+        });
         fe_store = Some(running.store.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }
-    spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots);
+    let interval = Duration::from_secs(cfg.certificates.check_interval_seconds);
+    let policy = tandem_trust::rollover::Policy::of(&cfg.certificates);
+    spawn_cert_renewal(&tasks, shutdown.clone(), pki.clone(), cfg.domain.to_string(), slots, interval, policy.clone());
+    tandem_trust::renewal::spawn(managed, policy, interval, &tasks, shutdown.clone());
 
     if banner {
         print_banner(&cfg, &pki, &directory).await?;
@@ -302,6 +312,37 @@ fn print_setup(done: &[String], show: bool) {
     }
 }
 
+/// The deployment's certificate store, renewing TLS certificates at the same point the signing
+/// certificates roll over (or at the first warning when automatic rollover is off).
+pub fn pki_of(cfg: &Config) -> Pki {
+    let c = &cfg.certificates;
+    let days = if c.renew_before_days > 0 { c.renew_before_days } else { c.warn_days.first().copied().unwrap_or(30) };
+    Pki::new(cfg.pki_dir())
+        .with_renewal(time::Duration::days(i64::from(days)), time::Duration::days(c.clock_offset_days))
+}
+
+/// Reports the TLS certificates' expiry as the signing certificates' is reported.
+fn report_tls(
+    reporter: &mut tandem_trust::renewal::Reporter,
+    policy: &tandem_trust::rollover::Policy,
+    pki: &Pki,
+    ids: &[ServerIdentity],
+) {
+    for id in ids {
+        let Some(leaf) = id.chain.first() else { continue };
+        let Ok(info) = tandem_pki::describe(leaf, &id.cert_path) else { continue };
+        let days_left = pki.seconds_left(info.not_after_unix).div_euclid(86_400);
+        let expiry = tandem_trust::rollover::Expiry {
+            thumbprint: info.thumbprint,
+            not_after: info.not_after_unix,
+            days_left,
+            warning: tandem_trust::rollover::warning_threshold(days_left, &policy.warn_days),
+            successor: None,
+        };
+        reporter.expiry(&format!("tls_{}", id.name), &format!("TLS certificate {}", id.name), &expiry);
+    }
+}
+
 /// Renews role certificates before they expire and swaps them into the running listeners.
 fn spawn_cert_renewal(
     tasks: &TaskTracker,
@@ -309,10 +350,13 @@ fn spawn_cert_renewal(
     pki: Pki,
     domain: String,
     slots: Vec<(ServerCertSpec, Arc<CertSlot>)>,
+    interval: Duration,
+    policy: tandem_trust::rollover::Policy,
 ) {
     tasks.spawn(async move {
-        let mut tick = tokio::time::interval(CERT_CHECK_INTERVAL);
-        tick.tick().await; // the first tick is immediate; start-up already checked
+        let mut reporter = tandem_trust::renewal::Reporter::default();
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -321,6 +365,7 @@ fn spawn_cert_renewal(
             let specs: Vec<ServerCertSpec> = slots.iter().map(|(s, _)| s.clone()).collect();
             match pki.ensure(&domain, &specs) {
                 Ok((ids, true)) => {
+                    report_tls(&mut reporter, &policy, &pki, &ids);
                     for id in ids {
                         if let Some((_, slot)) = slots.iter().find(|(s, _)| s.name == id.name)
                             && let Err(e) = slot.replace(id.chain, id.key)
@@ -330,7 +375,7 @@ fn spawn_cert_renewal(
                     }
                     tracing::info!("TLS certificates renewed and in use");
                 }
-                Ok((_, false)) => {}
+                Ok((ids, false)) => report_tls(&mut reporter, &policy, &pki, &ids),
                 Err(e) => tracing::error!(error = %e, "certificate renewal failed; fix the PKI folder before expiry"),
             }
         }

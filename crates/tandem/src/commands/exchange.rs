@@ -255,9 +255,14 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
                 }
             }
             if let Some(t) = certificate_thumbprint {
-                let c = find_auth_certificate(&cfg, &auth, "--certificate-thumbprint", &t)?;
+                let mut c = find_auth_certificate(&cfg, &auth, "--certificate-thumbprint", &t)?;
+                (c.effective_date, c.retired_at) = (None, None);
                 if auth.current.as_ref().is_some_and(|cur| cur.thumbprint != c.thumbprint) {
-                    auth.previous = auth.current.take();
+                    // Kept published for the overlap from now, then dropped by the renewal task.
+                    auth.previous = auth.current.take().map(|mut p| {
+                        p.retired_at = Some(tandem_store::now_unix());
+                        p
+                    });
                 }
                 println!("certificate {} is now current", c.thumbprint);
                 auth.current = Some(c);

@@ -34,9 +34,10 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
     let mut steps = vec![setup::servers_running(&client, &e).await];
     let mstore = mbx_store(cfg).await?;
     let fstore = fe_store(cfg).await?;
-    steps.push(setup::auth_certificate(&client, &e, &mstore).await.context("reading the auth configuration")?);
+    let policy = tandem_trust::rollover::Policy::of(&cfg.certificates);
+    steps.push(setup::auth_certificate(&client, &e, &mstore, &policy).await.context("reading the auth configuration")?);
     steps.push(
-        setup::token_issuer_certificate(&client, &e, &fstore, cfg.domain.as_str())
+        setup::token_issuer_certificate(&client, &e, &fstore, cfg.domain.as_str(), &policy)
             .await
             .context("reading the OAuthTokenIssuer certificate")?,
     );

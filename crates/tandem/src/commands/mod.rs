@@ -100,7 +100,7 @@ pub async fn run(cli: Cli) -> CliResult {
             crate::logging::init(log_format.unwrap_or_default(), "warn");
             user::run(cmd).await
         }
-        Command::Cert(cmd) => cert::run(cmd),
+        Command::Cert(cmd) => cert::run(cmd).await,
         Command::Cs(cmd) => cs::run(cmd).await,
         Command::Exchange(cmd) => {
             crate::logging::init(log_format.unwrap_or_default(), "warn");
