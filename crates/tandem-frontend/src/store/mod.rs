@@ -2,26 +2,30 @@
 //!
 //! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
 //! UDP endpoints stay reachable across a restart), instant messages kept for offline users, and
-//! the presence block lists. Presence publications and subscriptions are soft state that clients
+//! the presence block lists, the calendar-presence client policies and the presence last shown
+//! per watched user. Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
 //! the store's settings map. Queries are portable across SQLite and PostgreSQL (see
 //! `tandem-store`).
 
 mod blocks;
+mod calendar;
 mod offline_messages;
 mod registrations;
 
 use tandem_store::{Migration, Store, StoreError};
 
+pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
 
 /// The Front End database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
-    1,
-    "sip registrations, offline messages, presence blocks",
-    "CREATE TABLE sip_registrations (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        1,
+        "sip registrations, offline messages, presence blocks",
+        "CREATE TABLE sip_registrations (
         aor TEXT NOT NULL,
         contact TEXT NOT NULL,
         transport TEXT NOT NULL,
@@ -47,7 +51,29 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
         watcher_aor TEXT NOT NULL,
         PRIMARY KEY (owner_aor, watcher_aor)
     )",
-)];
+    ),
+    Migration::portable(
+        2,
+        "calendar presence: client policies and the presence shown",
+        "CREATE TABLE cs_client_policies (
+        identity TEXT PRIMARY KEY,
+        disable_calendar_presence BIGINT,
+        disable_meeting_subject_and_location BIGINT,
+        disable_free_busy_info BIGINT,
+        web_service_poll_seconds BIGINT
+    );
+    CREATE TABLE presence_status (
+        aor TEXT PRIMARY KEY,
+        availability TEXT NOT NULL,
+        activity TEXT,
+        note TEXT,
+        reason TEXT NOT NULL,
+        calendar TEXT NOT NULL,
+        calendar_error TEXT,
+        updated_at BIGINT NOT NULL
+    )",
+    ),
+];
 
 /// Opens (creating and migrating) the Front End database at a URL.
 pub async fn open(url: &str) -> Result<Store, StoreError> {
