@@ -57,7 +57,8 @@ class Agent:
     def close(self):
         if self.etag:
             # Withdraw the publication (RFC 3903 §4.5), so the next test starts from none.
-            self.request("PUBLISH", BOB_SIP, BOB_SIP, ["Event: presence", f"SIP-If-Match: {self.etag}", "Expires: 0"])
+            me = f"sip:{self.user}@{DOMAIN}"
+            self.request("PUBLISH", me, me, ["Event: presence", f"SIP-If-Match: {self.etag}", "Expires: 0"])
             self.etag = None
         self.stop = True
         self.thread.join(timeout=2)
@@ -148,7 +149,8 @@ class Agent:
         assert r.startswith("SIP/2.0 200") or r.startswith("SIP/2.0 202"), r
 
     def publish(self, pidf: str, expires: int = 600) -> str:
-        r, _ = self.request("PUBLISH", BOB_SIP, BOB_SIP,
+        me = f"sip:{self.user}@{DOMAIN}"
+        r, _ = self.request("PUBLISH", me, me,
                             ["Event: presence", "Content-Type: application/pidf+xml", f"Expires: {expires}"], pidf)
         assert r.startswith("SIP/2.0 200"), r
         m = re.search(r"^SIP-ETag:\s*(\S+)", r, re.M | re.I)
@@ -250,7 +252,12 @@ def presence(t: Tandem, until: Optional[Callable[[dict], bool]] = None, budget: 
 
 
 def test_a_meeting_now_shows_and_deleting_it_drops_it(deployment, watcher, bob):
-    t, _ = deployment
+    t, ews = deployment
+    # Carol watches Alice too: two watched mailboxes behind one EWS URL. The Front End asks for
+    # both subscriptions on one GetStreamingEvents connection; a mailbox that accepts only the
+    # caller's own subscriptions answers an error, and it falls back to one connection each.
+    carol = Agent(t, "carol")
+    carol.subscribe(f"sip:alice@{DOMAIN}")
     # Bob has no endpoint: offline to begin with.
     watcher.wait_notify(lambda b: "<basic>closed</basic>" in b, 10, "Bob offline")
     # An offline user in a meeting stays offline; sign Bob in (a PUBLISH of "available").
@@ -267,8 +274,24 @@ def test_a_meeting_now_shows_and_deleting_it_drops_it(deployment, watcher, bob):
         assert "busy calendar item" in p["Reason"], p
         item.delete()
         watcher.wait_notify(lambda b: "meeting" not in b and "<basic>open</basic>" in b, 5, "the meeting dropped")
+        # Alice's calendar is watched as well, over its own connection or a shared one.
+        alice = Agent(t, "alice")
+        try:
+            alice.publish(pidf_doc("open", None, None))
+            alice_item = book(account(ews, ALICE), "Alice's review", -60, 30)
+            carol.wait_notify(in_meeting, 5, "Alice's meeting")
+            alice_item.delete()
+        finally:
+            alice.close()
+        import requests
+
+        metrics = requests.get(f"https://127.0.0.1:{t.frontend_https_port}/metrics", verify=str(t.pki_dir / "ca.pem"),
+                               timeout=10).text
+        m = re.search(r"^tandem_calendar_presence_stream_connections (\d+)", metrics, re.M)
+        assert m and 1 <= int(m.group(1)) <= 2, "\n".join(l for l in metrics.splitlines() if "stream" in l or "connections" in l)
     finally:
         agent.close()
+        carol.close()
 
 
 def test_out_of_office_shows_the_first_line_of_the_internal_reply(deployment, watcher, bob):

@@ -11,6 +11,7 @@
 //! to what the endpoints publish, and the failure is recorded (integration status, metrics).
 
 pub mod derive;
+mod hub;
 mod watcher;
 
 use std::collections::{HashMap, HashSet};
@@ -164,8 +165,9 @@ impl Policies {
 /// What the watches share: the SIP core (to notify watchers), the connector, the policies.
 pub(crate) struct Shared {
     pub(crate) core: Arc<SipCore>,
-    pub(crate) connector: ExchangeConnector,
+    pub(crate) connector: Arc<ExchangeConnector>,
     pub(crate) policies: RwLock<Policies>,
+    hub: hub::Hub,
 }
 
 impl Shared {
@@ -202,11 +204,9 @@ pub fn spawn(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let shared = Arc::new(Shared {
-        core,
-        connector: ExchangeConnector::new(store.clone(), domain, http),
-        policies: RwLock::new(Policies::default()),
-    });
+    let connector = Arc::new(ExchangeConnector::new(store.clone(), domain, http));
+    let hub = hub::Hub::start(connector.clone(), tasks, shutdown.clone());
+    let shared = Arc::new(Shared { core, connector, policies: RwLock::new(Policies::default()), hub });
     let fe = FrontendStore::new(store);
     let tasks2 = tasks.clone();
     tasks.spawn(async move {
@@ -297,6 +297,7 @@ async fn scan(
     let (watching, failing) = core.presence.calendar.counts();
     metrics::gauge!("tandem_calendar_presence_watches", "state" => "watching").set(watching as f64);
     metrics::gauge!("tandem_calendar_presence_watches", "state" => "failing").set(failing as f64);
+    metrics::gauge!("tandem_calendar_presence_stream_connections").set(shared.hub.connections() as f64);
     record(shared, fe, &wanted, recorded).await;
 }
 

@@ -1,5 +1,5 @@
-//! One user's mailbox watch: Subscribe (streaming) on the Calendar, GetStreamingEvents held
-//! open, and on each notification a fresh read of what is current (FindItem with a CalendarView
+//! One user's mailbox watch: Subscribe (streaming) on the Calendar, read by the hub over a
+//! GetStreamingEvents connection shared with other watches (see `hub`), and on each notification a fresh read of what is current (FindItem with a CalendarView
 //! from now to a day ahead, and GetUserOofSettings). Between changes a timer fires at the next
 //! meeting start or end, which needs no EWS call at all. Out-of-office settings raise no event in
 //! the mailbox, so they are re-read every WebServicePollInterval (the client policy's setting,
@@ -10,22 +10,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem_ews_client::{EventStream, EwsClientError, Mailbox};
+use tandem_ews_client::Mailbox;
 use tandem_ews_proto::ops::find_item::{self, CalendarView};
-use tandem_ews_proto::ops::{get_streaming_events, subscribe};
+use tandem_ews_proto::ops::subscribe;
 use tandem_ews_proto::types::{BaseShape, FolderRef, Shape};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::derive::{self, CalendarItem, Oof};
+use super::hub::Heard;
 use super::{Shared, Watch};
 use crate::exchange_connector::{ConnectorError, Hop, at};
 
 /// The calendar window read at each change: what is on now and in the next day.
 const WINDOW: i64 = 24 * 3600;
-/// Minutes a GetStreamingEvents connection stays open before the mailbox closes it (the most
-/// EWS allows); it is reopened at once.
-const CONNECTION_MINUTES: u64 = 30;
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const EVENT_TYPES: &[&str] = &["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent"];
@@ -40,8 +38,11 @@ struct Snapshot {
 /// Why a watch ended its current round.
 enum End {
     Stopped,
-    /// Start over at once (the policy changed, the subscription is gone).
+    /// Start over at once (the policy changed).
     Again,
+    /// The mailbox no longer knows the subscription (it restarted): subscribe again after the
+    /// backoff, keeping what watchers see meanwhile.
+    Resubscribe,
     Failed(ConnectorError),
 }
 
@@ -68,6 +69,13 @@ pub(super) async fn run(
         match end {
             End::Stopped => break,
             End::Again => continue,
+            End::Resubscribe => {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
             End::Failed(e) => {
                 metrics::counter!("tandem_calendar_presence_failures_total", "hop" => hop_name(e.hop)).increment(1);
                 shared.publish(&aor, derive::CalendarNow::default(), Watch::Failing(e.to_string()));
@@ -110,7 +118,11 @@ async fn round(
         Ok(s) => s,
         Err(e) => return End::Failed(at(Hop::Ews)(e)),
     };
-    let result = follow(shared, aor, &mailbox, &sub.id, pokes, stop, backoff).await;
+    // The hub reads the subscription over a connection it shares with other watches.
+    let (tx, mut heard) = mpsc::channel(1);
+    shared.hub.add(&sub.id, &mailbox, tx);
+    let result = follow(shared, aor, &mailbox, &mut heard, pokes, stop, backoff).await;
+    shared.hub.remove(&sub.id);
     if matches!(result, End::Stopped | End::Again) {
         // Best effort: the mailbox drops streaming subscriptions nobody reads anyway.
         let _ = client.unsubscribe(&mailbox, &sub.id).await;
@@ -122,24 +134,12 @@ async fn follow(
     shared: &Shared,
     aor: &str,
     mailbox: &Mailbox,
-    sub_id: &str,
+    heard: &mut mpsc::Receiver<Heard>,
     pokes: &mut mpsc::Receiver<()>,
     stop: &CancellationToken,
     backoff: &mut Duration,
 ) -> End {
-    let client = shared.connector.client();
-    let open = || {
-        let req = get_streaming_events::Request {
-            subscriptions: vec![sub_id.to_owned()],
-            timeout_minutes: CONNECTION_MINUTES,
-        };
-        async move { client.get_streaming_events(mailbox, &req).await }
-    };
-    // The stream first, so no change between the read and the stream is missed.
-    let mut stream: EventStream = match open().await {
-        Ok(s) => s,
-        Err(e) => return End::Failed(at(Hop::Ews)(e)),
-    };
+    // Subscribed before this read: a change after it is in the subscription's events.
     let mut snap = match read(shared, aor, mailbox).await {
         Ok(s) => s,
         Err(e) => return End::Failed(e),
@@ -187,34 +187,20 @@ async fn follow(
                     Err(e) => return End::Failed(e),
                 }
             }
-            batch = stream.next() => match batch {
-                Some(Ok(b)) => {
-                    if b.notifications.iter().any(|n| !n.events.is_empty()) {
-                        metrics::counter!("tandem_calendar_presence_changes_total").increment(1);
-                        match read(shared, aor, mailbox).await {
-                            Ok(s) => snap = s,
-                            Err(e) => return End::Failed(e),
-                        }
-                        next = derive_and_publish(shared, aor, &snap);
+            h = heard.recv() => match h {
+                Some(Heard::Changed) => {
+                    metrics::counter!("tandem_calendar_presence_changes_total").increment(1);
+                    match read(shared, aor, mailbox).await {
+                        Ok(s) => snap = s,
+                        Err(e) => return End::Failed(e),
                     }
+                    next = derive_and_publish(shared, aor, &snap);
                 }
-                // The connection timeout ended (Closed): reopen on the same subscription.
-                None => match open().await {
-                    Ok(s) => stream = s,
-                    Err(e) if gone(&e) => return End::Again,
-                    Err(e) => return End::Failed(at(Hop::Ews)(e)),
-                },
-                // The mailbox restarted (the subscription is unknown): subscribe again now.
-                Some(Err(e)) if gone(&e) => return End::Again,
-                Some(Err(e)) => return End::Failed(at(Hop::Ews)(e)),
+                Some(Heard::Lost { gone: true, .. }) | None => return End::Resubscribe,
+                Some(Heard::Lost { error, .. }) => return End::Failed(error),
             },
         }
     }
-}
-
-/// Whether the mailbox no longer knows the subscription (it restarted or expired it).
-fn gone(e: &EwsClientError) -> bool {
-    e.response_code().is_some_and(|c| c == "ErrorSubscriptionNotFound" || c == "ErrorInvalidSubscription")
 }
 
 fn until(at_unix: i64) -> tokio::time::Instant {
