@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tandem_types::{DomainName, ParseError};
@@ -41,6 +42,32 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_SIP_DIGEST_ALGORITHMS: &[&str] = &["MD5"];
 /// SIP requests one source address may send per second before it is slowed (burst: twice this).
 pub const DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE: u32 = 2000;
+/// Account lockout (Active Directory's "Account lockout threshold"): failed password sign-ins
+/// within the observation window that lock the account. Microsoft's security baseline for
+/// Windows recommends 10; 0 turns account lockout off, as in AD.
+pub const DEFAULT_LOCKOUT_THRESHOLD: u32 = 10;
+/// AD's "Reset account lockout counter after": minutes after the last failure that clear the count.
+pub const DEFAULT_LOCKOUT_OBSERVATION_WINDOW_MINUTES: u32 = 15;
+/// AD's "Account lockout duration", in minutes.
+pub const DEFAULT_LOCKOUT_DURATION_MINUTES: u32 = 15;
+/// Failed sign-ins from one source address, over any accounts, within the observation window
+/// that lock that address out for the lockout duration (higher than the account threshold:
+/// many users may share one address behind NAT). 0 turns it off.
+pub const DEFAULT_LOCKOUT_SOURCE_THRESHOLD: u32 = 100;
+/// When a UDP registration is reached at its source address instead of its Contact.
+pub const DEFAULT_SIP_NAT_DETECTION: NatDetection = NatDetection::Auto;
+/// Concurrent SIP stream connections (TCP, TLS, WebSocket) per listener; beyond it new ones are
+/// closed at once. Kamailio's `tcp_max_connections` default.
+pub const DEFAULT_SIP_MAX_STREAM_CONNECTIONS: u32 = 2048;
+/// Concurrent SIP stream connections from one source address (one NAT may hide many clients).
+pub const DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE: u32 = 64;
+/// A SIP stream with no traffic for this long is closed. RFC 5626 clients send a CRLF keep-alive
+/// well within it (its recommended interval is 95 to 120 s).
+pub const DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS: u32 = 300;
+/// Presence subscriptions one user may hold at once (a contact list of this many people).
+pub const DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER: u32 = 1000;
+/// Instant messages kept for one offline user before further ones are refused.
+pub const DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER: u32 = 500;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -66,6 +93,22 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line for log shippers.
     Json,
+}
+
+/// How the registrar decides that a UDP client sits behind a NAT, so that requests to it go to
+/// the address its REGISTER came from rather than to its Contact (as Kamailio's `nat_uac_test`
+/// does). Connection-oriented transports and RFC 5626 flows (`ob`, `reg-id`) always use the
+/// connection or source they registered over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatDetection {
+    /// Behind a NAT when the top Via's sent-by differs from the source address or port.
+    #[default]
+    Auto,
+    /// Every UDP registration is reached at its source address.
+    Always,
+    /// Every UDP registration is reached at its Contact (RFC 3261 as written).
+    Never,
 }
 
 /// Where a store keeps its data.
@@ -134,6 +177,13 @@ pub struct FrontendConfig {
     pub sip_requests_per_second_per_source: u32,
     /// `MD5` and/or `SHA-256`, in challenge order.
     pub sip_digest_algorithms: Vec<String>,
+    pub sip_nat_detection: NatDetection,
+    /// Stream connections per SIP listener (TCP, TLS, and WebSocket counted together).
+    pub sip_max_stream_connections: u32,
+    pub sip_max_stream_connections_per_source: u32,
+    pub sip_stream_idle_timeout_secs: u32,
+    pub sip_max_subscriptions_per_user: u32,
+    pub sip_max_offline_messages_per_user: u32,
     pub store: StoreLocation,
 }
 
@@ -152,6 +202,37 @@ pub struct Config {
     /// Static host table for the roles' own resolvers; a lab maps the deployment names to
     /// loopback here, a real deployment leaves it empty and uses DNS.
     pub hosts: BTreeMap<DomainName, IpAddr>,
+    /// The account lockout policy for password sign-ins (in `[directory]`).
+    pub lockout: LockoutConfig,
+}
+
+/// Account lockout policy: counters of failed password sign-ins per account and per source
+/// address, each answered with growing back-off and, at its threshold, a temporary lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutConfig {
+    /// Failures that lock an account; 0: never.
+    pub threshold: u32,
+    /// A counter resets when no failure was counted for this long.
+    pub observation_window: Duration,
+    /// How long a lockout lasts.
+    pub duration: Duration,
+    /// Failures that lock a source address; 0: never.
+    pub source_threshold: u32,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig {
+            threshold: DEFAULT_LOCKOUT_THRESHOLD,
+            observation_window: minutes(DEFAULT_LOCKOUT_OBSERVATION_WINDOW_MINUTES),
+            duration: minutes(DEFAULT_LOCKOUT_DURATION_MINUTES),
+            source_threshold: DEFAULT_LOCKOUT_SOURCE_THRESHOLD,
+        }
+    }
+}
+
+fn minutes(m: u32) -> Duration {
+    Duration::from_secs(u64::from(m) * 60)
 }
 
 // ---- raw shape: exactly the keys a file may contain ----
@@ -191,6 +272,10 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawDirectory {
     database_url: Option<String>,
+    lockout_threshold: Option<u32>,
+    lockout_observation_window_minutes: Option<u32>,
+    lockout_duration_minutes: Option<u32>,
+    lockout_source_threshold: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -213,6 +298,12 @@ struct RawFrontend {
     sip_tls_listen: Option<String>,
     sip_requests_per_second_per_source: Option<u32>,
     sip_digest_algorithms: Option<Vec<String>>,
+    sip_nat_detection: Option<NatDetection>,
+    sip_max_stream_connections: Option<u32>,
+    sip_max_stream_connections_per_source: Option<u32>,
+    sip_stream_idle_timeout_secs: Option<u32>,
+    sip_max_subscriptions_per_user: Option<u32>,
+    sip_max_offline_messages_per_user: Option<u32>,
     database_url: Option<String>,
 }
 
@@ -269,7 +360,13 @@ impl Config {
         let raw = RawConfig {
             deployment: RawDeployment { domain: Some(self.domain.to_string()), data_dir: Some(self.data_dir.clone()) },
             log: RawLog { format: Some(self.log.format), level: Some(self.log.level.clone()) },
-            directory: RawDirectory { database_url: store(&self.directory, &self.data_dir.join(DIRECTORY_DB_FILE)) },
+            directory: RawDirectory {
+                database_url: store(&self.directory, &self.data_dir.join(DIRECTORY_DB_FILE)),
+                lockout_threshold: Some(self.lockout.threshold),
+                lockout_observation_window_minutes: Some(whole_minutes(self.lockout.observation_window)),
+                lockout_duration_minutes: Some(whole_minutes(self.lockout.duration)),
+                lockout_source_threshold: Some(self.lockout.source_threshold),
+            },
             mailbox: RawMailbox {
                 enabled: Some(self.mailbox.enabled),
                 fqdn: Some(self.mailbox.fqdn.to_string()),
@@ -285,6 +382,12 @@ impl Config {
                 sip_tls_listen: Some(self.frontend.sip_tls_listen.to_string()),
                 sip_requests_per_second_per_source: Some(self.frontend.sip_requests_per_second_per_source),
                 sip_digest_algorithms: Some(self.frontend.sip_digest_algorithms.clone()),
+                sip_nat_detection: Some(self.frontend.sip_nat_detection),
+                sip_max_stream_connections: Some(self.frontend.sip_max_stream_connections),
+                sip_max_stream_connections_per_source: Some(self.frontend.sip_max_stream_connections_per_source),
+                sip_stream_idle_timeout_secs: Some(self.frontend.sip_stream_idle_timeout_secs),
+                sip_max_subscriptions_per_user: Some(self.frontend.sip_max_subscriptions_per_user),
+                sip_max_offline_messages_per_user: Some(self.frontend.sip_max_offline_messages_per_user),
                 database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
             },
             hosts: self.hosts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -298,6 +401,11 @@ impl Config {
 pub const DIRECTORY_DB_FILE: &str = "directory.db";
 pub const MAILBOX_DB_FILE: &str = "mailbox.db";
 pub const FRONTEND_DB_FILE: &str = "frontend.db";
+
+/// Minutes in a duration built by [`minutes`], for writing it back.
+fn whole_minutes(d: Duration) -> u32 {
+    u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX)
+}
 
 fn digest_algorithms(raw: Option<Vec<String>>) -> Result<Vec<String>, String> {
     let list = raw.unwrap_or_else(|| DEFAULT_SIP_DIGEST_ALGORITHMS.iter().map(|s| (*s).to_owned()).collect());
@@ -356,6 +464,13 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
     let store =
         |key: &str, v: Option<&str>, file: &str| StoreLocation::parse(v, data_dir.join(file)).map_err(|m| err(key, m));
 
+    // A limit of 0 would refuse everything; a limit is turned off by making it large.
+    let positive = |key: &str, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
+        match v.unwrap_or(default) {
+            0 => Err(err(key, "must be at least 1".into())),
+            n => Ok(n),
+        }
+    };
     let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
     if level.trim().is_empty() {
         return Err(err("log.level", "must not be empty; use e.g. info or debug".into()));
@@ -402,6 +517,32 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             .unwrap_or(DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE),
         sip_digest_algorithms: digest_algorithms(raw.frontend.sip_digest_algorithms)
             .map_err(|m| err("frontend.sip_digest_algorithms", m))?,
+        sip_nat_detection: raw.frontend.sip_nat_detection.unwrap_or(DEFAULT_SIP_NAT_DETECTION),
+        sip_max_stream_connections: positive(
+            "frontend.sip_max_stream_connections",
+            raw.frontend.sip_max_stream_connections,
+            DEFAULT_SIP_MAX_STREAM_CONNECTIONS,
+        )?,
+        sip_max_stream_connections_per_source: positive(
+            "frontend.sip_max_stream_connections_per_source",
+            raw.frontend.sip_max_stream_connections_per_source,
+            DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE,
+        )?,
+        sip_stream_idle_timeout_secs: positive(
+            "frontend.sip_stream_idle_timeout_secs",
+            raw.frontend.sip_stream_idle_timeout_secs,
+            DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS,
+        )?,
+        sip_max_subscriptions_per_user: positive(
+            "frontend.sip_max_subscriptions_per_user",
+            raw.frontend.sip_max_subscriptions_per_user,
+            DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER,
+        )?,
+        sip_max_offline_messages_per_user: positive(
+            "frontend.sip_max_offline_messages_per_user",
+            raw.frontend.sip_max_offline_messages_per_user,
+            DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER,
+        )?,
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
     };
     if !mailbox.enabled && !frontend.enabled {
@@ -413,6 +554,25 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             "is the same address as mailbox.https_listen; each role needs its own".into(),
         ));
     }
+
+    let positive_minutes = |key: &str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
+        0 => Err(err(key, "must be at least 1 (minutes)".into())),
+        m => Ok(minutes(m)),
+    };
+    let lockout = LockoutConfig {
+        threshold: raw.directory.lockout_threshold.unwrap_or(DEFAULT_LOCKOUT_THRESHOLD),
+        observation_window: positive_minutes(
+            "directory.lockout_observation_window_minutes",
+            raw.directory.lockout_observation_window_minutes,
+            DEFAULT_LOCKOUT_OBSERVATION_WINDOW_MINUTES,
+        )?,
+        duration: positive_minutes(
+            "directory.lockout_duration_minutes",
+            raw.directory.lockout_duration_minutes,
+            DEFAULT_LOCKOUT_DURATION_MINUTES,
+        )?,
+        source_threshold: raw.directory.lockout_source_threshold.unwrap_or(DEFAULT_LOCKOUT_SOURCE_THRESHOLD),
+    };
 
     let mut hosts = BTreeMap::new();
     for (name, ip) in raw.hosts {
@@ -431,6 +591,7 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         mailbox,
         frontend,
         hosts,
+        lockout,
     })
 }
 
@@ -471,6 +632,42 @@ mod tests {
         assert_eq!(c.mailbox.autodiscover_fqdn.as_str(), "autodiscover.litwareinc.com");
         assert_eq!(c.directory, StoreLocation::Sqlite("/srv/tandem/tandem-data/directory.db".into()));
         assert_eq!(c.log.format, LogFormat::Human);
+        assert_eq!(c.frontend.sip_nat_detection, DEFAULT_SIP_NAT_DETECTION);
+        assert_eq!(c.frontend.sip_max_stream_connections, DEFAULT_SIP_MAX_STREAM_CONNECTIONS);
+        assert_eq!(c.frontend.sip_max_stream_connections_per_source, DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE);
+        assert_eq!(c.frontend.sip_stream_idle_timeout_secs, DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS);
+        assert_eq!(c.frontend.sip_max_subscriptions_per_user, DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER);
+        assert_eq!(c.frontend.sip_max_offline_messages_per_user, DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER);
+    }
+
+    /// The example states every SIP limit at its default, so the file documents them truly.
+    #[test]
+    fn example_states_the_sip_defaults() {
+        let example = parse(EXAMPLE).unwrap();
+        let defaults = parse("").unwrap();
+        assert_eq!(example.frontend.sip_nat_detection, defaults.frontend.sip_nat_detection);
+        for key in [
+            "sip_nat_detection = \"auto\"",
+            "sip_max_stream_connections = 2048",
+            "sip_max_stream_connections_per_source = 64",
+            "sip_stream_idle_timeout_secs = 300",
+            "sip_max_subscriptions_per_user = 1000",
+            "sip_max_offline_messages_per_user = 500",
+        ] {
+            assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
+        }
+        let c = &example.frontend;
+        let d = &defaults.frontend;
+        assert_eq!(
+            (c.sip_max_stream_connections, c.sip_max_stream_connections_per_source, c.sip_stream_idle_timeout_secs),
+            (d.sip_max_stream_connections, d.sip_max_stream_connections_per_source, d.sip_stream_idle_timeout_secs)
+        );
+        assert_eq!(
+            (c.sip_max_subscriptions_per_user, c.sip_max_offline_messages_per_user),
+            (d.sip_max_subscriptions_per_user, d.sip_max_offline_messages_per_user)
+        );
+        let always = parse("[frontend]\nsip_nat_detection = \"always\"\n").unwrap();
+        assert_eq!(always.frontend.sip_nat_detection, NatDetection::Always);
     }
 
     #[test]
@@ -494,6 +691,9 @@ mod tests {
             ("[frontend]\nhttps_listen = \"127.0.0.1:8443\"", "frontend.https_listen"),
             ("[frontend]\nsip_digest_algorithms = [\"SHA-1\"]", "frontend.sip_digest_algorithms"),
             ("[frontend]\nsip_digest_algorithms = []", "frontend.sip_digest_algorithms"),
+            ("[frontend]\nsip_nat_detection = \"sometimes\"", "frontend.sip_nat_detection"),
+            ("[frontend]\nsip_max_stream_connections = 0", "frontend.sip_max_stream_connections"),
+            ("[frontend]\nsip_max_subscriptions_per_user = 0", "frontend.sip_max_subscriptions_per_user"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
@@ -508,5 +708,29 @@ mod tests {
         c.hosts.insert("mail.litwareinc.com".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let again = parse(&c.to_toml()).unwrap();
         assert_eq!(c, again);
+    }
+
+    #[test]
+    fn lockout_policy_has_named_defaults_and_can_be_set() {
+        let c = parse("").unwrap();
+        assert_eq!(c.lockout, LockoutConfig::default());
+        assert_eq!(c.lockout.threshold, DEFAULT_LOCKOUT_THRESHOLD);
+        assert_eq!(c.lockout.duration, Duration::from_secs(15 * 60));
+        let c = parse(
+            "[directory]\nlockout_threshold = 3\nlockout_observation_window_minutes = 2\nlockout_duration_minutes = 30\nlockout_source_threshold = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.lockout,
+            LockoutConfig {
+                threshold: 3,
+                observation_window: Duration::from_secs(120),
+                duration: Duration::from_secs(1800),
+                source_threshold: 0
+            }
+        );
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        let e = parse("[directory]\nlockout_duration_minutes = 0\n").unwrap_err().to_string();
+        assert!(e.contains("directory.lockout_duration_minutes"), "{e}");
     }
 }

@@ -28,6 +28,7 @@ mod autodiscover;
 pub mod client_access;
 mod data;
 mod ews;
+mod offload;
 
 pub use data::DataError;
 
@@ -109,6 +110,7 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
         .route(paths::AUTODISCOVER_XML, axum::routing::any(dispatch))
         .fallback(dispatch)
         .with_state(shared)
+        .layer(axum::middleware::from_fn(autodiscover::advertise_endpoints))
         .merge(tandem_trust::mailbox::routes(s2s))
 }
 
@@ -135,13 +137,13 @@ pub async fn start(
 
 /// Which service a path names (compared without case, as IIS does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Service {
+pub(crate) enum Service {
     Ews,
     AutodiscoverSoap,
     AutodiscoverPox,
 }
 
-fn service_of(path: &str) -> Option<Service> {
+pub(crate) fn service_of(path: &str) -> Option<Service> {
     let p = path.trim_end_matches('/').to_ascii_lowercase();
     if p == paths::EWS.to_ascii_lowercase() {
         Some(Service::Ews)
@@ -173,7 +175,7 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
             Ok(u) => u,
             Err(resp) => return resp,
         },
-        Ok(None) => match s.auth.check(&s.directory, &parts.headers).await {
+        Ok(None) => match s.auth.check(&s.directory, &parts.headers, peer_ip(&parts.extensions)).await {
             Ok(auth::Outcome::Authenticated(u)) => u,
             Ok(auth::Outcome::Challenge) => {
                 let mut resp = auth::challenge(&s.defaults.fqdn);
@@ -207,6 +209,11 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
         Service::Ews => ews::handle(&s, call).await,
     }
+}
+
+/// The client's address, which tandem-http's listener attaches to every request.
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// The mailbox user an accepted S2S token acts as: it must name an enabled user with a mailbox.

@@ -54,6 +54,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ),
     Migration::portable(
         2,
+        "registrations reached at their contact",
+        // Rows from before were reached at their source address, as the default 0 says.
+        "ALTER TABLE sip_registrations ADD COLUMN by_contact BIGINT NOT NULL DEFAULT 0",
+    ),
+    Migration::portable(
+        3,
         "calendar presence: client policies and the presence shown",
         "CREATE TABLE cs_client_policies (
         identity TEXT PRIMARY KEY,
@@ -110,5 +116,31 @@ impl FrontendStore {
     /// The underlying store (readiness probes, the settings map).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A database made before registrations knew how they are reached keeps its rows, and they
+    /// are reached at their source as before.
+    #[tokio::test]
+    async fn registrations_from_schema_1_read_as_reached_at_their_source() {
+        let db = tandem_store::testing::TestDatabase::sqlite();
+        let old = Store::open(&db.url, &MIGRATIONS[..1]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
+             VALUES ('sip:a@b.c', '<sip:a@10.0.0.1>', 'UDP', '10.0.0.1:5060', 9999999999, 'c', 1, NULL)",
+        )
+        .execute(old.pool())
+        .await
+        .unwrap();
+        old.close().await;
+        let fe = FrontendStore::new(open(&db.url).await.unwrap());
+        let rows = fe.registrations().await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].by_contact);
     }
 }

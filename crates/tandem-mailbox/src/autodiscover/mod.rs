@@ -1,6 +1,8 @@
 //! Autodiscover: SOAP (`autodiscover.svc`, one handler per operation) and POX (`autodiscover.xml`).
 
-use axum::http::StatusCode;
+use axum::extract::Request as HttpRequest;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tandem_directory::User;
@@ -13,19 +15,42 @@ mod get_domain_settings;
 mod get_user_settings;
 pub mod pox;
 
+/// Headers Exchange's Autodiscover virtual directory puts on every answer, the 401 to an
+/// unauthenticated probe included: the EWS Managed API (and its ports) GET
+/// `…/autodiscover/autodiscover.xml` without credentials and use SOAP Autodiscover only when
+/// `X-SOAP-Enabled` is present; `X-OAuth-Enabled` says Bearer tokens are taken (the S2S tokens
+/// of `auth_config`). `X-WSSecurity-Enabled` is left out on purpose: the Managed API counts any
+/// value, even `False`, as "enabled" and would then send WS-Security credentials to
+/// `autodiscover.svc/wssecurity`, which this server does not serve.
+const ENDPOINT_HEADERS: &[(&str, &str)] = &[("x-soap-enabled", "True"), ("x-oauth-enabled", "True")];
+
+/// Middleware: adds [`ENDPOINT_HEADERS`] to every response on an Autodiscover path.
+pub(crate) async fn advertise_endpoints(req: HttpRequest, next: Next) -> Response {
+    let autodiscover = matches!(
+        crate::service_of(req.uri().path()),
+        Some(crate::Service::AutodiscoverSoap | crate::Service::AutodiscoverPox)
+    );
+    let mut resp = next.run(req).await;
+    if autodiscover {
+        for (name, value) in ENDPOINT_HEADERS {
+            resp.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
 /// The SOAP endpoint: parse, dispatch to the operation's handler, render.
 pub(crate) async fn soap(s: &Shared, call: Call) -> Response {
-    let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
-        Ok(d) => d,
-        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.to_string())),
-    };
-    let env = match Envelope::of(&doc) {
-        Ok(e) => e,
-        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.to_string())),
-    };
-    let request = match proto::parse(&env) {
-        Ok(r) => r,
-        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.message)),
+    let body = call.body.clone();
+    let request = match crate::offload::run(body.len(), move || parse_soap(&body)).await {
+        Some(Ok(r)) => r,
+        Some(Err(refused)) => return *refused,
+        None => {
+            return xml_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                proto::fault("The server could not read the request."),
+            );
+        }
     };
     let result = match request {
         Request::GetUserSettings(r) => get_user_settings::handle(s, &call.user, r).await,
@@ -44,6 +69,15 @@ pub(crate) async fn soap(s: &Shared, call: Call) -> Response {
             xml_response(StatusCode::INTERNAL_SERVER_ERROR, proto::fault("The server could not complete the request."))
         }
     }
+}
+
+/// Parses a SOAP request body, or the 400 fault refusing it (malformed XML, XML past
+/// tandem-xml's limits, no envelope, an unknown request shape).
+fn parse_soap(body: &[u8]) -> Result<Request, Box<Response>> {
+    let refuse = |reason: &str| Box::new(xml_response(StatusCode::BAD_REQUEST, proto::fault(reason)));
+    let doc = tandem_xml::parse(body, tandem_xml::Limits::default()).map_err(|e| refuse(&e.to_string()))?;
+    let env = Envelope::of(&doc).map_err(|e| refuse(&e.to_string()))?;
+    proto::parse(&env).map_err(|e| refuse(&e.message))
 }
 
 /// What the handlers can fail with (storage only: bad input is answered in the protocol).
