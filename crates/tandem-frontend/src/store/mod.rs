@@ -1,7 +1,7 @@
 //! The Front End's data layer: every SQL statement of the role and its schema.
 //!
 //! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
-//! UDP endpoints stay reachable across a restart), instant messages kept for offline users, and
+//! UDP endpoints stay reachable across a restart), instant messages kept for offline users,
 //! the presence block lists, the calendar-presence client policies and the presence last shown
 //! per watched user. Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
