@@ -42,7 +42,7 @@ fn fail(hop: Hop, message: impl Into<String>, hint: impl Into<String>) -> Connec
 }
 
 /// The hop a client error belongs to when it happened during `step`, with what to do.
-fn at(step: Hop) -> impl Fn(EwsClientError) -> ConnectorError {
+pub(crate) fn at(step: Hop) -> impl Fn(EwsClientError) -> ConnectorError {
     move |e| {
         let (hop, hint) = match &e {
             EwsClientError::Token { .. } => {

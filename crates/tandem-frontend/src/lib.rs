@@ -7,6 +7,7 @@
 //! and the web client will live there).
 
 pub mod admin;
+pub mod calendar_presence;
 pub mod exchange_connector;
 pub mod sip;
 pub mod store;

@@ -2,7 +2,7 @@
 //! PostgreSQL (the SIP flows and interop suites run on SQLite only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tandem_frontend::store::{self, FrontendStore, OfflineMessage, Registration};
+use tandem_frontend::store::{self, ClientPolicyRow, FrontendStore, OfflineMessage, PresenceStatusRow, Registration};
 use tandem_store::testing::TestDatabase;
 
 const ALICE: &str = "sip:alice@litwareinc.com";
@@ -126,18 +126,80 @@ async fn blocks(fe: &FrontendStore) {
     assert!(!fe.is_blocked(BOB, CAROL).await.unwrap());
 }
 
+async fn calendar_presence(fe: &FrontendStore) {
+    assert!(fe.client_policies().await.unwrap().is_empty());
+    let global = ClientPolicyRow {
+        identity: "global".into(),
+        disable_meeting_subject_and_location: Some(false),
+        web_service_poll_seconds: Some(60),
+        ..ClientPolicyRow::default()
+    };
+    fe.set_client_policy(&global).await.unwrap();
+    // A second set changes only what it names.
+    let more = ClientPolicyRow {
+        identity: "global".into(),
+        disable_calendar_presence: Some(true),
+        ..ClientPolicyRow::default()
+    };
+    fe.set_client_policy(&more).await.unwrap();
+    let bob =
+        ClientPolicyRow { identity: BOB.into(), disable_free_busy_info: Some(true), ..ClientPolicyRow::default() };
+    fe.set_client_policy(&bob).await.unwrap();
+    let all = fe.client_policies().await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            ClientPolicyRow {
+                identity: "global".into(),
+                disable_calendar_presence: Some(true),
+                disable_meeting_subject_and_location: Some(false),
+                disable_free_busy_info: None,
+                web_service_poll_seconds: Some(60),
+            },
+            bob.clone(),
+        ]
+    );
+    assert!(fe.remove_client_policy(BOB).await.unwrap());
+    assert!(!fe.remove_client_policy(BOB).await.unwrap());
+
+    let row = |aor: &str, note: Option<&str>| PresenceStatusRow {
+        aor: aor.into(),
+        availability: "busy".into(),
+        activity: Some("meeting".into()),
+        note: note.map(str::to_owned),
+        reason: "in a meeting".into(),
+        calendar: "watching".into(),
+        calendar_error: None,
+        updated_at: 5,
+    };
+    fe.put_presence_status(&row(BOB, Some("In a meeting"))).await.unwrap();
+    fe.put_presence_status(&row(ALICE, None)).await.unwrap();
+    let replaced = PresenceStatusRow {
+        calendar: "failing".into(),
+        calendar_error: Some("Token: refused".into()),
+        ..row(BOB, None)
+    };
+    fe.put_presence_status(&replaced).await.unwrap();
+    assert_eq!(fe.presence_status(Some(BOB)).await.unwrap(), vec![replaced.clone()]);
+    assert_eq!(fe.presence_status(None).await.unwrap(), vec![row(ALICE, None), replaced]);
+    fe.delete_presence_status(ALICE).await.unwrap();
+    assert_eq!(fe.presence_status(None).await.unwrap().len(), 1);
+    assert!(fe.presence_status(Some(CAROL)).await.unwrap().is_empty());
+}
+
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 2);
+    assert_eq!(opened.schema_version().await.unwrap(), 3);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
     blocks(&fe).await;
+    calendar_presence(&fe).await;
 
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 2);
+    assert_eq!(again.store().schema_version().await.unwrap(), 3);
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
 }
 

@@ -155,6 +155,12 @@ fn escape(s: &str) -> String {
 
 /// A PIDF document for `entity` (a SIP URI) with RPID activities.
 pub fn render(entity: &str, summary: &PresenceSummary) -> Vec<u8> {
+    render_activity(entity, summary, None)
+}
+
+/// A PIDF document whose RPID activity is `activity` (such as `meeting` or `vacation`, which the
+/// server derives from the calendar) instead of the one the availability implies.
+pub fn render_activity(entity: &str, summary: &PresenceSummary, activity: Option<&str>) -> Vec<u8> {
     let basic = if summary.availability.is_open() { "open" } else { "closed" };
     let mut doc = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -164,7 +170,7 @@ pub fn render(entity: &str, summary: &PresenceSummary) -> Vec<u8> {
         escape(entity)
     );
     doc.push_str("<dm:person id=\"p\">");
-    if let Some(a) = summary.availability.activity() {
+    if let Some(a) = activity.filter(|_| summary.availability.is_open()).or(summary.availability.activity()) {
         doc.push_str(&format!("<rpid:activities><rpid:{a}/></rpid:activities>"));
     }
     doc.push_str("</dm:person>\n");
@@ -199,6 +205,17 @@ mod tests {
             parse(br#"<presence xmlns="urn:ietf:params:xml:ns:pidf"><tuple id="x"><status><basic>unknown</basic></status></tuple></presence>"#),
             Err(PidfError::BasicStatus(_))
         ));
+    }
+
+    #[test]
+    fn calendar_activities_are_written_and_read_back() {
+        let s = PresenceSummary { availability: Availability::Busy, note: Some("In a meeting".into()) };
+        let doc = String::from_utf8(render_activity("sip:bob@x.com", &s, Some("meeting"))).unwrap();
+        assert!(doc.contains("<rpid:meeting/>") && !doc.contains("<rpid:busy/>"), "{doc}");
+        assert_eq!(parse(doc.as_bytes()).unwrap(), s);
+        let off = PresenceSummary { availability: Availability::Offline, note: Some("On leave".into()) };
+        let doc = String::from_utf8(render_activity("sip:bob@x.com", &off, Some("vacation"))).unwrap();
+        assert!(doc.contains("<basic>closed</basic>") && !doc.contains("vacation"), "{doc}");
     }
 
     #[test]

@@ -244,6 +244,16 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             sip_domain: cfg.domain.to_string(),
         });
         fe_store = Some(running.store.clone());
+        // Calendar presence reaches the mailbox as `tandem test` does: the deployment CA and names.
+        tandem_frontend::calendar_presence::spawn(
+            running.sip.clone(),
+            running.store.clone(),
+            directory.clone(),
+            cfg.domain.as_str(),
+            crate::commands::deployment_client(&cfg)?,
+            &tasks,
+            shutdown.clone(),
+        );
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }

@@ -87,6 +87,8 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Presence {
     state: Mutex<State>,
+    /// What each watched user's calendar says (see `crate::calendar_presence`).
+    pub(crate) calendar: crate::calendar_presence::Board,
 }
 
 impl Presence {
@@ -103,6 +105,23 @@ impl Presence {
 
     pub fn subscription_count(&self) -> usize {
         self.lock().subscriptions.len()
+    }
+
+    /// The endpoints' aggregate for `aor`, and whether any endpoint publishes.
+    pub(crate) fn endpoint_view(&self, aor: &str, registered: bool) -> (PresenceSummary, bool) {
+        let now = Instant::now();
+        let published = self.lock().publications.get(aor).is_some_and(|v| v.iter().any(|p| p.expires_at > now));
+        (self.summary(aor, registered), published)
+    }
+
+    /// The presentities someone subscribes to.
+    pub(crate) fn watched_targets(&self) -> Vec<String> {
+        let st = self.lock();
+        let mut out: Vec<String> =
+            st.subscriptions.values().filter(|s| s.package == Package::Presence).map(|s| s.target.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The presentity of an address of record as watchers see it.
@@ -370,6 +389,13 @@ fn changed(core: &Arc<SipCore>, aor: &str, package: Package) {
     }
 }
 
+impl SipCore {
+    /// What the calendar says of `aor` changed: notify its watchers (coalesced).
+    pub(crate) fn calendar_changed(self: &Arc<Self>, aor: &str) {
+        changed(self, aor, Package::Presence);
+    }
+}
+
 pub(super) async fn registration_changed(core: &Arc<SipCore>, aor: &str) {
     changed(core, aor, Package::Presence);
 }
@@ -392,12 +418,14 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
     };
     let (ctype, body) = match built.package {
         Package::Presence => {
-            let summary = if built.blocked {
-                PresenceSummary { availability: Availability::Offline, note: None }
+            let body = if built.blocked {
+                pidf::render(&built.target, &PresenceSummary { availability: Availability::Offline, note: None })
             } else {
-                core.presence.summary(&built.target, core.location.is_registered(&built.target))
+                // The endpoints' publications combined with the calendar.
+                let shown = crate::calendar_presence::shown(core, &built.target);
+                pidf::render_activity(&built.target, &shown.summary, shown.activity)
             };
-            ("application/pidf+xml", pidf::render(&built.target, &summary))
+            ("application/pidf+xml", body)
         }
         Package::WatcherInfo => ("application/watcherinfo+xml", watcherinfo(core, &built)),
     };

@@ -1,19 +1,22 @@
 //! The Front End's data layer: every SQL statement of the role and its schema.
 //!
 //! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
-//! UDP endpoints stay reachable across a restart), instant messages kept for offline users, and
-//! the presence block lists. Presence publications and subscriptions are soft state that clients
+//! UDP endpoints stay reachable across a restart), instant messages kept for offline users,
+//! the presence block lists, the calendar-presence client policies and the presence last shown
+//! per watched user. Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
 //! the store's settings map. Queries are portable across SQLite and PostgreSQL (see
 //! `tandem-store`).
 
 mod blocks;
+mod calendar;
 mod offline_messages;
 mod registrations;
 
 use tandem_store::{Migration, Store, StoreError};
 
+pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
 
@@ -54,6 +57,27 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         "registrations reached at their contact",
         // Rows from before were reached at their source address, as the default 0 says.
         "ALTER TABLE sip_registrations ADD COLUMN by_contact BIGINT NOT NULL DEFAULT 0",
+    ),
+    Migration::portable(
+        3,
+        "calendar presence: client policies and the presence shown",
+        "CREATE TABLE cs_client_policies (
+        identity TEXT PRIMARY KEY,
+        disable_calendar_presence BIGINT,
+        disable_meeting_subject_and_location BIGINT,
+        disable_free_busy_info BIGINT,
+        web_service_poll_seconds BIGINT
+    );
+    CREATE TABLE presence_status (
+        aor TEXT PRIMARY KEY,
+        availability TEXT NOT NULL,
+        activity TEXT,
+        note TEXT,
+        reason TEXT NOT NULL,
+        calendar TEXT NOT NULL,
+        calendar_error TEXT,
+        updated_at BIGINT NOT NULL
+    )",
     ),
 ];
 

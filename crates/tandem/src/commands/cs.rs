@@ -1,6 +1,7 @@
 //! `tandem cs`: the Front End (Skype for Business Server) cmdlets: the OAuthTokenIssuer
 //! certificate (Set-/Get-CsCertificate), CsOAuthConfiguration, CsPartnerApplication, and the
-//! registrar's view (Get-CsUserPoolInfo).
+//! registrar's view (Get-CsUserPoolInfo), and calendar presence (Set-CsClientPolicy; see
+//! `client_policy`).
 
 use std::path::PathBuf;
 
@@ -113,6 +114,8 @@ pub enum CsCommand {
         #[command(flatten)]
         location: Location,
     },
+    #[command(flatten)]
+    Presence(super::client_policy::PresenceCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -336,6 +339,7 @@ pub async fn run(cmd: CsCommand) -> CliResult {
         CsCommand::RemovePartnerApplication { identity, location } => {
             partner::remove(partner::CS, &location.config()?, &identity).await
         }
+        CsCommand::Presence(cmd) => super::client_policy::run(cmd).await,
         CsCommand::GetRegistrations { user, location, json } => {
             let cfg = location.config()?;
             let user = match user {

@@ -125,7 +125,36 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
         }
     };
     steps.push(Step::new("7", "Verify the integration (S2S token)", r));
+    steps.push(calendar_presence(&fstore).await?);
     Ok(steps)
+}
+
+/// The Front End's mailbox watches for calendar presence, as the running role last recorded
+/// them: failing watches (with the hop and what to do) fail the step.
+async fn calendar_presence(fstore: &tandem_store::Store) -> CliResult<Step> {
+    let rows = tandem_frontend::store::FrontendStore::new(fstore.clone())
+        .presence_status(None)
+        .await
+        .context("reading the presence records")?;
+    let failing: Vec<String> = rows
+        .iter()
+        .filter(|r| r.calendar == "failing")
+        .map(|r| format!("{}: {}", r.aor, r.calendar_error.as_deref().unwrap_or("failing")))
+        .collect();
+    let watching = rows.iter().filter(|r| r.calendar == "watching").count();
+    let r = if failing.is_empty() {
+        Ok(format!(
+            "{watching} of {} users whose presence matters have their calendar watched (EWS streaming subscriptions)",
+            rows.len()
+        ))
+    } else {
+        Err(format!(
+            "{} calendar watches fail, so those users show only what their endpoints publish (retried with backoff): {}",
+            failing.len(),
+            failing.join("; ")
+        ))
+    };
+    Ok(Step::new("cal", "Presence from the calendar (streaming subscriptions)", r))
 }
 
 pub async fn run(cmd: IntegrationCommand) -> CliResult {

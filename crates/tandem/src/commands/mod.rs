@@ -3,6 +3,7 @@
 //! ([`Location`]), opening the stores, and the small formatting helpers several groups use.
 
 mod cert;
+mod client_policy;
 mod config;
 mod cs;
 mod dns;
@@ -13,6 +14,9 @@ mod serve;
 mod status;
 mod test;
 mod user;
+
+/// The deployment's HTTPS client, which the running Front End also uses for calendar presence.
+pub(crate) use self::test::deployment_client;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,400 @@
+//! Calendar presence: the Front End publishes, for every user whose presence matters (signed in,
+//! or watched by someone), what their calendar and out-of-office settings say, as Skype for
+//! Business clients do for themselves by polling Exchange every 15–30 minutes. Here the server
+//! does it once for every client: it holds an EWS streaming subscription on each such user's
+//! Calendar, acting as the user with S2S tokens (see [`crate::exchange_connector`]), re-reads the
+//! calendar when the mailbox reports a change, and sets a timer at the next meeting start or end
+//! instead of polling. [`derive`] holds the rules; [`watcher`] the EWS side; this module the
+//! board the SIP presence reads ([`Board`]), the client policies (Set-CsClientPolicy), and the
+//! manager that starts and stops watches and records what is shown for `tandem cs get-presence`.
+//! When the mailbox cannot be reached, a user's calendar state is dropped, so presence falls back
+//! to what the endpoints publish, and the failure is recorded (integration status, metrics).
+
+pub mod derive;
+mod hub;
+mod watcher;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tandem_directory::Directory;
+use tandem_sip_proto::pidf::Availability;
+use tandem_store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use self::derive::{CalendarNow, Policy, Shown};
+use crate::exchange_connector::ExchangeConnector;
+use crate::sip::SipCore;
+use crate::store::{ClientPolicyRow, FrontendStore, GLOBAL_POLICY, PresenceStatusRow};
+
+/// How often the manager compares the users whose presence matters with the watches it holds,
+/// re-reads the policies and records what is shown. In-memory work and one small query to the
+/// Front End's own store: the mailbox is never polled.
+const SCAN: Duration = Duration::from_secs(1);
+
+/// How long a watch outlives the last reason to hold it, so a watcher's re-SUBSCRIBE or an
+/// endpoint's re-REGISTER does not cost a new EWS subscription.
+const LINGER: Duration = Duration::from_secs(30);
+
+/// The default WebServicePollInterval: how often out-of-office settings are re-read (the
+/// mailbox raises no event when they change; the calendar itself is pushed).
+pub const DEFAULT_OOF_POLL: Duration = Duration::from_secs(300);
+
+/// The state of one user's watch, as `tandem cs get-presence` and integration status show it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Watch {
+    #[default]
+    Connecting,
+    Watching,
+    /// The policy turns calendar presence off for the user.
+    Disabled,
+    /// The user has no mailbox (Enable-Mailbox was never run).
+    NoMailbox,
+    /// The last attempt failed: the hop and message; retried with backoff.
+    Failing(String),
+}
+
+impl Watch {
+    fn label(&self) -> &'static str {
+        match self {
+            Watch::Connecting => "connecting",
+            Watch::Watching => "watching",
+            Watch::Disabled => "disabled",
+            Watch::NoMailbox => "no-mailbox",
+            Watch::Failing(_) => "failing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    now: CalendarNow,
+    watch: Watch,
+}
+
+/// What the calendar says for each watched user, read by SIP presence when it builds a NOTIFY.
+#[derive(Debug, Default)]
+pub struct Board {
+    users: Mutex<HashMap<String, Entry>>,
+}
+
+impl Board {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The calendar's answer for `aor` (nothing when it is not watched or its watch fails).
+    pub fn now_for(&self, aor: &str) -> CalendarNow {
+        self.lock().get(aor).map(|e| e.now.clone()).unwrap_or_default()
+    }
+
+    fn watch_of(&self, aor: &str) -> Option<Watch> {
+        self.lock().get(aor).map(|e| e.watch.clone())
+    }
+
+    /// Sets a user's state; true when what watchers see may have changed.
+    fn set(&self, aor: &str, now: CalendarNow, watch: Watch) -> bool {
+        let mut users = self.lock();
+        let e = users.entry(aor.to_owned()).or_default();
+        let changed = e.now != now;
+        e.now = now;
+        e.watch = watch;
+        changed
+    }
+
+    fn remove(&self, aor: &str) -> bool {
+        self.lock().remove(aor).is_some_and(|e| e.now != CalendarNow::default())
+    }
+
+    /// How many watches are in each state: (watching, failing).
+    fn counts(&self) -> (usize, usize) {
+        let users = self.lock();
+        let failing = users.values().filter(|e| matches!(e.watch, Watch::Failing(_))).count();
+        let watching = users.values().filter(|e| e.watch == Watch::Watching).count();
+        (watching, failing)
+    }
+}
+
+/// What watchers of `aor` are shown: the endpoints' publications combined with the calendar.
+pub(crate) fn shown(core: &SipCore, aor: &str) -> Shown {
+    let registered = core.location.is_registered(aor);
+    let (endpoints, published) = core.presence.endpoint_view(aor, registered);
+    derive::combine(&endpoints, published, registered, &core.presence.calendar.now_for(aor))
+}
+
+/// The client policies in force, read from the store by the manager.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Policies {
+    rows: Vec<ClientPolicyRow>,
+}
+
+impl Policies {
+    fn find(&self, identity: &str) -> Option<&ClientPolicyRow> {
+        self.rows.iter().find(|r| r.identity.eq_ignore_ascii_case(identity))
+    }
+
+    /// The policy of a user: their own settings, else the global ones, else the defaults.
+    pub(crate) fn for_user(&self, aor: &str) -> (Policy, Duration) {
+        let own = self.find(aor);
+        let global = self.find(GLOBAL_POLICY);
+        let pick = |f: fn(&ClientPolicyRow) -> Option<bool>, default: bool| {
+            own.and_then(f).or_else(|| global.and_then(f)).unwrap_or(default)
+        };
+        let d = Policy::default();
+        let policy = Policy {
+            disable_calendar_presence: pick(|r| r.disable_calendar_presence, d.disable_calendar_presence),
+            disable_meeting_subject_and_location: pick(
+                |r| r.disable_meeting_subject_and_location,
+                d.disable_meeting_subject_and_location,
+            ),
+            disable_free_busy_info: pick(|r| r.disable_free_busy_info, d.disable_free_busy_info),
+        };
+        let poll = own
+            .and_then(|r| r.web_service_poll_seconds)
+            .or_else(|| global.and_then(|r| r.web_service_poll_seconds))
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_OOF_POLL, Duration::from_secs);
+        (policy, poll)
+    }
+}
+
+/// What the watches share: the SIP core (to notify watchers), the connector, the policies.
+pub(crate) struct Shared {
+    pub(crate) core: Arc<SipCore>,
+    pub(crate) connector: Arc<ExchangeConnector>,
+    pub(crate) policies: RwLock<Policies>,
+    hub: hub::Hub,
+}
+
+impl Shared {
+    pub(crate) fn policy(&self, aor: &str) -> (Policy, Duration) {
+        self.policies.read().unwrap_or_else(|p| p.into_inner()).for_user(aor)
+    }
+
+    /// Records a user's calendar state and, when it changed what watchers see, notifies them.
+    pub(crate) fn publish(&self, aor: &str, now: CalendarNow, watch: Watch) {
+        if let Watch::Failing(e) = &watch {
+            tracing::warn!(user = aor, error = %e, "calendar presence: the mailbox watch failed; retrying");
+        }
+        if self.core.presence.calendar.set(aor, now, watch) {
+            self.core.calendar_changed(aor);
+        }
+    }
+}
+
+/// A watch the manager holds: its task's stop switch and mailbox.
+struct Held {
+    stop: CancellationToken,
+    poke: mpsc::Sender<()>,
+    unwanted_since: Option<tokio::time::Instant>,
+}
+
+/// Starts calendar presence: `http` must trust the mailbox's certificate and resolve the
+/// deployment's names (as the one `tandem test` commands use).
+pub fn spawn(
+    core: Arc<SipCore>,
+    store: Store,
+    directory: Directory,
+    domain: &str,
+    http: reqwest::Client,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let connector = Arc::new(ExchangeConnector::new(store.clone(), domain, http));
+    let hub = hub::Hub::start(connector.clone(), tasks, shutdown.clone());
+    let shared = Arc::new(Shared { core, connector, policies: RwLock::new(Policies::default()), hub });
+    let fe = FrontendStore::new(store);
+    let tasks2 = tasks.clone();
+    tasks.spawn(async move {
+        let mut held: HashMap<String, Held> = HashMap::new();
+        let mut recorded: HashMap<String, PresenceStatusRow> = HashMap::new();
+        let mut tick = tokio::time::interval(SCAN);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            scan(&shared, &fe, &directory, &mut held, &mut recorded, &tasks2, &shutdown).await;
+        }
+        for h in held.values() {
+            h.stop.cancel();
+        }
+    });
+}
+
+/// One pass of the manager: policies, watches to start and stop, records of what is shown.
+async fn scan(
+    shared: &Arc<Shared>,
+    fe: &FrontendStore,
+    directory: &Directory,
+    held: &mut HashMap<String, Held>,
+    recorded: &mut HashMap<String, PresenceStatusRow>,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    match fe.client_policies().await {
+        Ok(rows) => {
+            let fresh = Policies { rows };
+            let changed = {
+                let mut p = shared.policies.write().unwrap_or_else(|p| p.into_inner());
+                let changed = *p != fresh;
+                *p = fresh;
+                changed
+            };
+            if changed {
+                // Applies without a restart: every watch re-derives (or starts or stops reading).
+                for h in held.values() {
+                    let _ = h.poke.try_send(());
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "calendar presence: cannot read the client policies"),
+    }
+    let core = &shared.core;
+    let mut wanted: HashSet<String> = core.location.all().into_iter().map(|(aor, _)| aor).collect();
+    wanted.extend(core.presence.watched_targets());
+    let now = tokio::time::Instant::now();
+    for aor in &wanted {
+        if let Some(h) = held.get_mut(aor) {
+            h.unwanted_since = None;
+            continue;
+        }
+        let smtp = match directory.find(aor).await {
+            Ok(Some(u)) if u.can_use_mailbox() => u.smtp_address.to_string(),
+            Ok(_) => {
+                shared.publish(aor, CalendarNow::default(), Watch::NoMailbox);
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(user = %aor, error = %e, "calendar presence: directory lookup failed");
+                continue;
+            }
+        };
+        let stop = shutdown.child_token();
+        let (poke, pokes) = mpsc::channel(1);
+        tasks.spawn(watcher::run(shared.clone(), aor.clone(), smtp, pokes, stop.clone()));
+        held.insert(aor.clone(), Held { stop, poke, unwanted_since: None });
+    }
+    held.retain(|aor, h| {
+        if wanted.contains(aor) {
+            return true;
+        }
+        let since = *h.unwanted_since.get_or_insert(now);
+        if now.duration_since(since) < LINGER {
+            return true;
+        }
+        h.stop.cancel();
+        if core.presence.calendar.remove(aor) {
+            core.calendar_changed(aor);
+        }
+        false
+    });
+    let (watching, failing) = core.presence.calendar.counts();
+    metrics::gauge!("tandem_calendar_presence_watches", "state" => "watching").set(watching as f64);
+    metrics::gauge!("tandem_calendar_presence_watches", "state" => "failing").set(failing as f64);
+    metrics::gauge!("tandem_calendar_presence_stream_connections").set(shared.hub.connections() as f64);
+    record(shared, fe, &wanted, recorded).await;
+}
+
+/// Writes what each watched user is shown, and why, when it changed since the last record.
+async fn record(
+    shared: &Shared,
+    fe: &FrontendStore,
+    wanted: &HashSet<String>,
+    recorded: &mut HashMap<String, PresenceStatusRow>,
+) {
+    let core = &shared.core;
+    for aor in wanted {
+        let s = shown(core, aor);
+        let watch = core.presence.calendar.watch_of(aor).unwrap_or_default();
+        let row = PresenceStatusRow {
+            aor: aor.clone(),
+            availability: availability_name(s.summary.availability).to_owned(),
+            activity: s.activity.map(str::to_owned),
+            note: s.summary.note.clone(),
+            reason: s.reason.clone(),
+            calendar: watch.label().to_owned(),
+            calendar_error: match &watch {
+                Watch::Failing(e) => Some(e.clone()),
+                _ => None,
+            },
+            updated_at: 0,
+        };
+        if recorded.get(aor).is_some_and(|r| PresenceStatusRow { updated_at: 0, ..r.clone() } == row) {
+            continue;
+        }
+        let row = PresenceStatusRow { updated_at: tandem_store::now_unix(), ..row };
+        match fe.put_presence_status(&row).await {
+            Ok(()) => {
+                recorded.insert(aor.clone(), row);
+            }
+            Err(e) => tracing::warn!(error = %e, "calendar presence: cannot record the presence shown"),
+        }
+    }
+    let gone: Vec<String> = recorded.keys().filter(|a| !wanted.contains(*a)).cloned().collect();
+    for aor in gone {
+        if fe.delete_presence_status(&aor).await.is_ok() {
+            recorded.remove(&aor);
+        }
+    }
+}
+
+/// The names `tandem cs get-presence` prints (the RPID and Skype for Business words).
+pub fn availability_name(a: Availability) -> &'static str {
+    match a {
+        Availability::Offline => "offline",
+        Availability::Available => "available",
+        Availability::Away => "away",
+        Availability::Busy => "busy",
+        Availability::OnThePhone => "on-the-phone",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(identity: &str, cal: Option<bool>, subject: Option<bool>, poll: Option<i64>) -> ClientPolicyRow {
+        ClientPolicyRow {
+            identity: identity.into(),
+            disable_calendar_presence: cal,
+            disable_meeting_subject_and_location: subject,
+            disable_free_busy_info: None,
+            web_service_poll_seconds: poll,
+        }
+    }
+
+    #[test]
+    fn a_users_policy_overrides_the_global_one_setting_by_setting() {
+        let p = Policies {
+            rows: vec![row("global", Some(true), Some(false), Some(2)), row("sip:bob@x.com", Some(false), None, None)],
+        };
+        let (bob, poll) = p.for_user("sip:bob@x.com");
+        assert!(!bob.disable_calendar_presence && !bob.disable_meeting_subject_and_location);
+        assert_eq!(poll, Duration::from_secs(2));
+        let (alice, _) = p.for_user("sip:alice@x.com");
+        assert!(alice.disable_calendar_presence);
+        let (none, poll) = Policies::default().for_user("sip:alice@x.com");
+        assert_eq!((none, poll), (Policy::default(), DEFAULT_OOF_POLL));
+    }
+
+    #[test]
+    fn the_board_reports_changes_only() {
+        let b = Board::default();
+        assert!(!b.set("sip:a@x", CalendarNow::default(), Watch::Watching));
+        let busy = CalendarNow {
+            meeting: Some(derive::Meeting { note: "In a meeting".into(), reason: "r".into() }),
+            ..CalendarNow::default()
+        };
+        assert!(b.set("sip:a@x", busy.clone(), Watch::Watching));
+        assert!(!b.set("sip:a@x", busy, Watch::Watching));
+        assert_eq!(b.counts(), (1, 0));
+        assert!(b.remove("sip:a@x"));
+        assert_eq!(b.now_for("sip:a@x"), CalendarNow::default());
+    }
+}

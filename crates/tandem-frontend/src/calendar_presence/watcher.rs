@@ -1,0 +1,289 @@
+//! One user's mailbox watch: Subscribe (streaming) on the Calendar, read by the hub over a
+//! GetStreamingEvents connection shared with other watches (see `hub`), and on each notification a fresh read of what is current (FindItem with a CalendarView
+//! from now to a day ahead, and GetUserOofSettings). Between changes a timer fires at the next
+//! meeting start or end, which needs no EWS call at all. Out-of-office settings raise no event in
+//! the mailbox, so they are re-read every WebServicePollInterval (the client policy's setting,
+//! five minutes unless set) and at each change of the calendar. A failure at any hop drops the
+//! calendar state (presence falls back to the endpoints), is recorded, and the watch starts over
+//! after a backoff of 1 s doubling to 60 s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_ews_client::Mailbox;
+use tandem_ews_proto::ops::find_item::{self, CalendarView};
+use tandem_ews_proto::ops::subscribe;
+use tandem_ews_proto::types::{BaseShape, FolderRef, Shape};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::derive::{self, CalendarItem, Oof};
+use super::hub::Heard;
+use super::{Shared, Watch};
+use crate::exchange_connector::{ConnectorError, Hop, at};
+
+/// The calendar window read at each change: what is on now and in the next day.
+const WINDOW: i64 = 24 * 3600;
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const EVENT_TYPES: &[&str] = &["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent"];
+
+/// What the last read found.
+struct Snapshot {
+    items: Vec<CalendarItem>,
+    oof: Option<Oof>,
+    read_at: i64,
+}
+
+/// Why a watch ended its current round.
+enum End {
+    Stopped,
+    /// Start over at once (the policy changed).
+    Again,
+    /// The mailbox no longer knows the subscription (it restarted): subscribe again after the
+    /// backoff, keeping what watchers see meanwhile.
+    Resubscribe,
+    Failed(ConnectorError),
+}
+
+/// Runs the watch of one user until `stop`.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    aor: String,
+    smtp: String,
+    mut pokes: mpsc::Receiver<()>,
+    stop: CancellationToken,
+) {
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        let (policy, _) = shared.policy(&aor);
+        let end = if policy.disable_calendar_presence {
+            shared.publish(&aor, derive::CalendarNow::default(), Watch::Disabled);
+            tokio::select! {
+                _ = stop.cancelled() => End::Stopped,
+                _ = pokes.recv() => End::Again,
+            }
+        } else {
+            round(&shared, &aor, &smtp, &mut pokes, &stop, &mut backoff).await
+        };
+        match end {
+            End::Stopped => break,
+            End::Again => continue,
+            End::Resubscribe => {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            End::Failed(e) => {
+                metrics::counter!("tandem_calendar_presence_failures_total", "hop" => hop_name(e.hop)).increment(1);
+                shared.publish(&aor, derive::CalendarNow::default(), Watch::Failing(e.to_string()));
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+    shared.core.presence.calendar.remove(&aor);
+}
+
+fn hop_name(h: Hop) -> &'static str {
+    match h {
+        Hop::Dns => "dns",
+        Hop::Autodiscover => "autodiscover",
+        Hop::Token => "token",
+        Hop::Ews => "ews",
+    }
+}
+
+/// One subscription's life: subscribe, read, then follow the stream until it fails.
+async fn round(
+    shared: &Shared,
+    aor: &str,
+    smtp: &str,
+    pokes: &mut mpsc::Receiver<()>,
+    stop: &CancellationToken,
+    backoff: &mut Duration,
+) -> End {
+    let client = shared.connector.client();
+    let mailbox = match shared.connector.mailbox(smtp).await {
+        Ok(m) => m,
+        Err(e) => return End::Failed(e),
+    };
+    let req = subscribe::Request::streaming(vec![FolderRef::distinguished("calendar")], EVENT_TYPES);
+    let sub = match client.subscribe(&mailbox, &req).await {
+        Ok(s) => s,
+        Err(e) => return End::Failed(at(Hop::Ews)(e)),
+    };
+    // The hub reads the subscription over a connection it shares with other watches.
+    let (tx, mut heard) = mpsc::channel(1);
+    shared.hub.add(&sub.id, &mailbox, tx);
+    let result = follow(shared, aor, &mailbox, &mut heard, pokes, stop, backoff).await;
+    shared.hub.remove(&sub.id);
+    if matches!(result, End::Stopped | End::Again) {
+        // Best effort: the mailbox drops streaming subscriptions nobody reads anyway.
+        let _ = client.unsubscribe(&mailbox, &sub.id).await;
+    }
+    result
+}
+
+async fn follow(
+    shared: &Shared,
+    aor: &str,
+    mailbox: &Mailbox,
+    heard: &mut mpsc::Receiver<Heard>,
+    pokes: &mut mpsc::Receiver<()>,
+    stop: &CancellationToken,
+    backoff: &mut Duration,
+) -> End {
+    // Subscribed before this read: a change after it is in the subscription's events.
+    let mut snap = match read(shared, aor, mailbox).await {
+        Ok(s) => s,
+        Err(e) => return End::Failed(e),
+    };
+    *backoff = BACKOFF_FIRST;
+    let mut next = derive_and_publish(shared, aor, &snap);
+    let (_, mut oof_poll) = shared.policy(aor);
+    let mut oof_due = tokio::time::Instant::now() + oof_poll;
+    loop {
+        let timer = next.map(until);
+        tokio::select! {
+            _ = stop.cancelled() => return End::Stopped,
+            p = pokes.recv() => {
+                if p.is_none() {
+                    return End::Stopped;
+                }
+                let (policy, poll) = shared.policy(aor);
+                if policy.disable_calendar_presence {
+                    return End::Again;
+                }
+                oof_poll = poll;
+                oof_due = tokio::time::Instant::now() + oof_poll;
+                next = derive_and_publish(shared, aor, &snap);
+            }
+            _ = sleep_opt(timer) => {
+                // A meeting starts or ends: the cached items say what is on now. Past the
+                // window read last, read again.
+                if tandem_store::now_unix() >= snap.read_at + WINDOW {
+                    match read(shared, aor, mailbox).await {
+                        Ok(s) => snap = s,
+                        Err(e) => return End::Failed(e),
+                    }
+                }
+                metrics::counter!("tandem_calendar_presence_timers_total").increment(1);
+                next = derive_and_publish(shared, aor, &snap);
+            }
+            _ = tokio::time::sleep_until(oof_due) => {
+                oof_due = tokio::time::Instant::now() + oof_poll;
+                match read_oof(shared, mailbox).await {
+                    Ok(o) if o != snap.oof => {
+                        snap.oof = o;
+                        next = derive_and_publish(shared, aor, &snap);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return End::Failed(e),
+                }
+            }
+            h = heard.recv() => match h {
+                Some(Heard::Changed) => {
+                    metrics::counter!("tandem_calendar_presence_changes_total").increment(1);
+                    match read(shared, aor, mailbox).await {
+                        Ok(s) => snap = s,
+                        Err(e) => return End::Failed(e),
+                    }
+                    next = derive_and_publish(shared, aor, &snap);
+                }
+                Some(Heard::Lost { gone: true, .. }) | None => return End::Resubscribe,
+                Some(Heard::Lost { error, .. }) => return End::Failed(error),
+            },
+        }
+    }
+}
+
+fn until(at_unix: i64) -> tokio::time::Instant {
+    let wait = u64::try_from(at_unix - tandem_store::now_unix()).unwrap_or(0);
+    // A second's margin past the boundary: wall-clock seconds, and the item ends exactly then.
+    tokio::time::Instant::now() + Duration::from_secs(wait) + Duration::from_millis(200)
+}
+
+async fn sleep_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Derives the user's calendar state now, publishes it; returns when it next changes.
+fn derive_and_publish(shared: &Shared, aor: &str, snap: &Snapshot) -> Option<i64> {
+    let (policy, _) = shared.policy(aor);
+    let now = derive::calendar_now(&snap.items, snap.oof.as_ref(), tandem_store::now_unix(), policy);
+    let next = now.next_change;
+    shared.publish(aor, now, Watch::Watching);
+    next
+}
+
+/// Reads what is current: the calendar items of the window and the OOF settings.
+async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<Snapshot, ConnectorError> {
+    let now = tandem_store::now_unix();
+    let mut req = find_item::Request::new(Shape::base(BaseShape::Default), vec![FolderRef::distinguished("calendar")]);
+    req.calendar = Some(CalendarView { start: now, end: now + WINDOW, max: None });
+    let found = shared.connector.client().find_item(mailbox, &req).await.map_err(at(Hop::Ews))?;
+    let items = found.into_iter().flat_map(|f| f.items).filter_map(|(_, d)| calendar_item(&d)).collect();
+    let oof = read_oof(shared, mailbox).await?;
+    tracing::debug!(user = aor, "calendar presence: read the calendar");
+    Ok(Snapshot { items, oof, read_at: now })
+}
+
+async fn read_oof(shared: &Shared, mailbox: &Mailbox) -> Result<Option<Oof>, ConnectorError> {
+    let o = shared.connector.client().get_user_oof_settings(mailbox, &mailbox.smtp).await.map_err(at(Hop::Ews))?;
+    Ok(Some(Oof { state: o.state, window: o.duration, internal_reply: o.internal_reply }))
+}
+
+/// A calendar item of a CalendarView answer; `None` when it has no times or is cancelled.
+fn calendar_item(d: &tandem_ews_proto::ops::create_item::ItemData) -> Option<CalendarItem> {
+    let field = |name: &str| d.fields.iter().find(|(n, _)| n == name).map(|(_, x)| element_text(x));
+    if field("IsCancelled").is_some_and(|c| c == "true") {
+        return None;
+    }
+    let sensitivity = field("Sensitivity").unwrap_or_default();
+    Some(CalendarItem {
+        start: d.start?,
+        end: d.end?,
+        // EWS's default for an item that says nothing is Busy.
+        free_busy: field("LegacyFreeBusyStatus").filter(|s| !s.is_empty()).unwrap_or_else(|| "Busy".to_owned()),
+        private: matches!(sensitivity.as_str(), "Private" | "Confidential"),
+        subject: d.subject.clone().unwrap_or_default(),
+        location: field("Location").unwrap_or_default(),
+    })
+}
+
+/// The text of a rendered element such as `<t:Sensitivity>Private</t:Sensitivity>`.
+fn element_text(el: &str) -> String {
+    let inner = match (el.find('>'), el.rfind("</")) {
+        (Some(a), Some(b)) if b > a => &el[a + 1..b],
+        _ => "",
+    };
+    inner.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_read_from_calendar_view_fields() {
+        let mut d = tandem_ews_proto::ops::create_item::ItemData::new("CalendarItem").with_subject("Plan");
+        d.start = Some(10);
+        d.end = Some(20);
+        d.fields.push(("Sensitivity".into(), "<t:Sensitivity>Private</t:Sensitivity>".into()));
+        d.fields.push(("Location".into(), "<t:Location>A &amp; B</t:Location>".into()));
+        let i = calendar_item(&d).unwrap();
+        assert_eq!((i.private, i.free_busy.as_str(), i.location.as_str()), (true, "Busy", "A & B"));
+        d.fields.push(("IsCancelled".into(), "<t:IsCancelled>true</t:IsCancelled>".into()));
+        assert!(calendar_item(&d).is_none());
+        assert_eq!(element_text("<t:X/>"), "");
+    }
+}
