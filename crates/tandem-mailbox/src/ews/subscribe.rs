@@ -1,5 +1,6 @@
-//! Subscribe (pull): subscriptions live in the role's memory with an idle timeout; events come
-//! from the change log, so nothing is lost between polls.
+//! Subscribe (pull and streaming): subscriptions live in the role's memory with an idle timeout;
+//! events come from the change log, so nothing is lost between polls, and each subscription holds
+//! its mailbox's wake-up signal (`data::notify`), so nobody reads the log while nothing changes.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,9 @@ use tandem_ews_proto::ops::sync_folder_items::encode_state;
 use super::{Ctx, EwsError};
 use crate::Subscription;
 
-/// Subscriptions kept at most per role; the oldest idle ones go first.
-const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// Subscriptions kept at most per role (a Front End watching 20,000 users holds one each; a
+/// subscription takes about a kilobyte, docs/BENCHMARKS.md); expired ones go first.
+const MAX_SUBSCRIPTIONS: usize = 50_000;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("Subscribe");
@@ -26,11 +28,16 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Err(other) => return Err(other),
         }
     }
+    // The signal first, then the counters: a commit between the two is either read or wakes it.
+    let signal = ctx.s.data.wakeups().signal(ctx.mailbox());
     let now_mark = current_change(ctx).await?;
+    signal.observe(now_mark);
     let watermark = req.watermark.unwrap_or(now_mark);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let sub = Subscription {
         mailbox: ctx.mailbox().to_owned(),
+        owner: ctx.owner.clone(),
+        signal,
         folders: if req.all_folders { None } else { Some(folders) },
         event_types: req.event_types.clone(),
         timeout: Duration::from_secs(req.timeout_minutes * 60),
