@@ -99,7 +99,7 @@ impl Data {
         only: Option<ObjectKind>,
         limit: usize,
     ) -> Result<Vec<Change>, DataError> {
-        self.log_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.count_log_read();
         let rows = sqlx::query(
             "SELECT change_number, kind, object_kind, object_id, folder_id, old_folder_id, at FROM mbx_changes
              WHERE mailbox = $1 AND change_number > $2 AND ($3 = '' OR object_kind = $3)
@@ -122,7 +122,7 @@ impl Data {
         folder_id: &str,
         after: i64,
     ) -> Result<Vec<ItemSync>, DataError> {
-        self.log_reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.count_log_read();
         let rows = sqlx::query(
             "SELECT object_id, MAX(change_number) AS last,
                     MAX(CASE WHEN (kind = 'Created' AND folder_id = $1) OR (kind = 'Moved' AND folder_id = $1) THEN change_number ELSE 0 END) AS arrived

@@ -108,8 +108,15 @@ impl Data {
     }
 
     /// How many times the change log was read since start.
+    #[cfg(test)]
     pub fn log_reads(&self) -> u64 {
         self.log_reads.load(Ordering::Relaxed)
+    }
+
+    /// Counts one read of the change log (here and in `tandem_mailbox_change_log_reads_total`).
+    fn count_log_read(&self) {
+        self.log_reads.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("tandem_mailbox_change_log_reads_total").increment(1);
     }
 
     fn pool(&self) -> &tandem_store::Pool {

@@ -106,7 +106,11 @@ pub(crate) async fn unsubscribe(ctx: &Ctx<'_>, req: UnsubscribeRequest) -> Resul
         .subscriptions
         .lock()
         .map(|mut subs| match subs.get(&req.subscription) {
-            Some(s) if s.owner == ctx.owner => subs.remove(&req.subscription),
+            Some(s) if s.owner == ctx.owner => {
+                let gone = subs.remove(&req.subscription);
+                metrics::gauge!("tandem_ews_subscriptions").set(subs.len() as f64);
+                gone
+            }
             _ => None,
         })
         .unwrap_or(None);

@@ -67,6 +67,7 @@ pub(crate) async fn handle(s: Arc<Shared>, owner: String, req: Request) -> Respo
         signal.add_waiter(&waiter);
     }
     let now = Instant::now();
+    metrics::gauge!("tandem_ews_streaming_connections").increment(1.0);
     let state = Stream {
         s,
         subs: served,
@@ -202,6 +203,7 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
+        metrics::gauge!("tandem_ews_streaming_connections").decrement(1.0);
         self.touch();
     }
 }

@@ -51,7 +51,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
         }
         subs.insert(id.clone(), sub);
+        metrics::gauge!("tandem_ews_subscriptions").set(subs.len() as f64);
     }
+    metrics::gauge!("tandem_mailbox_watched_mailboxes").set(ctx.s.data.wakeups().watched() as f64);
     out.success(&format!(
         "<m:SubscriptionId>{id}</m:SubscriptionId><m:Watermark>{}</m:Watermark>",
         encode_state(watermark)
