@@ -9,7 +9,8 @@
 //! - the server's RSS per subscription (over the RSS before the first one) and its CPU while
 //!   everything is idle (`--idle-secs`, from /proc/PID/stat);
 //! - latency from the CreateItem response (a calendar item in alice's calendar) to its
-//!   CreatedEvent on alice's own stream, `--probes` sequential samples, p50/p99.
+//!   CreatedEvent on alice's own stream, `--probes` sequential samples, p50/p99 (and from the
+//!   CreateItem request, which adds its round trip).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
@@ -247,15 +248,19 @@ async fn main() {
 
         // Latency: CreateItem response → CreatedEvent on alice's stream.
         let mut lat = Vec::with_capacity(a.probes);
+        let mut from_request = Vec::with_capacity(a.probes);
         for _ in 0..a.probes {
             probe_n += 1;
+            let sent = Instant::now();
             c.call("alice", &calendar_item(probe_n)).await;
             let answered = Instant::now();
             let arrived = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("event").unwrap();
             // The event may be read before the response: that counts as no delay.
             lat.push(arrived.saturating_duration_since(answered).as_secs_f64() * 1000.0);
+            from_request.push(arrived.saturating_duration_since(sent).as_secs_f64() * 1000.0);
         }
         lat.sort_by(f64::total_cmp);
+        from_request.sort_by(f64::total_cmp);
         let p = |k: &str| format!("n{total}_{k}");
         out.insert(p("subscriptions"), (held + 1).into());
         out.insert(p("streaming_connections"), (connections + 1).into());
@@ -267,6 +272,8 @@ async fn main() {
         out.insert(p("latency_ms_p50"), percentile(&lat, 0.5).into());
         out.insert(p("latency_ms_p99"), percentile(&lat, 0.99).into());
         out.insert(p("latency_ms_max"), lat[lat.len() - 1].into());
+        out.insert(p("request_to_event_ms_p50"), percentile(&from_request, 0.5).into());
+        out.insert(p("request_to_event_ms_p99"), percentile(&from_request, 0.99).into());
     }
     out.insert("keep_alive_envelopes_seen".into(), keep_alives.load(Ordering::Relaxed).into());
     out.insert("idle_stream_event_envelopes".into(), idle_events.load(Ordering::Relaxed).into());

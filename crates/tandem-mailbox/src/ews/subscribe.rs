@@ -11,9 +11,14 @@ use tandem_ews_proto::ops::sync_folder_items::encode_state;
 use super::{Ctx, EwsError};
 use crate::Subscription;
 
-/// Subscriptions kept at most per role (a Front End watching 20,000 users holds one each; a
-/// subscription takes about a kilobyte, docs/BENCHMARKS.md); expired ones go first.
+/// Subscriptions kept at most per role (a Front End watching 20,000 users holds one each; with
+/// their share of the streaming connections they take about 3 kB each, docs/BENCHMARKS.md);
+/// expired ones go first.
 const MAX_SUBSCRIPTIONS: usize = 50_000;
+
+/// Expired subscriptions are swept every this many new ones (and when the table is full), not
+/// on each Subscribe: a sweep walks them all.
+const SWEEP_EVERY: usize = 1024;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("Subscribe");
@@ -46,7 +51,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         watermark,
     };
     if let Ok(mut subs) = ctx.s.subscriptions.lock() {
-        subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
+        if subs.len() % SWEEP_EVERY == 0 || subs.len() >= MAX_SUBSCRIPTIONS {
+            subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
+        }
         if subs.len() >= MAX_SUBSCRIPTIONS {
             return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
         }
