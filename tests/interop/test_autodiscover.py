@@ -213,7 +213,8 @@ def test_client_access_server_commands_apply_without_restart(tandem):
     r = t.run("exchange", "get-client-access-server", *t.location, "--json")
     assert r.returncode == 0, r.stderr
     cas = json.loads(r.stdout)
-    assert cas["AutoDiscoverServiceInternalUri"] == f"https://mail.{DOMAIN}/Autodiscover/Autodiscover.xml"
+    # Exchange's form (the server's name), with the listener's port so that the URI answers.
+    assert cas["AutoDiscoverServiceInternalUri"] == f"https://mail.{DOMAIN}:{t.mailbox_https_port}/Autodiscover/Autodiscover.xml"
     assert cas["EwsInternalUrl"] == mbx["ews"]
     uri = f"https://autodiscover.{DOMAIN}/autodiscover/autodiscover.xml"
     ext = f"https://mail.{DOMAIN}/EWS/Exchange.asmx"

@@ -362,6 +362,14 @@ def test_integration_status_after_up(tandem):
     assert r.returncode == 1
     step6 = next(s for s in out["steps"] if s["step"] == "6")
     assert step6["status"] == "fail" and "disabled" in step6["reason"]
+    # Step 3 shows the URI clients get and fails, with the fix, when nothing answers there.
+    assert f":{tandem.mailbox_https_port}/" in by["3"]["reason"], by["3"]
+    ok(tandem.run("exchange", "set-client-access-server", "--autodiscover-service-internal-uri",
+                  f"https://autodiscover.{DOMAIN}:1/autodiscover/autodiscover.xml", *tandem.location))
+    out = json.loads(tandem.run("integration", "status", "--json", *tandem.location).stdout)
+    step3 = next(s for s in out["steps"] if s["step"] == "3")
+    assert step3["status"] == "fail" and "does not answer" in step3["reason"], step3
+    assert "set-client-access-server --autodiscover-service-internal-uri" in step3["reason"], step3
 
 
 def test_admin_input_rules_exit_2(tandem, tmp_path):

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tandem_types::{DomainName, ParseError};
@@ -41,6 +42,18 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_SIP_DIGEST_ALGORITHMS: &[&str] = &["MD5"];
 /// SIP requests one source address may send per second before it is slowed (burst: twice this).
 pub const DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE: u32 = 2000;
+/// Account lockout (Active Directory's "Account lockout threshold"): failed password sign-ins
+/// within the observation window that lock the account. Microsoft's security baseline for
+/// Windows recommends 10; 0 turns account lockout off, as in AD.
+pub const DEFAULT_LOCKOUT_THRESHOLD: u32 = 10;
+/// AD's "Reset account lockout counter after": minutes after the last failure that clear the count.
+pub const DEFAULT_LOCKOUT_OBSERVATION_WINDOW_MINUTES: u32 = 15;
+/// AD's "Account lockout duration", in minutes.
+pub const DEFAULT_LOCKOUT_DURATION_MINUTES: u32 = 15;
+/// Failed sign-ins from one source address, over any accounts, within the observation window
+/// that lock that address out for the lockout duration (higher than the account threshold:
+/// many users may share one address behind NAT). 0 turns it off.
+pub const DEFAULT_LOCKOUT_SOURCE_THRESHOLD: u32 = 100;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -152,6 +165,37 @@ pub struct Config {
     /// Static host table for the roles' own resolvers; a lab maps the deployment names to
     /// loopback here, a real deployment leaves it empty and uses DNS.
     pub hosts: BTreeMap<DomainName, IpAddr>,
+    /// The account lockout policy for password sign-ins (in `[directory]`).
+    pub lockout: LockoutConfig,
+}
+
+/// Account lockout policy: counters of failed password sign-ins per account and per source
+/// address, each answered with growing back-off and, at its threshold, a temporary lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutConfig {
+    /// Failures that lock an account; 0: never.
+    pub threshold: u32,
+    /// A counter resets when no failure was counted for this long.
+    pub observation_window: Duration,
+    /// How long a lockout lasts.
+    pub duration: Duration,
+    /// Failures that lock a source address; 0: never.
+    pub source_threshold: u32,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig {
+            threshold: DEFAULT_LOCKOUT_THRESHOLD,
+            observation_window: minutes(DEFAULT_LOCKOUT_OBSERVATION_WINDOW_MINUTES),
+            duration: minutes(DEFAULT_LOCKOUT_DURATION_MINUTES),
+            source_threshold: DEFAULT_LOCKOUT_SOURCE_THRESHOLD,
+        }
+    }
+}
+
+fn minutes(m: u32) -> Duration {
+    Duration::from_secs(u64::from(m) * 60)
 }
 
 // ---- raw shape: exactly the keys a file may contain ----
@@ -191,6 +235,10 @@ struct RawLog {
 #[serde(deny_unknown_fields)]
 struct RawDirectory {
     database_url: Option<String>,
+    lockout_threshold: Option<u32>,
+    lockout_observation_window_minutes: Option<u32>,
+    lockout_duration_minutes: Option<u32>,
+    lockout_source_threshold: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -269,7 +317,13 @@ impl Config {
         let raw = RawConfig {
             deployment: RawDeployment { domain: Some(self.domain.to_string()), data_dir: Some(self.data_dir.clone()) },
             log: RawLog { format: Some(self.log.format), level: Some(self.log.level.clone()) },
-            directory: RawDirectory { database_url: store(&self.directory, &self.data_dir.join(DIRECTORY_DB_FILE)) },
+            directory: RawDirectory {
+                database_url: store(&self.directory, &self.data_dir.join(DIRECTORY_DB_FILE)),
+                lockout_threshold: Some(self.lockout.threshold),
+                lockout_observation_window_minutes: Some(whole_minutes(self.lockout.observation_window)),
+                lockout_duration_minutes: Some(whole_minutes(self.lockout.duration)),
+                lockout_source_threshold: Some(self.lockout.source_threshold),
+            },
             mailbox: RawMailbox {
                 enabled: Some(self.mailbox.enabled),
                 fqdn: Some(self.mailbox.fqdn.to_string()),
@@ -298,6 +352,11 @@ impl Config {
 pub const DIRECTORY_DB_FILE: &str = "directory.db";
 pub const MAILBOX_DB_FILE: &str = "mailbox.db";
 pub const FRONTEND_DB_FILE: &str = "frontend.db";
+
+/// Minutes in a duration built by [`minutes`], for writing it back.
+fn whole_minutes(d: Duration) -> u32 {
+    u32::try_from(d.as_secs() / 60).unwrap_or(u32::MAX)
+}
 
 fn digest_algorithms(raw: Option<Vec<String>>) -> Result<Vec<String>, String> {
     let list = raw.unwrap_or_else(|| DEFAULT_SIP_DIGEST_ALGORITHMS.iter().map(|s| (*s).to_owned()).collect());
@@ -414,6 +473,25 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         ));
     }
 
+    let positive_minutes = |key: &str, v: Option<u32>, default: u32| match v.unwrap_or(default) {
+        0 => Err(err(key, "must be at least 1 (minutes)".into())),
+        m => Ok(minutes(m)),
+    };
+    let lockout = LockoutConfig {
+        threshold: raw.directory.lockout_threshold.unwrap_or(DEFAULT_LOCKOUT_THRESHOLD),
+        observation_window: positive_minutes(
+            "directory.lockout_observation_window_minutes",
+            raw.directory.lockout_observation_window_minutes,
+            DEFAULT_LOCKOUT_OBSERVATION_WINDOW_MINUTES,
+        )?,
+        duration: positive_minutes(
+            "directory.lockout_duration_minutes",
+            raw.directory.lockout_duration_minutes,
+            DEFAULT_LOCKOUT_DURATION_MINUTES,
+        )?,
+        source_threshold: raw.directory.lockout_source_threshold.unwrap_or(DEFAULT_LOCKOUT_SOURCE_THRESHOLD),
+    };
+
     let mut hosts = BTreeMap::new();
     for (name, ip) in raw.hosts {
         let key = format!("hosts.{name}");
@@ -431,6 +509,7 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         mailbox,
         frontend,
         hosts,
+        lockout,
     })
 }
 
@@ -508,5 +587,29 @@ mod tests {
         c.hosts.insert("mail.litwareinc.com".parse().unwrap(), "127.0.0.1".parse().unwrap());
         let again = parse(&c.to_toml()).unwrap();
         assert_eq!(c, again);
+    }
+
+    #[test]
+    fn lockout_policy_has_named_defaults_and_can_be_set() {
+        let c = parse("").unwrap();
+        assert_eq!(c.lockout, LockoutConfig::default());
+        assert_eq!(c.lockout.threshold, DEFAULT_LOCKOUT_THRESHOLD);
+        assert_eq!(c.lockout.duration, Duration::from_secs(15 * 60));
+        let c = parse(
+            "[directory]\nlockout_threshold = 3\nlockout_observation_window_minutes = 2\nlockout_duration_minutes = 30\nlockout_source_threshold = 0\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.lockout,
+            LockoutConfig {
+                threshold: 3,
+                observation_window: Duration::from_secs(120),
+                duration: Duration::from_secs(1800),
+                source_threshold: 0
+            }
+        );
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        let e = parse("[directory]\nlockout_duration_minutes = 0\n").unwrap_err().to_string();
+        assert!(e.contains("directory.lockout_duration_minutes"), "{e}");
     }
 }

@@ -5,6 +5,13 @@
 //! forms because two protocols check them: an argon2 PHC string for HTTP Basic (EWS,
 //! Autodiscover) and SIP digest HA1 values per realm, algorithm (MD5, SHA-256 per RFC 8760) and
 //! digest user name, since a digest cannot be checked against argon2. HA1 values are secrets.
+//!
+//! Password checks ([`Directory::sign_in`]) run argon2 on the blocking pool, a few at a time,
+//! against a dummy hash when the login names nobody (so unknown and known users cost the same
+//! and get the same answer), behind the failed-attempt counters of [`lockout`].
+
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
@@ -15,6 +22,10 @@ use tandem_store::{Migration, Store, StoreError};
 use tandem_types::{SipUri, SmtpAddress, UserName};
 
 pub use tandem_store;
+
+pub mod lockout;
+
+use lockout::{Lockout, LockoutConfig, Verdict};
 
 /// Shortest password accepted; Active Directory's default policy asks for 7, we ask for 8.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -157,12 +168,54 @@ const USER_COLUMNS: &str =
 #[derive(Debug, Clone)]
 pub struct Directory {
     store: Store,
+    lockout: Arc<Lockout>,
 }
 
+/// The outcome of a password sign-in. Every refusal looks the same to the caller, so nothing
+/// tells a client whether the account exists, is disabled or is locked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignIn {
+    Accepted(User),
+    Refused,
+}
+
+/// Argon2 checks running at once: each takes about 19 MiB and a core for tens of milliseconds.
+static HASH_SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+});
+
+/// A hash of a random password with the same parameters as real ones, checked when a login
+/// names nobody so that the answer takes as long as for a real user.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let password = format!("{:032x}", rand::random::<u128>());
+    // The password is long enough and argon2 with default parameters does not fail on it; an
+    // empty string would only make unknown logins faster, never accept one.
+    hash_password(&password).unwrap_or_default()
+});
+
 impl Directory {
-    /// Opens the directory database at `url`, creating and migrating it as needed.
+    /// Opens the directory database at `url`, creating and migrating it as needed, with the
+    /// default lockout policy.
     pub async fn open(url: &str) -> Result<Directory, DirectoryError> {
-        Ok(Directory { store: Store::open(url, MIGRATIONS).await? })
+        Ok(Directory { store: Store::open(url, MIGRATIONS).await?, lockout: Arc::new(Lockout::default()) })
+    }
+
+    /// The same directory under another lockout policy (from `tandem.toml`), with fresh counters.
+    pub fn with_lockout(mut self, policy: LockoutConfig) -> Directory {
+        self.lockout = Arc::new(Lockout::new(policy));
+        self
+    }
+
+    /// The failed-sign-in counters every password protocol shares.
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
+    }
+
+    /// Unlock-ADAccount: clears the lockout and failure count of a user (by account name, SIP
+    /// URI or SMTP address). True when the account was locked or had failures counted.
+    pub async fn unlock(&self, key: &str) -> Result<bool, DirectoryError> {
+        let user = self.get(key).await?;
+        Ok(self.lockout.unlock(user.name.as_str()))
     }
 
     pub fn store(&self) -> &Store {
@@ -225,19 +278,7 @@ impl Directory {
 
     /// A user by account name, SIP URI (`sip:…`) or SMTP address (`…@…`).
     pub async fn find(&self, key: &str) -> Result<Option<User>, DirectoryError> {
-        let (column, value) = if key.to_ascii_lowercase().starts_with("sip:") {
-            match key.parse::<SipUri>() {
-                Ok(u) => ("sip_key", u.key()),
-                Err(_) => return Ok(None),
-            }
-        } else if key.contains('@') {
-            match key.parse::<SmtpAddress>() {
-                Ok(a) => ("smtp_key", a.key()),
-                Err(_) => return Ok(None),
-            }
-        } else {
-            ("name", key.to_owned())
-        };
+        let Some((column, value)) = lookup_key(key) else { return Ok(None) };
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {column} = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(self.store.pool()).await?;
         row.as_ref().map(user_from_row).transpose()
@@ -290,18 +331,58 @@ impl Directory {
 
     /// Checks a password for HTTP Basic sign-in. `login` is an account name, SMTP address or
     /// `DOMAIN\name`. Returns the user only when the password matches and the account is enabled.
+    /// No lockout applies: [`Directory::sign_in`] is the path for clients.
     pub async fn verify_password(&self, login: &str, password: &str) -> Result<Option<User>, DirectoryError> {
+        let (user, ok) = self.check_password(login, password).await?;
+        Ok(user.filter(|u| ok && u.enabled))
+    }
+
+    /// A password sign-in from `source` (when known) under the lockout policy: back-off after
+    /// failures, refusal while the account or address is locked, and the same answer (and
+    /// about the same time) for unknown users, disabled users and wrong passwords.
+    pub async fn sign_in(&self, login: &str, password: &str, source: Option<IpAddr>) -> Result<SignIn, DirectoryError> {
         let login = login.rsplit_once('\\').map(|(_, n)| n).unwrap_or(login);
-        let Some(user) = self.find(login).await? else { return Ok(None) };
-        let row = sqlx::query("SELECT password_argon2 FROM users WHERE name = $1")
-            .bind(user.name.as_str())
-            .fetch_one(self.store.pool())
-            .await?;
-        let phc: String = row.try_get("password_argon2")?;
-        let parsed =
-            PasswordHash::new(&phc).map_err(|e| DirectoryError::Corrupt(user.name.to_string(), e.to_string()))?;
-        let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
-        Ok((ok && user.enabled).then_some(user))
+        let found = self.find_with_hash(login).await?;
+        // Unknown logins are counted under their own name, so they lock exactly as real ones.
+        let account = found.as_ref().map_or_else(|| login.to_owned(), |(u, _)| u.name.to_string());
+        match self.lockout.check(&account, source) {
+            Verdict::Locked(_) => return Ok(SignIn::Refused),
+            Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Verdict::Proceed(_) => {}
+        }
+        let (user, phc) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+        // Checked again once a hash slot is free: attempts sent in parallel all passed the first
+        // check, and must not go on guessing once the ones before them locked the account.
+        let still_open = || !matches!(self.lockout.check(&account, source), Verdict::Locked(_));
+        let Some(ok) = verify_off_worker(phc, password, still_open).await? else { return Ok(SignIn::Refused) };
+        match user {
+            Some(u) if ok => {
+                self.lockout.succeeded(&account);
+                Ok(if u.enabled { SignIn::Accepted(u) } else { SignIn::Refused })
+            }
+            _ => {
+                self.lockout.failed(&account, source);
+                Ok(SignIn::Refused)
+            }
+        }
+    }
+
+    /// The user a login names and whether `password` is theirs (checked against the dummy hash
+    /// when there is nobody).
+    async fn check_password(&self, login: &str, password: &str) -> Result<(Option<User>, bool), DirectoryError> {
+        let login = login.rsplit_once('\\').map(|(_, n)| n).unwrap_or(login);
+        let (user, phc) = self.find_with_hash(login).await?.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+        let ok = verify_off_worker(phc, password, || true).await?;
+        Ok((user, ok.unwrap_or(false)))
+    }
+
+    /// Like [`Directory::find`], with the user's argon2 PHC string, in one round trip.
+    async fn find_with_hash(&self, key: &str) -> Result<Option<(User, String)>, DirectoryError> {
+        let Some((column, value)) = lookup_key(key) else { return Ok(None) };
+        let sql = format!("SELECT {USER_COLUMNS}, password_argon2 FROM users WHERE {column} = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value).fetch_optional(self.store.pool()).await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((user_from_row(&row)?, row.try_get("password_argon2")?)))
     }
 
     /// The stored HA1 for a digest user name (`alice` or `alice@litwareinc.com`), realm and
@@ -329,6 +410,47 @@ impl Directory {
         let user = user_from_row(&row)?;
         Ok(user.can_use_sip().then_some((user, ha1)))
     }
+}
+
+/// The column and value a key (account name, `sip:` URI or SMTP address) is looked up by;
+/// `None` when it cannot name anybody.
+fn lookup_key(key: &str) -> Option<(&'static str, String)> {
+    if key.to_ascii_lowercase().starts_with("sip:") {
+        key.parse::<SipUri>().ok().map(|u| ("sip_key", u.key()))
+    } else if key.contains('@') {
+        key.parse::<SmtpAddress>().ok().map(|a| ("smtp_key", a.key()))
+    } else {
+        Some(("name", key.to_owned()))
+    }
+}
+
+/// Checks `password` against `phc` (the dummy hash when `None`) on the blocking pool, a few at a
+/// time: argon2 would otherwise hold an async worker for tens of milliseconds per guess. A
+/// stored hash that does not parse counts as a mismatch (and is logged), as a dummy would.
+/// `None` when `proceed`, asked once a slot is free, says the check is no longer wanted.
+async fn verify_off_worker(
+    phc: Option<String>,
+    password: &str,
+    proceed: impl FnOnce() -> bool,
+) -> Result<Option<bool>, DirectoryError> {
+    let _slot = HASH_SLOTS.acquire().await.map_err(|e| DirectoryError::Hash(e.to_string()))?;
+    if !proceed() {
+        return Ok(None);
+    }
+    let password = password.to_owned();
+    let job = tokio::task::spawn_blocking(move || {
+        let real = phc.is_some();
+        let phc = phc.unwrap_or_else(|| DUMMY_HASH.clone());
+        match PasswordHash::new(&phc) {
+            // Verified first, then combined: the dummy must cost the full check.
+            Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && real,
+            Err(e) => {
+                tracing::error!(error = %e, "a stored password hash does not parse");
+                false
+            }
+        }
+    });
+    job.await.map(Some).map_err(|e| DirectoryError::Hash(e.to_string()))
 }
 
 fn hash_password(password: &str) -> Result<String, DirectoryError> {

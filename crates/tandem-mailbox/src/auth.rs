@@ -1,7 +1,10 @@
 //! HTTP Basic sign-in against the directory, with a short cache: argon2 is deliberately slow
 //! and clients such as DavMail send every request twice (unauthenticated, then with Basic).
+//! Uncached checks go through [`Directory::sign_in`]: argon2 off the async workers, back-off
+//! and lockout per account and per source address, one answer (401) for every refusal.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -9,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use tandem_directory::{Directory, DirectoryError, User};
+use tandem_directory::{Directory, DirectoryError, SignIn, User};
 
 /// How long a successful verification is trusted.
 const TTL: Duration = Duration::from_secs(60);
@@ -30,7 +33,13 @@ pub struct BasicAuth {
 }
 
 impl BasicAuth {
-    pub async fn check(&self, directory: &Directory, headers: &HeaderMap) -> Result<Outcome, DirectoryError> {
+    /// Checks the Basic credentials of a request from `source` (the peer address, when known).
+    pub async fn check(
+        &self,
+        directory: &Directory,
+        headers: &HeaderMap,
+        source: Option<IpAddr>,
+    ) -> Result<Outcome, DirectoryError> {
         let Some((login, password)) = basic_credentials(headers) else { return Ok(Outcome::Challenge) };
         let key: [u8; 32] = Sha256::new()
             .chain_update(login.as_bytes())
@@ -44,8 +53,8 @@ impl BasicAuth {
         {
             return Ok(Outcome::Authenticated(user.clone()));
         }
-        match directory.verify_password(&login, &password).await? {
-            Some(user) if user.can_use_mailbox() => {
+        match directory.sign_in(&login, &password, source).await? {
+            SignIn::Accepted(user) if user.can_use_mailbox() => {
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() >= MAX_ENTRIES {
                         cache.clear();

@@ -115,6 +115,8 @@ impl ClientAccess {
 #[derive(Debug, Clone)]
 pub struct Defaults {
     pub fqdn: String,
+    /// `:port` when the HTTPS listener is not on 443, else empty.
+    pub port_suffix: String,
     pub reachable_base: String,
 }
 
@@ -122,6 +124,10 @@ impl Defaults {
     pub fn of(config: &MailboxConfig) -> Defaults {
         Defaults {
             fqdn: config.fqdn.to_string(),
+            port_suffix: match config.https_listen.port() {
+                443 => String::new(),
+                port => format!(":{port}"),
+            },
             reachable_base: reachable_base(config.https_listen, config.fqdn.as_str()),
         }
     }
@@ -129,8 +135,10 @@ impl Defaults {
     fn default(&self, s: Setting) -> Option<String> {
         let b = &self.reachable_base;
         match s {
+            // Exchange's form (the server's name), with the port when the listener is not on 443,
+            // so the default URI answers as it stands.
             Setting::AutoDiscoverServiceInternalUri => {
-                Some(format!("https://{}/Autodiscover/Autodiscover.xml", self.fqdn))
+                Some(format!("https://{}{}/Autodiscover/Autodiscover.xml", self.fqdn, self.port_suffix))
             }
             Setting::EwsInternalUrl | Setting::EwsExternalUrl => Some(format!("{b}{}", paths::EWS)),
             Setting::OwaInternalUrl => Some(format!("{b}/owa/")),
@@ -207,9 +215,17 @@ mod tests {
     async fn stores_and_reads_settings() {
         let db = tandem_store::testing::TestDatabase::sqlite();
         let store = Store::open(&db.url, crate::MIGRATIONS).await.unwrap();
-        let d = Defaults { fqdn: "mail.x.com".into(), reachable_base: "https://127.0.0.1:1".into() };
+        let d = Defaults {
+            fqdn: "mail.x.com".into(),
+            port_suffix: ":1".into(),
+            reachable_base: "https://127.0.0.1:1".into(),
+        };
         let ca = load(&store, &d).await.unwrap();
         assert_eq!(ca.get(Setting::EwsExternalUrl), Some("https://127.0.0.1:1/EWS/Exchange.asmx"));
+        assert_eq!(
+            ca.get(Setting::AutoDiscoverServiceInternalUri),
+            Some("https://mail.x.com:1/Autodiscover/Autodiscover.xml")
+        );
         assert_eq!(ca.name, "MAIL");
         set(
             &store,

@@ -28,6 +28,7 @@ mod autodiscover;
 pub mod client_access;
 mod data;
 mod ews;
+mod offload;
 
 pub use data::DataError;
 
@@ -202,7 +203,7 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
             Ok(u) => (u, Some(format!("{}@{}", token.application_id, token.realm))),
             Err(resp) => return resp,
         },
-        Ok(None) => match s.auth.check(&s.directory, &parts.headers).await {
+        Ok(None) => match s.auth.check(&s.directory, &parts.headers, peer_ip(&parts.extensions)).await {
             Ok(auth::Outcome::Authenticated(u)) => (u, None),
             Ok(auth::Outcome::Challenge) => {
                 let mut resp = auth::challenge(&s.defaults.fqdn);
@@ -236,6 +237,11 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
         Service::Ews => ews::handle(&s, call).await,
     }
+}
+
+/// The client's address, which tandem-http's listener attaches to every request.
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// The mailbox user an accepted S2S token acts as: it must name an enabled user with a mailbox.

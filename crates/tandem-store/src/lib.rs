@@ -4,7 +4,8 @@
 //! its own migrations, so the roles never share a database. Queries are runtime SQL through
 //! sqlx's `Any` driver with `$n` placeholders, which both backends accept; integers are `BIGINT`
 //! and booleans are stored as 0/1 so one query text serves both. Where the dialects differ, a
-//! migration carries one script per backend.
+//! migration carries one script per backend. Embedded database files are owner-only (0600) in
+//! an owner-only folder (0700), checked at every open.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -13,7 +14,11 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Row};
 
+mod permissions;
+#[cfg(feature = "testing")]
 pub mod testing;
+
+pub use permissions::{DIR_MODE, FILE_MODE, secure_data_dir};
 
 pub use sqlx::{Any, AnyPool as Pool, Transaction};
 
@@ -24,6 +29,8 @@ pub enum StoreError {
     Open { url: String, source: sqlx::Error },
     #[error("cannot create the folder {path} for the database: {source}")]
     Folder { path: String, source: std::io::Error },
+    #[error("cannot restrict {path} to its owner: {source}")]
+    Permissions { path: String, source: std::io::Error },
     #[error("migration {version} ({name}) failed: {source}")]
     Migration { version: i64, name: &'static str, source: sqlx::Error },
     #[error("the database is at schema version {found}, newer than this tandem knows ({known}); upgrade tandem")]
@@ -110,9 +117,8 @@ impl Store {
         let connect_url = match backend {
             Backend::Sqlite => {
                 let path = url.strip_prefix("sqlite://").unwrap_or(url);
-                if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|source| StoreError::Folder { path: dir.display().to_string(), source })?;
+                if !path.starts_with(':') {
+                    permissions::secure_sqlite(Path::new(path))?;
                 }
                 format!("sqlite://{path}?mode=rwc")
             }

@@ -1,9 +1,13 @@
 //! Safe XML reading and writing for the SOAP protocols (EWS, Autodiscover).
 //!
 //! Reading goes through roxmltree with a DTD refused outright (so no entity is ever declared,
-//! let alone expanded, and nothing external is read), a byte limit checked before parsing and a
-//! node limit enforced while parsing. Writing is string building with [`escape`]; [`Writer`]
-//! keeps element nesting honest. The [`soap`] module finds the SOAP 1.1 header and body and
+//! let alone expanded, and nothing external is read), a byte limit checked before parsing, a
+//! linear pre-scan ([`prescan`]) that bounds nesting depth, attributes per element, namespace
+//! declarations in scope, attribute and text length before roxmltree sees the document (its
+//! attribute and namespace checks are quadratic in those counts, and deep trees overflow
+//! recursive consumers), and a node limit enforced while parsing. Writing is string building
+//! with [`escape`]; [`Writer`] keeps element nesting honest and [`serialize`] iterates, so no
+//! document can exhaust the stack. The [`soap`] module finds the SOAP 1.1 header and body and
 //! renders faults.
 
 use std::borrow::Cow;
@@ -11,21 +15,63 @@ use std::fmt::Write as _;
 
 pub use roxmltree::{Document, Node};
 
+mod prescan;
 pub mod soap;
 
-/// Limits applied to every document read.
-#[derive(Debug, Clone, Copy)]
+pub use prescan::prescan;
+
+/// Largest document accepted by default: EWS requests carrying MIME content of large messages
+/// are the biggest legitimate input.
+pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Most nodes accepted by default.
+pub const DEFAULT_MAX_NODES: u32 = 200_000;
+/// Deepest element nesting accepted by default (the root element is depth 1). EWS requests
+/// nest about ten deep; restrictions, the deepest part, are limited to 64 levels on their own.
+pub const DEFAULT_MAX_DEPTH: u32 = 128;
+/// Most attributes (namespace declarations included) on one element by default. SOAP envelopes
+/// declare a handful of namespaces; this keeps roxmltree's per-element duplicate check cheap.
+pub const DEFAULT_MAX_ATTRIBUTES: u32 = 64;
+/// Most namespace declarations in scope at any element by default (those of the element and
+/// its ancestors). EWS requests declare three to six.
+pub const DEFAULT_MAX_NAMESPACES: u32 = 32;
+/// Longest attribute value accepted by default, in bytes as written (item ids and change keys
+/// are a few hundred bytes).
+pub const DEFAULT_MAX_ATTRIBUTE_BYTES: usize = 64 * 1024;
+/// Longest run of character data (text and CDATA between two tags) accepted by default, in bytes
+/// as written: base64 MIME content and attachments are one text node as large as the request.
+pub const DEFAULT_MAX_TEXT_BYTES: usize = DEFAULT_MAX_BYTES;
+
+/// Limits applied to every document read. Callers lower (or raise) single fields with
+/// `Limits { max_depth: 16, ..Limits::default() }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest document accepted, in bytes.
     pub max_bytes: usize,
     /// Most nodes (elements, attributes' owners, text) accepted.
     pub max_nodes: u32,
+    /// Deepest element nesting accepted; the root element is depth 1.
+    pub max_depth: u32,
+    /// Most attributes, namespace declarations included, on one element.
+    pub max_attributes: u32,
+    /// Most namespace declarations in scope at any element (its own and its ancestors').
+    pub max_namespaces: u32,
+    /// Longest attribute value, in bytes as written.
+    pub max_attribute_bytes: usize,
+    /// Longest run of character data between two tags, in bytes as written.
+    pub max_text_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        // EWS requests carrying MIME content of large messages are the biggest legitimate input.
-        Limits { max_bytes: 32 * 1024 * 1024, max_nodes: 200_000 }
+        Limits {
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_nodes: DEFAULT_MAX_NODES,
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_attributes: DEFAULT_MAX_ATTRIBUTES,
+            max_namespaces: DEFAULT_MAX_NAMESPACES,
+            max_attribute_bytes: DEFAULT_MAX_ATTRIBUTE_BYTES,
+            max_text_bytes: DEFAULT_MAX_TEXT_BYTES,
+        }
     }
 }
 
@@ -40,6 +86,16 @@ pub enum XmlError {
     Dtd,
     #[error("the document has more than {0} nodes")]
     TooManyNodes(u32),
+    #[error("elements are nested more than {0} deep")]
+    TooDeep(u32),
+    #[error("an element has more than {0} attributes")]
+    TooManyAttributes(u32),
+    #[error("more than {0} namespace declarations are in scope")]
+    TooManyNamespaces(u32),
+    #[error("an attribute value is longer than {0} bytes")]
+    AttributeTooLong(usize),
+    #[error("a text node is longer than {0} bytes")]
+    TextTooLong(usize),
     #[error("malformed XML: {0}")]
     Malformed(String),
 }
@@ -51,6 +107,7 @@ pub fn parse(bytes: &[u8], limits: Limits) -> Result<Document<'_>, XmlError> {
     }
     let text = std::str::from_utf8(bytes).map_err(|_| XmlError::NotUtf8)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    prescan(text.as_bytes(), &limits)?;
     let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: limits.max_nodes, ..Default::default() };
     Document::parse_with_options(text, options).map_err(|e| match e {
         roxmltree::Error::DtdDetected => XmlError::Dtd,
@@ -121,45 +178,58 @@ pub fn is(node: Node<'_, '_>, ns: &str, name: &str) -> bool {
 /// Serialises `node` and its subtree, naming elements in `ns` with `prefix` and dropping
 /// elements of other namespaces' prefixes to their own `xmlns` declaration. Attributes without a
 /// namespace are kept; namespaced attributes (xsi:type…) are written with an inline declaration.
+/// It walks the tree with an explicit stack, so a deep document costs heap, never call stack.
 pub fn serialize(node: Node<'_, '_>, ns: &str, prefix: &str, out: &mut String) {
-    if node.is_text() {
-        out.push_str(&escape(node.text().unwrap_or("")));
-        return;
+    enum Step<'a, 'input> {
+        Open(Node<'a, 'input>),
+        Close(String),
     }
-    if !node.is_element() {
-        return;
-    }
-    let tag = node.tag_name();
-    let (name, decl) = match tag.namespace() {
-        Some(n) if n == ns => (format!("{prefix}:{}", tag.name()), None),
-        Some(other) => (tag.name().to_owned(), Some(other.to_owned())),
-        None => (tag.name().to_owned(), None),
-    };
-    out.push('<');
-    out.push_str(&name);
-    if let Some(d) = decl {
-        let _ = write!(out, " xmlns=\"{}\"", escape(&d));
-    }
-    for a in node.attributes() {
-        match a.namespace() {
-            None => {
-                let _ = write!(out, " {}=\"{}\"", a.name(), escape(a.value()));
+    let wanted = |c: &Node<'_, '_>| c.is_element() || c.is_text();
+    let mut stack = vec![Step::Open(node)];
+    while let Some(step) = stack.pop() {
+        let node = match step {
+            Step::Close(name) => {
+                let _ = write!(out, "</{name}>");
+                continue;
             }
-            Some(ans) => {
-                let _ = write!(out, " xmlns:a0=\"{}\" a0:{}=\"{}\"", escape(ans), a.name(), escape(a.value()));
+            Step::Open(node) => node,
+        };
+        if node.is_text() {
+            out.push_str(&escape(node.text().unwrap_or("")));
+            continue;
+        }
+        if !node.is_element() {
+            continue;
+        }
+        let tag = node.tag_name();
+        let (name, decl) = match tag.namespace() {
+            Some(n) if n == ns => (format!("{prefix}:{}", tag.name()), None),
+            Some(other) => (tag.name().to_owned(), Some(other.to_owned())),
+            None => (tag.name().to_owned(), None),
+        };
+        out.push('<');
+        out.push_str(&name);
+        if let Some(d) = decl {
+            let _ = write!(out, " xmlns=\"{}\"", escape(&d));
+        }
+        for a in node.attributes() {
+            match a.namespace() {
+                None => {
+                    let _ = write!(out, " {}=\"{}\"", a.name(), escape(a.value()));
+                }
+                Some(ans) => {
+                    let _ = write!(out, " xmlns:a0=\"{}\" a0:{}=\"{}\"", escape(ans), a.name(), escape(a.value()));
+                }
             }
         }
+        if !node.children().any(|c| wanted(&c)) {
+            out.push_str("/>");
+            continue;
+        }
+        out.push('>');
+        stack.push(Step::Close(name));
+        stack.extend(node.children().rev().filter(wanted).map(Step::Open));
     }
-    let mut kids = node.children().filter(|c| c.is_element() || c.is_text()).peekable();
-    if kids.peek().is_none() {
-        out.push_str("/>");
-        return;
-    }
-    out.push('>');
-    for c in kids {
-        serialize(c, ns, prefix, out);
-    }
-    let _ = write!(out, "</{name}>");
 }
 
 /// A small XML writer: elements opened are closed in order, text and attributes are escaped.
@@ -256,10 +326,13 @@ mod tests {
     fn enforces_limits() {
         let doc = b"<a><b/><b/><b/><b/></a>";
         assert_eq!(
-            parse(doc, Limits { max_bytes: 10, max_nodes: 100 }).unwrap_err(),
+            parse(doc, Limits { max_bytes: 10, max_nodes: 100, ..Limits::default() }).unwrap_err(),
             XmlError::TooLarge { size: doc.len(), limit: 10 }
         );
-        assert_eq!(parse(doc, Limits { max_bytes: 100, max_nodes: 3 }).unwrap_err(), XmlError::TooManyNodes(3));
+        assert_eq!(
+            parse(doc, Limits { max_bytes: 100, max_nodes: 3, ..Limits::default() }).unwrap_err(),
+            XmlError::TooManyNodes(3)
+        );
         assert_eq!(parse(b"\xff\xfe", Limits::default()).unwrap_err(), XmlError::NotUtf8);
     }
 

@@ -83,7 +83,9 @@ pub fn for_up(data_dir: Option<&Path>, domain: Option<&str>, config: Option<&Pat
 
 /// Writes the configuration into its data directory (first start of `up`).
 pub fn write_config(cfg: &Config) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    // Owner-only from the start: the stores and keys beneath it are secrets.
+    tandem_store::secure_data_dir(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let file = cfg.data_dir.join(CONFIG_FILE_NAME);
     std::fs::write(&file, cfg.to_toml()).with_context(|| format!("cannot write {}", file.display()))?;
     Ok(file)
@@ -187,7 +189,8 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
     if created {
         tracing::info!(dir = %pki.dir().display(), "certificates written");
     }
-    let directory = Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
+    let directory =
+        Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?.with_lockout(cfg.lockout);
     let setup = trust_before_start(&cfg, roles).await?;
     if let Some(d) = &demo
         && create_demo_users(&cfg, &directory, d).await?

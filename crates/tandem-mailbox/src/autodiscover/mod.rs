@@ -15,17 +15,16 @@ pub mod pox;
 
 /// The SOAP endpoint: parse, dispatch to the operation's handler, render.
 pub(crate) async fn soap(s: &Shared, call: Call) -> Response {
-    let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
-        Ok(d) => d,
-        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.to_string())),
-    };
-    let env = match Envelope::of(&doc) {
-        Ok(e) => e,
-        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.to_string())),
-    };
-    let request = match proto::parse(&env) {
-        Ok(r) => r,
-        Err(e) => return xml_response(StatusCode::BAD_REQUEST, proto::fault(&e.message)),
+    let body = call.body.clone();
+    let request = match crate::offload::run(body.len(), move || parse_soap(&body)).await {
+        Some(Ok(r)) => r,
+        Some(Err(refused)) => return *refused,
+        None => {
+            return xml_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                proto::fault("The server could not read the request."),
+            );
+        }
     };
     let result = match request {
         Request::GetUserSettings(r) => get_user_settings::handle(s, &call.user, r).await,
@@ -44,6 +43,15 @@ pub(crate) async fn soap(s: &Shared, call: Call) -> Response {
             xml_response(StatusCode::INTERNAL_SERVER_ERROR, proto::fault("The server could not complete the request."))
         }
     }
+}
+
+/// Parses a SOAP request body, or the 400 fault refusing it (malformed XML, XML past
+/// tandem-xml's limits, no envelope, an unknown request shape).
+fn parse_soap(body: &[u8]) -> Result<Request, Box<Response>> {
+    let refuse = |reason: &str| Box::new(xml_response(StatusCode::BAD_REQUEST, proto::fault(reason)));
+    let doc = tandem_xml::parse(body, tandem_xml::Limits::default()).map_err(|e| refuse(&e.to_string()))?;
+    let env = Envelope::of(&doc).map_err(|e| refuse(&e.to_string()))?;
+    proto::parse(&env).map_err(|e| refuse(&e.message))
 }
 
 /// What the handlers can fail with (storage only: bad input is answered in the protocol).

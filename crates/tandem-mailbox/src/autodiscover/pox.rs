@@ -11,13 +11,16 @@ use crate::client_access::{self, ClientAccess, Setting};
 use crate::{Call, Shared, xml_response};
 
 pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
-    let request = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
-        Ok(doc) => Request::parse(&doc),
-        Err(_) => Err(PoxError::InvalidRequest),
-    };
-    let request = match request {
-        Ok(r) => r,
-        Err(e) => return error(e.code(), &e.to_string()),
+    let body = call.body.clone();
+    let parsed =
+        crate::offload::run(body.len(), move || match tandem_xml::parse(&body, tandem_xml::Limits::default()) {
+            Ok(doc) => Request::parse(&doc),
+            Err(_) => Err(PoxError::InvalidRequest),
+        });
+    let request = match parsed.await {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return error(e.code(), &e.to_string()),
+        None => return error(603, "The server cannot service this request right now. Try again later."),
     };
     let found = match (&request.email, &request.legacy_dn) {
         (Some(addr), _) => s.directory.find(addr).await,

@@ -222,28 +222,11 @@ impl Ctx<'_> {
 /// The EWS endpoint.
 pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
     let s: &Shared = shared;
-    let doc = match tandem_xml::parse(&call.body, tandem_xml::Limits::default()) {
-        Ok(d) => d,
-        Err(e) => {
-            return fault(ResponseCode::ErrorSchemaValidation, &format!("The request failed schema validation: {e}"));
-        }
-    };
-    let env = match Envelope::of(&doc) {
-        Ok(e) => e,
-        Err(e) => {
-            return fault(ResponseCode::ErrorSchemaValidation, &format!("The request failed schema validation: {e}"));
-        }
-    };
-    let request = match ops::parse(&env) {
-        Ok(r) => r,
-        Err(e) => {
-            let msg = if e.code == ResponseCode::ErrorSchemaValidation {
-                format!("The request failed schema validation: {}", e.message)
-            } else {
-                e.message
-            };
-            return fault(e.code, &msg);
-        }
+    let body = call.body.clone();
+    let request = match crate::offload::run(body.len(), move || parse_request(&body)).await {
+        Some(Ok(r)) => r,
+        Some(Err(refused)) => return *refused,
+        None => return fault(ResponseCode::ErrorInternalServerError, "The server could not read the request."),
     };
     if let Err(e) = s.data.ensure_mailbox(call.user.name.as_str()).await {
         tracing::error!(error = %e, "cannot provision the mailbox");
@@ -308,6 +291,25 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
             fault(code, &msg)
         }
     }
+}
+
+/// Parses a request body into an operation, or the SOAP fault refusing it: malformed XML and
+/// XML past tandem-xml's limits are `ErrorSchemaValidation`, as Exchange answers them.
+fn parse_request(body: &[u8]) -> Result<ops::Request, Box<Response>> {
+    let doc = tandem_xml::parse(body, tandem_xml::Limits::default()).map_err(|e| {
+        Box::new(fault(ResponseCode::ErrorSchemaValidation, &format!("The request failed schema validation: {e}")))
+    })?;
+    let env = Envelope::of(&doc).map_err(|e| {
+        Box::new(fault(ResponseCode::ErrorSchemaValidation, &format!("The request failed schema validation: {e}")))
+    })?;
+    ops::parse(&env).map_err(|e| {
+        let msg = if e.code == ResponseCode::ErrorSchemaValidation {
+            format!("The request failed schema validation: {}", e.message)
+        } else {
+            e.message
+        };
+        Box::new(fault(e.code, &msg))
+    })
 }
 
 fn operation_name(op: &Operation) -> &'static str {

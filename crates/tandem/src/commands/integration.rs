@@ -45,7 +45,14 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
         .await
         .context("reading the client access settings")?;
     let r = match ca.get(tandem_mailbox::client_access::Setting::AutoDiscoverServiceInternalUri) {
-        Some(u) => Ok(format!("AutoDiscoverServiceInternalUri {u}")),
+        // A URI that does not answer would send Outlook-style clients nowhere: probe it.
+        Some(u) => match client.get(u).send().await {
+            Ok(_) => Ok(format!("AutoDiscoverServiceInternalUri {u}")),
+            Err(e) => Err(format!(
+                "AutoDiscoverServiceInternalUri {u} does not answer: {}; run `tandem exchange set-client-access-server --autodiscover-service-internal-uri https://autodiscover.<domain>[:port]/autodiscover/autodiscover.xml` with a URL that answers",
+                tandem_http::client::root_cause(&e)
+            )),
+        },
         None => Err("AutoDiscoverServiceInternalUri is $null; run `tandem exchange set-client-access-server --autodiscover-service-internal-uri https://autodiscover.<domain>/autodiscover/autodiscover.xml`".to_owned()),
     };
     steps.push(Step::new("3", "Exchange Autodiscover (AutoDiscoverServiceInternalUri)", r));
