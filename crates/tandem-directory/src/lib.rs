@@ -133,10 +133,11 @@ pub enum EnabledFlag {
     Mailbox,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration::portable(
-    1,
-    "directory users",
-    "CREATE TABLE users (
+const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        1,
+        "directory users",
+        "CREATE TABLE users (
         name TEXT PRIMARY KEY,
         display_name TEXT NOT NULL,
         sip_uri TEXT NOT NULL,
@@ -159,7 +160,19 @@ const MIGRATIONS: &[Migration] = &[Migration::portable(
         PRIMARY KEY (digest_username, realm, algorithm)
     );
     CREATE INDEX user_digest_user ON user_digest (user_name)",
-)];
+    ),
+    Migration::portable(
+        2,
+        "account lockouts",
+        // One row per locked account (or unknown login name, which locks like a real one), so that
+        // every process and the admin commands see and clear the same lockout.
+        "CREATE TABLE lockouts (
+        account TEXT PRIMARY KEY,
+        locked_at BIGINT NOT NULL,
+        locked_until BIGINT NOT NULL
+    )",
+    ),
+];
 
 const USER_COLUMNS: &str =
     "name, display_name, sip_uri, smtp_address, enabled, sip_enabled, mailbox_enabled, created_at, password_changed_at";
@@ -212,10 +225,78 @@ impl Directory {
     }
 
     /// Unlock-ADAccount: clears the lockout and failure count of a user (by account name, SIP
-    /// URI or SMTP address). True when the account was locked or had failures counted.
+    /// URI or SMTP address), in this process and, through the directory, in every other one.
+    /// True when the account was locked or had failures counted here.
     pub async fn unlock(&self, key: &str) -> Result<bool, DirectoryError> {
         let user = self.get(key).await?;
-        Ok(self.lockout.unlock(user.name.as_str()))
+        let account = user.name.as_str().to_ascii_lowercase();
+        let removed = sqlx::query("DELETE FROM lockouts WHERE account = $1")
+            .bind(&account)
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
+        Ok(self.lockout.unlock(&account) || removed > 0)
+    }
+
+    /// When the account's lockout ends (Unix seconds), if it is locked out now.
+    pub async fn locked_out_until(&self, key: &str) -> Result<Option<i64>, DirectoryError> {
+        let user = self.get(key).await?;
+        let until: Option<i64> = sqlx::query_scalar("SELECT locked_until FROM lockouts WHERE account = $1")
+            .bind(user.name.as_str().to_ascii_lowercase())
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(until.filter(|u| *u > tandem_store::now_unix()))
+    }
+
+    /// Every account locked out now, with when its lockout ends (Unix seconds).
+    pub async fn lockouts(&self) -> Result<std::collections::HashMap<String, i64>, DirectoryError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT account, locked_until FROM lockouts WHERE locked_until > $1")
+                .bind(tandem_store::now_unix())
+                .fetch_all(self.store.pool())
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Counts a failed sign-in of `account` (canonical name) from `source`, for every password
+    /// protocol; a failure that locks the account records the lockout in the directory.
+    pub async fn record_failure(&self, account: &str, source: Option<IpAddr>) -> Result<(), DirectoryError> {
+        if self.lockout.failed(account, source) {
+            let now = tandem_store::now_unix();
+            let until = now.saturating_add(i64::try_from(self.lockout.policy().duration.as_secs()).unwrap_or(i64::MAX));
+            let pool = self.store.pool();
+            // Ended lockouts go at the same time, so the table holds only current ones.
+            sqlx::query("DELETE FROM lockouts WHERE locked_until <= $1 OR account = $2")
+                .bind(now)
+                .bind(account.to_ascii_lowercase())
+                .execute(pool)
+                .await?;
+            sqlx::query("INSERT INTO lockouts (account, locked_at, locked_until) VALUES ($1, $2, $3)")
+                .bind(account.to_ascii_lowercase())
+                .bind(now)
+                .bind(until)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The lockout verdict for an attempt on `account` from `source`. An account lock held in
+    /// memory whose directory record an administrator removed (`tandem user unlock` in another
+    /// process) is lifted here; the directory is read only while the account is locked.
+    pub async fn lockout_verdict(&self, account: &str, source: Option<IpAddr>) -> Result<Verdict, DirectoryError> {
+        let verdict = self.lockout.check(account, source);
+        if matches!(verdict, Verdict::Locked(_)) && self.lockout.is_locked(account) {
+            let recorded: Option<i64> = sqlx::query_scalar("SELECT locked_until FROM lockouts WHERE account = $1")
+                .bind(account.to_ascii_lowercase())
+                .fetch_optional(self.store.pool())
+                .await?;
+            if recorded.is_none() {
+                self.lockout.unlock(account);
+                return Ok(self.lockout.check(account, source));
+            }
+        }
+        Ok(verdict)
     }
 
     pub fn store(&self) -> &Store {
@@ -345,7 +426,7 @@ impl Directory {
         let found = self.find_with_hash(login).await?;
         // Unknown logins are counted under their own name, so they lock exactly as real ones.
         let account = found.as_ref().map_or_else(|| login.to_owned(), |(u, _)| u.name.to_string());
-        match self.lockout.check(&account, source) {
+        match self.lockout_verdict(&account, source).await? {
             Verdict::Locked(_) => return Ok(SignIn::Refused),
             Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
             Verdict::Proceed(_) => {}
@@ -361,7 +442,7 @@ impl Directory {
                 Ok(if u.enabled { SignIn::Accepted(u) } else { SignIn::Refused })
             }
             _ => {
-                self.lockout.failed(&account, source);
+                self.record_failure(&account, source).await?;
                 Ok(SignIn::Refused)
             }
         }

@@ -8,8 +8,10 @@
 //! failures first, as many users may share it) and at the threshold the key is locked for the lockout duration: its
 //! attempts are refused without checking the password, the right one included, as AD does. A
 //! counter resets after the observation window without failures; a success clears the
-//! account's counter (AD resets badPwdCount) but not the address's. State is in memory: it is
-//! per process, lost on restart, bounded to [`MAX_KEYS`] keys. Any password protocol (HTTP
+//! account's counter (AD resets badPwdCount) but not the address's. Counters are in memory: per
+//! process, lost on restart, bounded to [`MAX_KEYS`] keys; an account's lockout is also recorded
+//! in the directory (`Directory::record_failure`), where `tandem user show` reads it and
+//! `tandem user unlock` clears it for every process. Any password protocol (HTTP
 //! Basic now, SIP digest later) uses the same [`Lockout`].
 
 use std::collections::HashMap;
@@ -78,8 +80,10 @@ impl Lockout {
     }
 
     /// Counts a wrong password for `account` from `source`; locks either at its threshold.
-    pub fn failed(&self, account: &str, source: Option<IpAddr>) {
-        self.failed_at(account, source, Instant::now());
+    /// True when this failure locked the account (so the caller can record the lockout where
+    /// administrators and other processes see it).
+    pub fn failed(&self, account: &str, source: Option<IpAddr>) -> bool {
+        self.failed_at(account, source, Instant::now())
     }
 
     /// A right password: the account's counter starts again.
@@ -141,8 +145,9 @@ impl Lockout {
         Verdict::Proceed(wait)
     }
 
-    fn failed_at(&self, account: &str, source: Option<IpAddr>, now: Instant) {
-        let Ok(mut entries) = self.entries.lock() else { return };
+    fn failed_at(&self, account: &str, source: Option<IpAddr>, now: Instant) -> bool {
+        let Ok(mut entries) = self.entries.lock() else { return false };
+        let mut account_locked = false;
         if entries.len() >= MAX_KEYS {
             let window = self.policy.observation_window;
             entries
@@ -165,6 +170,7 @@ impl Lockout {
             metrics::counter!("tandem_auth_failures_total", "key" => kind(&key)).increment(1);
             if threshold > 0 && e.failures >= threshold && e.locked_until.is_none_or(|u| u <= now) {
                 e.locked_until = Some(now + self.policy.duration);
+                account_locked |= matches!(key, Key::Account(_));
                 metrics::counter!("tandem_auth_lockouts_total", "key" => kind(&key)).increment(1);
                 match &key {
                     Key::Account(name) => tracing::warn!(
@@ -182,6 +188,7 @@ impl Lockout {
                 }
             }
         }
+        account_locked
     }
 }
 

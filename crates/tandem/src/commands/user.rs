@@ -115,6 +115,13 @@ pub enum UserCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// Unlock-ADAccount: end a user's lockout after repeated failed sign-ins, at once in every
+    /// running role.
+    Unlock {
+        identity: String,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Remove a user and their credentials.
     Remove {
         identity: String,
@@ -123,8 +130,10 @@ pub enum UserCommand {
     },
 }
 
-fn user_json(u: &User) -> serde_json::Value {
+fn user_json(u: &User, locked_until: Option<i64>) -> serde_json::Value {
     json!({
+        "locked_out": locked_until.is_some(),
+        "lockout_ends_at": locked_until,
         "name": u.name.as_str(),
         "display_name": u.display_name,
         "sip_uri": u.sip_uri.to_string(),
@@ -137,7 +146,7 @@ fn user_json(u: &User) -> serde_json::Value {
     })
 }
 
-fn print_user(u: &User) {
+fn print_user(u: &User, locked_until: Option<i64>) {
     println!("Name            : {}", u.name);
     println!("DisplayName     : {}", u.display_name);
     println!("SipAddress      : {}", u.sip_uri);
@@ -145,6 +154,18 @@ fn print_user(u: &User) {
     println!("Enabled         : {}", u.enabled);
     println!("SipEnabled      : {}", u.sip_enabled);
     println!("MailboxEnabled  : {}", u.mailbox_enabled);
+    match locked_until {
+        Some(t) => println!("LockedOut       : True (until {}; `tandem user unlock {}` ends it)", fmt_unix(t), u.name),
+        None => println!("LockedOut       : False"),
+    }
+}
+
+/// Unix seconds as an RFC 3339 UTC time.
+fn fmt_unix(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
 }
 
 pub async fn run(cmd: UserCommand) -> CliResult {
@@ -170,9 +191,9 @@ pub async fn run(cmd: UserCommand) -> CliResult {
             let dir = open_directory(&cfg).await?;
             let user = dir.add(&NewUser { name, display_name, sip_uri, smtp_address, password }).await?;
             if json {
-                println!("{}", user_json(&user));
+                println!("{}", user_json(&user, None));
             } else {
-                print_user(&user);
+                print_user(&user, None);
             }
             Ok(())
         }
@@ -180,7 +201,10 @@ pub async fn run(cmd: UserCommand) -> CliResult {
             let dir = open_directory(&location.config()?).await?;
             let users = dir.list().await?;
             if json {
-                println!("{}", serde_json::Value::Array(users.iter().map(user_json).collect()));
+                let locked = dir.lockouts().await?;
+                let rows =
+                    users.iter().map(|u| user_json(u, locked.get(&u.name.as_str().to_ascii_lowercase()).copied()));
+                println!("{}", serde_json::Value::Array(rows.collect()));
             } else {
                 println!(
                     "{:<12} {:<24} {:<30} {:<30} Enabled",
@@ -202,10 +226,21 @@ pub async fn run(cmd: UserCommand) -> CliResult {
         UserCommand::Show { identity, location, json } => {
             let dir = open_directory(&location.config()?).await?;
             let u = dir.get(&identity).await?;
+            let locked_until = dir.locked_out_until(&identity).await?;
             if json {
-                println!("{}", user_json(&u));
+                println!("{}", user_json(&u, locked_until));
             } else {
-                print_user(&u);
+                print_user(&u, locked_until);
+            }
+            Ok(())
+        }
+        UserCommand::Unlock { identity, location } => {
+            let dir = open_directory(&location.config()?).await?;
+            let name = dir.get(&identity).await?.name;
+            if dir.unlock(&identity).await? {
+                println!("{name} unlocked");
+            } else {
+                println!("{name} was not locked out");
             }
             Ok(())
         }
