@@ -33,6 +33,9 @@ command -v c++ >/dev/null || need_pkgs+=(g++) # libFuzzer, built by the fuzz tar
 # DavMail (EWS ↔ IMAP/SMTP/CalDAV gateway) for tests/interop/test_davmail.py; keytool comes with its JRE.
 command -v davmail-server >/dev/null || need_pkgs+=(davmail-server)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_pkgs+=(dnsmasq-base)
+# Node and npm for the ews-javascript-api flows (tests/interop/ews-js).
+command -v node >/dev/null || need_pkgs+=(nodejs)
+command -v npm >/dev/null || need_pkgs+=(npm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"
   as_root apt-get update -qq
@@ -94,6 +97,20 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/interop/requirements.txt
+
+# ---- Node peers (ews-javascript-api, for tests/interop/test_ews_js.py) ----
+# Node and npm come with the system packages above; the pinned packages come from the lock file
+# (which records no registry addresses), only when node_modules is missing or older than it.
+ews_js=tests/interop/ews-js
+if [ -f "$ews_js/package-lock.json" ]; then
+  if [ ! -f "$ews_js/node_modules/.package-lock.json" ] || [ "$ews_js/package-lock.json" -nt "$ews_js/node_modules/.package-lock.json" ]; then
+    say "installing the Node packages of $ews_js (npm ci)"
+    (cd "$ews_js" && npm ci --no-audit --no-fund)
+  fi
+elif [ ! -d "$ews_js/node_modules" ] || [ "$ews_js/package.json" -nt "$ews_js/node_modules" ]; then
+  say "installing the Node packages of $ews_js (npm install)"
+  (cd "$ews_js" && npm install --no-audit --no-fund --omit-lockfile-registry-resolved)
+fi
 
 # ---- Rust ----
 if [ "$lint" -eq 1 ]; then

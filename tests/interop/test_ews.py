@@ -478,6 +478,30 @@ def test_sync_folder_items_and_hierarchy(alice):
         folder.delete()
 
 
+def test_sync_reports_read_flag_changes(alice):
+    """A change of only the read flag comes back as a ReadFlagChange (not an Update), as on
+    Exchange; a later change of anything else makes it an Update again."""
+    from exchangelib import Folder, Message
+
+    folder = Folder(parent=alice.inbox, name="Read flags")
+    folder.save()
+    try:
+        m = Message(folder=folder, subject="flag me", is_read=True)
+        m.save()
+        list(folder.sync_items())
+        state = folder.item_sync_state
+        m.is_read = False
+        m.save(update_fields=["is_read"])
+        changes = list(folder.sync_items(sync_state=state))
+        assert [(kind, value[0].id, value[1]) for kind, value in changes] == [("read_flag_change", m.id, False)], changes
+        m.subject = "flag me, edited"
+        m.save(update_fields=["subject"])
+        changes = list(folder.sync_items(sync_state=state))
+        assert [(kind, item.subject) for kind, item in changes] == [("update", "flag me, edited")], changes
+    finally:
+        folder.delete()
+
+
 def test_pull_subscription_get_events(alice, bob):
     from exchangelib import Mailbox, Message
 

@@ -54,6 +54,20 @@ pub const DEFAULT_LOCKOUT_DURATION_MINUTES: u32 = 15;
 /// that lock that address out for the lockout duration (higher than the account threshold:
 /// many users may share one address behind NAT). 0 turns it off.
 pub const DEFAULT_LOCKOUT_SOURCE_THRESHOLD: u32 = 100;
+/// When a UDP registration is reached at its source address instead of its Contact.
+pub const DEFAULT_SIP_NAT_DETECTION: NatDetection = NatDetection::Auto;
+/// Concurrent SIP stream connections (TCP, TLS, WebSocket) per listener; beyond it new ones are
+/// closed at once. Kamailio's `tcp_max_connections` default.
+pub const DEFAULT_SIP_MAX_STREAM_CONNECTIONS: u32 = 2048;
+/// Concurrent SIP stream connections from one source address (one NAT may hide many clients).
+pub const DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE: u32 = 64;
+/// A SIP stream with no traffic for this long is closed. RFC 5626 clients send a CRLF keep-alive
+/// well within it (its recommended interval is 95 to 120 s).
+pub const DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS: u32 = 300;
+/// Presence subscriptions one user may hold at once (a contact list of this many people).
+pub const DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER: u32 = 1000;
+/// Instant messages kept for one offline user before further ones are refused.
+pub const DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER: u32 = 500;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -79,6 +93,22 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line for log shippers.
     Json,
+}
+
+/// How the registrar decides that a UDP client sits behind a NAT, so that requests to it go to
+/// the address its REGISTER came from rather than to its Contact (as Kamailio's `nat_uac_test`
+/// does). Connection-oriented transports and RFC 5626 flows (`ob`, `reg-id`) always use the
+/// connection or source they registered over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatDetection {
+    /// Behind a NAT when the top Via's sent-by differs from the source address or port.
+    #[default]
+    Auto,
+    /// Every UDP registration is reached at its source address.
+    Always,
+    /// Every UDP registration is reached at its Contact (RFC 3261 as written).
+    Never,
 }
 
 /// Where a store keeps its data.
@@ -147,6 +177,13 @@ pub struct FrontendConfig {
     pub sip_requests_per_second_per_source: u32,
     /// `MD5` and/or `SHA-256`, in challenge order.
     pub sip_digest_algorithms: Vec<String>,
+    pub sip_nat_detection: NatDetection,
+    /// Stream connections per SIP listener (TCP, TLS, and WebSocket counted together).
+    pub sip_max_stream_connections: u32,
+    pub sip_max_stream_connections_per_source: u32,
+    pub sip_stream_idle_timeout_secs: u32,
+    pub sip_max_subscriptions_per_user: u32,
+    pub sip_max_offline_messages_per_user: u32,
     pub store: StoreLocation,
 }
 
@@ -261,6 +298,12 @@ struct RawFrontend {
     sip_tls_listen: Option<String>,
     sip_requests_per_second_per_source: Option<u32>,
     sip_digest_algorithms: Option<Vec<String>>,
+    sip_nat_detection: Option<NatDetection>,
+    sip_max_stream_connections: Option<u32>,
+    sip_max_stream_connections_per_source: Option<u32>,
+    sip_stream_idle_timeout_secs: Option<u32>,
+    sip_max_subscriptions_per_user: Option<u32>,
+    sip_max_offline_messages_per_user: Option<u32>,
     database_url: Option<String>,
 }
 
@@ -339,6 +382,12 @@ impl Config {
                 sip_tls_listen: Some(self.frontend.sip_tls_listen.to_string()),
                 sip_requests_per_second_per_source: Some(self.frontend.sip_requests_per_second_per_source),
                 sip_digest_algorithms: Some(self.frontend.sip_digest_algorithms.clone()),
+                sip_nat_detection: Some(self.frontend.sip_nat_detection),
+                sip_max_stream_connections: Some(self.frontend.sip_max_stream_connections),
+                sip_max_stream_connections_per_source: Some(self.frontend.sip_max_stream_connections_per_source),
+                sip_stream_idle_timeout_secs: Some(self.frontend.sip_stream_idle_timeout_secs),
+                sip_max_subscriptions_per_user: Some(self.frontend.sip_max_subscriptions_per_user),
+                sip_max_offline_messages_per_user: Some(self.frontend.sip_max_offline_messages_per_user),
                 database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
             },
             hosts: self.hosts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -415,6 +464,13 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
     let store =
         |key: &str, v: Option<&str>, file: &str| StoreLocation::parse(v, data_dir.join(file)).map_err(|m| err(key, m));
 
+    // A limit of 0 would refuse everything; a limit is turned off by making it large.
+    let positive = |key: &str, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
+        match v.unwrap_or(default) {
+            0 => Err(err(key, "must be at least 1".into())),
+            n => Ok(n),
+        }
+    };
     let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
     if level.trim().is_empty() {
         return Err(err("log.level", "must not be empty; use e.g. info or debug".into()));
@@ -461,6 +517,32 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             .unwrap_or(DEFAULT_SIP_REQUESTS_PER_SECOND_PER_SOURCE),
         sip_digest_algorithms: digest_algorithms(raw.frontend.sip_digest_algorithms)
             .map_err(|m| err("frontend.sip_digest_algorithms", m))?,
+        sip_nat_detection: raw.frontend.sip_nat_detection.unwrap_or(DEFAULT_SIP_NAT_DETECTION),
+        sip_max_stream_connections: positive(
+            "frontend.sip_max_stream_connections",
+            raw.frontend.sip_max_stream_connections,
+            DEFAULT_SIP_MAX_STREAM_CONNECTIONS,
+        )?,
+        sip_max_stream_connections_per_source: positive(
+            "frontend.sip_max_stream_connections_per_source",
+            raw.frontend.sip_max_stream_connections_per_source,
+            DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE,
+        )?,
+        sip_stream_idle_timeout_secs: positive(
+            "frontend.sip_stream_idle_timeout_secs",
+            raw.frontend.sip_stream_idle_timeout_secs,
+            DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS,
+        )?,
+        sip_max_subscriptions_per_user: positive(
+            "frontend.sip_max_subscriptions_per_user",
+            raw.frontend.sip_max_subscriptions_per_user,
+            DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER,
+        )?,
+        sip_max_offline_messages_per_user: positive(
+            "frontend.sip_max_offline_messages_per_user",
+            raw.frontend.sip_max_offline_messages_per_user,
+            DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER,
+        )?,
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
     };
     if !mailbox.enabled && !frontend.enabled {
@@ -550,6 +632,42 @@ mod tests {
         assert_eq!(c.mailbox.autodiscover_fqdn.as_str(), "autodiscover.litwareinc.com");
         assert_eq!(c.directory, StoreLocation::Sqlite("/srv/tandem/tandem-data/directory.db".into()));
         assert_eq!(c.log.format, LogFormat::Human);
+        assert_eq!(c.frontend.sip_nat_detection, DEFAULT_SIP_NAT_DETECTION);
+        assert_eq!(c.frontend.sip_max_stream_connections, DEFAULT_SIP_MAX_STREAM_CONNECTIONS);
+        assert_eq!(c.frontend.sip_max_stream_connections_per_source, DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE);
+        assert_eq!(c.frontend.sip_stream_idle_timeout_secs, DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS);
+        assert_eq!(c.frontend.sip_max_subscriptions_per_user, DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER);
+        assert_eq!(c.frontend.sip_max_offline_messages_per_user, DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER);
+    }
+
+    /// The example states every SIP limit at its default, so the file documents them truly.
+    #[test]
+    fn example_states_the_sip_defaults() {
+        let example = parse(EXAMPLE).unwrap();
+        let defaults = parse("").unwrap();
+        assert_eq!(example.frontend.sip_nat_detection, defaults.frontend.sip_nat_detection);
+        for key in [
+            "sip_nat_detection = \"auto\"",
+            "sip_max_stream_connections = 2048",
+            "sip_max_stream_connections_per_source = 64",
+            "sip_stream_idle_timeout_secs = 300",
+            "sip_max_subscriptions_per_user = 1000",
+            "sip_max_offline_messages_per_user = 500",
+        ] {
+            assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
+        }
+        let c = &example.frontend;
+        let d = &defaults.frontend;
+        assert_eq!(
+            (c.sip_max_stream_connections, c.sip_max_stream_connections_per_source, c.sip_stream_idle_timeout_secs),
+            (d.sip_max_stream_connections, d.sip_max_stream_connections_per_source, d.sip_stream_idle_timeout_secs)
+        );
+        assert_eq!(
+            (c.sip_max_subscriptions_per_user, c.sip_max_offline_messages_per_user),
+            (d.sip_max_subscriptions_per_user, d.sip_max_offline_messages_per_user)
+        );
+        let always = parse("[frontend]\nsip_nat_detection = \"always\"\n").unwrap();
+        assert_eq!(always.frontend.sip_nat_detection, NatDetection::Always);
     }
 
     #[test]
@@ -573,6 +691,9 @@ mod tests {
             ("[frontend]\nhttps_listen = \"127.0.0.1:8443\"", "frontend.https_listen"),
             ("[frontend]\nsip_digest_algorithms = [\"SHA-1\"]", "frontend.sip_digest_algorithms"),
             ("[frontend]\nsip_digest_algorithms = []", "frontend.sip_digest_algorithms"),
+            ("[frontend]\nsip_nat_detection = \"sometimes\"", "frontend.sip_nat_detection"),
+            ("[frontend]\nsip_max_stream_connections = 0", "frontend.sip_max_stream_connections"),
+            ("[frontend]\nsip_max_subscriptions_per_user = 0", "frontend.sip_max_subscriptions_per_user"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -9,6 +9,10 @@ use tandem_directory::lockout::{BACKOFF_BASE, LockoutConfig};
 use tandem_directory::{Directory, NewUser, SignIn};
 use tandem_store::testing::TestDatabase;
 
+/// The tests here time argon2 checks, which share one process-wide pool of hash slots: they run
+/// one at a time so that one test's hashes never count in another's measurement.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const SOURCE: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)));
 
 async fn directory() -> (TestDatabase, Directory) {
@@ -33,6 +37,7 @@ async fn directory() -> (TestDatabase, Directory) {
 
 #[tokio::test]
 async fn failures_back_off_then_lock_until_unlocked() {
+    let _serial = SERIAL.lock().await;
     let (_db, dir) = directory().await;
     assert!(matches!(dir.sign_in("alice", "correct horse", SOURCE).await.unwrap(), SignIn::Accepted(_)));
     let started = Instant::now();
@@ -52,6 +57,7 @@ async fn failures_back_off_then_lock_until_unlocked() {
 
 #[tokio::test]
 async fn unknown_users_get_the_same_answer_in_about_the_same_time() {
+    let _serial = SERIAL.lock().await;
     let (_db, dir) = directory().await;
     let dir = dir.with_lockout(LockoutConfig { threshold: 0, source_threshold: 0, ..LockoutConfig::default() });
     // Warm the dummy hash.
@@ -75,6 +81,7 @@ async fn unknown_users_get_the_same_answer_in_about_the_same_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_guesses_stop_at_the_threshold() {
+    let _serial = SERIAL.lock().await;
     let (_db, dir) = directory().await;
     let started = Instant::now();
     let guesses: Vec<_> = (0..40)
@@ -139,10 +146,12 @@ async fn lockout_is_shared_through_the_directory(db: TestDatabase) {
 
 #[tokio::test]
 async fn lockout_is_shared_through_the_directory_sqlite() {
+    let _serial = SERIAL.lock().await;
     lockout_is_shared_through_the_directory(TestDatabase::sqlite()).await;
 }
 
 #[tokio::test]
 async fn lockout_is_shared_through_the_directory_postgres() {
+    let _serial = SERIAL.lock().await;
     lockout_is_shared_through_the_directory(TestDatabase::postgres().await.expect("PostgreSQL for the battery")).await;
 }

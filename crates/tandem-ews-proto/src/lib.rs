@@ -8,10 +8,12 @@ pub mod autodiscover;
 pub mod build;
 pub mod common;
 pub mod ids;
+pub mod item_schema;
 pub mod ops;
 pub mod pox;
 pub mod render;
 pub mod reply;
+pub mod timezone;
 pub mod types;
 pub mod version;
 

@@ -71,6 +71,29 @@ pub struct FolderView {
 }
 
 pub fn folder(f: &FolderView, shape: &Shape) -> String {
+    folder_with_rights(f, shape, FolderRights::Owner)
+}
+
+/// What the caller may do in a folder, for `EffectiveRights`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderRights {
+    /// The mailbox's owner: everything.
+    Owner,
+    /// A delegate reading it: read only.
+    Reader,
+}
+
+/// `<t:EffectiveRights>` as Exchange writes it for folders.
+pub fn folder_rights(rights: FolderRights) -> String {
+    let all = rights == FolderRights::Owner;
+    format!(
+        "<t:EffectiveRights><t:CreateAssociated>{all}</t:CreateAssociated><t:CreateContents>{all}</t:CreateContents><t:CreateHierarchy>{all}</t:CreateHierarchy><t:Delete>{all}</t:Delete><t:Modify>{all}</t:Modify><t:Read>true</t:Read><t:ViewPrivateItems>{all}</t:ViewPrivateItems></t:EffectiveRights>"
+    )
+}
+
+/// A folder under a shape, with the caller's rights for `EffectiveRights` (AllProperties, or
+/// `folder:EffectiveRights`), in BaseFolderType's order.
+pub fn folder_with_rights(f: &FolderView, shape: &Shape, rights: FolderRights) -> String {
     let el = folder_element(&f.class);
     let mut s = format!("<t:{el}>{}", id_element("FolderId", &f.id, &f.change_key));
     let all = shape.base == BaseShape::AllProperties;
@@ -94,6 +117,9 @@ pub fn folder(f: &FolderView, shape: &Shape) -> String {
     }
     for (field, values) in &f.extended {
         s.push_str(&extended_property(field, values, is_multi(&field.property_type)));
+    }
+    if all || shape.wants("folder:EffectiveRights") {
+        s.push_str(&folder_rights(rights));
     }
     if matches!(el, "Folder" | "TasksFolder") && (default || shape.wants("folder:UnreadCount")) {
         s.push_str(&format!("<t:UnreadCount>{}</t:UnreadCount>", f.unread));
@@ -156,8 +182,9 @@ pub struct ItemView {
     pub extended: Vec<(ExtendedField, Vec<String>)>,
 }
 
+/// An item's element with the properties the shape selects, in the schema's order
+/// ([`crate::item_schema::rank`]), as Exchange writes them.
 pub fn item(i: &ItemView, shape: &Shape) -> String {
-    let mut s = format!("<t:{}>{}", i.element, id_element("ItemId", &i.id, &i.change_key));
     let wanted = |name: &str| -> bool {
         match shape.base {
             BaseShape::AllProperties => name != "MimeContent" || shape.include_mime,
@@ -168,26 +195,48 @@ pub fn item(i: &ItemView, shape: &Shape) -> String {
             }
         }
     };
-    if wanted("MimeContent")
-        && let Some((_, xml)) = i.computed.iter().find(|(n, _)| *n == "MimeContent")
-    {
-        s.push_str(xml);
-    }
+    let rank = |name: &str| crate::item_schema::rank(i.element, name);
+    let id = id_element("ItemId", &i.id, &i.change_key);
+    let mut parts: Vec<(usize, &str)> = vec![(rank("ItemId"), id.as_str())];
     for (name, xml) in &i.computed {
-        if *name != "MimeContent" && wanted(name) {
-            s.push_str(xml);
+        if wanted(name) {
+            parts.push((rank(name), xml));
         }
     }
     for (name, xml) in &i.stored {
         if !COMPUTED.contains(&name.as_str()) && !i.computed.iter().any(|(n, _)| n == name) && wanted(name) {
-            s.push_str(xml);
+            parts.push((rank(name), xml));
         }
     }
-    for (field, values) in &i.extended {
-        s.push_str(&extended_property(field, values, is_multi(&field.property_type)));
+    let extended: Vec<String> = i
+        .extended
+        .iter()
+        .map(|(field, values)| extended_property(field, values, is_multi(&field.property_type)))
+        .collect();
+    let ext_rank = rank("ExtendedProperty");
+    parts.extend(extended.iter().map(|x| (ext_rank, x.as_str())));
+    // Stable: elements of one rank (extended properties, unknown names) keep their order.
+    parts.sort_by_key(|(r, _)| *r);
+    let mut s = format!("<t:{}>", i.element);
+    for (_, xml) in parts {
+        s.push_str(xml);
     }
     s.push_str(&format!("</t:{}>", i.element));
     s
+}
+
+/// The GetStreamingEvents framing Exchange uses for each batch on the open response: an
+/// unprefixed `<Envelope xmlns="…soap/envelope/">` with no XML declaration, which is the text
+/// the Managed API and its ports search the chunked stream for to cut it into envelopes.
+pub fn streaming_envelope(body: &str) -> String {
+    format!(
+        "<Envelope xmlns=\"{env}\"><soap11:Header xmlns:soap11=\"{env}\">{version}</soap11:Header><soap11:Body xmlns:soap11=\"{env}\" xmlns:m=\"{m}\" xmlns:t=\"{t}\" xmlns:xsi=\"{xsi}\">{body}</soap11:Body></Envelope>",
+        env = tandem_xml::soap::SOAP11,
+        version = version::server_version_info(),
+        m = ns::MESSAGES,
+        t = ns::TYPES,
+        xsi = ns::XSI,
+    )
 }
 
 /// The extended fields a shape asks for.
@@ -200,4 +249,21 @@ pub fn requested_extended(shape: &Shape) -> Vec<&ExtendedField> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_envelopes_are_framed_as_exchange_frames_them() {
+        let e = streaming_envelope("<m:GetStreamingEventsResponse/>");
+        assert!(e.starts_with("<Envelope xmlns=\"http://schemas.xmlsoap.org/soap/envelope/\">"), "{e}");
+        assert!(e.ends_with("</Envelope>") && !e.contains("<?xml"), "{e}");
+        // It is a well-formed SOAP envelope a reader without the framing trick understands too.
+        let doc = tandem_xml::parse(e.as_bytes(), Default::default()).unwrap();
+        let env = tandem_xml::soap::Envelope::of(&doc).unwrap();
+        assert!(tandem_xml::is(env.operation, ns::MESSAGES, "GetStreamingEventsResponse"));
+        assert!(env.header.is_some());
+    }
 }

@@ -79,7 +79,9 @@ pub async fn start(
             .collect(),
     };
     let sip_tls = tokio_rustls::TlsAcceptor::from(tandem_http::tls_config(cert.clone())?);
-    let sip = sip::start(settings, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
+    let policy = sip::SipPolicy::from_config(config);
+    let sip =
+        sip::start_with(settings, policy, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Frontend, tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,

@@ -33,10 +33,18 @@ async fn server() -> Server {
 }
 
 async fn server_with_rate(rate: u32) -> Server {
+    server_with_policy(rate, sip::SipPolicy::default()).await
+}
+
+async fn server_with_policy(rate: u32, policy: sip::SipPolicy) -> Server {
+    server_with_lockout(rate, policy, tandem_config::LockoutConfig::default()).await
+}
+
+async fn server_with_lockout(rate: u32, policy: sip::SipPolicy, lockout: tandem_config::LockoutConfig) -> Server {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir_db = TestDatabase::sqlite();
     let fe_db = TestDatabase::sqlite();
-    let directory = Directory::open(&dir_db.url).await.unwrap();
+    let directory = Directory::open(&dir_db.url).await.unwrap().with_lockout(lockout);
     for name in ["alice", "bob", "carol"] {
         directory
             .add(&NewUser {
@@ -75,7 +83,8 @@ async fn server_with_rate(rate: u32) -> Server {
     };
     let tasks = TaskTracker::new();
     let shutdown = CancellationToken::new();
-    let core = sip::start(settings, directory, store.clone(), tls, &tasks, shutdown.clone()).await.unwrap();
+    let core =
+        sip::start_with(settings, policy, directory, store.clone(), tls, &tasks, shutdown.clone()).await.unwrap();
     let addr = core.settings.udp;
     Server { core, store, addr, shutdown, tasks, _dbs: (dir_db, fe_db, tmp) }
 }
@@ -640,4 +649,296 @@ async fn identity_rules_are_settled_at_dispatch() {
         assert_eq!(resp.status, 403, "{method}");
         assert!(resp.reason.contains("From does not match"), "{method}: {}", resp.reason);
     }
+}
+
+/// RFC 3261 routes to the Contact: a REGISTER from one port for a Contact at another reaches the
+/// Contact; one whose Via shows a NAT is reached at its source; a target that never answers
+/// gets the sender a final 408 before the sender's own timer gives up.
+#[tokio::test]
+async fn requests_go_to_the_contact_unless_a_nat_is_detected() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    let mut carol = Ua::new("carol", s.addr).await;
+    let listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut r = alice.request(Method::Register, "sip:litwareinc.com", "reg-contact");
+    r.headers.set("Contact", format!("<sip:alice@{}>", listener.local_addr().unwrap()));
+    r.headers.push("Expires", "600");
+    assert_eq!(alice.send(r).await.status, 200);
+    let binding = s.core.location.lookup("sip:alice@litwareinc.com").remove(0);
+    assert!(binding.by_contact, "a UDP REGISTER whose Via is its source is reached at its Contact");
+
+    let mut m = bob.request(Method::Message, "sip:alice@litwareinc.com", "to-contact");
+    m.body = b"at your contact".to_vec();
+    let sent = bob.send(m);
+    let at_contact = async {
+        let mut buf = vec![0u8; 65536];
+        let (n, from) =
+            tokio::time::timeout(Duration::from_secs(5), listener.recv_from(&mut buf)).await.unwrap().unwrap();
+        let Some(Message::Request(req)) = parse_datagram(&buf[..n], &Default::default()).unwrap() else { panic!() };
+        listener.send_to(&req.response(200).with_to_tag("c").to_bytes(), from).await.unwrap();
+        req
+    };
+    let (resp, got) = tokio::join!(sent, at_contact);
+    assert_eq!(got.body, b"at your contact");
+    assert_eq!(resp.status, 200, "the sender hears the contact's answer");
+
+    // Carol's Via names a private address her packets do not come from: she is behind a NAT
+    // and is reached where her REGISTER came from, not at the Contact she cannot be reached at.
+    let mut r = carol.request(Method::Register, "sip:litwareinc.com", "reg-nat");
+    r.headers.set("Contact", "<sip:carol@10.255.0.9:5060>");
+    r.headers.push("Expires", "600");
+    let mut r = carol.authorize(r).await;
+    r.headers.set("Via", "SIP/2.0/UDP 10.255.0.9:5060;branch=z9hG4bKnat1;rport");
+    send_once(&carol, &r).await;
+    assert_eq!(carol.recv_response().await.status, 200);
+    assert!(!s.core.location.lookup("sip:carol@litwareinc.com")[0].by_contact);
+    let mut m = bob.request(Method::Message, "sip:carol@litwareinc.com", "to-nat");
+    m.body = b"through the nat".to_vec();
+    let (resp, got) = tokio::join!(bob.send(m), carol.recv_request(Method::Message));
+    assert_eq!(resp.status, 200);
+    assert_eq!(got.body, b"through the nat");
+
+    // Alice's contact stops answering: Bob still gets a final response, 408, within 32 s.
+    drop(listener);
+    let m = bob.request(Method::Message, "sip:alice@litwareinc.com", "to-nowhere");
+    let m = bob.authorize(m).await;
+    send_once(&bob, &m).await;
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 65536];
+    let status = loop {
+        let n = tokio::time::timeout(Duration::from_secs(40), bob.sock.recv(&mut buf))
+            .await
+            .expect("a final response")
+            .unwrap();
+        if let Some(Message::Response(r)) = parse_datagram(&buf[..n], &Default::default()).unwrap()
+            && r.status >= 200
+        {
+            break r.status;
+        }
+    };
+    assert_eq!(status, 408);
+    assert!(
+        started.elapsed() < Duration::from_secs(32),
+        "answered before the sender's timer F: {:?}",
+        started.elapsed()
+    );
+}
+
+/// NAT detection "never" reaches even Carol's Contact; "always" reaches Alice at her source.
+#[tokio::test]
+async fn nat_detection_is_configurable() {
+    let policy = sip::SipPolicy { nat_detection: tandem_config::NatDetection::Always, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut r = alice.request(Method::Register, "sip:litwareinc.com", "reg-always");
+    r.headers.set("Contact", "<sip:alice@127.0.0.1:9>");
+    r.headers.push("Expires", "600");
+    assert_eq!(alice.send(r).await.status, 200);
+    assert!(!s.core.location.lookup("sip:alice@litwareinc.com")[0].by_contact);
+    drop(s);
+
+    let policy = sip::SipPolicy { nat_detection: tandem_config::NatDetection::Never, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let mut carol = Ua::new("carol", s.addr).await;
+    let mut r = carol.request(Method::Register, "sip:litwareinc.com", "reg-never");
+    r.headers.push("Expires", "600");
+    let mut r = carol.authorize(r).await;
+    r.headers.set("Via", "SIP/2.0/UDP 10.255.0.9:5060;branch=z9hG4bKnever;rport");
+    send_once(&carol, &r).await;
+    assert_eq!(carol.recv_response().await.status, 200);
+    assert!(s.core.location.lookup("sip:carol@litwareinc.com")[0].by_contact);
+    // An RFC 5626 flow is the source whatever the setting.
+    let mut r = carol.request(Method::Register, "sip:litwareinc.com", "reg-ob");
+    r.headers.set("Contact", "<sip:carol@127.0.0.1:9;ob>;reg-id=1;+sip.instance=\"<urn:uuid:1>\"");
+    r.headers.push("Expires", "600");
+    assert_eq!(carol.send(r).await.status, 200);
+    let flows: Vec<bool> = s.core.location.lookup("sip:carol@litwareinc.com").iter().map(|b| b.by_contact).collect();
+    assert!(flows.contains(&false), "{flows:?}");
+}
+
+/// An unknown user and a known one with a wrong password get the same answer, word for word, so
+/// a 403 does not tell which accounts exist.
+#[tokio::test]
+async fn digest_refusals_do_not_tell_which_users_exist() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    alice.password = "not the password";
+    let mut mallory = Ua::new("mallory", s.addr).await;
+    let wrong = alice.register(600).await;
+    let unknown = mallory.register(600).await;
+    assert_eq!((wrong.status, unknown.status), (403, 403));
+    assert_eq!(wrong.reason, unknown.reason);
+    assert!(!wrong.reason.contains("password") && !unknown.reason.contains("user"), "{}", wrong.reason);
+}
+
+/// An OPTIONS over a stream connection, answered 200 when the connection is served.
+async fn options_over(stream: &mut tokio::net::TcpStream, n: u32) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let local = stream.local_addr().unwrap();
+    let raw = format!(
+        "OPTIONS sip:litwareinc.com SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bKtcp{n}-{}\r\nFrom: <sip:x@litwareinc.com>;tag=t\r\nTo: <sip:litwareinc.com>\r\nCall-ID: tcp{n}-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        local.port(),
+        local.port()
+    );
+    if stream.write_all(raw.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => buf[..n].starts_with(b"SIP/2.0 200 "),
+        _ => false,
+    }
+}
+
+/// Whether the server closed a connection (read gives end of file) within `wait`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(tokio::time::timeout(wait, stream.read(&mut buf)).await, Ok(Ok(0)) | Ok(Err(_)))
+}
+
+async fn connect_from(source: &str, server: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// Stream connections are capped per source address and per listener; a freed place is reused.
+#[tokio::test]
+async fn stream_connections_are_capped_per_source_and_listener() {
+    let policy =
+        sip::SipPolicy { max_stream_connections: 3, max_stream_connections_per_source: 2, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let tcp = s.core.settings.tcp;
+    let mut a1 = connect_from("127.0.0.1", tcp).await;
+    let mut a2 = connect_from("127.0.0.1", tcp).await;
+    assert!(options_over(&mut a1, 1).await && options_over(&mut a2, 2).await);
+    let mut a3 = connect_from("127.0.0.1", tcp).await;
+    assert!(closed_within(&mut a3, Duration::from_secs(2)).await, "a third connection from one source is closed");
+    let mut b1 = connect_from("127.0.0.2", tcp).await;
+    assert!(options_over(&mut b1, 3).await, "another source is still served");
+    let mut c1 = connect_from("127.0.0.3", tcp).await;
+    assert!(closed_within(&mut c1, Duration::from_secs(2)).await, "the listener is full at 3");
+    drop(a1);
+    // The server notices the close on its next read; then the place is free again.
+    let mut again = None;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut c = connect_from("127.0.0.3", tcp).await;
+        if options_over(&mut c, 4).await {
+            again = Some(c);
+            break;
+        }
+    }
+    assert!(again.is_some(), "a closed connection's place is given back");
+    assert!(options_over(&mut a2, 5).await, "admitted connections are untouched");
+}
+
+/// An idle stream is closed after the configured time; one that sends RFC 5626 double-CRLF pings
+/// gets a single CRLF pong for each and stays open.
+#[tokio::test]
+async fn idle_streams_close_and_crlf_keepalives_hold_them_open() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let policy = sip::SipPolicy { stream_idle_timeout: Duration::from_secs(1), ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let tcp = s.core.settings.tcp;
+    let mut idle = connect_from("127.0.0.1", tcp).await;
+    let mut alive = connect_from("127.0.0.1", tcp).await;
+    let started = std::time::Instant::now();
+    for _ in 0..6 {
+        alive.write_all(b"\r\n\r\n").await.unwrap();
+        let mut pong = [0u8; 8];
+        let n = tokio::time::timeout(Duration::from_secs(2), alive.read(&mut pong)).await.unwrap().unwrap();
+        assert_eq!(&pong[..n], b"\r\n", "a double CRLF ping is answered with one CRLF");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(2));
+    assert!(closed_within(&mut idle, Duration::from_secs(1)).await, "the silent connection was closed");
+    assert!(options_over(&mut alive, 6).await, "the kept-alive connection still works");
+}
+
+/// One user's presence subscriptions are capped (503 with Retry-After); others are not hurt.
+/// Offline messages for one user are capped too (480 saying why).
+#[tokio::test]
+async fn per_user_caps_on_subscriptions_and_offline_messages() {
+    let policy =
+        sip::SipPolicy { max_subscriptions_per_user: 2, max_offline_messages_per_user: 1, ..Default::default() };
+    let s = server_with_policy(0, policy).await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    assert_eq!(alice.register(600).await.status, 200);
+    let subscribe = |ua: &mut Ua, target: &str, call: &str| {
+        let mut sub = ua.request(Method::Subscribe, target, call);
+        sub.headers.push("Event", "presence");
+        sub
+    };
+    for (i, target) in ["sip:bob@litwareinc.com", "sip:carol@litwareinc.com"].iter().enumerate() {
+        let sub = subscribe(&mut alice, target, &format!("cap-{i}"));
+        assert_eq!(alice.send(sub).await.status, 200);
+    }
+    let sub = subscribe(&mut alice, "sip:alice@litwareinc.com", "cap-3");
+    let refused = alice.send(sub).await;
+    assert_eq!(refused.status, 503);
+    assert!(refused.headers.get("Retry-After").is_some());
+    assert!(refused.reason.contains("too many subscriptions"), "{}", refused.reason);
+    assert_eq!(bob.register(600).await.status, 200);
+    let sub = subscribe(&mut bob, "sip:alice@litwareinc.com", "cap-bob");
+    assert_eq!(bob.send(sub).await.status, 200, "another user still subscribes");
+
+    // Carol is offline: one message is kept, the next is refused with the reason.
+    let m = alice.request(Method::Message, "sip:carol@litwareinc.com", "off-1");
+    assert_eq!(alice.send(m).await.status, 202);
+    let m = alice.request(Method::Message, "sip:carol@litwareinc.com", "off-2");
+    let full = alice.send(m).await;
+    assert_eq!(full.status, 480);
+    assert!(full.reason.contains("offline message store full"), "{}", full.reason);
+}
+
+/// 200 wrong digest passwords for Alice lock her account (her right password is refused too,
+/// with the same 403) and the attacking address, after back-off slowed the first guesses; Bob,
+/// signing in from elsewhere meanwhile, is answered at once.
+#[tokio::test]
+async fn wrong_digest_passwords_lock_the_account_and_the_source() {
+    let lockout = tandem_config::LockoutConfig {
+        threshold: 5,
+        source_threshold: 50,
+        observation_window: Duration::from_secs(900),
+        duration: Duration::from_secs(900),
+    };
+    let s = server_with_lockout(0, sip::SipPolicy::default(), lockout).await;
+    let mut attacker = Ua::bound("alice", s.addr, "127.0.0.1:0").await;
+    attacker.password = "guess";
+    let started = std::time::Instant::now();
+    let mut reasons = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let r = attacker.register(600).await;
+        assert_eq!(r.status, 403);
+        reasons.insert(r.reason);
+    }
+    let attack = started.elapsed();
+    assert!(attack >= Duration::from_millis(3500), "back-off slowed the first guesses: {attack:?}");
+    assert_eq!(reasons.len(), 1, "wrong and locked read the same: {reasons:?}");
+
+    // Locked: the right password is refused too, from any address, with the same answer.
+    attacker.password = PASSWORD;
+    let locked = attacker.register(600).await;
+    assert_eq!(locked.status, 403);
+    assert!(reasons.contains(&locked.reason));
+    let mut alice_elsewhere = Ua::bound("alice", s.addr, "127.0.0.3:0").await;
+    // Branches are made from the name and CSeq: start past the attacker's, or the server would
+    // take these requests for retransmissions of its.
+    alice_elsewhere.cseq = 10_000;
+    assert_eq!(alice_elsewhere.register(600).await.status, 403, "the account is locked wherever it signs in");
+    assert!(s.core.location.lookup("sip:alice@litwareinc.com").is_empty());
+    // The attacking address is locked for every account.
+    let mut carol_at_attacker = Ua::bound("carol", s.addr, "127.0.0.1:0").await;
+    assert_eq!(carol_at_attacker.register(600).await.status, 403, "the source is locked out");
+
+    // Bob, from another address, signs in and is answered at once.
+    let mut bob = Ua::bound("bob", s.addr, "127.0.0.2:0").await;
+    let t = std::time::Instant::now();
+    assert_eq!(bob.register(600).await.status, 200);
+    assert!(t.elapsed() < Duration::from_millis(500), "another user's SIP stays fast: {:?}", t.elapsed());
+    assert!(s.core.directory().lockout().is_locked("alice"));
 }

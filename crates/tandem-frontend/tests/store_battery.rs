@@ -19,6 +19,7 @@ fn registration(aor: &str, contact: &str, expires_at: i64) -> Registration {
         call_id: format!("{contact}-call"),
         cseq: u32::MAX,
         user_agent: Some("battery/1 ünïcode".into()),
+        by_contact: false,
     }
 }
 
@@ -44,6 +45,7 @@ async fn registrations(fe: &FrontendStore) {
     let mut b1 = registration(BOB, "sip:bob@10.0.0.3:5070", now - 1);
     b1.user_agent = None;
     b1.transport = "TCP".into();
+    b1.by_contact = true;
     fe.replace_registrations(&[ALICE.into(), BOB.into()], &[a1.clone(), a2.clone(), b1.clone()]).await.unwrap();
     let mut all = fe.registrations().await.unwrap();
     all.sort_by(|x, y| x.contact.cmp(&y.contact));
@@ -126,7 +128,7 @@ async fn blocks(fe: &FrontendStore) {
 
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 1);
+    assert_eq!(opened.schema_version().await.unwrap(), 2);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
@@ -135,7 +137,7 @@ async fn battery(db: &TestDatabase) {
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 1);
+    assert_eq!(again.store().schema_version().await.unwrap(), 2);
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
 }
 

@@ -124,6 +124,7 @@ fn router(shared: AppState) -> Router {
         .route(paths::AUTODISCOVER_XML, axum::routing::any(dispatch))
         .fallback(dispatch)
         .with_state(shared)
+        .layer(axum::middleware::from_fn(autodiscover::advertise_endpoints))
         .merge(tandem_trust::mailbox::routes(s2s))
 }
 
@@ -150,13 +151,13 @@ pub async fn start(
 
 /// Which service a path names (compared without case, as IIS does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Service {
+pub(crate) enum Service {
     Ews,
     AutodiscoverSoap,
     AutodiscoverPox,
 }
 
-fn service_of(path: &str) -> Option<Service> {
+pub(crate) fn service_of(path: &str) -> Option<Service> {
     let p = path.trim_end_matches('/').to_ascii_lowercase();
     if p == paths::EWS.to_ascii_lowercase() {
         Some(Service::Ews)

@@ -84,6 +84,9 @@ pub fn parse_answer_item(node: Node<'_, '_>) -> Result<(ItemRef, ItemData), Prot
 fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
     let element = node.tag_name().name().to_owned();
     let mut d = ItemData { element, ..ItemData::default() };
+    // Start/End written without an offset are wall-clock times in the item's zone.
+    let mut local: Vec<(&str, String)> = Vec::new();
+    let mut zones: Vec<(&str, Option<crate::timezone::Zone>)> = Vec::new();
     for c in children(node) {
         if c.tag_name().namespace() != Some(ns::TYPES) {
             return Err(ProtoError::schema(format!("unexpected element {}", c.tag_name().name())));
@@ -117,10 +120,15 @@ fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
             "Subject" => d.subject = Some(text(c)),
             "ItemClass" => d.item_class = Some(text(c)),
             "IsRead" => d.is_read = parse_bool(&text(c)),
+            "StartTimeZone" | "EndTimeZone" | "MeetingTimeZone" => {
+                zones.push((if name == "EndTimeZone" { "End" } else { "Start" }, crate::timezone::Zone::parse(c)))
+            }
             "Start" => {
+                local.push(("Start", text(c)));
                 d.start = Some(parse_datetime(&text(c)).ok_or_else(|| ProtoError::schema("Start is not a date-time"))?)
             }
             "End" => {
+                local.push(("End", text(c)));
                 d.end = Some(parse_datetime(&text(c)).ok_or_else(|| ProtoError::schema("End is not a date-time"))?)
             }
             "ToRecipients" | "CcRecipients" | "BccRecipients" => {
@@ -134,8 +142,34 @@ fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
         }
         let mut xml = String::new();
         tandem_xml::serialize(c, ns::TYPES, "t", &mut xml);
+        // Date-times are kept as the instant, written in UTC whatever offset the client used
+        // (Exchange answers `2026-12-03T10:00:00Z` to `…T10:00:00.000+00:00`).
+        // A wall-clock Start/End (no offset) waits for the item's zone, read after the loop, or
+        // (UpdateItem) the stored item's: the handler normalizes what is left.
+        let wall_clock = matches!(name, "Start" | "End") && !crate::timezone::has_offset(&text(c));
+        if !wall_clock && let Some(utc) = crate::item_schema::normalize_datetime(name, &xml) {
+            xml = utc;
+        }
         d.fields.retain(|(n, _)| n != name);
         d.fields.push((name.to_owned(), xml));
+    }
+    for (which, raw) in local {
+        if crate::timezone::has_offset(&raw) {
+            continue;
+        }
+        // End falls back to the start's zone, as a single StartTimeZone (or 2007's
+        // MeetingTimeZone) governs both.
+        let zone = zones.iter().find(|(w, _)| *w == which).or_else(|| zones.iter().find(|(w, _)| *w == "Start"));
+        let (Some((_, Some(zone))), Some(wall)) = (zone, parse_datetime(&raw)) else { continue };
+        let utc = zone.to_utc(wall);
+        if which == "Start" {
+            d.start = Some(utc);
+        } else {
+            d.end = Some(utc);
+        }
+        if let Some((_, xml)) = d.fields.iter_mut().find(|(n, _)| n == which) {
+            *xml = crate::item_schema::datetime_element(which, utc);
+        }
     }
     Ok(d)
 }
@@ -403,5 +437,32 @@ mod tests {
         assert_eq!(item.subject.as_deref(), Some("Hello & bye"));
         assert_eq!(item.recipients, ["bob@x.com"]);
         assert!(item.fields.iter().any(|(n, x)| n == "Subject" && x == "<t:Subject>Hello &amp; bye</t:Subject>"));
+    }
+
+    #[test]
+    fn date_times_are_stored_in_utc() {
+        let x = format!(
+            r#"<t:CalendarItem xmlns:t="{}"><t:Start>2026-12-03T10:00:00.000+00:00</t:Start><t:End>2026-12-03T12:30:00+01:00</t:End></t:CalendarItem>"#,
+            ns::TYPES
+        );
+        let d = tandem_xml::parse(x.as_bytes(), Default::default()).unwrap();
+        let item = parse_item(d.root_element()).unwrap();
+        assert_eq!(item.fields[0].1, "<t:Start>2026-12-03T10:00:00Z</t:Start>");
+        assert_eq!(item.fields[1].1, "<t:End>2026-12-03T11:30:00Z</t:End>");
+        assert_eq!(item.end.unwrap() - item.start.unwrap(), 5400);
+    }
+
+    #[test]
+    fn wall_clock_times_are_read_in_the_items_zone() {
+        let zone = r#"<t:StartTimeZone Id="Tokyo"><t:Periods><t:Period Bias="-PT9H" Name="Standard" Id="Std"/></t:Periods><t:TransitionsGroups><t:TransitionsGroup Id="0"><t:Transition><t:To Kind="Period">Std</t:To></t:Transition></t:TransitionsGroup></t:TransitionsGroups><t:Transitions><t:Transition><t:To Kind="Group">0</t:To></t:Transition></t:Transitions></t:StartTimeZone>"#;
+        let x = format!(
+            r#"<t:CalendarItem xmlns:t="{}"><t:Start>2026-12-03T19:00:00</t:Start><t:End>2026-12-03T10:30:00Z</t:End>{zone}</t:CalendarItem>"#,
+            ns::TYPES
+        );
+        let d = tandem_xml::parse(x.as_bytes(), Default::default()).unwrap();
+        let item = parse_item(d.root_element()).unwrap();
+        assert_eq!(item.fields[0].1, "<t:Start>2026-12-03T10:00:00Z</t:Start>");
+        assert_eq!(item.fields[1].1, "<t:End>2026-12-03T10:30:00Z</t:End>", "an explicit offset wins");
+        assert!(item.fields[2].1.starts_with("<t:StartTimeZone Id=\"Tokyo\">"), "the definition is kept");
     }
 }

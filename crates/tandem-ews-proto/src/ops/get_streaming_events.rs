@@ -34,7 +34,7 @@ impl Request {
     }
 }
 
-/// One envelope of the stream: the connection status, and notifications when there are any.
+/// One envelope of the stream (in Exchange's streaming framing, [`render::streaming_envelope`]): the connection status, and notifications when there are any.
 pub fn envelope(status: &str, notifications: &[(String, i64, Vec<Event>, i64)]) -> String {
     let mut body = String::from(
         "<m:GetStreamingEventsResponse><m:ResponseMessages><m:GetStreamingEventsResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode>",
@@ -47,7 +47,7 @@ pub fn envelope(status: &str, notifications: &[(String, i64, Vec<Event>, i64)]) 
         body.push_str("</m:Notifications>");
     }
     body.push_str(&format!("<m:ConnectionStatus>{status}</m:ConnectionStatus></m:GetStreamingEventsResponseMessage></m:ResponseMessages></m:GetStreamingEventsResponse>"));
-    render::envelope(&body)
+    render::streaming_envelope(&body)
 }
 
 /// The answer when a subscription id is unknown or not the caller's.
@@ -57,7 +57,7 @@ pub fn error_envelope(code: ResponseCode, message: &str) -> String {
         tandem_xml::escape(message),
         code.as_str()
     );
-    render::envelope(&body)
+    render::streaming_envelope(&body)
 }
 
 /// The answer when some of the requested subscriptions cannot be served: one error message per
@@ -77,7 +77,7 @@ pub fn refused_envelope(refused: &[(ResponseCode, String, Vec<String>)]) -> Stri
         body.push_str("</m:ErrorSubscriptionIds><m:ConnectionStatus>Closed</m:ConnectionStatus></m:GetStreamingEventsResponseMessage>");
     }
     body.push_str("</m:ResponseMessages></m:GetStreamingEventsResponse>");
-    render::envelope(&body)
+    render::streaming_envelope(&body)
 }
 
 /// The refused subscriptions of a stream's envelope, with each one's response code (empty when

@@ -6,11 +6,13 @@
 //! request must raise it. The ring bounds memory whatever the request rate (as Kamailio's
 //! one-time-nonce arrays do); a nonce whose slot was reused by a newer one is simply stale.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::hmac;
+use tandem_directory::lockout::Verdict;
 use tandem_directory::{DigestAlgorithm as StoredAlgorithm, Directory, User};
 use tandem_sip_proto::{Challenge, Credentials, DigestAlgorithm, digest_response};
 
@@ -34,9 +36,18 @@ pub enum AuthOutcome {
     Authenticated(Box<User>),
     /// No usable credentials: challenge (with `stale` when only the nonce was old).
     Challenge { stale: bool },
-    /// Credentials that are wrong, replayed or for a disabled user: 403, no new challenge.
+    /// Credentials that are wrong, replayed or for a disabled user: 403, no new challenge. The
+    /// cause is for the log only; the answer is the same for every one (see [`FORBIDDEN_REASON`]).
     Forbidden(&'static str),
 }
+
+/// The reason phrase of every 403 for credentials: an unknown user, a disabled one and a wrong
+/// password read the same, so answers do not tell which accounts exist.
+pub const FORBIDDEN_REASON: &str = "Forbidden (authentication failed)";
+
+/// Stands in for the HA1 of a user name the directory does not know, so such a request costs the
+/// same digest computation as a known user's.
+const DUMMY_HA1: &str = "00000000000000000000000000000000";
 
 #[derive(Debug)]
 pub struct DigestAuth {
@@ -53,18 +64,18 @@ pub struct DigestAuth {
 }
 
 impl DigestAuth {
-    pub fn new(realm: &str, algorithms: Vec<DigestAlgorithm>) -> DigestAuth {
+    /// `None` when the system's random-number generator fails: nonces need an unguessable key.
+    pub fn new(realm: &str, algorithms: Vec<DigestAlgorithm>) -> Option<DigestAuth> {
         let mut secret = [0u8; 32];
-        // Without randomness nonces would still expire and be HMAC-bound; fill never fails on Linux.
-        let _ = aws_lc_rs::rand::fill(&mut secret);
-        DigestAuth {
+        aws_lc_rs::rand::fill(&mut secret).ok()?;
+        Some(DigestAuth {
             realm: realm.to_owned(),
             algorithms,
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             next: AtomicU64::new(1),
             slots: Mutex::new(vec![(0, 0); NONCE_SLOTS]),
             credentials: Mutex::new(Default::default()),
-        }
+        })
     }
 
     fn now_secs() -> u64 {
@@ -74,9 +85,7 @@ impl DigestAuth {
     fn nonce(&self) -> String {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         self.slots.lock().unwrap_or_else(|p| p.into_inner())[(seq as usize) % NONCE_SLOTS] = (seq, 0);
-        let mut random = [0u8; 8];
-        let _ = aws_lc_rs::rand::fill(&mut random);
-        let body = format!("{:x}.{seq:x}.{}", Self::now_secs(), hex::encode(random));
+        let body = format!("{:x}.{seq:x}.{}", Self::now_secs(), super::random_token());
         let tag = hmac::sign(&self.key, format!("{body}.{}", self.realm).as_bytes());
         format!("{body}.{}", hex::encode(&tag.as_ref()[..16]))
     }
@@ -108,8 +117,17 @@ impl DigestAuth {
             .collect()
     }
 
-    /// Checks the credentials in `header_value` for `method`.
-    pub async fn verify(&self, directory: &Directory, method: &str, header_value: Option<&str>) -> AuthOutcome {
+    /// Checks the credentials in `header_value` for `method`, sent from `source`. Wrong passwords
+    /// count in the directory's lockout (per account and per source, shared with every password
+    /// protocol): each imposes a growing wait before the next check, and at the threshold the
+    /// account or address is refused without a check, the right password included.
+    pub async fn verify(
+        &self,
+        directory: &Directory,
+        method: &str,
+        header_value: Option<&str>,
+        source: IpAddr,
+    ) -> AuthOutcome {
         let Some(value) = header_value else { return AuthOutcome::Challenge { stale: false } };
         let Ok(creds) = Credentials::parse(value) else { return AuthOutcome::Challenge { stale: false } };
         if !creds.realm.eq_ignore_ascii_case(&self.realm) || !self.algorithms.contains(&creds.algorithm) {
@@ -126,11 +144,36 @@ impl DigestAuth {
                 return AuthOutcome::Forbidden("directory unavailable");
             }
         };
-        let Some((user, ha1)) = found else { return AuthOutcome::Forbidden("unknown or disabled user") };
-        let expected = digest_response(&ha1, method, &creds);
-        if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), creds.response.as_bytes()).is_err() {
-            return AuthOutcome::Forbidden("wrong password");
+        let account = found.as_ref().map_or_else(|| creds.username.to_ascii_lowercase(), |(u, _)| u.name.to_string());
+        let lockout = directory.lockout();
+        match lockout.check(&account, Some(source)) {
+            Verdict::Locked(_) => {
+                // Guessing at a locked account is still guessing: it counts for the address, so
+                // the source slows down and locks too.
+                lockout.failed(&account, Some(source));
+                return AuthOutcome::Forbidden("locked out");
+            }
+            Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Verdict::Proceed(_) => {}
         }
+        let ha1 = found.as_ref().map_or(DUMMY_HA1, |(_, ha1)| ha1.as_str());
+        let expected = digest_response(ha1, method, &creds);
+        let matches =
+            aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), creds.response.as_bytes()).is_ok();
+        let user = match found {
+            Some((user, _)) if matches => {
+                lockout.succeeded(&account);
+                user
+            }
+            Some(_) => {
+                lockout.failed(&account, Some(source));
+                return AuthOutcome::Forbidden("wrong password");
+            }
+            None => {
+                lockout.failed(&account, Some(source));
+                return AuthOutcome::Forbidden("unknown or disabled user");
+            }
+        };
         // Replay: the nonce-count must grow; without qop a nonce is good once.
         let nc = match (&creds.qop, &creds.nc) {
             (Some(_), Some(nc)) => match u32::from_str_radix(nc, 16) {
@@ -188,8 +231,8 @@ mod tests {
 
     #[test]
     fn nonces_are_bound_to_the_key() {
-        let a = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]);
-        let b = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]);
+        let a = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]).unwrap();
+        let b = DigestAuth::new("litwareinc.com", vec![DigestAlgorithm::Md5]).unwrap();
         let n = a.nonce();
         assert!(a.check_nonce(&n).is_ok());
         assert!(b.check_nonce(&n).is_err());

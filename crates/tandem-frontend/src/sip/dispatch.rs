@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, Method, Request, Response};
 
-use super::auth::AuthOutcome;
+use super::auth::{AuthOutcome, FORBIDDEN_REASON};
 use super::proxy::{self, Transactions};
 use super::transport::{Flow, Outbound};
 use super::{ALLOW, SipCore, im, presence, random_token, registrar, txn};
@@ -71,7 +71,7 @@ impl SipCore {
         let value = req.headers.get(header).or_else(|| {
             req.headers.get(if header == "Authorization" { "Proxy-Authorization" } else { "Authorization" })
         });
-        match self.auth.verify(&self.directory, req.method.as_str(), value).await {
+        match self.auth.verify(&self.directory, req.method.as_str(), value, reply.flow.peer().ip()).await {
             AuthOutcome::Authenticated(user) => Some(*user),
             AuthOutcome::Challenge { stale } => {
                 let mut r = req.response(status).with_to_tag(&random_token());
@@ -85,7 +85,7 @@ impl SipCore {
                 metrics::counter!("tandem_sip_auth_failures_total").increment(1);
                 tracing::info!(peer = %reply.flow.peer(), method = %req.method, why, "digest authentication refused");
                 let mut r = req.response(403).with_to_tag(&random_token());
-                r.reason = format!("Forbidden ({why})");
+                r.reason = FORBIDDEN_REASON.into();
                 reply.send(r).await;
                 None
             }
@@ -106,7 +106,7 @@ impl SipCore {
             req.headers.push_front("Via", via.to_string());
         }
         if req.method == Method::Ack {
-            self.on_ack(req, flow, branch).await;
+            self.on_ack(req, branch).await;
             return;
         }
         let key = txn::ServerKey { branch, method: req.method.clone() };
@@ -202,7 +202,9 @@ impl SipCore {
             reply.send(r).await;
             return;
         }
-        if let Some(done) = registrar::register(&self.location, Ctx { req, user, reply }).await {
+        if let Some(done) =
+            registrar::register(&self.location, self.policy.nat_detection, Ctx { req, user, reply }).await
+        {
             presence::registration_changed(self, &done.aor).await;
             if done.added {
                 im::deliver_stored(self.clone(), done.aor);
@@ -264,7 +266,7 @@ impl SipCore {
             self.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
             return;
         }
-        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), Some(b.flow.clone()))).collect();
+        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         self.forward(req, flow, key, targets).await;
     }
 

@@ -10,9 +10,6 @@ use super::dispatch::Ctx;
 use super::{SipCore, random_token};
 use crate::store::{DataError, OfflineMessage};
 
-/// Messages kept per offline user before further ones are refused.
-pub const MAX_STORED_PER_USER: i64 = 500;
-
 /// Handles a MESSAGE from an authenticated user to `target`, the address of record of this
 /// domain its Request-URI names (`None`: not one of ours).
 pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String>) {
@@ -36,7 +33,7 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
     let bindings = core.location.lookup(&aor);
     if !bindings.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
-        let targets = bindings.into_iter().map(|b| (b.contact_uri, Some(b.flow))).collect();
+        let targets = bindings.iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         let (key, flow) = reply.into_transaction();
         core.forward(req, flow, key, targets).await;
         return;
@@ -46,18 +43,30 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
             metrics::counter!("tandem_sip_im_total", "delivery" => "stored").increment(1);
             202
         }
-        Ok(false) => 480,
+        Ok(false) => {
+            metrics::counter!("tandem_sip_im_total", "delivery" => "refused_store_full").increment(1);
+            tracing::warn!(
+                %aor,
+                limit = core.policy.max_offline_messages_per_user,
+                "offline message refused: the user's store is full (frontend.sip_max_offline_messages_per_user)"
+            );
+            480
+        }
         Err(e) => {
             tracing::error!(error = %e, %aor, "offline message not stored");
             500
         }
     };
-    reply.send(req.response(status).with_to_tag(&random_token())).await;
+    let mut r = req.response(status).with_to_tag(&random_token());
+    if status == 480 {
+        r.reason = "Temporarily Unavailable (offline message store full)".into();
+    }
+    reply.send(r).await;
 }
 
 /// Keeps a message for later; false when the user's store is full.
 async fn store(core: &SipCore, aor: &str, req: &Request, sender: &User) -> Result<bool, DataError> {
-    if core.store.offline_message_count(aor).await? >= MAX_STORED_PER_USER {
+    if core.store.offline_message_count(aor).await? >= core.policy.max_offline_messages_per_user {
         return Ok(false);
     }
     let message = OfflineMessage {
@@ -89,7 +98,8 @@ pub(super) fn deliver_stored(core: Arc<SipCore>, aor: String) {
             let mut delivered = false;
             for b in core.location.lookup(&aor) {
                 let req = stored_request(&core, &aor, &b.contact_uri, &m.from_header, &m.content_type, m.body.clone());
-                if let Some(resp) = core.request(req, b.flow.clone()).await
+                let Some(flow) = core.flow_for(&b.contact_uri, b.route()).await else { continue };
+                if let Some(resp) = core.request(req, flow).await
                     && (200..300).contains(&resp.status)
                 {
                     delivered = true;

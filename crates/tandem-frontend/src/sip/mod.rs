@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_directory::Directory;
-use tandem_sip_proto::{Host, Message, Method, Response, Transport, Uri};
+use tandem_sip_proto::{HeaderView, Host, Message, Method, Response, Transport, Uri};
 use tandem_store::Store;
 
 use crate::store::FrontendStore;
@@ -62,10 +62,53 @@ pub struct SipSettings {
     pub digest_algorithms: Vec<tandem_sip_proto::DigestAlgorithm>,
 }
 
+/// Limits and routing choices from `tandem.toml` (`frontend.sip_*`); the default is the
+/// configuration's defaults.
+#[derive(Debug, Clone)]
+pub struct SipPolicy {
+    pub nat_detection: tandem_config::NatDetection,
+    /// Concurrent stream connections per listener (TCP, TLS, WebSocket).
+    pub max_stream_connections: usize,
+    pub max_stream_connections_per_source: usize,
+    pub stream_idle_timeout: Duration,
+    pub max_subscriptions_per_user: usize,
+    pub max_offline_messages_per_user: i64,
+}
+
+impl Default for SipPolicy {
+    /// The configuration's named defaults.
+    fn default() -> Self {
+        use tandem_config as c;
+        SipPolicy {
+            nat_detection: c::DEFAULT_SIP_NAT_DETECTION,
+            max_stream_connections: c::DEFAULT_SIP_MAX_STREAM_CONNECTIONS as usize,
+            max_stream_connections_per_source: c::DEFAULT_SIP_MAX_STREAM_CONNECTIONS_PER_SOURCE as usize,
+            stream_idle_timeout: Duration::from_secs(u64::from(c::DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS)),
+            max_subscriptions_per_user: c::DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER as usize,
+            max_offline_messages_per_user: i64::from(c::DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER),
+        }
+    }
+}
+
+impl SipPolicy {
+    /// The policy a Front End configuration sets.
+    pub fn from_config(f: &tandem_config::FrontendConfig) -> SipPolicy {
+        SipPolicy {
+            nat_detection: f.sip_nat_detection,
+            max_stream_connections: f.sip_max_stream_connections as usize,
+            max_stream_connections_per_source: f.sip_max_stream_connections_per_source as usize,
+            stream_idle_timeout: Duration::from_secs(u64::from(f.sip_stream_idle_timeout_secs)),
+            max_subscriptions_per_user: f.sip_max_subscriptions_per_user as usize,
+            max_offline_messages_per_user: i64::from(f.sip_max_offline_messages_per_user),
+        }
+    }
+}
+
 /// State shared by every request handler.
 #[derive(Debug)]
 pub struct SipCore {
     pub settings: SipSettings,
+    pub policy: SipPolicy,
     directory: Directory,
     store: FrontendStore,
     out: Arc<Outbound>,
@@ -77,7 +120,7 @@ pub struct SipCore {
     tasks: TaskTracker,
 }
 
-/// Starts the SIP listeners and the core; returns the core for status and tests.
+/// Starts the SIP listeners and the core with the default [`SipPolicy`].
 pub async fn start(
     settings: SipSettings,
     directory: Directory,
@@ -86,6 +129,23 @@ pub async fn start(
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<Arc<SipCore>, StartError> {
+    start_with(settings, SipPolicy::default(), directory, store, tls, tasks, shutdown).await
+}
+
+/// Starts the SIP listeners and the core; returns the core for status and tests.
+pub async fn start_with(
+    settings: SipSettings,
+    policy: SipPolicy,
+    directory: Directory,
+    store: Store,
+    tls: tokio_rustls::TlsAcceptor,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<Arc<SipCore>, StartError> {
+    if tokens().is_none() {
+        return Err(StartError::Random);
+    }
+    let auth = DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()).ok_or(StartError::Random)?;
     let listeners = transport::bind(settings.udp, settings.tcp, settings.tls).await?;
     // Port 0 in the configuration (tests) means "any": advertise what was really bound.
     let mut settings = settings;
@@ -100,12 +160,18 @@ pub async fn start(
     }
     let (tx, mut rx) = mpsc::channel::<Inbound>(INBOUND_QUEUE);
     let (closed_tx, mut closed_rx) = mpsc::unbounded_channel::<Flow>();
-    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx);
+    let stream_limits = transport::StreamLimits {
+        per_listener: policy.max_stream_connections,
+        per_source: policy.max_stream_connections_per_source,
+        idle: policy.stream_idle_timeout,
+    };
+    let out = Outbound::new(tasks.clone(), shutdown.clone(), tx, closed_tx, stream_limits);
     let store = FrontendStore::new(store);
     let location = Location::load(&store).await?;
     let core = Arc::new(SipCore {
-        auth: DigestAuth::new(&settings.domain, settings.digest_algorithms.clone()),
+        auth,
         settings,
+        policy: policy.clone(),
         directory,
         store,
         out: out.clone(),
@@ -120,13 +186,13 @@ pub async fn start(
     let dispatcher = core.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
+        let lanes = Arc::new(Lanes::default());
         loop {
             let inbound = tokio::select! {
                 _ = stop.cancelled() => break,
                 m = rx.recv() => match m { Some(m) => m, None => break },
             };
-            let core = dispatcher.clone();
-            dispatcher.tasks.spawn(async move { core.dispatch(inbound).await });
+            lanes.submit(&dispatcher, inbound);
         }
     });
     let janitor = core.clone();
@@ -158,15 +224,69 @@ pub async fn start(
     Ok(core)
 }
 
+/// Messages of one call (Call-ID) are handled one after another, in arrival order, so a 180
+/// relayed for a call never overtakes its 200; messages of different calls run in parallel. Each
+/// busy Call-ID has a lane (a queue and the task draining it); the task ends when its queue is
+/// empty, and the next message of that call opens a new lane.
+#[derive(Debug, Default)]
+struct Lanes {
+    open: Mutex<HashMap<String, mpsc::UnboundedSender<Inbound>>>,
+}
+
+impl Lanes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Inbound>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn submit(self: &Arc<Self>, core: &Arc<SipCore>, inbound: Inbound) {
+        let key = match &inbound.message {
+            Message::Request(r) => r.call_id().map(str::to_owned),
+            Message::Response(r) => r.call_id().map(str::to_owned),
+        }
+        .unwrap_or_else(|| inbound.flow.describe());
+        let mut open = self.lock();
+        // A lane drains under this lock before it closes, so a send here is never lost.
+        let inbound = match open.get(&key) {
+            Some(lane) => match lane.send(inbound) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(back)) => back,
+            },
+            None => inbound,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        open.insert(key.clone(), tx);
+        drop(open);
+        let (core, lanes) = (core.clone(), self.clone());
+        core.tasks.clone().spawn(async move {
+            let mut next = Some(inbound);
+            while let Some(m) = next {
+                core.clone().dispatch(m).await;
+                let mut open = lanes.lock();
+                next = rx.try_recv().ok();
+                if next.is_none() {
+                    open.remove(&key);
+                }
+            }
+        });
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Bind(#[from] transport::BindError),
+    #[error("the system random-number generator failed; SIP cannot make nonces or tags")]
+    Random,
     #[error("registrations cannot be loaded: {0}")]
     Store(#[from] crate::store::DataError),
 }
 
 impl SipCore {
+    /// The directory SIP authenticates against (its lockout state is shared with HTTP sign-in).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
     async fn dispatch(self: Arc<Self>, inbound: Inbound) {
         let Inbound { message, flow } = inbound;
         match message {
@@ -186,7 +306,7 @@ impl SipCore {
                 metrics::counter!("tandem_sip_requests_total", "method" => req.method.as_str().to_owned()).increment(1);
                 self.on_request(req, flow).await;
             }
-            Message::Response(resp) => self.on_response(resp, flow).await,
+            Message::Response(resp) => self.on_response(resp).await,
         }
     }
 
@@ -268,11 +388,39 @@ impl SipCore {
     }
 }
 
-/// A random token for tags, branches and ETags.
+/// Unpredictable tokens without a system call each: HMAC-SHA-256 of a counter under a key drawn
+/// once from the system's random-number generator. `None` when that generator failed; [`start`]
+/// then refuses to run, so no handler ever asks for a token without a key.
+struct Tokens {
+    key: aws_lc_rs::hmac::Key,
+    next: std::sync::atomic::AtomicU64,
+}
+
+fn tokens() -> Option<&'static Tokens> {
+    static TOKENS: std::sync::OnceLock<Option<Tokens>> = std::sync::OnceLock::new();
+    TOKENS
+        .get_or_init(|| {
+            let mut seed = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut seed).ok()?;
+            Some(Tokens {
+                key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &seed),
+                next: std::sync::atomic::AtomicU64::new(0),
+            })
+        })
+        .as_ref()
+}
+
+/// A random token for tags, branches and ETags (18 hex digits).
 pub fn random_token() -> String {
-    let mut b = [0u8; 9];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    hex::encode(b)
+    match tokens() {
+        Some(t) => {
+            let n = t.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tag = aws_lc_rs::hmac::sign(&t.key, &n.to_be_bytes());
+            hex::encode(&tag.as_ref()[..9])
+        }
+        // Unreachable in a running server: `start` fails first when the generator does.
+        None => String::new(),
+    }
 }
 
 /// Readiness: an OPTIONS over UDP to our own listener must be answered 200 within two seconds.
@@ -317,9 +465,15 @@ pub fn websocket_routes(core: Arc<SipCore>) -> axum::Router {
         ws: WebSocketUpgrade,
     ) -> axum::response::Response {
         let out = core.out.clone();
+        let Some(slot) = out.admit(Transport::Wss, peer) else {
+            let busy = [(axum::http::header::RETRY_AFTER, "30")];
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, busy, "too many SIP connections\n").into_response();
+        };
         ws.protocols(["sip"])
+            .max_message_size(transport::WEBSOCKET_MAX_MESSAGE)
+            .max_frame_size(transport::WEBSOCKET_MAX_MESSAGE)
             .on_upgrade(move |socket| async move {
-                out.adopt_websocket(socket, peer);
+                out.adopt_websocket(socket, peer, slot);
             })
             .into_response()
     }

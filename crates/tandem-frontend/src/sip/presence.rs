@@ -284,6 +284,20 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 reply.send(r).await;
                 return;
             };
+            let held = core.presence.lock().subscriptions.values().filter(|s| s.watcher == watcher).count();
+            if held >= core.policy.max_subscriptions_per_user {
+                metrics::counter!("tandem_sip_subscriptions_refused_total").increment(1);
+                tracing::warn!(
+                    %watcher,
+                    held,
+                    "SIP SUBSCRIBE refused: the user holds the most subscriptions allowed \
+                     (frontend.sip_max_subscriptions_per_user)"
+                );
+                let mut r = answer(503).with_to_tag(&random_token()).with_header("Retry-After", "600");
+                r.reason = "Service Unavailable (too many subscriptions for this user)".into();
+                reply.send(r).await;
+                return;
+            }
             let blocked = is_blocked(core, &target, &watcher).await;
             let our_tag = random_token();
             let mut to = match req.to() {

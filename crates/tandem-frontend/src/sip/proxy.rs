@@ -75,7 +75,7 @@ impl SipCore {
         send_response(&self.txns, &self.out, key, flow, response).await;
     }
 
-    pub(super) async fn on_ack(self: &Arc<Self>, req: Request, flow: Flow, branch: String) {
+    pub(super) async fn on_ack(self: &Arc<Self>, req: Request, branch: String) {
         let key = ServerKey { branch, method: Method::Invite };
         {
             let mut t = self.txns();
@@ -112,7 +112,6 @@ impl SipCore {
             &format!("z9hG4bKa{}", short_hash(&incoming_branch)),
             false,
         );
-        let _ = flow;
         let _ = self.out.send(&out_flow, req.to_bytes()).await;
     }
 
@@ -268,7 +267,7 @@ impl SipCore {
         tokio::time::timeout(TIMEOUT + Duration::from_secs(1), rx).await.ok().and_then(Result::ok)
     }
 
-    pub(super) async fn on_response(self: &Arc<Self>, mut resp: Response, _flow: Flow) {
+    pub(super) async fn on_response(self: &Arc<Self>, mut resp: Response) {
         let Ok(via) = resp.top_via() else { return };
         let Some(branch) = via.branch().map(str::to_owned) else { return };
         let Ok(cseq) = resp.cseq() else { return };

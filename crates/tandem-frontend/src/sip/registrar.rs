@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tandem_sip_proto::{HeaderView, NameAddr, Request, Transport, Uri};
+use tandem_config::NatDetection;
+use tandem_sip_proto::{HeaderView, Host, NameAddr, Request, Transport, Uri};
 
 use crate::store::{DataError, FrontendStore, Registration};
 
@@ -26,11 +27,44 @@ pub const MAX_CONTACTS: usize = 8;
 pub struct Binding {
     pub contact: String,
     pub contact_uri: Uri,
+    /// The flow the REGISTER came over.
     pub flow: Flow,
+    /// Requests go to the Contact (resolved when sent) rather than back over `flow`: a UDP
+    /// registration that shows no NAT and asks for no RFC 5626 flow (see [`reach_by_contact`]).
+    pub by_contact: bool,
     pub expires_at: i64,
     pub call_id: String,
     pub cseq: u32,
     pub user_agent: Option<String>,
+}
+
+impl Binding {
+    /// The flow requests to this endpoint must use; `None`: resolve the Contact.
+    pub fn route(&self) -> Option<Flow> {
+        (!self.by_contact).then(|| self.flow.clone())
+    }
+}
+
+/// Whether requests for a contact registered over `flow` go to the Contact itself (RFC 3261
+/// §10.3) rather than back to the REGISTER's source. The source is right for a stream (only the
+/// connection reaches the client), for an RFC 5626 flow the client asks for (`;ob` in the
+/// Contact URI, or a `reg-id`), and for a client behind a NAT, which `nat` detects as Kamailio's
+/// `nat_uac_test` does: in "auto", a top Via whose sent-by is not the source address and port.
+pub fn reach_by_contact(nat: NatDetection, req: &Request, flow: &Flow, contact: &NameAddr) -> bool {
+    if flow.transport().is_reliable() || contact.uri.params.has("ob") || contact.params.has("reg-id") {
+        return false;
+    }
+    match nat {
+        NatDetection::Always => false,
+        NatDetection::Never => true,
+        NatDetection::Auto => match req.top_via() {
+            Ok(via) => {
+                let port = via.port.unwrap_or(via.default_port());
+                matches!(via.host, Host::Ip(ip) if ip == flow.peer().ip()) && port == flow.peer().port()
+            }
+            Err(_) => false,
+        },
+    }
 }
 
 /// The location service. Memory answers routing at once; the store follows within
@@ -69,6 +103,7 @@ impl Location {
                 contact: row.contact,
                 contact_uri: na.uri,
                 flow,
+                by_contact: row.by_contact,
                 expires_at: row.expires_at,
                 call_id: row.call_id,
                 cseq: row.cseq,
@@ -88,10 +123,11 @@ impl Location {
         !self.lookup(aor).is_empty()
     }
 
-    /// The flow of the binding whose contact is `uri` (in-dialog requests to a TCP client).
+    /// The flow to use for the binding whose contact is `uri` (in-dialog requests to a TCP
+    /// client or one behind a NAT); `None` when there is none or it is reached at its Contact.
     pub fn flow_for_contact(&self, uri: &Uri) -> Option<Flow> {
         let map = self.lock();
-        map.values().flatten().find(|b| same_contact(&b.contact_uri, uri)).map(|b| b.flow.clone())
+        map.values().flatten().find(|b| same_contact(&b.contact_uri, uri)).and_then(Binding::route)
     }
 
     /// Every live binding, for `cs get-registrations`.
@@ -147,10 +183,10 @@ pub(super) struct Registered {
 }
 
 /// Handles a REGISTER that dispatch has authenticated as the user of its To.
-pub(super) async fn register(location: &Location, ctx: Ctx) -> Option<Registered> {
+pub(super) async fn register(location: &Location, nat: NatDetection, ctx: Ctx) -> Option<Registered> {
     let Ctx { req, user, reply } = ctx;
     let aor = user.sip_uri.key();
-    match update_bindings(location, &req, reply.flow(), &aor) {
+    match update_bindings(location, nat, &req, reply.flow(), &aor) {
         Update::Done { current, added } => {
             let now = tandem_store::now_unix();
             let mut r = req.response(200).with_to_tag(&random_token());
@@ -192,7 +228,7 @@ enum Update {
 
 /// Applies a REGISTER's contacts to the bindings in memory (the store follows at the next
 /// flush).
-fn update_bindings(location: &Location, req: &Request, flow: &Flow, aor: &str) -> Update {
+fn update_bindings(location: &Location, nat: NatDetection, req: &Request, flow: &Flow, aor: &str) -> Update {
     let contacts = req.headers.values("Contact");
     let header_expires = req.expires();
     let call_id = req.call_id().unwrap_or_default().to_owned();
@@ -237,6 +273,7 @@ fn update_bindings(location: &Location, req: &Request, flow: &Flow, aor: &str) -
                 contact: strip_expires(c),
                 contact_uri: na.uri.clone(),
                 flow: flow.clone(),
+                by_contact: reach_by_contact(nat, req, flow, &na),
                 expires_at: now + i64::from(expires.min(MAX_EXPIRES)),
                 call_id: call_id.clone(),
                 cseq,
@@ -279,6 +316,7 @@ async fn persist(store: &FrontendStore, changed: &[(String, Vec<Binding>)]) -> R
                 call_id: b.call_id.clone(),
                 cseq: b.cseq,
                 user_agent: b.user_agent.clone(),
+                by_contact: b.by_contact,
             })
         })
         .collect();

@@ -2,10 +2,11 @@
 //! over the same flow (a client behind NAT or on TCP can only be reached that way).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use tandem_sip_proto::{Limits, Message, StreamItem, StreamParser, Transport, parse_datagram};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -17,8 +18,54 @@ use tokio_util::task::TaskTracker;
 
 /// Messages queued for one stream connection before it counts as stuck and is closed.
 const STREAM_QUEUE: usize = 512;
-/// A stream connection with no traffic for this long is closed (clients keep alive with CRLF).
-const STREAM_IDLE: Duration = Duration::from_secs(600);
+/// The largest SIP message over WebSocket, as over any transport (the parser's limit); axum's
+/// default would buffer 64 MiB per message before anyone signed in.
+pub const WEBSOCKET_MAX_MESSAGE: usize = 65_535;
+/// At most one "connection refused" warning per this interval, so a flood does not flood the log.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Bounds on stream connections (`frontend.sip_max_stream_connections*`,
+/// `frontend.sip_stream_idle_timeout_secs`).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Concurrent connections accepted per listener: TCP, TLS and WebSocket each.
+    pub per_listener: usize,
+    pub per_source: usize,
+    /// A stream with no traffic in either direction (CRLF keep-alives count) for this long is
+    /// closed.
+    pub idle: Duration,
+}
+
+/// Counts of accepted stream connections, per listener and per source address.
+#[derive(Debug, Default)]
+struct Admitted {
+    per_listener: HashMap<Transport, usize>,
+    per_source: HashMap<IpAddr, usize>,
+}
+
+/// A place among the accepted connections; given back when the connection ends.
+#[derive(Debug)]
+pub struct Slot {
+    owner: std::sync::Weak<Outbound>,
+    transport: Transport,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some(owner) = self.owner.upgrade() else { return };
+        let mut a = lock(&owner.admitted);
+        if let Some(n) = a.per_listener.get_mut(&self.transport) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(n) = a.per_source.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                a.per_source.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Where a message came from, and so how to answer it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -74,6 +121,9 @@ pub struct Outbound {
     streams: Mutex<HashMap<u64, StreamHandle>>,
     next_id: AtomicU64,
     limits: Limits,
+    streams_limits: StreamLimits,
+    admitted: Mutex<Admitted>,
+    last_refusal_log: Mutex<Option<Instant>>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
     inbound: mpsc::Sender<Inbound>,
@@ -87,12 +137,16 @@ impl Outbound {
         shutdown: CancellationToken,
         inbound: mpsc::Sender<Inbound>,
         closed: mpsc::UnboundedSender<Flow>,
+        streams_limits: StreamLimits,
     ) -> Arc<Outbound> {
         Arc::new(Outbound {
             udp: Mutex::new(None),
             streams: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             limits: Limits::default(),
+            streams_limits,
+            admitted: Mutex::new(Admitted::default()),
+            last_refusal_log: Mutex::new(None),
             tasks,
             shutdown,
             inbound,
@@ -144,10 +198,50 @@ impl Outbound {
             .map_err(|_| SendError::Io(addr, std::io::ErrorKind::TimedOut.into()))?
             .map_err(|e| SendError::Io(addr, e))?;
         let _ = stream.set_nodelay(true);
-        Ok(self.adopt_stream(stream, addr, Transport::Tcp))
+        // A connection we open is not counted against the listeners' caps.
+        Ok(self.adopt_stream(stream, addr, Transport::Tcp, None))
     }
 
-    fn adopt_stream<S>(self: &Arc<Self>, stream: S, peer: SocketAddr, transport: Transport) -> Flow
+    /// Admits a new connection on a listener, or refuses it (`None`: close it at once) when the
+    /// listener or its source address is at its cap.
+    pub fn admit(self: &Arc<Self>, transport: Transport, peer: SocketAddr) -> Option<Slot> {
+        let limits = self.streams_limits;
+        let ip = peer.ip();
+        let refused = {
+            let mut a = lock(&self.admitted);
+            let listener = a.per_listener.get(&transport).copied().unwrap_or(0);
+            let source = a.per_source.get(&ip).copied().unwrap_or(0);
+            if listener >= limits.per_listener {
+                Some(("listener", limits.per_listener))
+            } else if source >= limits.per_source {
+                Some(("source", limits.per_source))
+            } else {
+                *a.per_listener.entry(transport).or_default() += 1;
+                *a.per_source.entry(ip).or_default() += 1;
+                None
+            }
+        };
+        let Some((cap, limit)) = refused else {
+            return Some(Slot { owner: Arc::downgrade(self), transport, ip });
+        };
+        metrics::counter!("tandem_sip_connections_refused_total", "cap" => cap).increment(1);
+        let now = Instant::now();
+        let mut last = lock(&self.last_refusal_log);
+        if last.is_none_or(|t| now.duration_since(t) >= REFUSAL_LOG_INTERVAL) {
+            *last = Some(now);
+            tracing::warn!(
+                %peer,
+                transport = transport.as_str(),
+                cap,
+                limit,
+                "SIP connection refused: too many connections (frontend.sip_max_stream_connections{})",
+                if cap == "source" { "_per_source" } else { "" }
+            );
+        }
+        None
+    }
+
+    fn adopt_stream<S>(self: &Arc<Self>, stream: S, peer: SocketAddr, transport: Transport, slot: Option<Slot>) -> Flow
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -159,16 +253,23 @@ impl Outbound {
             owner: Arc::downgrade(self),
             flow: flow.clone(),
             limits: self.limits,
+            idle: self.streams_limits.idle,
             inbound: self.inbound.clone(),
             pong: tx,
             shutdown: self.shutdown.clone(),
+            _slot: slot,
         };
         self.tasks.spawn(run.run(stream, rx));
         flow
     }
 
     /// Takes over an upgraded WebSocket (RFC 7118): each WebSocket message is one SIP message.
-    pub fn adopt_websocket(self: &Arc<Self>, socket: axum::extract::ws::WebSocket, peer: SocketAddr) -> Flow {
+    pub fn adopt_websocket(
+        self: &Arc<Self>,
+        socket: axum::extract::ws::WebSocket,
+        peer: SocketAddr,
+        slot: Slot,
+    ) -> Flow {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(STREAM_QUEUE);
         lock(&self.streams).insert(id, (peer, tx));
@@ -177,8 +278,10 @@ impl Outbound {
             owner: Arc::downgrade(self),
             flow: flow.clone(),
             limits: self.limits,
+            idle: self.streams_limits.idle,
             inbound: self.inbound.clone(),
             shutdown: self.shutdown.clone(),
+            _slot: slot,
         };
         self.tasks.spawn(run.run(socket, rx));
         flow
@@ -205,9 +308,12 @@ struct StreamConnection {
     owner: std::sync::Weak<Outbound>,
     flow: Flow,
     limits: Limits,
+    idle: Duration,
     inbound: mpsc::Sender<Inbound>,
     pong: mpsc::Sender<Vec<u8>>,
     shutdown: CancellationToken,
+    /// The connection's place under the caps, given back when it ends.
+    _slot: Option<Slot>,
 }
 
 impl StreamConnection {
@@ -226,7 +332,7 @@ impl StreamConnection {
                     Some(bytes) => if writer.write_all(&bytes).await.is_err() { break },
                     None => break,
                 },
-                read = tokio::time::timeout(STREAM_IDLE, reader.read(&mut buf)) => {
+                read = tokio::time::timeout(self.idle, reader.read(&mut buf)) => {
                     let n = match read {
                         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
                         Ok(Ok(n)) => n,
@@ -279,8 +385,10 @@ struct WebSocketConnection {
     owner: std::sync::Weak<Outbound>,
     flow: Flow,
     limits: Limits,
+    idle: Duration,
     inbound: mpsc::Sender<Inbound>,
     shutdown: CancellationToken,
+    _slot: Slot,
 }
 
 impl WebSocketConnection {
@@ -299,7 +407,7 @@ impl WebSocketConnection {
                     };
                     if socket.send(frame).await.is_err() { break }
                 }
-                incoming = tokio::time::timeout(STREAM_IDLE, socket.recv()) => {
+                incoming = tokio::time::timeout(self.idle, socket.recv()) => {
                     let data: Vec<u8> = match incoming {
                         Ok(Some(Ok(Ws::Text(t)))) => t.as_bytes().to_vec(),
                         Ok(Some(Ok(Ws::Binary(b)))) => b.to_vec(),
@@ -415,16 +523,18 @@ pub fn serve(listeners: Listeners, tls: TlsAcceptor, outbound: &Arc<Outbound>) {
                         Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue; }
                     },
                 };
+                // Over a cap: closed at once, before any buffer or handshake is spent on it.
+                let Some(slot) = out.admit(transport, peer) else { continue };
                 let _ = stream.set_nodelay(true);
                 if transport == Transport::Tcp {
-                    out.adopt_stream(stream, peer, Transport::Tcp);
+                    out.adopt_stream(stream, peer, Transport::Tcp, Some(slot));
                 } else {
                     let acceptor = acceptor.clone();
                     let out = out.clone();
                     conn_tasks.spawn(async move {
                         match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => {
-                                out.adopt_stream(tls, peer, Transport::Tls);
+                                out.adopt_stream(tls, peer, Transport::Tls, Some(slot));
                             }
                             _ => tracing::debug!(%peer, "SIP TLS handshake failed"),
                         }

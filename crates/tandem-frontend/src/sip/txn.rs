@@ -18,6 +18,10 @@ pub const T2: Duration = Duration::from_secs(4);
 /// 64·T1: how long a transaction waits for a final response, and how long a completed INVITE
 /// transaction lingers.
 pub const TIMEOUT: Duration = Duration::from_secs(32);
+/// How long a proxied non-INVITE branch waits before the proxy answers 408 itself: less than the
+/// client's own 64·T1, so the client hears a final response before it gives up (Kamailio's
+/// `fr_timer` is 30 s for the same reason).
+pub const PROXY_NON_INVITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a completed non-INVITE transaction over UDP keeps its answer for retransmissions.
 /// RFC 3261 says 64·T1 (timer J); like Kamailio's `wait_timer` we keep 5 s, which covers a client
 /// that retransmits at T2 after losing our answer, and keeps memory flat under load (at 6,000
@@ -186,12 +190,16 @@ impl ClientTxn {
     pub fn new(request: tandem_sip_proto::Request, flow: Flow, owner: Owner) -> ClientTxn {
         let now = Instant::now();
         let retransmit = (!flow.transport().is_reliable()).then_some((now + T1, T1));
+        let wait = match owner {
+            Owner::Proxy { .. } if request.method != Method::Invite => PROXY_NON_INVITE_TIMEOUT,
+            _ => TIMEOUT,
+        };
         ClientTxn {
             method: request.method.clone(),
             bytes: request.to_bytes(),
             flow,
             owner,
-            state: ClientState::Calling(Calling { retransmit, deadline: now + TIMEOUT }),
+            state: ClientState::Calling(Calling { retransmit, deadline: now + wait }),
             request,
         }
     }

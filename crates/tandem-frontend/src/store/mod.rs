@@ -18,10 +18,11 @@ pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
 
 /// The Front End database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
-    1,
-    "sip registrations, offline messages, presence blocks",
-    "CREATE TABLE sip_registrations (
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        1,
+        "sip registrations, offline messages, presence blocks",
+        "CREATE TABLE sip_registrations (
         aor TEXT NOT NULL,
         contact TEXT NOT NULL,
         transport TEXT NOT NULL,
@@ -47,7 +48,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[Migration::portable(
         watcher_aor TEXT NOT NULL,
         PRIMARY KEY (owner_aor, watcher_aor)
     )",
-)];
+    ),
+    Migration::portable(
+        2,
+        "registrations reached at their contact",
+        // Rows from before were reached at their source address, as the default 0 says.
+        "ALTER TABLE sip_registrations ADD COLUMN by_contact BIGINT NOT NULL DEFAULT 0",
+    ),
+];
 
 /// Opens (creating and migrating) the Front End database at a URL.
 pub async fn open(url: &str) -> Result<Store, StoreError> {
@@ -84,5 +92,31 @@ impl FrontendStore {
     /// The underlying store (readiness probes, the settings map).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A database made before registrations knew how they are reached keeps its rows, and they
+    /// are reached at their source as before.
+    #[tokio::test]
+    async fn registrations_from_schema_1_read_as_reached_at_their_source() {
+        let db = tandem_store::testing::TestDatabase::sqlite();
+        let old = Store::open(&db.url, &MIGRATIONS[..1]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
+             VALUES ('sip:a@b.c', '<sip:a@10.0.0.1>', 'UDP', '10.0.0.1:5060', 9999999999, 'c', 1, NULL)",
+        )
+        .execute(old.pool())
+        .await
+        .unwrap();
+        old.close().await;
+        let fe = FrontendStore::new(open(&db.url).await.unwrap());
+        let rows = fe.registrations().await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].by_contact);
     }
 }

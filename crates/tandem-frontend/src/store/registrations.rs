@@ -18,13 +18,15 @@ pub struct Registration {
     pub call_id: String,
     pub cseq: u32,
     pub user_agent: Option<String>,
+    /// Requests go to the Contact rather than to `peer` (a UDP endpoint not behind a NAT).
+    pub by_contact: bool,
 }
 
 /// The columns every read selects, in a macro so query texts stay `&'static str`.
 macro_rules! select {
     ($rest:literal) => {
         concat!(
-            "SELECT aor, contact, transport, peer, expires_at, call_id, cseq, user_agent FROM sip_registrations",
+            "SELECT aor, contact, transport, peer, expires_at, call_id, cseq, user_agent, by_contact FROM sip_registrations",
             $rest
         )
     };
@@ -41,6 +43,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Registration, sqlx::Error> {
         // Written from a u32; anything else was not written by us and reads as 0.
         cseq: u32::try_from(row.try_get::<i64, _>("cseq")?).unwrap_or(0),
         user_agent: row.try_get("user_agent")?,
+        by_contact: row.try_get::<i64, _>("by_contact")? != 0,
     })
 }
 
@@ -93,8 +96,9 @@ impl FrontendStore {
             sqlx::query("DELETE FROM sip_registrations WHERE aor = $1").bind(aor).execute(&mut *tx).await?;
             for r in registrations.iter().filter(|r| &r.aor == aor) {
                 sqlx::query(
-                    "INSERT INTO sip_registrations (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO sip_registrations
+                     (aor, contact, transport, peer, expires_at, call_id, cseq, user_agent, by_contact)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&r.aor)
                 .bind(&r.contact)
@@ -104,6 +108,7 @@ impl FrontendStore {
                 .bind(&r.call_id)
                 .bind(i64::from(r.cseq))
                 .bind(r.user_agent.clone())
+                .bind(i64::from(r.by_contact))
                 .execute(&mut *tx)
                 .await?;
             }

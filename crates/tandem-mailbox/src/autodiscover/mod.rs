@@ -1,6 +1,8 @@
 //! Autodiscover: SOAP (`autodiscover.svc`, one handler per operation) and POX (`autodiscover.xml`).
 
-use axum::http::StatusCode;
+use axum::extract::Request as HttpRequest;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tandem_directory::User;
@@ -12,6 +14,30 @@ use crate::{Call, Shared, xml_response};
 mod get_domain_settings;
 mod get_user_settings;
 pub mod pox;
+
+/// Headers Exchange's Autodiscover virtual directory puts on every answer, the 401 to an
+/// unauthenticated probe included: the EWS Managed API (and its ports) GET
+/// `…/autodiscover/autodiscover.xml` without credentials and use SOAP Autodiscover only when
+/// `X-SOAP-Enabled` is present; `X-OAuth-Enabled` says Bearer tokens are taken (the S2S tokens
+/// of `auth_config`). `X-WSSecurity-Enabled` is left out on purpose: the Managed API counts any
+/// value, even `False`, as "enabled" and would then send WS-Security credentials to
+/// `autodiscover.svc/wssecurity`, which this server does not serve.
+const ENDPOINT_HEADERS: &[(&str, &str)] = &[("x-soap-enabled", "True"), ("x-oauth-enabled", "True")];
+
+/// Middleware: adds [`ENDPOINT_HEADERS`] to every response on an Autodiscover path.
+pub(crate) async fn advertise_endpoints(req: HttpRequest, next: Next) -> Response {
+    let autodiscover = matches!(
+        crate::service_of(req.uri().path()),
+        Some(crate::Service::AutodiscoverSoap | crate::Service::AutodiscoverPox)
+    );
+    let mut resp = next.run(req).await;
+    if autodiscover {
+        for (name, value) in ENDPOINT_HEADERS {
+            resp.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
 
 /// The SOAP endpoint: parse, dispatch to the operation's handler, render.
 pub(crate) async fn soap(s: &Shared, call: Call) -> Response {

@@ -16,6 +16,9 @@ pub(crate) enum ChangeKind {
     Moved,
     Copied,
     NewMail,
+    /// Only the read flag changed: SyncFolderItems reports a ReadFlagChange, notifications a
+    /// ModifiedEvent, as Exchange does.
+    ReadFlag,
 }
 
 impl ChangeKind {
@@ -27,6 +30,7 @@ impl ChangeKind {
             ChangeKind::Moved => "Moved",
             ChangeKind::Copied => "Copied",
             ChangeKind::NewMail => "NewMail",
+            ChangeKind::ReadFlag => "ReadFlagChanged",
         }
     }
 }
@@ -79,6 +83,8 @@ pub(crate) struct ItemSync {
     pub last: i64,
     /// The last change number at which it came into the folder (created or moved in), else 0.
     pub arrived: i64,
+    /// Every change after the state only flipped its read flag.
+    pub read_flag_only: bool,
 }
 
 impl Data {
@@ -125,7 +131,8 @@ impl Data {
         self.count_log_read();
         let rows = sqlx::query(
             "SELECT object_id, MAX(change_number) AS last,
-                    MAX(CASE WHEN (kind = 'Created' AND folder_id = $1) OR (kind = 'Moved' AND folder_id = $1) THEN change_number ELSE 0 END) AS arrived
+                    MAX(CASE WHEN (kind = 'Created' AND folder_id = $1) OR (kind = 'Moved' AND folder_id = $1) THEN change_number ELSE 0 END) AS arrived,
+                    CAST(MIN(CASE WHEN kind = 'ReadFlagChanged' THEN 1 ELSE 0 END) AS BIGINT) AS read_flag_only
              FROM mbx_changes
              WHERE mailbox = $2 AND object_kind = 'item' AND change_number > $3 AND (folder_id = $1 OR old_folder_id = $1)
              GROUP BY object_id ORDER BY last",
@@ -141,6 +148,7 @@ impl Data {
                 item_id: r.try_get("object_id")?,
                 last: r.try_get("last")?,
                 arrived: r.try_get("arrived")?,
+                read_flag_only: r.try_get::<i64, _>("read_flag_only")? == 1,
             });
         }
         Ok(out)

@@ -232,6 +232,15 @@ impl Write<'_> {
             Some(old) => (ChangeKind::Moved, Some(old)),
             None => (ChangeKind::Modified, None),
         };
+        self.rewrite_item(i, kind, old).await
+    }
+
+    /// Rewrites an item whose only change is its read flag (logged as such for sync).
+    pub async fn update_item_read_flag(&mut self, i: &Item) -> Result<(), DataError> {
+        self.rewrite_item(i, ChangeKind::ReadFlag, None).await
+    }
+
+    async fn rewrite_item(&mut self, i: &Item, kind: ChangeKind, old: Option<&str>) -> Result<(), DataError> {
         self.log_change(&i.mailbox, i.change_number, kind, ObjectKind::Item, &i.id, &i.folder_id, old).await?;
         let update = sqlx::query(
             "UPDATE mbx_items SET mailbox = $2, folder_id = $3, element = $4, item_class = $5, subject = $6, is_read = $7,

@@ -141,7 +141,12 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> R
             "The end of an appointment must not be before its start.",
         ));
     }
-    let mut fields: String = d.fields.iter().map(|(_, x)| x.as_str()).collect();
+    // Date-times are stored as UTC instants (a wall-clock time with no zone on the item is UTC).
+    let mut fields: String = d
+        .fields
+        .iter()
+        .map(|(n, x)| tandem_ews_proto::item_schema::normalize_datetime(n, x).unwrap_or_else(|| x.clone()))
+        .collect();
     if d.subject.is_none() && !subject.is_empty() {
         fields.push_str(&format!("<t:Subject>{}</t:Subject>", tandem_xml::escape(&subject)));
     }

@@ -75,7 +75,7 @@ pub(crate) async fn collect(
         };
         let kind = match c.kind.as_str() {
             "Created" => "CreatedEvent",
-            "Modified" => "ModifiedEvent",
+            "Modified" | "ReadFlagChanged" => "ModifiedEvent",
             "Deleted" => "DeletedEvent",
             "Moved" => "MovedEvent",
             "Copied" => "CopiedEvent",

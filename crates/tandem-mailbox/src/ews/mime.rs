@@ -6,6 +6,17 @@ use base64::Engine as _;
 use crate::data::{Item, element_text};
 
 /// Header fields of a message (folded lines joined), up to the blank line.
+/// The item's Internet message id: its MIME `Message-ID` when it has MIME, else the one the
+/// generated MIME carries (so InternetMessageId and MimeContent agree).
+pub(crate) fn message_id(i: &Item) -> String {
+    if let Some(m) = &i.mime
+        && let Some(id) = header(&headers(m), "Message-ID").map(str::trim).filter(|v| !v.is_empty())
+    {
+        return id.to_owned();
+    }
+    format!("<{}@tandem>", hex::encode(&i.id.as_bytes()[..8.min(i.id.len())]))
+}
+
 pub(crate) fn headers(raw: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(raw);
     let mut out: Vec<(String, String)> = Vec::new();
@@ -229,10 +240,7 @@ pub(crate) fn generate(i: &Item, stored: &[(String, String)], attachments: &[cra
     let date = time::OffsetDateTime::from_unix_timestamp(i.sent_at.unwrap_or(i.received_at))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let date = date.format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
-    out.push_str(&format!(
-        "Date: {date}\r\nMessage-ID: <{}@tandem>\r\nMIME-Version: 1.0\r\n",
-        hex::encode(&i.id.as_bytes()[..8.min(i.id.len())])
-    ));
+    out.push_str(&format!("Date: {date}\r\nMessage-ID: {}\r\nMIME-Version: 1.0\r\n", message_id(i)));
     let body = get("Body");
     let html = body.is_some_and(|b| b.contains("BodyType=\"HTML\""));
     let boundary = format!("tandem-{}", hex::encode(&i.id.as_bytes()[..12.min(i.id.len())]));

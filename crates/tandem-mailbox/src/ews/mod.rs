@@ -398,7 +398,8 @@ pub(crate) async fn folder_xml(ctx: &Ctx<'_>, f: &Folder, shape: &Shape, all: &[
         child_count,
         extended,
     };
-    Ok(render::folder(&view, shape))
+    let rights = if f.mailbox == ctx.mailbox() { render::FolderRights::Owner } else { render::FolderRights::Reader };
+    Ok(render::folder_with_rights(&view, shape, rights))
 }
 
 /// MAPI properties of folders that clients (DavMail) ask for.
@@ -490,7 +491,14 @@ pub(crate) async fn item_view(
             ctx.s.data.folder_by_id(&i.folder_id).await?.map(|f| ids::change_key(f.change_number)).unwrap_or_default()
         }
     };
-    let stored = data::split_elements(&i.fields)?;
+    let stored: Vec<(String, String)> = data::split_elements(&i.fields)?
+        .into_iter()
+        .map(|(n, x)| {
+            // Rows written before date-times were normalized on the way in still render in UTC.
+            let utc = tandem_ews_proto::item_schema::normalize_datetime(&n, &x);
+            (n, utc.unwrap_or(x))
+        })
+        .collect();
     let mut computed: Vec<(&'static str, String)> = vec![
         ("ParentFolderId", render::id_element("ParentFolderId", &i.folder_id, &folder_ck)),
         ("DateTimeReceived", format!("<t:DateTimeReceived>{}</t:DateTimeReceived>", format_datetime(i.received_at))),
@@ -521,8 +529,52 @@ pub(crate) async fn item_view(
     if i.element == "Message" {
         computed.push(("IsRead", format!("<t:IsRead>{}</t:IsRead>", i.is_read)));
         computed.push(("IsDraft", format!("<t:IsDraft>{}</t:IsDraft>", i.sent_at.is_none())));
+        if !stored.iter().any(|(n, _)| n == "InternetMessageId") {
+            let id = mime::message_id(i);
+            let id = tandem_xml::escape(&id);
+            computed.push(("InternetMessageId", format!("<t:InternetMessageId>{id}</t:InternetMessageId>")));
+        }
         if let Some(sent) = i.sent_at {
             computed.push(("DateTimeSent", format!("<t:DateTimeSent>{}</t:DateTimeSent>", format_datetime(sent))));
+        }
+    }
+    if i.element == "CalendarItem" {
+        // Rendered from the stored instants, so Start/End are in UTC with `Z` as Exchange writes
+        // them, also for items made from iCalendar MIME.
+        use tandem_ews_proto::item_schema::datetime_element;
+        if let Some(start) = i.start_at {
+            computed.push(("Start", datetime_element("Start", start)));
+        }
+        if let Some(end) = i.end_at {
+            computed.push(("End", datetime_element("End", end)));
+        }
+    }
+    if shape.base != tandem_ews_proto::types::BaseShape::IdOnly || !shape.additional.is_empty() {
+        let own = i.mailbox == ctx.mailbox();
+        let owner = if own { Some(ctx.user.clone()) } else { ctx.s.directory.find(&i.mailbox).await? };
+        let (owner_name, owner_smtp) = match &owner {
+            Some(u) => (u.display_name.clone(), u.smtp_address.to_string()),
+            None => (i.mailbox.clone(), String::new()),
+        };
+        let facts = tandem_ews_proto::item_schema::Facts {
+            element: &i.element,
+            id: &i.id,
+            subject: &i.subject,
+            start: i.start_at,
+            end: i.end_at,
+            owner_name: &owner_name,
+            owner_smtp: &owner_smtp,
+            own,
+            from_me: !owner_smtp.is_empty()
+                && stored
+                    .iter()
+                    .any(|(n, x)| n == "From" && x.to_ascii_lowercase().contains(&owner_smtp.to_ascii_lowercase())),
+            stored: &stored,
+        };
+        for (name, xml) in tandem_ews_proto::item_schema::defaults(&facts) {
+            if !computed.iter().any(|(n, _)| *n == name) {
+                computed.push((name, xml));
+            }
         }
     }
     if shape.include_mime {

@@ -1,7 +1,7 @@
 //! SyncFolderItems from the change log: objects touched after the client's state, in the order
 //! of their last change; Create for items that came into the folder after the state, Update for
-//! others still there, Delete for those that left (and were there before). Pages never split one
-//! change number.
+//! others still there (ReadFlagChange when only the read flag changed), Delete for those that
+//! left (and were there before). Pages never split one change number.
 
 use tandem_ews_proto::ops::sync_folder_items::{Request, SyncChange, render_changes};
 use tandem_ews_proto::{ResponseMessages, ids};
@@ -30,6 +30,10 @@ async fn sync(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
         state = change;
         match ctx.s.data.item(&id).await? {
             Some(item) if item.folder_id == folder.id => {
+                if arrived <= req.state && r.read_flag_only {
+                    changes.push(SyncChange::ReadFlag(id, ids::change_key(item.change_number), item.is_read));
+                    continue;
+                }
                 let xml = item_xml(ctx, &item, &req.shape, Some(&folder)).await?;
                 changes.push(if arrived > req.state { SyncChange::Create(xml) } else { SyncChange::Update(xml) });
             }

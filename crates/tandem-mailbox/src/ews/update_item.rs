@@ -53,6 +53,14 @@ async fn apply(
         return Err(fail(ResponseCode::ErrorIrresolvableConflict, "The item was changed since it was read."));
     }
     let was_unread = !item.is_read;
+    // Only the read flag is set: logged as a read-flag change (SyncFolderItems' ReadFlagChange).
+    let read_flag_only = !updates.is_empty()
+        && updates.iter().all(|u| match u {
+            Update::Set { path, .. } | Update::Append { path, .. } => {
+                matches!(path, PropertyPath::Field(f) if f == "message:IsRead")
+            }
+            Update::Delete { .. } => false,
+        });
     let mut fields = data::split_elements(&item.fields)?;
     let mut ext = data::split_extended(&item.ext)?;
     for u in updates {
@@ -87,7 +95,11 @@ async fn apply(
     let mut w = ctx.s.data.write().await?;
     let (change_number, _) = w.next_numbers(ctx.mailbox(), 0).await?;
     item.change_number = change_number;
-    w.update_item(&item, None).await?;
+    if read_flag_only {
+        w.update_item_read_flag(&item).await?;
+    } else {
+        w.update_item(&item, None).await?;
+    }
     let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
     w.adjust_counts(&item.folder_id, 0, unread_delta, change_number).await?;
     w.commit().await?;
@@ -144,17 +156,29 @@ fn set(
         .iter()
         .find(|(n, _)| *n == name)
         .ok_or_else(|| fail(ResponseCode::ErrorInvalidPropertySet, format!("The update does not carry {name}.")))?;
-    let merged = match (append, fields.iter().find(|(n, _)| *n == name)) {
+    let mut merged = match (append, fields.iter().find(|(n, _)| *n == name)) {
         (true, Some((_, old))) => append_xml(old, new_xml, &name)?,
         _ => new_xml.clone(),
     };
+    // A wall-clock Start/End is read in the item's stored zone (as Exchange reads it), then
+    // every date-time is stored in UTC.
+    let (mut start, mut end) = (value.start, value.end);
+    if matches!(name.as_str(), "Start" | "End")
+        && let Some(utc) = wall_clock_in_zone(fields, &name, &merged)
+    {
+        merged = tandem_ews_proto::item_schema::datetime_element(&name, utc);
+        if name == "Start" { start = Some(utc) } else { end = Some(utc) }
+    }
+    if let Some(utc) = tandem_ews_proto::item_schema::normalize_datetime(&name, &merged) {
+        merged = utc;
+    }
     fields.retain(|(n, _)| *n != name);
     fields.push((name.clone(), merged));
     match name.as_str() {
         "Subject" => item.subject = value.subject.clone().unwrap_or_default(),
         "ItemClass" => item.item_class = value.item_class.clone().unwrap_or_default(),
-        "Start" => item.start_at = value.start,
-        "End" => item.end_at = value.end,
+        "Start" => item.start_at = start,
+        "End" => item.end_at = end,
         _ => {}
     }
     if let (Some(s), Some(e)) = (item.start_at, item.end_at)
@@ -166,6 +190,25 @@ fn set(
         ));
     }
     Ok(())
+}
+
+/// The instant of a Start/End element written without an offset, in the zone stored on the
+/// item (EndTimeZone for End, else StartTimeZone, else 2007's MeetingTimeZone); `None` when it
+/// has an offset or the item has no zone this server can evaluate.
+fn wall_clock_in_zone(fields: &[(String, String)], name: &str, xml: &str) -> Option<i64> {
+    use tandem_ews_proto::timezone::{Zone, has_offset};
+    let raw = tandem_ews_proto::item_schema::inner_text(xml);
+    if has_offset(&raw) {
+        return None;
+    }
+    let stored = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, x)| x.as_str());
+    let order: &[&str] = if name == "End" {
+        &["EndTimeZone", "StartTimeZone", "MeetingTimeZone"]
+    } else {
+        &["StartTimeZone", "MeetingTimeZone"]
+    };
+    let zone = order.iter().find_map(|n| stored(n)).and_then(Zone::from_stored)?;
+    Some(zone.to_utc(tandem_ews_proto::parse_datetime(&raw)?))
 }
 
 /// Appends the content of `new` to the element `old` (Body text, recipient lists).
