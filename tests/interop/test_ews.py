@@ -570,6 +570,41 @@ def test_streaming_subscription(alice, bob):
         assert list(alice.fetch(ids=[events[0].item_id]))[0].subject == "streamed"
 
 
+def test_two_streaming_subscriptions_on_one_connection(deployment, alice, bob):
+    import threading
+    import time
+
+    from exchangelib import Mailbox, Message
+    from exchangelib.errors import ErrorSubscriptionAccessDenied
+
+    with alice.inbox.streaming_subscription(event_types=("NewMailEvent",)) as inbox_sub, \
+            alice.drafts.streaming_subscription(event_types=("CreatedEvent",)) as drafts_sub:
+        def write_later():
+            time.sleep(1.0)
+            Message(account=bob, subject="to the inbox", body="x", to_recipients=[Mailbox(email_address=ALICE)]).send()
+            time.sleep(0.5)
+            # Alice's own write goes around exchangelib, whose one session for her is streaming.
+            soap(deployment, '<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId>'
+                 '<t:DistinguishedFolderId Id="drafts"/></m:SavedItemFolderId><m:Items><t:Message>'
+                 '<t:Subject>a draft</t:Subject></t:Message></m:Items></m:CreateItem>').raise_for_status()
+
+        t = threading.Thread(target=write_later)
+        t.start()
+        started = time.monotonic()
+        seen = {}
+        for notification in alice.inbox.get_streaming_events(
+            [inbox_sub, drafts_sub], connection_timeout=1, max_notifications_returned=2
+        ):
+            seen.setdefault(notification.subscription_id, []).extend(type(e).__name__ for e in notification.events)
+        t.join()
+        # Both arrive on the one connection, pushed as they commit (not at the 1-minute close).
+        assert time.monotonic() - started < 30
+        assert seen == {inbox_sub: ["NewMailEvent"], drafts_sub: ["CreatedEvent"]}, seen
+        # Another user cannot stream alice's subscriptions.
+        with pytest.raises(ErrorSubscriptionAccessDenied):
+            list(bob.inbox.get_streaming_events([inbox_sub], connection_timeout=1))
+
+
 # ---------------------------------------------------------------- delegates
 
 

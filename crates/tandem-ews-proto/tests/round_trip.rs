@@ -326,6 +326,21 @@ fn rendered_notifications_availability_and_oof_are_read() {
     let text = get_streaming_events::error_envelope(ResponseCode::ErrorSubscriptionNotFound, "no such");
     let doc = reply::parse(&text).unwrap();
     assert_eq!(get_streaming_events::parse_response(&doc).unwrap().unwrap_err().code, "ErrorSubscriptionNotFound");
+    assert!(get_streaming_events::refused_subscriptions(&doc).unwrap().is_empty());
+    // Refused ids, per code: a client learns which of its subscriptions to make again.
+    let text = get_streaming_events::refused_envelope(&[
+        (ResponseCode::ErrorSubscriptionAccessDenied, "not yours".into(), vec!["a".into(), "b".into()]),
+        (ResponseCode::ErrorSubscriptionNotFound, "gone".into(), vec!["c".into()]),
+    ]);
+    let doc = reply::parse(&text).unwrap();
+    assert_eq!(get_streaming_events::parse_response(&doc).unwrap().unwrap_err().code, "ErrorSubscriptionAccessDenied");
+    let refused = get_streaming_events::refused_subscriptions(&doc).unwrap();
+    let want = [
+        ("a", "ErrorSubscriptionAccessDenied"),
+        ("b", "ErrorSubscriptionAccessDenied"),
+        ("c", "ErrorSubscriptionNotFound"),
+    ];
+    assert_eq!(refused, want.map(|(i, c)| (i.to_owned(), c.to_owned())));
 
     let mut out = ResponseMessages::new("Unsubscribe");
     out.success("");

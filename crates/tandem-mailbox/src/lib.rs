@@ -72,14 +72,18 @@ pub(crate) struct Shared {
     /// Server-to-server tokens (Authorization: Bearer), checked per MS-XOAUTH.
     pub s2s: Arc<tandem_trust::bearer::AuthState>,
     pub defaults: client_access::Defaults,
-    /// Pull subscriptions by id.
+    /// Pull and streaming subscriptions by id.
     pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
 }
 
-/// A pull subscription (EWS Subscribe): what it watches and when it was last polled.
+/// A subscription (EWS Subscribe): what it watches, who may read it, when it was last polled.
 #[derive(Debug, Clone)]
 pub(crate) struct Subscription {
     pub mailbox: String,
+    /// Who may read and cancel it: [`Call::owner`] of the caller that made it.
+    pub owner: String,
+    /// Its mailbox's wake-up signal: what is committed, and whom to wake.
+    pub signal: Arc<data::notify::Signal>,
     /// None: every folder.
     pub folders: Option<Vec<String>>,
     pub event_types: Vec<String>,
@@ -94,8 +98,13 @@ pub(crate) type AppState = Arc<Shared>;
 
 /// The role's routes (without the operations endpoints), for the listener and for tests.
 pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Router {
+    router(shared(config, store, directory))
+}
+
+/// The state every handler shares.
+fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppState {
     let s2s = tandem_trust::bearer::AuthState::new(store.clone(), config);
-    let shared = Arc::new(Shared {
+    Arc::new(Shared {
         s2s: s2s.clone(),
         data: data::Data::new(store.clone()),
         store,
@@ -103,7 +112,12 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
         auth: auth::BasicAuth::default(),
         defaults: client_access::Defaults::of(config),
         subscriptions: std::sync::Mutex::new(std::collections::HashMap::new()),
-    });
+    })
+}
+
+/// The routes over a shared state.
+fn router(shared: AppState) -> Router {
+    let s2s = shared.s2s.clone();
     Router::new()
         .route(paths::EWS, axum::routing::any(dispatch))
         .route(paths::AUTODISCOVER_SVC, axum::routing::any(dispatch))
@@ -160,7 +174,22 @@ pub(crate) fn service_of(path: &str) -> Option<Service> {
 #[derive(Debug)]
 pub(crate) struct Call {
     pub user: User,
+    /// The partner application when the caller came with a server-to-server token.
+    pub partner: Option<String>,
     pub body: Bytes,
+}
+
+impl Call {
+    /// Who owns what this caller subscribes to. A partner application (the Front End) owns its
+    /// subscriptions whichever user each token acts as, as a service account does in Exchange,
+    /// so one GetStreamingEvents connection serves the many users it watches; a user signed in
+    /// with a password owns its own.
+    pub fn owner(&self) -> String {
+        match &self.partner {
+            Some(app) => format!("partner:{app}"),
+            None => format!("user:{}", self.user.name),
+        }
+    }
 }
 
 async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
@@ -169,14 +198,14 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     };
     let method = req.method().clone();
     let (parts, body) = req.into_parts();
-    let user = match tandem_trust::bearer::validate_bearer(&s.s2s, &parts.headers).await {
+    let (user, partner) = match tandem_trust::bearer::validate_bearer(&s.s2s, &parts.headers).await {
         Err(refusal) => return refusal.into_response(),
         Ok(Some(token)) => match s2s_user(&s, &token).await {
-            Ok(u) => u,
+            Ok(u) => (u, Some(format!("{}@{}", token.application_id, token.realm))),
             Err(resp) => return resp,
         },
         Ok(None) => match s.auth.check(&s.directory, &parts.headers, peer_ip(&parts.extensions)).await {
-            Ok(auth::Outcome::Authenticated(u)) => u,
+            Ok(auth::Outcome::Authenticated(u)) => (u, None),
             Ok(auth::Outcome::Challenge) => {
                 let mut resp = auth::challenge(&s.defaults.fqdn);
                 resp.headers_mut().append(header::WWW_AUTHENTICATE, s.s2s.challenge().await.challenge);
@@ -203,7 +232,7 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
             return xml_response(StatusCode::PAYLOAD_TOO_LARGE, fault);
         }
     };
-    let call = Call { user, body };
+    let call = Call { user, partner, body };
     match service {
         Service::AutodiscoverSoap => autodiscover::soap(&s, call).await,
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,

@@ -60,6 +60,39 @@ pub fn error_envelope(code: ResponseCode, message: &str) -> String {
     render::streaming_envelope(&body)
 }
 
+/// The answer when some of the requested subscriptions cannot be served: one error message per
+/// response code, each naming its subscriptions in `ErrorSubscriptionIds`, and the connection
+/// closed. Exchange sends no notifications for the good ones of such a request either.
+pub fn refused_envelope(refused: &[(ResponseCode, String, Vec<String>)]) -> String {
+    let mut body = String::from("<m:GetStreamingEventsResponse><m:ResponseMessages>");
+    for (code, message, ids) in refused {
+        body.push_str(&format!(
+            "<m:GetStreamingEventsResponseMessage ResponseClass=\"Error\"><m:MessageText>{}</m:MessageText><m:ResponseCode>{}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey><m:ErrorSubscriptionIds>",
+            tandem_xml::escape(message),
+            code.as_str()
+        ));
+        for id in ids {
+            body.push_str(&format!("<m:SubscriptionId>{}</m:SubscriptionId>", tandem_xml::escape(id)));
+        }
+        body.push_str("</m:ErrorSubscriptionIds><m:ConnectionStatus>Closed</m:ConnectionStatus></m:GetStreamingEventsResponseMessage>");
+    }
+    body.push_str("</m:ResponseMessages></m:GetStreamingEventsResponse>");
+    render::streaming_envelope(&body)
+}
+
+/// The refused subscriptions of a stream's envelope, with each one's response code (empty when
+/// the envelope refuses none).
+pub fn refused_subscriptions(doc: &tandem_xml::Document<'_>) -> Result<Vec<(String, String)>, ReplyError> {
+    let mut out = Vec::new();
+    for m in reply::messages(doc, "GetStreamingEvents")? {
+        let Err(e) = m.result() else { continue };
+        if let Some(list) = child(m.node, ns::MESSAGES, "ErrorSubscriptionIds") {
+            out.extend(children(list).map(|id| (text(id), e.code.clone())));
+        }
+    }
+    Ok(out)
+}
+
 impl BuildRequest for Request {
     const OPERATION: &'static str = "GetStreamingEvents";
 

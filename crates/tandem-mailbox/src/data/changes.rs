@@ -105,6 +105,7 @@ impl Data {
         only: Option<ObjectKind>,
         limit: usize,
     ) -> Result<Vec<Change>, DataError> {
+        self.count_log_read();
         let rows = sqlx::query(
             "SELECT change_number, kind, object_kind, object_id, folder_id, old_folder_id, at FROM mbx_changes
              WHERE mailbox = $1 AND change_number > $2 AND ($3 = '' OR object_kind = $3)
@@ -127,6 +128,7 @@ impl Data {
         folder_id: &str,
         after: i64,
     ) -> Result<Vec<ItemSync>, DataError> {
+        self.count_log_read();
         let rows = sqlx::query(
             "SELECT object_id, MAX(change_number) AS last,
                     MAX(CASE WHEN (kind = 'Created' AND folder_id = $1) OR (kind = 'Moved' AND folder_id = $1) THEN change_number ELSE 0 END) AS arrived,
@@ -167,6 +169,7 @@ impl Write<'_> {
         .ok_or_else(|| DataError::Corrupt(format!("mailbox {mailbox} has no counters")))?;
         let change: i64 = row.try_get("next_change")?;
         let article: i64 = row.try_get("next_article")?;
+        self.touch(mailbox, change - 1);
         Ok((change - 1, article - articles))
     }
 

@@ -7,10 +7,12 @@
 //!
 //! Writes go through a [`Write`]: one transaction per item or folder write (its counts and change
 //! log rows with it), and on SQLite the role's writer turn, so writers queue here rather than
-//! meeting SQLITE_BUSY inside the database.
+//! meeting SQLITE_BUSY inside the database. After its commit a write announces the mailboxes it
+//! changed to the [`notify`] feed, which wakes the subscriptions watching them.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tandem_ews_proto::ids::{self, IdKind};
 use tandem_store::{Any, Store, StoreError, Transaction};
@@ -19,6 +21,7 @@ pub(crate) mod attachments;
 pub(crate) mod changes;
 pub(crate) mod folders;
 pub(crate) mod items;
+pub(crate) mod notify;
 pub(crate) mod schema;
 pub(crate) mod settings;
 
@@ -59,6 +62,12 @@ pub(crate) struct Data {
     /// SQLite has one writer: write transactions queue here instead of meeting SQLITE_BUSY and
     /// its sleeping busy handler inside the database.
     writer: tokio::sync::Mutex<()>,
+    /// The watched mailboxes, woken by commits through `feed`.
+    wakeups: Arc<notify::Wakeups>,
+    /// Where commits are announced: the in-process `wakeups` (a bus in a pool).
+    feed: Arc<dyn notify::ChangeFeed>,
+    /// Reads of the change log since start, so tests can tell an idle subscription costs none.
+    log_reads: AtomicU64,
 }
 
 /// One write transaction (and, on SQLite, the writer turn it holds until it is committed or
@@ -66,11 +75,22 @@ pub(crate) struct Data {
 pub(crate) struct Write<'a> {
     tx: Transaction<'static, Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    feed: &'a dyn notify::ChangeFeed,
+    /// The mailboxes this write took change numbers in, with the last one taken.
+    touched: Vec<(String, i64)>,
 }
 
 impl Data {
     pub fn new(store: Store) -> Data {
-        Data { store, provisioned: Mutex::new(HashSet::new()), writer: tokio::sync::Mutex::new(()) }
+        let wakeups = Arc::new(notify::Wakeups::default());
+        Data {
+            store,
+            provisioned: Mutex::new(HashSet::new()),
+            writer: tokio::sync::Mutex::new(()),
+            feed: wakeups.clone(),
+            wakeups,
+            log_reads: AtomicU64::new(0),
+        }
     }
 
     /// Starts a write transaction; on SQLite it first takes the role's writer turn.
@@ -79,7 +99,24 @@ impl Data {
             tandem_store::Backend::Sqlite => Some(self.writer.lock().await),
             tandem_store::Backend::Postgres => None,
         };
-        Ok(Write { tx: self.store.begin().await?, _turn: turn })
+        Ok(Write { tx: self.store.begin().await?, _turn: turn, feed: self.feed.as_ref(), touched: Vec::new() })
+    }
+
+    /// The registry subscriptions wait on.
+    pub fn wakeups(&self) -> &notify::Wakeups {
+        &self.wakeups
+    }
+
+    /// How many times the change log was read since start.
+    #[cfg(test)]
+    pub fn log_reads(&self) -> u64 {
+        self.log_reads.load(Ordering::Relaxed)
+    }
+
+    /// Counts one read of the change log (here and in `tandem_mailbox_change_log_reads_total`).
+    fn count_log_read(&self) {
+        self.log_reads.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("tandem_mailbox_change_log_reads_total").increment(1);
     }
 
     fn pool(&self) -> &tandem_store::Pool {
@@ -88,9 +125,21 @@ impl Data {
 }
 
 impl Write<'_> {
-    /// Commits the transaction, then gives the writer turn back.
+    /// Commits the transaction, then announces its changes (only now can a woken reader see
+    /// them) and gives the writer turn back.
     pub async fn commit(self) -> Result<(), DataError> {
         self.tx.commit().await.map_err(StoreError::from)?;
+        for (mailbox, change) in &self.touched {
+            self.feed.committed(mailbox, *change);
+        }
         Ok(())
+    }
+
+    /// Notes a change number taken in `mailbox`, for the announcement after commit.
+    fn touch(&mut self, mailbox: &str, change: i64) {
+        match self.touched.iter_mut().find(|(m, _)| m == mailbox) {
+            Some((_, last)) => *last = (*last).max(change),
+            None => self.touched.push((mailbox.to_owned(), change)),
+        }
     }
 }

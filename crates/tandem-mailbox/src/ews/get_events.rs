@@ -1,4 +1,5 @@
-//! GetEvents and Unsubscribe for pull subscriptions.
+//! GetEvents and Unsubscribe for pull subscriptions, and the reading of a subscription's events
+//! from the change log that streaming shares.
 
 use std::time::Instant;
 
@@ -20,7 +21,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
 async fn events(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
     let sub = {
         let mut subs = ctx.s.subscriptions.lock().map_err(|_| fail(ResponseCode::ErrorServerBusy, "Busy."))?;
-        let s = subs.get_mut(&req.subscription).filter(|s| s.mailbox == ctx.mailbox()).ok_or_else(|| {
+        let s = subs.get_mut(&req.subscription).filter(|s| s.owner == ctx.owner).ok_or_else(|| {
             fail(ResponseCode::ErrorSubscriptionNotFound, "The specified subscription was not found.")
         })?;
         if s.last_poll.elapsed() > s.timeout {
@@ -36,17 +37,29 @@ async fn events(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
             "This is a streaming subscription; use GetStreamingEvents.",
         ));
     }
-    let (out, last, more) = collect(ctx.s, &sub, req.watermark).await?;
+    // Nothing committed after the watermark (the mailbox's signal knows): no query.
+    let (out, last, more) = if sub.signal.has_news(req.watermark) {
+        collect(ctx.s, &sub, req.watermark).await?
+    } else {
+        (Vec::new(), req.watermark, false)
+    };
     Ok(render(&req.subscription, req.watermark, more, &out, last))
 }
 
-/// Events of a subscription after `watermark`: (events, last change number seen, more to come).
+/// Change log rows read per call at most.
+const PAGE: usize = 1000;
+
+/// Events of a subscription after `watermark`: (events, last change number seen, more to come:
+/// more events than one answer carries, or a full page of the log read).
 pub(crate) async fn collect(
     s: &crate::Shared,
     sub: &crate::Subscription,
     watermark: i64,
 ) -> Result<(Vec<Event>, i64, bool), EwsError> {
-    let logged = s.data.changes_after(&sub.mailbox, watermark, None, 1000).await?;
+    let logged = s.data.changes_after(&sub.mailbox, watermark, None, PAGE).await?;
+    if let Some(c) = logged.last() {
+        sub.signal.observe(c.change_number);
+    }
     let mut out = Vec::new();
     let mut last = watermark;
     let mut more = false;
@@ -83,7 +96,7 @@ pub(crate) async fn collect(
             old_parent: c.old_folder_id.as_deref().map(folder_ck),
         });
     }
-    Ok((out, last, more))
+    Ok((out, last, more || logged.len() >= PAGE))
 }
 
 pub(crate) async fn unsubscribe(ctx: &Ctx<'_>, req: UnsubscribeRequest) -> Result<String, EwsError> {
@@ -93,10 +106,19 @@ pub(crate) async fn unsubscribe(ctx: &Ctx<'_>, req: UnsubscribeRequest) -> Resul
         .subscriptions
         .lock()
         .map(|mut subs| match subs.get(&req.subscription) {
-            Some(s) if s.mailbox == ctx.mailbox() => subs.remove(&req.subscription).is_some(),
-            _ => false,
+            Some(s) if s.owner == ctx.owner => {
+                let gone = subs.remove(&req.subscription);
+                metrics::gauge!("tandem_ews_subscriptions").set(subs.len() as f64);
+                gone
+            }
+            _ => None,
         })
-        .unwrap_or(false);
+        .unwrap_or(None);
+    // An open stream serving it learns it is gone now rather than at its next keep-alive.
+    if let Some(gone) = &removed {
+        gone.signal.wake_waiters();
+    }
+    let removed = removed.is_some();
     if removed {
         out.success("");
     } else {

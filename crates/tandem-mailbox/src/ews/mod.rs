@@ -48,6 +48,8 @@ mod resolve_names;
 mod send_item;
 mod set_user_oof_settings;
 mod subscribe;
+#[cfg(test)]
+mod subscription_tests;
 mod sync_folder_hierarchy;
 mod sync_folder_items;
 mod update_delegate;
@@ -91,6 +93,8 @@ pub(crate) fn fail(code: ResponseCode, message: impl Into<String>) -> EwsError {
 pub(crate) struct Ctx<'a> {
     pub s: &'a Shared,
     pub user: &'a User,
+    /// Who owns the subscriptions this caller makes ([`Call::owner`]).
+    pub owner: String,
 }
 
 impl Ctx<'_> {
@@ -230,11 +234,11 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
     }
     let operation = match request.operation {
         Operation::GetStreamingEvents(r) => {
-            return get_streaming_events::handle(shared.clone(), call.user.name.to_string(), r).await;
+            return get_streaming_events::handle(shared.clone(), call.owner(), r).await;
         }
         other => other,
     };
-    let ctx = Ctx { s, user: &call.user };
+    let ctx = Ctx { s, user: &call.user, owner: call.owner() };
     let op_name = operation_name(&operation);
     let started = std::time::Instant::now();
     let body = match operation {

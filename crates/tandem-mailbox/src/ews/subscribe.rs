@@ -1,5 +1,6 @@
-//! Subscribe (pull): subscriptions live in the role's memory with an idle timeout; events come
-//! from the change log, so nothing is lost between polls.
+//! Subscribe (pull and streaming): subscriptions live in the role's memory with an idle timeout;
+//! events come from the change log, so nothing is lost between polls, and each subscription holds
+//! its mailbox's wake-up signal (`data::notify`), so nobody reads the log while nothing changes.
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,14 @@ use tandem_ews_proto::ops::sync_folder_items::encode_state;
 use super::{Ctx, EwsError};
 use crate::Subscription;
 
-/// Subscriptions kept at most per role; the oldest idle ones go first.
-const MAX_SUBSCRIPTIONS: usize = 10_000;
+/// Subscriptions kept at most per role (a Front End watching 20,000 users holds one each; with
+/// their share of the streaming connections they take about 3 kB each, docs/BENCHMARKS.md);
+/// expired ones go first.
+const MAX_SUBSCRIPTIONS: usize = 50_000;
+
+/// Expired subscriptions are swept every this many new ones (and when the table is full), not
+/// on each Subscribe: a sweep walks them all.
+const SWEEP_EVERY: usize = 1024;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("Subscribe");
@@ -26,11 +33,16 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             Err(other) => return Err(other),
         }
     }
+    // The signal first, then the counters: a commit between the two is either read or wakes it.
+    let signal = ctx.s.data.wakeups().signal(ctx.mailbox());
     let now_mark = current_change(ctx).await?;
+    signal.observe(now_mark);
     let watermark = req.watermark.unwrap_or(now_mark);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let sub = Subscription {
         mailbox: ctx.mailbox().to_owned(),
+        owner: ctx.owner.clone(),
+        signal,
         folders: if req.all_folders { None } else { Some(folders) },
         event_types: req.event_types.clone(),
         timeout: Duration::from_secs(req.timeout_minutes * 60),
@@ -39,12 +51,16 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         watermark,
     };
     if let Ok(mut subs) = ctx.s.subscriptions.lock() {
-        subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
+        if subs.len() % SWEEP_EVERY == 0 || subs.len() >= MAX_SUBSCRIPTIONS {
+            subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
+        }
         if subs.len() >= MAX_SUBSCRIPTIONS {
             return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
         }
         subs.insert(id.clone(), sub);
+        metrics::gauge!("tandem_ews_subscriptions").set(subs.len() as f64);
     }
+    metrics::gauge!("tandem_mailbox_watched_mailboxes").set(ctx.s.data.wakeups().watched() as f64);
     out.success(&format!(
         "<m:SubscriptionId>{id}</m:SubscriptionId><m:Watermark>{}</m:Watermark>",
         encode_state(watermark)
