@@ -73,7 +73,7 @@ pub(crate) struct Shared {
     pub s2s: Arc<tandem_trust::bearer::AuthState>,
     pub defaults: client_access::Defaults,
     /// Pull and streaming subscriptions by id.
-    pub subscriptions: std::sync::Mutex<std::collections::HashMap<String, Subscription>>,
+    pub subscriptions: std::sync::Mutex<ews::subscriptions::SubscriptionTable>,
 }
 
 /// A subscription (EWS Subscribe): what it watches, who may read it, when it was last polled.
@@ -111,7 +111,7 @@ fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppStat
         directory,
         auth: auth::BasicAuth::default(),
         defaults: client_access::Defaults::of(config),
-        subscriptions: std::sync::Mutex::new(std::collections::HashMap::new()),
+        subscriptions: std::sync::Mutex::new(ews::subscriptions::SubscriptionTable::default()),
     })
 }
 

@@ -50,6 +50,7 @@ mod set_user_oof_settings;
 mod subscribe;
 #[cfg(test)]
 mod subscription_tests;
+pub(crate) mod subscriptions;
 mod sync_folder_hierarchy;
 mod sync_folder_items;
 mod update_delegate;

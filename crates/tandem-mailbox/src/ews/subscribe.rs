@@ -8,6 +8,7 @@ use tandem_ews_proto::ResponseMessages;
 use tandem_ews_proto::ops::subscribe::Request;
 use tandem_ews_proto::ops::sync_folder_items::encode_state;
 
+use super::subscriptions::{MAX_PER_ACCOUNT, Refused};
 use super::{Ctx, EwsError};
 use crate::Subscription;
 
@@ -54,10 +55,21 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         if subs.len() % SWEEP_EVERY == 0 || subs.len() >= MAX_SUBSCRIPTIONS {
             subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
         }
-        if subs.len() >= MAX_SUBSCRIPTIONS {
-            return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
+        let owner = sub.owner.clone();
+        match subs.insert(id.clone(), sub, MAX_SUBSCRIPTIONS) {
+            Ok(()) => {}
+            Err(Refused::ServerFull) => {
+                return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
+            }
+            Err(Refused::AccountFull) => {
+                tracing::warn!(owner = %owner, mailbox = %ctx.mailbox(), max = MAX_PER_ACCOUNT, "subscription refused: the account holds its maximum");
+                metrics::counter!("tandem_ews_subscriptions_refused_total", "cap" => "account").increment(1);
+                return Err(super::fail(
+                    tandem_ews_proto::ResponseCode::ErrorExceededSubscriptionCount,
+                    format!("The account holds the maximum of {MAX_PER_ACCOUNT} subscriptions (EwsMaxSubscriptions)."),
+                ));
+            }
         }
-        subs.insert(id.clone(), sub);
         metrics::gauge!("tandem_ews_subscriptions").set(subs.len() as f64);
     }
     metrics::gauge!("tandem_mailbox_watched_mailboxes").set(ctx.s.data.wakeups().watched() as f64);
