@@ -61,6 +61,12 @@ const ITEM: &[&str] = &[
     "IconIndex",
 ];
 
+/// Whether `name` is one of ItemType's properties before ExtendedProperty: a client's extended
+/// properties are written after these and before the element's own (Message's ToRecipients…).
+pub(crate) fn precedes_extended_properties(name: &str) -> bool {
+    ITEM.iter().take_while(|n| **n != "ExtendedProperty").any(|n| *n == name)
+}
+
 /// `MessageType`'s extension of `ItemType`.
 const MESSAGE: &[&str] = &[
     "Sender",

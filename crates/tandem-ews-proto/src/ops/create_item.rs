@@ -174,39 +174,6 @@ fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
     Ok(d)
 }
 
-/// ItemType's properties in schema order up to ExtendedProperty: a client's extended
-/// properties are written after these and before the element's own (Message's ToRecipients…).
-const ITEM_TYPE_FIELDS: &[&str] = &[
-    "MimeContent",
-    "ItemId",
-    "ParentFolderId",
-    "ItemClass",
-    "Subject",
-    "Sensitivity",
-    "Body",
-    "Attachments",
-    "DateTimeReceived",
-    "Size",
-    "Categories",
-    "Importance",
-    "InReplyTo",
-    "IsSubmitted",
-    "IsDraft",
-    "IsFromMe",
-    "IsResend",
-    "IsUnmodified",
-    "InternetMessageHeaders",
-    "DateTimeSent",
-    "DateTimeCreated",
-    "ResponseObjects",
-    "ReminderDueBy",
-    "ReminderIsSet",
-    "ReminderMinutesBeforeStart",
-    "DisplayCc",
-    "DisplayTo",
-    "HasAttachments",
-];
-
 impl ItemData {
     /// An item of `element` (`Message`, `CalendarItem`…) with no properties yet; the `with_`
     /// methods add them in schema order, the order the caller must follow.
@@ -284,7 +251,7 @@ impl ItemData {
                 base64::engine::general_purpose::STANDARD.encode(mime)
             ));
         }
-        let split = self.fields.iter().position(|(n, _)| !ITEM_TYPE_FIELDS.contains(&n.as_str()));
+        let split = self.fields.iter().position(|(n, _)| !crate::item_schema::precedes_extended_properties(n));
         let (base, own) = self.fields.split_at(split.unwrap_or(self.fields.len()));
         for (name, xml) in base {
             if name == "Attachments" {
