@@ -100,27 +100,6 @@ pub struct StoredCertificate {
     pub key_pem: String,
 }
 
-impl crate::rollover::Rolling for StoredCertificate {
-    fn thumbprint(&self) -> &str {
-        &self.thumbprint
-    }
-    fn not_after(&self) -> i64 {
-        self.not_after_unix
-    }
-    fn effective_date(&self) -> Option<i64> {
-        self.effective_date
-    }
-    fn set_effective_date(&mut self, at: Option<i64>) {
-        self.effective_date = at;
-    }
-    fn retired_at(&self) -> Option<i64> {
-        self.retired_at
-    }
-    fn set_retired_at(&mut self, at: Option<i64>) {
-        self.retired_at = at;
-    }
-}
-
 /// Current, previous and scheduled (`-Roll -EffectiveDate`) OAuthTokenIssuer certificates.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenIssuerCertificates {

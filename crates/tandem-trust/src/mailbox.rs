@@ -53,27 +53,6 @@ pub struct AuthCertificate {
     pub key_pem: String,
 }
 
-impl crate::rollover::Rolling for AuthCertificate {
-    fn thumbprint(&self) -> &str {
-        &self.thumbprint
-    }
-    fn not_after(&self) -> i64 {
-        self.not_after_unix
-    }
-    fn effective_date(&self) -> Option<i64> {
-        self.effective_date
-    }
-    fn set_effective_date(&mut self, at: Option<i64>) {
-        self.effective_date = at;
-    }
-    fn retired_at(&self) -> Option<i64> {
-        self.retired_at
-    }
-    fn set_retired_at(&mut self, at: Option<i64>) {
-        self.retired_at = at;
-    }
-}
-
 impl AuthCertificate {
     /// Checks that the pair is an RSA ≥ 2048 certificate with its key.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<AuthCertificate, CertError> {

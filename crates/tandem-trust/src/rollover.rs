@@ -27,6 +27,34 @@ pub trait Rolling: Clone {
     fn set_retired_at(&mut self, at: Option<i64>);
 }
 
+/// The stored certificate records of both roles carry the same rollover fields
+/// (`thumbprint`, `not_after_unix`, `effective_date`, `retired_at`): one implementation for both.
+macro_rules! rolling_fields {
+    ($($record:ty),+) => {$(
+        impl Rolling for $record {
+            fn thumbprint(&self) -> &str {
+                &self.thumbprint
+            }
+            fn not_after(&self) -> i64 {
+                self.not_after_unix
+            }
+            fn effective_date(&self) -> Option<i64> {
+                self.effective_date
+            }
+            fn set_effective_date(&mut self, at: Option<i64>) {
+                self.effective_date = at;
+            }
+            fn retired_at(&self) -> Option<i64> {
+                self.retired_at
+            }
+            fn set_retired_at(&mut self, at: Option<i64>) {
+                self.retired_at = at;
+            }
+        }
+    )+};
+}
+rolling_fields!(crate::frontend::StoredCertificate, crate::mailbox::AuthCertificate);
+
 /// When certificates are succeeded, warned about and dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
