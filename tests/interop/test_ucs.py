@@ -315,3 +315,51 @@ def test_ten_thousand_contacts_are_bounded(deployment):
     assert (cls, code) == ("Error", "ErrorImContactLimitReached")
     assert f"sip:bob@{DOMAIN}" not in im_list(deployment, user=CAROL)[1]
 
+
+# ---------------------------------------------------------------- the list in SIP (RFC 4662)
+
+
+@pytest.mark.timeout(120)
+def test_sipp_subscribes_to_the_contact_list_and_sees_a_deletion(tandem_bin, tmp_path):
+    """Alice's list (made over EWS: Bob, and Carol by exchangelib) served at
+    sip:alice-contacts@litwareinc.com: SIPp subscribes with Supported: eventlist and gets a
+    full-state multipart/related NOTIFY naming both with a PIDF part each; exchangelib deletes
+    Carol's contact and a following full-state NOTIFY no longer names her."""
+    import time
+
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import ImAddress
+    from test_sip import Peers, assert_sipp_ok, sip_endpoint, write_users
+
+    t = Tandem(tandem_bin, tmp_path / "sip-list")
+    t.start()
+    peers = Peers(tmp_path / "peers")
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        assert add_contact(d, f"sip:bob@{DOMAIN}")[2] == "NoError"
+        acc = account(d)
+        carol = Contact(folder=quick_contacts(acc), display_name="Carol Clark",
+                        im_addresses=[ImAddress(label="ImAddress1", im_address=f"sip:carol@{DOMAIN}")])
+        carol.save()
+
+        users = write_users(tmp_path / "alice.csv", [("alice", DEMO_PASSWORD, "-")])
+        run = peers.sipp("subscribe_contact_list.xml", sip_endpoint(t), "contact-list", users=users, calls=1,
+                         budget=60, background=True)
+        deadline = time.monotonic() + 30
+        while "NOTIFY sip:" not in run.text(run.messages) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "NOTIFY sip:" in run.text(run.messages), run.report()
+        deleted_at = time.monotonic()
+        carol.delete()
+        rc = run.wait(70)
+        took = time.monotonic() - deleted_at
+        assert_sipp_ok(run, 1, t)
+        assert rc == 0, run.report()
+        # Pushed by the mailbox's streaming notification, not polled.
+        print(f"contact-list: deletion to the full-state NOTIFY without it took {took:.3f} s")
+        assert took < 5, f"the deletion reached the subscriber after {took:.1f} s"
+    finally:
+        peers.kill_all()
+        t.kill_all()
