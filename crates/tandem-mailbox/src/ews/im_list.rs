@@ -217,17 +217,7 @@ impl ImFields for Item {
     /// The text of the first `Entry` of a dictionary element (EmailAddresses, ImAddresses…).
     fn first_entry(&self, element: &str) -> Option<String> {
         let (_, xml) = data::split_elements(&self.fields).ok()?.into_iter().find(|(n, _)| n == element)?;
-        let wrapped = format!("<r xmlns:t=\"{}\">{xml}</r>", tandem_ews_proto::ns::TYPES);
-        let doc = tandem_xml::parse(wrapped.as_bytes(), tandem_xml::Limits::default()).ok()?;
-        let t = tandem_ews_proto::ns::TYPES;
-        let v = doc
-            .root_element()
-            .descendants()
-            .find(|n| tandem_xml::is(*n, t, "Entry"))
-            .map(tandem_xml::text)?
-            .trim()
-            .to_owned();
-        (!v.is_empty()).then_some(v)
+        first_entry_of(&xml)
     }
 
     fn im_address(&self) -> Option<String> {
@@ -260,11 +250,6 @@ impl Store {
     pub fn contact_by_address(&self, im: &str) -> Option<&Item> {
         self.contacts.iter().find(|c| c.im_address().is_some_and(|a| a.eq_ignore_ascii_case(im)))
     }
-
-    /// Whether a contact of the IM list folders is named by no group (so in Other Contacts).
-    fn ungrouped(&self, contact: &Item) -> bool {
-        contact.im_address().is_some() && !self.groups.iter().any(|g| g.members().contains(&contact.id))
-    }
 }
 
 /// A contact a request names: one of the list's, or another contact item of the user's that has
@@ -293,10 +278,16 @@ pub(crate) async fn render_list(ctx: &Ctx<'_>, store: &Store) -> Result<ImItemLi
     };
     order.sort_by_key(|g| (rank(g), g.article));
     let mut contacts: Vec<Item> = store.contacts.clone();
+    // Each group's Members read once: a contact of the list folders no group names is in
+    // Other Contacts.
+    let named: Vec<(&Item, Vec<String>)> = order.iter().map(|g| (*g, g.members())).collect();
+    let grouped: std::collections::HashSet<&str> =
+        named.iter().flat_map(|(_, m)| m.iter().map(String::as_str)).collect();
     let mut groups = Vec::new();
-    for g in order {
+    for (g, listed) in &named {
+        let g = *g;
         let mut members = Vec::new();
-        for id in g.members() {
+        for id in listed.iter().cloned() {
             if !contacts.iter().any(|c| c.id == id) {
                 // A contact of another folder the group names (AddImContactToGroup).
                 match ctx.s.data.item(&id).await? {
@@ -310,15 +301,17 @@ pub(crate) async fn render_list(ctx: &Ctx<'_>, store: &Store) -> Result<ImItemLi
         }
         if g.item_class == OTHER_CONTACTS {
             for c in &store.contacts {
-                if store.ungrouped(c) && !members.contains(&c.id) {
+                if !grouped.contains(c.id.as_str()) && !members.contains(&c.id) && c.im_address().is_some() {
                     members.push(c.id.clone());
                 }
             }
         }
         groups.push((g, members));
     }
-    let listed: Vec<&String> = groups.iter().flat_map(|(_, m)| m.iter()).collect();
-    let personas = contacts.iter().filter(|c| listed.contains(&&c.id)).map(|c| persona(store, c)).collect();
+    let listed: std::collections::HashSet<&String> = groups.iter().flat_map(|(_, m)| m.iter()).collect();
+    let personas = contacts.iter().filter(|c| listed.contains(&c.id)).map(|c| persona(store, c)).collect();
+    let by_id: std::collections::HashMap<&str, i64> =
+        contacts.iter().map(|c| (c.id.as_str(), c.change_number)).collect();
     let groups = groups
         .into_iter()
         .map(|(g, members)| ImGroup {
@@ -328,7 +321,7 @@ pub(crate) async fn render_list(ctx: &Ctx<'_>, store: &Store) -> Result<ImItemLi
             members: members
                 .iter()
                 .map(|id| {
-                    let ck = contacts.iter().find(|c| &c.id == id).map(|c| ids::change_key(c.change_number));
+                    let ck = by_id.get(id.as_str()).map(|n| ids::change_key(*n));
                     ItemRef { id: id.clone(), change_key: ck }
                 })
                 .collect(),
@@ -345,25 +338,36 @@ pub(crate) fn item_ref(i: &Item) -> ItemRef {
 /// The persona of one contact item.
 pub(crate) fn persona(store: &Store, c: &Item) -> Persona {
     let folder = [&store.quick, &store.list].into_iter().find(|f| f.id == c.folder_id);
-    let text = |n: &str| {
-        data::split_elements(&c.fields)
-            .ok()
-            .and_then(|els| els.into_iter().find(|(e, _)| e == n))
-            .map(|(_, x)| data::element_text(&x))
-            .unwrap_or_default()
+    // The stored elements are read once for all the persona's values.
+    let els = data::split_elements(&c.fields).unwrap_or_default();
+    let xml = |n: &str| els.iter().find(|(e, _)| e == n).map(|(_, x)| x.as_str());
+    let text = |n: &str| xml(n).map(data::element_text).unwrap_or_default();
+    let display_name = match text("DisplayName") {
+        d if d.is_empty() => c.subject.clone(),
+        d => d,
     };
     Persona {
         id: c.id.clone(),
         created: c.created_at,
-        display_name: c.display_name(),
+        display_name,
         given_name: text("GivenName"),
         surname: text("Surname"),
-        email: c.first_entry("EmailAddresses"),
-        im_address: c.im_address(),
+        email: xml("EmailAddresses").and_then(first_entry_of),
+        im_address: xml("ImAddresses").and_then(first_entry_of),
         source: item_ref(c),
         folder: ItemRef { id: c.folder_id.clone(), change_key: folder.map(|f| ids::change_key(f.change_number)) },
         quick_contact: c.folder_id == store.quick.id,
     }
+}
+
+/// The text of the first `Entry` of one stored dictionary element.
+fn first_entry_of(xml: &str) -> Option<String> {
+    let wrapped = format!("<r xmlns:t=\"{}\">{xml}</r>", tandem_ews_proto::ns::TYPES);
+    let doc = tandem_xml::parse(wrapped.as_bytes(), tandem_xml::Limits::default()).ok()?;
+    let t = tandem_ews_proto::ns::TYPES;
+    let v = doc.root_element().descendants().find(|n| tandem_xml::is(*n, t, "Entry")).map(tandem_xml::text)?;
+    let v = v.trim().to_owned();
+    (!v.is_empty()).then_some(v)
 }
 
 /// Inserts a new item with fresh numbers.
