@@ -20,7 +20,10 @@ use tandem_ews_proto::ops::get_events::{self, UnsubscribeRequest};
 use tandem_ews_proto::ops::get_user_availability::{self, FreeBusy};
 use tandem_ews_proto::ops::get_user_oof_settings::{self, OofSettings};
 use tandem_ews_proto::ops::subscribe::{self, Subscription};
-use tandem_ews_proto::ops::{self, BuildRequest, delete_item, find_item, get_folder, get_item, get_streaming_events};
+use tandem_ews_proto::ops::{
+    self, BuildRequest, add_new_im_contact_to_group, delete_item, find_item, get_folder, get_im_item_list, get_item,
+    get_streaming_events, im_items, remove_contact_from_im_list,
+};
 use tandem_ews_proto::render::FolderView;
 use tandem_ews_proto::reply::{self, MessageError, ReplyError};
 use tandem_ews_proto::types::ItemRef;
@@ -374,6 +377,43 @@ impl EwsClient {
         get_user_oof_settings::parse_response(&doc)
             .map_err(EwsClientError::reply("GetUserOofSettings"))?
             .map_err(EwsClientError::message("GetUserOofSettings"))
+    }
+
+    /// GetImItemList: the user's IM list (Unified Contact Store), every group and persona.
+    pub async fn get_im_item_list(&self, mailbox: &Mailbox) -> Result<im_items::ImItemList, EwsClientError> {
+        const OP: &str = get_im_item_list::OPERATION;
+        let text = self.call(mailbox, &get_im_item_list::Request).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
+        get_im_item_list::parse_response(&doc).map_err(EwsClientError::reply(OP))?.map_err(EwsClientError::message(OP))
+    }
+
+    /// AddNewImContactToGroup: a new IM contact for `im_address` (Other Contacts without a group).
+    pub async fn add_new_im_contact_to_group(
+        &self,
+        mailbox: &Mailbox,
+        req: &add_new_im_contact_to_group::Request,
+    ) -> Result<im_items::Persona, EwsClientError> {
+        const OP: &str = add_new_im_contact_to_group::OPERATION;
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
+        add_new_im_contact_to_group::parse_response(&doc)
+            .map_err(EwsClientError::reply(OP))?
+            .map_err(EwsClientError::message(OP))
+    }
+
+    /// RemoveContactFromImList: the contact off the list (and out of Quick Contacts).
+    pub async fn remove_contact_from_im_list(
+        &self,
+        mailbox: &Mailbox,
+        contact: &ItemRef,
+    ) -> Result<(), EwsClientError> {
+        const OP: &str = remove_contact_from_im_list::OPERATION;
+        let req = remove_contact_from_im_list::Request { contact_id: contact.clone() };
+        let text = self.call(mailbox, &req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
+        remove_contact_from_im_list::parse_response(&doc)
+            .map_err(EwsClientError::reply(OP))?
+            .map_err(EwsClientError::message(OP))
     }
 
     /// Sends a probe to `url` with `bearer` (or no credentials) and reports only how the service

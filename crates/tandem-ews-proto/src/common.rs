@@ -53,6 +53,12 @@ pub enum ResponseCode {
     ErrorDelegateNoUser,
     ErrorDelegateAlreadyExists,
     ErrorNotDelegate,
+    ErrorImContactLimitReached,
+    ErrorImGroupDisplayNameAlreadyExists,
+    ErrorImGroupLimitReached,
+    ErrorInvalidImContactId,
+    ErrorInvalidImGroupId,
+    ErrorInvalidImDistributionGroupSmtpAddress,
 }
 
 impl ResponseCode {
@@ -106,6 +112,12 @@ impl ResponseCode {
             ErrorDelegateNoUser => "ErrorDelegateNoUser",
             ErrorDelegateAlreadyExists => "ErrorDelegateAlreadyExists",
             ErrorNotDelegate => "ErrorNotDelegate",
+            ErrorImContactLimitReached => "ErrorImContactLimitReached",
+            ErrorImGroupDisplayNameAlreadyExists => "ErrorImGroupDisplayNameAlreadyExists",
+            ErrorImGroupLimitReached => "ErrorImGroupLimitReached",
+            ErrorInvalidImContactId => "ErrorInvalidImContactId",
+            ErrorInvalidImGroupId => "ErrorInvalidImGroupId",
+            ErrorInvalidImDistributionGroupSmtpAddress => "ErrorInvalidImDistributionGroupSmtpAddress",
         }
     }
 }

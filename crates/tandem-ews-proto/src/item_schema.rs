@@ -192,6 +192,9 @@ const CONTACT: &[&str] = &[
     "DirectReports",
 ];
 
+/// `DistributionListType`'s extension of `ItemType`.
+const DISTRIBUTION_LIST: &[&str] = &["DisplayName", "FileAs", "ContactSource", "Members"];
+
 /// `TaskType`'s extension of `ItemType`.
 const TASK: &[&str] = &[
     "ActualWork",
@@ -225,6 +228,7 @@ fn extension(element: &str) -> &'static [&'static str] {
         "CalendarItem" => CALENDAR,
         "Contact" => CONTACT,
         "Task" => TASK,
+        "DistributionList" => DISTRIBUTION_LIST,
         _ => &[],
     }
 }

@@ -36,6 +36,12 @@ pub const MAJOR_BUILD: u32 = 2507;
 pub const MINOR_BUILD: u32 = 6;
 pub const SERVER_VERSION: &str = "V2017_07_11";
 
+/// Whether `version` is older than `than` (both known versions; an unknown one is not older).
+pub fn older_than(version: &str, than: &str) -> bool {
+    let at = |v: &str| KNOWN_VERSIONS.iter().position(|k| *k == v);
+    matches!((at(version), at(than)), (Some(a), Some(b)) if a < b)
+}
+
 /// The version a request asked for; `Exchange2007` when the header is absent (as Exchange does).
 pub fn requested(header: Option<Node<'_, '_>>) -> Result<&'static str, ProtoError> {
     let Some(rsv) = header.and_then(|h| tandem_xml::child(h, ns::TYPES, "RequestServerVersion")) else {

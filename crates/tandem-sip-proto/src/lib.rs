@@ -13,6 +13,7 @@ mod message;
 mod name_addr;
 mod parser;
 pub mod pidf;
+pub mod rlmi;
 mod uri;
 mod via;
 

@@ -8,6 +8,11 @@ use tandem_xml::{Node, child};
 use crate::{ProtoError, ResponseCode, ns, version};
 
 pub mod add_delegate;
+pub mod add_distribution_group_to_im_list;
+pub mod add_im_contact_to_group;
+pub mod add_im_group;
+pub mod add_new_im_contact_to_group;
+pub mod add_new_tel_uri_contact_to_group;
 pub mod attachments;
 pub mod convert_id;
 pub mod create_attachment;
@@ -24,6 +29,8 @@ pub mod get_attachment;
 pub mod get_delegate;
 pub mod get_events;
 pub mod get_folder;
+pub mod get_im_item_list;
+pub mod get_im_items;
 pub mod get_item;
 pub mod get_mail_tips;
 pub mod get_server_time_zones;
@@ -31,11 +38,18 @@ pub mod get_streaming_events;
 pub mod get_user_availability;
 pub mod get_user_configuration;
 pub mod get_user_oof_settings;
+pub mod im_items;
 pub mod move_copy_folder;
 pub mod move_copy_item;
+pub mod remove_contact_from_im_list;
 pub mod remove_delegate;
+pub mod remove_distribution_group_from_im_list;
+pub mod remove_im_contact_from_group;
+pub mod remove_im_group;
 pub mod resolve_names;
 pub mod send_item;
+pub mod set_im_group;
+pub mod set_im_list_migration_completed;
 pub mod set_user_oof_settings;
 pub mod subscribe;
 pub mod sync_folder_hierarchy;
@@ -84,6 +98,19 @@ pub enum Operation {
     GetUserConfiguration(get_user_configuration::Request),
     ExpandDl(expand_dl::Request),
     GetMailTips(get_mail_tips::Request),
+    GetImItemList(get_im_item_list::Request),
+    GetImItems(get_im_items::Request),
+    AddImGroup(add_im_group::Request),
+    SetImGroup(set_im_group::Request),
+    RemoveImGroup(remove_im_group::Request),
+    AddNewImContactToGroup(add_new_im_contact_to_group::Request),
+    AddImContactToGroup(add_im_contact_to_group::Request),
+    RemoveImContactFromGroup(remove_im_contact_from_group::Request),
+    RemoveContactFromImList(remove_contact_from_im_list::Request),
+    AddNewTelUriContactToGroup(add_new_tel_uri_contact_to_group::Request),
+    AddDistributionGroupToImList(add_distribution_group_to_im_list::Request),
+    RemoveDistributionGroupFromImList(remove_distribution_group_from_im_list::Request),
+    SetImListMigrationCompleted(set_im_list_migration_completed::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -109,18 +136,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "GetSharingMetadata",
     "GetSharingFolder",
     "RefreshSharingFolder",
-    "GetImItemList",
-    "GetImItems",
-    "AddImGroup",
-    "SetImGroup",
-    "RemoveImGroup",
-    "AddNewImContactToGroup",
-    "AddImContactToGroup",
-    "RemoveImContactFromGroup",
-    "RemoveContactFromImList",
-    "AddDistributionGroupToImList",
-    "RemoveDistributionGroupFromImList",
-    "SetImListMigrationCompleted",
     "GetSearchableMailboxes",
     "SearchMailboxes",
     "GetDiscoverySearchConfiguration",
@@ -212,6 +227,13 @@ pub fn parse(env: &Envelope<'_, '_>) -> Result<Request, ProtoError> {
     if op.tag_name().namespace() != Some(ns::MESSAGES) {
         return Err(ProtoError::new(ResponseCode::ErrorInvalidRequest, "The request is invalid."));
     }
+    let name = op.tag_name().name();
+    if im_items::OPERATIONS.contains(&name) && version::older_than(version, "Exchange2013") {
+        return Err(ProtoError::new(
+            ResponseCode::ErrorIncorrectSchemaVersion,
+            "The request is valid but does not specify the correct server version in the RequestServerVersion SOAP header.  Ensure that the RequestServerVersion SOAP header is set with the correct RequestServerVersionValue.",
+        ));
+    }
     let operation = parse_operation(op)?;
     Ok(Request { version, operation })
 }
@@ -255,6 +277,31 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "GetUserConfiguration" => Operation::GetUserConfiguration(get_user_configuration::Request::parse(op)?),
         "ExpandDL" => Operation::ExpandDl(expand_dl::Request::parse(op)?),
         "GetMailTips" => Operation::GetMailTips(get_mail_tips::Request::parse(op)?),
+        "GetImItemList" => Operation::GetImItemList(get_im_item_list::Request::parse(op)?),
+        "GetImItems" => Operation::GetImItems(get_im_items::Request::parse(op)?),
+        "AddImGroup" => Operation::AddImGroup(add_im_group::Request::parse(op)?),
+        "SetImGroup" => Operation::SetImGroup(set_im_group::Request::parse(op)?),
+        "RemoveImGroup" => Operation::RemoveImGroup(remove_im_group::Request::parse(op)?),
+        "AddNewImContactToGroup" => Operation::AddNewImContactToGroup(add_new_im_contact_to_group::Request::parse(op)?),
+        "AddImContactToGroup" => Operation::AddImContactToGroup(add_im_contact_to_group::Request::parse(op)?),
+        "RemoveImContactFromGroup" => {
+            Operation::RemoveImContactFromGroup(remove_im_contact_from_group::Request::parse(op)?)
+        }
+        "RemoveContactFromImList" => {
+            Operation::RemoveContactFromImList(remove_contact_from_im_list::Request::parse(op)?)
+        }
+        "AddNewTelUriContactToGroup" => {
+            Operation::AddNewTelUriContactToGroup(add_new_tel_uri_contact_to_group::Request::parse(op)?)
+        }
+        "AddDistributionGroupToImList" => {
+            Operation::AddDistributionGroupToImList(add_distribution_group_to_im_list::Request::parse(op)?)
+        }
+        "RemoveDistributionGroupFromImList" => {
+            Operation::RemoveDistributionGroupFromImList(remove_distribution_group_from_im_list::Request::parse(op)?)
+        }
+        "SetImListMigrationCompleted" => {
+            Operation::SetImListMigrationCompleted(set_im_list_migration_completed::Request::parse(op)?)
+        }
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -10,6 +10,7 @@
 //! When the mailbox cannot be reached, a user's calendar state is dropped, so presence falls back
 //! to what the endpoints publish, and the failure is recorded (integration status, metrics).
 
+pub(crate) mod contact_list;
 pub mod derive;
 mod hub;
 mod watcher;
@@ -212,6 +213,7 @@ pub fn spawn(
     tasks.spawn(async move {
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut recorded: HashMap<String, PresenceStatusRow> = HashMap::new();
+        let mut lists: HashMap<String, CancellationToken> = HashMap::new();
         let mut tick = tokio::time::interval(SCAN);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -220,11 +222,55 @@ pub fn spawn(
                 _ = tick.tick() => {}
             }
             scan(&shared, &fe, &directory, &mut held, &mut recorded, &tasks2, &shutdown).await;
+            scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
         }
         for h in held.values() {
             h.stop.cancel();
         }
+        for stop in lists.values() {
+            stop.cancel();
+        }
     });
+}
+
+/// The contact-list watches: one per user who subscribes to their list (the mailbox is read
+/// when the list changes there, never polled).
+async fn scan_lists(
+    shared: &Arc<Shared>,
+    directory: &Directory,
+    lists: &mut HashMap<String, CancellationToken>,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let owners: HashSet<String> = shared.core.presence.list_owners().into_iter().collect();
+    for aor in &owners {
+        if lists.contains_key(aor) {
+            continue;
+        }
+        let smtp = match directory.find(aor).await {
+            Ok(Some(u)) if u.can_use_mailbox() => u.smtp_address.to_string(),
+            Ok(_) => {
+                // No mailbox, so no contact list: the list is empty.
+                shared.core.presence.set_contact_list(&shared.core, aor, Vec::new());
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(user = %aor, error = %e, "contact list: directory lookup failed");
+                continue;
+            }
+        };
+        let stop = shutdown.child_token();
+        tasks.spawn(contact_list::run(shared.clone(), aor.clone(), smtp, stop.clone()));
+        lists.insert(aor.clone(), stop);
+    }
+    lists.retain(|aor, stop| {
+        let keep = owners.contains(aor);
+        if !keep {
+            stop.cancel();
+        }
+        keep
+    });
+    metrics::gauge!("tandem_contact_list_watches").set(lists.len() as f64);
 }
 
 /// One pass of the manager: policies, watches to start and stop, records of what is shown.

@@ -10,7 +10,7 @@
 mod auth;
 mod dispatch;
 mod im;
-mod presence;
+pub(crate) mod presence;
 mod proxy;
 mod registrar;
 pub mod transport;

@@ -6,12 +6,21 @@
 //! a watcher on the owner's block list is told "offline" (polite blocking, as Skype for Business
 //! does). NOTIFYs to one subscription are at most one per [`NOTIFY_MIN_INTERVAL`]; changes in
 //! between are coalesced into the next one.
+//!
+//! A user's contact list is a resource list (RFC 4662) at `sip:<user>-contacts@<domain>`: the
+//! owner subscribes with `Supported: eventlist` and gets `multipart/related` NOTIFYs, an RLMI
+//! document and one PIDF part per contact — full state first and whenever the list changes,
+//! then partial state naming only the contacts whose presence changed. The list itself is the
+//! user's Unified Contact Store in the mailbox, read through EWS and kept current by a streaming
+//! subscription (see `crate::calendar_presence::contact_list`); [`Presence::set_contact_list`]
+//! is where it arrives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_sip_proto::pidf::{self, Availability, PresenceSummary};
+use tandem_sip_proto::rlmi::{self, Instance, InstanceState, Part, Resource, ResourceList};
 use tandem_sip_proto::{HeaderView, Method, NameAddr, Request, Uri};
 
 use super::dispatch::Ctx;
@@ -75,13 +84,29 @@ struct Subscription {
     dirty: bool,
     blocked: bool,
     version: u32,
+    /// A resource-list subscription to the watcher's own contact list (`target` is the owner).
+    list: bool,
+    /// The next list NOTIFY carries full state (the first one, and after the list changed).
+    full: bool,
+    /// The contacts whose presence changed since the last list NOTIFY (partial state).
+    pending: Vec<String>,
+    created: Instant,
 }
+
+/// How long a new list subscription waits for the mailbox's list before its first NOTIFY goes
+/// out with what is known (an empty list).
+const LIST_WAIT: Duration = Duration::from_secs(5);
+
+/// One contact of a list: SIP URI and display name.
+pub type ListEntry = (String, String);
 
 #[derive(Debug, Default)]
 struct State {
     publications: HashMap<String, Vec<Publication>>,
     /// Keyed by Call-ID and our tag.
     subscriptions: HashMap<(String, String), Subscription>,
+    /// Each list owner's contacts as last read from the mailbox.
+    lists: HashMap<String, Vec<ListEntry>>,
 }
 
 #[derive(Debug, Default)]
@@ -107,6 +132,25 @@ impl Presence {
         self.lock().subscriptions.len()
     }
 
+    /// The users who subscribe to their contact list.
+    pub(crate) fn list_owners(&self) -> Vec<String> {
+        let st = self.lock();
+        let mut out: Vec<String> = st.subscriptions.values().filter(|s| s.list).map(|s| s.target.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// A list owner's contacts as last read, if read.
+    pub fn contact_list(&self, owner: &str) -> Option<Vec<ListEntry>> {
+        self.lock().lists.get(owner).cloned()
+    }
+
+    /// Forgets an owner's list (nobody subscribes to it any more).
+    pub(crate) fn drop_contact_list(&self, owner: &str) {
+        self.lock().lists.remove(owner);
+    }
+
     /// The endpoints' aggregate for `aor`, and whether any endpoint publishes.
     pub(crate) fn endpoint_view(&self, aor: &str, registered: bool) -> (PresenceSummary, bool) {
         let now = Instant::now();
@@ -117,8 +161,17 @@ impl Presence {
     /// The presentities someone subscribes to.
     pub(crate) fn watched_targets(&self) -> Vec<String> {
         let st = self.lock();
-        let mut out: Vec<String> =
-            st.subscriptions.values().filter(|s| s.package == Package::Presence).map(|s| s.target.clone()).collect();
+        let mut out: Vec<String> = st
+            .subscriptions
+            .values()
+            .filter(|s| s.package == Package::Presence && !s.list)
+            .map(|s| s.target.clone())
+            .collect();
+        for s in st.subscriptions.values().filter(|s| s.list) {
+            if let Some(l) = st.lists.get(&s.target) {
+                out.extend(l.iter().map(|(uri, _)| uri.clone()));
+            }
+        }
         out.sort();
         out.dedup();
         out
@@ -284,6 +337,17 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 reply.send(answer(404).with_to_tag(&random_token())).await;
                 return;
             };
+            let list = match list_owner(core, &target).await {
+                Some(owner) => {
+                    if let Some(r) = refuse_list(&req, package, &owner, &watcher) {
+                        reply.send(r).await;
+                        return;
+                    }
+                    Some(owner)
+                }
+                None => None,
+            };
+            let target = list.clone().unwrap_or(target);
             if package == Package::WatcherInfo && target != watcher {
                 let mut r = answer(403).with_to_tag(&random_token());
                 r.reason = "Forbidden (watcher information is for your own presentity)".into();
@@ -292,6 +356,7 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
             }
             match core.directory.find(&target).await {
                 Ok(Some(u)) if u.can_use_sip() => {}
+                _ if list.is_some() => {}
                 _ => {
                     reply.send(answer(404).with_to_tag(&random_token())).await;
                     return;
@@ -317,7 +382,7 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 reply.send(r).await;
                 return;
             }
-            let blocked = is_blocked(core, &target, &watcher).await;
+            let blocked = list.is_none() && is_blocked(core, &target, &watcher).await;
             let our_tag = random_token();
             let mut to = match req.to() {
                 Ok(t) => t,
@@ -341,10 +406,14 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 dirty: true,
                 blocked,
                 version: 0,
+                list: list.is_some(),
+                full: true,
+                pending: Vec::new(),
+                created: Instant::now(),
             };
             core.presence.lock().subscriptions.insert((call_id.clone(), our_tag.clone()), sub);
             metrics::counter!("tandem_sip_subscriptions_total", "event" => package.event()).increment(1);
-            if package == Package::Presence {
+            if package == Package::Presence && list.is_none() {
                 changed(core, &target, Package::WatcherInfo);
             }
             Some((call_id.clone(), our_tag))
@@ -354,14 +423,87 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
         reply.send(answer(481)).await;
         return;
     };
-    let r = answer(200)
+    let is_list = core.presence.lock().subscriptions.get(&(cid.clone(), tag.clone())).is_some_and(|s| s.list);
+    let mut r = answer(200)
         .with_to_tag(&tag)
         .with_header("Expires", expires.to_string())
         .with_header("Contact", format!("<{}>", core.own_uri(reply.flow().transport())));
+    if is_list {
+        r.headers.push("Require", "eventlist");
+    }
     reply.send(r).await;
+    if is_list && expires > 0 && core.presence.contact_list(&watcher).is_none() {
+        // The first NOTIFY waits for the mailbox's list (see `on_tick` for the bound).
+        return;
+    }
     metrics::gauge!("tandem_sip_subscriptions").set(core.presence.subscription_count() as f64);
     // RFC 6665 §4.2.1.2: a NOTIFY follows every accepted SUBSCRIBE, including an unsubscribe.
     send_notify(core, &cid, &tag, expires == 0);
+}
+
+/// The owner of a contact-list URI (`sip:alice-contacts@domain` → `sip:alice@domain`) when the
+/// URI names no user itself and the owner is a SIP user.
+async fn list_owner(core: &SipCore, target: &str) -> Option<String> {
+    let (user, domain) = target.strip_prefix("sip:")?.split_once('@')?;
+    let owner = user.strip_suffix("-contacts").filter(|u| !u.is_empty())?;
+    if matches!(core.directory.find(target).await, Ok(Some(_))) {
+        return None;
+    }
+    let owner = format!("sip:{owner}@{domain}");
+    match core.directory.find(&owner).await {
+        Ok(Some(u)) if u.can_use_sip() => Some(owner),
+        _ => None,
+    }
+}
+
+/// Why a new list subscription is refused: only the owner subscribes to a list, to presence,
+/// and with `Supported: eventlist` (RFC 4662 §4.3: 421 with `Require: eventlist` otherwise).
+fn refuse_list(req: &Request, package: Package, owner: &str, watcher: &str) -> Option<tandem_sip_proto::Response> {
+    let answer = |status: u16| req.response(status).with_to_tag(&random_token());
+    if package != Package::Presence {
+        return Some(answer(489).with_header("Allow-Events", "presence"));
+    }
+    if owner != watcher {
+        let mut r = answer(403);
+        r.reason = "Forbidden (a contact list is for its owner)".into();
+        return Some(r);
+    }
+    let supported = req
+        .headers
+        .values("Supported")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .any(|o| o.trim().eq_ignore_ascii_case("eventlist"));
+    if !supported {
+        return Some(answer(421).with_header("Require", "eventlist"));
+    }
+    None
+}
+
+impl Presence {
+    /// A list owner's contacts as read from the mailbox: when they differ from what subscribers
+    /// were sent, each of the owner's list subscriptions gets a full-state NOTIFY.
+    pub(crate) fn set_contact_list(&self, core: &Arc<SipCore>, owner: &str, entries: Vec<ListEntry>) {
+        let due: Vec<(String, String)> = {
+            let mut st = self.lock();
+            if st.lists.get(owner) == Some(&entries) {
+                return;
+            }
+            st.lists.insert(owner.to_owned(), entries);
+            st.subscriptions
+                .iter_mut()
+                .filter(|(_, s)| s.list && s.target == owner)
+                .map(|(k, s)| {
+                    s.full = true;
+                    s.dirty = true;
+                    k.clone()
+                })
+                .collect()
+        };
+        for (cid, tag) in due {
+            send_notify(core, &cid, &tag, false);
+        }
+    }
 }
 
 /// A store failure counts as not blocked, so presence keeps working when the store does not.
@@ -374,9 +516,22 @@ fn changed(core: &Arc<SipCore>, aor: &str, package: Package) {
     let due: Vec<(String, String)> = {
         let mut st = core.presence.lock();
         let now = Instant::now();
+        let owners: Vec<String> = if package == Package::Presence {
+            st.lists.iter().filter(|(_, l)| l.iter().any(|(u, _)| u == aor)).map(|(o, _)| o.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        for s in st.subscriptions.values_mut().filter(|s| s.list && owners.contains(&s.target)) {
+            if !s.pending.iter().any(|p| p == aor) {
+                s.pending.push(aor.to_owned());
+            }
+            s.dirty = true;
+        }
         st.subscriptions
             .iter_mut()
-            .filter(|(_, s)| s.target == aor && s.package == package)
+            .filter(|(_, s)| {
+                (s.target == aor && s.package == package && !s.list) || (s.list && owners.contains(&s.target))
+            })
             .filter_map(|(k, s)| {
                 s.dirty = true;
                 let ready = s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL);
@@ -411,12 +566,16 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
         sub.dirty = false;
         sub.last_sent = Some(Instant::now());
         let snapshot = sub.clone();
+        sub.full = false;
+        sub.pending.clear();
         if terminate {
             st.subscriptions.remove(&(call_id.to_owned(), our_tag.to_owned()));
         }
         snapshot
     };
+    let list_body = built.list.then(|| list_notify_body(core, &built));
     let (ctype, body) = match built.package {
+        Package::Presence if list_body.is_some() => list_body.clone().unwrap_or_default(),
         Package::Presence => {
             let body = if built.blocked {
                 pidf::render(&built.target, &PresenceSummary { availability: Availability::Offline, note: None })
@@ -425,9 +584,9 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
                 let shown = crate::calendar_presence::shown(core, &built.target);
                 pidf::render_activity(&built.target, &shown.summary, shown.activity)
             };
-            ("application/pidf+xml", body)
+            ("application/pidf+xml".to_owned(), body)
         }
-        Package::WatcherInfo => ("application/watcherinfo+xml", watcherinfo(core, &built)),
+        Package::WatcherInfo => ("application/watcherinfo+xml".to_owned(), watcherinfo(core, &built)),
     };
     let remaining = built.expires_at.saturating_duration_since(Instant::now()).as_secs();
     let state = if terminate || remaining == 0 {
@@ -445,6 +604,9 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
     req.headers.push("CSeq", format!("{} NOTIFY", built.cseq));
     req.headers.push("Contact", format!("<{}>", core.own_uri(built.flow.transport())));
     req.headers.push("Event", built.package.event());
+    if built.list {
+        req.headers.push("Require", "eventlist");
+    }
     req.headers.push("Subscription-State", state);
     req.headers.push("Content-Type", ctype);
     req.body = body;
@@ -460,6 +622,45 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
             core2.presence.lock().subscriptions.remove(&(built.call_id.clone(), built.our_tag.clone()));
         }
     });
+}
+
+/// The `multipart/related` body of a list NOTIFY: the RLMI document, then a PIDF part per
+/// contact it names (every contact for full state, the changed ones for partial state).
+fn list_notify_body(core: &SipCore, sub: &Subscription) -> (String, Vec<u8>) {
+    let entries = core.presence.contact_list(&sub.target).unwrap_or_default();
+    let full = sub.full;
+    let named: Vec<&ListEntry> =
+        entries.iter().filter(|(uri, _)| full || sub.pending.iter().any(|p| p == uri)).collect();
+    let list_uri = match sub.target.strip_prefix("sip:").and_then(|t| t.split_once('@')) {
+        Some((user, domain)) => format!("sip:{user}-contacts@{domain}"),
+        None => sub.target.clone(),
+    };
+    let tag = &sub.our_tag;
+    let mut parts = Vec::with_capacity(named.len() + 1);
+    let mut resources = Vec::with_capacity(named.len());
+    for (n, (uri, name)) in named.iter().enumerate() {
+        let cid = format!("r{n}.{tag}@tandem");
+        let shown = crate::calendar_presence::shown(core, uri);
+        let body = pidf::render_activity(uri, &shown.summary, shown.activity);
+        parts.push(Part { content_id: cid.clone(), content_type: "application/pidf+xml".into(), body });
+        resources.push(Resource {
+            uri: uri.clone(),
+            name: (!name.is_empty()).then(|| name.clone()),
+            instances: vec![Instance {
+                id: format!("i{n}"),
+                state: InstanceState::Active,
+                cid: Some(cid),
+                reason: None,
+            }],
+        });
+    }
+    let doc =
+        ResourceList { uri: list_uri, version: sub.version.saturating_sub(1), full_state: full, name: None, resources };
+    parts.insert(
+        0,
+        Part { content_id: format!("rlmi.{tag}@tandem"), content_type: rlmi::RLMI_TYPE.into(), body: doc.render() },
+    );
+    rlmi::multipart_related(&format!("tandem-{tag}"), &parts)
 }
 
 fn watcherinfo(core: &SipCore, sub: &Subscription) -> Vec<u8> {
@@ -499,10 +700,14 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
         st.publications.retain(|_, v| !v.is_empty());
         let ended: Vec<(String, String)> =
             st.subscriptions.iter().filter(|(_, s)| s.expires_at <= now).map(|(k, _)| k.clone()).collect();
+        let lists = &st.lists;
         let due: Vec<(String, String)> = st
             .subscriptions
             .iter()
             .filter(|(_, s)| s.expires_at > now && s.dirty)
+            .filter(|(_, s)| {
+                !s.list || s.cseq > 0 || lists.contains_key(&s.target) || now.duration_since(s.created) >= LIST_WAIT
+            })
             .filter(|(_, s)| s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL))
             .map(|(k, _)| k.clone())
             .collect();

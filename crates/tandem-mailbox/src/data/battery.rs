@@ -316,6 +316,41 @@ async fn battery(db: &TestDatabase) {
     assert_eq!(data.delegates("alice").await.unwrap().len(), 1);
     assert_eq!(data.user_setting("alice", DELIVER_MEETING_REQUESTS).await.unwrap().as_deref(), Some("DelegatesOnly"));
 
+    // The IM list folders: contacts and groups read per element, bounded, oldest first; the
+    // contact count is read inside a write.
+    let quick = folder(&data, "alice", "quickcontacts").await;
+    let imlist = folder(&data, "alice", "imcontactlist").await;
+    let contact = |f: &Folder, name: &str| Item {
+        element: "Contact".into(),
+        item_class: "IPM.Contact".into(),
+        fields: format!("<t:DisplayName>{name}</t:DisplayName>"),
+        mime: None,
+        ..item("alice", f, name, 100)
+    };
+    let c1 = save(&data, contact(&quick, "Bob")).await;
+    let c2 = save(&data, contact(&imlist, "Carol")).await;
+    let _other = save(&data, contact(&folder(&data, "alice", "contacts").await, "Elsewhere")).await;
+    let group = save(
+        &data,
+        Item {
+            element: "DistributionList".into(),
+            item_class: "IPM.DistList.MOC.OtherContacts".into(),
+            ..item("alice", &imlist, "Other Contacts", 100)
+        },
+    )
+    .await;
+    let contacts = data.im_list_items(&quick.id, &imlist.id, "Contact", 10).await.unwrap();
+    assert_eq!(contacts.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), [c1.id.as_str(), c2.id.as_str()]);
+    assert_eq!(contacts[0].fields, "<t:DisplayName>Bob</t:DisplayName>");
+    assert_eq!(data.im_list_items(&quick.id, &imlist.id, "Contact", 1).await.unwrap().len(), 1);
+    let groups = data.im_list_items(&quick.id, &imlist.id, "DistributionList", 10).await.unwrap();
+    assert_eq!(groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), [group.id.as_str()]);
+    let mut w = data.write().await.unwrap();
+    assert_eq!(w.im_contact_count(&quick.id, &imlist.id).await.unwrap(), 2);
+    drop(w);
+    let bobs = folder(&data, "bob", "quickcontacts").await;
+    assert!(data.im_list_items(&bobs.id, &bobs.id, "Contact", 10).await.unwrap().is_empty());
+
     // Server-wide settings: by prefix, replaced, all or nothing.
     assert!(server_settings_with(&store, "cas.").await.unwrap().is_empty());
     set_server_settings(&store, &[("cas.a", "1"), ("cas.b", ""), ("other", "x")]).await.unwrap();

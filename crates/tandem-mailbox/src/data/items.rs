@@ -39,9 +39,9 @@ pub(crate) struct Item {
 
 /// Columns without the large ones (fields, ext, mime), for id-only pages.
 const LIGHT_COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number";
-const COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime";
+pub(super) const COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime";
 
-fn from_row(r: &sqlx::any::AnyRow, full: bool) -> Result<Item, sqlx::Error> {
+pub(super) fn from_row(r: &sqlx::any::AnyRow, full: bool) -> Result<Item, sqlx::Error> {
     Ok(Item {
         id: r.try_get("id")?,
         mailbox: r.try_get("mailbox")?,

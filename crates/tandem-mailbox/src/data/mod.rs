@@ -20,6 +20,7 @@ use tandem_store::{Any, Store, StoreError, Transaction};
 pub(crate) mod attachments;
 pub(crate) mod changes;
 pub(crate) mod folders;
+pub(crate) mod im_list;
 pub(crate) mod items;
 pub(crate) mod notify;
 pub(crate) mod schema;

@@ -16,6 +16,11 @@ use crate::data::{self, DataError, Folder, Item};
 use crate::{Call, Shared, xml_response};
 
 mod add_delegate;
+mod add_distribution_group_to_im_list;
+mod add_im_contact_to_group;
+mod add_im_group;
+mod add_new_im_contact_to_group;
+mod add_new_tel_uri_contact_to_group;
 mod convert_id;
 mod create_attachment;
 mod create_folder;
@@ -30,6 +35,8 @@ mod get_attachment;
 mod get_delegate;
 mod get_events;
 mod get_folder;
+mod get_im_item_list;
+mod get_im_items;
 mod get_item;
 mod get_mail_tips;
 mod get_server_time_zones;
@@ -37,15 +44,22 @@ mod get_streaming_events;
 mod get_user_availability;
 mod get_user_configuration;
 mod get_user_oof_settings;
+pub(crate) mod im_list;
 mod messages;
 pub(crate) mod mime;
 mod move_copy_folder;
 mod move_copy_item;
 pub(crate) mod query;
 mod recurrence;
+mod remove_contact_from_im_list;
 mod remove_delegate;
+mod remove_distribution_group_from_im_list;
+mod remove_im_contact_from_group;
+mod remove_im_group;
 mod resolve_names;
 mod send_item;
+mod set_im_group;
+mod set_im_list_migration_completed;
 mod set_user_oof_settings;
 mod subscribe;
 #[cfg(test)]
@@ -282,6 +296,21 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
         Operation::GetUserConfiguration(r) => get_user_configuration::handle(&ctx, r).await,
         Operation::ExpandDl(r) => expand_dl::handle(&ctx, r).await,
         Operation::GetMailTips(r) => get_mail_tips::handle(&ctx, r).await,
+        Operation::GetImItemList(r) => get_im_item_list::handle(&ctx, r).await,
+        Operation::GetImItems(r) => get_im_items::handle(&ctx, r).await,
+        Operation::AddImGroup(r) => add_im_group::handle(&ctx, r).await,
+        Operation::SetImGroup(r) => set_im_group::handle(&ctx, r).await,
+        Operation::RemoveImGroup(r) => remove_im_group::handle(&ctx, r).await,
+        Operation::AddNewImContactToGroup(r) => add_new_im_contact_to_group::handle(&ctx, r).await,
+        Operation::AddImContactToGroup(r) => add_im_contact_to_group::handle(&ctx, r).await,
+        Operation::RemoveImContactFromGroup(r) => remove_im_contact_from_group::handle(&ctx, r).await,
+        Operation::RemoveContactFromImList(r) => remove_contact_from_im_list::handle(&ctx, r).await,
+        Operation::AddNewTelUriContactToGroup(r) => add_new_tel_uri_contact_to_group::handle(&ctx, r).await,
+        Operation::AddDistributionGroupToImList(r) => add_distribution_group_to_im_list::handle(&ctx, r).await,
+        Operation::RemoveDistributionGroupFromImList(r) => {
+            remove_distribution_group_from_im_list::handle(&ctx, r).await
+        }
+        Operation::SetImListMigrationCompleted(r) => set_im_list_migration_completed::handle(&ctx, r).await,
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -352,6 +381,19 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::GetUserConfiguration(_) => "GetUserConfiguration",
         Operation::ExpandDl(_) => "ExpandDL",
         Operation::GetMailTips(_) => "GetMailTips",
+        Operation::GetImItemList(_) => "GetImItemList",
+        Operation::GetImItems(_) => "GetImItems",
+        Operation::AddImGroup(_) => "AddImGroup",
+        Operation::SetImGroup(_) => "SetImGroup",
+        Operation::RemoveImGroup(_) => "RemoveImGroup",
+        Operation::AddNewImContactToGroup(_) => "AddNewImContactToGroup",
+        Operation::AddImContactToGroup(_) => "AddImContactToGroup",
+        Operation::RemoveImContactFromGroup(_) => "RemoveImContactFromGroup",
+        Operation::RemoveContactFromImList(_) => "RemoveContactFromImList",
+        Operation::AddNewTelUriContactToGroup(_) => "AddNewTelUriContactToGroup",
+        Operation::AddDistributionGroupToImList(_) => "AddDistributionGroupToImList",
+        Operation::RemoveDistributionGroupFromImList(_) => "RemoveDistributionGroupFromImList",
+        Operation::SetImListMigrationCompleted(_) => "SetImListMigrationCompleted",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }

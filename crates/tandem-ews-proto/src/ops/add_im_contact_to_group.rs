@@ -1,0 +1,48 @@
+//! AddImContactToGroup: puts an existing IM contact in a group (Other Contacts without GroupId).
+
+use tandem_xml::Node;
+
+use super::BuildRequest;
+use super::im_items;
+use crate::ProtoError;
+use crate::reply::{MessageError, ReplyError};
+use crate::types::ItemRef;
+
+pub const OPERATION: &str = "AddImContactToGroup";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub contact_id: ItemRef,
+    pub group_id: Option<ItemRef>,
+}
+
+impl Request {
+    pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
+        let contact_id = im_items::need_id(op, "ContactId")?;
+        let group_id = im_items::opt_id(op, "GroupId")?;
+        Ok(Request { contact_id, group_id })
+    }
+}
+
+impl BuildRequest for Request {
+    const OPERATION: &'static str = OPERATION;
+
+    fn to_xml(&self) -> String {
+        let inner = [
+            im_items::request_id("ContactId", &self.contact_id),
+            self.group_id.as_ref().map(|g| im_items::request_id("GroupId", g)).unwrap_or_default(),
+        ]
+        .concat();
+        format!("<m:AddImContactToGroup>{inner}</m:AddImContactToGroup>")
+    }
+}
+
+/// The successful answer.
+pub fn render() -> String {
+    im_items::render_success(OPERATION, "")
+}
+
+/// Reads the answer.
+pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Result<(), MessageError>, ReplyError> {
+    im_items::parse_empty(doc, OPERATION)
+}

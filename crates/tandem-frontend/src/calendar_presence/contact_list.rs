@@ -1,0 +1,193 @@
+//! One user's contact-list watch: the Unified Contact Store in the mailbox, read through EWS
+//! (GetImItemList acting as the user with S2S tokens) and kept current by a streaming
+//! subscription on the two folders that hold it (Quick Contacts and IM Contacts List), read over
+//! the connections the calendar watches share ([`super::hub`]). Each change in the mailbox (an
+//! EWS client adding or deleting a contact, an Im* operation) re-reads the list and hands it to
+//! the SIP presence ([`crate::sip::presence`]), which sends the list's subscribers a full-state
+//! NOTIFY when it differs. A failure keeps what subscribers were sent and starts over after a
+//! backoff of 1 s doubling to 60 s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_ews_client::Mailbox;
+use tandem_ews_proto::ops::im_items::ImItemList;
+use tandem_ews_proto::ops::subscribe;
+use tandem_ews_proto::types::FolderRef;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::hub::Heard;
+use crate::exchange_connector::{ConnectorError, Hop, at};
+use crate::sip::presence::ListEntry;
+
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const EVENT_TYPES: &[&str] = &["CreatedEvent", "ModifiedEvent", "DeletedEvent", "MovedEvent", "CopiedEvent"];
+/// The folders of the Unified Contact Store.
+const FOLDERS: &[&str] = &["quickcontacts", "imcontactlist"];
+
+/// The SIP contacts of a list, in the order its groups list them, each once (`tel:` contacts
+/// have no presence and are left out).
+pub(crate) fn entries(list: &ImItemList) -> Vec<ListEntry> {
+    let mut out: Vec<ListEntry> = Vec::new();
+    for g in &list.groups {
+        for p in list.members_of(g) {
+            let Some(im) = p.im_address.as_deref() else { continue };
+            let Some(rest) = im.get(..4).filter(|s| s.eq_ignore_ascii_case("sip:")).map(|_| &im[4..]) else {
+                continue;
+            };
+            let uri = format!("sip:{}", rest.to_ascii_lowercase());
+            if !out.iter().any(|(u, _)| *u == uri) {
+                out.push((uri, p.display_name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Runs the watch of one owner's list until `stop`.
+pub(super) async fn run(shared: Arc<Shared>, aor: String, smtp: String, stop: CancellationToken) {
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        let err = match round(&shared, &aor, &smtp, &stop, &mut backoff).await {
+            None => break,
+            Some(e) => e,
+        };
+        if let Some(e) = err {
+            metrics::counter!("tandem_contact_list_failures_total").increment(1);
+            tracing::warn!(user = %aor, error = %e, "contact list: the mailbox watch failed; retrying");
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    shared.core.presence.drop_contact_list(&aor);
+}
+
+/// One subscription's life. `None` when stopped; `Some(None)` to subscribe again (the mailbox
+/// forgot the subscription), `Some(Some(e))` after a failure.
+async fn round(
+    shared: &Shared,
+    aor: &str,
+    smtp: &str,
+    stop: &CancellationToken,
+    backoff: &mut Duration,
+) -> Option<Option<ConnectorError>> {
+    let client = shared.connector.client();
+    let mailbox = match shared.connector.mailbox(smtp).await {
+        Ok(m) => m,
+        Err(e) => return Some(Some(e)),
+    };
+    let folders = FOLDERS.iter().map(|f| FolderRef::distinguished(f)).collect();
+    let sub = match client.subscribe(&mailbox, &subscribe::Request::streaming(folders, EVENT_TYPES)).await {
+        Ok(s) => s,
+        Err(e) => return Some(Some(at(Hop::Ews)(e))),
+    };
+    let (tx, mut heard) = mpsc::channel(1);
+    shared.hub.add(&sub.id, &mailbox, tx);
+    let result = follow(shared, aor, &mailbox, &mut heard, stop, backoff).await;
+    shared.hub.remove(&sub.id);
+    if result.is_none() {
+        let _ = client.unsubscribe(&mailbox, &sub.id).await;
+    }
+    result
+}
+
+async fn follow(
+    shared: &Shared,
+    aor: &str,
+    mailbox: &Mailbox,
+    heard: &mut mpsc::Receiver<Heard>,
+    stop: &CancellationToken,
+    backoff: &mut Duration,
+) -> Option<Option<ConnectorError>> {
+    // Subscribed before this read: a change after it is in the subscription's events.
+    if let Err(e) = read(shared, aor, mailbox).await {
+        return Some(Some(e));
+    }
+    *backoff = BACKOFF_FIRST;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            h = heard.recv() => match h {
+                Some(Heard::Changed) => {
+                    metrics::counter!("tandem_contact_list_changes_total").increment(1);
+                    if let Err(e) = read(shared, aor, mailbox).await {
+                        return Some(Some(e));
+                    }
+                }
+                Some(Heard::Lost { gone: true, .. }) | None => return Some(None),
+                Some(Heard::Lost { error, .. }) => return Some(Some(error)),
+            }
+        }
+    }
+}
+
+async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<(), ConnectorError> {
+    let list = shared.connector.client().get_im_item_list(mailbox).await.map_err(at(Hop::Ews))?;
+    let entries = entries(&list);
+    metrics::histogram!("tandem_contact_list_size").record(entries.len() as f64);
+    shared.core.presence.set_contact_list(&shared.core, aor, entries);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use tandem_ews_proto::ops::im_items::{ImGroup, ImItemList, Persona};
+    use tandem_ews_proto::types::ItemRef;
+
+    use super::entries;
+
+    fn id(i: &str) -> ItemRef {
+        ItemRef { id: i.into(), change_key: None }
+    }
+
+    fn persona(i: &str, name: &str, im: Option<&str>) -> Persona {
+        Persona {
+            id: i.into(),
+            created: 0,
+            display_name: name.into(),
+            given_name: String::new(),
+            surname: String::new(),
+            email: None,
+            im_address: im.map(str::to_owned),
+            source: id(i),
+            folder: id("F"),
+            quick_contact: true,
+        }
+    }
+
+    #[test]
+    fn list_entries_follow_the_groups_once_each_and_skip_phone_numbers() {
+        let group = |name: &str, members: &[&str]| ImGroup {
+            display_name: name.into(),
+            group_type: String::new(),
+            id: id(name),
+            members: members.iter().map(|m| id(m)).collect(),
+            smtp_address: None,
+        };
+        let list = ImItemList {
+            groups: vec![
+                group("Other Contacts", &["c", "t"]),
+                group("Favorites", &["b", "c"]),
+                group("Empty", &["gone"]),
+            ],
+            personas: vec![
+                persona("b", "Bob", Some("SIP:Bob@Litwareinc.com")),
+                persona("c", "Carol", Some("sip:carol@litwareinc.com")),
+                persona("t", "+1 425", Some("tel:+1425")),
+            ],
+        };
+        assert_eq!(
+            entries(&list),
+            [
+                ("sip:carol@litwareinc.com".to_owned(), "Carol".to_owned()),
+                ("sip:bob@litwareinc.com".to_owned(), "Bob".to_owned())
+            ]
+        );
+    }
+}

@@ -1,0 +1,365 @@
+"""Unified Contact Store (MS-OXWSCOS) on the Mailbox: the Im* operations as raw SOAP, checked
+against the schema's element names and namespaces, and exchangelib (PyPI) reading and writing
+the same list as ordinary contacts in the hidden Quick Contacts folder. Bad input (an address
+outside the directory, unknown ids, a bad tel: URI, a full list) gets its EWS response code and
+writes nothing.
+
+Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_ucs.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+import requests
+
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem
+
+M = "http://schemas.microsoft.com/exchange/services/2006/messages"
+T = "http://schemas.microsoft.com/exchange/services/2006/types"
+S = "http://schemas.xmlsoap.org/soap/envelope/"
+ALICE = f"alice@{DOMAIN}"
+BOB = f"bob@{DOMAIN}"
+CAROL = f"carol@{DOMAIN}"
+
+
+@pytest.fixture(scope="module")
+def deployment(tandem_bin, tmp_path_factory):
+    t = Tandem(tandem_bin, tmp_path_factory.mktemp("ucs"))
+    t.start()
+    st = t.status()
+    os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+    yield {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+    t.kill_all()
+    from exchangelib.protocol import close_connections
+
+    close_connections()
+
+
+def account(d, address=ALICE):
+    from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, EWSTimeZone
+
+    creds = Credentials(address, DEMO_PASSWORD)
+    config = Configuration(service_endpoint=d["ews"], credentials=creds, auth_type=BASIC)
+    return Account(address, credentials=creds, config=config, autodiscover=False, access_type=DELEGATE,
+                   default_timezone=EWSTimeZone("UTC"))
+
+
+def soap(d, body, version="Exchange2013", user=ALICE):
+    env = (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{S}" xmlns:m="{M}" xmlns:t="{T}">'
+           f'<s:Header><t:RequestServerVersion Version="{version}"/></s:Header><s:Body>{body}</s:Body></s:Envelope>')
+    return requests.post(d["ews"], data=env.encode(), headers={"Content-Type": "text/xml; charset=utf-8"},
+                         auth=(user, DEMO_PASSWORD), verify=d["ca"], timeout=60)
+
+
+def answer(r, op):
+    """The {op}Response element (in the messages namespace), its ResponseClass and ResponseCode."""
+    assert r.status_code == 200, r.text
+    body = ET.fromstring(r.text).find(f"{{{S}}}Body")
+    resp = body.find(f"{{{M}}}{op}Response")
+    assert resp is not None, r.text
+    return resp, resp.get("ResponseClass"), resp.findtext(f"{{{M}}}ResponseCode")
+
+
+def im_list(d, user=ALICE):
+    resp, cls, code = answer(soap(d, "<m:GetImItemList/>", user=user), "GetImItemList")
+    assert (cls, code) == ("Success", "NoError")
+    lst = resp.find(f"{{{M}}}ImItemList")
+    assert lst is not None
+    groups = {}
+    for g in lst.iter(f"{{{T}}}ImGroup"):
+        members = [i.get("Id") for i in g.iter(f"{{{T}}}ItemId")]
+        groups[g.findtext(f"{{{T}}}DisplayName")] = {
+            "type": g.findtext(f"{{{T}}}GroupType"),
+            "id": g.find(f"{{{T}}}ExchangeStoreId").get("Id"),
+            "members": members,
+        }
+    personas = {}
+    for p in lst.iter(f"{{{T}}}Persona"):
+        personas[p.findtext(f"{{{T}}}ImAddress")] = {
+            "id": p.find(f"{{{T}}}PersonaId").get("Id"),
+            "name": p.findtext(f"{{{T}}}DisplayName"),
+            "source": p.find(f"{{{T}}}Attributions/{{{T}}}Attribution/{{{T}}}SourceId").get("Id"),
+            "email": p.findtext(f"{{{T}}}EmailAddress/{{{T}}}EmailAddress"),
+        }
+    return groups, personas
+
+
+def add_contact(d, address, group_id=None, name=None, user=ALICE):
+    body = f"<m:ImAddress>{address}</m:ImAddress>"
+    if name:
+        body += f"<m:DisplayName>{name}</m:DisplayName>"
+    if group_id:
+        body += f'<m:GroupId Id="{group_id}"/>'
+    return answer(soap(d, f"<m:AddNewImContactToGroup>{body}</m:AddNewImContactToGroup>", user=user),
+                  "AddNewImContactToGroup")
+
+
+def quick_contacts(acc):
+    from exchangelib.folders import QuickContacts
+
+    return acc.root.get_default_folder(QuickContacts)
+
+
+# ---------------------------------------------------------------- the list and its schema
+
+
+def test_new_list_has_the_default_groups_in_schema_form(deployment):
+    resp, cls, code = answer(soap(deployment, "<m:GetImItemList/>", user=BOB), "GetImItemList")
+    assert (cls, code) == ("Success", "NoError")
+    # ImItemList is in the messages namespace, Groups/ImGroup and their children in types.
+    groups = resp.find(f"{{{M}}}ImItemList/{{{T}}}Groups")
+    assert groups is not None
+    kinds = [(g.findtext(f"{{{T}}}DisplayName"), g.findtext(f"{{{T}}}GroupType")) for g in groups]
+    assert kinds == [("Other Contacts", "IPM.DistList.MOC.OtherContacts"), ("Tagged", "IPM.DistList.MOC.Tagged"),
+                     ("Favorites", "IPM.DistList.MOC.Favorites")]
+    for g in groups:
+        assert [c.tag.split("}")[1] for c in g] == ["DisplayName", "GroupType", "ExchangeStoreId"]
+    # A second read makes no second set of groups.
+    again, _ = im_list(deployment, user=BOB)
+    assert sorted(again) == ["Favorites", "Other Contacts", "Tagged"]
+
+
+def test_added_contact_is_a_persona_and_an_exchangelib_contact(deployment):
+    resp, cls, code = add_contact(deployment, f"sip:Bob@{DOMAIN.upper()}")
+    assert (cls, code) == ("Success", "NoError")
+    p = resp.find(f"{{{M}}}Persona")
+    assert p is not None
+    names = [c.tag for c in p]
+    assert all(n.startswith(f"{{{T}}}") for n in names)
+    local = [n.split("}")[1] for n in names]
+    # PersonaType's sequence order.
+    for a, b in [("PersonaId", "DisplayName"), ("DisplayName", "EmailAddress"), ("EmailAddress", "ImAddress"),
+                 ("ImAddress", "Attributions"), ("Attributions", "DisplayNames"), ("DisplayNames", "ImAddresses")]:
+        assert local.index(a) < local.index(b), local
+    assert p.findtext(f"{{{T}}}DisplayName") == "Bob Brown"
+    assert p.findtext(f"{{{T}}}ImAddress") == f"sip:bob@{DOMAIN}"
+    assert p.findtext(f"{{{T}}}EmailAddress/{{{T}}}EmailAddress") == BOB
+    assert p.findtext(f"{{{T}}}Attributions/{{{T}}}Attribution/{{{T}}}IsQuickContact") == "true"
+
+    groups, personas = im_list(deployment)
+    bob = personas[f"sip:bob@{DOMAIN}"]
+    assert bob["source"] in groups["Other Contacts"]["members"]
+    # Adding the same address again reuses the contact.
+    add_contact(deployment, f"bob@{DOMAIN}")
+    assert len(im_list(deployment)[1]) == len(personas)
+
+    # exchangelib sees an ordinary contact in Quick Contacts.
+    acc = account(deployment)
+    found = [c for c in quick_contacts(acc).all() if c.display_name == "Bob Brown"]
+    assert len(found) == 1
+    c = found[0]
+    assert c.id == bob["source"]
+    assert [a.im_address for a in c.im_addresses] == [f"sip:bob@{DOMAIN}"]
+    assert [e.email for e in c.email_addresses] == [BOB]
+
+
+def test_user_groups_rename_membership_and_removal(deployment):
+    resp, cls, code = answer(soap(deployment, "<m:AddImGroup><m:DisplayName>Team</m:DisplayName></m:AddImGroup>"),
+                             "AddImGroup")
+    assert (cls, code) == ("Success", "NoError")
+    g = resp.find(f"{{{M}}}ImGroup")
+    assert g.findtext(f"{{{T}}}GroupType") == "IPM.DistList.MOC.UserGroup"
+    team = g.find(f"{{{T}}}ExchangeStoreId").get("Id")
+    _, cls, code = answer(soap(deployment, "<m:AddImGroup><m:DisplayName>team</m:DisplayName></m:AddImGroup>"),
+                          "AddImGroup")
+    assert (cls, code) == ("Error", "ErrorImGroupDisplayNameAlreadyExists")
+
+    resp, _, code = add_contact(deployment, f"sip:carol@{DOMAIN}", group_id=team, name="Carol C.")
+    assert code == "NoError"
+    carol = resp.find(f"{{{M}}}Persona/{{{T}}}Attributions/{{{T}}}Attribution/{{{T}}}SourceId").get("Id")
+    groups, personas = im_list(deployment)
+    assert groups["Team"]["members"] == [carol]
+    assert carol not in groups["Other Contacts"]["members"]
+    assert personas[f"sip:carol@{DOMAIN}"]["name"] == "Carol C."
+
+    body = f'<m:SetImGroup><m:GroupId Id="{team}"/><m:NewDisplayName>Crew</m:NewDisplayName></m:SetImGroup>'
+    assert answer(soap(deployment, body), "SetImGroup")[2] == "NoError"
+    groups, _ = im_list(deployment)
+    assert "Crew" in groups and "Team" not in groups and groups["Crew"]["members"] == [carol]
+
+    # Bob into Favorites too, then out of it again.
+    bob = im_list(deployment)[1][f"sip:bob@{DOMAIN}"]["source"]
+    fav = groups["Favorites"]["id"]
+    body = f'<m:AddImContactToGroup><m:ContactId Id="{bob}"/><m:GroupId Id="{fav}"/></m:AddImContactToGroup>'
+    assert answer(soap(deployment, body), "AddImContactToGroup")[2] == "NoError"
+    assert im_list(deployment)[0]["Favorites"]["members"] == [bob]
+    body = f'<m:RemoveImContactFromGroup><m:ContactId Id="{bob}"/><m:GroupId Id="{fav}"/></m:RemoveImContactFromGroup>'
+    assert answer(soap(deployment, body), "RemoveImContactFromGroup")[2] == "NoError"
+    groups, _ = im_list(deployment)
+    assert groups["Favorites"]["members"] == [] and bob in groups["Other Contacts"]["members"]
+
+    # A removed group's contacts stay on the list, in Other Contacts; default groups stay.
+    body = f'<m:RemoveImGroup><m:GroupId Id="{groups["Crew"]["id"]}"/></m:RemoveImGroup>'
+    assert answer(soap(deployment, body), "RemoveImGroup")[2] == "NoError"
+    groups, _ = im_list(deployment)
+    assert "Crew" not in groups and carol in groups["Other Contacts"]["members"]
+    body = f'<m:RemoveImGroup><m:GroupId Id="{groups["Other Contacts"]["id"]}"/></m:RemoveImGroup>'
+    assert answer(soap(deployment, body), "RemoveImGroup")[1:] == ("Error", "ErrorInvalidOperation")
+
+
+def test_exchangelib_contacts_join_the_list_and_leave_it(deployment):
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import EmailAddress, ImAddress
+
+    acc = account(deployment, CAROL)
+    c = Contact(folder=quick_contacts(acc), display_name="Alice from exchangelib",
+                email_addresses=[EmailAddress(label="EmailAddress1", email=ALICE)],
+                im_addresses=[ImAddress(label="ImAddress1", im_address=f"sip:alice@{DOMAIN}")])
+    c.save()
+    groups, personas = im_list(deployment, user=CAROL)
+    p = personas[f"sip:alice@{DOMAIN}"]
+    assert p["name"] == "Alice from exchangelib" and p["source"] == c.id and p["email"] == ALICE
+    assert c.id in groups["Other Contacts"]["members"]
+    c.delete()
+    groups, personas = im_list(deployment, user=CAROL)
+    assert f"sip:alice@{DOMAIN}" not in personas and c.id not in groups["Other Contacts"]["members"]
+
+
+def test_remove_contact_from_im_list_deletes_its_quick_contact(deployment):
+    resp, _, code = add_contact(deployment, f"sip:alice@{DOMAIN}", user=BOB)
+    assert code == "NoError"
+    cid = resp.find(f"{{{M}}}Persona/{{{T}}}PersonaId").get("Id")
+    body = f'<m:RemoveContactFromImList><m:ContactId Id="{cid}"/></m:RemoveContactFromImList>'
+    assert answer(soap(deployment, body, user=BOB), "RemoveContactFromImList")[1:] == ("Success", "NoError")
+    groups, personas = im_list(deployment, user=BOB)
+    assert personas == {} and all(cid not in g["members"] for g in groups.values())
+    assert [c for c in quick_contacts(account(deployment, BOB)).all()] == []
+    assert answer(soap(deployment, body, user=BOB), "RemoveContactFromImList")[2] == "ErrorInvalidImContactId"
+
+
+def test_tel_uri_contacts_and_get_im_items(deployment):
+    body = ("<m:AddNewTelUriContactToGroup><m:TelUriAddress>tel:+14255550100</m:TelUriAddress>"
+            f"<m:ImContactSipUriAddress>sip:+14255550100@{DOMAIN};user=phone</m:ImContactSipUriAddress>"
+            "<m:ImTelephoneNumber>+1 425 555 0100</m:ImTelephoneNumber></m:AddNewTelUriContactToGroup>")
+    resp, cls, code = answer(soap(deployment, body), "AddNewTelUriContactToGroup")
+    assert (cls, code) == ("Success", "NoError")
+    p = resp.find(f"{{{M}}}Persona")
+    assert p.findtext(f"{{{T}}}ImAddress") == "tel:+14255550100"
+    assert p.findtext(f"{{{T}}}DisplayName") == "+1 425 555 0100"
+    cid = p.find(f"{{{T}}}PersonaId").get("Id")
+    groups, _ = im_list(deployment)
+    fav = groups["Favorites"]["id"]
+    body = (f'<m:GetImItems><m:ContactIds><t:ItemId Id="{cid}"/></m:ContactIds>'
+            f'<m:GroupIds><t:ItemId Id="{fav}"/></m:GroupIds></m:GetImItems>')
+    resp, cls, code = answer(soap(deployment, body), "GetImItems")
+    assert (cls, code) == ("Success", "NoError")
+    assert [g.findtext(f"{{{T}}}DisplayName") for g in resp.iter(f"{{{T}}}ImGroup")] == ["Favorites"]
+    assert [x.findtext(f"{{{T}}}ImAddress") for x in resp.iter(f"{{{T}}}Persona")] == ["tel:+14255550100"]
+
+
+def test_migration_flag(deployment):
+    for value in ("true", "false"):
+        body = (f"<m:SetImListMigrationCompleted><m:ImListMigrationCompleted>{value}</m:ImListMigrationCompleted>"
+                "</m:SetImListMigrationCompleted>")
+        assert answer(soap(deployment, body), "SetImListMigrationCompleted")[1:] == ("Success", "NoError")
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_input_gets_its_code_and_writes_nothing(deployment):
+    before = im_list(deployment)
+    cases = [
+        (f"<m:AddNewImContactToGroup><m:ImAddress>sip:mallory@{DOMAIN}</m:ImAddress></m:AddNewImContactToGroup>",
+         "AddNewImContactToGroup", "ErrorNameResolutionNoResults"),
+        ("<m:AddNewImContactToGroup><m:ImAddress>not an address</m:ImAddress></m:AddNewImContactToGroup>",
+         "AddNewImContactToGroup", "ErrorInvalidRequest"),
+        (f'<m:AddNewImContactToGroup><m:ImAddress>sip:carol@{DOMAIN}</m:ImAddress><m:GroupId Id="AAAA"/>'
+         "</m:AddNewImContactToGroup>", "AddNewImContactToGroup", "ErrorInvalidImGroupId"),
+        ('<m:AddImContactToGroup><m:ContactId Id="AgAAAAAAAAAAAAAAAAAAAAAA"/></m:AddImContactToGroup>',
+         "AddImContactToGroup", "ErrorInvalidImContactId"),
+        ('<m:SetImGroup><m:GroupId Id="nope"/><m:NewDisplayName>x</m:NewDisplayName></m:SetImGroup>',
+         "SetImGroup", "ErrorInvalidImGroupId"),
+        ("<m:AddNewTelUriContactToGroup><m:TelUriAddress>4255550100</m:TelUriAddress>"
+         "<m:ImContactSipUriAddress>sip:x@y.com</m:ImContactSipUriAddress><m:ImTelephoneNumber>1</m:ImTelephoneNumber>"
+         "</m:AddNewTelUriContactToGroup>", "AddNewTelUriContactToGroup", "ErrorInvalidRequest"),
+        (f"<m:AddDistributionGroupToImList><m:SmtpAddress>{BOB}</m:SmtpAddress><m:DisplayName>B</m:DisplayName>"
+         "</m:AddDistributionGroupToImList>", "AddDistributionGroupToImList",
+         "ErrorInvalidImDistributionGroupSmtpAddress"),
+        (f'<m:RemoveDistributionGroupFromImList><m:GroupId Id="{before[0]["Favorites"]["id"]}"/>'
+         "</m:RemoveDistributionGroupFromImList>", "RemoveDistributionGroupFromImList", "ErrorInvalidImGroupId"),
+        ("<m:AddImGroup><m:DisplayName>" + "x" * 300 + "</m:DisplayName></m:AddImGroup>", "AddImGroup",
+         "ErrorInvalidRequest"),
+    ]
+    for body, op, want in cases:
+        _, cls, code = answer(soap(deployment, body), op)
+        assert (cls, code) == ("Error", want), body
+    assert im_list(deployment) == before
+
+    # Malformed requests and old versions are SOAP faults.
+    r = soap(deployment, "<m:AddImGroup/>")
+    assert r.status_code == 500 and "ErrorSchemaValidation" in r.text
+    r = soap(deployment, "<m:GetImItemList/>", version="Exchange2010_SP2")
+    assert r.status_code == 500 and "ErrorIncorrectSchemaVersion" in r.text
+
+
+@pytest.mark.timeout(600)
+def test_ten_thousand_contacts_are_bounded(deployment):
+    """Another client fills Quick Contacts with 10,000 contacts: the list shows the first 1,000
+    (Exchange's UCS limit) and a new IM contact is refused with ErrorImContactLimitReached."""
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import ImAddress
+
+    acc = account(deployment, CAROL)
+    folder = quick_contacts(acc)
+    batch = [Contact(folder=folder, display_name=f"Contact {i}",
+                     im_addresses=[ImAddress(label="ImAddress1", im_address=f"sip:c{i}@example.org")])
+             for i in range(10_000)]
+    acc.bulk_create(folder=folder, items=batch, chunk_size=500)
+    _, personas = im_list(deployment, user=CAROL)
+    assert len(personas) == 1000
+    _, cls, code = add_contact(deployment, f"sip:bob@{DOMAIN}", user=CAROL)
+    assert (cls, code) == ("Error", "ErrorImContactLimitReached")
+    assert f"sip:bob@{DOMAIN}" not in im_list(deployment, user=CAROL)[1]
+
+
+# ---------------------------------------------------------------- the list in SIP (RFC 4662)
+
+
+@pytest.mark.timeout(120)
+def test_sipp_subscribes_to_the_contact_list_and_sees_a_deletion(tandem_bin, tmp_path):
+    """Alice's list (made over EWS: Bob, and Carol by exchangelib) served at
+    sip:alice-contacts@litwareinc.com: SIPp subscribes with Supported: eventlist and gets a
+    full-state multipart/related NOTIFY naming both with a PIDF part each; exchangelib deletes
+    Carol's contact and a following full-state NOTIFY no longer names her."""
+    import time
+
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import ImAddress
+    from test_sip import Peers, assert_sipp_ok, sip_endpoint, write_users
+
+    t = Tandem(tandem_bin, tmp_path / "sip-list")
+    t.start()
+    peers = Peers(tmp_path / "peers")
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        assert add_contact(d, f"sip:bob@{DOMAIN}")[2] == "NoError"
+        acc = account(d)
+        carol = Contact(folder=quick_contacts(acc), display_name="Carol Clark",
+                        im_addresses=[ImAddress(label="ImAddress1", im_address=f"sip:carol@{DOMAIN}")])
+        carol.save()
+
+        users = write_users(tmp_path / "alice.csv", [("alice", DEMO_PASSWORD, "-")])
+        run = peers.sipp("subscribe_contact_list.xml", sip_endpoint(t), "contact-list", users=users, calls=1,
+                         budget=60, background=True)
+        deadline = time.monotonic() + 30
+        while "NOTIFY sip:" not in run.text(run.messages) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "NOTIFY sip:" in run.text(run.messages), run.report()
+        deleted_at = time.monotonic()
+        carol.delete()
+        rc = run.wait(70)
+        took = time.monotonic() - deleted_at
+        assert_sipp_ok(run, 1, t)
+        assert rc == 0, run.report()
+        # Pushed by the mailbox's streaming notification, not polled.
+        print(f"contact-list: deletion to the full-state NOTIFY without it took {took:.3f} s")
+        assert took < 5, f"the deletion reached the subscriber after {took:.1f} s"
+    finally:
+        peers.kill_all()
+        t.kill_all()
