@@ -165,6 +165,8 @@ pub fn serve_https(
                 let service = hyper_util::service::TowerToHyperService::new(router);
                 let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+                // Idle time counts from the end of the handshake, which has its own timeout.
+                activity.touch();
                 let io = Tracked { inner: tls, activity: activity.clone() };
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
                 let mut conn = std::pin::pin!(conn);
