@@ -203,7 +203,7 @@ async fn idle_connections_are_closed_and_slow_requests_are_not() {
     assert!(started.elapsed() >= Duration::from_millis(900), "closed too early: {:?}", started.elapsed());
 
     // Kept alive after a request, then idle: closed too.
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let mut tls = connector.connect(ServerName::IpAddress(addr.ip().into()), tcp).await.unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut tls, b"GET /hello HTTP/1.1\r\nHost: one\r\n\r\n").await.unwrap();
