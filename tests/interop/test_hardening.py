@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import stat
 import time
 
@@ -141,3 +142,57 @@ def test_databases_and_data_directory_are_owner_only(deployment):
     assert {p.name for p in databases} >= {"directory.db", "mailbox.db", "frontend.db"}, databases
     for p in databases:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, f"{p.name}: {oct(p.stat().st_mode)}"
+    # Private keys (TLS and the local CA) are owner-only in an owner-only folder.
+    pki = deployment["t"].pki_dir
+    assert stat.S_IMODE(pki.stat().st_mode) == 0o700, oct(pki.stat().st_mode)
+    keys = [p for p in pki.rglob("*") if p.is_file() and "key" in p.name]
+    assert keys, sorted(pki.rglob("*"))
+    for p in keys:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, f"{p.name}: {oct(p.stat().st_mode)}"
+
+
+@pytest.mark.timeout(120)
+def test_one_user_at_her_subscription_cap_leaves_room_for_others(make_tandem):
+    """Issue 9: one user filling a single server-wide table gave everybody `ErrorServerBusy`.
+    With `[mailbox] ews_max_subscriptions_per_account` lowered to 5, alice's sixth pull
+    subscription through exchangelib gets `ErrorExceededSubscriptionCount`, bob still
+    subscribes, and alice subscribes again once she has given one back."""
+    from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, EWSTimeZone
+    from exchangelib.errors import ErrorExceededSubscriptionCount
+    from exchangelib.protocol import close_connections
+
+    t = make_tandem(mailbox_extra="ews_max_subscriptions_per_account = 5")
+    t.start()
+    st = t.status()
+
+    def account(address):
+        creds = Credentials(address, DEMO_PASSWORD)
+        config = Configuration(service_endpoint=st["mailbox"]["ews_url"], credentials=creds, auth_type=BASIC)
+        return Account(address, credentials=creds, config=config, autodiscover=False, access_type=DELEGATE,
+                       default_timezone=EWSTimeZone("UTC"))
+
+    previous_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+    try:
+        alice, bob = account(ALICE), account(f"bob@{DOMAIN}")
+        held = [alice.inbox.subscribe_to_pull(event_types=("NewMailEvent",))[0] for _ in range(5)]
+        assert len(set(held)) == 5
+        with pytest.raises(ErrorExceededSubscriptionCount) as refused:
+            alice.inbox.subscribe_to_pull(event_types=("NewMailEvent",))
+        assert "maximum of 5 subscriptions" in str(refused.value), refused.value
+        # Another user is not affected by alice's share being full.
+        bob_sub, _ = bob.inbox.subscribe_to_pull(event_types=("NewMailEvent",))
+        assert bob_sub not in held
+        # A place given back is a place again.
+        alice.inbox.unsubscribe(held.pop())
+        held.append(alice.inbox.subscribe_to_pull(event_types=("NewMailEvent",))[0])
+        metrics = requests.get(st["mailbox"]["ews_url"].replace("/EWS/Exchange.asmx", "/metrics"),
+                               verify=st["ca_certificate"], timeout=10).text
+        assert 'tandem_ews_subscriptions_refused_total{cap="account"} 1' in metrics, metrics
+        assert "subscription refused: the account holds its maximum" in t.logs()
+    finally:
+        close_connections()
+        if previous_bundle is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = previous_bundle

@@ -81,6 +81,32 @@ pub const DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS: u32 = 300;
 pub const DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER: u32 = 1000;
 /// Instant messages kept for one offline user before further ones are refused.
 pub const DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER: u32 = 500;
+/// Connections one HTTPS listener serves at once; past it a new connection is closed before any
+/// TLS work, so a flood of idle connections cannot take every file descriptor from the other
+/// listeners (IIS's per-site connection limit plays this part for Exchange).
+pub const DEFAULT_HTTPS_MAX_CONNECTIONS: u32 = 4096;
+/// Connections one source address holds on one HTTPS listener at once: one client cannot fill
+/// the listener, while many users behind one NAT still fit.
+pub const DEFAULT_HTTPS_MAX_CONNECTIONS_PER_SOURCE: u32 = 256;
+/// Seconds a new HTTPS connection has to finish its TLS handshake.
+pub const DEFAULT_HTTPS_HANDSHAKE_TIMEOUT_SECS: u32 = 10;
+/// Seconds a client has to send a request's headers, on a new connection and between the
+/// requests of a kept-alive one (HTTP/1.1); a slow client is closed after it (slowloris).
+pub const DEFAULT_HTTPS_HEADER_READ_TIMEOUT_SECS: u32 = 30;
+/// Seconds an HTTPS connection (HTTP/1.1 or HTTP/2) may carry no bytes in either direction while
+/// no request is in progress before it is closed (IIS's connectionTimeout default, 120 s).
+/// Streaming notifications send a keep-alive every 30 s, well within it.
+pub const DEFAULT_HTTPS_IDLE_TIMEOUT_SECS: u32 = 120;
+/// EWS pull and streaming subscriptions one account (an owner on one mailbox) may hold at once:
+/// Exchange's default EwsMaxSubscriptions throttling policy. Beyond it Subscribe answers
+/// `ErrorExceededSubscriptionCount`; other accounts still subscribe.
+pub const DEFAULT_EWS_MAX_SUBSCRIPTIONS_PER_ACCOUNT: u32 = 5000;
+/// EWS subscriptions one Mailbox role holds at once, over all accounts (`ErrorServerBusy`).
+pub const DEFAULT_EWS_MAX_SUBSCRIPTIONS: u32 = 50_000;
+/// Endpoints (devices) one user may have registered at once: Skype for Business's
+/// MaxEndpointsPerUser (Set-CsRegistrarConfiguration) default. Beyond it a REGISTER for a new
+/// endpoint gets 403.
+pub const DEFAULT_SIP_MAX_ENDPOINTS_PER_USER: u32 = 8;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -164,6 +190,47 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// Bounds of one role's HTTPS listener (the same keys in `[mailbox]` and `[frontend]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpsLimits {
+    pub max_connections: u32,
+    pub max_connections_per_source: u32,
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for HttpsLimits {
+    fn default() -> Self {
+        HttpsLimits {
+            max_connections: DEFAULT_HTTPS_MAX_CONNECTIONS,
+            max_connections_per_source: DEFAULT_HTTPS_MAX_CONNECTIONS_PER_SOURCE,
+            handshake_timeout: seconds(DEFAULT_HTTPS_HANDSHAKE_TIMEOUT_SECS),
+            header_read_timeout: seconds(DEFAULT_HTTPS_HEADER_READ_TIMEOUT_SECS),
+            idle_timeout: seconds(DEFAULT_HTTPS_IDLE_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// Caps on EWS subscriptions (Mailbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EwsLimits {
+    /// Per account: an owner (a signed-in user, or a partner application acting as a user) on
+    /// one mailbox.
+    pub max_subscriptions_per_account: u32,
+    /// Per Mailbox role, over all accounts.
+    pub max_subscriptions: u32,
+}
+
+impl Default for EwsLimits {
+    fn default() -> Self {
+        EwsLimits {
+            max_subscriptions_per_account: DEFAULT_EWS_MAX_SUBSCRIPTIONS_PER_ACCOUNT,
+            max_subscriptions: DEFAULT_EWS_MAX_SUBSCRIPTIONS,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxConfig {
     pub enabled: bool,
@@ -173,6 +240,8 @@ pub struct MailboxConfig {
     pub autodiscover_fqdn: DomainName,
     pub https_listen: SocketAddr,
     pub store: StoreLocation,
+    pub https_limits: HttpsLimits,
+    pub ews_limits: EwsLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +266,9 @@ pub struct FrontendConfig {
     pub sip_stream_idle_timeout_secs: u32,
     pub sip_max_subscriptions_per_user: u32,
     pub sip_max_offline_messages_per_user: u32,
+    pub sip_max_endpoints_per_user: u32,
     pub store: StoreLocation,
+    pub https_limits: HttpsLimits,
 }
 
 /// Certificate lifecycle: automatic rollover of the token-signing certificates and renewal of the
@@ -281,6 +352,15 @@ fn minutes(m: u32) -> Duration {
     Duration::from_secs(u64::from(m) * 60)
 }
 
+fn seconds(s: u32) -> Duration {
+    Duration::from_secs(u64::from(s))
+}
+
+/// Whole seconds in a duration built by [`seconds`], for writing it back.
+fn whole_seconds(d: Duration) -> u32 {
+    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+}
+
 // ---- raw shape: exactly the keys a file may contain ----
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -332,7 +412,25 @@ struct RawMailbox {
     enabled: Option<bool>,
     fqdn: Option<String>,
     https_listen: Option<String>,
+    https_max_connections: Option<u32>,
+    https_max_connections_per_source: Option<u32>,
+    https_handshake_timeout_secs: Option<u32>,
+    https_header_read_timeout_secs: Option<u32>,
+    https_idle_timeout_secs: Option<u32>,
+    ews_max_subscriptions_per_account: Option<u32>,
+    ews_max_subscriptions: Option<u32>,
     database_url: Option<String>,
+}
+
+/// The HTTPS listener keys, which `[mailbox]` and `[frontend]` both have (no `flatten`: it does
+/// not combine with `deny_unknown_fields`).
+#[derive(Debug, Clone, Copy)]
+struct RawHttps {
+    max_connections: Option<u32>,
+    max_connections_per_source: Option<u32>,
+    handshake_timeout_secs: Option<u32>,
+    header_read_timeout_secs: Option<u32>,
+    idle_timeout_secs: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -352,6 +450,12 @@ struct RawFrontend {
     sip_stream_idle_timeout_secs: Option<u32>,
     sip_max_subscriptions_per_user: Option<u32>,
     sip_max_offline_messages_per_user: Option<u32>,
+    sip_max_endpoints_per_user: Option<u32>,
+    https_max_connections: Option<u32>,
+    https_max_connections_per_source: Option<u32>,
+    https_handshake_timeout_secs: Option<u32>,
+    https_header_read_timeout_secs: Option<u32>,
+    https_idle_timeout_secs: Option<u32>,
     database_url: Option<String>,
 }
 
@@ -430,6 +534,13 @@ impl Config {
                 enabled: Some(self.mailbox.enabled),
                 fqdn: Some(self.mailbox.fqdn.to_string()),
                 https_listen: Some(self.mailbox.https_listen.to_string()),
+                https_max_connections: Some(self.mailbox.https_limits.max_connections),
+                https_max_connections_per_source: Some(self.mailbox.https_limits.max_connections_per_source),
+                https_handshake_timeout_secs: Some(whole_seconds(self.mailbox.https_limits.handshake_timeout)),
+                https_header_read_timeout_secs: Some(whole_seconds(self.mailbox.https_limits.header_read_timeout)),
+                https_idle_timeout_secs: Some(whole_seconds(self.mailbox.https_limits.idle_timeout)),
+                ews_max_subscriptions_per_account: Some(self.mailbox.ews_limits.max_subscriptions_per_account),
+                ews_max_subscriptions: Some(self.mailbox.ews_limits.max_subscriptions),
                 database_url: store(&self.mailbox.store, &self.data_dir.join(MAILBOX_DB_FILE)),
             },
             frontend: RawFrontend {
@@ -447,6 +558,12 @@ impl Config {
                 sip_stream_idle_timeout_secs: Some(self.frontend.sip_stream_idle_timeout_secs),
                 sip_max_subscriptions_per_user: Some(self.frontend.sip_max_subscriptions_per_user),
                 sip_max_offline_messages_per_user: Some(self.frontend.sip_max_offline_messages_per_user),
+                sip_max_endpoints_per_user: Some(self.frontend.sip_max_endpoints_per_user),
+                https_max_connections: Some(self.frontend.https_limits.max_connections),
+                https_max_connections_per_source: Some(self.frontend.https_limits.max_connections_per_source),
+                https_handshake_timeout_secs: Some(whole_seconds(self.frontend.https_limits.handshake_timeout)),
+                https_header_read_timeout_secs: Some(whole_seconds(self.frontend.https_limits.header_read_timeout)),
+                https_idle_timeout_secs: Some(whole_seconds(self.frontend.https_limits.idle_timeout)),
                 database_url: store(&self.frontend.store, &self.data_dir.join(FRONTEND_DB_FILE)),
             },
             certificates: RawCertificates {
@@ -581,6 +698,59 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         return Err(err("log.level", "must not be empty; use e.g. info or debug".into()));
     }
 
+    let https_limits = |role: &str, raw: RawHttps| -> Result<HttpsLimits, ConfigError> {
+        let key = |k: &str| format!("{role}.https_{k}");
+        let secs = |k: &str, v: Option<u32>, d: u32| positive(&key(k), v, d).map(seconds);
+        // A per-source cap above the listener's simply never binds.
+        Ok(HttpsLimits {
+            max_connections: positive(&key("max_connections"), raw.max_connections, DEFAULT_HTTPS_MAX_CONNECTIONS)?,
+            max_connections_per_source: positive(
+                &key("max_connections_per_source"),
+                raw.max_connections_per_source,
+                DEFAULT_HTTPS_MAX_CONNECTIONS_PER_SOURCE,
+            )?,
+            handshake_timeout: secs(
+                "handshake_timeout_secs",
+                raw.handshake_timeout_secs,
+                DEFAULT_HTTPS_HANDSHAKE_TIMEOUT_SECS,
+            )?,
+            header_read_timeout: secs(
+                "header_read_timeout_secs",
+                raw.header_read_timeout_secs,
+                DEFAULT_HTTPS_HEADER_READ_TIMEOUT_SECS,
+            )?,
+            idle_timeout: secs("idle_timeout_secs", raw.idle_timeout_secs, DEFAULT_HTTPS_IDLE_TIMEOUT_SECS)?,
+        })
+    };
+    let m = &raw.mailbox;
+    let mailbox_https = RawHttps {
+        max_connections: m.https_max_connections,
+        max_connections_per_source: m.https_max_connections_per_source,
+        handshake_timeout_secs: m.https_handshake_timeout_secs,
+        header_read_timeout_secs: m.https_header_read_timeout_secs,
+        idle_timeout_secs: m.https_idle_timeout_secs,
+    };
+    let f = &raw.frontend;
+    let frontend_https = RawHttps {
+        max_connections: f.https_max_connections,
+        max_connections_per_source: f.https_max_connections_per_source,
+        handshake_timeout_secs: f.https_handshake_timeout_secs,
+        header_read_timeout_secs: f.https_header_read_timeout_secs,
+        idle_timeout_secs: f.https_idle_timeout_secs,
+    };
+    let ews_limits = EwsLimits {
+        max_subscriptions_per_account: positive(
+            "mailbox.ews_max_subscriptions_per_account",
+            m.ews_max_subscriptions_per_account,
+            DEFAULT_EWS_MAX_SUBSCRIPTIONS_PER_ACCOUNT,
+        )?,
+        max_subscriptions: positive(
+            "mailbox.ews_max_subscriptions",
+            m.ews_max_subscriptions,
+            DEFAULT_EWS_MAX_SUBSCRIPTIONS,
+        )?,
+    };
+
     let mailbox = MailboxConfig {
         enabled: raw.mailbox.enabled.unwrap_or(true),
         fqdn: fqdn("mailbox.fqdn", raw.mailbox.fqdn.as_deref(), DEFAULT_MAILBOX_HOST_LABEL)?,
@@ -591,6 +761,8 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             DEFAULT_MAILBOX_HTTPS_LISTEN,
         )?,
         store: store("mailbox.database_url", raw.mailbox.database_url.as_deref(), MAILBOX_DB_FILE)?,
+        https_limits: https_limits("mailbox", mailbox_https)?,
+        ews_limits,
     };
     let frontend = FrontendConfig {
         enabled: raw.frontend.enabled.unwrap_or(true),
@@ -648,7 +820,13 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             raw.frontend.sip_max_offline_messages_per_user,
             DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER,
         )?,
+        sip_max_endpoints_per_user: positive(
+            "frontend.sip_max_endpoints_per_user",
+            raw.frontend.sip_max_endpoints_per_user,
+            DEFAULT_SIP_MAX_ENDPOINTS_PER_USER,
+        )?,
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
+        https_limits: https_limits("frontend", frontend_https)?,
     };
     if !mailbox.enabled && !frontend.enabled {
         return Err(err("mailbox.enabled", "both roles are disabled; enable at least one".into()));
@@ -782,6 +960,7 @@ mod tests {
             "sip_stream_idle_timeout_secs = 300",
             "sip_max_subscriptions_per_user = 1000",
             "sip_max_offline_messages_per_user = 500",
+            "sip_max_endpoints_per_user = 8",
         ] {
             assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
         }
@@ -792,11 +971,62 @@ mod tests {
             (d.sip_max_stream_connections, d.sip_max_stream_connections_per_source, d.sip_stream_idle_timeout_secs)
         );
         assert_eq!(
-            (c.sip_max_subscriptions_per_user, c.sip_max_offline_messages_per_user),
-            (d.sip_max_subscriptions_per_user, d.sip_max_offline_messages_per_user)
+            (c.sip_max_subscriptions_per_user, c.sip_max_offline_messages_per_user, c.sip_max_endpoints_per_user),
+            (d.sip_max_subscriptions_per_user, d.sip_max_offline_messages_per_user, d.sip_max_endpoints_per_user)
         );
+        assert_eq!(d.sip_max_endpoints_per_user, DEFAULT_SIP_MAX_ENDPOINTS_PER_USER);
         let always = parse("[frontend]\nsip_nat_detection = \"always\"\n").unwrap();
         assert_eq!(always.frontend.sip_nat_detection, NatDetection::Always);
+    }
+
+    /// The HTTPS and EWS subscription limits: named defaults, stated in the example, settable per
+    /// role, checked, and written back.
+    #[test]
+    fn https_and_subscription_limits_have_named_defaults() {
+        let d = parse("").unwrap();
+        assert_eq!(d.mailbox.https_limits, HttpsLimits::default());
+        assert_eq!(d.frontend.https_limits, HttpsLimits::default());
+        assert_eq!(d.mailbox.https_limits.max_connections, DEFAULT_HTTPS_MAX_CONNECTIONS);
+        assert_eq!(d.mailbox.https_limits.idle_timeout, Duration::from_secs(120));
+        assert_eq!(d.mailbox.ews_limits, EwsLimits::default());
+        assert_eq!(d.mailbox.ews_limits.max_subscriptions_per_account, DEFAULT_EWS_MAX_SUBSCRIPTIONS_PER_ACCOUNT);
+        let example = parse(EXAMPLE).unwrap();
+        assert_eq!(example.mailbox.https_limits, d.mailbox.https_limits);
+        assert_eq!(example.frontend.https_limits, d.frontend.https_limits);
+        assert_eq!(example.mailbox.ews_limits, d.mailbox.ews_limits);
+        for key in [
+            "https_max_connections = 4096",
+            "https_max_connections_per_source = 256",
+            "https_handshake_timeout_secs = 10",
+            "https_header_read_timeout_secs = 30",
+            "https_idle_timeout_secs = 120",
+            "ews_max_subscriptions_per_account = 5000",
+            "ews_max_subscriptions = 50000",
+        ] {
+            assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
+        }
+        let c = parse(
+            "[mailbox]\nhttps_max_connections = 100\nhttps_idle_timeout_secs = 5\news_max_subscriptions_per_account = 3\n\
+             [frontend]\nhttps_max_connections_per_source = 7\nhttps_header_read_timeout_secs = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.mailbox.https_limits.max_connections, 100);
+        assert_eq!(c.mailbox.https_limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.mailbox.ews_limits.max_subscriptions_per_account, 3);
+        assert_eq!(c.frontend.https_limits.max_connections_per_source, 7);
+        assert_eq!(c.frontend.https_limits.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.frontend.https_limits.max_connections, DEFAULT_HTTPS_MAX_CONNECTIONS);
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        for (text, key) in [
+            ("[mailbox]\nhttps_max_connections = 0", "mailbox.https_max_connections"),
+            ("[frontend]\nhttps_idle_timeout_secs = 0", "frontend.https_idle_timeout_secs"),
+            ("[mailbox]\news_max_subscriptions_per_account = 0", "mailbox.ews_max_subscriptions_per_account"),
+            ("[mailbox]\nhttps_idle_timeout = 3", "mailbox.https_idle_timeout"),
+            ("[frontend]\news_max_subscriptions = 3", "frontend.ews_max_subscriptions"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]
@@ -823,6 +1053,7 @@ mod tests {
             ("[frontend]\nsip_nat_detection = \"sometimes\"", "frontend.sip_nat_detection"),
             ("[frontend]\nsip_max_stream_connections = 0", "frontend.sip_max_stream_connections"),
             ("[frontend]\nsip_max_subscriptions_per_user = 0", "frontend.sip_max_subscriptions_per_user"),
+            ("[frontend]\nsip_max_endpoints_per_user = 0", "frontend.sip_max_endpoints_per_user"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -427,7 +427,12 @@ impl Directory {
         // Unknown logins are counted under their own name, so they lock exactly as real ones.
         let account = found.as_ref().map_or_else(|| login.to_owned(), |(u, _)| u.name.to_string());
         match self.lockout_verdict(&account, source).await? {
-            Verdict::Locked(_) => return Ok(SignIn::Refused),
+            Verdict::Locked(_) => {
+                // Guessing at a locked account is still guessing: it counts for the address (as
+                // over SIP), so the source slows down and locks too.
+                self.record_failure(&account, source).await?;
+                return Ok(SignIn::Refused);
+            }
             Verdict::Proceed(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
             Verdict::Proceed(_) => {}
         }

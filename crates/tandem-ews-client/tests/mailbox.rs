@@ -102,6 +102,8 @@ async fn start_mailbox(key: &SigningKey) -> Running {
         autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),
         https_listen: SocketAddr::from(([127, 0, 0, 1], port)),
         store: StoreLocation::Sqlite(tmp.path().join("mbx.db")),
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
     };
     let store = tandem_mailbox::open_store(&config).await.unwrap();
     tandem_trust::partners::save_list(&store, tandem_types::Role::Mailbox, &[lync_partner(key)]).await.unwrap();

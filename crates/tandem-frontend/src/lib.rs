@@ -94,6 +94,7 @@ pub async fn start(
             config.pool_fqdn.as_str(),
         )),
         checks,
+        config.https_limits,
         tasks,
         shutdown,
     )

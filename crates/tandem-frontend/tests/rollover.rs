@@ -76,6 +76,8 @@ async fn both_certificates_roll_over_under_load_with_no_failed_call() {
         autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),
         https_listen: SocketAddr::from(([127, 0, 0, 1], mbx_port)),
         store: StoreLocation::Sqlite(tmp.path().join("mbx.db")),
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
     };
     let mstore = tandem_mailbox::open_store(&config).await.unwrap();
     let fstore =
@@ -105,6 +107,7 @@ async fn both_certificates_roll_over_under_load_with_no_failed_call() {
         slot(1),
         fe::routes(fstore.clone(), DOMAIN, &format!("pool.{DOMAIN}")),
         vec![],
+        Default::default(),
         &tasks,
         shutdown.clone(),
     )

@@ -859,11 +859,16 @@ async fn idle_streams_close_and_crlf_keepalives_hold_them_open() {
 }
 
 /// One user's presence subscriptions are capped (503 with Retry-After); others are not hurt.
-/// Offline messages for one user are capped too (480 saying why).
+/// Offline messages for one user are capped too (480 saying why), and so are a user's
+/// registered endpoints (403, MaxEndpointsPerUser).
 #[tokio::test]
 async fn per_user_caps_on_subscriptions_and_offline_messages() {
-    let policy =
-        sip::SipPolicy { max_subscriptions_per_user: 2, max_offline_messages_per_user: 1, ..Default::default() };
+    let policy = sip::SipPolicy {
+        max_subscriptions_per_user: 2,
+        max_offline_messages_per_user: 1,
+        max_endpoints_per_user: 1,
+        ..Default::default()
+    };
     let s = server_with_policy(0, policy).await;
     let mut alice = Ua::new("alice", s.addr).await;
     let mut bob = Ua::new("bob", s.addr).await;
@@ -893,6 +898,15 @@ async fn per_user_caps_on_subscriptions_and_offline_messages() {
     let full = alice.send(m).await;
     assert_eq!(full.status, 480);
     assert!(full.reason.contains("offline message store full"), "{}", full.reason);
+
+    // A second endpoint of alice's is one too many under MaxEndpointsPerUser 1; her first stays.
+    let mut alice_again = Ua::new("alice", s.addr).await;
+    // Branches are made from the name and CSeq: start past the first endpoint's.
+    alice_again.cseq = 10_000;
+    let second = alice_again.register(600).await;
+    assert_eq!(second.status, 403);
+    assert!(second.reason.contains("at most 1 registered endpoints"), "{}", second.reason);
+    assert_eq!(s.core.location.lookup("sip:alice@litwareinc.com").len(), 1);
 }
 
 /// 200 wrong digest passwords for Alice lock her account (her right password is refused too,

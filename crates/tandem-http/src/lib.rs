@@ -30,18 +30,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long a TLS handshake may take before the connection is dropped.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections one HTTPS listener serves at once. Past it a new connection is closed at once,
-/// before any TLS work, so a flood of idle connections cannot take every file descriptor from
-/// the other listeners (both roles' HTTPS and SIP together stay below the usual 20,000).
-pub const MAX_CONNECTIONS: usize = 4096;
-/// Connections one source address holds on one listener at once: a single client cannot fill
-/// the listener, while many users behind one NAT still fit.
-pub const MAX_CONNECTIONS_PER_SOURCE: usize = 256;
-/// Time a client has to send a request's headers, on a new connection and between the requests
-/// of a kept-alive one; a slow or idle client is closed after it (slowloris).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The listener's bounds (connections in all and per source address, handshake, header-read and
+/// idle timeouts): `[mailbox]`/`[frontend]` `https_*` in tandem.toml, defaults in
+/// `tandem_config::DEFAULT_HTTPS_*`.
+pub use tandem_config::HttpsLimits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -113,12 +105,13 @@ pub fn serve_https(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     router: Router,
+    limits: HttpsLimits,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let conn_tasks = tasks.clone();
-    let slots = ConnectionSlots::default();
+    let slots = ConnectionSlots::new(&limits);
     tasks.spawn(async move {
         let mut last_refusal_log: Option<Instant> = None;
         loop {
@@ -135,7 +128,7 @@ pub fn serve_https(
                 },
             };
             let Some(slot) = slots.take(peer.ip()) else {
-                let cap = if slots.total() >= MAX_CONNECTIONS { "listener" } else { "source" };
+                let cap = if slots.total() >= slots.max_total { "listener" } else { "source" };
                 metrics::counter!("tandem_https_connections_refused_total", "role" => role.as_str(), "cap" => cap)
                     .increment(1);
                 if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -151,12 +144,16 @@ pub fn serve_https(
                 tracing::debug!(%role, %peer, error = %e, "cannot set TCP_NODELAY");
             }
             let acceptor = acceptor.clone();
+            let activity = Arc::new(Activity::new());
             // Handlers that need the peer (SIP over WebSocket) read it as ConnectInfo.
-            let router = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+            let router = router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+                .layer(middleware::from_fn_with_state(activity.clone(), in_flight));
             let shutdown = shutdown.clone();
             conn_tasks.spawn(async move {
                 let _slot = slot;
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::debug!(%role, %peer, error = %e, "TLS handshake failed");
@@ -167,11 +164,20 @@ pub fn serve_https(
                 };
                 let service = hyper_util::service::TowerToHyperService::new(router);
                 let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+                // Idle time counts from the end of the handshake, which has its own timeout.
+                activity.touch();
+                let io = Tracked { inner: tls, activity: activity.clone() };
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
                 let mut conn = std::pin::pin!(conn);
                 tokio::select! {
                     r = conn.as_mut() => if let Err(e) = r { tracing::debug!(%role, %peer, error = %e, "connection ended with an error") },
+                    () = activity.idle_for(limits.idle_timeout) => {
+                        tracing::debug!(%role, %peer, "idle HTTPS connection closed");
+                        metrics::counter!("tandem_https_idle_closed_total", "role" => role.as_str()).increment(1);
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                    }
                     _ = shutdown.cancelled() => {
                         conn.as_mut().graceful_shutdown();
                         let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
@@ -183,9 +189,132 @@ pub fn serve_https(
     });
 }
 
+/// When a connection last carried a byte, and how many of its requests are being handled: a
+/// connection is idle when nothing moved for a while and no handler is working for it (a long
+/// request without output is not idle; an upgraded one has left hyper, and this watch, behind).
+#[derive(Debug)]
+struct Activity {
+    epoch: Instant,
+    /// Milliseconds since `epoch` of the last byte read or written.
+    last: std::sync::atomic::AtomicU64,
+    in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            epoch: Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Resolves once the connection has been idle for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
+            let idle = self.epoch.elapsed().saturating_sub(last);
+            let busy = self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            if !busy && idle >= limit {
+                return;
+            }
+            // A busy connection is looked at again after a full period; an idle one when its
+            // period would end.
+            let wait = if busy { limit } else { limit - idle };
+            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+        }
+    }
+}
+
+/// Counts a request as in progress until its handler has answered.
+async fn in_flight(State(activity): State<Arc<Activity>>, req: Request, next: Next) -> Response {
+    struct Guard(Arc<Activity>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.touch();
+        }
+    }
+    activity.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _guard = Guard(activity);
+    next.run(req).await
+}
+
+/// A connection's I/O, noting every byte that moves in [`Activity`].
+#[derive(Debug)]
+struct Tracked<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tracked<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tracked<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// The connections a listener holds, in total and per source address.
-#[derive(Debug, Clone, Default)]
-struct ConnectionSlots(Arc<std::sync::Mutex<SlotCounts>>);
+#[derive(Debug, Clone)]
+struct ConnectionSlots {
+    counts: Arc<std::sync::Mutex<SlotCounts>>,
+    max_total: usize,
+    max_per_source: usize,
+}
 
 #[derive(Debug, Default)]
 struct SlotCounts {
@@ -201,10 +330,19 @@ struct ConnectionSlot {
 }
 
 impl ConnectionSlots {
+    fn new(limits: &HttpsLimits) -> ConnectionSlots {
+        let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        ConnectionSlots {
+            counts: Arc::default(),
+            max_total: size(limits.max_connections),
+            max_per_source: size(limits.max_connections_per_source),
+        }
+    }
+
     fn take(&self, source: std::net::IpAddr) -> Option<ConnectionSlot> {
-        let mut c = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut c = self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mine = c.per_source.get(&source).copied().unwrap_or(0);
-        if c.total >= MAX_CONNECTIONS || mine >= MAX_CONNECTIONS_PER_SOURCE {
+        if c.total >= self.max_total || mine >= self.max_per_source {
             return None;
         }
         c.total += 1;
@@ -213,13 +351,13 @@ impl ConnectionSlots {
     }
 
     fn total(&self) -> usize {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total
+        self.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut c = self.slots.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut c = self.slots.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         c.total = c.total.saturating_sub(1);
         if let Some(n) = c.per_source.get_mut(&self.source) {
             *n -= 1;
@@ -331,18 +469,20 @@ async fn count_requests(State(role): State<Role>, req: Request, next: Next) -> R
 
 /// Binds `addr` and serves a role's `routes` with the operations endpoints. Returns the bound
 /// address (which differs from `addr` when its port is 0).
+#[allow(clippy::too_many_arguments)] // each is a separate part of a role's listener; no natural grouping
 pub async fn start_role_https(
     role: Role,
     addr: SocketAddr,
     cert: Arc<CertSlot>,
     routes: Router,
     checks: Vec<(&'static str, ReadinessCheck)>,
+    limits: HttpsLimits,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, HttpError> {
     let listener = bind(addr).await?;
     let local = listener.local_addr().map_err(|source| HttpError::Bind { addr, source })?;
-    serve_https(role, listener, tls_config(cert)?, with_operations(role, routes, checks), tasks, shutdown);
+    serve_https(role, listener, tls_config(cert)?, with_operations(role, routes, checks), limits, tasks, shutdown);
     tracing::info!(%role, addr = %local, "HTTPS listening");
     Ok(local)
 }

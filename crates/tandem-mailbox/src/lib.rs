@@ -111,7 +111,7 @@ fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppStat
         directory,
         auth: auth::BasicAuth::default(),
         defaults: client_access::Defaults::of(config),
-        subscriptions: std::sync::Mutex::new(ews::subscriptions::SubscriptionTable::default()),
+        subscriptions: std::sync::Mutex::new(ews::subscriptions::SubscriptionTable::new(config.ews_limits)),
     })
 }
 
@@ -143,9 +143,17 @@ pub async fn start(
     ];
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Mailbox, tasks, shutdown.clone());
     let router = routes(config, store.clone(), directory.clone());
-    let https_addr =
-        tandem_http::start_role_https(Role::Mailbox, config.https_listen, cert, router, checks, tasks, shutdown)
-            .await?;
+    let https_addr = tandem_http::start_role_https(
+        Role::Mailbox,
+        config.https_listen,
+        cert,
+        router,
+        checks,
+        config.https_limits,
+        tasks,
+        shutdown,
+    )
+    .await?;
     Ok(RunningMailbox { https_addr, store })
 }
 

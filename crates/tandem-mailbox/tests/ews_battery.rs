@@ -65,6 +65,8 @@ async fn battery(url: String) {
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),
         https_listen: "127.0.0.1:8443".parse().unwrap(),
         store: store_location,
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
     };
     let store = tandem_mailbox::open_store(&config).await.unwrap();
     let app = tandem_mailbox::routes(&config, store, dir);

@@ -37,6 +37,8 @@ async fn app(dir_db: &TestDatabase, db: &TestDatabase) -> axum::Router {
             Some(path) => StoreLocation::Sqlite(path.into()),
             None => StoreLocation::Postgres(db.url.clone()),
         },
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
     };
     let store = tandem_mailbox::open_store(&config).await.unwrap();
     tandem_mailbox::routes(&config, store, dir)

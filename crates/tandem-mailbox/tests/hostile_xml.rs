@@ -80,6 +80,8 @@ async fn nested_and_wide_requests_get_faults_and_the_role_keeps_answering() {
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),
         https_listen: "127.0.0.1:8443".parse().unwrap(),
         store: StoreLocation::Sqlite(db.url.strip_prefix("sqlite://").unwrap().into()),
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
     };
     let store = tandem_mailbox::open_store(&config).await.unwrap();
     let app = tandem_mailbox::routes(&config, store, dir);

@@ -173,12 +173,55 @@ async fn create_demo_users(cfg: &Config, directory: &Directory, demo: &Demo) -> 
     Ok(true)
 }
 
+/// Open files (connections included) the roles need at their caps, in the worst case: both HTTPS
+/// listeners and the three SIP stream listeners full, plus stores, certificates and clients.
+fn open_files_needed(cfg: &Config) -> u64 {
+    let https =
+        u64::from(cfg.mailbox.https_limits.max_connections) + u64::from(cfg.frontend.https_limits.max_connections);
+    https + 3 * u64::from(cfg.frontend.sip_max_stream_connections) + 1024
+}
+
+/// Raises the soft limit on open files to the hard limit, as servers do (the soft default is
+/// often 1,024, a few hundred clients): the connection caps, not the descriptor limit, are what
+/// bound the roles. Says so when even the hard limit is below what the caps allow.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // No hard limit (None): Linux still caps descriptors at fs.nr_open, 1,048,576 by default.
+    let target = limit.maximum.unwrap_or(1 << 20);
+    if let Some(current) = limit.current
+        && current < target
+    {
+        match setrlimit(Resource::Nofile, rustix::process::Rlimit { current: Some(target), maximum: limit.maximum }) {
+            Ok(()) => tracing::debug!(from = current, to = target, "open-files limit raised"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+        }
+    }
+}
+
+/// Warns when the open-files limit is below what the connection caps allow.
+fn check_open_files_limit(cfg: &Config) {
+    let now = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let needed = open_files_needed(cfg);
+    if let Some(now) = now
+        && now < needed
+    {
+        tracing::warn!(
+            limit = now,
+            needed,
+            "the open-files limit is below what the connection caps allow: raise it (LimitNOFILE, ulimit -n) or lower https_max_connections / sip_max_stream_connections"
+        );
+    }
+}
+
 /// Runs the selected roles until Ctrl-C or SIGTERM. `banner` is printed once everything listens.
 /// `config_file` is the configuration the deployment was read from, named in errors that ask the
 /// administrator to edit it.
 pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Option<Demo>, banner: bool) -> CliResult {
     let config_file = std::fs::canonicalize(config_file).unwrap_or_else(|_| config_file.to_path_buf());
     let started = Instant::now();
+    raise_open_files_limit();
+    check_open_files_limit(&cfg);
     let signals = StopSignals::install();
     let pki = pki_of(&cfg);
     let specs = cert_specs(&cfg);

@@ -202,8 +202,13 @@ impl SipCore {
             reply.send(r).await;
             return;
         }
-        if let Some(done) =
-            registrar::register(&self.location, self.policy.nat_detection, Ctx { req, user, reply }).await
+        if let Some(done) = registrar::register(
+            &self.location,
+            self.policy.nat_detection,
+            self.policy.max_endpoints_per_user,
+            Ctx { req, user, reply },
+        )
+        .await
         {
             presence::registration_changed(self, &done.aor).await;
             if done.added {

@@ -73,6 +73,8 @@ pub struct SipPolicy {
     pub stream_idle_timeout: Duration,
     pub max_subscriptions_per_user: usize,
     pub max_offline_messages_per_user: i64,
+    /// Endpoints one user may have registered at once (MaxEndpointsPerUser).
+    pub max_endpoints_per_user: usize,
 }
 
 impl Default for SipPolicy {
@@ -86,6 +88,7 @@ impl Default for SipPolicy {
             stream_idle_timeout: Duration::from_secs(u64::from(c::DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS)),
             max_subscriptions_per_user: c::DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER as usize,
             max_offline_messages_per_user: i64::from(c::DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER),
+            max_endpoints_per_user: c::DEFAULT_SIP_MAX_ENDPOINTS_PER_USER as usize,
         }
     }
 }
@@ -100,6 +103,7 @@ impl SipPolicy {
             stream_idle_timeout: Duration::from_secs(u64::from(f.sip_stream_idle_timeout_secs)),
             max_subscriptions_per_user: f.sip_max_subscriptions_per_user as usize,
             max_offline_messages_per_user: i64::from(f.sip_max_offline_messages_per_user),
+            max_endpoints_per_user: f.sip_max_endpoints_per_user as usize,
         }
     }
 }

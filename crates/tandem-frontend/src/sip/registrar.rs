@@ -19,8 +19,6 @@ pub const MIN_EXPIRES: u32 = 60;
 pub const DEFAULT_EXPIRES: u32 = 3600;
 /// Longer requests are shortened to this.
 pub const MAX_EXPIRES: u32 = 7200;
-/// Endpoints one user may have registered at once.
-pub const MAX_CONTACTS: usize = 8;
 
 /// One registered endpoint.
 #[derive(Debug, Clone)]
@@ -183,10 +181,16 @@ pub(super) struct Registered {
 }
 
 /// Handles a REGISTER that dispatch has authenticated as the user of its To.
-pub(super) async fn register(location: &Location, nat: NatDetection, ctx: Ctx) -> Option<Registered> {
+/// `max_contacts`: endpoints one user may have registered at once (`frontend.sip_max_endpoints_per_user`).
+pub(super) async fn register(
+    location: &Location,
+    nat: NatDetection,
+    max_contacts: usize,
+    ctx: Ctx,
+) -> Option<Registered> {
     let Ctx { req, user, reply } = ctx;
     let aor = user.sip_uri.key();
-    match update_bindings(location, nat, &req, reply.flow(), &aor) {
+    match update_bindings(location, nat, max_contacts, &req, reply.flow(), &aor) {
         Update::Done { current, added } => {
             let now = tandem_store::now_unix();
             let mut r = req.response(200).with_to_tag(&random_token());
@@ -206,7 +210,7 @@ pub(super) async fn register(location: &Location, nat: NatDetection, ctx: Ctx) -
         }
         Update::TooMany => {
             let mut r = req.response(403).with_to_tag(&random_token());
-            r.reason = format!("Forbidden (at most {MAX_CONTACTS} registered endpoints)");
+            r.reason = format!("Forbidden (at most {max_contacts} registered endpoints)");
             reply.send(r).await;
             None
         }
@@ -228,7 +232,14 @@ enum Update {
 
 /// Applies a REGISTER's contacts to the bindings in memory (the store follows at the next
 /// flush).
-fn update_bindings(location: &Location, nat: NatDetection, req: &Request, flow: &Flow, aor: &str) -> Update {
+fn update_bindings(
+    location: &Location,
+    nat: NatDetection,
+    max_contacts: usize,
+    req: &Request,
+    flow: &Flow,
+    aor: &str,
+) -> Update {
     let contacts = req.headers.values("Contact");
     let header_expires = req.expires();
     let call_id = req.call_id().unwrap_or_default().to_owned();
@@ -284,7 +295,7 @@ fn update_bindings(location: &Location, nat: NatDetection, req: &Request, flow: 
                 None => bindings.push(b),
             }
         }
-        if bindings.len() > MAX_CONTACTS {
+        if bindings.len() > max_contacts {
             return Update::TooMany;
         }
     }

@@ -8,14 +8,9 @@ use tandem_ews_proto::ResponseMessages;
 use tandem_ews_proto::ops::subscribe::Request;
 use tandem_ews_proto::ops::sync_folder_items::encode_state;
 
-use super::subscriptions::{MAX_PER_ACCOUNT, Refused};
+use super::subscriptions::Refused;
 use super::{Ctx, EwsError};
 use crate::Subscription;
-
-/// Subscriptions kept at most per role (a Front End watching 20,000 users holds one each; with
-/// their share of the streaming connections they take about 3 kB each, docs/BENCHMARKS.md);
-/// expired ones go first.
-const MAX_SUBSCRIPTIONS: usize = 50_000;
 
 /// Expired subscriptions are swept every this many new ones (and when the table is full), not
 /// on each Subscribe: a sweep walks them all.
@@ -52,21 +47,24 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         watermark,
     };
     if let Ok(mut subs) = ctx.s.subscriptions.lock() {
-        if subs.len() % SWEEP_EVERY == 0 || subs.len() >= MAX_SUBSCRIPTIONS {
+        // At most `[mailbox] ews_max_subscriptions` per role (a Front End watching 20,000 users
+        // holds one each; they take about 3 kB each, docs/BENCHMARKS.md); expired ones go first.
+        if subs.len() % SWEEP_EVERY == 0 || subs.is_full() {
             subs.retain(|_, s| s.last_poll.elapsed() < s.timeout);
         }
         let owner = sub.owner.clone();
-        match subs.insert(id.clone(), sub, MAX_SUBSCRIPTIONS) {
+        let max = subs.max_per_account();
+        match subs.insert(id.clone(), sub) {
             Ok(()) => {}
             Err(Refused::ServerFull) => {
                 return Err(super::fail(tandem_ews_proto::ResponseCode::ErrorServerBusy, "Too many subscriptions."));
             }
             Err(Refused::AccountFull) => {
-                tracing::warn!(owner = %owner, mailbox = %ctx.mailbox(), max = MAX_PER_ACCOUNT, "subscription refused: the account holds its maximum");
+                tracing::warn!(owner = %owner, mailbox = %ctx.mailbox(), max, "subscription refused: the account holds its maximum");
                 metrics::counter!("tandem_ews_subscriptions_refused_total", "cap" => "account").increment(1);
                 return Err(super::fail(
                     tandem_ews_proto::ResponseCode::ErrorExceededSubscriptionCount,
-                    format!("The account holds the maximum of {MAX_PER_ACCOUNT} subscriptions (EwsMaxSubscriptions)."),
+                    format!("The account holds the maximum of {max} subscriptions (EwsMaxSubscriptions)."),
                 ));
             }
         }

@@ -49,6 +49,8 @@ async fn env() -> Env {
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),
         https_listen: "127.0.0.1:8443".parse().unwrap(),
         store: StoreLocation::Sqlite(path.into()),
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
     };
     let store = crate::open_store(&config).await.unwrap();
     let shared = crate::shared(&config, store, dir);

@@ -6,29 +6,49 @@ use std::collections::HashMap;
 
 use crate::Subscription;
 
-/// Subscriptions one account may hold at once (Exchange's default EwsMaxSubscriptions). The
-/// account is the owner acting on one mailbox: a signed-in user on their own mailbox, or a
-/// partner application (the Front End) acting as that user.
-pub(crate) const MAX_PER_ACCOUNT: usize = 5000;
+use tandem_config::EwsLimits;
 
 /// Why a subscription was not added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
-    /// The account holds [`MAX_PER_ACCOUNT`] already.
+    /// The account (an owner acting on one mailbox: a signed-in user on their own mailbox, or a
+    /// partner application such as the Front End acting as that user) holds its maximum
+    /// (`[mailbox] ews_max_subscriptions_per_account`, Exchange's EwsMaxSubscriptions).
     AccountFull,
-    /// The role holds its maximum.
+    /// The role holds its maximum (`[mailbox] ews_max_subscriptions`).
     ServerFull,
 }
 
 /// Subscriptions by id, counted per (owner, mailbox); every change goes through here so the
 /// counts never drift.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SubscriptionTable {
     by_id: HashMap<String, Subscription>,
     per_account: HashMap<(String, String), usize>,
+    max_per_account: usize,
+    max_total: usize,
 }
 
 impl SubscriptionTable {
+    pub fn new(limits: EwsLimits) -> SubscriptionTable {
+        let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        SubscriptionTable {
+            by_id: HashMap::new(),
+            per_account: HashMap::new(),
+            max_per_account: size(limits.max_subscriptions_per_account),
+            max_total: size(limits.max_subscriptions),
+        }
+    }
+
+    pub fn max_per_account(&self) -> usize {
+        self.max_per_account
+    }
+
+    /// Full: a sweep of expired ones is due before anything is refused.
+    pub fn is_full(&self) -> bool {
+        self.by_id.len() >= self.max_total
+    }
+
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
@@ -63,13 +83,13 @@ impl SubscriptionTable {
     }
 
     /// Adds a subscription unless its account or the role is full.
-    pub fn insert(&mut self, id: String, sub: Subscription, server_max: usize) -> Result<(), Refused> {
-        if self.by_id.len() >= server_max {
+    pub fn insert(&mut self, id: String, sub: Subscription) -> Result<(), Refused> {
+        if self.is_full() {
             return Err(Refused::ServerFull);
         }
         let key = (sub.owner.clone(), sub.mailbox.clone());
         let held = self.per_account.entry(key).or_insert(0);
-        if *held >= MAX_PER_ACCOUNT {
+        if *held >= self.max_per_account {
             return Err(Refused::AccountFull);
         }
         *held += 1;
@@ -118,21 +138,29 @@ mod tests {
 
     #[test]
     fn one_account_filling_its_share_leaves_room_for_others() {
-        let mut t = SubscriptionTable::default();
-        for n in 0..MAX_PER_ACCOUNT {
-            t.insert(format!("a{n}"), sub("alice", "alice"), 50_000).unwrap();
+        let mut t = SubscriptionTable::new(EwsLimits::default());
+        let max = t.max_per_account();
+        assert_eq!(max, 5000, "Exchange's default EwsMaxSubscriptions");
+        for n in 0..max {
+            t.insert(format!("a{n}"), sub("alice", "alice")).unwrap();
         }
-        assert_eq!(t.insert("one-more".into(), sub("alice", "alice"), 50_000), Err(Refused::AccountFull));
-        t.insert("b".into(), sub("bob", "bob"), 50_000).unwrap();
+        assert_eq!(t.insert("one-more".into(), sub("alice", "alice")), Err(Refused::AccountFull));
+        t.insert("b".into(), sub("bob", "bob")).unwrap();
         // The Front End acting as many users holds one per user.
-        t.insert("fe-alice".into(), sub("app@realm", "alice"), 50_000).unwrap();
-        assert_eq!(t.held_by("alice", "alice"), MAX_PER_ACCOUNT);
+        t.insert("fe-alice".into(), sub("app@realm", "alice")).unwrap();
+        assert_eq!(t.held_by("alice", "alice"), max);
         // Removing and sweeping give places back, and the counts follow.
         t.remove("a0");
-        t.insert("again".into(), sub("alice", "alice"), 50_000).unwrap();
+        t.insert("again".into(), sub("alice", "alice")).unwrap();
         t.retain(|id, _| !id.starts_with('a') || id == "again");
         assert_eq!(t.held_by("alice", "alice"), 1);
         assert_eq!(t.len(), 3); // b, fe-alice, again
-        assert_eq!(t.insert("x".into(), sub("carol", "carol"), 3), Err(Refused::ServerFull));
+        // Both caps come from the configuration.
+        let mut small = SubscriptionTable::new(EwsLimits { max_subscriptions_per_account: 2, max_subscriptions: 3 });
+        small.insert("1".into(), sub("alice", "alice")).unwrap();
+        small.insert("2".into(), sub("alice", "alice")).unwrap();
+        assert_eq!(small.insert("3".into(), sub("alice", "alice")), Err(Refused::AccountFull));
+        small.insert("4".into(), sub("bob", "bob")).unwrap();
+        assert_eq!(small.insert("5".into(), sub("carol", "carol")), Err(Refused::ServerFull));
     }
 }
