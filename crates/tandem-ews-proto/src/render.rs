@@ -196,7 +196,8 @@ pub fn item(i: &ItemView, shape: &Shape) -> String {
         }
     };
     let rank = |name: &str| crate::item_schema::rank(i.element, name);
-    let id = id_element("ItemId", &i.id, &i.change_key);
+    // An item embedded in an item attachment has no id of its own (empty `id`).
+    let id = if i.id.is_empty() { String::new() } else { id_element("ItemId", &i.id, &i.change_key) };
     let mut parts: Vec<(usize, &str)> = vec![(rank("ItemId"), id.as_str())];
     for (name, xml) in &i.computed {
         if wanted(name) {
