@@ -236,6 +236,7 @@ class Tandem:
         demo_password: Optional[str] = DEMO_PASSWORD,
         prefix: Optional[list[str]] = None,
         frontend_extra: str = "",
+        mailbox_extra: str = "",
     ):
         self.bin = Path(binary)
         # A command prefix for every tandem process and command, e.g. ["ip", "netns", "exec", NS]
@@ -243,6 +244,8 @@ class Tandem:
         self.prefix = list(prefix or [])
         # Extra `[frontend]` lines, e.g. 'sip_digest_algorithms = ["MD5", "SHA-256"]'.
         self.frontend_extra = frontend_extra
+        # Extra `[mailbox]` lines, e.g. "ews_push_minute_seconds = 2".
+        self.mailbox_extra = mailbox_extra
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.domain = domain
@@ -269,6 +272,7 @@ class Tandem:
             f'data_dir = "{self.data_dir}"\n'
             "\n[mailbox]\n"
             f'https_listen = "127.0.0.1:{self.mailbox_https_port}"\n'
+            f"{self.mailbox_extra}\n"
             "\n[frontend]\n"
             f'https_listen = "127.0.0.1:{self.frontend_https_port}"\n'
             f'sip_udp_listen = "127.0.0.1:{self.sip_port}"\n'

@@ -173,7 +173,21 @@ pub struct MailboxConfig {
     pub autodiscover_fqdn: DomainName,
     pub https_listen: SocketAddr,
     pub store: StoreLocation,
+    /// Seconds one minute of an EWS push subscription's StatusFrequency lasts, and the unit of
+    /// its retry back-off (a retry after half of it, then doubling): 60, Exchange's timing
+    /// ([`DEFAULT_EWS_PUSH_MINUTE_SECONDS`]); smaller only to test push timing without waiting.
+    pub ews_push_minute_seconds: u32,
+    /// EWS requests one user may have in progress at once (Exchange's throttling policy
+    /// EwsMaxConcurrency, [`DEFAULT_EWS_MAX_CONCURRENCY`]); past it a request is refused with
+    /// ErrorServerBusy and a BackOffMilliseconds hint. GetStreamingEvents connections do not count.
+    pub ews_max_concurrency: u32,
 }
+
+/// Exchange's default EwsMaxConcurrency.
+pub const DEFAULT_EWS_MAX_CONCURRENCY: u32 = 27;
+
+/// Exchange's push timing: StatusFrequency counts real minutes, the first retry comes after 30 s.
+pub const DEFAULT_EWS_PUSH_MINUTE_SECONDS: u32 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontendConfig {
@@ -333,6 +347,8 @@ struct RawMailbox {
     fqdn: Option<String>,
     https_listen: Option<String>,
     database_url: Option<String>,
+    ews_push_minute_seconds: Option<u32>,
+    ews_max_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -431,6 +447,9 @@ impl Config {
                 fqdn: Some(self.mailbox.fqdn.to_string()),
                 https_listen: Some(self.mailbox.https_listen.to_string()),
                 database_url: store(&self.mailbox.store, &self.data_dir.join(MAILBOX_DB_FILE)),
+                ews_push_minute_seconds: Some(self.mailbox.ews_push_minute_seconds)
+                    .filter(|s| *s != DEFAULT_EWS_PUSH_MINUTE_SECONDS),
+                ews_max_concurrency: Some(self.mailbox.ews_max_concurrency),
             },
             frontend: RawFrontend {
                 enabled: Some(self.frontend.enabled),
@@ -591,6 +610,16 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             DEFAULT_MAILBOX_HTTPS_LISTEN,
         )?,
         store: store("mailbox.database_url", raw.mailbox.database_url.as_deref(), MAILBOX_DB_FILE)?,
+        ews_push_minute_seconds: match raw.mailbox.ews_push_minute_seconds {
+            None => DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+            Some(s @ 1..=60) => s,
+            Some(_) => return Err(err("mailbox.ews_push_minute_seconds", "must be from 1 to 60 (default 60)".into())),
+        },
+        ews_max_concurrency: positive(
+            "mailbox.ews_max_concurrency",
+            raw.mailbox.ews_max_concurrency,
+            DEFAULT_EWS_MAX_CONCURRENCY,
+        )?,
     };
     let frontend = FrontendConfig {
         enabled: raw.frontend.enabled.unwrap_or(true),
@@ -782,6 +811,7 @@ mod tests {
             "sip_stream_idle_timeout_secs = 300",
             "sip_max_subscriptions_per_user = 1000",
             "sip_max_offline_messages_per_user = 500",
+            "ews_max_concurrency = 27",
         ] {
             assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
         }
@@ -823,6 +853,9 @@ mod tests {
             ("[frontend]\nsip_nat_detection = \"sometimes\"", "frontend.sip_nat_detection"),
             ("[frontend]\nsip_max_stream_connections = 0", "frontend.sip_max_stream_connections"),
             ("[frontend]\nsip_max_subscriptions_per_user = 0", "frontend.sip_max_subscriptions_per_user"),
+            ("[mailbox]\news_push_minute_seconds = 0", "mailbox.ews_push_minute_seconds"),
+            ("[mailbox]\news_push_minute_seconds = 61", "mailbox.ews_push_minute_seconds"),
+            ("[mailbox]\news_max_concurrency = 0", "mailbox.ews_max_concurrency"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -136,7 +136,8 @@ impl Request {
                 if url.is_empty() {
                     return Err(ProtoError::schema("a PushSubscriptionRequest needs a URL"));
                 }
-                check_push_url(&url)?;
+                // The URL's form is checked by the handler (`check_push_url`), which answers
+                // ErrorInvalidPushSubscriptionUrl in the response message as Exchange does.
                 Some(Push { status_frequency_minutes, url })
             }
         };
