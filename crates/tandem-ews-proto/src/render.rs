@@ -22,7 +22,8 @@ pub fn fault(code: ResponseCode, message: &str) -> String {
 /// `<t:MessageXml>`, as Exchange adds to some codes.
 fn fault_with_detail(code: ResponseCode, message: &str, message_xml: &str) -> String {
     let esc = tandem_xml::escape(message);
-    let extra = if message_xml.is_empty() { String::new() } else { format!("<t:MessageXml>{message_xml}</t:MessageXml>") };
+    let extra =
+        if message_xml.is_empty() { String::new() } else { format!("<t:MessageXml>{message_xml}</t:MessageXml>") };
     let body = format!(
         "<s:Fault><faultcode xmlns:a=\"{types}\">a:{code}</faultcode><faultstring xml:lang=\"en-US\">{esc}</faultstring>\
          <detail><e:ResponseCode xmlns:e=\"{errors}\">{code}</e:ResponseCode><e:Message xmlns:e=\"{errors}\">{esc}</e:Message>{extra}</detail></s:Fault>",

@@ -144,7 +144,8 @@ fn folder_and_notification_operations_round_trip() {
     assert_eq!(parsed, pull);
     let mut push = pull.clone();
     push.timeout_minutes = 30; // a push subscription has no Timeout: the default comes back
-    push.push = Some(subscribe::Push { status_frequency_minutes: 5, url: "https://receiver.example/ews?a=1&b=2".into() });
+    push.push =
+        Some(subscribe::Push { status_frequency_minutes: 5, url: "https://receiver.example/ews?a=1&b=2".into() });
     let Operation::Subscribe(parsed) = served(&push) else { panic!() };
     assert_eq!(parsed, push);
 

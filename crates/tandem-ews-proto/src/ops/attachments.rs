@@ -76,7 +76,9 @@ fn parse_item_attachment(node: Node<'_, '_>, depth: usize) -> Result<NewAttachme
     }
     let item = children(node)
         .find(|c| c.tag_name().namespace() == Some(t) && crate::types::ITEM_ELEMENTS.contains(&c.tag_name().name()))
-        .ok_or_else(|| ProtoError::schema("an ItemAttachment needs an item (Message, CalendarItem, Contact, Task, Item…)"))?;
+        .ok_or_else(|| {
+            ProtoError::schema("an ItemAttachment needs an item (Message, CalendarItem, Contact, Task, Item…)")
+        })?;
     let element = item.tag_name().name().to_owned();
     // Parsed now so that a bad embedded item fails the attachment, not a later read.
     let data = super::create_item::parse_item_at(item, depth)?;

@@ -35,7 +35,9 @@ pub struct Outgoing<'a> {
 pub fn request(notifications: &[Outgoing<'_>]) -> String {
     let mut body = String::from("<m:SendNotification><m:ResponseMessages>");
     for n in notifications {
-        body.push_str("<m:SendNotificationResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode>");
+        body.push_str(
+            "<m:SendNotificationResponseMessage ResponseClass=\"Success\"><m:ResponseCode>NoError</m:ResponseCode>",
+        );
         body.push_str(&super::get_events::render(
             n.subscription,
             n.previous_watermark,
@@ -74,8 +76,8 @@ pub fn parse_request(body: &[u8]) -> Result<Vec<Notification>, ProtoError> {
     if !tandem_xml::is(env.operation, ns::MESSAGES, "SendNotification") {
         return Err(ProtoError::schema("the body is not a SendNotification"));
     }
-    let messages =
-        child(env.operation, ns::MESSAGES, "ResponseMessages").ok_or_else(|| ProtoError::schema("no ResponseMessages"))?;
+    let messages = child(env.operation, ns::MESSAGES, "ResponseMessages")
+        .ok_or_else(|| ProtoError::schema("no ResponseMessages"))?;
     let mut out = Vec::new();
     for m in children_named(messages, ns::MESSAGES, "SendNotificationResponseMessage") {
         let Some(n) = child(m, ns::MESSAGES, "Notification") else { continue };
@@ -120,7 +122,10 @@ pub fn response(status: SubscriptionStatus) -> String {
     soap::envelope(
         &[("m", ns::MESSAGES)],
         "",
-        &format!("<m:SendNotificationResult><m:SubscriptionStatus>{}</m:SubscriptionStatus></m:SendNotificationResult>", status.as_str()),
+        &format!(
+            "<m:SendNotificationResult><m:SubscriptionStatus>{}</m:SubscriptionStatus></m:SendNotificationResult>",
+            status.as_str()
+        ),
     )
 }
 
@@ -163,7 +168,13 @@ mod tests {
             old_parent: None,
         };
         let xml = request(&[
-            Outgoing { subscription: "s1", previous_watermark: 7, more_events: false, events: &[ev], last_watermark: 8 },
+            Outgoing {
+                subscription: "s1",
+                previous_watermark: 7,
+                more_events: false,
+                events: &[ev],
+                last_watermark: 8,
+            },
             Outgoing { subscription: "s2", previous_watermark: 3, more_events: false, events: &[], last_watermark: 3 },
         ]);
         let got = parse_request(xml.as_bytes()).unwrap();

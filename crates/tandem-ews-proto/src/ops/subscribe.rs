@@ -56,7 +56,10 @@ pub const MAX_PUSH_URL: usize = 2048;
 /// information, no spaces or control characters, at most [`MAX_PUSH_URL`] bytes.
 pub fn check_push_url(url: &str) -> Result<(), ProtoError> {
     let bad = |why: &str| {
-        ProtoError::new(ResponseCode::ErrorInvalidPushSubscriptionUrl, format!("The push subscription URL is invalid: {why}."))
+        ProtoError::new(
+            ResponseCode::ErrorInvalidPushSubscriptionUrl,
+            format!("The push subscription URL is invalid: {why}."),
+        )
     };
     if url.len() > MAX_PUSH_URL {
         return Err(bad(&format!("longer than {MAX_PUSH_URL} characters")));
@@ -76,9 +79,9 @@ pub fn check_push_url(url: &str) -> Result<(), ProtoError> {
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
     } else {
-        authority.rsplit_once(':').map_or(authority, |(h, port)| {
-            if port.is_empty() || port.parse::<u16>().is_err() { "" } else { h }
-        })
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, port)| if port.is_empty() || port.parse::<u16>().is_err() { "" } else { h })
     };
     if host.is_empty() {
         return Err(bad("it names no host (or a bad port)"));
@@ -125,12 +128,9 @@ impl Request {
             Some(p) => {
                 let status_frequency_minutes = match child(p, t, "StatusFrequency").map(text) {
                     None => DEFAULT_STATUS_FREQUENCY,
-                    Some(f) => f
-                        .trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|f| (1..=1440).contains(f))
-                        .ok_or_else(|| ProtoError::schema("StatusFrequency must be a number of minutes from 1 to 1440"))?,
+                    Some(f) => f.trim().parse::<u32>().ok().filter(|f| (1..=1440).contains(f)).ok_or_else(|| {
+                        ProtoError::schema("StatusFrequency must be a number of minutes from 1 to 1440")
+                    })?,
                 };
                 let url = child(p, t, "URL").map(text).map(|u| u.trim().to_owned()).unwrap_or_default();
                 if url.is_empty() {

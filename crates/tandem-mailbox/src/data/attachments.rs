@@ -28,8 +28,7 @@ pub(crate) struct Attachment {
     pub parent_attachment_id: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, item_element, parent_attachment_id";
+const COLUMNS: &str = "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, item_element, parent_attachment_id";
 const COLUMNS_WITH_CONTENT: &str = "id, item_id, mailbox, name, content_type, content_id, is_inline, size, modified_at, item_element, parent_attachment_id, content";
 
 fn from_row(r: &sqlx::any::AnyRow, content: bool) -> Result<Attachment, sqlx::Error> {

@@ -247,7 +247,7 @@ async fn battery(db: &TestDatabase) {
     let top = data.attachments_of(&saved[2].id, true).await.unwrap();
     assert_eq!(top.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["b.bin", "inner.msg"]);
     assert_eq!(top[1], held);
-    assert_eq!(data.attachments_within(&held.id, true).await.unwrap(), [nested.clone()]);
+    assert_eq!(data.attachments_within(&held.id, true).await.unwrap(), std::slice::from_ref(&nested));
     let mut w = data.write().await.unwrap();
     w.copy_attachments(&saved[2].id, &copy.id, "bob").await.unwrap();
     w.commit().await.unwrap();

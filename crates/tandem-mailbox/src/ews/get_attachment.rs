@@ -14,7 +14,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
     let mut out = ResponseMessages::new("GetAttachment");
     for id in &req.ids {
         let result = match find(ctx, id).await {
-            Ok(a) => full_view(ctx, &a, req.include_mime).await.map(|v| format!("<m:Attachments>{}</m:Attachments>", render(&v))),
+            Ok(a) => full_view(ctx, &a, req.include_mime)
+                .await
+                .map(|v| format!("<m:Attachments>{}</m:Attachments>", render(&v))),
             Err(e) => Err(e),
         };
         record(&mut out, result, "<m:Attachments/>")?;
