@@ -245,7 +245,8 @@ class Tandem:
         self.prefix = list(prefix or [])
         # Extra `[frontend]` lines, e.g. 'sip_digest_algorithms = ["MD5", "SHA-256"]'.
         self.frontend_extra = frontend_extra
-        # Extra `[mailbox]` and `[directory]` lines, e.g. "ews_max_subscriptions_per_account = 5".
+        # Extra `[mailbox]` and `[directory]` lines, e.g. "ews_max_subscriptions_per_account = 5"
+        # or "ews_push_minute_seconds = 2".
         self.mailbox_extra = mailbox_extra
         self.directory_extra = directory_extra
         self.root = Path(root)

@@ -547,6 +547,75 @@ def test_file_attachments(alice, bob):
     m.delete()
 
 
+def test_item_attachments(deployment, alice, bob):
+    """An item attached to an item (exchangelib's ItemAttachment): in CreateItem and by
+    CreateAttachment, listed on the parent, read back with GetAttachment (the embedded item, its
+    own file attachment, MimeContent), in the parent's MIME as message/rfc822, carried by CopyItem
+    and by sending, removed by DeleteAttachment; nesting is bounded."""
+    from exchangelib import CalendarItem, FileAttachment, ItemAttachment, Mailbox, Message
+
+    inner = Message(subject="the inner message", body="inner body", to_recipients=[Mailbox(email_address=BOB)])
+    inner.attach(FileAttachment(name="deep.txt", content=b"deep"))
+    m = Message(folder=alice.drafts, subject="with an attached message", body="outer")
+    m.attach(ItemAttachment(name="inner.msg", item=inner))
+    m.save()
+    got = alice.drafts.get(id=m.id)
+    assert got.has_attachments
+    [att] = got.attachments
+    assert isinstance(att, ItemAttachment) and att.name == "inner.msg"
+    read = att.item  # GetAttachment with IncludeMimeContent and the item fields
+    assert isinstance(read, Message)
+    assert read.subject == "the inner message" and "inner body" in read.body
+    assert [r.email_address for r in read.to_recipients] == [BOB]
+    assert b"the inner message" in read.mime_content
+    assert [(a.name, a.content) for a in read.attachments] == [("deep.txt", b"deep")]
+    # On a saved item: CreateAttachment; a calendar item attached this time.
+    appt = CalendarItem(subject="attached meeting", start=datetime.datetime(2026, 12, 3, 10, tzinfo=datetime.timezone.utc),
+                        end=datetime.datetime(2026, 12, 3, 11, tzinfo=datetime.timezone.utc))
+    late = ItemAttachment(name="meeting", item=appt)
+    m.attach(late)
+    got = alice.drafts.get(id=m.id)
+    assert sorted(a.name for a in got.attachments) == ["inner.msg", "meeting"]
+    cal = next(a for a in got.attachments if a.name == "meeting").item
+    assert isinstance(cal, CalendarItem) and cal.subject == "attached meeting"
+    assert cal.start == appt.start and cal.end == appt.end
+    mime = list(alice.fetch(ids=[m], only_fields=["mime_content"]))[0].mime_content
+    assert b"message/rfc822" in mime and b"Subject: the inner message" in mime
+    # CopyItem carries every level.
+    m.copy(to_folder=alice.inbox)
+    copy = alice.inbox.get(subject="with an attached message")
+    assert sorted(a.name for a in copy.attachments) == ["inner.msg", "meeting"]
+    inner_copy = next(a for a in copy.attachments if a.name == "inner.msg")
+    assert inner_copy.attachment_id.id != att.attachment_id.id
+    assert [a.name for a in inner_copy.item.attachments] == ["deep.txt"]
+    copy.delete()
+    # DeleteAttachment removes an item attachment (and what its item held).
+    m.detach(late)
+    got = alice.drafts.get(id=m.id)
+    assert [a.name for a in got.attachments] == ["inner.msg"]
+    # Sending delivers the attached item too.
+    s = Message(account=alice, subject="forwarding an item", body="x", to_recipients=[Mailbox(email_address=BOB)])
+    s.attach(ItemAttachment(name="fwd", item=Message(subject="forwarded inner", body="fi")))
+    s.send_and_save()
+    received = bob.inbox.get(subject="forwarding an item")
+    assert [a.item.subject for a in received.attachments] == ["forwarded inner"]
+    m.delete()
+
+    # Raw SOAP: nesting past the limit is refused with Exchange's code, nothing written.
+    def nest(levels):
+        x = "<t:Message><t:Subject>core</t:Subject></t:Message>"
+        for n in range(levels):
+            x = f"<t:Message><t:Subject>level {n}</t:Subject><t:Attachments><t:ItemAttachment><t:Name>n{n}</t:Name>{x}</t:ItemAttachment></t:Attachments></t:Message>"
+        return x
+    body = ('<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId><t:DistinguishedFolderId Id="drafts"/>'
+            '</m:SavedItemFolderId><m:Items>{}</m:Items></m:CreateItem>')
+    assert response_codes(soap(deployment, body.format(nest(5))).text) == ["NoError"]
+    r = soap(deployment, body.format(nest(6)))
+    assert response_codes(r.text) == ["ErrorAttachmentNestLevelLimitExceeded"]
+    r = soap(deployment, '<m:GetAttachment><m:AttachmentIds><t:AttachmentId Id="AAAA"/></m:AttachmentIds></m:GetAttachment>')
+    assert response_codes(r.text) == ["ErrorInvalidIdMalformed"]
+
+
 def test_streaming_subscription(alice, bob):
     import threading
 

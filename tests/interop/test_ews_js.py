@@ -123,3 +123,8 @@ def test_default_properties(deployment):
 def test_streaming_subscription_delivers_events(deployment):
     out = run_flow(deployment, "streaming")
     assert "events: " in out and "NewMail" in out, out
+
+
+def test_push_subscription_posts_to_the_callback(deployment):
+    out = run_flow(deployment, "push")
+    assert "pushed 1 notification(s)" in out, out

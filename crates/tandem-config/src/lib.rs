@@ -242,7 +242,21 @@ pub struct MailboxConfig {
     pub store: StoreLocation,
     pub https_limits: HttpsLimits,
     pub ews_limits: EwsLimits,
+    /// Seconds one minute of an EWS push subscription's StatusFrequency lasts, and the unit of
+    /// its retry back-off (a retry after half of it, then doubling): 60, Exchange's timing
+    /// ([`DEFAULT_EWS_PUSH_MINUTE_SECONDS`]); smaller only to test push timing without waiting.
+    pub ews_push_minute_seconds: u32,
+    /// EWS requests one user may have in progress at once (Exchange's throttling policy
+    /// EwsMaxConcurrency, [`DEFAULT_EWS_MAX_CONCURRENCY`]); past it a request is refused with
+    /// ErrorServerBusy and a BackOffMilliseconds hint. GetStreamingEvents connections do not count.
+    pub ews_max_concurrency: u32,
 }
+
+/// Exchange's default EwsMaxConcurrency.
+pub const DEFAULT_EWS_MAX_CONCURRENCY: u32 = 27;
+
+/// Exchange's push timing: StatusFrequency counts real minutes, the first retry comes after 30 s.
+pub const DEFAULT_EWS_PUSH_MINUTE_SECONDS: u32 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrontendConfig {
@@ -420,6 +434,8 @@ struct RawMailbox {
     ews_max_subscriptions_per_account: Option<u32>,
     ews_max_subscriptions: Option<u32>,
     database_url: Option<String>,
+    ews_push_minute_seconds: Option<u32>,
+    ews_max_concurrency: Option<u32>,
 }
 
 /// The HTTPS listener keys, which `[mailbox]` and `[frontend]` both have (no `flatten`: it does
@@ -542,6 +558,9 @@ impl Config {
                 ews_max_subscriptions_per_account: Some(self.mailbox.ews_limits.max_subscriptions_per_account),
                 ews_max_subscriptions: Some(self.mailbox.ews_limits.max_subscriptions),
                 database_url: store(&self.mailbox.store, &self.data_dir.join(MAILBOX_DB_FILE)),
+                ews_push_minute_seconds: Some(self.mailbox.ews_push_minute_seconds)
+                    .filter(|s| *s != DEFAULT_EWS_PUSH_MINUTE_SECONDS),
+                ews_max_concurrency: Some(self.mailbox.ews_max_concurrency),
             },
             frontend: RawFrontend {
                 enabled: Some(self.frontend.enabled),
@@ -763,6 +782,16 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         store: store("mailbox.database_url", raw.mailbox.database_url.as_deref(), MAILBOX_DB_FILE)?,
         https_limits: https_limits("mailbox", mailbox_https)?,
         ews_limits,
+        ews_push_minute_seconds: match raw.mailbox.ews_push_minute_seconds {
+            None => DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+            Some(s @ 1..=60) => s,
+            Some(_) => return Err(err("mailbox.ews_push_minute_seconds", "must be from 1 to 60 (default 60)".into())),
+        },
+        ews_max_concurrency: positive(
+            "mailbox.ews_max_concurrency",
+            raw.mailbox.ews_max_concurrency,
+            DEFAULT_EWS_MAX_CONCURRENCY,
+        )?,
     };
     let frontend = FrontendConfig {
         enabled: raw.frontend.enabled.unwrap_or(true),
@@ -961,6 +990,7 @@ mod tests {
             "sip_max_subscriptions_per_user = 1000",
             "sip_max_offline_messages_per_user = 500",
             "sip_max_endpoints_per_user = 8",
+            "ews_max_concurrency = 27",
         ] {
             assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
         }
@@ -1054,6 +1084,9 @@ mod tests {
             ("[frontend]\nsip_max_stream_connections = 0", "frontend.sip_max_stream_connections"),
             ("[frontend]\nsip_max_subscriptions_per_user = 0", "frontend.sip_max_subscriptions_per_user"),
             ("[frontend]\nsip_max_endpoints_per_user = 0", "frontend.sip_max_endpoints_per_user"),
+            ("[mailbox]\news_push_minute_seconds = 0", "mailbox.ews_push_minute_seconds"),
+            ("[mailbox]\news_push_minute_seconds = 61", "mailbox.ews_push_minute_seconds"),
+            ("[mailbox]\news_max_concurrency = 0", "mailbox.ews_max_concurrency"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -97,6 +97,8 @@ async fn start_mailbox(key: &SigningKey) -> Running {
     // A free port, so the URLs Autodiscover derives from the configuration are the real ones.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = MailboxConfig {
+        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
         enabled: true,
         fqdn: format!("mail.{DOMAIN}").parse().unwrap(),
         autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),

@@ -15,15 +15,33 @@ pub fn envelope(body: &str) -> String {
 /// A SOAP fault as Exchange sends it: `faultcode` names the response code in the types
 /// namespace; `detail` carries `e:ResponseCode` and `e:Message`. Sent with HTTP 500.
 pub fn fault(code: ResponseCode, message: &str) -> String {
+    fault_with_detail(code, message, "")
+}
+
+/// A fault whose detail also carries `message_xml` (rendered `t:` elements) in
+/// `<t:MessageXml>`, as Exchange adds to some codes.
+fn fault_with_detail(code: ResponseCode, message: &str, message_xml: &str) -> String {
     let esc = tandem_xml::escape(message);
+    let extra =
+        if message_xml.is_empty() { String::new() } else { format!("<t:MessageXml>{message_xml}</t:MessageXml>") };
     let body = format!(
         "<s:Fault><faultcode xmlns:a=\"{types}\">a:{code}</faultcode><faultstring xml:lang=\"en-US\">{esc}</faultstring>\
-         <detail><e:ResponseCode xmlns:e=\"{errors}\">{code}</e:ResponseCode><e:Message xmlns:e=\"{errors}\">{esc}</e:Message></detail></s:Fault>",
+         <detail><e:ResponseCode xmlns:e=\"{errors}\">{code}</e:ResponseCode><e:Message xmlns:e=\"{errors}\">{esc}</e:Message>{extra}</detail></s:Fault>",
         types = ns::TYPES,
         errors = ns::ERRORS,
         code = code.as_str(),
     );
     soap::envelope(NAMESPACES, &version::server_version_info(), &body)
+}
+
+/// The throttling fault: `ErrorServerBusy` with the time to wait before retrying, as Exchange
+/// sends it (`<t:Value Name="BackOffMilliseconds">` in the detail's MessageXml).
+pub fn server_busy_fault(back_off_ms: u64) -> String {
+    fault_with_detail(
+        ResponseCode::ErrorServerBusy,
+        "The server cannot service this request right now. Try again later.",
+        &format!("<t:Value Name=\"BackOffMilliseconds\">{back_off_ms}</t:Value>"),
+    )
 }
 
 /// Writes `<t:ExtendedProperty>` with one value or a `Values` list.
@@ -196,7 +214,8 @@ pub fn item(i: &ItemView, shape: &Shape) -> String {
         }
     };
     let rank = |name: &str| crate::item_schema::rank(i.element, name);
-    let id = id_element("ItemId", &i.id, &i.change_key);
+    // An item embedded in an item attachment has no id of its own (empty `id`).
+    let id = if i.id.is_empty() { String::new() } else { id_element("ItemId", &i.id, &i.change_key) };
     let mut parts: Vec<(usize, &str)> = vec![(rank("ItemId"), id.as_str())];
     for (name, xml) in &i.computed {
         if wanted(name) {

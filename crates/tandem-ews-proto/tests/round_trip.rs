@@ -142,6 +142,12 @@ fn folder_and_notification_operations_round_trip() {
     pull.timeout_minutes = 10;
     let Operation::Subscribe(parsed) = served(&pull) else { panic!() };
     assert_eq!(parsed, pull);
+    let mut push = pull.clone();
+    push.timeout_minutes = 30; // a push subscription has no Timeout: the default comes back
+    push.push =
+        Some(subscribe::Push { status_frequency_minutes: 5, url: "https://receiver.example/ews?a=1&b=2".into() });
+    let Operation::Subscribe(parsed) = served(&push) else { panic!() };
+    assert_eq!(parsed, push);
 
     let req = get_streaming_events::Request { subscriptions: vec!["sub-1".into(), "sub-2".into()], timeout_minutes: 5 };
     let Operation::GetStreamingEvents(parsed) = served(&req) else { panic!() };

@@ -71,6 +71,8 @@ async fn both_certificates_roll_over_under_load_with_no_failed_call() {
     dir.add(&user("bob")).await.unwrap();
     let (mbx_port, fe_port) = (free_port(), free_port());
     let config = MailboxConfig {
+        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
         enabled: true,
         fqdn: format!("mail.{DOMAIN}").parse().unwrap(),
         autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),

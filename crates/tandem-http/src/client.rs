@@ -63,6 +63,48 @@ pub fn https_client(ca_pem: Option<&str>) -> Result<reqwest::Client, ClientError
     builder.build().map_err(ClientError::Build)
 }
 
+/// Time allowed for one POST to a callback (an EWS push notification), connection included.
+pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed to open the connection to a callback.
+pub const CALLBACK_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The client that POSTs to receivers' callback URLs (EWS push notifications): `http://` and
+/// `https://`, trusting the platform's roots plus `ca_pem` (the deployment CA) when given, each
+/// request bounded by [`CALLBACK_TIMEOUT`], and no redirects followed (a receiver answers where
+/// it was subscribed, as Exchange expects).
+pub fn callback_client(ca_pem: Option<&str>) -> Result<reqwest::Client, ClientError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(CALLBACK_TIMEOUT)
+        .connect_timeout(CALLBACK_CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(2);
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(ClientError::TrustedCa)?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().map_err(ClientError::Build)
+}
+
+/// POSTs `body` to `url` with `content_type` and returns the status and a body of at most
+/// `max_bytes` (an over-long answer is an error, not read whole).
+pub async fn post_limited(
+    client: &reqwest::Client,
+    url: &str,
+    content_type: &str,
+    body: String,
+    max_bytes: usize,
+) -> Result<(reqwest::StatusCode, Vec<u8>), FetchError> {
+    let resp = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(FetchError::transport)?;
+    let status = resp.status();
+    Ok((status, read_limited(resp, max_bytes).await?))
+}
+
 /// GETs `url` and returns its body, refusing non-200 answers and bodies over `max_bytes`.
 pub async fn get_limited(client: &reqwest::Client, url: &str, max_bytes: usize) -> Result<String, FetchError> {
     let resp = client.get(url).send().await.map_err(FetchError::transport)?;

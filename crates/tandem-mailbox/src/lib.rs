@@ -29,6 +29,7 @@ pub mod client_access;
 mod data;
 mod ews;
 mod offload;
+mod throttle;
 
 pub use data::DataError;
 
@@ -72,8 +73,12 @@ pub(crate) struct Shared {
     /// Server-to-server tokens (Authorization: Bearer), checked per MS-XOAUTH.
     pub s2s: Arc<tandem_trust::bearer::AuthState>,
     pub defaults: client_access::Defaults,
-    /// Pull and streaming subscriptions by id.
+    /// Pull, streaming and push subscriptions by id.
     pub subscriptions: std::sync::Mutex<ews::subscriptions::SubscriptionTable>,
+    /// Delivers push subscriptions' notifications (SendNotification to their URLs).
+    pub push: ews::send_notification::Pusher,
+    /// EWS requests in progress per user (EwsMaxConcurrency).
+    pub concurrency: throttle::Concurrency,
 }
 
 /// A subscription (EWS Subscribe): what it watches, who may read it, when it was last polled.
@@ -89,8 +94,10 @@ pub(crate) struct Subscription {
     pub event_types: Vec<String>,
     pub timeout: std::time::Duration,
     pub last_poll: std::time::Instant,
-    /// Streaming subscriptions: the change number last sent.
     pub streaming: bool,
+    /// Push subscriptions: where to post and how often (`ews::send_notification` delivers).
+    pub push: Option<tandem_ews_proto::ops::subscribe::Push>,
+    /// Streaming and push subscriptions: the change number last sent.
     pub watermark: i64,
 }
 
@@ -112,6 +119,8 @@ fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppStat
         auth: auth::BasicAuth::default(),
         defaults: client_access::Defaults::of(config),
         subscriptions: std::sync::Mutex::new(ews::subscriptions::SubscriptionTable::new(config.ews_limits)),
+        push: ews::send_notification::Pusher::new(config),
+        concurrency: throttle::Concurrency::new(config.ews_max_concurrency),
     })
 }
 
@@ -142,7 +151,9 @@ pub async fn start(
         ("directory", tandem_http::readiness(directory.store().ping_probe())),
     ];
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Mailbox, tasks, shutdown.clone());
-    let router = routes(config, store.clone(), directory.clone());
+    let shared = shared(config, store.clone(), directory.clone());
+    shared.push.attach(tasks.clone(), shutdown.clone());
+    let router = router(shared);
     let https_addr = tandem_http::start_role_https(
         Role::Mailbox,
         config.https_listen,
@@ -233,6 +244,21 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     if method != Method::POST {
         return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD, POST")], "").into_response();
     }
+    // Held from here (the body upload included) to the answer.
+    let slot = if service == Service::Ews {
+        match s.concurrency.enter(user.name.as_str()) {
+            Some(slot) => Some(slot),
+            None => {
+                metrics::counter!("tandem_ews_throttled_total").increment(1);
+                return xml_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    tandem_ews_proto::render::server_busy_fault(throttle::BACK_OFF_MILLISECONDS),
+                );
+            }
+        }
+    } else {
+        None
+    };
     let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
         Ok(b) => b,
         Err(_) => {
@@ -244,7 +270,7 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     match service {
         Service::AutodiscoverSoap => autodiscover::soap(&s, call).await,
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
-        Service::Ews => ews::handle(&s, call).await,
+        Service::Ews => ews::handle(&s, call, slot).await,
     }
 }
 

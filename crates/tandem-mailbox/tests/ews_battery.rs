@@ -60,6 +60,8 @@ async fn battery(url: String) {
         None => StoreLocation::Postgres(url.clone()),
     };
     let config = MailboxConfig {
+        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
         enabled: true,
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),

@@ -29,6 +29,8 @@ async fn app(dir_db: &TestDatabase, db: &TestDatabase) -> axum::Router {
     .await
     .unwrap();
     let config = MailboxConfig {
+        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
         enabled: true,
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),

@@ -67,7 +67,12 @@ pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
             format!("Creating a {element} is not supported by this server."),
         ));
     }
-    parse_properties(node)
+    parse_properties(node, 0)
+}
+
+/// Reads an item embedded in an item attachment `depth` levels down.
+pub(crate) fn parse_item_at(node: Node<'_, '_>, depth: usize) -> Result<ItemData, ProtoError> {
+    parse_properties(node, depth)
 }
 
 /// Reads an item of an answer: its id and its other properties (any item element, including
@@ -76,12 +81,13 @@ pub fn parse_answer_item(node: Node<'_, '_>) -> Result<(ItemRef, ItemData), Prot
     let id = child(node, ns::TYPES, "ItemId")
         .ok_or_else(|| ProtoError::schema(format!("the {} has no ItemId", node.tag_name().name())))
         .and_then(ItemRef::parse)?;
-    let mut data = parse_properties(node)?;
+    let mut data = parse_properties(node, 0)?;
     data.fields.retain(|(n, _)| n != "ItemId");
     Ok((id, data))
 }
 
-fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
+/// An item's properties; `depth` counts the item attachments it is embedded in (0: a root item).
+fn parse_properties(node: Node<'_, '_>, depth: usize) -> Result<ItemData, ProtoError> {
     let element = node.tag_name().name().to_owned();
     let mut d = ItemData { element, ..ItemData::default() };
     // Start/End written without an offset are wall-clock times in the item's zone.
@@ -114,7 +120,7 @@ fn parse_properties(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
                 continue;
             }
             "Attachments" => {
-                d.attachments = super::attachments::parse_all(c)?;
+                d.attachments = super::attachments::parse_all_at(c, depth + 1)?;
                 continue;
             }
             "Subject" => d.subject = Some(text(c)),

@@ -48,6 +48,7 @@ pub mod remove_im_contact_from_group;
 pub mod remove_im_group;
 pub mod resolve_names;
 pub mod send_item;
+pub mod send_notification;
 pub mod set_im_group;
 pub mod set_im_list_migration_completed;
 pub mod set_user_oof_settings;

@@ -1,5 +1,6 @@
-//! Subscribe: pull (GetEvents) and streaming (GetStreamingEvents) subscriptions on folders or
-//! all folders. Push subscriptions are answered with ErrorNotSupported.
+//! Subscribe: pull (GetEvents), streaming (GetStreamingEvents) and push (the server POSTs
+//! SendNotification to the subscriber's URL, `send_notification`) subscriptions on folders or all
+//! folders.
 
 use tandem_xml::{Node, child, children, text};
 
@@ -31,20 +32,72 @@ pub struct Request {
     pub timeout_minutes: u64,
     /// A streaming subscription (GetStreamingEvents) rather than a pull one (GetEvents).
     pub streaming: bool,
+    /// A push subscription: where and how often the server posts (then `streaming` is false and
+    /// `timeout_minutes` unused).
+    pub push: Option<Push>,
+}
+
+/// What a PushSubscriptionRequest adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// StatusFrequency: minutes (1–1440, default 30) between status notifications when nothing
+    /// happens, and the window in which a failed notification is retried.
+    pub status_frequency_minutes: u32,
+    /// The receiver's callback URL (`http://` or `https://`).
+    pub url: String,
+}
+
+/// StatusFrequency when the request names none (the schema's default).
+pub const DEFAULT_STATUS_FREQUENCY: u32 = 30;
+/// Longest callback URL accepted.
+pub const MAX_PUSH_URL: usize = 2048;
+
+/// Checks a push callback URL: absolute `http://` or `https://` with a host, no user
+/// information, no spaces or control characters, at most [`MAX_PUSH_URL`] bytes.
+pub fn check_push_url(url: &str) -> Result<(), ProtoError> {
+    let bad = |why: &str| {
+        ProtoError::new(
+            ResponseCode::ErrorInvalidPushSubscriptionUrl,
+            format!("The push subscription URL is invalid: {why}."),
+        )
+    };
+    if url.len() > MAX_PUSH_URL {
+        return Err(bad(&format!("longer than {MAX_PUSH_URL} characters")));
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("it contains spaces or control characters"));
+    }
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+        .ok_or_else(|| bad("only http and https URLs are accepted"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(bad("user information is not accepted"));
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, port)| if port.is_empty() || port.parse::<u16>().is_err() { "" } else { h })
+    };
+    if host.is_empty() {
+        return Err(bad("it names no host (or a bad port)"));
+    }
+    Ok(())
 }
 
 impl Request {
     pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
         let t = ns::TYPES;
-        if child(op, ns::MESSAGES, "PushSubscriptionRequest").is_some() {
-            return Err(ProtoError::new(
-                ResponseCode::ErrorNotSupported,
-                "Push subscriptions are not supported by this server; use a pull or streaming subscription.",
-            ));
-        }
         let streaming = child(op, ns::MESSAGES, "StreamingSubscriptionRequest");
-        let pull = child(op, ns::MESSAGES, "PullSubscriptionRequest").or(streaming).ok_or_else(|| {
-            ProtoError::schema("Subscribe needs a PullSubscriptionRequest or StreamingSubscriptionRequest")
+        let push_el = child(op, ns::MESSAGES, "PushSubscriptionRequest");
+        let pull = child(op, ns::MESSAGES, "PullSubscriptionRequest").or(streaming).or(push_el).ok_or_else(|| {
+            ProtoError::schema(
+                "Subscribe needs a PullSubscriptionRequest, PushSubscriptionRequest or StreamingSubscriptionRequest",
+            )
         })?;
         let all_folders = pull.attribute("SubscribeToAllFolders").and_then(parse_bool).unwrap_or(false);
         let folders = match child(pull, t, "FolderIds") {
@@ -59,7 +112,9 @@ impl Request {
         if event_types.is_empty() || event_types.iter().any(|e| !EVENT_TYPES.contains(&e.as_str())) {
             return Err(ProtoError::schema("EventTypes must list known event types"));
         }
-        let watermark = match child(pull, t, "Watermark").map(text).filter(|w| !w.is_empty()) {
+        // The schema puts Watermark in the types namespace; exchangelib writes it in messages'.
+        let watermark_el = child(pull, t, "Watermark").or_else(|| child(pull, ns::MESSAGES, "Watermark"));
+        let watermark = match watermark_el.map(text).filter(|w| !w.is_empty()) {
             Some(w) => Some(
                 parse_state(&w)
                     .map_err(|_| ProtoError::new(ResponseCode::ErrorInvalidWatermark, "The watermark is not valid."))?,
@@ -68,7 +123,33 @@ impl Request {
         };
         let timeout_minutes =
             child(pull, t, "Timeout").map(text).and_then(|m| m.parse().ok()).unwrap_or(30).clamp(1, 1440);
-        Ok(Request { all_folders, folders, event_types, watermark, timeout_minutes, streaming: streaming.is_some() })
+        let push = match push_el {
+            None => None,
+            Some(p) => {
+                let status_frequency_minutes = match child(p, t, "StatusFrequency").map(text) {
+                    None => DEFAULT_STATUS_FREQUENCY,
+                    Some(f) => f.trim().parse::<u32>().ok().filter(|f| (1..=1440).contains(f)).ok_or_else(|| {
+                        ProtoError::schema("StatusFrequency must be a number of minutes from 1 to 1440")
+                    })?,
+                };
+                let url = child(p, t, "URL").map(text).map(|u| u.trim().to_owned()).unwrap_or_default();
+                if url.is_empty() {
+                    return Err(ProtoError::schema("a PushSubscriptionRequest needs a URL"));
+                }
+                // The URL's form is checked by the handler (`check_push_url`), which answers
+                // ErrorInvalidPushSubscriptionUrl in the response message as Exchange does.
+                Some(Push { status_frequency_minutes, url })
+            }
+        };
+        Ok(Request {
+            all_folders,
+            folders,
+            event_types,
+            watermark,
+            timeout_minutes,
+            streaming: streaming.is_some(),
+            push,
+        })
     }
 }
 
@@ -82,6 +163,7 @@ impl Request {
             watermark: None,
             timeout_minutes: 30,
             streaming: true,
+            push: None,
         }
     }
 }
@@ -90,7 +172,11 @@ impl BuildRequest for Request {
     const OPERATION: &'static str = "Subscribe";
 
     fn to_xml(&self) -> String {
-        let el = if self.streaming { "m:StreamingSubscriptionRequest" } else { "m:PullSubscriptionRequest" };
+        let el = match (&self.push, self.streaming) {
+            (Some(_), _) => "m:PushSubscriptionRequest",
+            (None, true) => "m:StreamingSubscriptionRequest",
+            (None, false) => "m:PullSubscriptionRequest",
+        };
         let mut s = format!("<m:Subscribe><{el}");
         if self.all_folders {
             s.push_str(" SubscribeToAllFolders=\"true\"");
@@ -112,7 +198,14 @@ impl BuildRequest for Request {
             if let Some(w) = self.watermark {
                 s.push_str(&format!("<t:Watermark>{}</t:Watermark>", encode_state(w)));
             }
-            s.push_str(&format!("<t:Timeout>{}</t:Timeout>", self.timeout_minutes));
+            match &self.push {
+                Some(p) => s.push_str(&format!(
+                    "<t:StatusFrequency>{}</t:StatusFrequency><t:URL>{}</t:URL>",
+                    p.status_frequency_minutes,
+                    tandem_xml::escape(&p.url)
+                )),
+                None => s.push_str(&format!("<t:Timeout>{}</t:Timeout>", self.timeout_minutes)),
+            }
         }
         s.push_str(&format!("</{el}></m:Subscribe>"));
         s
@@ -143,4 +236,33 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Vec<Result<Subsc
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_urls_are_bounded() {
+        for ok in ["http://127.0.0.1:8080/ews", "https://receiver.example/x?y=1", "http://[::1]:9/", "HTTP://h"] {
+            assert!(check_push_url(ok).is_ok(), "{ok}");
+        }
+        let long = format!("http://h/{}", "a".repeat(MAX_PUSH_URL));
+        for bad in [
+            "ftp://h/",
+            "file:///etc/passwd",
+            "http://",
+            "http:///x",
+            "http://u:p@h/",
+            "http://h:99999/",
+            "http://h:/",
+            "http://h/a b",
+            "javascript:alert(1)",
+            "h/x",
+            long.as_str(),
+        ] {
+            let e = check_push_url(bad).unwrap_err();
+            assert_eq!(e.code, ResponseCode::ErrorInvalidPushSubscriptionUrl, "{bad}");
+        }
+    }
 }

@@ -51,6 +51,8 @@ fn attachment(item: &Item, name: &str, modified: i64) -> Attachment {
         size: 4,
         modified_at: modified,
         content: (0..=255).collect(),
+        item_element: None,
+        parent_attachment_id: None,
     }
 }
 
@@ -229,6 +231,42 @@ async fn battery(db: &TestDatabase) {
     w.delete_attachments_of(&copy.id).await.unwrap();
     w.commit().await.unwrap();
     assert!(data.attachments_of(&copy.id, false).await.unwrap().is_empty());
+
+    // Item attachments: an embedded message holding a file; listed apart, copied and deleted
+    // with every level.
+    let held = Attachment {
+        item_element: Some("Message".into()),
+        content: b"<t:Message xmlns:t=\"x\"><t:Subject>inner</t:Subject></t:Message>".to_vec(),
+        ..attachment(&saved[2], "inner.msg", 7)
+    };
+    let nested = Attachment { parent_attachment_id: Some(held.id.clone()), ..attachment(&saved[2], "deep.bin", 8) };
+    let mut w = data.write().await.unwrap();
+    w.insert_attachment(&held).await.unwrap();
+    w.insert_attachment(&nested).await.unwrap();
+    w.commit().await.unwrap();
+    let top = data.attachments_of(&saved[2].id, true).await.unwrap();
+    assert_eq!(top.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["b.bin", "inner.msg"]);
+    assert_eq!(top[1], held);
+    assert_eq!(data.attachments_within(&held.id, true).await.unwrap(), std::slice::from_ref(&nested));
+    let mut w = data.write().await.unwrap();
+    w.copy_attachments(&saved[2].id, &copy.id, "bob").await.unwrap();
+    w.commit().await.unwrap();
+    let copied = data.attachments_of(&copy.id, false).await.unwrap();
+    let held_copy = copied.iter().find(|a| a.item_element.is_some()).unwrap();
+    assert_ne!(held_copy.id, held.id);
+    let deep_copy = data.attachments_within(&held_copy.id, false).await.unwrap();
+    assert_eq!(deep_copy.len(), 1);
+    assert!(deep_copy[0].id != nested.id && deep_copy[0].item_id == copy.id && deep_copy[0].mailbox == "bob");
+    let mut w = data.write().await.unwrap();
+    let gone = w.delete_attachment(&held.id).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(gone, [held.id.clone(), nested.id.clone()]);
+    assert!(data.attachment(&nested.id).await.unwrap().is_none());
+    assert_eq!(data.attachments_within(&held_copy.id, false).await.unwrap().len(), 1);
+    let mut w = data.write().await.unwrap();
+    w.delete_attachments_of(&copy.id).await.unwrap();
+    w.commit().await.unwrap();
+    assert!(data.attachments_within(&held_copy.id, false).await.unwrap().is_empty());
 
     // A write dropped without commit leaves nothing behind.
     {

@@ -1,11 +1,12 @@
 //! The mailbox store's schema, in order: folders, items and counters (1), per-mailbox settings
-//! (2), the change log (3) and attachments (4). Binary columns are BLOB in SQLite and BYTEA in
+//! (2), the change log (3), attachments (4) and item attachments (5). Binary columns are BLOB in SQLite and BYTEA in
 //! PostgreSQL; everything else is portable.
 
 use tandem_store::Migration;
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS, MIGRATION_ITEM_ATTACHMENTS];
 
 /// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
 macro_rules! schema {
@@ -127,3 +128,15 @@ pub(crate) const MIGRATION_ATTACHMENTS: Migration = Migration {
     sqlite: attachments_schema!("BLOB"),
     postgres: attachments_schema!("BYTEA"),
 };
+
+/// Item attachments (an item attached to an item): the embedded item's element (`Message`,
+/// `CalendarItem`…; NULL for a file attachment), its properties as XML in `content`, and, for
+/// attachments of an embedded item, the attachment that holds them (`item_id` stays the root
+/// item, so deleting the item or its folder removes every level).
+pub(crate) const MIGRATION_ITEM_ATTACHMENTS: Migration = Migration::portable(
+    5,
+    "mailbox item attachments",
+    "ALTER TABLE mbx_attachments ADD COLUMN item_element TEXT;
+    ALTER TABLE mbx_attachments ADD COLUMN parent_attachment_id TEXT;
+    CREATE INDEX mbx_attachments_parent ON mbx_attachments (parent_attachment_id)",
+);

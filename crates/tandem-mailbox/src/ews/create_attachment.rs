@@ -1,12 +1,11 @@
-//! CreateAttachment: adds file attachments to one of the caller's items (one transaction per
-//! attachment, with the item's new change number).
+//! CreateAttachment: adds file and item attachments to one of the caller's items (one
+//! transaction per attachment, with the item's new change number).
 
 use tandem_ews_proto::ops::create_attachment::Request;
 use tandem_ews_proto::{ResponseMessages, ids};
 
 use super::messages::record;
 use super::{Ctx, EwsError};
-use crate::data::{self, new_id};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("CreateAttachment");
@@ -27,29 +26,17 @@ async fn add(
 ) -> Result<String, EwsError> {
     let mut item = ctx.item(parent).await?;
     let now = tandem_store::now_unix();
-    let att = data::Attachment {
-        id: new_id(ids::IdKind::Attachment),
-        item_id: item.id.clone(),
-        mailbox: ctx.mailbox().to_owned(),
-        name: a.name,
-        content_type: a.content_type,
-        content_id: a.content_id,
-        is_inline: a.is_inline,
-        size: a.content.len() as i64,
-        modified_at: now,
-        content: a.content,
-    };
     let mut w = ctx.s.data.write().await?;
     let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
-    w.insert_attachment(&att).await?;
+    let id = super::create_item::insert_attachment_tree(&mut w, &item.id, ctx.mailbox(), &a, now).await?;
     item.change_number = change;
     item.modified_at = now;
-    item.size += att.size;
+    item.size += a.total_size() as i64;
     w.update_item(&item, None).await?;
     w.commit().await?;
+    let el = if a.item_element.is_some() { "ItemAttachment" } else { "FileAttachment" };
     Ok(format!(
-        "<t:FileAttachment><t:AttachmentId Id=\"{}\" RootItemId=\"{}\" RootItemChangeKey=\"{}\"/></t:FileAttachment>",
-        att.id,
+        "<t:{el}><t:AttachmentId Id=\"{id}\" RootItemId=\"{}\" RootItemChangeKey=\"{}\"/></t:{el}>",
         item.id,
         ids::change_key(change)
     ))

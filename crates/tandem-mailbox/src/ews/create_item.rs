@@ -61,7 +61,7 @@ async fn create(
             .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The default folder is missing."))?,
     };
     let now = tandem_store::now_unix();
-    let mut item = build(ctx.mailbox(), &d, &folder, now)?;
+    let mut item = build(ctx.mailbox(), &d, &folder.id, now)?;
     let sending = disposition != Disposition::SaveOnly;
     let recipients = if sending { resolve_recipients(ctx, &d).await? } else { Vec::new() };
     if sending {
@@ -76,19 +76,7 @@ async fn create(
     }
     let source = if disposition != Disposition::SendOnly { Some(item.id.clone()) } else { None };
     for a in &d.attachments {
-        let att = data::Attachment {
-            id: new_id(ids::IdKind::Attachment),
-            item_id: item.id.clone(),
-            mailbox: ctx.mailbox().to_owned(),
-            name: a.name.clone(),
-            content_type: a.content_type.clone(),
-            content_id: a.content_id.clone(),
-            is_inline: a.is_inline,
-            size: a.content.len() as i64,
-            modified_at: now,
-            content: a.content.clone(),
-        };
-        w.insert_attachment(&att).await?;
+        insert_attachment_tree(&mut w, &item.id, ctx.mailbox(), a, now).await?;
     }
     deliver(&mut w, &item, &recipients, now).await?;
     if source.is_none() {
@@ -107,6 +95,41 @@ async fn create(
     }
 }
 
+/// Writes a new attachment of `item_id` and, for an item attachment, every attachment nested in
+/// its embedded item (each level's rows name their holder). Returns the top attachment's id.
+pub(crate) async fn insert_attachment_tree(
+    w: &mut Write<'_>,
+    item_id: &str,
+    mailbox: &str,
+    top: &tandem_ews_proto::ops::attachments::NewAttachment,
+    now: i64,
+) -> Result<String, EwsError> {
+    let top_id = new_id(ids::IdKind::Attachment);
+    // Depth-first with an explicit stack: the parser bounds the nesting, and so the stack.
+    let mut stack = vec![(top, top_id.clone(), None::<String>)];
+    while let Some((a, id, parent)) = stack.pop() {
+        let att = data::Attachment {
+            id: id.clone(),
+            item_id: item_id.to_owned(),
+            mailbox: mailbox.to_owned(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            content_id: a.content_id.clone(),
+            is_inline: a.is_inline,
+            size: a.total_size() as i64,
+            modified_at: now,
+            content: a.content.clone(),
+            item_element: a.item_element.clone(),
+            parent_attachment_id: parent,
+        };
+        w.insert_attachment(&att).await?;
+        for n in &a.nested {
+            stack.push((n, new_id(ids::IdKind::Attachment), Some(id.clone())));
+        }
+    }
+    Ok(top_id)
+}
+
 /// The default message class of an item element.
 fn default_class(element: &str) -> &'static str {
     match element {
@@ -120,8 +143,9 @@ fn default_class(element: &str) -> &'static str {
     }
 }
 
-/// A new item row (numbers are assigned when it is written).
-pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> Result<Item, EwsError> {
+/// A new item row in `folder_id` (numbers are assigned when it is written; an item embedded in an
+/// item attachment has no folder, "").
+pub(crate) fn build(mailbox: &str, d: &ItemData, folder_id: &str, now: i64) -> Result<Item, EwsError> {
     let headers = d.mime.as_deref().map(mime::headers).unwrap_or_default();
     let ical = d.mime.as_deref().filter(|m| mime::is_icalendar(m)).map(mime::icalendar_event);
     let (ical_summary, ical_start, ical_end, _) = ical.unwrap_or_default();
@@ -154,11 +178,11 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder: &Folder, now: i64) -> R
     let size = (fields.len()
         + ext.len()
         + d.mime.as_ref().map_or(0, Vec::len)
-        + d.attachments.iter().map(|a| a.content.len()).sum::<usize>()) as i64;
+        + d.attachments.iter().map(|a| a.total_size()).sum::<usize>()) as i64;
     Ok(Item {
         id: new_id(ids::IdKind::Item),
         mailbox: mailbox.to_owned(),
-        folder_id: folder.id.clone(),
+        folder_id: folder_id.to_owned(),
         element: d.element.clone(),
         item_class: d.item_class.clone().unwrap_or_else(|| default_class(&d.element).to_owned()),
         subject,

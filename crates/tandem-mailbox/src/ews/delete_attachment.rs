@@ -1,4 +1,5 @@
-//! DeleteAttachment: removes an attachment; the answer names the root item's new change key.
+//! DeleteAttachment: removes an attachment (an item attachment with everything attached to its
+//! item); the answer names the root item's new change key.
 
 use tandem_ews_proto::ops::delete_attachment::Request;
 use tandem_ews_proto::{ResponseCode, ResponseMessages, ids};

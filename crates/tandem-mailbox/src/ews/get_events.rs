@@ -37,6 +37,12 @@ async fn events(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
             "This is a streaming subscription; use GetStreamingEvents.",
         ));
     }
+    if sub.push.is_some() {
+        return Err(fail(
+            ResponseCode::ErrorInvalidSubscription,
+            "This is a push subscription; its notifications are posted to its URL.",
+        ));
+    }
     // Nothing committed after the watermark (the mailbox's signal knows): no query.
     let (out, last, more) = if sub.signal.has_news(req.watermark) {
         collect(ctx.s, &sub, req.watermark).await?

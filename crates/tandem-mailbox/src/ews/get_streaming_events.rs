@@ -51,6 +51,9 @@ pub(crate) async fn handle(s: Arc<Shared>, owner: String, req: Request) -> Respo
                 Some(x) if x.owner != owner => {
                     (ResponseCode::ErrorSubscriptionAccessDenied, "The subscription belongs to another caller.")
                 }
+                Some(x) if x.push.is_some() => {
+                    (ResponseCode::ErrorInvalidSubscription, "This is a push subscription; it is posted to its URL.")
+                }
                 Some(_) => (ResponseCode::ErrorInvalidSubscription, "This is a pull subscription; use GetEvents."),
             };
             match refused.iter_mut().find(|(c, _, _)| *c == code) {

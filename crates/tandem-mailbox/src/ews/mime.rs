@@ -257,6 +257,36 @@ pub(crate) fn generate(i: &Item, stored: &[(String, String)], attachments: &[cra
     }
     for a in attachments {
         let name: String = a.name.chars().filter(|c| !c.is_control() && *c != '"').collect();
+        if a.item_element.is_some() {
+            // An attached item is a message/rfc822 part: its own MIME (as stored, or generated
+            // from its properties; its own attachments are not carried into this part).
+            let inner = match super::get_attachment::embedded(a) {
+                Ok(e) => match &e.mime {
+                    Some(m) => m.clone(),
+                    None => {
+                        let stored = crate::data::split_elements(&e.fields).unwrap_or_default();
+                        if e.element == "CalendarItem" {
+                            generate_icalendar(&e, &stored)
+                        } else {
+                            generate(&e, &stored, &[])
+                        }
+                    }
+                },
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot generate an attached item's MIME");
+                    continue;
+                }
+            };
+            out.push_str(&format!(
+                "--{boundary}\r\nContent-Type: message/rfc822; name=\"{name}\"\r\nContent-Disposition: {}; filename=\"{name}\"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+                if a.is_inline { "inline" } else { "attachment" }
+            ));
+            out.push_str(&String::from_utf8_lossy(&inner));
+            if !out.ends_with("\r\n") {
+                out.push_str("\r\n");
+            }
+            continue;
+        }
         let ctype: String = a.content_type.chars().filter(|c| !c.is_control()).collect();
         out.push_str(&format!(
             "--{boundary}\r\nContent-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: {}; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",

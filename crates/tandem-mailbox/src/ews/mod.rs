@@ -58,6 +58,7 @@ mod remove_im_contact_from_group;
 mod remove_im_group;
 mod resolve_names;
 mod send_item;
+pub(crate) mod send_notification;
 mod set_im_group;
 mod set_im_list_migration_completed;
 mod set_user_oof_settings;
@@ -107,6 +108,8 @@ pub(crate) fn fail(code: ResponseCode, message: impl Into<String>) -> EwsError {
 /// What a handler works with: the shared state and the signed-in user.
 pub(crate) struct Ctx<'a> {
     pub s: &'a Shared,
+    /// The same state, for work that outlives the request (push deliveries).
+    pub shared: &'a crate::AppState,
     pub user: &'a User,
     /// Who owns the subscriptions this caller makes ([`Call::owner`]).
     pub owner: String,
@@ -235,7 +238,7 @@ impl Ctx<'_> {
 }
 
 /// The EWS endpoint.
-pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
+pub(crate) async fn handle(shared: &crate::AppState, call: Call, slot: Option<crate::throttle::Slot>) -> Response {
     let s: &Shared = shared;
     let body = call.body.clone();
     let request = match crate::offload::run(body.len(), move || parse_request(&body)).await {
@@ -249,11 +252,13 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call) -> Response {
     }
     let operation = match request.operation {
         Operation::GetStreamingEvents(r) => {
+            // A hanging connection does not hold one of the user's EWS places.
+            drop(slot);
             return get_streaming_events::handle(shared.clone(), call.owner(), r).await;
         }
         other => other,
     };
-    let ctx = Ctx { s, user: &call.user, owner: call.owner() };
+    let ctx = Ctx { s, shared, user: &call.user, owner: call.owner() };
     let op_name = operation_name(&operation);
     let started = std::time::Instant::now();
     let body = match operation {
@@ -528,8 +533,10 @@ pub(crate) async fn item_view(
     shape: &Shape,
     parent: Option<&Folder>,
 ) -> Result<ItemView, EwsError> {
+    let embedded = get_attachment::is_embedded(i);
     let folder_ck = match parent.filter(|p| p.id == i.folder_id) {
         Some(p) => ids::change_key(p.change_number),
+        None if embedded => String::new(),
         None => {
             ctx.s.data.folder_by_id(&i.folder_id).await?.map(|f| ids::change_key(f.change_number)).unwrap_or_default()
         }
@@ -553,8 +560,11 @@ pub(crate) async fn item_view(
         || shape.wants("item:Attachments")
         || shape.wants("item:HasAttachments")
         || shape.include_mime;
-    let attachments = if wants_attachments {
-        ctx.s.data.attachments_of(&i.id, shape.include_mime && i.mime.is_none()).await?
+    let with_content = shape.include_mime && i.mime.is_none();
+    let attachments = if wants_attachments && embedded {
+        ctx.s.data.attachments_within(&i.id, with_content).await?
+    } else if wants_attachments {
+        ctx.s.data.attachments_of(&i.id, with_content).await?
     } else {
         Vec::new()
     };

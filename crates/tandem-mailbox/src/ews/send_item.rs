@@ -15,12 +15,29 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
     let mut out = ResponseMessages::new("SendItem");
     for r in &req.items {
         let result = match r {
-            Ok(r) => send(ctx, &r.id, &req).await,
+            Ok(r) => match current(ctx, &r.id, r.change_key.as_deref()).await {
+                Ok(()) => send(ctx, &r.id, &req).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(EwsError::Ews(e.clone())),
         };
         record(&mut out, result.map(|()| String::new()), "")?;
     }
     Ok(out.finish())
+}
+
+/// A change key sent with SendItem must be the item's latest (`ErrorStaleObject` otherwise, as
+/// Exchange answers a draft changed since it was read).
+async fn current(ctx: &Ctx<'_>, id: &str, change_key: Option<&str>) -> Result<(), EwsError> {
+    let Some(ck) = change_key else { return Ok(()) };
+    let item = ctx.item(id).await?;
+    match tandem_ews_proto::ids::parse_change_key(ck) {
+        None => Err(fail(ResponseCode::ErrorInvalidChangeKey, "The change key is invalid.")),
+        Some(n) if n != item.change_number => {
+            Err(fail(ResponseCode::ErrorStaleObject, "The item was changed since the change key was read."))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), EwsError> {

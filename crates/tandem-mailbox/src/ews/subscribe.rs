@@ -1,4 +1,5 @@
-//! Subscribe (pull and streaming): subscriptions live in the role's memory with an idle timeout;
+//! Subscribe (pull, streaming and push): subscriptions live in the role's memory with an idle
+//! timeout (push ones are kept alive by their deliveries, `send_notification`);
 //! events come from the change log, so nothing is lost between polls, and each subscription holds
 //! its mailbox's wake-up signal (`data::notify`), so nobody reads the log while nothing changes.
 
@@ -18,6 +19,12 @@ const SWEEP_EVERY: usize = 1024;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("Subscribe");
+    if let Some(p) = &req.push
+        && let Err(e) = tandem_ews_proto::ops::subscribe::check_push_url(&p.url)
+    {
+        out.error(e.code, &e.message, "");
+        return Ok(out.finish());
+    }
     let mut folders = Vec::new();
     for f in &req.folders {
         match ctx.folder(f).await {
@@ -41,9 +48,15 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         signal,
         folders: if req.all_folders { None } else { Some(folders) },
         event_types: req.event_types.clone(),
-        timeout: Duration::from_secs(req.timeout_minutes * 60),
+        timeout: match &req.push {
+            // Refreshed by each delivery; a StatusEvent goes out at least every StatusFrequency
+            // and retries last at most as long, so only a dead delivery task lets it lapse.
+            Some(p) => ctx.s.push.minutes(p.status_frequency_minutes) * 3,
+            None => Duration::from_secs(req.timeout_minutes * 60),
+        },
         last_poll: Instant::now(),
         streaming: req.streaming,
+        push: req.push.clone(),
         watermark,
     };
     if let Ok(mut subs) = ctx.s.subscriptions.lock() {
@@ -71,6 +84,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
         metrics::gauge!("tandem_ews_subscriptions").set(subs.len() as f64);
     }
     metrics::gauge!("tandem_mailbox_watched_mailboxes").set(ctx.s.data.wakeups().watched() as f64);
+    if req.push.is_some() {
+        super::send_notification::spawn(ctx.shared.clone(), id.clone());
+    }
     out.success(&format!(
         "<m:SubscriptionId>{id}</m:SubscriptionId><m:Watermark>{}</m:Watermark>",
         encode_state(watermark)

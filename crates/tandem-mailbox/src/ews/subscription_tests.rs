@@ -44,6 +44,8 @@ async fn env() -> Env {
     let db = TestDatabase::sqlite();
     let path = db.url.strip_prefix("sqlite://").unwrap().to_owned();
     let config = MailboxConfig {
+        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
         enabled: true,
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),
@@ -226,4 +228,65 @@ async fn pull_subscriptions_read_the_log_only_after_a_commit() {
     // Another user cannot read it.
     let theirs = call(&e, "bob", &get).await;
     assert!(theirs.contains("ErrorSubscriptionNotFound"), "{theirs}");
+}
+
+/// A receiver for push notifications on loopback: every body it gets, answered with `status`.
+async fn receiver(
+    status: tandem_ews_proto::ops::send_notification::SubscriptionStatus,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/push",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                tandem_ews_proto::ops::send_notification::response(status)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/push", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+async fn push_subscribe(e: &Env, who: &str, url: &str) -> String {
+    let body = format!(
+        r#"<m:Subscribe><m:PushSubscriptionRequest><t:FolderIds><t:DistinguishedFolderId Id="drafts"/></t:FolderIds><t:EventTypes><t:EventType>CreatedEvent</t:EventType></t:EventTypes><t:StatusFrequency>1</t:StatusFrequency><t:URL>{url}</t:URL></m:PushSubscriptionRequest></m:Subscribe>"#
+    );
+    let answer = call(e, who, &body).await;
+    between(&answer, "<m:SubscriptionId>", "</m:SubscriptionId>").to_owned()
+}
+
+#[tokio::test]
+async fn push_subscriptions_post_on_a_commit_and_read_nothing_while_idle() {
+    use tandem_ews_proto::ops::send_notification::{SubscriptionStatus, parse_request};
+    let e = env().await;
+    let (url, mut got) = receiver(SubscriptionStatus::Ok).await;
+    let id = push_subscribe(&e, "alice", &url).await;
+    let reads = e.shared.data.log_reads();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(e.shared.data.log_reads(), reads, "an idle push subscription read the change log");
+    assert!(got.try_recv().is_err(), "nothing to post yet");
+
+    assert!(call(&e, "alice", &create_in("drafts", "pushed")).await.contains("NoError"));
+    let body = tokio::time::timeout(Duration::from_secs(10), got.recv()).await.unwrap().unwrap();
+    let notes = parse_request(body.as_bytes()).unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].subscription, id);
+    assert_eq!(notes[0].events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["CreatedEvent"]);
+    // The subscription counts against its account, like the others.
+    assert_eq!(e.shared.subscriptions.lock().unwrap().held_by("user:alice", "alice"), 1);
+
+    // A receiver answering Unsubscribe ends it: the account's place comes back.
+    let (url, mut got) = receiver(SubscriptionStatus::Unsubscribe).await;
+    let _gone = push_subscribe(&e, "bob", &url).await;
+    assert!(call(&e, "bob", &create_in("drafts", "once")).await.contains("NoError"));
+    tokio::time::timeout(Duration::from_secs(10), got.recv()).await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while e.shared.subscriptions.lock().unwrap().held_by("user:bob", "bob") != 0 {
+        assert!(Instant::now() < deadline, "the subscription outlived its Unsubscribe answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

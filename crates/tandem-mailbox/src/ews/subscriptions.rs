@@ -132,6 +132,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             last_poll: Instant::now(),
             streaming: false,
+            push: None,
             watermark: 0,
         }
     }

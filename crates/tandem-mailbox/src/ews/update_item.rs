@@ -46,11 +46,16 @@ async fn apply(
     let r = change.item.clone()?;
     let updates = change.updates.clone()?;
     let mut item = ctx.item(&r.id).await?;
-    if conflict == ConflictResolution::NeverOverwrite
-        && let Some(ck) = &r.change_key
-        && ids::parse_change_key(ck) != Some(item.change_number)
-    {
-        return Err(fail(ResponseCode::ErrorIrresolvableConflict, "The item was changed since it was read."));
+    // A change key older than the item: NeverOverwrite refuses; AutoResolve and AlwaysOverwrite
+    // apply the update (this server keeps no per-property history, so AutoResolve resolves every
+    // conflict in the client's favour, as AlwaysOverwrite does).
+    if let Some(ck) = &r.change_key {
+        let Some(known) = ids::parse_change_key(ck) else {
+            return Err(fail(ResponseCode::ErrorInvalidChangeKey, "The change key is invalid."));
+        };
+        if conflict == ConflictResolution::NeverOverwrite && known != item.change_number {
+            return Err(fail(ResponseCode::ErrorIrresolvableConflict, "The item was changed since it was read."));
+        }
     }
     let was_unread = !item.is_read;
     // Only the read flag is set: logged as a read-flag change (SyncFolderItems' ReadFlagChange).
