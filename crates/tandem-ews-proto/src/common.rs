@@ -59,6 +59,7 @@ pub enum ResponseCode {
     ErrorInvalidImContactId,
     ErrorInvalidImGroupId,
     ErrorInvalidImDistributionGroupSmtpAddress,
+    ErrorItemSave,
 }
 
 impl ResponseCode {
@@ -118,6 +119,7 @@ impl ResponseCode {
             ErrorInvalidImContactId => "ErrorInvalidImContactId",
             ErrorInvalidImGroupId => "ErrorInvalidImGroupId",
             ErrorInvalidImDistributionGroupSmtpAddress => "ErrorInvalidImDistributionGroupSmtpAddress",
+            ErrorItemSave => "ErrorItemSave",
         }
     }
 }
