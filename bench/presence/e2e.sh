@@ -44,6 +44,11 @@ sip_udp_listen = "127.0.0.1:$sip"
 sip_tcp_listen = "127.0.0.1:$sip"
 sip_tls_listen = "127.0.0.1:$tls"
 sip_requests_per_second_per_source = 0
+[hosts]
+"mail.litwareinc.com" = "127.0.0.1"
+"autodiscover.litwareinc.com" = "127.0.0.1"
+"pool.litwareinc.com" = "127.0.0.1"
+"sip.litwareinc.com" = "127.0.0.1"
 TOML
 TANDEM_DEMO_PASSWORD=$PASSWORD "$TANDEM_BIN" up --config "$work/tandem.toml" >"$work/up.log" 2>&1 &
 pid=$!
@@ -54,9 +59,14 @@ log "importing $USERS users"
 "$TANDEM_BIN" user import --csv "$work/users.csv" --data-dir "$work/data" 2>/dev/null
 # The Front End trusts the Mailbox once their S2S trust is set up (integration status).
 for _ in $(seq 300); do
-  "$TANDEM_BIN" integration status --data-dir "$work/data" --json 2>/dev/null | grep -q '"ok": *true' && break
+  if grep -q "Integration setup" "$work/up.log" &&
+    "$TANDEM_BIN" integration status --data-dir "$work/data" --json 2>/dev/null > "$work/integration.json" &&
+    grep -q '"ok": *true' "$work/integration.json"; then
+    break
+  fi
   sleep 0.5
 done
+grep -q '"ok": *true' "$work/integration.json" || { echo "the integration setup did not finish" >&2; cat "$work/integration.json" >&2; exit 1; }
 ca="$work/data/pki/ca.pem"
 log "running watchers.py: $USERS users × $WATCHERS watchers, meetings at $RATE/s"
 "$PY" "$here/watchers.py" --sip "127.0.0.1:$sip" --ews "https://127.0.0.1:$mbx/EWS/Exchange.asmx" \

@@ -90,25 +90,27 @@ class Sip:
                     self.answers[(call_id, int(cseq.group(1)) if cseq else 0)] = msg
                     self.lock.notify_all()
 
-    def _send(self, watcher, target, call_id, cseq, tag, auth=None):
+    def _send(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body=""):
         uri = f"sip:{target}@{DOMAIN}"
         lines = [
-            f"SUBSCRIBE {uri} SIP/2.0",
+            f"{method} {uri} SIP/2.0",
             f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(48):x};rport",
             "Max-Forwards: 70",
             f"From: <sip:{watcher}@{DOMAIN}>;tag={tag}",
             f"To: <{uri}>",
             f"Call-ID: {call_id}",
-            f"CSeq: {cseq} SUBSCRIBE",
+            f"CSeq: {cseq} {method}",
             f"Contact: <sip:{watcher}@127.0.0.1:{self.port}>",
             "Event: presence",
-            "Accept: application/pidf+xml",
-            "Expires: 3600",
         ]
+        if method == "SUBSCRIBE":
+            lines += ["Accept: application/pidf+xml", "Expires: 3600"]
+        else:
+            lines += ["Content-Type: application/pidf+xml", "Expires: 3600"]
         if auth:
             lines.append(auth)
-        lines.append("Content-Length: 0")
-        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), self.server)
+        lines.append(f"Content-Length: {len(body.encode())}")
+        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n" + body).encode(), self.server)
 
     def _wait(self, key, budget=10.0) -> str | None:
         deadline = time.monotonic() + budget
@@ -121,11 +123,22 @@ class Sip:
             return self.answers.pop(key)
 
     def subscribe(self, watcher: str, target: str) -> bool:
+        return self.request("SUBSCRIBE", watcher, target)
+
+    def publish_available(self, who: str) -> bool:
+        """PUBLISH of an open (available) presence document: the user is signed in, so a meeting
+        shows (an offline user in a meeting stays offline, as in Skype for Business)."""
+        body = ('<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+                f'entity="sip:{who}@{DOMAIN}"><tuple id="t1"><status><basic>open</basic></status></tuple></presence>')
+        return self.request("PUBLISH", who, who, body)
+
+    def request(self, method: str, watcher: str, target: str, body: str = "") -> bool:
         call_id = f"{random.getrandbits(64):x}@bench"
         tag = f"{random.getrandbits(32):x}"
-        with self.lock:
-            self.dialogs[call_id] = (watcher, target)
-        self._send(watcher, target, call_id, 1, tag)
+        if method == "SUBSCRIBE":
+            with self.lock:
+                self.dialogs[call_id] = (watcher, target)
+        self._send(watcher, target, call_id, 1, tag, method=method, body=body)
         r = self._wait((call_id, 1))
         if r and (r.startswith("SIP/2.0 401") or r.startswith("SIP/2.0 407")):
             proxy = r.startswith("SIP/2.0 407")
@@ -134,7 +147,7 @@ class Sip:
             p = dict(re.findall(r'(\w+)="?([^",]+)"?', ch))
             uri = f"sip:{target}@{DOMAIN}"
             ha1 = md5(f"{watcher}:{p['realm']}:{self.password}")
-            ha2 = md5(f"SUBSCRIBE:{uri}")
+            ha2 = md5(f"{method}:{uri}")
             cnonce, nc = f"{random.getrandbits(32):x}", "00000001"
             if "qop" in p:
                 resp = md5(f"{ha1}:{p['nonce']}:{nc}:{cnonce}:auth:{ha2}")
@@ -144,7 +157,7 @@ class Sip:
             header = "Proxy-Authorization" if proxy else "Authorization"
             auth = (f'{header}: Digest username="{watcher}", realm="{p["realm"]}", nonce="{p["nonce"]}", '
                     f'uri="{uri}", response="{resp}", algorithm=MD5{extra}')
-            self._send(watcher, target, call_id, 2, tag, auth)
+            self._send(watcher, target, call_id, 2, tag, auth, method=method, body=body)
             r = self._wait((call_id, 2))
         return bool(r) and (r.startswith("SIP/2.0 200") or r.startswith("SIP/2.0 202"))
 
@@ -232,6 +245,11 @@ def main():
     rss0, cpu0 = proc_stat(a.pid)
     out["rss_kib_before"] = rss0
 
+    meetings = a.users if a.meetings < 0 else min(a.meetings, a.users)
+    t0 = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(a.subscribe_workers) as pool:
+        published = sum(pool.map(sip.publish_available, [user(i) for i in range(meetings)]))
+    out["signed_in"] = {"asked": meetings, "accepted": published, "seconds": round(time.monotonic() - t0, 1)}
     pairs = [(user((i + k) % a.users), user(i)) for i in range(a.users) for k in range(1, a.watchers + 1)]
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(a.subscribe_workers) as pool:
@@ -256,7 +274,6 @@ def main():
     out["idle"] = {"seconds": a.idle, "rss_kib": rss2, "rss_kib_per_watched_user": round((rss2 - rss0) / a.users, 1),
                    "cpu_percent": round(100 * (cpu2 - cpu1) / a.idle, 1)}
 
-    meetings = a.users if a.meetings < 0 else min(a.meetings, a.users)
     if meetings:
         by_target: dict[str, list[str]] = {}
         with sip.lock:
