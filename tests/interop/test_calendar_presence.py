@@ -298,27 +298,62 @@ def test_out_of_office_shows_the_first_line_of_the_internal_reply(deployment, wa
     from exchangelib import OofSettings
 
     t, _ = deployment
-    # Out-of-office settings raise no mailbox event: the poll interval of the client policy
-    # (WebServicePollInterval) bounds how late they show.
-    ok = t.run("cs", "set-client-policy", "--web-service-poll-interval", "00:00:01", *t.location)
-    assert ok.returncode == 0, ok.stderr
+    # Pushed, not polled: the Mailbox reports the Inbox modified when the settings change (a
+    # ModifiedEvent on the watch's msgfolderroot subscription), and the watcher hears within a
+    # second or two. The client policy's WebServicePollInterval stays at its five minutes.
+    bob.oof_settings = OofSettings(state=OofSettings.ENABLED, internal_reply="On holiday until Monday\nAsk Carol",
+                                   external_reply="Away")
+    body, took = watcher.wait_notify(lambda b: "On holiday until Monday" in b, 3, "the OOF note")
+    print(f"automatic replies on → NOTIFY in {took:.2f} s")
+    # Bob is not signed in: shown offline with the note, as Skype for Business does.
+    assert "<basic>closed</basic>" in body and "Ask Carol" not in body, body
+    agent = Agent(t, "bob")
     try:
-        bob.oof_settings = OofSettings(state=OofSettings.ENABLED, internal_reply="On holiday until Monday\nAsk Carol",
-                                       external_reply="Away")
-        body, _ = watcher.wait_notify(lambda b: "On holiday until Monday" in b, 10, "the OOF note")
-        # Bob is not signed in: shown offline with the note, as Skype for Business does.
-        assert "<basic>closed</basic>" in body and "Ask Carol" not in body, body
-        agent = Agent(t, "bob")
-        try:
-            agent.publish(pidf_doc("open", None, None))
-            body, _ = watcher.wait_notify(lambda b: "<rpid:vacation/>" in b, 10, "the vacation activity")
-            assert "<basic>open</basic>" in body and "On holiday until Monday" in body, body
-        finally:
-            agent.close()
-        bob.oof_settings = OofSettings(state=OofSettings.DISABLED, internal_reply="", external_reply="")
-        watcher.wait_notify(lambda b: "On holiday" not in b, 10, "the OOF note gone")
+        agent.publish(pidf_doc("open", None, None))
+        body, _ = watcher.wait_notify(lambda b: "<rpid:vacation/>" in b, 10, "the vacation activity")
+        assert "<basic>open</basic>" in body and "On holiday until Monday" in body, body
     finally:
-        t.run("cs", "set-client-policy", "--web-service-poll-interval", "00:05:00", *t.location)
+        agent.close()
+    bob.oof_settings = OofSettings(state=OofSettings.DISABLED, internal_reply="", external_reply="")
+    watcher.wait_notify(lambda b: "On holiday" not in b, 3, "the OOF note gone")
+
+
+def test_off_work_outside_working_hours_when_the_policy_shows_it(deployment, watcher, bob):
+    t, _ = deployment
+    agent = Agent(t, "bob")
+    # Working hours that exclude now (a one-minute slot twelve hours away, every day), as
+    # Outlook writes them into the Calendar's WorkHours configuration.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = (now + datetime.timedelta(hours=12)).replace(second=0, microsecond=0)
+    end = start + datetime.timedelta(minutes=1)
+    hours = ('<?xml version="1.0"?><Root xmlns="WorkingHours.xsd"><WorkHoursVersion1><TimeZone><Bias>0</Bias>'
+             "<Name>UTC</Name></TimeZone>"
+             f"<TimeSlot><Start>{start:%H:%M:00}</Start><End>{end:%H:%M:00}</End></TimeSlot>"
+             "<WorkDays>Sunday Monday Tuesday Wednesday Thursday Friday Saturday</WorkDays>"
+             "</WorkHoursVersion1></Root>")
+    bob.calendar.create_user_configuration("WorkHours", xml_data=hours.encode())
+    try:
+        agent.publish(pidf_doc("open", None, None))
+        watcher.wait_notify(lambda b: "<basic>open</basic>" in b and "Off Work" not in b, 10, "Bob available")
+        ok = t.run("cs", "set-client-policy", "--enable-off-work-presence", "true", *t.location)
+        assert ok.returncode == 0, ok.stderr
+        body, _ = watcher.wait_notify(lambda b: "Off Work" in b, 5, "Off Work")
+        assert "<rpid:away/>" in body and "<basic>open</basic>" in body, body
+        p = presence(t, lambda p: p.get("Note") == "Off Work")
+        assert p["Availability"] == "away" and "outside working hours" in p["Reason"], p
+        # Working hours that include now: Outlook updates the configuration; pushed as well.
+        around = ('<?xml version="1.0"?><Root xmlns="WorkingHours.xsd"><WorkHoursVersion1><TimeZone><Bias>0</Bias>'
+                  "</TimeZone><TimeSlot><Start>00:00:00</Start><End>23:59:00</End></TimeSlot>"
+                  "<WorkDays>Sunday Monday Tuesday Wednesday Thursday Friday Saturday</WorkDays>"
+                  "</WorkHoursVersion1></Root>")
+        if now.hour == 23 and now.minute >= 58:
+            pytest.skip("too close to midnight for a working day that includes now")
+        bob.calendar.update_user_configuration("WorkHours", xml_data=around.encode())
+        watcher.wait_notify(lambda b: "Off Work" not in b and "<basic>open</basic>" in b, 3, "back at work")
+    finally:
+        t.run("cs", "set-client-policy", "--enable-off-work-presence", "false", *t.location)
+        bob.calendar.delete_user_configuration("WorkHours")
+        agent.close()
 
 
 def test_a_status_set_by_hand_is_never_overridden(deployment, watcher, bob):

@@ -63,6 +63,7 @@ pub enum ResponseCode {
     ErrorInvalidImContactId,
     ErrorInvalidImGroupId,
     ErrorInvalidImDistributionGroupSmtpAddress,
+    ErrorItemSave,
 }
 
 impl ResponseCode {
@@ -126,6 +127,7 @@ impl ResponseCode {
             ErrorInvalidImContactId => "ErrorInvalidImContactId",
             ErrorInvalidImGroupId => "ErrorInvalidImGroupId",
             ErrorInvalidImDistributionGroupSmtpAddress => "ErrorInvalidImDistributionGroupSmtpAddress",
+            ErrorItemSave => "ErrorItemSave",
         }
     }
 }

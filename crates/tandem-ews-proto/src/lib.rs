@@ -16,6 +16,7 @@ pub mod reply;
 pub mod timezone;
 pub mod types;
 pub mod version;
+pub mod working_hours;
 
 pub use common::{ResponseCode, ResponseMessages};
 

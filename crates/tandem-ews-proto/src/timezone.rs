@@ -109,7 +109,42 @@ pub fn has_offset(s: &str) -> bool {
     time.ends_with('Z') || time.ends_with('z') || time.contains('+') || time.contains('-')
 }
 
+/// One yearly change of a zone, as `SerializableTimeZone` (free/busy working hours) and
+/// Outlook's WorkingHours.xsd write it: the `occurrence`th (1–4, 5 or -1 for the last) `weekday`
+/// (0 = Sunday) of `month`, `offset` seconds after local midnight; `bias` seconds are added to
+/// the zone's base bias from then on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct YearlyChange {
+    pub month: u8,
+    pub weekday: u8,
+    pub occurrence: i8,
+    pub offset: i64,
+    pub bias: i64,
+}
+
 impl Zone {
+    /// A zone of a base bias (seconds; UTC = local + bias) and, when both are given, its
+    /// standard and daylight changes.
+    pub fn yearly(base: i64, standard: Option<YearlyChange>, daylight: Option<YearlyChange>) -> Zone {
+        let mut group = Group { constant: Some(base), transitions: Vec::new() };
+        if let (Some(s), Some(d)) = (standard, daylight) {
+            let when = |c: YearlyChange| When::Recurring {
+                month: c.month,
+                weekday: c.weekday,
+                occurrence: if c.occurrence >= 5 { -1 } else { c.occurrence },
+                offset: c.offset,
+            };
+            group.transitions = vec![(when(s), base + s.bias), (when(d), base + d.bias)];
+        }
+        Zone { groups: vec![(i64::MIN, group)] }
+    }
+
+    /// The wall-clock time (Unix seconds of the local time read as UTC) of an instant.
+    pub fn to_local(&self, utc: i64) -> i64 {
+        let guess = utc - self.bias_at(utc);
+        utc - self.bias_at(guess)
+    }
+
     /// Reads a `TimeZoneDefinitionType` element (StartTimeZone, EndTimeZone) or a 2007
     /// `MeetingTimeZone`. `None` when it carries no rule (an Id alone names a Windows zone this
     /// server has no table for).

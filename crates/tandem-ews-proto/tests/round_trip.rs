@@ -366,7 +366,7 @@ fn rendered_notifications_availability_and_oof_are_read() {
     };
     let body = format!(
         "<m:GetUserAvailabilityResponse><m:FreeBusyResponseArray>{}{}</m:FreeBusyResponseArray></m:GetUserAvailabilityResponse>",
-        get_user_availability::render_view(&req, std::slice::from_ref(&busy)),
+        get_user_availability::render_view(&req, std::slice::from_ref(&busy), &Default::default()),
         get_user_availability::render_error("ErrorMailRecipientNotFound", "unknown")
     );
     let text = render::envelope(&body);
@@ -375,6 +375,7 @@ fn rendered_notifications_availability_and_oof_are_read() {
     let fb = views[0].as_ref().unwrap();
     assert_eq!((fb.view, fb.merged.as_deref()), (View::DetailedMerged, Some("0200")));
     assert_eq!(fb.events, vec![busy]);
+    assert_eq!(fb.working_hours, Some(tandem_ews_proto::working_hours::WorkingHours::default()));
     assert_eq!(views[1].as_ref().unwrap_err().code, "ErrorMailRecipientNotFound");
 
     let settings = "<t:OofState>Scheduled</t:OofState><t:ExternalAudience>Known</t:ExternalAudience><t:Duration><t:StartTime>2026-01-01T00:00:00Z</t:StartTime><t:EndTime>2026-01-02T00:00:00Z</t:EndTime></t:Duration><t:InternalReply><t:Message>away &amp; back</t:Message></t:InternalReply><t:ExternalReply><t:Message/></t:ExternalReply>";

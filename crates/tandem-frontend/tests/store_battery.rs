@@ -142,8 +142,12 @@ async fn calendar_presence(fe: &FrontendStore) {
         ..ClientPolicyRow::default()
     };
     fe.set_client_policy(&more).await.unwrap();
-    let bob =
-        ClientPolicyRow { identity: BOB.into(), disable_free_busy_info: Some(true), ..ClientPolicyRow::default() };
+    let bob = ClientPolicyRow {
+        identity: BOB.into(),
+        disable_free_busy_info: Some(true),
+        enable_off_work_presence: Some(true),
+        ..ClientPolicyRow::default()
+    };
     fe.set_client_policy(&bob).await.unwrap();
     let all = fe.client_policies().await.unwrap();
     assert_eq!(
@@ -155,6 +159,7 @@ async fn calendar_presence(fe: &FrontendStore) {
                 disable_meeting_subject_and_location: Some(false),
                 disable_free_busy_info: None,
                 web_service_poll_seconds: Some(60),
+                enable_off_work_presence: None,
             },
             bob.clone(),
         ]
@@ -189,7 +194,7 @@ async fn calendar_presence(fe: &FrontendStore) {
 
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 3);
+    assert_eq!(opened.schema_version().await.unwrap(), 4);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
@@ -199,7 +204,7 @@ async fn battery(db: &TestDatabase) {
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 3);
+    assert_eq!(again.store().schema_version().await.unwrap(), 4);
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
 }
 

@@ -5,6 +5,7 @@ use tandem_xml::{Node, Writer, child, children, text};
 
 use super::BuildRequest;
 use crate::reply::{Message, MessageError, ReplyError};
+use crate::working_hours::WorkingHours;
 use crate::{ProtoError, ns, parse_datetime};
 
 /// What the client asked to see.
@@ -186,6 +187,8 @@ pub struct FreeBusy {
     pub merged: Option<String>,
     /// Busy periods; `details` when the caller may see them.
     pub events: Vec<Event>,
+    /// The mailbox's working hours, when the answer carries them.
+    pub working_hours: Option<WorkingHours>,
 }
 
 /// Reads a GetUserAvailability answer of a request made with `bias_minutes`: one free/busy view
@@ -234,7 +237,13 @@ pub fn parse_response(
                 recurring,
             });
         }
-        out.push(Ok(FreeBusy { view, merged: fbv.and_then(|v| child(v, t, "MergedFreeBusy")).map(text), events }));
+        let working_hours = fbv.and_then(|v| child(v, t, "WorkingHours")).and_then(WorkingHours::parse);
+        out.push(Ok(FreeBusy {
+            view,
+            merged: fbv.and_then(|v| child(v, t, "MergedFreeBusy")).map(text),
+            events,
+            working_hours,
+        }));
     }
     Ok(out)
 }
@@ -283,7 +292,8 @@ pub fn merged(req: &Request, events: &[Event]) -> String {
 }
 
 /// One FreeBusyResponse for a found mailbox.
-pub fn render_view(req: &Request, events: &[Event]) -> String {
+/// `hours`: the mailbox's working hours ([`WorkingHours::default`] when it has none).
+pub fn render_view(req: &Request, events: &[Event], hours: &WorkingHours) -> String {
     let mut w = Writer::new();
     w.start("m:FreeBusyResponse", &[]);
     w.start("m:ResponseMessage", &[("ResponseClass", "Success")]).leaf("m:ResponseCode", "NoError").end();
@@ -316,23 +326,7 @@ pub fn render_view(req: &Request, events: &[Event]) -> String {
         }
         w.end();
     }
-    w.start("t:WorkingHours", &[]);
-    w.start("t:TimeZone", &[]).leaf("t:Bias", "0");
-    for p in ["t:StandardTime", "t:DaylightTime"] {
-        w.start(p, &[])
-            .leaf("t:Bias", "0")
-            .leaf("t:Time", "00:00:00")
-            .leaf("t:DayOrder", "0")
-            .leaf("t:Month", "0")
-            .leaf("t:DayOfWeek", "Sunday")
-            .end();
-    }
-    w.end();
-    w.start("t:WorkingPeriodArray", &[]).start("t:WorkingPeriod", &[]);
-    w.leaf("t:DayOfWeek", "Monday Tuesday Wednesday Thursday Friday")
-        .leaf("t:StartTimeInMinutes", "480")
-        .leaf("t:EndTimeInMinutes", "1020");
-    w.end().end().end();
+    hours.render(&mut w);
     w.end().end();
     w.finish()
 }

@@ -65,6 +65,43 @@ pub struct OofSettings {
     pub allow_external: String,
 }
 
+impl OofSettings {
+    /// Reads settings as the Mailbox stores them (the `t:` children of UserOofSettings, as
+    /// SetUserOofSettings sent them, or [`DEFAULT_SETTINGS`]); `None` when they do not parse.
+    pub fn from_stored(settings: &str) -> Option<OofSettings> {
+        let wrapped = format!("<t:OofSettings xmlns:t=\"{}\">{settings}</t:OofSettings>", ns::TYPES);
+        let doc = tandem_xml::parse(wrapped.as_bytes(), tandem_xml::Limits::default()).ok()?;
+        Some(Self::of(doc.root_element(), "All"))
+    }
+
+    fn of(s: Node<'_, '_>, allow_external: &str) -> OofSettings {
+        let t = ns::TYPES;
+        let f = |n: &str| child(s, t, n).map(text).unwrap_or_default();
+        let reply = |n: &str| child(s, t, n).and_then(|r| child(r, t, "Message")).map(text).unwrap_or_default();
+        let duration = child(s, t, "Duration").and_then(|d| {
+            let at = |n: &str| child(d, t, n).map(text).and_then(|v| parse_datetime(&v));
+            Some((at("StartTime")?, at("EndTime")?))
+        });
+        OofSettings {
+            state: f("OofState"),
+            external_audience: f("ExternalAudience"),
+            duration,
+            internal_reply: reply("InternalReply"),
+            external_reply: reply("ExternalReply"),
+            allow_external: allow_external.to_owned(),
+        }
+    }
+
+    /// Whether automatic replies are on at `now`: Enabled, or Scheduled and inside its window.
+    pub fn is_on(&self, now: i64) -> bool {
+        match self.state.as_str() {
+            "Enabled" => true,
+            "Scheduled" => self.duration.is_some_and(|(s, e)| s <= now && now < e),
+            _ => false,
+        }
+    }
+}
+
 /// Reads a GetUserOofSettings answer.
 pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Result<OofSettings, MessageError>, ReplyError> {
     let (m, t) = (ns::MESSAGES, ns::TYPES);
@@ -76,18 +113,26 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>) -> Result<Result<OofSettin
     }
     let s = child(op, t, "OofSettings")
         .ok_or_else(|| ReplyError::unexpected("GetUserOofSettings", "a success without OofSettings"))?;
-    let f = |n: &str| child(s, t, n).map(text).unwrap_or_default();
-    let reply = |n: &str| child(s, t, n).and_then(|r| child(r, t, "Message")).map(text).unwrap_or_default();
-    let duration = child(s, t, "Duration").and_then(|d| {
-        let at = |n: &str| child(d, t, n).map(text).and_then(|v| parse_datetime(&v));
-        Some((at("StartTime")?, at("EndTime")?))
-    });
-    Ok(Ok(OofSettings {
-        state: f("OofState"),
-        external_audience: f("ExternalAudience"),
-        duration,
-        internal_reply: reply("InternalReply"),
-        external_reply: reply("ExternalReply"),
-        allow_external: child(op, m, "AllowExternalOof").map(text).unwrap_or_default(),
-    }))
+    let allow = child(op, m, "AllowExternalOof").map(text).unwrap_or_default();
+    Ok(Ok(OofSettings::of(s, &allow)))
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn stored_settings_read_back_and_say_when_they_are_on() {
+        let d = OofSettings::from_stored(DEFAULT_SETTINGS).unwrap();
+        assert_eq!((d.state.as_str(), d.external_audience.as_str()), ("Disabled", "All"));
+        assert!(!d.is_on(0));
+        let s = OofSettings::from_stored(
+            "<t:OofState>Scheduled</t:OofState><t:ExternalAudience>Known</t:ExternalAudience><t:Duration><t:StartTime>2026-12-01T00:00:00Z</t:StartTime><t:EndTime>2026-12-02T00:00:00Z</t:EndTime></t:Duration><t:InternalReply><t:Message>In &amp; out</t:Message></t:InternalReply>",
+        )
+        .unwrap();
+        let (a, b) = s.duration.unwrap();
+        assert_eq!((s.internal_reply.as_str(), s.external_reply.as_str()), ("In & out", ""));
+        assert!(!s.is_on(a - 1) && s.is_on(a) && !s.is_on(b));
+        assert!(OofSettings::from_stored("<t:Open>").is_none());
+    }
 }

@@ -18,10 +18,12 @@ pub mod convert_id;
 pub mod create_attachment;
 pub mod create_folder;
 pub mod create_item;
+pub mod create_user_configuration;
 pub mod delegates;
 pub mod delete_attachment;
 pub mod delete_folder;
 pub mod delete_item;
+pub mod delete_user_configuration;
 pub mod expand_dl;
 pub mod find_folder;
 pub mod find_item;
@@ -58,6 +60,7 @@ pub mod sync_folder_items;
 pub mod update_delegate;
 pub mod update_folder;
 pub mod update_item;
+pub mod update_user_configuration;
 
 /// A parsed EWS request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +100,9 @@ pub enum Operation {
     UpdateDelegate(update_delegate::Request),
     RemoveDelegate(remove_delegate::Request),
     GetUserConfiguration(get_user_configuration::Request),
+    CreateUserConfiguration(create_user_configuration::Request),
+    UpdateUserConfiguration(update_user_configuration::Request),
+    DeleteUserConfiguration(delete_user_configuration::Request),
     ExpandDl(expand_dl::Request),
     GetMailTips(get_mail_tips::Request),
     GetImItemList(get_im_item_list::Request),
@@ -119,9 +125,6 @@ pub enum Operation {
 
 /// EWS operations Tandem knows by name but does not implement (yet).
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "CreateUserConfiguration",
-    "UpdateUserConfiguration",
-    "DeleteUserConfiguration",
     "GetUserPhoto",
     "GetInboxRules",
     "UpdateInboxRules",
@@ -276,6 +279,9 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "UpdateDelegate" => Operation::UpdateDelegate(update_delegate::Request::parse(op)?),
         "RemoveDelegate" => Operation::RemoveDelegate(remove_delegate::Request::parse(op)?),
         "GetUserConfiguration" => Operation::GetUserConfiguration(get_user_configuration::Request::parse(op)?),
+        "CreateUserConfiguration" => Operation::CreateUserConfiguration(create_user_configuration::Request::parse(op)?),
+        "UpdateUserConfiguration" => Operation::UpdateUserConfiguration(update_user_configuration::Request::parse(op)?),
+        "DeleteUserConfiguration" => Operation::DeleteUserConfiguration(delete_user_configuration::Request::parse(op)?),
         "ExpandDL" => Operation::ExpandDl(expand_dl::Request::parse(op)?),
         "GetMailTips" => Operation::GetMailTips(get_mail_tips::Request::parse(op)?),
         "GetImItemList" => Operation::GetImItemList(get_im_item_list::Request::parse(op)?),

@@ -33,6 +33,8 @@ pub struct Policy {
     pub disable_calendar_presence: bool,
     pub disable_meeting_subject_and_location: bool,
     pub disable_free_busy_info: bool,
+    /// "Off Work" outside the user's working hours (EnableOffWorkPresence, Tandem's setting).
+    pub enable_off_work_presence: bool,
 }
 
 impl Default for Policy {
@@ -43,6 +45,7 @@ impl Default for Policy {
             disable_calendar_presence: false,
             disable_meeting_subject_and_location: true,
             disable_free_busy_info: false,
+            enable_off_work_presence: false,
         }
     }
 }
@@ -56,6 +59,8 @@ pub struct CalendarNow {
     pub oof_note: Option<String>,
     /// Why the user is out of office (the OOF settings or an OOF calendar item).
     pub oof_reason: Option<String>,
+    /// Outside working hours (when the policy shows it): why.
+    pub off_work: Option<String>,
     /// The next instant at which this answer changes (a meeting starts or ends, an OOF window
     /// opens or closes): the timer to set.
     pub next_change: Option<i64>,
@@ -126,6 +131,32 @@ pub fn calendar_now(items: &[CalendarItem], oof: Option<&Oof>, now: i64, policy:
         out.oof_reason = Some(format!("an out-of-office calendar item until {}", iso(i.end)));
     }
     out
+}
+
+/// The note Skype for Business shows outside working hours.
+pub const OFF_WORK: &str = "Off Work";
+
+/// Adds what the user's working hours say at `now` (when the policy shows Off Work): outside
+/// them, Off Work, and a timer at the next start or end of working hours.
+pub fn apply_working_hours(
+    out: &mut CalendarNow,
+    hours: &tandem_ews_proto::working_hours::WorkingHours,
+    now: i64,
+    policy: Policy,
+) {
+    if policy.disable_calendar_presence || !policy.enable_off_work_presence {
+        return;
+    }
+    let (working, next) = hours.at(now);
+    if !working {
+        out.off_work = Some(match next {
+            Some(t) => format!("outside working hours (they start again at {})", iso(t)),
+            None => "outside working hours (no working day set)".to_owned(),
+        });
+    }
+    if let Some(t) = next {
+        out.next_change = Some(out.next_change.map_or(t, |n| n.min(t)));
+    }
 }
 
 /// The first non-empty line of a reply, with HTML tags removed (Outlook writes HTML replies).
@@ -209,6 +240,14 @@ pub fn combine(endpoints: &PresenceSummary, published: bool, registered: bool, c
             summary: PresenceSummary { availability: Availability::Busy, note: Some(m.note.clone()) },
             activity: Some("meeting"),
             reason: format!("in a meeting: {}", m.reason),
+        };
+    }
+    if let Some(why) = &cal.off_work {
+        // Skype for Business shows Off Work as an away state.
+        return Shown {
+            summary: PresenceSummary { availability: Availability::Away, note: Some(OFF_WORK.to_owned()) },
+            activity: None,
+            reason: format!("off work: {why}"),
         };
     }
     let why = match (published, registered) {
@@ -336,6 +375,33 @@ mod tests {
         let no_fb = Policy { disable_free_busy_info: true, ..Policy::default() };
         let now = calendar_now(&items, Some(&oof), NOW, no_fb);
         assert_eq!((now.meeting, now.oof_note.as_deref()), (None, Some("Gone")));
+    }
+
+    #[test]
+    fn off_work_outside_working_hours_only_when_the_policy_says_so() {
+        use tandem_ews_proto::working_hours::WorkingHours;
+        // NOW is Friday 15 January 2027, 08:00 UTC: inside the default hours.
+        let hours = WorkingHours::default();
+        let on = Policy { enable_off_work_presence: true, ..Policy::default() };
+        let mut inside = calendar_now(&[], None, NOW, on);
+        apply_working_hours(&mut inside, &hours, NOW, on);
+        assert_eq!((inside.off_work.as_ref(), inside.next_change), (None, Some(NOW + 9 * 3600)));
+        let evening = NOW + 10 * 3600;
+        let mut out = calendar_now(&[], None, evening, on);
+        apply_working_hours(&mut out, &hours, evening, on);
+        assert!(out.off_work.is_some());
+        let shown = combine(&avail(Availability::Available), true, true, &out);
+        assert_eq!((shown.summary.availability, shown.summary.note.as_deref()), (Availability::Away, Some(OFF_WORK)));
+        // A meeting and a status set by hand beat it; offline stays offline.
+        let mut meeting = calendar_now(&[item(9 * 3600, 11 * 3600, "Busy")], None, evening, on);
+        apply_working_hours(&mut meeting, &hours, evening, on);
+        assert_eq!(combine(&avail(Availability::Available), true, true, &meeting).activity, Some("meeting"));
+        assert_eq!(combine(&avail(Availability::Busy), true, true, &out).summary.availability, Availability::Busy);
+        assert_eq!(combine(&avail(Availability::Offline), false, false, &out).summary.note, None);
+        // Off by default.
+        let mut none = calendar_now(&[], None, evening, Policy::default());
+        apply_working_hours(&mut none, &hours, evening, Policy::default());
+        assert_eq!(none, CalendarNow::default());
     }
 
     #[test]

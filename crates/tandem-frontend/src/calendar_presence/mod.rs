@@ -2,9 +2,11 @@
 //! or watched by someone), what their calendar and out-of-office settings say, as Skype for
 //! Business clients do for themselves by polling Exchange every 15–30 minutes. Here the server
 //! does it once for every client: it holds an EWS streaming subscription on each such user's
-//! Calendar, acting as the user with S2S tokens (see [`crate::exchange_connector`]), re-reads the
-//! calendar when the mailbox reports a change, and sets a timer at the next meeting start or end
-//! instead of polling. [`derive`] holds the rules; [`watcher`] the EWS side; this module the
+//! Calendar and on the Top of Information Store (where the Mailbox reports the Inbox and the
+//! Calendar folders modified when the out-of-office settings or the working hours change), acting
+//! as the user with S2S tokens (see [`crate::exchange_connector`]), re-reads what is current when
+//! the mailbox reports a change, and sets a timer at the next meeting start or end (or OOF window
+//! or working-hours boundary) instead of polling. [`derive`] holds the rules; [`watcher`] the EWS side; this module the
 //! board the SIP presence reads ([`Board`]), the client policies (Set-CsClientPolicy), and the
 //! manager that starts and stops watches and records what is shown for `tandem cs get-presence`.
 //! When the mailbox cannot be reached, a user's calendar state is dropped, so presence falls back
@@ -40,8 +42,8 @@ const SCAN: Duration = Duration::from_secs(1);
 /// endpoint's re-REGISTER does not cost a new EWS subscription.
 const LINGER: Duration = Duration::from_secs(30);
 
-/// The default WebServicePollInterval: how often out-of-office settings are re-read (the
-/// mailbox raises no event when they change; the calendar itself is pushed).
+/// The default WebServicePollInterval, as Get-CsClientPolicy shows it. Nothing is polled: the
+/// mailbox raises an event for the calendar, the out-of-office settings and the working hours.
 pub const DEFAULT_OOF_POLL: Duration = Duration::from_secs(300);
 
 /// The state of one user's watch, as `tandem cs get-presence` and integration status show it.
@@ -152,6 +154,7 @@ impl Policies {
                 d.disable_meeting_subject_and_location,
             ),
             disable_free_busy_info: pick(|r| r.disable_free_busy_info, d.disable_free_busy_info),
+            enable_off_work_presence: pick(|r| r.enable_off_work_presence, d.enable_off_work_presence),
         };
         let poll = own
             .and_then(|r| r.web_service_poll_seconds)
@@ -412,6 +415,7 @@ mod tests {
             disable_meeting_subject_and_location: subject,
             disable_free_busy_info: None,
             web_service_poll_seconds: poll,
+            enable_off_work_presence: None,
         }
     }
 

@@ -1,19 +1,24 @@
-//! One user's mailbox watch: Subscribe (streaming) on the Calendar, read by the hub over a
-//! GetStreamingEvents connection shared with other watches (see `hub`), and on each notification a fresh read of what is current (FindItem with a CalendarView
-//! from now to a day ahead, and GetUserOofSettings). Between changes a timer fires at the next
-//! meeting start or end, which needs no EWS call at all. Out-of-office settings raise no event in
-//! the mailbox, so they are re-read every WebServicePollInterval (the client policy's setting,
-//! five minutes unless set) and at each change of the calendar. A failure at any hop drops the
-//! calendar state (presence falls back to the endpoints), is recorded, and the watch starts over
-//! after a backoff of 1 s doubling to 60 s.
+//! One user's mailbox watch: Subscribe (streaming) on the Calendar and on the Top of Information
+//! Store (msgfolderroot), read by the hub over a GetStreamingEvents connection shared with other
+//! watches (see `hub`), and on each notification a fresh read of what is current (FindItem with a
+//! CalendarView from now to a day ahead, GetUserOofSettings, and — when the policy shows Off Work
+//! — the working hours GetUserAvailability returns). The Mailbox keeps out-of-office settings
+//! with the Inbox and working hours (the WorkHours configuration) with the Calendar, as Exchange
+//! does, and reports those folders modified when they change: a ModifiedEvent for the subscribers
+//! of their parent, msgfolderroot, so nothing is polled. Between changes a timer fires at the next
+//! meeting start or end (or OOF window, or working-hours boundary), which needs no EWS call at
+//! all. A failure at any hop drops the calendar state (presence falls back to the endpoints), is
+//! recorded, and the watch starts over after a backoff of 1 s doubling to 60 s.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_ews_client::Mailbox;
 use tandem_ews_proto::ops::find_item::{self, CalendarView};
+use tandem_ews_proto::ops::get_user_availability::{self, View};
 use tandem_ews_proto::ops::subscribe;
 use tandem_ews_proto::types::{BaseShape, FolderRef, Shape};
+use tandem_ews_proto::working_hours::WorkingHours;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +37,8 @@ const EVENT_TYPES: &[&str] = &["CreatedEvent", "ModifiedEvent", "DeletedEvent", 
 struct Snapshot {
     items: Vec<CalendarItem>,
     oof: Option<Oof>,
+    /// Read only while the policy shows Off Work.
+    hours: Option<WorkingHours>,
     read_at: i64,
 }
 
@@ -113,7 +120,8 @@ async fn round(
         Ok(m) => m,
         Err(e) => return End::Failed(e),
     };
-    let req = subscribe::Request::streaming(vec![FolderRef::distinguished("calendar")], EVENT_TYPES);
+    let folders = vec![FolderRef::distinguished("calendar"), FolderRef::distinguished("msgfolderroot")];
+    let req = subscribe::Request::streaming(folders, EVENT_TYPES);
     let sub = match client.subscribe(&mailbox, &req).await {
         Ok(s) => s,
         Err(e) => return End::Failed(at(Hop::Ews)(e)),
@@ -146,8 +154,6 @@ async fn follow(
     };
     *backoff = BACKOFF_FIRST;
     let mut next = derive_and_publish(shared, aor, &snap);
-    let (_, mut oof_poll) = shared.policy(aor);
-    let mut oof_due = tokio::time::Instant::now() + oof_poll;
     loop {
         let timer = next.map(until);
         tokio::select! {
@@ -156,12 +162,16 @@ async fn follow(
                 if p.is_none() {
                     return End::Stopped;
                 }
-                let (policy, poll) = shared.policy(aor);
+                let (policy, _) = shared.policy(aor);
                 if policy.disable_calendar_presence {
                     return End::Again;
                 }
-                oof_poll = poll;
-                oof_due = tokio::time::Instant::now() + oof_poll;
+                if policy.enable_off_work_presence && snap.hours.is_none() {
+                    match read(shared, aor, mailbox).await {
+                        Ok(s) => snap = s,
+                        Err(e) => return End::Failed(e),
+                    }
+                }
                 next = derive_and_publish(shared, aor, &snap);
             }
             _ = sleep_opt(timer) => {
@@ -175,17 +185,6 @@ async fn follow(
                 }
                 metrics::counter!("tandem_calendar_presence_timers_total").increment(1);
                 next = derive_and_publish(shared, aor, &snap);
-            }
-            _ = tokio::time::sleep_until(oof_due) => {
-                oof_due = tokio::time::Instant::now() + oof_poll;
-                match read_oof(shared, mailbox).await {
-                    Ok(o) if o != snap.oof => {
-                        snap.oof = o;
-                        next = derive_and_publish(shared, aor, &snap);
-                    }
-                    Ok(_) => {}
-                    Err(e) => return End::Failed(e),
-                }
             }
             h = heard.recv() => match h {
                 Some(Heard::Changed) => {
@@ -219,7 +218,11 @@ async fn sleep_opt(at: Option<tokio::time::Instant>) {
 /// Derives the user's calendar state now, publishes it; returns when it next changes.
 fn derive_and_publish(shared: &Shared, aor: &str, snap: &Snapshot) -> Option<i64> {
     let (policy, _) = shared.policy(aor);
-    let now = derive::calendar_now(&snap.items, snap.oof.as_ref(), tandem_store::now_unix(), policy);
+    let t = tandem_store::now_unix();
+    let mut now = derive::calendar_now(&snap.items, snap.oof.as_ref(), t, policy);
+    if let Some(h) = &snap.hours {
+        derive::apply_working_hours(&mut now, h, t, policy);
+    }
     let next = now.next_change;
     shared.publish(aor, now, Watch::Watching);
     next
@@ -233,8 +236,19 @@ async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<Snapshot,
     let found = shared.connector.client().find_item(mailbox, &req).await.map_err(at(Hop::Ews))?;
     let items = found.into_iter().flat_map(|f| f.items).filter_map(|(_, d)| calendar_item(&d)).collect();
     let oof = read_oof(shared, mailbox).await?;
+    let (policy, _) = shared.policy(aor);
+    let hours = if policy.enable_off_work_presence { Some(read_hours(shared, mailbox, now).await?) } else { None };
     tracing::debug!(user = aor, "calendar presence: read the calendar");
-    Ok(Snapshot { items, oof, read_at: now })
+    Ok(Snapshot { items, oof, hours, read_at: now })
+}
+
+/// The user's working hours, as GetUserAvailability returns them for their own mailbox (a
+/// FreeBusy view of one interval; the WorkingHours element comes with every view).
+async fn read_hours(shared: &Shared, mailbox: &Mailbox, now: i64) -> Result<WorkingHours, ConnectorError> {
+    let start = now - now.rem_euclid(900);
+    let req = get_user_availability::Request::new(vec![mailbox.smtp.clone()], start, start + 900, 15, View::FreeBusy);
+    let views = shared.connector.client().get_user_availability(mailbox, &req).await.map_err(at(Hop::Ews))?;
+    Ok(views.into_iter().find_map(|v| v.ok()).and_then(|v| v.working_hours).unwrap_or_default())
 }
 
 async fn read_oof(shared: &Shared, mailbox: &Mailbox) -> Result<Option<Oof>, ConnectorError> {

@@ -16,9 +16,11 @@ pub struct ClientPolicyRow {
     pub disable_calendar_presence: Option<bool>,
     pub disable_meeting_subject_and_location: Option<bool>,
     pub disable_free_busy_info: Option<bool>,
-    /// WebServicePollInterval in seconds: how often out-of-office settings are re-read (the
-    /// calendar itself is pushed).
+    /// WebServicePollInterval in seconds. Kept as Set-CsClientPolicy has it; the Front End
+    /// polls nothing (the calendar, out of office and working hours are all pushed).
     pub web_service_poll_seconds: Option<i64>,
+    /// EnableOffWorkPresence (Tandem's): "Off Work" outside the user's working hours.
+    pub enable_off_work_presence: Option<bool>,
 }
 
 /// The presence shown for one user, as the Front End last computed it.
@@ -44,7 +46,7 @@ impl FrontendStore {
     pub async fn client_policies(&self) -> Result<Vec<ClientPolicyRow>, DataError> {
         let rows = sqlx::query(
             "SELECT identity, disable_calendar_presence, disable_meeting_subject_and_location,
-                    disable_free_busy_info, web_service_poll_seconds
+                    disable_free_busy_info, web_service_poll_seconds, enable_off_work_presence
              FROM cs_client_policies ORDER BY identity",
         )
         .fetch_all(self.store.pool())
@@ -56,6 +58,7 @@ impl FrontendStore {
                 disable_meeting_subject_and_location: flag(r, "disable_meeting_subject_and_location")?,
                 disable_free_busy_info: flag(r, "disable_free_busy_info")?,
                 web_service_poll_seconds: r.try_get("web_service_poll_seconds")?,
+                enable_off_work_presence: flag(r, "enable_off_work_presence")?,
             })
         };
         Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
@@ -66,20 +69,23 @@ impl FrontendStore {
         let b = |v: Option<bool>| v.map(i64::from);
         sqlx::query(
             "INSERT INTO cs_client_policies (identity, disable_calendar_presence,
-                 disable_meeting_subject_and_location, disable_free_busy_info, web_service_poll_seconds)
-             VALUES ($1, $2, $3, $4, $5)
+                 disable_meeting_subject_and_location, disable_free_busy_info, web_service_poll_seconds,
+                 enable_off_work_presence)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (identity) DO UPDATE SET
                  disable_calendar_presence = COALESCE($2, cs_client_policies.disable_calendar_presence),
                  disable_meeting_subject_and_location =
                      COALESCE($3, cs_client_policies.disable_meeting_subject_and_location),
                  disable_free_busy_info = COALESCE($4, cs_client_policies.disable_free_busy_info),
-                 web_service_poll_seconds = COALESCE($5, cs_client_policies.web_service_poll_seconds)",
+                 web_service_poll_seconds = COALESCE($5, cs_client_policies.web_service_poll_seconds),
+                 enable_off_work_presence = COALESCE($6, cs_client_policies.enable_off_work_presence)",
         )
         .bind(&p.identity)
         .bind(b(p.disable_calendar_presence))
         .bind(b(p.disable_meeting_subject_and_location))
         .bind(b(p.disable_free_busy_info))
         .bind(p.web_service_poll_seconds)
+        .bind(b(p.enable_off_work_presence))
         .execute(self.store.pool())
         .await?;
         Ok(())

@@ -79,6 +79,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         updated_at BIGINT NOT NULL
     )",
     ),
+    Migration::portable(
+        4,
+        "calendar presence: Off Work outside working hours (a client policy setting)",
+        "ALTER TABLE cs_client_policies ADD COLUMN enable_off_work_presence BIGINT",
+    ),
 ];
 
 /// Opens (creating and migrating) the Front End database at a URL.

@@ -389,6 +389,40 @@ async fn battery(db: &TestDatabase) {
     let bobs = folder(&data, "bob", "quickcontacts").await;
     assert!(data.im_list_items(&bobs.id, &bobs.id, "Contact", 10).await.unwrap().is_empty());
 
+    // Settings kept in a folder: the folder moves on and a folder ModifiedEvent is logged.
+    let inbox = folder(&data, "alice", "inbox").await;
+    let before = data.current_change("alice").await.unwrap();
+    let change = data.set_folder_setting(&inbox, OOF, Some("<t:OofState>Enabled</t:OofState>")).await.unwrap();
+    assert!(change > before);
+    assert_eq!(data.user_setting("alice", OOF).await.unwrap().as_deref(), Some("<t:OofState>Enabled</t:OofState>"));
+    assert_eq!(folder(&data, "alice", "inbox").await.change_number, change);
+    let logged = data.changes_after("alice", before, Some(ObjectKind::Folder), 10).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!((logged[0].kind.as_str(), logged[0].object_id.as_str()), ("Modified", inbox.id.as_str()));
+    assert_eq!(Some(logged[0].folder_id.clone()), inbox.parent_id);
+    data.set_folder_setting(&inbox, OOF, None).await.unwrap();
+    assert_eq!(data.user_setting("alice", OOF).await.unwrap(), None);
+    // User configurations of a folder.
+    let cal = folder(&data, "alice", "calendar").await;
+    assert_eq!(data.user_configuration("alice", &cal.id, "WorkHours").await.unwrap(), None);
+    data.set_user_configuration(&cal, "WorkHours", Some("<x/>")).await.unwrap();
+    data.set_user_configuration(&cal, "WorkHours", Some("<y/>")).await.unwrap();
+    assert_eq!(data.user_configuration("alice", &cal.id, "WorkHours").await.unwrap().as_deref(), Some("<y/>"));
+    assert_eq!(data.user_configuration("alice", &inbox.id, "WorkHours").await.unwrap(), None);
+    data.set_user_configuration(&cal, "WorkHours", None).await.unwrap();
+    assert_eq!(data.user_configuration("alice", &cal.id, "WorkHours").await.unwrap(), None);
+    // The automatic reply goes once per sender until out of office is turned on again.
+    assert!(data.claim_oof_reply("alice", "Bob@Litwareinc.com").await.unwrap());
+    assert!(!data.claim_oof_reply("alice", "bob@litwareinc.com").await.unwrap());
+    assert!(data.claim_oof_reply("alice", "carol@litwareinc.com").await.unwrap());
+    assert!(data.claim_oof_reply("bob", "carol@litwareinc.com").await.unwrap());
+    assert!(data.claim_user_setting("alice", "x", "1").await.unwrap());
+    assert!(!data.claim_user_setting("alice", "x", "2").await.unwrap());
+    assert_eq!(data.user_setting("alice", "x").await.unwrap().as_deref(), Some("1"));
+    assert_eq!(data.reset_oof_replies("alice").await.unwrap(), 2);
+    assert!(data.claim_oof_reply("alice", "bob@litwareinc.com").await.unwrap());
+    assert!(!data.claim_oof_reply("bob", "carol@litwareinc.com").await.unwrap());
+
     // Server-wide settings: by prefix, replaced, all or nothing.
     assert!(server_settings_with(&store, "cas.").await.unwrap().is_empty());
     set_server_settings(&store, &[("cas.a", "1"), ("cas.b", ""), ("other", "x")]).await.unwrap();

@@ -84,6 +84,7 @@ async fn create(
         w.delete_attachments_of(&item.id).await?;
     }
     w.commit().await?;
+    super::auto_reply::after_delivery(ctx, &item, &recipients).await;
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);
         Ok(format!(
@@ -207,6 +208,9 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder_id: &str, now: i64) -> R
 pub(crate) struct Recipient {
     pub mailbox: String,
     pub inbox: Folder,
+    /// The recipient as the directory knows them (their automatic reply is sent as them).
+    pub smtp: String,
+    pub display_name: String,
 }
 
 /// Every To/Cc/Bcc address (typed or from MIME headers) must be a local mailbox.
@@ -250,7 +254,12 @@ pub(crate) async fn resolve_addresses(ctx: &Ctx<'_>, addrs: &[String]) -> Result
             .folder_by_name(&mailbox, "inbox")
             .await?
             .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The recipient's Inbox is missing."))?;
-        out.push(Recipient { mailbox, inbox });
+        out.push(Recipient {
+            mailbox,
+            inbox,
+            smtp: user.smtp_address.to_string(),
+            display_name: user.display_name.clone(),
+        });
     }
     Ok(out)
 }

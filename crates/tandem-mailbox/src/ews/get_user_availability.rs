@@ -1,8 +1,18 @@
 //! GetUserAvailability: free/busy from each mailbox's Calendar folder over the window (an
-//! indexed range query; recurring items are expanded into their occurrences). Details (subject, location) only for the caller's own mailbox, as
-//! Exchange's default calendar permission (AvailabilityOnly) gives others times only.
+//! indexed range query; recurring items are expanded into their occurrences). Details (subject,
+//! location) only for the caller's own mailbox, as Exchange's default calendar permission
+//! (AvailabilityOnly) gives others times only. WorkingHours are the mailbox's own, from the
+//! `WorkHours` configuration object of its Calendar (what Outlook and OWA write); Monday to
+//! Friday 08:00–17:00 UTC without one.
+//!
+//! Out of office shows as Exchange shows it: through calendar items whose LegacyFreeBusyStatus
+//! is OOF (BusyType OOF, digit 3 in MergedFreeBusy). The automatic-reply settings alone do not
+//! change free/busy in Exchange (free/busy is computed from appointments only, MS-OXOPFFB);
+//! OWA's "block my calendar" writes such an OOF item, and so can any client.
 
 use tandem_ews_proto::ops::get_user_availability::{Event, Request, render_error, render_view};
+use tandem_ews_proto::ops::get_user_configuration::Parts;
+use tandem_ews_proto::working_hours::WorkingHours;
 
 use super::{Ctx, EwsError};
 use crate::data;
@@ -49,8 +59,25 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             }
         }
         events.sort_by_key(|e| e.start);
-        out.push_str(&render_view(&req, &events));
+        let hours = working_hours(ctx, &mailbox, &calendar.id).await?;
+        out.push_str(&render_view(&req, &events, &hours));
     }
     out.push_str("</m:FreeBusyResponseArray></m:GetUserAvailabilityResponse>");
     Ok(out)
+}
+
+/// The name of the configuration object Outlook keeps working hours in.
+pub(crate) const WORK_HOURS: &str = "WorkHours";
+
+/// A mailbox's working hours: its WorkHours configuration, else the default.
+pub(crate) async fn working_hours(ctx: &Ctx<'_>, mailbox: &str, calendar_id: &str) -> Result<WorkingHours, EwsError> {
+    let stored = ctx.s.data.user_configuration(mailbox, calendar_id, WORK_HOURS).await?;
+    let parsed = stored.as_deref().and_then(Parts::from_stored).and_then(|p| p.xml_text()).and_then(|x| {
+        let h = WorkingHours::from_work_hours_xml(&x);
+        if h.is_none() {
+            tracing::debug!(mailbox, "the WorkHours configuration is not understood; the default applies");
+        }
+        h
+    });
+    Ok(parsed.unwrap_or_default())
 }

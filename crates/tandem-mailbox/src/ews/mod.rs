@@ -21,13 +21,16 @@ mod add_im_contact_to_group;
 mod add_im_group;
 mod add_new_im_contact_to_group;
 mod add_new_tel_uri_contact_to_group;
+mod auto_reply;
 mod convert_id;
 mod create_attachment;
 mod create_folder;
 mod create_item;
+mod create_user_configuration;
 mod delete_attachment;
 mod delete_folder;
 mod delete_item;
+mod delete_user_configuration;
 mod expand_dl;
 mod find_folder;
 mod find_item;
@@ -71,6 +74,7 @@ mod sync_folder_items;
 mod update_delegate;
 mod update_folder;
 mod update_item;
+mod update_user_configuration;
 
 /// A failure while serving one response message (or the whole request).
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +303,9 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call, slot: Option<cr
         Operation::UpdateDelegate(r) => update_delegate::handle(&ctx, r).await,
         Operation::RemoveDelegate(r) => remove_delegate::handle(&ctx, r).await,
         Operation::GetUserConfiguration(r) => get_user_configuration::handle(&ctx, r).await,
+        Operation::CreateUserConfiguration(r) => create_user_configuration::handle(&ctx, r).await,
+        Operation::UpdateUserConfiguration(r) => update_user_configuration::handle(&ctx, r).await,
+        Operation::DeleteUserConfiguration(r) => delete_user_configuration::handle(&ctx, r).await,
         Operation::ExpandDl(r) => expand_dl::handle(&ctx, r).await,
         Operation::GetMailTips(r) => get_mail_tips::handle(&ctx, r).await,
         Operation::GetImItemList(r) => get_im_item_list::handle(&ctx, r).await,
@@ -384,6 +391,9 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::UpdateDelegate(_) => "UpdateDelegate",
         Operation::RemoveDelegate(_) => "RemoveDelegate",
         Operation::GetUserConfiguration(_) => "GetUserConfiguration",
+        Operation::CreateUserConfiguration(_) => "CreateUserConfiguration",
+        Operation::UpdateUserConfiguration(_) => "UpdateUserConfiguration",
+        Operation::DeleteUserConfiguration(_) => "DeleteUserConfiguration",
         Operation::ExpandDl(_) => "ExpandDL",
         Operation::GetMailTips(_) => "GetMailTips",
         Operation::GetImItemList(_) => "GetImItemList",

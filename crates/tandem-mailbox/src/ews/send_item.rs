@@ -77,6 +77,7 @@ pub(crate) async fn send(ctx: &Ctx<'_>, id: &str, req: &Request) -> Result<(), E
         }
     }
     w.commit().await?;
+    super::auto_reply::after_delivery(ctx, &item, &recipients).await;
     Ok(())
 }
 

@@ -28,10 +28,14 @@ pub enum PresenceCommand {
         /// true: meetings do not show (out of office still does).
         #[arg(long)]
         disable_free_busy_info: Option<bool>,
-        /// hh:mm:ss, 00:00:01 to 01:00:00: how often out-of-office settings are re-read (the
-        /// calendar itself is pushed by the mailbox and needs no polling).
+        /// hh:mm:ss, 00:00:01 to 01:00:00: accepted and shown as Set-CsClientPolicy has it; the
+        /// Front End polls nothing (calendar, out of office and working hours are pushed).
         #[arg(long)]
         web_service_poll_interval: Option<String>,
+        /// true: watchers see "Off Work" (away) outside the user's working hours (the WorkHours
+        /// of their calendar, as Outlook sets them). Tandem's setting; off by default.
+        #[arg(long)]
+        enable_off_work_presence: Option<bool>,
         #[command(flatten)]
         location: Location,
     },
@@ -102,6 +106,7 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
             disable_meeting_subject_and_location,
             disable_free_busy_info,
             web_service_poll_interval,
+            enable_off_work_presence,
             location,
         } => {
             let key = identity_key(&location, &identity).await?;
@@ -110,6 +115,7 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
                 && disable_meeting_subject_and_location.is_none()
                 && disable_free_busy_info.is_none()
                 && poll.is_none()
+                && enable_off_work_presence.is_none()
             {
                 return Err(usage("nothing to set: pass at least one setting (see --help)"));
             }
@@ -120,6 +126,7 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
                 disable_meeting_subject_and_location,
                 disable_free_busy_info,
                 web_service_poll_seconds: poll,
+                enable_off_work_presence,
             };
             fe.set_client_policy(&row).await.context("saving the client policy")?;
             println!("client policy {key} saved; the running Front End applies it within a second");
@@ -140,7 +147,8 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
                            "DisableCalendarPresence": r.disable_calendar_presence,
                            "DisableMeetingSubjectAndLocation": r.disable_meeting_subject_and_location,
                            "DisableFreeBusyInfo": r.disable_free_busy_info,
-                           "WebServicePollInterval": r.web_service_poll_seconds.map(hms)})
+                           "WebServicePollInterval": r.web_service_poll_seconds.map(hms),
+                           "EnableOffWorkPresence": r.enable_off_work_presence})
                 })
                 .collect();
             if json {
@@ -148,7 +156,7 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
             }
             if shown.is_empty() {
                 println!(
-                    "no client policy set: calendar presence on, meeting subject and location hidden, out of office re-read every 00:05:00"
+                    "no client policy set: calendar presence on, meeting subject and location hidden, no Off Work outside working hours"
                 );
             }
             for v in &shown {
