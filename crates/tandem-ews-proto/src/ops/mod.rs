@@ -39,6 +39,7 @@ pub mod get_user_availability;
 pub mod get_user_configuration;
 pub mod get_user_oof_settings;
 pub mod im_items;
+pub mod get_user_photo;
 pub mod move_copy_folder;
 pub mod move_copy_item;
 pub mod remove_contact_from_im_list;
@@ -111,6 +112,7 @@ pub enum Operation {
     AddDistributionGroupToImList(add_distribution_group_to_im_list::Request),
     RemoveDistributionGroupFromImList(remove_distribution_group_from_im_list::Request),
     SetImListMigrationCompleted(set_im_list_migration_completed::Request),
+    GetUserPhoto(get_user_photo::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -121,7 +123,6 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
     "CreateUserConfiguration",
     "UpdateUserConfiguration",
     "DeleteUserConfiguration",
-    "GetUserPhoto",
     "GetInboxRules",
     "UpdateInboxRules",
     "ArchiveItem",
@@ -302,6 +303,7 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "SetImListMigrationCompleted" => {
             Operation::SetImListMigrationCompleted(set_im_list_migration_completed::Request::parse(op)?)
         }
+        "GetUserPhoto" => Operation::GetUserPhoto(get_user_photo::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -5,13 +5,17 @@
 //! the mailbox, so they are re-read every WebServicePollInterval (the client policy's setting,
 //! five minutes unless set) and at each change of the calendar. A failure at any hop drops the
 //! calendar state (presence falls back to the endpoints), is recorded, and the watch starts over
-//! after a backoff of 1 s doubling to 60 s.
+//! after a backoff of 1 s doubling to 60 s. The watch also asks GetUserPhoto whether the user has
+//! a photo, with the ETag of its last answer (so an unchanged photo is a short answer without
+//! the picture): when it starts, at each calendar change and at each WebServicePollInterval, as
+//! a photo change raises no mailbox event either; presence then points at the photo's REST URL.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_ews_client::Mailbox;
 use tandem_ews_proto::ops::find_item::{self, CalendarView};
+use tandem_ews_proto::ops::get_user_photo::{self, PhotoSize};
 use tandem_ews_proto::ops::subscribe;
 use tandem_ews_proto::types::{BaseShape, FolderRef, Shape};
 use tokio::sync::mpsc;
@@ -33,6 +37,12 @@ struct Snapshot {
     items: Vec<CalendarItem>,
     oof: Option<Oof>,
     read_at: i64,
+}
+
+/// What the watch last learnt of the user's photo: the ETag to send back, whether there is one.
+#[derive(Default)]
+struct PhotoState {
+    etag: Option<String>,
 }
 
 /// Why a watch ended its current round.
@@ -145,6 +155,8 @@ async fn follow(
         Err(e) => return End::Failed(e),
     };
     *backoff = BACKOFF_FIRST;
+    let mut photo = PhotoState::default();
+    check_photo(shared, aor, mailbox, &mut photo).await;
     let mut next = derive_and_publish(shared, aor, &snap);
     let (_, mut oof_poll) = shared.policy(aor);
     let mut oof_due = tokio::time::Instant::now() + oof_poll;
@@ -178,6 +190,7 @@ async fn follow(
             }
             _ = tokio::time::sleep_until(oof_due) => {
                 oof_due = tokio::time::Instant::now() + oof_poll;
+                check_photo(shared, aor, mailbox, &mut photo).await;
                 match read_oof(shared, mailbox).await {
                     Ok(o) if o != snap.oof => {
                         snap.oof = o;
@@ -194,6 +207,7 @@ async fn follow(
                         Ok(s) => snap = s,
                         Err(e) => return End::Failed(e),
                     }
+                    check_photo(shared, aor, mailbox, &mut photo).await;
                     next = derive_and_publish(shared, aor, &snap);
                 }
                 Some(Heard::Lost { gone: true, .. }) | None => return End::Resubscribe,
@@ -235,6 +249,43 @@ async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<Snapshot,
     let oof = read_oof(shared, mailbox).await?;
     tracing::debug!(user = aor, "calendar presence: read the calendar");
     Ok(Snapshot { items, oof, read_at: now })
+}
+
+/// The REST URL of a user's photo in the size Skype for Business clients show beside presence.
+pub(super) fn photo_url(mailbox: &Mailbox) -> String {
+    let mut email = String::new();
+    for b in mailbox.smtp.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => email.push(char::from(b)),
+            other => email.push_str(&format!("%{other:02X}")),
+        }
+    }
+    format!(
+        "{}/s/GetUserPhoto?email={email}&size={}",
+        mailbox.ews_url.trim_end_matches('/'),
+        PhotoSize::HR96x96.code()
+    )
+}
+
+/// Asks the mailbox whether the user has a photo (conditionally on the last ETag) and publishes
+/// its URL or its absence. A failure keeps what watchers see: the photo is not worth dropping
+/// the calendar state for, and the next check tries again.
+async fn check_photo(shared: &Shared, aor: &str, mailbox: &Mailbox, state: &mut PhotoState) {
+    let req = get_user_photo::Request::new(mailbox.smtp.clone(), PhotoSize::HR48x48);
+    match shared.connector.client().get_user_photo(mailbox, &req, state.etag.as_deref()).await {
+        Ok(None) => {
+            state.etag = None;
+            shared.publish_photo(aor, None);
+        }
+        Ok(Some(p)) => {
+            if p.has_changed || state.etag.is_none() {
+                metrics::counter!("tandem_presence_photo_changes_total").increment(1);
+            }
+            state.etag = p.etag.or(state.etag.take());
+            shared.publish_photo(aor, Some(photo_url(mailbox)));
+        }
+        Err(e) => tracing::debug!(user = aor, error = %e, "presence photo: GetUserPhoto failed; keeping what is shown"),
+    }
 }
 
 async fn read_oof(shared: &Shared, mailbox: &Mailbox) -> Result<Option<Oof>, ConnectorError> {
@@ -285,5 +336,14 @@ mod tests {
         d.fields.push(("IsCancelled".into(), "<t:IsCancelled>true</t:IsCancelled>".into()));
         assert!(calendar_item(&d).is_none());
         assert_eq!(element_text("<t:X/>"), "");
+    }
+
+    #[test]
+    fn the_photo_url_is_the_rest_form_under_the_ews_url() {
+        let m = Mailbox { smtp: "bob+x@litwareinc.com".into(), ews_url: "https://127.0.0.1:8443/EWS/Exchange.asmx".into() };
+        assert_eq!(
+            photo_url(&m),
+            "https://127.0.0.1:8443/EWS/Exchange.asmx/s/GetUserPhoto?email=bob%2Bx@litwareinc.com&size=HR96x96"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! The mailbox store's schema, in order: folders, items and counters (1), per-mailbox settings
-//! (2), the change log (3) and attachments (4). Binary columns are BLOB in SQLite and BYTEA in
+//! (2), the change log (3), attachments (4) and user photos (5). Binary columns are BLOB in SQLite and BYTEA in
 //! PostgreSQL; everything else is portable.
 
 use tandem_store::Migration;
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS, MIGRATION_PHOTOS];
 
 /// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
 macro_rules! schema {
@@ -126,4 +127,30 @@ pub(crate) const MIGRATION_ATTACHMENTS: Migration = Migration {
     name: "mailbox attachments",
     sqlite: attachments_schema!("BLOB"),
     postgres: attachments_schema!("BYTEA"),
+};
+
+/// User photos (Set-UserPhoto), one row per size of the current photo and of a preview.
+macro_rules! photos_schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_user_photos (
+        mailbox TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        pixels BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        changed_at BIGINT NOT NULL,
+        content ",
+            $blob,
+            " NOT NULL,
+        PRIMARY KEY (mailbox, kind, pixels)
+    )"
+        )
+    };
+}
+
+pub(crate) const MIGRATION_PHOTOS: Migration = Migration {
+    version: 5,
+    name: "mailbox user photos",
+    sqlite: photos_schema!("BLOB"),
+    postgres: photos_schema!("BYTEA"),
 };
