@@ -53,13 +53,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// p50 and p99 (ms) of `runs` GETs of `url`, each answered `want`.
-async fn latency(
-    http: &reqwest::Client,
-    a: &Args,
-    url: &str,
-    etag: Option<&str>,
-    want: u16,
-) -> (f64, f64, usize) {
+async fn latency(http: &reqwest::Client, a: &Args, url: &str, etag: Option<&str>, want: u16) -> (f64, f64, usize) {
     let get = || {
         let mut r = http.get(url).basic_auth(&a.user, Some(&a.password));
         if let Some(t) = etag {
@@ -105,11 +99,8 @@ async fn main() {
     std::fs::remove_dir_all(&dir).ok();
 
     let ca = reqwest::Certificate::from_pem(&std::fs::read(&a.ca).expect("CA file")).expect("CA");
-    let http = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
+    let http =
+        reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(30)).build().expect("client");
     let mut figures = serde_json::Map::new();
     figures.insert("upload_ms".into(), serde_json::json!(upload_ms));
     figures.insert("runs".into(), serde_json::json!(a.runs));

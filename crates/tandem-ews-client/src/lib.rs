@@ -361,7 +361,14 @@ impl EwsClient {
         let url = &mailbox.ews_url;
         let timeout = self.limits.timeout + Duration::from_secs(req.timeout_minutes.saturating_mul(60));
         let resp = self
-            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(OP), req.envelope(ops::CLIENT_VERSION), timeout, &[])
+            .send(
+                url,
+                Auth::ActAs(&mailbox.smtp),
+                &ops::soap_action(OP),
+                req.envelope(ops::CLIENT_VERSION),
+                timeout,
+                &[],
+            )
             .await?;
         let status = resp.status().as_u16();
         if status != 200 {

@@ -34,7 +34,9 @@ const JPEG_QUALITY: u8 = 90;
 pub enum PictureError {
     #[error("the file is empty; give a JPEG or PNG picture")]
     Empty,
-    #[error("the file is {size} bytes, more than the {max} bytes allowed; make it smaller (648×648 pixels is the largest size served)")]
+    #[error(
+        "the file is {size} bytes, more than the {max} bytes allowed; make it smaller (648×648 pixels is the largest size served)"
+    )]
     TooLarge { size: usize, max: usize },
     #[error("the file is not a JPEG or PNG picture (it starts with {start}); convert it to JPEG or PNG")]
     NotJpegOrPng { start: String },
@@ -149,20 +151,15 @@ fn resize_all(picture: &DynamicImage) -> Result<Vec<(u32, Vec<u8>)>, PictureErro
     if wanted.is_empty() {
         wanted.push(side);
     }
-    // The largest from the original, the others from it: one pass over a big picture.
+    // The largest from the original, the others from it: one pass over a big picture. Resizing
+    // goes through DynamicImage, whose code is compiled (and optimised) in the image crate.
     let largest = wanted.last().copied().unwrap_or(side);
-    let base = if largest == side {
-        square
-    } else {
-        image::imageops::resize(&square, largest, largest, image::imageops::FilterType::Lanczos3)
-    };
+    let square = DynamicImage::ImageRgb8(square);
+    let filter = image::imageops::FilterType::Lanczos3;
+    let base = if largest == side { square } else { square.resize_exact(largest, largest, filter) };
     let mut out = Vec::with_capacity(wanted.len());
     for p in wanted {
-        let img = if p == largest {
-            base.clone()
-        } else {
-            image::imageops::resize(&base, p, p, image::imageops::FilterType::Lanczos3)
-        };
+        let img = if p == largest { base.to_rgb8() } else { base.resize_exact(p, p, filter).to_rgb8() };
         out.push((p, jpeg(&img)?));
     }
     Ok(out)

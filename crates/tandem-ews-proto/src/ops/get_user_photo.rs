@@ -222,7 +222,9 @@ mod tests {
         assert_eq!(PhotoSize::parse("HR96X96"), Some(PhotoSize::HR96x96));
         assert_eq!(PhotoSize::parse("HR1024xN"), None);
         assert!(PhotoSize::ALL.windows(2).all(|w| w[0].pixels() < w[1].pixels()));
-        let bad = parse_op("<m:GetUserPhoto><m:Email>a@b.c</m:Email><m:SizeRequested>HR50x50</m:SizeRequested></m:GetUserPhoto>");
+        let bad = parse_op(
+            "<m:GetUserPhoto><m:Email>a@b.c</m:Email><m:SizeRequested>HR50x50</m:SizeRequested></m:GetUserPhoto>",
+        );
         assert_eq!(bad.unwrap_err().code, ResponseCode::ErrorSchemaValidation);
         let none = parse_op("<m:GetUserPhoto><m:SizeRequested>HR48x48</m:SizeRequested></m:GetUserPhoto>");
         assert_eq!(none.unwrap_err().code, ResponseCode::ErrorSchemaValidation);

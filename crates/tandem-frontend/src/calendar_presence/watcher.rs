@@ -260,11 +260,7 @@ pub(super) fn photo_url(mailbox: &Mailbox) -> String {
             other => email.push_str(&format!("%{other:02X}")),
         }
     }
-    format!(
-        "{}/s/GetUserPhoto?email={email}&size={}",
-        mailbox.ews_url.trim_end_matches('/'),
-        PhotoSize::HR96x96.code()
-    )
+    format!("{}/s/GetUserPhoto?email={email}&size={}", mailbox.ews_url.trim_end_matches('/'), PhotoSize::HR96x96.code())
 }
 
 /// Asks the mailbox whether the user has a photo (conditionally on the last ETag) and publishes
@@ -340,7 +336,8 @@ mod tests {
 
     #[test]
     fn the_photo_url_is_the_rest_form_under_the_ews_url() {
-        let m = Mailbox { smtp: "bob+x@litwareinc.com".into(), ews_url: "https://127.0.0.1:8443/EWS/Exchange.asmx".into() };
+        let m =
+            Mailbox { smtp: "bob+x@litwareinc.com".into(), ews_url: "https://127.0.0.1:8443/EWS/Exchange.asmx".into() };
         assert_eq!(
             photo_url(&m),
             "https://127.0.0.1:8443/EWS/Exchange.asmx/s/GetUserPhoto?email=bob%2Bx@litwareinc.com&size=HR96x96"

@@ -92,7 +92,10 @@ async fn rest_answer(
     if_none_match: Option<&str>,
     head: bool,
 ) -> Response {
-    let bad = |why: &str| (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n")).into_response();
+    let bad = |why: &str| {
+        (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{why}\n"))
+            .into_response()
+    };
     if uri.query().is_some_and(|q| q.len() > MAX_QUERY) {
         return bad("the query is too long");
     }
@@ -107,7 +110,11 @@ async fn rest_answer(
         None => DEFAULT_SIZE,
         Some(code) => match PhotoSize::parse(code) {
             Some(size) => size,
-            None => return bad("size must be one of HR48x48, HR64x64, HR96x96, HR120x120, HR240x240, HR360x360, HR432x432, HR504x504, HR648x648"),
+            None => {
+                return bad(
+                    "size must be one of HR48x48, HR64x64, HR96x96, HR120x120, HR240x240, HR360x360, HR432x432, HR504x504, HR648x648",
+                );
+            }
         },
     };
     let photo = match lookup(s, caller, email, size).await {
@@ -118,7 +125,8 @@ async fn rest_answer(
         }
     };
     let Some(p) = photo else {
-        return (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "no photo\n").into_response();
+        return (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "no photo\n")
+            .into_response();
     };
     let tag = etag_header(&p);
     let builder = Response::builder()

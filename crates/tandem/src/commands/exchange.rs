@@ -482,7 +482,9 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
                     picture.etag
                 );
                 if preview {
-                    println!("shown only to {identity} until `tandem exchange set-user-photo --identity {identity} --save`");
+                    println!(
+                        "shown only to {identity} until `tandem exchange set-user-photo --identity {identity} --save`"
+                    );
                 }
             } else if save {
                 if !photos::save_preview(&store, &mailbox).await.context("saving the preview")? {
@@ -512,7 +514,8 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
             let cfg = location.config()?;
             let mailbox = photo_mailbox(&cfg, &identity).await?;
             let store = mbx_store(&cfg).await?;
-            let info = tandem_mailbox::photos::user_photo(&store, &mailbox, preview).await.context("reading the photo")?;
+            let info =
+                tandem_mailbox::photos::user_photo(&store, &mailbox, preview).await.context("reading the photo")?;
             let Some(info) = info else {
                 let what = if preview { "preview photo" } else { "photo" };
                 return Err(usage(format!("--identity {identity}: the user has no {what}")));
