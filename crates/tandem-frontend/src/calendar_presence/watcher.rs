@@ -123,6 +123,9 @@ async fn round(
         Ok(m) => m,
         Err(e) => return End::Failed(e),
     };
+    // The photo first: it does not depend on the calendar, so a failing calendar read keeps it.
+    let mut photo = PhotoState::default();
+    check_photo(shared, aor, &mailbox, &mut photo).await;
     let req = subscribe::Request::streaming(vec![FolderRef::distinguished("calendar")], EVENT_TYPES);
     let sub = match client.subscribe(&mailbox, &req).await {
         Ok(s) => s,
@@ -131,7 +134,7 @@ async fn round(
     // The hub reads the subscription over a connection it shares with other watches.
     let (tx, mut heard) = mpsc::channel(1);
     shared.hub.add(&sub.id, &mailbox, tx);
-    let result = follow(shared, aor, &mailbox, &mut heard, pokes, stop, backoff).await;
+    let result = follow(shared, aor, &mailbox, &mut heard, pokes, stop, backoff, &mut photo).await;
     shared.hub.remove(&sub.id);
     if matches!(result, End::Stopped | End::Again) {
         // Best effort: the mailbox drops streaming subscriptions nobody reads anyway.
@@ -140,6 +143,7 @@ async fn round(
     result
 }
 
+#[allow(clippy::too_many_arguments)] // the watch's state, passed down from `round`
 async fn follow(
     shared: &Shared,
     aor: &str,
@@ -148,6 +152,7 @@ async fn follow(
     pokes: &mut mpsc::Receiver<()>,
     stop: &CancellationToken,
     backoff: &mut Duration,
+    photo: &mut PhotoState,
 ) -> End {
     // Subscribed before this read: a change after it is in the subscription's events.
     let mut snap = match read(shared, aor, mailbox).await {
@@ -155,8 +160,6 @@ async fn follow(
         Err(e) => return End::Failed(e),
     };
     *backoff = BACKOFF_FIRST;
-    let mut photo = PhotoState::default();
-    check_photo(shared, aor, mailbox, &mut photo).await;
     let mut next = derive_and_publish(shared, aor, &snap);
     let (_, mut oof_poll) = shared.policy(aor);
     let mut oof_due = tokio::time::Instant::now() + oof_poll;
@@ -190,7 +193,7 @@ async fn follow(
             }
             _ = tokio::time::sleep_until(oof_due) => {
                 oof_due = tokio::time::Instant::now() + oof_poll;
-                check_photo(shared, aor, mailbox, &mut photo).await;
+                check_photo(shared, aor, mailbox, photo).await;
                 match read_oof(shared, mailbox).await {
                     Ok(o) if o != snap.oof => {
                         snap.oof = o;
@@ -207,7 +210,7 @@ async fn follow(
                         Ok(s) => snap = s,
                         Err(e) => return End::Failed(e),
                     }
-                    check_photo(shared, aor, mailbox, &mut photo).await;
+                    check_photo(shared, aor, mailbox, photo).await;
                     next = derive_and_publish(shared, aor, &snap);
                 }
                 Some(Heard::Lost { gone: true, .. }) | None => return End::Resubscribe,
