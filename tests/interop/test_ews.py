@@ -358,7 +358,7 @@ def test_bad_input_gets_ews_errors(deployment, alice):
     assert response_codes(soap(deployment, get.format(unknown)).text) == ["ErrorItemNotFound"]
     folder_as_item = alice.inbox.id
     assert response_codes(soap(deployment, get.format(folder_as_item)).text) == ["ErrorItemNotFound"]
-    r = soap(deployment, "<m:GetUserPhoto><m:Email>x</m:Email><m:SizeRequested>HR48x48</m:SizeRequested></m:GetUserPhoto>")
+    r = soap(deployment, "<m:GetRoomLists/>")
     assert response_codes(r.text) == ["ErrorInvalidOperation"]
     r = soap(deployment, "<m:NoSuchOperation/>")
     assert r.status_code == 500 and "ErrorInvalidRequest" in r.text

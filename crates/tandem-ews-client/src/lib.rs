@@ -19,6 +19,7 @@ use tandem_ews_proto::ops::create_item::{self, ItemData};
 use tandem_ews_proto::ops::get_events::{self, UnsubscribeRequest};
 use tandem_ews_proto::ops::get_user_availability::{self, FreeBusy};
 use tandem_ews_proto::ops::get_user_oof_settings::{self, OofSettings};
+use tandem_ews_proto::ops::get_user_photo;
 use tandem_ews_proto::ops::subscribe::{self, Subscription};
 use tandem_ews_proto::ops::{
     self, BuildRequest, add_new_im_contact_to_group, delete_item, find_item, get_folder, get_im_item_list, get_item,
@@ -62,6 +63,16 @@ impl Default for Limits {
 }
 
 /// A user's mailbox as Autodiscover found it (or as the caller already knows it).
+/// A GetUserPhoto answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPhoto {
+    /// The answer's ETag header, to send back in `If-None-Match`.
+    pub etag: Option<String>,
+    pub has_changed: bool,
+    /// The JPEG, when it changed.
+    pub picture: Option<Vec<u8>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailbox {
     pub smtp: String,
@@ -132,6 +143,7 @@ impl EwsClient {
         action: &str,
         body: String,
         timeout: Duration,
+        headers: &[(&str, &str)],
     ) -> Result<reqwest::Response, EwsClientError> {
         let token = match auth {
             Auth::ActAs(smtp) => {
@@ -153,6 +165,9 @@ impl EwsClient {
             .header("Content-Type", "text/xml; charset=utf-8")
             .header("SOAPAction", action)
             .body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.bearer_auth(&*t);
         }
@@ -200,7 +215,7 @@ impl EwsClient {
         let url = &mailbox.ews_url;
         let body = req.envelope(ops::CLIENT_VERSION);
         let resp = self
-            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(R::OPERATION), body, self.limits.timeout)
+            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(R::OPERATION), body, self.limits.timeout, &[])
             .await?;
         self.answer(url, R::OPERATION, resp).await
     }
@@ -222,6 +237,7 @@ impl EwsClient {
                 &action,
                 req.envelope(Some(autodiscover_url)),
                 self.limits.timeout,
+                &[],
             )
             .await?;
         let text = self.answer(autodiscover_url, OP, resp).await?;
@@ -345,7 +361,14 @@ impl EwsClient {
         let url = &mailbox.ews_url;
         let timeout = self.limits.timeout + Duration::from_secs(req.timeout_minutes.saturating_mul(60));
         let resp = self
-            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(OP), req.envelope(ops::CLIENT_VERSION), timeout)
+            .send(
+                url,
+                Auth::ActAs(&mailbox.smtp),
+                &ops::soap_action(OP),
+                req.envelope(ops::CLIENT_VERSION),
+                timeout,
+                &[],
+            )
             .await?;
         let status = resp.status().as_u16();
         if status != 200 {
@@ -367,6 +390,32 @@ impl EwsClient {
         let doc = reply::parse(&text).map_err(EwsClientError::reply("GetUserAvailability"))?;
         get_user_availability::parse_response(&doc, req.bias_minutes)
             .map_err(EwsClientError::reply("GetUserAvailability"))
+    }
+
+    /// GetUserPhoto (SOAP) acting as the mailbox's user: `None` when the user has no photo
+    /// (ErrorItemNotFound); with `if_none_match` (an ETag from an earlier answer) an unchanged
+    /// photo comes back with `has_changed` false and no picture.
+    pub async fn get_user_photo(
+        &self,
+        mailbox: &Mailbox,
+        req: &get_user_photo::Request,
+        if_none_match: Option<&str>,
+    ) -> Result<Option<UserPhoto>, EwsClientError> {
+        const OP: &str = "GetUserPhoto";
+        let url = &mailbox.ews_url;
+        let headers: Vec<(&str, &str)> = if_none_match.map(|t| ("If-None-Match", t)).into_iter().collect();
+        let body = req.envelope(ops::CLIENT_VERSION);
+        let resp = self
+            .send(url, Auth::ActAs(&mailbox.smtp), &ops::soap_action(OP), body, self.limits.timeout, &headers)
+            .await?;
+        let etag = resp.headers().get("ETag").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = self.answer(url, OP, resp).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
+        match get_user_photo::parse_response(&doc).map_err(EwsClientError::reply(OP))? {
+            Ok(photo) => Ok(Some(UserPhoto { etag, has_changed: photo.has_changed, picture: photo.picture })),
+            Err(e) if e.code == "ErrorItemNotFound" => Ok(None),
+            Err(e) => Err(EwsClientError::message(OP)(e)),
+        }
     }
 
     /// GetUserOofSettings of `address` (the caller's own mailbox, or one it may read).
@@ -438,7 +487,7 @@ impl EwsClient {
             }
         };
         let auth = bearer.map_or(Auth::Anonymous, Auth::Bearer);
-        let resp = self.send(url, auth, &action, body, self.limits.timeout).await?;
+        let resp = self.send(url, auth, &action, body, self.limits.timeout, &[]).await?;
         let diagnostics = resp.headers().get("x-ms-diagnostics").and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(ProbeAnswer { status: resp.status().as_u16(), diagnostics })
     }

@@ -30,6 +30,7 @@ mod data;
 mod ews;
 mod offload;
 mod throttle;
+pub mod photos;
 
 pub use data::DataError;
 
@@ -131,6 +132,7 @@ fn router(shared: AppState) -> Router {
         .route(paths::EWS, axum::routing::any(dispatch))
         .route(paths::AUTODISCOVER_SVC, axum::routing::any(dispatch))
         .route(paths::AUTODISCOVER_XML, axum::routing::any(dispatch))
+        .route(PHOTO_REST, axum::routing::any(dispatch))
         .fallback(dispatch)
         .with_state(shared)
         .layer(axum::middleware::from_fn(autodiscover::advertise_endpoints))
@@ -168,18 +170,25 @@ pub async fn start(
     Ok(RunningMailbox { https_addr, store })
 }
 
+/// The REST form of GetUserPhoto, below the EWS URL (`…/Exchange.asmx/s/GetUserPhoto`).
+pub const PHOTO_REST: &str = "/EWS/Exchange.asmx/s/GetUserPhoto";
+
 /// Which service a path names (compared without case, as IIS does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
     Ews,
     AutodiscoverSoap,
     AutodiscoverPox,
+    /// `GET …/Exchange.asmx/s/GetUserPhoto?email=…&size=…`
+    PhotoRest,
 }
 
 pub(crate) fn service_of(path: &str) -> Option<Service> {
     let p = path.trim_end_matches('/').to_ascii_lowercase();
     if p == paths::EWS.to_ascii_lowercase() {
         Some(Service::Ews)
+    } else if p == PHOTO_REST.to_ascii_lowercase() {
+        Some(Service::PhotoRest)
     } else if p == paths::AUTODISCOVER_SVC {
         Some(Service::AutodiscoverSoap)
     } else if p == paths::AUTODISCOVER_XML {
@@ -196,6 +205,8 @@ pub(crate) struct Call {
     /// The partner application when the caller came with a server-to-server token.
     pub partner: Option<String>,
     pub body: Bytes,
+    /// The request's `If-None-Match` (GetUserPhoto answers an unchanged photo without it).
+    pub if_none_match: Option<String>,
 }
 
 impl Call {
@@ -236,6 +247,14 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
             }
         },
     };
+    let if_none_match = parts.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if service == Service::PhotoRest {
+        if method != Method::GET && method != Method::HEAD {
+            return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], "").into_response();
+        }
+        return ews::get_user_photo::rest(&s, &user, &parts.uri, if_none_match.as_deref(), method == Method::HEAD)
+            .await;
+    }
     if method == Method::GET || method == Method::HEAD {
         // DavMail probes the EWS URL with GET and needs 401 or 200; a signed-in GET gets a page.
         return (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "Tandem Mailbox\n")
@@ -266,11 +285,12 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
             return xml_response(StatusCode::PAYLOAD_TOO_LARGE, fault);
         }
     };
-    let call = Call { user, partner, body };
+    let call = Call { user, partner, body, if_none_match };
     match service {
         Service::AutodiscoverSoap => autodiscover::soap(&s, call).await,
         Service::AutodiscoverPox => autodiscover::pox::handle(&s, call).await,
         Service::Ews => ews::handle(&s, call, slot).await,
+        Service::PhotoRest => StatusCode::METHOD_NOT_ALLOWED.into_response(),
     }
 }
 
@@ -324,5 +344,6 @@ mod tests {
         assert_eq!(service_of("/Autodiscover/Autodiscover.xml"), Some(Service::AutodiscoverPox));
         assert_eq!(service_of("/AutoDiscover/AutoDiscover.svc"), Some(Service::AutodiscoverSoap));
         assert_eq!(service_of("/owa"), None);
+        assert_eq!(service_of("/ews/Exchange.asmx/s/GetUserPhoto"), Some(Service::PhotoRest));
     }
 }

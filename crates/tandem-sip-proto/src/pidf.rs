@@ -161,6 +161,17 @@ pub fn render(entity: &str, summary: &PresenceSummary) -> Vec<u8> {
 /// A PIDF document whose RPID activity is `activity` (such as `meeting` or `vacation`, which the
 /// server derives from the calendar) instead of the one the availability implies.
 pub fn render_activity(entity: &str, summary: &PresenceSummary, activity: Option<&str>) -> Vec<u8> {
+    render_person(entity, summary, activity, None)
+}
+
+/// [`render_activity`] with an RPID `status-icon` (RFC 4480 §3.10) on the person: the URL of an
+/// image that represents the presentity (the user's photo).
+pub fn render_person(
+    entity: &str,
+    summary: &PresenceSummary,
+    activity: Option<&str>,
+    status_icon: Option<&str>,
+) -> Vec<u8> {
     let basic = if summary.availability.is_open() { "open" } else { "closed" };
     let mut doc = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -172,6 +183,9 @@ pub fn render_activity(entity: &str, summary: &PresenceSummary, activity: Option
     doc.push_str("<dm:person id=\"p\">");
     if let Some(a) = activity.filter(|_| summary.availability.is_open()).or(summary.availability.activity()) {
         doc.push_str(&format!("<rpid:activities><rpid:{a}/></rpid:activities>"));
+    }
+    if let Some(icon) = status_icon {
+        doc.push_str(&format!("<rpid:status-icon>{}</rpid:status-icon>", escape(icon)));
     }
     doc.push_str("</dm:person>\n");
     if let Some(n) = &summary.note {
@@ -216,6 +230,16 @@ mod tests {
         let off = PresenceSummary { availability: Availability::Offline, note: Some("On leave".into()) };
         let doc = String::from_utf8(render_activity("sip:bob@x.com", &off, Some("vacation"))).unwrap();
         assert!(doc.contains("<basic>closed</basic>") && !doc.contains("vacation"), "{doc}");
+    }
+
+    #[test]
+    fn the_status_icon_is_on_the_person_and_escaped() {
+        let s = PresenceSummary { availability: Availability::Available, note: None };
+        let url = "https://mail.x.com/EWS/Exchange.asmx/s/GetUserPhoto?email=bob@x.com&size=HR96x96";
+        let doc = String::from_utf8(render_person("sip:bob@x.com", &s, None, Some(url))).unwrap();
+        assert!(doc.contains("<dm:person id=\"p\"><rpid:status-icon>https://mail.x.com/EWS/Exchange.asmx/s/GetUserPhoto?email=bob@x.com&amp;size=HR96x96</rpid:status-icon></dm:person>"), "{doc}");
+        assert_eq!(parse(doc.as_bytes()).unwrap(), s);
+        assert!(!String::from_utf8(render_activity("sip:bob@x.com", &s, None)).unwrap().contains("status-icon"));
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod get_streaming_events;
 pub mod get_user_availability;
 pub mod get_user_configuration;
 pub mod get_user_oof_settings;
+pub mod get_user_photo;
 pub mod im_items;
 pub mod move_copy_folder;
 pub mod move_copy_item;
@@ -118,6 +119,7 @@ pub enum Operation {
     AddDistributionGroupToImList(add_distribution_group_to_im_list::Request),
     RemoveDistributionGroupFromImList(remove_distribution_group_from_im_list::Request),
     SetImListMigrationCompleted(set_im_list_migration_completed::Request),
+    GetUserPhoto(get_user_photo::Request),
     /// An EWS operation this server does not implement: answered with ErrorInvalidOperation
     /// in the operation's own response element.
     NotImplemented(&'static str),
@@ -125,7 +127,6 @@ pub enum Operation {
 
 /// EWS operations Tandem knows by name but does not implement (yet).
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "GetUserPhoto",
     "GetInboxRules",
     "UpdateInboxRules",
     "ArchiveItem",
@@ -309,6 +310,7 @@ fn parse_operation(op: Node<'_, '_>) -> Result<Operation, ProtoError> {
         "SetImListMigrationCompleted" => {
             Operation::SetImListMigrationCompleted(set_im_list_migration_completed::Request::parse(op)?)
         }
+        "GetUserPhoto" => Operation::GetUserPhoto(get_user_photo::Request::parse(op)?),
         other => match NOT_IMPLEMENTED.iter().find(|n| **n == other) {
             Some(n) => Operation::NotImplemented(n),
             None => {

@@ -11,6 +11,8 @@
 //! manager that starts and stops watches and records what is shown for `tandem cs get-presence`.
 //! When the mailbox cannot be reached, a user's calendar state is dropped, so presence falls back
 //! to what the endpoints publish, and the failure is recorded (integration status, metrics).
+//! The same watch learns whether the user has a photo (GetUserPhoto with the ETag it last got,
+//! so an unchanged photo costs a short answer) and points presence at it (RPID status-icon).
 
 pub(crate) mod contact_list;
 pub mod derive;
@@ -76,6 +78,8 @@ impl Watch {
 struct Entry {
     now: CalendarNow,
     watch: Watch,
+    /// The REST URL of the user's HR96x96 photo, when the mailbox has one (RPID status-icon).
+    photo: Option<String>,
 }
 
 /// What the calendar says for each watched user, read by SIP presence when it builds a NOTIFY.
@@ -94,6 +98,20 @@ impl Board {
         self.lock().get(aor).map(|e| e.now.clone()).unwrap_or_default()
     }
 
+    /// The URL of `aor`'s photo, when the mailbox last said it has one.
+    pub fn photo_for(&self, aor: &str) -> Option<String> {
+        self.lock().get(aor).and_then(|e| e.photo.clone())
+    }
+
+    /// Sets a user's photo URL; true when it changed.
+    fn set_photo(&self, aor: &str, photo: Option<String>) -> bool {
+        let mut users = self.lock();
+        let e = users.entry(aor.to_owned()).or_default();
+        let changed = e.photo != photo;
+        e.photo = photo;
+        changed
+    }
+
     fn watch_of(&self, aor: &str) -> Option<Watch> {
         self.lock().get(aor).map(|e| e.watch.clone())
     }
@@ -109,7 +127,7 @@ impl Board {
     }
 
     fn remove(&self, aor: &str) -> bool {
-        self.lock().remove(aor).is_some_and(|e| e.now != CalendarNow::default())
+        self.lock().remove(aor).is_some_and(|e| e.now != CalendarNow::default() || e.photo.is_some())
     }
 
     /// How many watches are in each state: (watching, failing).
@@ -185,6 +203,13 @@ impl Shared {
             tracing::warn!(user = aor, error = %e, "calendar presence: the mailbox watch failed; retrying");
         }
         if self.core.presence.calendar.set(aor, now, watch) {
+            self.core.calendar_changed(aor);
+        }
+    }
+
+    /// Records whether a user has a photo (its URL) and, when that changed, notifies watchers.
+    pub(crate) fn publish_photo(&self, aor: &str, photo: Option<String>) {
+        if self.core.presence.calendar.set_photo(aor, photo) {
             self.core.calendar_changed(aor);
         }
     }
@@ -446,5 +471,10 @@ mod tests {
         assert_eq!(b.counts(), (1, 0));
         assert!(b.remove("sip:a@x"));
         assert_eq!(b.now_for("sip:a@x"), CalendarNow::default());
+        assert!(b.set_photo("sip:a@x", Some("https://m/p".into())));
+        assert!(!b.set_photo("sip:a@x", Some("https://m/p".into())));
+        assert!(!b.set("sip:a@x", CalendarNow::default(), Watch::Watching));
+        assert_eq!(b.photo_for("sip:a@x").as_deref(), Some("https://m/p"));
+        assert!(b.remove("sip:a@x"));
     }
 }

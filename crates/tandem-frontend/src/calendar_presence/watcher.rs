@@ -8,7 +8,11 @@
 //! of their parent, msgfolderroot, so nothing is polled. Between changes a timer fires at the next
 //! meeting start or end (or OOF window, or working-hours boundary), which needs no EWS call at
 //! all. A failure at any hop drops the calendar state (presence falls back to the endpoints), is
-//! recorded, and the watch starts over after a backoff of 1 s doubling to 60 s.
+//! recorded, and the watch starts over after a backoff of 1 s doubling to 60 s. The watch also asks
+//! GetUserPhoto whether the user has a photo, with the ETag of its last answer (so an unchanged
+//! photo is a short answer without the picture): when it starts, at each change and at each
+//! WebServicePollInterval, as a photo change raises no mailbox event; presence then points at
+//! the photo's REST URL.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +20,7 @@ use std::time::Duration;
 use tandem_ews_client::Mailbox;
 use tandem_ews_proto::ops::find_item::{self, CalendarView};
 use tandem_ews_proto::ops::get_user_availability::{self, View};
+use tandem_ews_proto::ops::get_user_photo::{self, PhotoSize};
 use tandem_ews_proto::ops::subscribe;
 use tandem_ews_proto::types::{BaseShape, FolderRef, Shape};
 use tandem_ews_proto::working_hours::WorkingHours;
@@ -40,6 +45,12 @@ struct Snapshot {
     /// Read only while the policy shows Off Work.
     hours: Option<WorkingHours>,
     read_at: i64,
+}
+
+/// What the watch last learnt of the user's photo: the ETag to send back, whether there is one.
+#[derive(Default)]
+struct PhotoState {
+    etag: Option<String>,
 }
 
 /// Why a watch ended its current round.
@@ -120,6 +131,9 @@ async fn round(
         Ok(m) => m,
         Err(e) => return End::Failed(e),
     };
+    // The photo first: it does not depend on the calendar, so a failing calendar read keeps it.
+    let mut photo = PhotoState::default();
+    check_photo(shared, aor, &mailbox, &mut photo).await;
     let folders = vec![FolderRef::distinguished("calendar"), FolderRef::distinguished("msgfolderroot")];
     let req = subscribe::Request::streaming(folders, EVENT_TYPES);
     let sub = match client.subscribe(&mailbox, &req).await {
@@ -129,7 +143,7 @@ async fn round(
     // The hub reads the subscription over a connection it shares with other watches.
     let (tx, mut heard) = mpsc::channel(1);
     shared.hub.add(&sub.id, &mailbox, tx);
-    let result = follow(shared, aor, &mailbox, &mut heard, pokes, stop, backoff).await;
+    let result = follow(shared, aor, &mailbox, &mut heard, pokes, stop, backoff, &mut photo).await;
     shared.hub.remove(&sub.id);
     if matches!(result, End::Stopped | End::Again) {
         // Best effort: the mailbox drops streaming subscriptions nobody reads anyway.
@@ -138,6 +152,7 @@ async fn round(
     result
 }
 
+#[allow(clippy::too_many_arguments)] // the watch's state, passed down from `round`
 async fn follow(
     shared: &Shared,
     aor: &str,
@@ -146,6 +161,7 @@ async fn follow(
     pokes: &mut mpsc::Receiver<()>,
     stop: &CancellationToken,
     backoff: &mut Duration,
+    photo: &mut PhotoState,
 ) -> End {
     // Subscribed before this read: a change after it is in the subscription's events.
     let mut snap = match read(shared, aor, mailbox).await {
@@ -154,6 +170,8 @@ async fn follow(
     };
     *backoff = BACKOFF_FIRST;
     let mut next = derive_and_publish(shared, aor, &snap);
+    let (_, mut photo_poll) = shared.policy(aor);
+    let mut photo_due = tokio::time::Instant::now() + photo_poll;
     loop {
         let timer = next.map(until);
         tokio::select! {
@@ -162,10 +180,12 @@ async fn follow(
                 if p.is_none() {
                     return End::Stopped;
                 }
-                let (policy, _) = shared.policy(aor);
+                let (policy, poll) = shared.policy(aor);
                 if policy.disable_calendar_presence {
                     return End::Again;
                 }
+                photo_poll = poll;
+                photo_due = tokio::time::Instant::now() + photo_poll;
                 if policy.enable_off_work_presence && snap.hours.is_none() {
                     match read(shared, aor, mailbox).await {
                         Ok(s) => snap = s,
@@ -186,6 +206,11 @@ async fn follow(
                 metrics::counter!("tandem_calendar_presence_timers_total").increment(1);
                 next = derive_and_publish(shared, aor, &snap);
             }
+            _ = tokio::time::sleep_until(photo_due) => {
+                // A photo change raises no mailbox event: asked again each WebServicePollInterval.
+                photo_due = tokio::time::Instant::now() + photo_poll;
+                check_photo(shared, aor, mailbox, photo).await;
+            }
             h = heard.recv() => match h {
                 Some(Heard::Changed) => {
                     metrics::counter!("tandem_calendar_presence_changes_total").increment(1);
@@ -193,6 +218,7 @@ async fn follow(
                         Ok(s) => snap = s,
                         Err(e) => return End::Failed(e),
                     }
+                    check_photo(shared, aor, mailbox, photo).await;
                     next = derive_and_publish(shared, aor, &snap);
                 }
                 Some(Heard::Lost { gone: true, .. }) | None => return End::Resubscribe,
@@ -251,6 +277,39 @@ async fn read_hours(shared: &Shared, mailbox: &Mailbox, now: i64) -> Result<Work
     Ok(views.into_iter().find_map(|v| v.ok()).and_then(|v| v.working_hours).unwrap_or_default())
 }
 
+/// The REST URL of a user's photo in the size Skype for Business clients show beside presence.
+pub(super) fn photo_url(mailbox: &Mailbox) -> String {
+    let mut email = String::new();
+    for b in mailbox.smtp.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => email.push(char::from(b)),
+            other => email.push_str(&format!("%{other:02X}")),
+        }
+    }
+    format!("{}/s/GetUserPhoto?email={email}&size={}", mailbox.ews_url.trim_end_matches('/'), PhotoSize::HR96x96.code())
+}
+
+/// Asks the mailbox whether the user has a photo (conditionally on the last ETag) and publishes
+/// its URL or its absence. A failure keeps what watchers see: the photo is not worth dropping
+/// the calendar state for, and the next check tries again.
+async fn check_photo(shared: &Shared, aor: &str, mailbox: &Mailbox, state: &mut PhotoState) {
+    let req = get_user_photo::Request::new(mailbox.smtp.clone(), PhotoSize::HR48x48);
+    match shared.connector.client().get_user_photo(mailbox, &req, state.etag.as_deref()).await {
+        Ok(None) => {
+            state.etag = None;
+            shared.publish_photo(aor, None);
+        }
+        Ok(Some(p)) => {
+            if p.has_changed || state.etag.is_none() {
+                metrics::counter!("tandem_presence_photo_changes_total").increment(1);
+            }
+            state.etag = p.etag.or(state.etag.take());
+            shared.publish_photo(aor, Some(photo_url(mailbox)));
+        }
+        Err(e) => tracing::debug!(user = aor, error = %e, "presence photo: GetUserPhoto failed; keeping what is shown"),
+    }
+}
+
 async fn read_oof(shared: &Shared, mailbox: &Mailbox) -> Result<Option<Oof>, ConnectorError> {
     let o = shared.connector.client().get_user_oof_settings(mailbox, &mailbox.smtp).await.map_err(at(Hop::Ews))?;
     Ok(Some(Oof { state: o.state, window: o.duration, internal_reply: o.internal_reply }))
@@ -299,5 +358,15 @@ mod tests {
         d.fields.push(("IsCancelled".into(), "<t:IsCancelled>true</t:IsCancelled>".into()));
         assert!(calendar_item(&d).is_none());
         assert_eq!(element_text("<t:X/>"), "");
+    }
+
+    #[test]
+    fn the_photo_url_is_the_rest_form_under_the_ews_url() {
+        let m =
+            Mailbox { smtp: "bob+x@litwareinc.com".into(), ews_url: "https://127.0.0.1:8443/EWS/Exchange.asmx".into() };
+        assert_eq!(
+            photo_url(&m),
+            "https://127.0.0.1:8443/EWS/Exchange.asmx/s/GetUserPhoto?email=bob%2Bx@litwareinc.com&size=HR96x96"
+        );
     }
 }

@@ -582,7 +582,8 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
             } else {
                 // The endpoints' publications combined with the calendar.
                 let shown = crate::calendar_presence::shown(core, &built.target);
-                pidf::render_activity(&built.target, &shown.summary, shown.activity)
+                let photo = core.presence.calendar.photo_for(&built.target);
+                pidf::render_person(&built.target, &shown.summary, shown.activity, photo.as_deref())
             };
             ("application/pidf+xml".to_owned(), body)
         }

@@ -431,6 +431,42 @@ async fn battery(db: &TestDatabase) {
     cas.sort();
     assert_eq!(cas, [("cas.a".to_owned(), "2".to_owned()), ("cas.b".to_owned(), String::new())]);
     assert_eq!(store.setting("other").await.unwrap().as_deref(), Some("x"));
+
+    photo_battery(&store).await;
+}
+
+/// User photos: sizes picked without upscaling, the preview beside the photo, save, remove.
+async fn photo_battery(store: &Store) {
+    use super::photos::{PhotoKind, photo, photo_sizes, put_photo, remove_photo, save_preview};
+    let sizes = |n: &[u32]| n.iter().map(|p| (*p, vec![*p as u8, 0xFF, 0])).collect::<Vec<_>>();
+    assert_eq!(photo(store, "alice", PhotoKind::Current, 96, true).await.unwrap(), None);
+    put_photo(store, "alice", PhotoKind::Current, "t1", &sizes(&[48, 64, 96, 120, 240])).await.unwrap();
+    let p = photo(store, "alice", PhotoKind::Current, 96, true).await.unwrap().unwrap();
+    assert_eq!((p.pixels, p.etag.as_str(), p.content.clone()), (96, "t1", vec![96, 0xFF, 0]));
+    // Above the largest kept: the largest; the tag alone without content.
+    let top = photo(store, "alice", PhotoKind::Current, 648, false).await.unwrap().unwrap();
+    assert_eq!((top.pixels, top.content.len()), (240, 0));
+    assert_eq!(photo_sizes(store, "alice", PhotoKind::Current).await.unwrap(), vec![48, 64, 96, 120, 240]);
+    // Smaller than every size kept (a tiny original): its one size.
+    put_photo(store, "bob", PhotoKind::Current, "b", &sizes(&[30])).await.unwrap();
+    assert_eq!(photo(store, "bob", PhotoKind::Current, 48, true).await.unwrap().unwrap().pixels, 30);
+    // A replacement is whole: no size of the old photo is left.
+    put_photo(store, "alice", PhotoKind::Current, "t2", &sizes(&[48, 64])).await.unwrap();
+    assert_eq!(photo(store, "alice", PhotoKind::Current, 96, false).await.unwrap().unwrap().etag, "t2");
+    assert_eq!(photo_sizes(store, "alice", PhotoKind::Current).await.unwrap(), vec![48, 64]);
+    // A preview sits beside the photo until saved.
+    assert!(!save_preview(store, "alice").await.unwrap());
+    put_photo(store, "alice", PhotoKind::Preview, "p1", &sizes(&[48, 64, 96])).await.unwrap();
+    assert_eq!(photo(store, "alice", PhotoKind::Current, 96, false).await.unwrap().unwrap().etag, "t2");
+    assert_eq!(photo(store, "alice", PhotoKind::Preview, 96, false).await.unwrap().unwrap().etag, "p1");
+    assert!(save_preview(store, "alice").await.unwrap());
+    assert_eq!(photo(store, "alice", PhotoKind::Current, 96, false).await.unwrap().unwrap().etag, "p1");
+    assert_eq!(photo(store, "alice", PhotoKind::Preview, 96, false).await.unwrap(), None);
+    // Remove: gone, and a second remove reports it; another mailbox's photo stays.
+    assert!(remove_photo(store, "alice", PhotoKind::Current).await.unwrap());
+    assert!(!remove_photo(store, "alice", PhotoKind::Current).await.unwrap());
+    assert_eq!(photo(store, "alice", PhotoKind::Current, 96, false).await.unwrap(), None);
+    assert!(photo(store, "bob", PhotoKind::Current, 96, false).await.unwrap().is_some());
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! what it stores — [`schema`] (the migrations), [`folders`], [`items`] (with their stored XML
 //! properties), [`changes`] (the change log and the per-mailbox counters), [`attachments`],
 //! [`settings`] (per-mailbox settings, delegates among them, and the server-wide client access
-//! values). Handlers in `ews/` and `autodiscover/` call the typed functions here and never see
+//! values), [`photos`] (user photos in every size). Handlers in `ews/` and `autodiscover/` call the typed functions here and never see
 //! SQL; the one error they get is [`DataError`], which `ews` turns into a response code once.
 //!
 //! Writes go through a [`Write`]: one transaction per item or folder write (its counts and change
@@ -23,6 +23,7 @@ pub(crate) mod folders;
 pub(crate) mod im_list;
 pub(crate) mod items;
 pub(crate) mod notify;
+pub(crate) mod photos;
 pub(crate) mod schema;
 pub(crate) mod settings;
 

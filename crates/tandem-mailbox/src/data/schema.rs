@@ -1,12 +1,12 @@
 //! The mailbox store's schema, in order: folders, items and counters (1), per-mailbox settings
-//! (2), the change log (3), attachments (4) and item attachments (5). Binary columns are BLOB in SQLite and BYTEA in
+//! (2), the change log (3), attachments (4), item attachments (5) and user photos (6). Binary columns are BLOB in SQLite and BYTEA in
 //! PostgreSQL; everything else is portable.
 
 use tandem_store::Migration;
 
 /// The mailbox database schema, in order.
 pub(crate) const MIGRATIONS: &[Migration] =
-    &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS, MIGRATION_ITEM_ATTACHMENTS];
+    &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS, MIGRATION_ITEM_ATTACHMENTS, MIGRATION_PHOTOS];
 
 /// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
 macro_rules! schema {
@@ -140,3 +140,29 @@ pub(crate) const MIGRATION_ITEM_ATTACHMENTS: Migration = Migration::portable(
     ALTER TABLE mbx_attachments ADD COLUMN parent_attachment_id TEXT;
     CREATE INDEX mbx_attachments_parent ON mbx_attachments (parent_attachment_id)",
 );
+
+/// User photos (Set-UserPhoto), one row per size of the current photo and of a preview.
+macro_rules! photos_schema {
+    ($blob:literal) => {
+        concat!(
+            "CREATE TABLE mbx_user_photos (
+        mailbox TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        pixels BIGINT NOT NULL,
+        etag TEXT NOT NULL,
+        changed_at BIGINT NOT NULL,
+        content ",
+            $blob,
+            " NOT NULL,
+        PRIMARY KEY (mailbox, kind, pixels)
+    )"
+        )
+    };
+}
+
+pub(crate) const MIGRATION_PHOTOS: Migration = Migration {
+    version: 6,
+    name: "mailbox user photos",
+    sqlite: photos_schema!("BLOB"),
+    postgres: photos_schema!("BYTEA"),
+};

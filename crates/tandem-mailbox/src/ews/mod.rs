@@ -47,6 +47,7 @@ mod get_streaming_events;
 mod get_user_availability;
 mod get_user_configuration;
 mod get_user_oof_settings;
+pub(crate) mod get_user_photo;
 pub(crate) mod im_list;
 mod messages;
 pub(crate) mod mime;
@@ -265,6 +266,28 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call, slot: Option<cr
     let ctx = Ctx { s, shared, user: &call.user, owner: call.owner() };
     let op_name = operation_name(&operation);
     let started = std::time::Instant::now();
+    let operation = match operation {
+        // Its answer carries an ETag header beside the envelope.
+        Operation::GetUserPhoto(r) => {
+            let answer = get_user_photo::handle(&ctx, r, call.if_none_match.as_deref()).await;
+            metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name)
+                .record(started.elapsed().as_secs_f64());
+            return match answer {
+                Ok((body, etag)) => {
+                    let mut resp = xml_response(StatusCode::OK, render::envelope(&body));
+                    if let Some(v) = etag.and_then(|t| axum::http::HeaderValue::from_str(&t).ok()) {
+                        resp.headers_mut().insert(axum::http::header::ETAG, v);
+                    }
+                    resp
+                }
+                Err(e) => {
+                    let (code, msg) = e.code();
+                    fault(code, &msg)
+                }
+            };
+        }
+        other => other,
+    };
     let body = match operation {
         Operation::ConvertId(r) => convert_id::handle(&ctx, r).await,
         Operation::GetFolder(r) => get_folder::handle(&ctx, r).await,
@@ -323,6 +346,7 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call, slot: Option<cr
             remove_distribution_group_from_im_list::handle(&ctx, r).await
         }
         Operation::SetImListMigrationCompleted(r) => set_im_list_migration_completed::handle(&ctx, r).await,
+        Operation::GetUserPhoto(_) => Err(fail(ResponseCode::ErrorInternalServerError, "GetUserPhoto is served above")),
         Operation::NotImplemented(op) => Ok(not_implemented(op)),
     };
     metrics::histogram!("tandem_ews_operation_seconds", "operation" => op_name).record(started.elapsed().as_secs_f64());
@@ -409,6 +433,7 @@ fn operation_name(op: &Operation) -> &'static str {
         Operation::AddDistributionGroupToImList(_) => "AddDistributionGroupToImList",
         Operation::RemoveDistributionGroupFromImList(_) => "RemoveDistributionGroupFromImList",
         Operation::SetImListMigrationCompleted(_) => "SetImListMigrationCompleted",
+        Operation::GetUserPhoto(_) => "GetUserPhoto",
         Operation::NotImplemented(_) => "NotImplemented",
     }
 }

@@ -107,6 +107,68 @@ pub enum ExchangeCommand {
     /// the running server at once. An empty value clears a URL ($null).
     #[command(alias = "set-client-access-service")]
     SetClientAccessServer(Box<SetClientAccessServerArgs>),
+    /// Set-UserPhoto: upload a JPEG or PNG picture (saved at once, or with --preview kept for
+    /// --save or --cancel); served by GetUserPhoto at once in every size up to 648x648.
+    SetUserPhoto {
+        /// -Identity: the user (name, SIP URI or SMTP address).
+        #[arg(long)]
+        identity: String,
+        /// -PictureData: the picture file (JPEG or PNG).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["save", "cancel"])]
+        picture_data: Option<std::path::PathBuf>,
+        /// -Preview: keep the picture as a preview, shown only to its owner until --save.
+        #[arg(long, requires = "picture_data")]
+        preview: bool,
+        /// -Save: the preview becomes the user's photo.
+        #[arg(long, conflicts_with = "cancel")]
+        save: bool,
+        /// -Cancel: drop the preview.
+        #[arg(long)]
+        cancel: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Remove-UserPhoto: the user's photo is no longer served (GetUserPhoto answers 404).
+    RemoveUserPhoto {
+        #[arg(long)]
+        identity: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Get-UserPhoto: whether the user has a photo (or, with --preview, a preview), its sizes and tag.
+    GetUserPhoto {
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        preview: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+/// The mailbox key (account name) of a user with a mailbox.
+async fn photo_mailbox(cfg: &Config, identity: &str) -> CliResult<String> {
+    let dir = super::open_directory(cfg).await?;
+    let user = dir.get(identity).await?;
+    if !user.can_use_mailbox() {
+        return Err(usage(format!("--identity {identity}: the user has no enabled mailbox")));
+    }
+    Ok(user.name.to_string())
+}
+
+/// Reads a picture file, refusing one larger than GetUserPhoto's upload limit before reading it.
+fn read_picture(path: &std::path::Path) -> CliResult<Vec<u8>> {
+    use std::io::Read;
+    use tandem_mailbox::photos::MAX_PICTURE_BYTES;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| usage(format!("--picture-data {shown}: cannot open it ({e})")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PICTURE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| usage(format!("--picture-data {shown}: cannot read it ({e})")))?;
+    Ok(bytes)
 }
 
 /// Set-ClientAccessServer parameters.
@@ -393,6 +455,86 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
             for (s, v) in &changes {
                 println!("{:<32}: {}", s.label(), if v.is_empty() { "$null" } else { v });
             }
+            Ok(())
+        }
+        ExchangeCommand::SetUserPhoto { identity, picture_data, preview, save, cancel, location } => {
+            use tandem_mailbox::photos;
+            if picture_data.is_none() && !save && !cancel {
+                return Err(usage("nothing to do: pass --picture-data FILE [--preview], --save or --cancel"));
+            }
+            let cfg = location.config()?;
+            let mailbox = photo_mailbox(&cfg, &identity).await?;
+            let store = mbx_store(&cfg).await?;
+            if let Some(path) = picture_data {
+                let bytes = read_picture(&path)?;
+                let picture = photos::prepare(bytes)
+                    .await
+                    .map_err(|e| usage(format!("--picture-data {}: {e}", path.display())))?;
+                photos::set_user_photo(&store, &mailbox, &picture, preview).await.context("storing the photo")?;
+                let largest = picture.sizes.last().map_or(0, |(p, _)| *p);
+                let what = if preview { "preview photo" } else { "photo" };
+                println!(
+                    "{what} of {identity} set from a {}×{} {} picture: {} sizes up to HR{largest}x{largest}, ETag \"{}\"",
+                    picture.width,
+                    picture.height,
+                    picture.format,
+                    picture.sizes.len(),
+                    picture.etag
+                );
+                if preview {
+                    println!(
+                        "shown only to {identity} until `tandem exchange set-user-photo --identity {identity} --save`"
+                    );
+                }
+            } else if save {
+                if !photos::save_preview(&store, &mailbox).await.context("saving the preview")? {
+                    return Err(usage(format!(
+                        "--save: {identity} has no preview photo; upload one with --picture-data FILE --preview"
+                    )));
+                }
+                println!("the preview photo of {identity} is now the photo");
+            } else if photos::cancel_preview(&store, &mailbox).await.context("removing the preview")? {
+                println!("the preview photo of {identity} was removed");
+            } else {
+                return Err(usage(format!("--cancel: {identity} has no preview photo")));
+            }
+            Ok(())
+        }
+        ExchangeCommand::RemoveUserPhoto { identity, location } => {
+            let cfg = location.config()?;
+            let mailbox = photo_mailbox(&cfg, &identity).await?;
+            let store = mbx_store(&cfg).await?;
+            if !tandem_mailbox::photos::remove_user_photo(&store, &mailbox).await.context("removing the photo")? {
+                return Err(usage(format!("--identity {identity}: the user has no photo")));
+            }
+            println!("the photo of {identity} was removed");
+            Ok(())
+        }
+        ExchangeCommand::GetUserPhoto { identity, preview, json, location } => {
+            let cfg = location.config()?;
+            let mailbox = photo_mailbox(&cfg, &identity).await?;
+            let store = mbx_store(&cfg).await?;
+            let info =
+                tandem_mailbox::photos::user_photo(&store, &mailbox, preview).await.context("reading the photo")?;
+            let Some(info) = info else {
+                let what = if preview { "preview photo" } else { "photo" };
+                return Err(usage(format!("--identity {identity}: the user has no {what}")));
+            };
+            let sizes: Vec<String> = info.sizes.iter().map(|p| format!("HR{p}x{p}")).collect();
+            if json {
+                return print_json(&json!({
+                    "Identity": identity,
+                    "IsPreview": preview,
+                    "ETag": info.etag,
+                    "WhenChanged": fmt_time(info.changed_at),
+                    "Sizes": sizes,
+                }));
+            }
+            println!("Identity    : {identity}");
+            println!("IsPreview   : {preview}");
+            println!("ETag        : {}", info.etag);
+            println!("WhenChanged : {}", fmt_time(info.changed_at));
+            println!("Sizes       : {}", sizes.join(", "));
             Ok(())
         }
     }
