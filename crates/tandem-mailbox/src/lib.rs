@@ -29,8 +29,8 @@ pub mod client_access;
 mod data;
 mod ews;
 mod offload;
-mod throttle;
 pub mod photos;
+mod throttle;
 
 pub use data::DataError;
 

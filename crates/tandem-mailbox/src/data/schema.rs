@@ -5,8 +5,14 @@
 use tandem_store::Migration;
 
 /// The mailbox database schema, in order.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[MIGRATION, MIGRATION_SETTINGS, MIGRATION_CHANGES, MIGRATION_ATTACHMENTS, MIGRATION_ITEM_ATTACHMENTS, MIGRATION_PHOTOS];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    MIGRATION,
+    MIGRATION_SETTINGS,
+    MIGRATION_CHANGES,
+    MIGRATION_ATTACHMENTS,
+    MIGRATION_ITEM_ATTACHMENTS,
+    MIGRATION_PHOTOS,
+];
 
 /// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
 macro_rules! schema {
