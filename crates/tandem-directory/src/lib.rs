@@ -43,6 +43,13 @@ pub enum DirectoryError {
     EmptyDisplayName,
     #[error("cannot hash the password: {0}")]
     Hash(String),
+    #[error(
+        "`{0}` has a mailbox here, so it cannot be a mail user; run `tandem user disable {0} --mailbox` first \
+         (Disable-Mailbox), as Exchange's Enable-MailUser needs a user without one"
+    )]
+    HasMailbox(String),
+    #[error("the external e-mail address must be another address than the user's own `{0}`")]
+    RedirectToSelf(String),
     #[error("stored data for user `{0}` is corrupt: {1}")]
     Corrupt(String, String),
     #[error("directory store: {0}")]
@@ -100,11 +107,20 @@ pub struct User {
     pub sip_enabled: bool,
     /// Has a mailbox on the mailbox role (Enable-Mailbox).
     pub mailbox_enabled: bool,
+    /// Where the user's mailbox lives when it is not here (Enable-MailUser's
+    /// ExternalEmailAddress, AD's targetAddress): Autodiscover redirects clients to it.
+    pub external_email_address: Option<SmtpAddress>,
     pub created_at: i64,
     pub password_changed_at: i64,
 }
 
 impl User {
+    /// A mail user: an enabled account with no mailbox here and an address where its mailbox
+    /// is (Exchange's MailUser). It may sign in to Autodiscover, which sends it on.
+    pub fn is_mail_user(&self) -> bool {
+        self.enabled && !self.mailbox_enabled && self.external_email_address.is_some()
+    }
+
     /// May sign in to the Front End.
     pub fn can_use_sip(&self) -> bool {
         self.enabled && self.sip_enabled
@@ -172,10 +188,16 @@ const MIGRATIONS: &[Migration] = &[
         locked_until BIGINT NOT NULL
     )",
     ),
+    Migration::portable(
+        3,
+        "mail users",
+        // NULL for every user with a mailbox here; set by `tandem exchange enable-mail-user`.
+        "ALTER TABLE users ADD COLUMN external_email_address TEXT",
+    ),
 ];
 
-const USER_COLUMNS: &str =
-    "name, display_name, sip_uri, smtp_address, enabled, sip_enabled, mailbox_enabled, created_at, password_changed_at";
+const USER_COLUMNS: &str = "name, display_name, sip_uri, smtp_address, enabled, sip_enabled, mailbox_enabled, \
+     external_email_address, created_at, password_changed_at";
 
 /// The directory over its store.
 #[derive(Debug, Clone)]
@@ -187,6 +209,8 @@ pub struct Directory {
 /// The outcome of a password sign-in. Every refusal looks the same to the caller, so nothing
 /// tells a client whether the account exists, is disabled or is locked.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// One per sign-in, matched at once: boxing the user would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum SignIn {
     Accepted(User),
     Refused,
@@ -393,10 +417,37 @@ impl Directory {
         let sql = match flag {
             EnabledFlag::Account => "UPDATE users SET enabled = $1 WHERE name = $2",
             EnabledFlag::Sip => "UPDATE users SET sip_enabled = $1 WHERE name = $2",
+            // A mailbox here ends the user's life as a mail user (Enable-Mailbox on a MailUser).
+            EnabledFlag::Mailbox if enabled => {
+                "UPDATE users SET mailbox_enabled = $1, external_email_address = NULL WHERE name = $2"
+            }
             EnabledFlag::Mailbox => "UPDATE users SET mailbox_enabled = $1 WHERE name = $2",
         };
         sqlx::query(sql).bind(i64::from(enabled)).bind(user.name.as_str()).execute(self.store.pool()).await?;
         tracing::info!(user = %user.name, ?flag, enabled, "user flag changed");
+        self.get(user.name.as_str()).await
+    }
+
+    /// Enable-MailUser / Set-MailUser (`Some`) and Disable-MailUser (`None`): where the user's
+    /// mailbox lives. Only a user without a mailbox here can be a mail user, as in Exchange.
+    pub async fn set_external_email_address(
+        &self,
+        key: &str,
+        address: Option<&SmtpAddress>,
+    ) -> Result<User, DirectoryError> {
+        let user = self.get(key).await?;
+        if address.is_some() && user.mailbox_enabled {
+            return Err(DirectoryError::HasMailbox(user.name.to_string()));
+        }
+        if address.is_some_and(|a| a.key() == user.smtp_address.key()) {
+            return Err(DirectoryError::RedirectToSelf(user.smtp_address.to_string()));
+        }
+        sqlx::query("UPDATE users SET external_email_address = $1 WHERE name = $2")
+            .bind(address.map(ToString::to_string))
+            .bind(user.name.as_str())
+            .execute(self.store.pool())
+            .await?;
+        tracing::info!(user = %user.name, external = ?address.map(ToString::to_string), "external e-mail address set");
         self.get(user.name.as_str()).await
     }
 
@@ -587,6 +638,10 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, DirectoryError> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         sip_enabled: row.try_get::<i64, _>("sip_enabled")? != 0,
         mailbox_enabled: row.try_get::<i64, _>("mailbox_enabled")? != 0,
+        external_email_address: row
+            .try_get::<Option<String>, _>("external_email_address")?
+            .map(|a| a.parse().map_err(|e| corrupt("external_email_address", &e)))
+            .transpose()?,
         created_at: row.try_get("created_at")?,
         password_changed_at: row.try_get("password_changed_at")?,
     })

@@ -74,6 +74,29 @@ async fn battery(db: &TestDatabase) {
     assert!(dir.verify_password("alice", "battery staple").await.unwrap().is_none());
     assert!(dir.digest_ha1("alice", "litwareinc.com", DigestAlgorithm::Md5).await.unwrap().is_none());
 
+    // Mail users: only without a mailbox here, never pointing at themselves; a mailbox enabled
+    // again ends it.
+    dir.set_enabled("alice", EnabledFlag::Account, true).await.unwrap();
+    let fabrikam: tandem_types::SmtpAddress = "alice@fabrikam.com".parse().unwrap();
+    assert!(matches!(
+        dir.set_external_email_address("alice", Some(&fabrikam)).await,
+        Err(DirectoryError::HasMailbox(_))
+    ));
+    dir.set_enabled("alice", EnabledFlag::Mailbox, false).await.unwrap();
+    let own: tandem_types::SmtpAddress = "ALICE@litwareinc.com".parse().unwrap();
+    assert!(matches!(
+        dir.set_external_email_address("alice", Some(&own)).await,
+        Err(DirectoryError::RedirectToSelf(_))
+    ));
+    let mail_user = dir.set_external_email_address("alice", Some(&fabrikam)).await.unwrap();
+    assert!(mail_user.is_mail_user() && !mail_user.can_use_mailbox());
+    assert_eq!(dir.get("alice@litwareinc.com").await.unwrap().external_email_address, Some(fabrikam.clone()));
+    assert!(dir.verify_password("alice", "battery staple").await.unwrap().is_some(), "a mail user signs in");
+    assert!(dir.set_external_email_address("alice", None).await.unwrap().external_email_address.is_none());
+    dir.set_external_email_address("alice", Some(&fabrikam)).await.unwrap();
+    let mailbox_again = dir.set_enabled("alice", EnabledFlag::Mailbox, true).await.unwrap();
+    assert!(mailbox_again.external_email_address.is_none() && mailbox_again.can_use_mailbox());
+
     // Removal takes the credentials too; the names become free again.
     dir.remove("alice").await.unwrap();
     assert!(dir.list().await.unwrap().is_empty());

@@ -47,6 +47,13 @@ pub enum EwsClientError {
     /// Autodiscover answered, but with no EWS URL for the user (`code` is its ErrorCode).
     #[error("no EWS URL for {smtp} (ErrorCode {code})")]
     NoEwsUrl { smtp: String, code: String },
+    /// Autodiscover redirected the lookup somewhere the allowed-domains rule does not cover (or
+    /// not to `https://`).
+    #[error("Autodiscover at {from} redirected {smtp} to {target} ({url}), which is not followed: {reason}")]
+    RedirectRefused { from: String, smtp: String, target: String, url: String, reason: String },
+    /// The redirects went round in a circle or past [`crate::MAX_REDIRECTS`].
+    #[error("Autodiscover for {smtp} redirected {hops} times{}", if *looped { " in a loop" } else { "" })]
+    TooManyRedirects { smtp: String, hops: usize, looped: bool },
 }
 
 impl EwsClientError {

@@ -6,6 +6,7 @@
 //! requests in time, and every failure is a typed [`EwsClientError`] naming its hop.
 
 mod error;
+mod redirect;
 mod stream;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use tandem_ews_proto::types::ItemRef;
 use tandem_http::client::FetchError;
 
 pub use error::{EwsClientError, TokenError};
+pub use redirect::{MAX_REDIRECTS, RedirectPolicy, autodiscover_url_for};
 pub use stream::EventStream;
 
 /// How long an Autodiscover answer (a user's EWS URL) is reused.
@@ -101,7 +103,7 @@ pub struct EwsClient {
     http: reqwest::Client,
     tokens: Arc<dyn TokenProvider>,
     limits: Limits,
-    ews_urls: Mutex<HashMap<(String, String), (Instant, String)>>,
+    ews_urls: Mutex<HashMap<(String, String), (Instant, Mailbox)>>,
 }
 
 impl std::fmt::Debug for EwsClient {
@@ -118,6 +120,35 @@ pub fn host_of(url: &str) -> Option<String> {
     let host =
         if host.starts_with('[') { host.split(']').next()?.trim_start_matches('[') } else { host.split(':').next()? };
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
+}
+
+fn refused(from: &str, smtp: &str, target: &str, url: &str, reason: &str) -> EwsClientError {
+    EwsClientError::RedirectRefused {
+        from: from.to_owned(),
+        smtp: smtp.to_owned(),
+        target: target.to_owned(),
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The EWS URL in a GetUserSettings answer (InternalEwsUrl, else ExternalEwsUrl), or why none.
+fn ews_url_of(answer: &get_user_settings::Response, smtp: &str) -> Result<String, EwsClientError> {
+    answer
+        .setting("InternalEwsUrl")
+        .filter(|u| !u.is_empty())
+        .or_else(|| answer.setting("ExternalEwsUrl").filter(|u| !u.is_empty()))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            let code = match answer.users.first() {
+                Some((get_user_settings::UserOutcome::Settings(_), _)) => "NoError".to_owned(),
+                Some((get_user_settings::UserOutcome::InvalidUser(_), _)) => "InvalidUser".to_owned(),
+                Some((get_user_settings::UserOutcome::RedirectAddress(_), _)) => "RedirectAddress".to_owned(),
+                Some((get_user_settings::UserOutcome::RedirectUrl(_), _)) => "RedirectUrl".to_owned(),
+                None => answer.error_code.clone(),
+            };
+            EwsClientError::NoEwsUrl { smtp: smtp.to_owned(), code }
+        })
 }
 
 /// Who a request is sent as.
@@ -246,32 +277,73 @@ impl EwsClient {
     }
 
     /// The user's mailbox: its EWS URL from Autodiscover (InternalEwsUrl, else ExternalEwsUrl),
-    /// reused for [`AUTODISCOVER_TTL`].
-    pub async fn discover(&self, autodiscover_url: &str, smtp: &str) -> Result<Mailbox, EwsClientError> {
+    /// reused for [`AUTODISCOVER_TTL`]. Redirects are followed as the EWS Managed API follows
+    /// them, at most [`MAX_REDIRECTS`] and never in a circle: RedirectAddress starts again with
+    /// the new address (at the same URL when its domain is the same, else at
+    /// `autodiscover.<its domain>`), RedirectUrl at the new URL; a redirect to another host only
+    /// when `policy` allows that host, and only to `https://`. The mailbox returned is the one
+    /// the redirects ended at, its address included.
+    pub async fn discover(
+        &self,
+        autodiscover_url: &str,
+        smtp: &str,
+        policy: &RedirectPolicy,
+    ) -> Result<Mailbox, EwsClientError> {
         let key = (autodiscover_url.to_owned(), smtp.to_owned());
-        if let Some((at, url)) = self.ews_urls.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+        if let Some((at, mailbox)) = self.ews_urls.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
             && at.elapsed() < AUTODISCOVER_TTL
         {
-            return Ok(Mailbox { smtp: smtp.to_owned(), ews_url: url.clone() });
+            return Ok(mailbox.clone());
         }
-        let answer = self.get_user_settings(autodiscover_url, smtp, &["InternalEwsUrl", "ExternalEwsUrl"]).await?;
-        let url = answer
-            .setting("InternalEwsUrl")
-            .filter(|u| !u.is_empty())
-            .or_else(|| answer.setting("ExternalEwsUrl").filter(|u| !u.is_empty()))
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                let code = match answer.users.first() {
-                    Some((get_user_settings::UserOutcome::Settings(_), _)) => "NoError".to_owned(),
-                    Some((get_user_settings::UserOutcome::InvalidUser(_), _)) => "InvalidUser".to_owned(),
-                    Some((get_user_settings::UserOutcome::RedirectAddress(_), _)) => "RedirectAddress".to_owned(),
-                    Some((get_user_settings::UserOutcome::RedirectUrl(_), _)) => "RedirectUrl".to_owned(),
-                    None => answer.error_code.clone(),
-                };
-                EwsClientError::NoEwsUrl { smtp: smtp.to_owned(), code }
-            })?;
-        self.ews_urls.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), url.clone()));
-        Ok(Mailbox { smtp: smtp.to_owned(), ews_url: url })
+        let (mut url, mut address) = (autodiscover_url.to_owned(), smtp.to_owned());
+        let mut seen = std::collections::HashSet::new();
+        for hops in 0..=MAX_REDIRECTS {
+            if !seen.insert((url.to_ascii_lowercase(), address.to_ascii_lowercase())) {
+                return Err(EwsClientError::TooManyRedirects { smtp: smtp.to_owned(), hops, looped: true });
+            }
+            let answer = self.get_user_settings(&url, &address, &["InternalEwsUrl", "ExternalEwsUrl"]).await?;
+            let next = match answer.users.first() {
+                Some((get_user_settings::UserOutcome::RedirectAddress(target), _)) => {
+                    let same_domain =
+                        redirect::domain_of(target).is_some_and(|d| Some(d) == redirect::domain_of(&address));
+                    let next_url = match redirect::domain_of(target) {
+                        Some(_) if same_domain => url.clone(),
+                        Some(domain) => redirect::autodiscover_url_for(&domain),
+                        None => return Err(refused(&url, &address, target, "", "the target is not an e-mail address")),
+                    };
+                    (next_url, target.clone(), target.clone())
+                }
+                Some((get_user_settings::UserOutcome::RedirectUrl(target), _)) => {
+                    (target.clone(), address.clone(), target.clone())
+                }
+                _ => {
+                    let mailbox = Mailbox { smtp: address.clone(), ews_url: ews_url_of(&answer, &address)? };
+                    self.ews_urls
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, (Instant::now(), mailbox.clone()));
+                    return Ok(mailbox);
+                }
+            };
+            let (next_url, next_address, target) = next;
+            if !next_url.starts_with("https://") {
+                return Err(refused(&url, &address, &target, &next_url, "only https:// is followed"));
+            }
+            let host = host_of(&next_url).ok_or_else(|| EwsClientError::NoHost { url: next_url.clone() })?;
+            if host_of(&url).as_deref() != Some(host.as_str()) && !policy.allows(&host) {
+                let reason = format!(
+                    "{host} is not in ExchangeAutodiscoverAllowedDomains ({}); to follow it, run \
+                     `tandem cs set-oauth-configuration --exchange-autodiscover-allowed-domains \"…;*.{}\"`",
+                    policy.describe(),
+                    host.split_once('.').map_or(host.as_str(), |(_, d)| d),
+                );
+                return Err(refused(&url, &address, &target, &next_url, &reason));
+            }
+            tracing::info!(from = %url, to = %next_url, smtp = %address, new_smtp = %next_address,
+                "following an Autodiscover redirect");
+            (url, address) = (next_url, next_address);
+        }
+        Err(EwsClientError::TooManyRedirects { smtp: smtp.to_owned(), hops: MAX_REDIRECTS + 1, looped: false })
     }
 
     /// CreateItem: the ids of the created items, in request order.

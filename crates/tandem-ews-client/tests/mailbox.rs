@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tandem_config::{MailboxConfig, StoreLocation};
 use tandem_directory::{Directory, NewUser};
-use tandem_ews_client::{EwsClient, EwsClientError, Mailbox, Probe, TokenFuture, TokenProvider};
+use tandem_ews_client::{EwsClient, EwsClientError, Mailbox, Probe, RedirectPolicy, TokenFuture, TokenProvider};
 use tandem_ews_proto::ops::create_item::{self, ItemData};
 use tandem_ews_proto::ops::delete_folder::DeleteType;
 use tandem_ews_proto::ops::get_user_availability::{self, View};
@@ -94,6 +94,18 @@ async fn start_mailbox(key: &SigningKey) -> Running {
     let dir = Directory::open(&format!("sqlite://{}", tmp.path().join("dir.db").display())).await.unwrap();
     dir.add(&user("alice")).await.unwrap();
     dir.add(&user("bob")).await.unwrap();
+    // Mail users (Enable-MailUser): one sent on to alice, one to another organisation, two
+    // sent on to each other.
+    for (name, target) in [
+        ("legacy", format!("alice@{DOMAIN}")),
+        ("carol", "carol@fabrikam.com".to_owned()),
+        ("ping", format!("pong@{DOMAIN}")),
+        ("pong", format!("ping@{DOMAIN}")),
+    ] {
+        dir.add(&user(name)).await.unwrap();
+        dir.set_enabled(name, tandem_directory::EnabledFlag::Mailbox, false).await.unwrap();
+        dir.set_external_email_address(name, Some(&target.parse().unwrap())).await.unwrap();
+    }
     // A free port, so the URLs Autodiscover derives from the configuration are the real ones.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = MailboxConfig {
@@ -141,11 +153,11 @@ async fn the_client_drives_a_running_mailbox() {
     let alice = format!("alice@{DOMAIN}");
 
     // Autodiscover: the EWS URL, then the same answer from the cache.
-    let mailbox = client.discover(&autod, &alice).await.unwrap();
+    let mailbox = client.discover(&autod, &alice, &RedirectPolicy::default()).await.unwrap();
     // The Mailbox names its listen address when it listens on one address only.
     assert_eq!(mailbox.ews_url, format!("https://127.0.0.1:{}/EWS/Exchange.asmx", mbx.port));
-    assert_eq!(client.discover(&autod, &alice).await.unwrap(), mailbox);
-    let nobody = client.discover(&autod, &format!("nobody@{DOMAIN}")).await.unwrap_err();
+    assert_eq!(client.discover(&autod, &alice, &RedirectPolicy::default()).await.unwrap(), mailbox);
+    let nobody = client.discover(&autod, &format!("nobody@{DOMAIN}"), &RedirectPolicy::default()).await.unwrap_err();
     // A token acting as someone without a mailbox is refused outright.
     assert!(matches!(&nobody, EwsClientError::Status { status: 403, .. }), "{nobody}");
 
@@ -246,6 +258,43 @@ async fn the_client_drives_a_running_mailbox() {
 }
 
 #[tokio::test]
+async fn autodiscover_redirects_are_followed_as_the_allowed_domains_rule_says() {
+    let key = signing();
+    let mbx = start_mailbox(&key).await;
+    let client = EwsClient::new(mbx.http.clone(), Arc::new(Minted { key: Some(key) }));
+    let autod = format!("https://autodiscover.{DOMAIN}:{}/autodiscover/autodiscover.svc", mbx.port);
+    let closed = RedirectPolicy::default();
+
+    // RedirectAddress within the domain: the same URL, the new address, alice's mailbox.
+    let found = client.discover(&autod, &format!("legacy@{DOMAIN}"), &closed).await.unwrap();
+    assert_eq!(found.smtp, format!("alice@{DOMAIN}"));
+    assert_eq!(found.ews_url, format!("https://127.0.0.1:{}/EWS/Exchange.asmx", mbx.port));
+    // A mail user's token reaches Autodiscover only: EWS refuses to act as it.
+    let as_mail_user = Mailbox { smtp: format!("legacy@{DOMAIN}"), ews_url: found.ews_url.clone() };
+    let e = client.get_user_oof_settings(&as_mail_user, &as_mail_user.smtp).await.unwrap_err();
+    assert!(matches!(e, EwsClientError::Status { status: 403, .. }), "{e}");
+
+    // To another organisation: refused unless its Autodiscover host is allowed.
+    let carol = format!("carol@{DOMAIN}");
+    let e = client.discover(&autod, &carol, &closed).await.unwrap_err();
+    let EwsClientError::RedirectRefused { target, url, reason, .. } = &e else { panic!("{e}") };
+    assert_eq!(target, "carol@fabrikam.com");
+    assert_eq!(url, "https://autodiscover.fabrikam.com/autodiscover/autodiscover.svc");
+    assert!(reason.contains("ExchangeAutodiscoverAllowedDomains") && reason.contains("*.fabrikam.com"), "{reason}");
+    let open = RedirectPolicy::from_allowed_domains(Some("*.litwareinc.com;*.fabrikam.com"));
+    let e = client.discover(&autod, &carol, &open).await.unwrap_err();
+    // Followed: the test's resolver knows no such host, so the hop fails there.
+    assert!(matches!(&e, EwsClientError::Transport { url, .. } if url.contains("autodiscover.fabrikam.com")), "{e}");
+
+    // A circle of redirects ends with an error, not a loop.
+    let e = client.discover(&autod, &format!("ping@{DOMAIN}"), &closed).await.unwrap_err();
+    assert!(matches!(e, EwsClientError::TooManyRedirects { looped: true, .. }), "{e}");
+
+    mbx.shutdown.cancel();
+    mbx.tasks.close();
+}
+
+#[tokio::test]
 async fn refusals_and_limits_are_typed() {
     let key = signing();
     let mbx = start_mailbox(&key).await;
@@ -253,7 +302,7 @@ async fn refusals_and_limits_are_typed() {
     let alice = format!("alice@{DOMAIN}");
 
     let forged = EwsClient::new(mbx.http.clone(), Arc::new(Minted { key: None }));
-    let e = forged.discover(&autod, &alice).await.unwrap_err();
+    let e = forged.discover(&autod, &alice, &RedirectPolicy::default()).await.unwrap_err();
     let EwsClientError::Unauthorized { diagnostics: Some(d), .. } = &e else { panic!("{e}") };
     assert!(d.starts_with("2000001;reason="), "{d}");
 
@@ -262,7 +311,7 @@ async fn refusals_and_limits_are_typed() {
         Arc::new(Minted { key: Some(key) }),
         tandem_ews_client::Limits { max_answer_bytes: 64, timeout: Duration::from_secs(10) },
     );
-    let e = tiny.discover(&autod, &alice).await.unwrap_err();
+    let e = tiny.discover(&autod, &alice, &RedirectPolicy::default()).await.unwrap_err();
     assert!(matches!(e, EwsClientError::TooLarge { limit: 64, .. }), "{e}");
 
     let nowhere = Mailbox { smtp: alice.clone(), ews_url: "https://unknown.invalid/EWS/Exchange.asmx".into() };

@@ -103,6 +103,20 @@ pub fn render_settings(s: &Settings) -> String {
     w.finish()
 }
 
+/// `Action` `redirectAddr`: the mailbox is found under another address, and the client starts
+/// Autodiscover again with it (a mail user, or a mailbox moved to another organisation).
+pub fn render_redirect_address(address: &str) -> String {
+    let mut w = Writer::new();
+    w.raw("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+    w.start("Autodiscover", &[("xmlns", ns::POX_RESPONSE)]).start("Response", &[("xmlns", ns::POX_OUTLOOK_RESPONSE)]);
+    w.start("Account", &[])
+        .leaf("AccountType", "email")
+        .leaf("Action", "redirectAddr")
+        .leaf("RedirectAddr", address)
+        .end();
+    w.finish()
+}
+
 /// The error form: `Response/Error` with Time, Id, ErrorCode, Message and DebugData.
 pub fn render_error(code: u16, message: &str, time: &str, id: &str) -> String {
     let mut w = Writer::new();
@@ -139,5 +153,16 @@ mod tests {
         assert_eq!(Request::parse(&doc).unwrap_err().code(), 600);
         let rendered = render_error(600, "Invalid Request", "20:00:00.0000000", "1");
         tandem_xml::parse(rendered.as_bytes(), Default::default()).unwrap();
+    }
+
+    #[test]
+    fn a_redirect_names_the_new_address_under_account() {
+        let xml = render_redirect_address("carol@fabrikam.com");
+        let doc = tandem_xml::parse(xml.as_bytes(), Default::default()).unwrap();
+        let response = tandem_xml::child(doc.root_element(), ns::POX_OUTLOOK_RESPONSE, "Response").unwrap();
+        let account = tandem_xml::child(response, ns::POX_OUTLOOK_RESPONSE, "Account").unwrap();
+        let field = |n: &str| tandem_xml::child(account, ns::POX_OUTLOOK_RESPONSE, n).map(tandem_xml::text);
+        assert_eq!(field("Action").as_deref(), Some("redirectAddr"));
+        assert_eq!(field("RedirectAddr").as_deref(), Some("carol@fabrikam.com"));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use tandem_ews_client::{EwsClient, EwsClientError, Mailbox, TokenFuture, TokenProvider};
+use tandem_ews_client::{EwsClient, EwsClientError, Mailbox, RedirectPolicy, TokenFuture, TokenProvider};
 use tandem_ews_proto::ops::create_item::{self, ItemData};
 use tandem_ews_proto::ops::delete_folder::DeleteType;
 use tandem_ews_proto::ops::{delete_item, get_item};
@@ -56,6 +56,11 @@ pub(crate) fn at(step: Hop) -> impl Fn(EwsClientError) -> ConnectorError {
             EwsClientError::Unauthorized { .. } => {
                 (Hop::Token, "check the partner application on the mailbox (`tandem exchange get-partner-application`)")
             }
+            EwsClientError::RedirectRefused { .. } | EwsClientError::TooManyRedirects { .. } => (
+                Hop::Autodiscover,
+                "check the user's mail-user redirect (`tandem exchange get-mail-user`) and \
+                 ExchangeAutodiscoverAllowedDomains (`tandem cs get-oauth-configuration`)",
+            ),
             EwsClientError::NoEwsUrl { .. } => {
                 (Hop::Autodiscover, "check the mailbox exists and `tandem exchange get-client-access-server`")
             }
@@ -63,6 +68,16 @@ pub(crate) fn at(step: Hop) -> impl Fn(EwsClientError) -> ConnectorError {
         };
         fail(hop, e.to_string(), hint)
     }
+}
+
+fn configured_url(cfg: oauth::OAuthConfiguration) -> Result<String, ConnectorError> {
+    cfg.exchange_autodiscover_url.ok_or_else(|| {
+        fail(
+            Hop::Autodiscover,
+            "no ExchangeAutodiscoverUrl is configured",
+            "run `tandem cs set-oauth-configuration --exchange-autodiscover-url https://autodiscover.<domain>/autodiscover/autodiscover.svc`",
+        )
+    })
 }
 
 /// An item written to or read from a mailbox folder.
@@ -100,24 +115,24 @@ impl ExchangeConnector {
         ExchangeConnector { store, sip_domain: sip_domain.to_owned(), client: EwsClient::new(client, tokens) }
     }
 
-    /// The configured Autodiscover URL (Set-CsOAuthConfiguration -ExchangeAutodiscoverUrl).
-    pub async fn autodiscover_url(&self) -> Result<String, ConnectorError> {
-        let cfg = oauth::configuration(&self.store, &self.sip_domain)
+    async fn oauth_configuration(&self) -> Result<oauth::OAuthConfiguration, ConnectorError> {
+        oauth::configuration(&self.store, &self.sip_domain)
             .await
-            .map_err(|e| fail(Hop::Autodiscover, e.to_string(), "check the Front End store"))?;
-        cfg.exchange_autodiscover_url.ok_or_else(|| {
-            fail(
-                Hop::Autodiscover,
-                "no ExchangeAutodiscoverUrl is configured",
-                "run `tandem cs set-oauth-configuration --exchange-autodiscover-url https://autodiscover.<domain>/autodiscover/autodiscover.svc`",
-            )
-        })
+            .map_err(|e| fail(Hop::Autodiscover, e.to_string(), "check the Front End store"))
     }
 
-    /// The user's mailbox through SOAP Autodiscover (cached for [`AUTODISCOVER_TTL`]).
+    /// The configured Autodiscover URL (Set-CsOAuthConfiguration -ExchangeAutodiscoverUrl).
+    pub async fn autodiscover_url(&self) -> Result<String, ConnectorError> {
+        configured_url(self.oauth_configuration().await?)
+    }
+
+    /// The user's mailbox through SOAP Autodiscover (cached for [`AUTODISCOVER_TTL`]), following
+    /// redirects to the hosts ExchangeAutodiscoverAllowedDomains allows.
     pub async fn mailbox(&self, smtp: &str) -> Result<Mailbox, ConnectorError> {
-        let autod = self.autodiscover_url().await?;
-        self.client.discover(&autod, smtp).await.map_err(at(Hop::Autodiscover))
+        let cfg = self.oauth_configuration().await?;
+        let policy = RedirectPolicy::from_allowed_domains(cfg.exchange_autodiscover_allowed_domains.as_deref());
+        let autod = configured_url(cfg)?;
+        self.client.discover(&autod, smtp, &policy).await.map_err(at(Hop::Autodiscover))
     }
 
     /// The user's EWS URL from SOAP Autodiscover (cached for [`AUTODISCOVER_TTL`]).

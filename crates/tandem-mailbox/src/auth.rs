@@ -21,6 +21,8 @@ const MAX_ENTRIES: usize = 10_000;
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug)]
+// One per request, matched at once: boxing the user would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Authenticated(User),
     /// No or wrong credentials: answer 401 with a Basic challenge.
@@ -54,7 +56,9 @@ impl BasicAuth {
             return Ok(Outcome::Authenticated(user.clone()));
         }
         match directory.sign_in(&login, &password, source).await? {
-            SignIn::Accepted(user) if user.can_use_mailbox() => {
+            // A mail user signs in too, for Autodiscover to send it on; `dispatch` keeps it
+            // out of everything else.
+            SignIn::Accepted(user) if user.can_use_mailbox() || user.is_mail_user() => {
                 if let Ok(mut cache) = self.cache.lock() {
                     if cache.len() >= MAX_ENTRIES {
                         cache.clear();

@@ -230,7 +230,7 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let (user, partner) = match tandem_trust::bearer::validate_bearer(&s.s2s, &parts.headers).await {
         Err(refusal) => return refusal.into_response(),
-        Ok(Some(token)) => match s2s_user(&s, &token).await {
+        Ok(Some(token)) => match s2s_user(&s, &token, service).await {
             Ok(u) => (u, Some(format!("{}@{}", token.application_id, token.realm))),
             Err(resp) => return resp,
         },
@@ -247,6 +247,12 @@ async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
             }
         },
     };
+    if !user.can_use_mailbox() && !is_autodiscover(service) {
+        // A mail user: its mailbox is elsewhere, and only Autodiscover says where.
+        let mut resp = auth::challenge(&s.defaults.fqdn);
+        resp.headers_mut().append(header::WWW_AUTHENTICATE, s.s2s.challenge().await.challenge);
+        return resp;
+    }
     let if_none_match = parts.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if service == Service::PhotoRest {
         if method != Method::GET && method != Method::HEAD {
@@ -300,12 +306,18 @@ fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
 }
 
 /// The mailbox user an accepted S2S token acts as: it must name an enabled user with a mailbox.
-async fn s2s_user(s: &Shared, token: &tandem_oauth::Validated) -> Result<User, Response> {
+fn is_autodiscover(service: Service) -> bool {
+    matches!(service, Service::AutodiscoverSoap | Service::AutodiscoverPox)
+}
+
+/// The user a server-to-server token acts as: one with a mailbox here, or a mail user asking
+/// Autodiscover where its mailbox is.
+async fn s2s_user(s: &Shared, token: &tandem_oauth::Validated, service: Service) -> Result<User, Response> {
     let Some(smtp) = token.user.as_deref() else {
         return Err((StatusCode::FORBIDDEN, "an app-only token names no mailbox\n").into_response());
     };
     match s.directory.find(smtp).await {
-        Ok(Some(u)) if u.enabled && u.mailbox_enabled => Ok(u),
+        Ok(Some(u)) if u.can_use_mailbox() || (u.is_mail_user() && is_autodiscover(service)) => Ok(u),
         Ok(_) => Err((StatusCode::FORBIDDEN, format!("{smtp} has no enabled mailbox here\n")).into_response()),
         Err(e) => {
             tracing::error!(error = %e, "directory failure during S2S sign-in");

@@ -14,8 +14,13 @@ pub(crate) async fn handle(s: &Shared, _caller: &User, req: Request) -> Result<S
     let mut users = Vec::with_capacity(req.mailboxes.len());
     for addr in &req.mailboxes {
         let found = if addr.contains('@') { s.directory.find(addr).await? } else { None };
-        match found.filter(User::can_use_mailbox) {
+        match found.filter(|u| u.can_use_mailbox() || u.is_mail_user()) {
             None => users.push((UserOutcome::InvalidUser(addr.clone()), Vec::new())),
+            // A mail user's mailbox is elsewhere: the client starts again with that address, as
+            // Exchange answers for a MailUser or a migrated (remote) mailbox.
+            Some(User { external_email_address: Some(target), mailbox_enabled: false, .. }) => {
+                users.push((UserOutcome::RedirectAddress(target.to_string()), Vec::new()));
+            }
             Some(user) => {
                 let mut errors = unknown.clone();
                 let mut values = Vec::new();

@@ -32,6 +32,9 @@ pub(crate) async fn handle(s: &Shared, call: Call) -> Response {
     };
     let user = match found {
         Ok(Some(u)) if u.can_use_mailbox() => u,
+        Ok(Some(User { external_email_address: Some(target), mailbox_enabled: false, enabled: true, .. })) => {
+            return xml_response(StatusCode::OK, pox::render_redirect_address(&target.to_string()));
+        }
         Ok(_) => return error(pox::NO_MAILBOX.0, pox::NO_MAILBOX.1),
         Err(e) => {
             tracing::error!(error = %e, "directory failure in POX autodiscover");

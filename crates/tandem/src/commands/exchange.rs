@@ -1,6 +1,6 @@
 //! `tandem exchange`: the Mailbox (Exchange Server) cmdlets and scripts: Get-/Set-AuthConfig,
-//! *-PartnerApplication, Configure-EnterprisePartnerApplication.ps1 and
-//! Get-/Set-ClientAccessServer.
+//! *-PartnerApplication, Configure-EnterprisePartnerApplication.ps1,
+//! Get-/Set-ClientAccessServer, *-UserPhoto and *-MailUser.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -146,6 +146,80 @@ pub enum ExchangeCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// Enable-MailUser: a user with no mailbox here becomes a mail user whose mailbox is at
+    /// --external-email-address; Autodiscover (SOAP and POX) redirects clients there at once.
+    EnableMailUser {
+        /// -Identity: the user (name, SIP URI or SMTP address).
+        #[arg(long)]
+        identity: String,
+        /// -ExternalEmailAddress: where the mailbox is (`SMTP:` prefix optional).
+        #[arg(long)]
+        external_email_address: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Set-MailUser -ExternalEmailAddress: a mail user's mailbox moved.
+    SetMailUser {
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        external_email_address: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Disable-MailUser: the user is no longer sent elsewhere (Autodiscover answers InvalidUser).
+    DisableMailUser {
+        #[arg(long)]
+        identity: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Get-MailUser: every mail user, or one.
+    GetMailUser {
+        #[arg(long)]
+        identity: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+/// An -ExternalEmailAddress value: an SMTP address, with or without Exchange's `SMTP:` prefix.
+fn external_address(value: &str) -> CliResult<tandem_types::SmtpAddress> {
+    let bare = match value.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("smtp") => rest,
+        _ => value,
+    };
+    bare.trim().parse().map_err(|e| {
+        usage(format!("--external-email-address {value}: {e}; give an address such as SMTP:carol@fabrikam.com"))
+    })
+}
+
+/// Enable-/Set-MailUser: `must_be_mail_user` for Set (the user already is one).
+async fn set_mail_user(cfg: &Config, identity: &str, value: &str, must_be_mail_user: bool) -> CliResult {
+    let address = external_address(value)?;
+    let dir = super::open_directory(cfg).await?;
+    let user = dir.get(identity).await?;
+    if must_be_mail_user && user.external_email_address.is_none() {
+        return Err(usage(format!(
+            "--identity {identity}: not a mail user; make it one with `tandem exchange enable-mail-user`"
+        )));
+    }
+    let user = dir.set_external_email_address(identity, Some(&address)).await?;
+    println!("{} is a mail user: Autodiscover sends clients to {address}", user.name);
+    Ok(())
+}
+
+fn mail_user_json(u: &tandem_directory::User) -> serde_json::Value {
+    json!({
+        "Name": u.name.to_string(),
+        "DisplayName": u.display_name,
+        "PrimarySmtpAddress": u.smtp_address.to_string(),
+        "ExternalEmailAddress": u.external_email_address.as_ref().map(|a| format!("SMTP:{a}")),
+        "RecipientTypeDetails": "MailUser",
+        "AccountDisabled": !u.enabled,
+    })
 }
 
 /// The mailbox key (account name) of a user with a mailbox.
@@ -508,6 +582,45 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
                 return Err(usage(format!("--identity {identity}: the user has no photo")));
             }
             println!("the photo of {identity} was removed");
+            Ok(())
+        }
+        ExchangeCommand::EnableMailUser { identity, external_email_address, location } => {
+            set_mail_user(&location.config()?, &identity, &external_email_address, false).await
+        }
+        ExchangeCommand::SetMailUser { identity, external_email_address, location } => {
+            set_mail_user(&location.config()?, &identity, &external_email_address, true).await
+        }
+        ExchangeCommand::DisableMailUser { identity, location } => {
+            let dir = super::open_directory(&location.config()?).await?;
+            if dir.get(&identity).await?.external_email_address.is_none() {
+                return Err(usage(format!("--identity {identity}: not a mail user (`tandem exchange get-mail-user`)")));
+            }
+            let user = dir.set_external_email_address(&identity, None).await?;
+            println!("{} is no longer a mail user", user.name);
+            Ok(())
+        }
+        ExchangeCommand::GetMailUser { identity, json, location } => {
+            let dir = super::open_directory(&location.config()?).await?;
+            let users: Vec<_> = match &identity {
+                Some(id) => {
+                    let u = dir.get(id).await?;
+                    if u.external_email_address.is_none() {
+                        return Err(usage(format!("--identity {id}: not a mail user")));
+                    }
+                    vec![u]
+                }
+                None => dir.list().await?.into_iter().filter(|u| u.external_email_address.is_some()).collect(),
+            };
+            if json {
+                return print_json(&serde_json::Value::Array(users.iter().map(mail_user_json).collect()));
+            }
+            if users.is_empty() {
+                println!("no mail users");
+            }
+            for u in &users {
+                let external = u.external_email_address.as_ref().map(ToString::to_string).unwrap_or_default();
+                println!("{:<20} {:<32} SMTP:{external}", u.name.to_string(), u.smtp_address.to_string());
+            }
             Ok(())
         }
         ExchangeCommand::GetUserPhoto { identity, preview, json, location } => {

@@ -141,6 +141,7 @@ fn user_json(u: &User, locked_until: Option<i64>) -> serde_json::Value {
         "enabled": u.enabled,
         "sip_enabled": u.sip_enabled,
         "mailbox_enabled": u.mailbox_enabled,
+        "external_email_address": u.external_email_address.as_ref().map(ToString::to_string),
         "created_at": u.created_at,
         "password_changed_at": u.password_changed_at,
     })
@@ -154,6 +155,9 @@ fn print_user(u: &User, locked_until: Option<i64>) {
     println!("Enabled         : {}", u.enabled);
     println!("SipEnabled      : {}", u.sip_enabled);
     println!("MailboxEnabled  : {}", u.mailbox_enabled);
+    if let Some(external) = &u.external_email_address {
+        println!("ExternalEmailAddress : SMTP:{external}");
+    }
     match locked_until {
         Some(t) => println!("LockedOut       : True (until {}; `tandem user unlock {}` ends it)", fmt_unix(t), u.name),
         None => println!("LockedOut       : False"),
