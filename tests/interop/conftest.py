@@ -238,8 +238,12 @@ class Tandem:
         frontend_extra: str = "",
         mailbox_extra: str = "",
         directory_extra: str = "",
+        listen_host: str = "127.0.0.1",
     ):
         self.bin = Path(binary)
+        # The loopback address every listener binds and the [hosts] names map to; a second
+        # organisation in the same network namespace takes another one (127.0.0.2).
+        self.listen_host = listen_host
         # A command prefix for every tandem process and command, e.g. ["ip", "netns", "exec", NS]
         # to run the deployment inside a network namespace. Empty: run directly.
         self.prefix = list(prefix or [])
@@ -268,7 +272,7 @@ class Tandem:
     # ---- configuration
 
     def config_text(self) -> str:
-        d = self.domain
+        d, h = self.domain, self.listen_host
         return (
             "[deployment]\n"
             f'domain = "{d}"\n'
@@ -276,19 +280,19 @@ class Tandem:
             "\n[directory]\n"
             f"{self.directory_extra}\n"
             "\n[mailbox]\n"
-            f'https_listen = "127.0.0.1:{self.mailbox_https_port}"\n'
+            f'https_listen = "{h}:{self.mailbox_https_port}"\n'
             f"{self.mailbox_extra}\n"
             "\n[frontend]\n"
-            f'https_listen = "127.0.0.1:{self.frontend_https_port}"\n'
-            f'sip_udp_listen = "127.0.0.1:{self.sip_port}"\n'
-            f'sip_tcp_listen = "127.0.0.1:{self.sip_port}"\n'
-            f'sip_tls_listen = "127.0.0.1:{self.sip_tls_port}"\n'
+            f'https_listen = "{h}:{self.frontend_https_port}"\n'
+            f'sip_udp_listen = "{h}:{self.sip_port}"\n'
+            f'sip_tcp_listen = "{h}:{self.sip_port}"\n'
+            f'sip_tls_listen = "{h}:{self.sip_tls_port}"\n'
             f"{self.frontend_extra}\n"
             "\n[hosts]\n"
-            f'"mail.{d}" = "127.0.0.1"\n'
-            f'"autodiscover.{d}" = "127.0.0.1"\n'
-            f'"pool.{d}" = "127.0.0.1"\n'
-            f'"sip.{d}" = "127.0.0.1"\n'
+            f'"mail.{d}" = "{h}"\n'
+            f'"autodiscover.{d}" = "{h}"\n'
+            f'"pool.{d}" = "{h}"\n'
+            f'"sip.{d}" = "{h}"\n'
         )
 
     def write_config(self):
