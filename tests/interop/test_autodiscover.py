@@ -180,7 +180,8 @@ def test_pox_autodiscover(mbx):
     assert user.find(f"{{{OUTLOOK}}}DisplayName").text == "Alice Anderson"
     assert user.find(f"{{{OUTLOOK}}}AutoDiscoverSMTPAddress").text == ALICE
     protocols = {p.find(f"{{{OUTLOOK}}}Type").text: p for p in resp.iter(f"{{{OUTLOOK}}}Protocol")}
-    assert {"EXCH", "EXPR", "WEB"} <= set(protocols)
+    # No web client is served yet, so no WEB protocol unless an administrator publishes an OWA URL.
+    assert {"EXCH", "EXPR"} <= set(protocols) and "WEB" not in protocols, set(protocols)
     exch = protocols["EXCH"]
     for field in ("EwsUrl", "ASUrl", "OOFUrl", "UMUrl", "OABUrl", "Server", "ServerDN", "MdbDN", "AuthPackage"):
         assert exch.find(f"{{{OUTLOOK}}}{field}") is not None, field
@@ -188,6 +189,19 @@ def test_pox_autodiscover(mbx):
     assert protocols["EXPR"].find(f"{{{OUTLOOK}}}EwsUrl").text == mbx["ews"]
     # DavMail scans the reply line by line for <EwsUrl>…</EwsUrl>.
     assert f"<EwsUrl>{mbx['ews']}</EwsUrl>" in r.text
+
+    t = mbx["tandem"]
+    owa = f"https://mail.{DOMAIN}/owa/"
+    r = t.run("exchange", "set-client-access-server", "--owa-internal-url", owa, *t.location)
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        r = post(mbx, mbx["xml"], pox_request(ALICE))
+        web = [p for p in ET.fromstring(r.text).iter(f"{{{OUTLOOK}}}Protocol")
+               if p.find(f"{{{OUTLOOK}}}Type").text == "WEB"]
+        assert len(web) == 1, r.text
+        assert web[0].find(f"{{{OUTLOOK}}}Internal/{{{OUTLOOK}}}OWAUrl").text == owa, r.text
+    finally:
+        t.run("exchange", "set-client-access-server", "--owa-internal-url", "", *t.location)
 
 
 def pox_error(text):

@@ -86,8 +86,9 @@ def deployment(tandem_bin, tmp_path_factory):
         ns.delete()
 
 
-def run_flow(d, name: str) -> str:
+def run_flow(d, name: str, **extra: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("npm_")}
+    env.update(**extra)
     env.update(
         TANDEM_EMAIL=ALICE,
         TANDEM_PASSWORD=DEMO_PASSWORD,
@@ -128,3 +129,19 @@ def test_streaming_subscription_delivers_events(deployment):
 def test_push_subscription_posts_to_the_callback(deployment):
     out = run_flow(deployment, "push")
     assert "pushed 1 notification(s)" in out, out
+
+
+def test_web_client_urls_follow_the_published_owa_url(deployment):
+    """InternalWebClientUrls: SettingIsNotAvailable while no OWA URL is published (no web client
+    is served yet), then the URL an administrator sets, at once, as a WebClientUrlCollectionSetting."""
+    t = deployment["t"]
+    out = run_flow(deployment, "webclient", TANDEM_OWA_URL="")
+    assert "no web client published" in out, out
+    owa = f"https://mail.{DOMAIN}/owa/"
+    r = t.run("exchange", "set-client-access-server", "--owa-internal-url", owa, *t.location)
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        out = run_flow(deployment, "webclient", TANDEM_OWA_URL=owa)
+        assert f"web client at {owa}" in out, out
+    finally:
+        t.run("exchange", "set-client-access-server", "--owa-internal-url", "", *t.location)

@@ -195,7 +195,7 @@ fn get_user_settings_round_trips() {
         (
             get_user_settings::UserOutcome::Settings(vec![(
                 "InternalEwsUrl".into(),
-                "https://mail.litwareinc.com/EWS/Exchange.asmx".into(),
+                "https://mail.litwareinc.com/EWS/Exchange.asmx".to_owned().into(),
             )]),
             vec![get_user_settings::SettingError {
                 name: "ExternalEwsUrl".into(),

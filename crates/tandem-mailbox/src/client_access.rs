@@ -141,10 +141,13 @@ impl Defaults {
                 Some(format!("https://{}{}/Autodiscover/Autodiscover.xml", self.fqdn, self.port_suffix))
             }
             Setting::EwsInternalUrl | Setting::EwsExternalUrl => Some(format!("{b}{}", paths::EWS)),
-            Setting::OwaInternalUrl => Some(format!("{b}/owa/")),
             Setting::OabInternalUrl => Some(format!("{b}/OAB/")),
             Setting::UmInternalUrl => Some(format!("{b}/UnifiedMessaging/Service.asmx")),
-            Setting::OwaExternalUrl | Setting::OabExternalUrl | Setting::UmExternalUrl => None,
+            // No web client is served yet (issue 16), so no OWA URL is published unless an
+            // administrator sets one (`--owa-internal-url`): POX's WEB protocol and the SOAP
+            // WebClientUrls settings then name it.
+            Setting::OwaInternalUrl | Setting::OwaExternalUrl => None,
+            Setting::OabExternalUrl | Setting::UmExternalUrl => None,
         }
     }
 }

@@ -93,13 +93,42 @@ pub struct Response {
 }
 
 impl Response {
-    /// The first user's value of `name`.
+    /// The first user's value of `name`, when it is a string setting.
     pub fn setting(&self, name: &str) -> Option<&str> {
+        match self.value(name)? {
+            SettingValue::String(v) => Some(v),
+            SettingValue::WebClientUrls(_) => None,
+        }
+    }
+
+    /// The first user's value of `name`, of any type.
+    pub fn value(&self, name: &str) -> Option<&SettingValue> {
         match self.users.first() {
-            Some((UserOutcome::Settings(s), _)) => s.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()),
+            Some((UserOutcome::Settings(s), _)) => s.iter().find(|(n, _)| n == name).map(|(_, v)| v),
             _ => None,
         }
     }
+}
+
+/// A user setting's value: most are `StringSetting`s; the web client URLs are a collection of
+/// their own type (`WebClientUrlCollectionSetting`), as Exchange answers them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    String(String),
+    WebClientUrls(Vec<WebClientUrl>),
+}
+
+impl From<String> for SettingValue {
+    fn from(v: String) -> SettingValue {
+        SettingValue::String(v)
+    }
+}
+
+/// One web client (OWA) URL and how a browser signs in there (`Fba`, `Basic`…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebClientUrl {
+    pub authentication_methods: String,
+    pub url: String,
 }
 
 /// Reads a GetUserSettings answer for `request` (which names the users in order).
@@ -122,8 +151,19 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>, request: &Request) -> Resu
                     .into_iter()
                     .flat_map(|l| children_named(l, a, "UserSetting"))
                     .map(|s| {
-                        let g = |name: &str| child(s, a, name).map(text).unwrap_or_default();
-                        (g("Name"), g("Value"))
+                        let g = |node: Node<'_, '_>, name: &str| child(node, a, name).map(text).unwrap_or_default();
+                        let value = match child(s, a, "WebClientUrls") {
+                            Some(list) => SettingValue::WebClientUrls(
+                                children_named(list, a, "WebClientUrl")
+                                    .map(|u| WebClientUrl {
+                                        authentication_methods: g(u, "AuthenticationMethods"),
+                                        url: g(u, "Url"),
+                                    })
+                                    .collect(),
+                            ),
+                            None => SettingValue::String(g(s, "Value")),
+                        };
+                        (g(s, "Name"), value)
                     })
                     .collect(),
             ),
@@ -152,7 +192,7 @@ pub fn parse_response(doc: &tandem_xml::Document<'_>, request: &Request) -> Resu
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserOutcome {
     /// Settings found: (name, value) for each known, available one.
-    Settings(Vec<(String, String)>),
+    Settings(Vec<(String, SettingValue)>),
     InvalidUser(String),
     RedirectAddress(String),
     RedirectUrl(String),
@@ -204,10 +244,24 @@ pub fn render(users: &[(UserOutcome, Vec<SettingError>)]) -> String {
                 }
                 w.end().start("UserSettings", &[]);
                 for (name, value) in settings {
-                    w.start("UserSetting", &[("i:type", "StringSetting")])
-                        .leaf("Name", name)
-                        .leaf("Value", value)
-                        .end();
+                    match value {
+                        SettingValue::String(v) => {
+                            w.start("UserSetting", &[("i:type", "StringSetting")]).leaf("Name", name).leaf("Value", v);
+                        }
+                        SettingValue::WebClientUrls(urls) => {
+                            w.start("UserSetting", &[("i:type", "WebClientUrlCollectionSetting")])
+                                .leaf("Name", name)
+                                .start("WebClientUrls", &[]);
+                            for u in urls {
+                                w.start("WebClientUrl", &[])
+                                    .leaf("AuthenticationMethods", &u.authentication_methods)
+                                    .leaf("Url", &u.url)
+                                    .end();
+                            }
+                            w.end();
+                        }
+                    }
+                    w.end();
                 }
                 w.end();
             }
@@ -250,8 +304,20 @@ mod tests {
         let (known, errors) = classify(&r.settings);
         assert_eq!(known, ["ExternalEwsUrl"]);
         assert_eq!(errors[0].name, "Bogus");
-        let body = render(&[(UserOutcome::Settings(vec![("ExternalEwsUrl".into(), "https://x/EWS".into())]), errors)]);
+        let urls = vec![WebClientUrl { authentication_methods: "Fba".into(), url: "https://x/owa/".into() }];
+        let body = render(&[(
+            UserOutcome::Settings(vec![
+                ("ExternalEwsUrl".into(), "https://x/EWS".to_owned().into()),
+                ("ExternalWebClientUrls".into(), SettingValue::WebClientUrls(urls.clone())),
+            ]),
+            errors,
+        )]);
         let full = crate::autodiscover::envelope("GetUserSettingsResponse", &body);
-        tandem_xml::parse(full.as_bytes(), Default::default()).unwrap();
+        let doc = tandem_xml::parse(full.as_bytes(), Default::default()).unwrap();
+        let two = Request::new("alice@litwareinc.com", &["ExternalEwsUrl", "ExternalWebClientUrls"]);
+        let read = parse_response(&doc, &two).unwrap();
+        assert_eq!(read.setting("ExternalEwsUrl"), Some("https://x/EWS"));
+        assert_eq!(read.value("ExternalWebClientUrls"), Some(&SettingValue::WebClientUrls(urls)));
+        assert!(full.contains(r#"i:type="WebClientUrlCollectionSetting""#), "{full}");
     }
 }

@@ -2,7 +2,9 @@
 
 use tandem_directory::User;
 use tandem_ews_proto::autodiscover::envelope;
-use tandem_ews_proto::autodiscover::get_user_settings::{Request, SettingError, UserOutcome, classify, render};
+use tandem_ews_proto::autodiscover::get_user_settings::{
+    Request, SettingError, SettingValue, UserOutcome, WebClientUrl, classify, render,
+};
 
 use super::{AutodiscoverError, cas_version, deployment_id, mdb_dn, server_dn, user_dn};
 use crate::Shared;
@@ -42,7 +44,26 @@ pub(crate) async fn handle(s: &Shared, _caller: &User, req: Request) -> Result<S
 }
 
 /// The value of one known setting for `user`, or `None` when this server has none.
-fn value(cas: &ClientAccess, user: &User, name: &str) -> Option<String> {
+fn value(cas: &ClientAccess, user: &User, name: &str) -> Option<SettingValue> {
+    // The web client URLs, from the same OWA settings as POX's WEB protocol; forms-based and
+    // Basic sign-in, as Exchange's OWA virtual directory offers by default.
+    let web = |s: Setting| {
+        cas.get(s).map(|u| {
+            SettingValue::WebClientUrls(vec![WebClientUrl {
+                authentication_methods: "Fba, Basic".to_owned(),
+                url: u.to_owned(),
+            }])
+        })
+    };
+    match name {
+        "InternalWebClientUrls" => return web(Setting::OwaInternalUrl),
+        "ExternalWebClientUrls" => return web(Setting::OwaExternalUrl),
+        _ => {}
+    }
+    string_value(cas, user, name).map(SettingValue::String)
+}
+
+fn string_value(cas: &ClientAccess, user: &User, name: &str) -> Option<String> {
     let url = |s: Setting| cas.get(s).map(str::to_owned);
     Some(match name {
         "UserDisplayName" => user.display_name.clone(),
