@@ -14,6 +14,7 @@ mod name_addr;
 mod parser;
 pub mod pidf;
 pub mod rlmi;
+mod scan;
 mod uri;
 mod via;
 

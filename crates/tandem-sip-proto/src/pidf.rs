@@ -1,6 +1,8 @@
 //! Presence documents: PIDF (RFC 3863) with RPID activities (RFC 4480), read with a small
 //! tag scanner that never expands entities or reads a DTD, and written from a typed summary.
 
+use crate::scan::{escape, tags, unescape};
+
 /// The availability a presentity shows, ordered as the aggregation rule ranks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Availability {
@@ -67,7 +69,7 @@ pub fn parse(body: &[u8]) -> Result<PresenceSummary, PidfError> {
         return Err(PidfError::Dtd);
     }
     let tags = tags(text);
-    if !tags.iter().any(|t| local(&t.name) == "presence" && !t.closing) {
+    if !tags.iter().any(|t| t.name == "presence" && !t.closing) {
         return Err(PidfError::NotPidf);
     }
     let mut open = false;
@@ -75,15 +77,14 @@ pub fn parse(body: &[u8]) -> Result<PresenceSummary, PidfError> {
     let mut note = None;
     let mut in_activities = false;
     for t in &tags {
-        let name = local(&t.name);
-        match (name, t.closing) {
+        match (t.name.as_str(), t.closing) {
             ("basic", false) => match t.text.trim() {
                 b if b.eq_ignore_ascii_case("open") => open = true,
                 b if b.eq_ignore_ascii_case("closed") => {}
                 // RFC 3863 allows only these two; a client still starting up sends "unknown".
                 other => return Err(PidfError::BasicStatus(other.to_owned())),
             },
-            ("activities", c) => in_activities = !c,
+            ("activities", c) => in_activities = !c && !t.empty,
             ("note", false) if note.is_none() && !t.text.trim().is_empty() => {
                 note = Some(unescape(t.text.trim()));
             }
@@ -105,52 +106,6 @@ pub fn parse(body: &[u8]) -> Result<PresenceSummary, PidfError> {
     }
     let availability = if !open { Availability::Offline } else { activity.unwrap_or(Availability::Available) };
     Ok(PresenceSummary { availability, note })
-}
-
-struct Tag {
-    name: String,
-    closing: bool,
-    /// Text up to the next tag.
-    text: String,
-}
-
-fn local(name: &str) -> &str {
-    name.rsplit(':').next().unwrap_or(name)
-}
-
-fn tags(text: &str) -> Vec<Tag> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(lt) = rest.find('<') {
-        let after = &rest[lt + 1..];
-        let Some(gt) = after.find('>') else { break };
-        let inner = &after[..gt];
-        let next = &after[gt + 1..];
-        let text_end = next.find('<').unwrap_or(next.len());
-        if !(inner.starts_with('?') || inner.starts_with('!')) {
-            let closing = inner.starts_with('/');
-            let body = inner.trim_start_matches('/').trim_end_matches('/');
-            let name = body.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_owned();
-            out.push(Tag { name, closing, text: next[..text_end].to_owned() });
-            if inner.ends_with('/') && !closing {
-                out.push(Tag {
-                    name: out.last().map(|t| t.name.clone()).unwrap_or_default(),
-                    closing: true,
-                    text: String::new(),
-                });
-            }
-        }
-        rest = next;
-    }
-    out
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A PIDF document for `entity` (a SIP URI) with RPID activities.

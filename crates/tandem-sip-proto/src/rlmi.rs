@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use crate::scan::{escape, tags, unescape};
+
 /// Largest multipart body accepted by [`parse_multipart`].
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Most parts accepted by [`parse_multipart`] (an RLMI document plus one part per resource).
@@ -98,14 +100,6 @@ pub struct ResourceList {
     pub resources: Vec<Resource>,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
-}
-
 impl ResourceList {
     /// The document, as RFC 4662 §5 writes it.
     pub fn render(&self) -> Vec<u8> {
@@ -138,63 +132,6 @@ impl ResourceList {
         s.push_str("</list>\n");
         s.into_bytes()
     }
-}
-
-/// One element start or end met by the scanner, with its attributes and the text after it.
-struct Tag {
-    name: String,
-    closing: bool,
-    empty: bool,
-    attrs: Vec<(String, String)>,
-    text: String,
-}
-
-impl Tag {
-    fn attr(&self, name: &str) -> Option<String> {
-        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| unescape(v))
-    }
-}
-
-fn local(name: &str) -> &str {
-    name.rsplit(':').next().unwrap_or(name)
-}
-
-fn attributes(body: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while let Some(eq) = rest.find('=') {
-        let name = rest[..eq].trim().to_owned();
-        let after = rest[eq + 1..].trim_start();
-        let Some(q) = after.chars().next().filter(|c| *c == '"' || *c == '\'') else { break };
-        let Some(end) = after[1..].find(q) else { break };
-        out.push((name, after[1..1 + end].to_owned()));
-        rest = &after[end + 2..];
-    }
-    out
-}
-
-fn tags(text: &str) -> Vec<Tag> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(lt) = rest.find('<') {
-        let after = &rest[lt + 1..];
-        let Some(gt) = after.find('>') else { break };
-        let inner = &after[..gt];
-        let next = &after[gt + 1..];
-        let text_end = next.find('<').unwrap_or(next.len());
-        if !(inner.starts_with('?') || inner.starts_with('!')) {
-            let closing = inner.starts_with('/');
-            let empty = inner.ends_with('/');
-            let body = inner.trim_start_matches('/').trim_end_matches('/');
-            let (name, attrs) = match body.find(char::is_whitespace) {
-                Some(sp) => (&body[..sp], attributes(&body[sp..])),
-                None => (body, Vec::new()),
-            };
-            out.push(Tag { name: local(name).to_owned(), closing, empty, attrs, text: next[..text_end].to_owned() });
-        }
-        rest = next;
-    }
-    out
 }
 
 /// Reads an RLMI document.

@@ -386,6 +386,49 @@ pub fn parse_persona(doc: &tandem_xml::Document<'_>, op: &str) -> Result<Result<
     Persona::parse(p).map(Ok).map_err(|e| ReplyError::unexpected(op, e.message))
 }
 
+/// The whole wire side of an operation whose request names one IM group (`GroupId`) and whose
+/// answer is empty — RemoveImGroup and RemoveDistributionGroupFromImList differ only in their
+/// name — written once: `OPERATION`, `Request` (parsed and built), `render` and
+/// `parse_response`, in the operation's own module.
+macro_rules! group_id_operation {
+    ($operation:literal) => {
+        pub const OPERATION: &str = $operation;
+
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Request {
+            pub group_id: $crate::types::ItemRef,
+        }
+
+        impl Request {
+            pub fn parse(op: tandem_xml::Node<'_, '_>) -> Result<Request, $crate::ProtoError> {
+                Ok(Request { group_id: $crate::ops::im_items::need_id(op, "GroupId")? })
+            }
+        }
+
+        impl $crate::ops::BuildRequest for Request {
+            const OPERATION: &'static str = OPERATION;
+
+            fn to_xml(&self) -> String {
+                let id = $crate::ops::im_items::request_id("GroupId", &self.group_id);
+                format!("<m:{OPERATION}>{id}</m:{OPERATION}>")
+            }
+        }
+
+        /// The successful answer.
+        pub fn render() -> String {
+            $crate::ops::im_items::render_success(OPERATION, "")
+        }
+
+        /// Reads the answer.
+        pub fn parse_response(
+            doc: &tandem_xml::Document<'_>,
+        ) -> Result<Result<(), $crate::reply::MessageError>, $crate::reply::ReplyError> {
+            $crate::ops::im_items::parse_empty(doc, OPERATION)
+        }
+    };
+}
+pub(crate) use group_id_operation;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -427,6 +427,26 @@ pub(crate) async fn add_member(w: &mut Write<'_>, ctx: &Ctx<'_>, group: &Item, c
 }
 
 /// Checks a display name for a group or contact.
+/// Deletes the group `group_id` when its class is `class`, else fails with `wrong`: the whole
+/// of RemoveImGroup (user groups) and RemoveDistributionGroupFromImList.
+pub(crate) async fn remove_group(
+    ctx: &Ctx<'_>,
+    group_id: &ItemRef,
+    class: &str,
+    wrong: (ResponseCode, &str),
+) -> Result<(), EwsError> {
+    let store = load(ctx).await?;
+    let group = store.group(group_id)?;
+    if group.item_class != class {
+        return Err(fail(wrong.0, wrong.1));
+    }
+    let mut w = ctx.s.data.write().await?;
+    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+    w.delete_item(group, change).await?;
+    w.commit().await?;
+    Ok(())
+}
+
 pub(crate) fn check_name(name: &str) -> Result<(), EwsError> {
     if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
         return Err(fail(

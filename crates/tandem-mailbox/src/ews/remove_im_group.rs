@@ -6,24 +6,11 @@ use tandem_ews_proto::ResponseCode;
 use tandem_ews_proto::ops::im_items::USER_GROUP;
 use tandem_ews_proto::ops::remove_im_group::{self, OPERATION, Request};
 
-use super::im_list::{self, answer};
-use super::{Ctx, EwsError, fail};
+use super::im_list::{answer, remove_group};
+use super::{Ctx, EwsError};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
-    answer(
-        OPERATION,
-        async {
-            let store = im_list::load(ctx).await?;
-            let group = store.group(&req.group_id)?;
-            if group.item_class != USER_GROUP {
-                return Err(fail(ResponseCode::ErrorInvalidOperation, "Only groups the user made can be removed."));
-            }
-            let mut w = ctx.s.data.write().await?;
-            let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
-            w.delete_item(group, change).await?;
-            w.commit().await?;
-            Ok(remove_im_group::render())
-        }
-        .await,
-    )
+    let wrong = (ResponseCode::ErrorInvalidOperation, "Only groups the user made can be removed.");
+    let done = remove_group(ctx, &req.group_id, USER_GROUP, wrong).await;
+    answer(OPERATION, done.map(|()| remove_im_group::render()))
 }

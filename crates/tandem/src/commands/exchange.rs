@@ -148,25 +148,9 @@ pub enum ExchangeCommand {
     },
     /// Enable-MailUser: a user with no mailbox here becomes a mail user whose mailbox is at
     /// --external-email-address; Autodiscover (SOAP and POX) redirects clients there at once.
-    EnableMailUser {
-        /// -Identity: the user (name, SIP URI or SMTP address).
-        #[arg(long)]
-        identity: String,
-        /// -ExternalEmailAddress: where the mailbox is (`SMTP:` prefix optional).
-        #[arg(long)]
-        external_email_address: String,
-        #[command(flatten)]
-        location: Location,
-    },
+    EnableMailUser(MailUserArgs),
     /// Set-MailUser -ExternalEmailAddress: a mail user's mailbox moved.
-    SetMailUser {
-        #[arg(long)]
-        identity: String,
-        #[arg(long)]
-        external_email_address: String,
-        #[command(flatten)]
-        location: Location,
-    },
+    SetMailUser(MailUserArgs),
     /// Disable-MailUser: the user is no longer sent elsewhere (Autodiscover answers InvalidUser).
     DisableMailUser {
         #[arg(long)]
@@ -183,6 +167,19 @@ pub enum ExchangeCommand {
         #[command(flatten)]
         location: Location,
     },
+}
+
+/// Enable-/Set-MailUser parameters.
+#[derive(Debug, Args)]
+pub struct MailUserArgs {
+    /// -Identity: the user (name, SIP URI or SMTP address).
+    #[arg(long)]
+    identity: String,
+    /// -ExternalEmailAddress: where the mailbox is (`SMTP:` prefix optional).
+    #[arg(long)]
+    external_email_address: String,
+    #[command(flatten)]
+    location: Location,
 }
 
 /// An -ExternalEmailAddress value: an SMTP address, with or without Exchange's `SMTP:` prefix.
@@ -584,11 +581,11 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
             println!("the photo of {identity} was removed");
             Ok(())
         }
-        ExchangeCommand::EnableMailUser { identity, external_email_address, location } => {
-            set_mail_user(&location.config()?, &identity, &external_email_address, false).await
+        ExchangeCommand::EnableMailUser(a) => {
+            set_mail_user(&a.location.config()?, &a.identity, &a.external_email_address, false).await
         }
-        ExchangeCommand::SetMailUser { identity, external_email_address, location } => {
-            set_mail_user(&location.config()?, &identity, &external_email_address, true).await
+        ExchangeCommand::SetMailUser(a) => {
+            set_mail_user(&a.location.config()?, &a.identity, &a.external_email_address, true).await
         }
         ExchangeCommand::DisableMailUser { identity, location } => {
             let dir = super::open_directory(&location.config()?).await?;

@@ -3,7 +3,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { ews, email, password, discovered } = require('./lib');
+const { ews, email, discovered, autodiscoverService } = require('./lib');
 
 test('AutodiscoverUrl by e-mail address finds the EWS URL', async () => {
   const { svc } = await discovered();
@@ -17,9 +17,7 @@ test('AutodiscoverUrl by e-mail address finds the EWS URL', async () => {
 });
 
 test('GetUserSettings through the AutodiscoverService', async () => {
-  const ad = new ews.AutodiscoverService(ews.ExchangeVersion.Exchange2013);
-  ad.Credentials = new ews.WebCredentials(email, password);
-  ad.RedirectionUrlValidationCallback = (url) => url.startsWith('https://');
+  const ad = autodiscoverService();
   const resp = await ad.GetUserSettings(email, [ews.UserSettingName.UserDisplayName, ews.UserSettingName.ExternalEwsUrl]);
   assert.equal(resp.ErrorCode, ews.AutodiscoverErrorCode.NoError);
   assert.equal(resp.Settings.get(ews.UserSettingName.UserDisplayName), 'Alice Anderson');

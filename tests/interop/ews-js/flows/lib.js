@@ -35,9 +35,17 @@ async function service() {
   return { svc };
 }
 
+/** An AutodiscoverService signed in as the demo user, following https redirects only. */
+function autodiscoverService() {
+  const ad = new ews.AutodiscoverService(ews.ExchangeVersion.Exchange2013);
+  ad.Credentials = new ews.WebCredentials(email, password);
+  ad.RedirectionUrlValidationCallback = (url) => url.startsWith('https://');
+  return ad;
+}
+
 /** A unique subject, so flows never see each other's items. */
 function unique(prefix) {
   return `${prefix} ${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
 }
 
-module.exports = { ews, email, password, domain, discovered, service, unique };
+module.exports = { ews, email, password, domain, discovered, service, unique, autodiscoverService };

@@ -9,7 +9,7 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { ews, email, password } = require('./lib');
+const { ews, email, password, autodiscoverService } = require('./lib');
 
 test('AutodiscoverUrl follows RedirectAddress to the organisation that has the mailbox', async () => {
   const svc = new ews.ExchangeService(ews.ExchangeVersion.Exchange2013);
@@ -24,9 +24,7 @@ test('AutodiscoverUrl follows RedirectAddress to the organisation that has the m
 });
 
 test('GetUserSettings for a mail user of the same domain answers for its target', async () => {
-  const ad = new ews.AutodiscoverService(ews.ExchangeVersion.Exchange2013);
-  ad.Credentials = new ews.WebCredentials(email, password);
-  ad.RedirectionUrlValidationCallback = (url) => url.startsWith('https://');
+  const ad = autodiscoverService();
   const resp = await ad.GetUserSettings(process.env.TANDEM_ALIAS, [
     ews.UserSettingName.UserDisplayName,
     ews.UserSettingName.AutoDiscoverSMTPAddress,

@@ -4,12 +4,10 @@
 'use strict';
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { ews, email, password } = require('./lib');
+const { ews, email, autodiscoverService } = require('./lib');
 
 test('InternalWebClientUrls through the AutodiscoverService', async () => {
-  const ad = new ews.AutodiscoverService(ews.ExchangeVersion.Exchange2013);
-  ad.Credentials = new ews.WebCredentials(email, password);
-  ad.RedirectionUrlValidationCallback = (url) => url.startsWith('https://');
+  const ad = autodiscoverService();
   const resp = await ad.GetUserSettings(email, [ews.UserSettingName.InternalWebClientUrls, ews.UserSettingName.UserDisplayName]);
   assert.equal(resp.ErrorCode, ews.AutodiscoverErrorCode.NoError);
   assert.equal(resp.Settings.get(ews.UserSettingName.UserDisplayName), 'Alice Anderson');
