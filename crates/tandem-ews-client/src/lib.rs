@@ -23,8 +23,9 @@ use tandem_ews_proto::ops::get_user_oof_settings::{self, OofSettings};
 use tandem_ews_proto::ops::get_user_photo;
 use tandem_ews_proto::ops::subscribe::{self, Subscription};
 use tandem_ews_proto::ops::{
-    self, BuildRequest, add_new_im_contact_to_group, delete_item, find_item, get_folder, get_im_item_list, get_item,
-    get_streaming_events, im_items, remove_contact_from_im_list,
+    self, BuildRequest, add_im_contact_to_group, add_im_group, add_new_im_contact_to_group, delete_item, find_item,
+    get_folder, get_im_item_list, get_item, get_streaming_events, im_items, remove_contact_from_im_list,
+    remove_im_contact_from_group,
 };
 use tandem_ews_proto::render::FolderView;
 use tandem_ews_proto::reply::{self, MessageError, ReplyError};
@@ -502,10 +503,19 @@ impl EwsClient {
 
     /// GetImItemList: the user's IM list (Unified Contact Store), every group and persona.
     pub async fn get_im_item_list(&self, mailbox: &Mailbox) -> Result<im_items::ImItemList, EwsClientError> {
-        const OP: &str = get_im_item_list::OPERATION;
-        let text = self.call(mailbox, &get_im_item_list::Request).await?;
-        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
-        get_im_item_list::parse_response(&doc).map_err(EwsClientError::reply(OP))?.map_err(EwsClientError::message(OP))
+        self.im(mailbox, &get_im_item_list::Request, get_im_item_list::parse_response).await
+    }
+
+    /// An Im* operation (single-message answer): sends `req`, reads the answer with `parse`.
+    async fn im<R: BuildRequest, T>(
+        &self,
+        mailbox: &Mailbox,
+        req: &R,
+        parse: fn(&tandem_xml::Document<'_>) -> Result<Result<T, MessageError>, ReplyError>,
+    ) -> Result<T, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply(R::OPERATION))?;
+        parse(&doc).map_err(EwsClientError::reply(R::OPERATION))?.map_err(EwsClientError::message(R::OPERATION))
     }
 
     /// AddNewImContactToGroup: a new IM contact for `im_address` (Other Contacts without a group).
@@ -514,12 +524,35 @@ impl EwsClient {
         mailbox: &Mailbox,
         req: &add_new_im_contact_to_group::Request,
     ) -> Result<im_items::Persona, EwsClientError> {
-        const OP: &str = add_new_im_contact_to_group::OPERATION;
-        let text = self.call(mailbox, req).await?;
-        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
-        add_new_im_contact_to_group::parse_response(&doc)
-            .map_err(EwsClientError::reply(OP))?
-            .map_err(EwsClientError::message(OP))
+        self.im(mailbox, req, add_new_im_contact_to_group::parse_response).await
+    }
+
+    /// AddImContactToGroup: a contact already on the list into one more group.
+    pub async fn add_im_contact_to_group(
+        &self,
+        mailbox: &Mailbox,
+        req: &add_im_contact_to_group::Request,
+    ) -> Result<(), EwsClientError> {
+        self.im(mailbox, req, add_im_contact_to_group::parse_response).await
+    }
+
+    /// RemoveImContactFromGroup: a contact out of one group (it stays on the list).
+    pub async fn remove_im_contact_from_group(
+        &self,
+        mailbox: &Mailbox,
+        req: &remove_im_contact_from_group::Request,
+    ) -> Result<(), EwsClientError> {
+        self.im(mailbox, req, remove_im_contact_from_group::parse_response).await
+    }
+
+    /// AddImGroup: a new user group.
+    pub async fn add_im_group(
+        &self,
+        mailbox: &Mailbox,
+        display_name: &str,
+    ) -> Result<im_items::ImGroup, EwsClientError> {
+        let req = add_im_group::Request { display_name: display_name.to_owned() };
+        self.im(mailbox, &req, add_im_group::parse_response).await
     }
 
     /// RemoveContactFromImList: the contact off the list (and out of Quick Contacts).
@@ -528,13 +561,8 @@ impl EwsClient {
         mailbox: &Mailbox,
         contact: &ItemRef,
     ) -> Result<(), EwsClientError> {
-        const OP: &str = remove_contact_from_im_list::OPERATION;
         let req = remove_contact_from_im_list::Request { contact_id: contact.clone() };
-        let text = self.call(mailbox, &req).await?;
-        let doc = reply::parse(&text).map_err(EwsClientError::reply(OP))?;
-        remove_contact_from_im_list::parse_response(&doc)
-            .map_err(EwsClientError::reply(OP))?
-            .map_err(EwsClientError::message(OP))
+        self.im(mailbox, &req, remove_contact_from_im_list::parse_response).await
     }
 
     /// Sends a probe to `url` with `bearer` (or no credentials) and reports only how the service

@@ -11,6 +11,7 @@ pub mod calendar_presence;
 pub mod exchange_connector;
 pub mod sip;
 pub mod store;
+pub mod xcap;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,14 +44,18 @@ pub struct RunningFrontend {
     pub https_addr: SocketAddr,
     pub store: Store,
     pub sip: Arc<sip::SipCore>,
+    /// The one path to the mailboxes (calendar presence, the contact list, XCAP).
+    pub connector: Arc<exchange_connector::ExchangeConnector>,
 }
 
-/// Opens the Front End store and starts its HTTPS listener in `tasks`.
+/// Opens the Front End store and starts its HTTPS listener in `tasks`. `exchange_http` reaches
+/// the mailboxes: it must trust their certificates and resolve the deployment's names.
 pub async fn start(
     domain: &DomainName,
     config: &FrontendConfig,
     directory: Directory,
     cert: Arc<CertSlot>,
+    exchange_http: reqwest::Client,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RunningFrontend, FrontendError> {
@@ -84,22 +89,21 @@ pub async fn start(
     let sip =
         sip::start_with(settings, policy, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Frontend, tasks, shutdown.clone());
+    let connector = Arc::new(exchange_connector::ExchangeConnector::new(store.clone(), domain.as_str(), exchange_http));
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,
         config.https_listen,
         cert,
-        sip::websocket_routes(sip.clone()).merge(tandem_trust::frontend::routes(
-            store.clone(),
-            domain.as_str(),
-            config.pool_fqdn.as_str(),
-        )),
+        sip::websocket_routes(sip.clone())
+            .merge(tandem_trust::frontend::routes(store.clone(), domain.as_str(), config.pool_fqdn.as_str()))
+            .merge(xcap::routes(directory.clone(), connector.clone(), domain.as_str())),
         checks,
         config.https_limits,
         tasks,
         shutdown,
     )
     .await?;
-    Ok(RunningFrontend { https_addr, store, sip })
+    Ok(RunningFrontend { https_addr, store, sip, connector })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Connections are tasks of the caller's [`TaskTracker`] and stop on its [`CancellationToken`]:
 //! the listener stops accepting at once, open connections finish their request and close.
 
+pub mod basic;
 pub mod client;
 
 use std::future::Future;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use tandem_directory::{Directory, DirectoryError, SignIn, User};
 
@@ -42,7 +41,7 @@ impl BasicAuth {
         headers: &HeaderMap,
         source: Option<IpAddr>,
     ) -> Result<Outcome, DirectoryError> {
-        let Some((login, password)) = basic_credentials(headers) else { return Ok(Outcome::Challenge) };
+        let Some((login, password)) = tandem_http::basic::credentials(headers) else { return Ok(Outcome::Challenge) };
         let key: [u8; 32] = Sha256::new()
             .chain_update(login.as_bytes())
             .chain_update([0])
@@ -70,18 +69,6 @@ impl BasicAuth {
             _ => Ok(Outcome::Challenge),
         }
     }
-}
-
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (login, password) = text.split_once(':')?;
-    Some((login.to_owned(), password.to_owned()))
 }
 
 /// 401 with `WWW-Authenticate: Basic realm="…"`; no `Connection: close` (exchangelib would take

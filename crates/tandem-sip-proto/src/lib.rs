@@ -17,6 +17,7 @@ pub mod rlmi;
 mod scan;
 mod uri;
 mod via;
+pub mod xcap;
 
 pub use auth::{Challenge, Credentials, DigestAlgorithm, digest_response};
 pub use headers::{HeaderName, Headers, split_comma_list};

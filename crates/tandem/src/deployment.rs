@@ -277,6 +277,8 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             &cfg.frontend,
             directory.clone(),
             slot.clone(),
+            // The mailboxes are reached as `tandem test` reaches them: the deployment CA and names.
+            crate::commands::deployment_client(&cfg)?,
             &tasks,
             shutdown.clone(),
         )
@@ -287,13 +289,11 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             sip_domain: cfg.domain.to_string(),
         });
         fe_store = Some(running.store.clone());
-        // Calendar presence reaches the mailbox as `tandem test` does: the deployment CA and names.
         tandem_frontend::calendar_presence::spawn(
             running.sip.clone(),
             running.store.clone(),
             directory.clone(),
-            cfg.domain.as_str(),
-            crate::commands::deployment_client(&cfg)?,
+            running.connector.clone(),
             &tasks,
             shutdown.clone(),
         );

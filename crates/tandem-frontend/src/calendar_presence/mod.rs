@@ -222,18 +222,15 @@ struct Held {
     unwanted_since: Option<tokio::time::Instant>,
 }
 
-/// Starts calendar presence: `http` must trust the mailbox's certificate and resolve the
-/// deployment's names (as the one `tandem test` commands use).
+/// Starts calendar presence over the Front End's Exchange connector.
 pub fn spawn(
     core: Arc<SipCore>,
     store: Store,
     directory: Directory,
-    domain: &str,
-    http: reqwest::Client,
+    connector: Arc<ExchangeConnector>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) {
-    let connector = Arc::new(ExchangeConnector::new(store.clone(), domain, http));
     let hub = hub::Hub::start(connector.clone(), tasks, shutdown.clone());
     let shared = Arc::new(Shared { core, connector, policies: RwLock::new(Policies::default()), hub });
     let fe = FrontendStore::new(store);
