@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(env) = Envelope::of(&doc) else { return };
     if let Ok(Request::GetUserSettings(r)) = autodiscover::parse(&env) {
         let (known, errors) = get_user_settings::classify(&r.settings);
-        let settings = known.iter().map(|k| (k.to_string(), r.mailboxes[0].clone())).collect();
+        let settings = known.iter().map(|k| (k.to_string(), r.mailboxes[0].clone().into())).collect();
         let body = get_user_settings::render(&[(get_user_settings::UserOutcome::Settings(settings), errors)]);
         let out = autodiscover::envelope("GetUserSettingsResponse", &body);
         assert!(tandem_xml::parse(out.as_bytes(), tandem_xml::Limits::default()).is_ok());

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod calendar_presence;
 pub mod exchange_connector;
+pub mod media;
 pub mod sip;
 pub mod store;
 pub mod xcap;

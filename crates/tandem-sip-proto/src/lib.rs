@@ -15,6 +15,7 @@ mod parser;
 pub mod pidf;
 pub mod rlmi;
 mod scan;
+pub mod sdp;
 mod uri;
 mod via;
 pub mod xcap;
