@@ -683,7 +683,9 @@ mod tests {
         std::thread::scope(|scope| {
             for n in 0..hash_parallelism() * 3 {
                 let phc = if n % 3 == 0 { big.clone() } else { phc.clone() };
-                scope.spawn(move || assert!(verify_with_kept_memory(b"Right-Pass-2026", &PasswordHash::new(&phc).unwrap())));
+                scope.spawn(move || {
+                    assert!(verify_with_kept_memory(b"Right-Pass-2026", &PasswordHash::new(&phc).unwrap()))
+                });
             }
         });
         let kept = HASH_MEMORY.lock().unwrap();
