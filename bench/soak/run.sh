@@ -8,7 +8,9 @@
 #   - SIPp REGISTER with digest (register_digest.xml), --register-rate calls/s, refreshing the
 #     bindings of 10 users from one port;
 #   - SIPp MESSAGE with proxy digest (message.xml) between 10 pairs of users, relayed to a SIPp
-#     UAS that answers 200 (message_uas.xml), --message-rate calls/s;
+#     UAS that answers 200 (message_uas.xml), --message-rate calls/s. The UAS keeps each answered
+#     transaction for 32 s (timer J, 64·T1) so that it answers tandem's retransmissions again, as
+#     RFC 3261 §17.2.2 asks: otherwise one lost 200 on a loaded machine becomes a 408;
 #   - EWS CreateItem and FindItem (first page of 100) taking turns, --ews-rate requests/s in all
 #     from 8 clients (bench/soak/ews_load.py).
 # Default rates: half the maximum measured for each kind alone (docs/BENCHMARKS.md: REGISTER
@@ -20,7 +22,10 @@
 # of the warm-up (the first tenth of the run, at least 10 s and at most 3 minutes: caches and
 # pools fill); the run fails (exit 1) when RSS at the end exceeds start by more than
 # --max-growth-mib, or when any SIP call or EWS request failed. Prints a summary; the logs stay
-# in the work directory it names.
+# in the work directory it names. The summary also gives the load average, the datagrams the
+# kernel dropped at each UDP socket for a full receive buffer (tandem's SIP socket, the UAS, the
+# SIPp clients: /proc/net/udp), which tells a loaded machine from a server that loses answers,
+# and tandem's anonymous memory (smaps_rollup) at the start and the end.
 #
 # Environment: TANDEM_BIN (default: the release build, built here when missing), PYTHON (a
 # Python with `requests`; default: $TANDEM_TEST_VENV/bin/python, .venv/bin/python, python3).
@@ -38,7 +43,7 @@ while [ $# -gt 0 ]; do
     --message-rate) message_rate=$2; shift 2 ;;
     --ews-rate) ews_rate=$2; shift 2 ;;
     --max-growth-mib) max_growth_mib=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "usage: bench/soak/run.sh [--minutes N] [--register-rate R] [--message-rate R] [--ews-rate R] [--max-growth-mib N]" >&2; exit 2 ;;
   esac
 done
@@ -156,7 +161,9 @@ read -r reg_port uas_port msg_port < <(free_ports 3)
 sipp_run targets register_digest.xml 50 10 "$uas_port" -inf "$work/targets.csv" -key expires 7200
 read -r ok failed < <(sipp_counts targets)
 [ "$ok" -eq 10 ] || { echo "registering the MESSAGE targets failed ($ok ok, $failed failed)" >&2; exit 1; }
-(cd "$work" && mkdir -p uas && cd uas && exec sipp -sf "$scen/message_uas.xml" -p "$uas_port" -i 127.0.0.1 -nostdin \
+# The shared UAS scenario, held 32 s after its answer (see the top).
+sed 's|</scenario>|  <pause milliseconds="32000"/>\n</scenario>|' "$scen/message_uas.xml" > "$work/message_uas.xml"
+(cd "$work" && mkdir -p uas && cd uas && exec sipp -sf "$work/message_uas.xml" -p "$uas_port" -i 127.0.0.1 -nostdin \
     -trace_err -error_file errors.log -trace_screen -screen_file screen.log "127.0.0.1:$sip" > out.log 2>&1) &
 uas_pid=$!
 pids+=("$uas_pid")
@@ -175,15 +182,26 @@ ews_url="https://127.0.0.1:$mbx/EWS/Exchange.asmx"
 ews_pid=$!; pids+=("$ews_pid")
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$tandem_pid/status"; }
+anon_kib() { awk '/^Anonymous:/ {print $2}' "/proc/$tandem_pid/smaps_rollup" 2>/dev/null || echo 0; }
+udp_drops() {  # port: datagrams dropped at the UDP sockets bound to 127.0.0.1:port
+  awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p {d += $NF} END {print d + 0}' /proc/net/udp
+}
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+load_start=$(load_avg)
+anon_start=""
 : > "$work/rss.csv"
 t0=$(date +%s)
 while :; do
   now=$(( $(date +%s) - t0 ))
   kill -0 "$tandem_pid" 2>/dev/null || { echo "tandem exited during the soak" >&2; tail -20 "$work/tandem.err" >&2; exit 1; }
   echo "$now,$(rss_kib)" >> "$work/rss.csv"
+  [ -z "$anon_start" ] && [ "$now" -ge "$warmup" ] && anon_start=$(anon_kib)
   [ "$now" -ge "$seconds" ] && break
   sleep 10
 done
+drops="$(udp_drops "$sip") $(udp_drops "$uas_port") $(( $(udp_drops "$reg_port") + $(udp_drops "$msg_port") ))"
+anon_end=$(anon_kib)
+load_end=$(load_avg)
 wait "$ews_pid" || true
 # SIPp ends once its calls are made (at most a little after the duration).
 for p in "$reg_pid" "$msg_pid"; do
@@ -196,10 +214,14 @@ echo "$(( $(date +%s) - t0 )),$(rss_kib)" >> "$work/rss.csv"
 read -r reg_ok reg_failed < <(sipp_counts register)
 read -r msg_ok msg_failed < <(sipp_counts message)
 python3 - "$work" "$warmup" "$max_growth_mib" "$reg_ok" "$reg_failed" "$msg_ok" "$msg_failed" \
-  "$(( register_rate * seconds ))" "$(( message_rate * seconds ))" "$seconds" <<'PY'
+  "$(( register_rate * seconds ))" "$(( message_rate * seconds ))" "$seconds" "$drops" "$anon_start $anon_end" \
+  "$load_start" "$load_end" <<'PY'
 import json, sys
 work, warmup, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 reg_ok, reg_failed, msg_ok, msg_failed, reg_calls, msg_calls, seconds = map(int, sys.argv[4:11])
+drops_tandem, drops_uas, drops_clients = map(int, sys.argv[11].split())
+anon_start, anon_end = (int(x or 0) for x in (sys.argv[12].split() + ["0", "0"])[:2])
+load_start, load_end = sys.argv[13], sys.argv[14]
 rows = [tuple(map(int, l.split(","))) for l in open(f"{work}/rss.csv") if l.strip()]
 start = next((kib for t, kib in rows if t >= warmup), rows[-1][1])
 first, end, peak = rows[0][1], rows[-1][1], max(kib for _, kib in rows)
@@ -218,6 +240,9 @@ print(f"duration {seconds} s; RSS MiB: first {mib(first):.1f}, start (after {war
 print(f"SIP REGISTER: {reg_ok} ok, {reg_failed} failed; MESSAGE: {msg_ok} ok, {msg_failed} failed")
 print(f"EWS: {ews['requests']} requests ({ews.get('achieved_per_s', '?')}/s), {ews['errors']} errors, "
       f"p50 {ews.get('p50_ms', '?')} ms, p99 {ews.get('p99_ms', '?')} ms")
+print(f"UDP datagrams dropped (receive buffer full): tandem {drops_tandem}, UAS {drops_uas}, SIPp clients {drops_clients}")
+print(f"tandem anonymous memory MiB: start {mib(anon_start):.1f}, end {mib(anon_end):.1f}; "
+      f"load average (1/5/15 min): start {load_start}, end {load_end}")
 for e in ews.get("first_errors", []):
     print(f"  EWS error: {e}")
 ok = errors == 0 and growth <= limit

@@ -11,10 +11,10 @@
 //! and get the same answer), behind the failed-attempt counters of [`lockout`].
 
 use std::net::IpAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::password_hash::{PasswordHasher, phc::PasswordHash};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -217,9 +217,12 @@ pub enum SignIn {
 }
 
 /// Argon2 checks running at once: each takes about 19 MiB and a core for tens of milliseconds.
-static HASH_SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
-});
+static HASH_SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| tokio::sync::Semaphore::new(hash_parallelism()));
+
+/// How many argon2 checks run at once: one per core.
+fn hash_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
 
 /// A hash of a random password with the same parameters as real ones, checked when a login
 /// names nobody so that the answer takes as long as for a real user.
@@ -580,7 +583,7 @@ async fn verify_off_worker(
         let phc = phc.unwrap_or_else(|| DUMMY_HASH.clone());
         match PasswordHash::new(&phc) {
             // Verified first, then combined: the dummy must cost the full check.
-            Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && real,
+            Ok(parsed) => verify_with_kept_memory(password.as_bytes(), &parsed) && real,
             Err(e) => {
                 tracing::error!(error = %e, "a stored password hash does not parse");
                 false
@@ -588,6 +591,51 @@ async fn verify_off_worker(
         }
     });
     job.await.map(Some).map_err(|e| DirectoryError::Hash(e.to_string()))
+}
+
+/// Argon2 working memory (19 MiB with the default parameters), one buffer per check that may run
+/// at once ([`HASH_SLOTS`]), allocated on first use and kept for the life of the process. Letting
+/// argon2 allocate its own for every check made glibc keep a freed 19 MiB block in each malloc
+/// arena a blocking thread happened to use (its mmap threshold rises past 19 MiB after the first
+/// free): RSS grew by about 2 × 19 MiB at each round of Basic sign-ins, up to one block per arena
+/// (bench/soak, docs/BENCHMARKS.md). Kept buffers bound it at `HASH_SLOTS` × 19 MiB.
+static HASH_MEMORY: Mutex<Vec<Vec<argon2::Block>>> = Mutex::new(Vec::new());
+
+/// The largest buffer put back in [`HASH_MEMORY`]: the default parameters' (hashes this server
+/// made). A stored hash asking for more memory gets a buffer of its own, freed after the check.
+const KEPT_BLOCKS: usize = argon2::Params::DEFAULT_M_COST as usize;
+
+/// `PasswordVerifier::verify_password` for argon2 PHC strings, with working memory from
+/// [`HASH_MEMORY`]: the same computation and the same constant-time comparison of the output.
+fn verify_with_kept_memory(password: &[u8], phc: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) =
+        (argon2::Algorithm::try_from(phc.algorithm.as_str()), argon2::Params::try_from(phc))
+    else {
+        return false;
+    };
+    let version = match phc.version.map(argon2::Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut memory = HASH_MEMORY.lock().ok().and_then(|mut kept| kept.pop()).unwrap_or_default();
+    memory.resize(params.block_count(), argon2::Block::default());
+    let mut out = vec![0u8; expected.len()];
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        &mut out,
+        memory.as_mut_slice(),
+    );
+    // A check whose client left keeps running without its slot: never keep more than the slots.
+    if memory.len() <= KEPT_BLOCKS
+        && let Ok(mut kept) = HASH_MEMORY.lock()
+        && kept.len() < hash_parallelism()
+    {
+        kept.push(memory);
+    }
+    // Output's equality is constant-time, like the verifier's.
+    hashed.is_ok() && argon2::password_hash::phc::Output::new(&out).is_ok_and(|o| &o == expected)
 }
 
 fn hash_password(password: &str) -> Result<String, DirectoryError> {
@@ -650,6 +698,56 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, DirectoryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordVerifier;
+
+    /// The kept-memory check answers as argon2's own verifier does, for the default parameters,
+    /// other variants and costs, and malformed hashes.
+    #[test]
+    fn kept_memory_verification_agrees_with_argon2() {
+        let small = argon2::Params::new(64, 2, 1, None).unwrap();
+        let hashers = [
+            Argon2::default(),
+            Argon2::new(argon2::Algorithm::Argon2i, argon2::Version::V0x13, small.clone()),
+            Argon2::new(argon2::Algorithm::Argon2d, argon2::Version::V0x10, small),
+        ];
+        for hasher in hashers {
+            let phc = hasher.hash_password(b"Right-Pass-2026").unwrap().to_string();
+            let parsed = PasswordHash::new(&phc).unwrap();
+            for (password, right) in [(&b"Right-Pass-2026"[..], true), (b"Wrong-Pass-2026", false), (b"", false)] {
+                assert_eq!(Argon2::default().verify_password(password, &parsed).is_ok(), right, "{phc}");
+                assert_eq!(verify_with_kept_memory(password, &parsed), right, "{phc}");
+            }
+        }
+        let no_hash = PasswordHash::new("$argon2id$v=19$m=64,t=2,p=1$c29tZXNhbHQ").unwrap();
+        assert!(!verify_with_kept_memory(b"x", &no_hash));
+    }
+
+    /// However many checks run at once, at most one buffer per slot is kept, none larger than the
+    /// default parameters need.
+    #[test]
+    fn kept_argon2_memory_stays_bounded() {
+        let phc = hash_password("Right-Pass-2026").unwrap();
+        let big = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(KEPT_BLOCKS as u32 * 2, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"Right-Pass-2026")
+        .unwrap()
+        .to_string();
+        std::thread::scope(|scope| {
+            for n in 0..hash_parallelism() * 3 {
+                let phc = if n % 3 == 0 { big.clone() } else { phc.clone() };
+                scope.spawn(move || {
+                    assert!(verify_with_kept_memory(b"Right-Pass-2026", &PasswordHash::new(&phc).unwrap()))
+                });
+            }
+        });
+        let kept = HASH_MEMORY.lock().unwrap();
+        assert!(!kept.is_empty());
+        assert!(kept.len() <= hash_parallelism(), "{} buffers kept", kept.len());
+        assert!(kept.iter().all(|m| m.len() <= KEPT_BLOCKS));
+    }
 
     #[test]
     fn ha1_matches_rfc_examples() {

@@ -706,7 +706,7 @@ async fn requests_go_to_the_contact_unless_a_nat_is_detected() {
     send_once(&bob, &m).await;
     let started = std::time::Instant::now();
     let mut buf = vec![0u8; 65536];
-    let status = loop {
+    let timeout = loop {
         let n = tokio::time::timeout(Duration::from_secs(40), bob.sock.recv(&mut buf))
             .await
             .expect("a final response")
@@ -714,10 +714,14 @@ async fn requests_go_to_the_contact_unless_a_nat_is_detected() {
         if let Some(Message::Response(r)) = parse_datagram(&buf[..n], &Default::default()).unwrap()
             && r.status >= 200
         {
-            break r.status;
+            break r;
         }
     };
-    assert_eq!(status, 408);
+    assert_eq!(timeout.status, 408);
+    // Only the sender's own Via (with received/rport added), not the proxy's on top of it.
+    assert_eq!(timeout.headers.values("Via").len(), 1, "{:?}", timeout.headers.values("Via"));
+    let branch = timeout.top_via().ok().and_then(|v| v.branch().map(str::to_owned));
+    assert_eq!(branch, m.branch(), "the 408 answers the sender's transaction");
     assert!(
         started.elapsed() < Duration::from_secs(32),
         "answered before the sender's timer F: {:?}",

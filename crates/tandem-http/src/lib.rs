@@ -369,7 +369,14 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// How often the recorder folds recorded histogram samples into its summaries.
+pub const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder; both roles in one process share it and label by role.
+///
+/// A recorder built this way keeps every histogram sample (two per HTTPS request) in a queue
+/// until it renders or runs upkeep; on a server nobody scrapes that queue only grows. A thread of
+/// its own drains it every [`METRICS_UPKEEP_INTERVAL`], whatever runtime (or none) is running.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -378,6 +385,17 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (tests); ours still renders what it has.
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP_INTERVAL);
+                    upkeep.run_upkeep();
+                }
+            });
+            if let Err(e) = spawned {
+                // Only scrapes drain the samples then; the server still works.
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histogram samples are kept until /metrics is read");
+            }
             handle
         })
         .clone()

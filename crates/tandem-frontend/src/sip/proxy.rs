@@ -456,10 +456,10 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
         let _ = core.out.send(&flow, bytes).await;
     }
     for (context, branch, request) in timeouts {
-        let mut r = request.response(408);
-        // The synthesized answer carries our Via on top like a real one; branch_final pops it.
-        r.headers.push_front("Via", "SIP/2.0/UDP invalid;branch=timeout");
-        core.branch_final(context, &branch, r).await;
+        // `request` is the forwarded copy: its answer already carries our Via on top, like a real
+        // one, and branch_final pops it. The sender then gets a 408 with its own Vias only (a
+        // response with an extra Via is discarded by a client, RFC 3261 §8.1.3.3).
+        core.branch_final(context, &branch, request.response(408)).await;
     }
 }
 
