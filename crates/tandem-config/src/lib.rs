@@ -107,6 +107,12 @@ pub const DEFAULT_EWS_MAX_SUBSCRIPTIONS: u32 = 50_000;
 /// MaxEndpointsPerUser (Set-CsRegistrarConfiguration) default. Beyond it a REGISTER for a new
 /// endpoint gets 403.
 pub const DEFAULT_SIP_MAX_ENDPOINTS_PER_USER: u32 = 8;
+/// Overload control: a new SIP request that waited longer than this many milliseconds between
+/// its arrival and its handling is answered `503` with `Retry-After` instead of being handled
+/// (RFC 6357: refusing early and cheaply keeps the server's goodput near its maximum, where
+/// handling late work lets every transaction time out). 100 ms is well under SIP's T1 (500 ms),
+/// so a refused client hears back before it would retransmit. 0 turns it off.
+pub const DEFAULT_SIP_MAX_QUEUE_DELAY_MS: u32 = 100;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -281,6 +287,8 @@ pub struct FrontendConfig {
     pub sip_max_subscriptions_per_user: u32,
     pub sip_max_offline_messages_per_user: u32,
     pub sip_max_endpoints_per_user: u32,
+    /// Overload control bound ([`DEFAULT_SIP_MAX_QUEUE_DELAY_MS`]); 0 turns it off.
+    pub sip_max_queue_delay_ms: u32,
     pub store: StoreLocation,
     pub https_limits: HttpsLimits,
 }
@@ -467,6 +475,7 @@ struct RawFrontend {
     sip_max_subscriptions_per_user: Option<u32>,
     sip_max_offline_messages_per_user: Option<u32>,
     sip_max_endpoints_per_user: Option<u32>,
+    sip_max_queue_delay_ms: Option<u32>,
     https_max_connections: Option<u32>,
     https_max_connections_per_source: Option<u32>,
     https_handshake_timeout_secs: Option<u32>,
@@ -578,6 +587,7 @@ impl Config {
                 sip_max_subscriptions_per_user: Some(self.frontend.sip_max_subscriptions_per_user),
                 sip_max_offline_messages_per_user: Some(self.frontend.sip_max_offline_messages_per_user),
                 sip_max_endpoints_per_user: Some(self.frontend.sip_max_endpoints_per_user),
+                sip_max_queue_delay_ms: Some(self.frontend.sip_max_queue_delay_ms),
                 https_max_connections: Some(self.frontend.https_limits.max_connections),
                 https_max_connections_per_source: Some(self.frontend.https_limits.max_connections_per_source),
                 https_handshake_timeout_secs: Some(whole_seconds(self.frontend.https_limits.handshake_timeout)),
@@ -854,6 +864,16 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             raw.frontend.sip_max_endpoints_per_user,
             DEFAULT_SIP_MAX_ENDPOINTS_PER_USER,
         )?,
+        sip_max_queue_delay_ms: match raw.frontend.sip_max_queue_delay_ms {
+            None => DEFAULT_SIP_MAX_QUEUE_DELAY_MS,
+            Some(ms @ 0..=10_000) => ms,
+            Some(_) => {
+                return Err(err(
+                    "frontend.sip_max_queue_delay_ms",
+                    format!("must be from 0 (off) to 10000 (default {DEFAULT_SIP_MAX_QUEUE_DELAY_MS})"),
+                ));
+            }
+        },
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
         https_limits: https_limits("frontend", frontend_https)?,
     };
@@ -990,6 +1010,7 @@ mod tests {
             "sip_max_subscriptions_per_user = 1000",
             "sip_max_offline_messages_per_user = 500",
             "sip_max_endpoints_per_user = 8",
+            "sip_max_queue_delay_ms = 100",
             "ews_max_concurrency = 27",
         ] {
             assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
@@ -1005,6 +1026,8 @@ mod tests {
             (d.sip_max_subscriptions_per_user, d.sip_max_offline_messages_per_user, d.sip_max_endpoints_per_user)
         );
         assert_eq!(d.sip_max_endpoints_per_user, DEFAULT_SIP_MAX_ENDPOINTS_PER_USER);
+        assert_eq!((c.sip_max_queue_delay_ms, d.sip_max_queue_delay_ms), (DEFAULT_SIP_MAX_QUEUE_DELAY_MS, 100));
+        assert_eq!(parse("[frontend]\nsip_max_queue_delay_ms = 0\n").unwrap().frontend.sip_max_queue_delay_ms, 0);
         let always = parse("[frontend]\nsip_nat_detection = \"always\"\n").unwrap();
         assert_eq!(always.frontend.sip_nat_detection, NatDetection::Always);
     }
@@ -1084,6 +1107,8 @@ mod tests {
             ("[frontend]\nsip_max_stream_connections = 0", "frontend.sip_max_stream_connections"),
             ("[frontend]\nsip_max_subscriptions_per_user = 0", "frontend.sip_max_subscriptions_per_user"),
             ("[frontend]\nsip_max_endpoints_per_user = 0", "frontend.sip_max_endpoints_per_user"),
+            ("[frontend]\nsip_max_queue_delay_ms = 10001", "frontend.sip_max_queue_delay_ms"),
+            ("[frontend]\nsip_max_queue_delay = 100", "frontend.sip_max_queue_delay"),
             ("[mailbox]\news_push_minute_seconds = 0", "mailbox.ews_push_minute_seconds"),
             ("[mailbox]\news_push_minute_seconds = 61", "mailbox.ews_push_minute_seconds"),
             ("[mailbox]\news_max_concurrency = 0", "mailbox.ews_max_concurrency"),

@@ -23,7 +23,10 @@ use tandem_types::{SipUri, SmtpAddress, UserName};
 
 pub use tandem_store;
 
+mod cache;
 pub mod lockout;
+
+pub use cache::{GENERATION_CHECK_INTERVAL, MAX_ENTRIES as CACHE_MAX_ENTRIES};
 
 use lockout::{Lockout, LockoutConfig, Verdict};
 
@@ -63,7 +66,7 @@ impl From<sqlx::Error> for DirectoryError {
 }
 
 /// The two SIP digest algorithms a registrar must offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DigestAlgorithm {
     Md5,
     Sha256,
@@ -194,6 +197,17 @@ const MIGRATIONS: &[Migration] = &[
         // NULL for every user with a mailbox here; set by `tandem exchange enable-mail-user`.
         "ALTER TABLE users ADD COLUMN external_email_address TEXT",
     ),
+    Migration::portable(
+        4,
+        "directory generation",
+        // Incremented by every change to users or credentials, so caches in every process can
+        // tell when theirs went stale (see `cache`).
+        "CREATE TABLE directory_generation (
+        id BIGINT PRIMARY KEY,
+        generation BIGINT NOT NULL
+    );
+    INSERT INTO directory_generation (id, generation) VALUES (1, 0)",
+    ),
 ];
 
 const USER_COLUMNS: &str = "name, display_name, sip_uri, smtp_address, enabled, sip_enabled, mailbox_enabled, \
@@ -204,6 +218,7 @@ const USER_COLUMNS: &str = "name, display_name, sip_uri, smtp_address, enabled, 
 pub struct Directory {
     store: Store,
     lockout: Arc<Lockout>,
+    cache: Arc<cache::Cache>,
 }
 
 /// The outcome of a password sign-in. Every refusal looks the same to the caller, so nothing
@@ -237,7 +252,11 @@ impl Directory {
     /// Opens the directory database at `url`, creating and migrating it as needed, with the
     /// default lockout policy.
     pub async fn open(url: &str) -> Result<Directory, DirectoryError> {
-        Ok(Directory { store: Store::open(url, MIGRATIONS).await?, lockout: Arc::new(Lockout::default()) })
+        Ok(Directory {
+            store: Store::open(url, MIGRATIONS).await?,
+            lockout: Arc::new(Lockout::default()),
+            cache: Arc::default(),
+        })
     }
 
     /// The same directory under another lockout policy (from `tandem.toml`), with fresh counters.
@@ -373,7 +392,9 @@ impl Directory {
             });
         }
         write_digests(&mut tx, &new.name, &new.sip_uri, &new.password).await?;
+        bump_generation(&mut tx).await?;
         tx.commit().await?;
+        self.cache.invalidate();
         tracing::info!(user = %new.name, sip = %new.sip_uri, smtp = %new.smtp_address, "user added");
         self.get(new.name.as_str()).await
     }
@@ -410,7 +431,9 @@ impl Directory {
             .await?;
         sqlx::query("DELETE FROM user_digest WHERE user_name = $1").bind(user.name.as_str()).execute(&mut *tx).await?;
         write_digests(&mut tx, &user.name, &user.sip_uri, password).await?;
+        bump_generation(&mut tx).await?;
         tx.commit().await?;
+        self.cache.invalidate();
         tracing::info!(user = %user.name, "password changed");
         Ok(())
     }
@@ -426,7 +449,11 @@ impl Directory {
             }
             EnabledFlag::Mailbox => "UPDATE users SET mailbox_enabled = $1 WHERE name = $2",
         };
-        sqlx::query(sql).bind(i64::from(enabled)).bind(user.name.as_str()).execute(self.store.pool()).await?;
+        let mut tx = self.store.begin().await?;
+        sqlx::query(sql).bind(i64::from(enabled)).bind(user.name.as_str()).execute(&mut *tx).await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        self.cache.invalidate();
         tracing::info!(user = %user.name, ?flag, enabled, "user flag changed");
         self.get(user.name.as_str()).await
     }
@@ -445,11 +472,15 @@ impl Directory {
         if address.is_some_and(|a| a.key() == user.smtp_address.key()) {
             return Err(DirectoryError::RedirectToSelf(user.smtp_address.to_string()));
         }
+        let mut tx = self.store.begin().await?;
         sqlx::query("UPDATE users SET external_email_address = $1 WHERE name = $2")
             .bind(address.map(ToString::to_string))
             .bind(user.name.as_str())
-            .execute(self.store.pool())
+            .execute(&mut *tx)
             .await?;
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        self.cache.invalidate();
         tracing::info!(user = %user.name, external = ?address.map(ToString::to_string), "external e-mail address set");
         self.get(user.name.as_str()).await
     }
@@ -459,7 +490,9 @@ impl Directory {
         let mut tx = self.store.begin().await?;
         sqlx::query("DELETE FROM user_digest WHERE user_name = $1").bind(user.name.as_str()).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM users WHERE name = $1").bind(user.name.as_str()).execute(&mut *tx).await?;
+        bump_generation(&mut tx).await?;
         tx.commit().await?;
+        self.cache.invalidate();
         tracing::info!(user = %user.name, "user removed");
         Ok(user)
     }
@@ -550,6 +583,70 @@ impl Directory {
         let user = user_from_row(&row)?;
         Ok(user.can_use_sip().then_some((user, ha1)))
     }
+
+    /// [`Directory::find`] through the cache (see `cache`): for per-request paths, where an
+    /// answer up to [`GENERATION_CHECK_INTERVAL`] behind another process's change is acceptable.
+    pub async fn find_cached(&self, key: &str) -> Result<Option<User>, DirectoryError> {
+        let Some(cache_key) = lookup_key(key) else { return Ok(None) };
+        self.check_generation().await;
+        let epoch = match self.cache.user(&cache_key) {
+            Ok(found) => return Ok(found),
+            Err(epoch) => epoch,
+        };
+        let found = self.find(key).await?;
+        self.cache.store_user(cache_key, found.clone(), epoch);
+        Ok(found)
+    }
+
+    /// [`Directory::digest_ha1`] through the cache, as [`Directory::find_cached`].
+    pub async fn digest_ha1_cached(
+        &self,
+        digest_username: &str,
+        realm: &str,
+        algorithm: DigestAlgorithm,
+    ) -> Result<Option<(User, String)>, DirectoryError> {
+        let key = (digest_username.to_ascii_lowercase(), realm.to_ascii_lowercase(), algorithm);
+        self.check_generation().await;
+        let epoch = match self.cache.digest(&key) {
+            Ok(found) => return Ok(found),
+            Err(epoch) => epoch,
+        };
+        let found = self.digest_ha1(digest_username, realm, algorithm).await?;
+        self.cache.store_digest(key, found.clone(), epoch);
+        Ok(found)
+    }
+
+    /// Entries the cache holds (for status and tests).
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Reads the directory's generation when due, emptying the cache when it moved. A failed
+    /// read empties it too: the lookups that follow go to the database and report its error.
+    async fn check_generation(&self) {
+        let now = std::time::Instant::now();
+        if !self.cache.check_due(now) {
+            return;
+        }
+        let read: Result<i64, sqlx::Error> =
+            sqlx::query_scalar("SELECT generation FROM directory_generation WHERE id = 1")
+                .fetch_one(self.store.pool())
+                .await;
+        match read {
+            Ok(g) => self.cache.checked(Some(g), now),
+            Err(e) => {
+                tracing::warn!(error = %e, "directory generation not read; cache emptied");
+                self.cache.checked(None, now);
+            }
+        }
+    }
+}
+
+/// Marks a change to users or credentials for every process's cache (inside the change's
+/// transaction, so the mark and the change are seen together).
+async fn bump_generation(tx: &mut tandem_store::Transaction<'static, tandem_store::Any>) -> Result<(), DirectoryError> {
+    sqlx::query("UPDATE directory_generation SET generation = generation + 1 WHERE id = 1").execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// The column and value a key (account name, `sip:` URI or SMTP address) is looked up by;

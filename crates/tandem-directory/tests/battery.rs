@@ -109,9 +109,57 @@ async fn battery(db: &TestDatabase) {
     assert_eq!(again.list().await.unwrap().len(), 1);
 }
 
+/// The cache of per-request lookups: this process's changes show at once, another process's
+/// (a second `Directory` on the same database, as an admin command is) within the generation
+/// check interval; unknown names are cached as unknown until a user by that name is added.
+async fn cache_battery(db: &TestDatabase) {
+    let server = Directory::open(&db.url).await.unwrap();
+    let admin = Directory::open(&db.url).await.unwrap();
+    server.add(&alice()).await.unwrap();
+    let md5 = DigestAlgorithm::Md5;
+    let user = server.find_cached("sip:Alice@litwareinc.com").await.unwrap().expect("alice");
+    assert_eq!(user.name.as_str(), "alice");
+    assert!(server.digest_ha1_cached("alice", "litwareinc.com", md5).await.unwrap().is_some());
+    assert!(server.find_cached("sip:bob@litwareinc.com").await.unwrap().is_none());
+    assert_eq!(server.cached_entries(), 3);
+
+    // A change in this process: seen at once.
+    server.set_enabled("alice", EnabledFlag::Sip, false).await.unwrap();
+    assert!(!server.find_cached("alice").await.unwrap().unwrap().sip_enabled);
+    assert!(server.digest_ha1_cached("alice", "litwareinc.com", md5).await.unwrap().is_none());
+    server.set_enabled("alice", EnabledFlag::Sip, true).await.unwrap();
+    assert!(server.digest_ha1_cached("alice", "litwareinc.com", md5).await.unwrap().is_some());
+
+    // Changes in another process: seen once the generation has been read again.
+    admin.set_password("alice", "battery staple").await.unwrap();
+    let mut bob = alice();
+    bob.name = "bob".parse().unwrap();
+    bob.sip_uri = "sip:bob@litwareinc.com".parse().unwrap();
+    bob.smtp_address = "bob@litwareinc.com".parse().unwrap();
+    admin.add(&bob).await.unwrap();
+    tokio::time::sleep(tandem_directory::GENERATION_CHECK_INTERVAL + std::time::Duration::from_millis(100)).await;
+    let (_, ha1) = server.digest_ha1_cached("alice", "litwareinc.com", md5).await.unwrap().unwrap();
+    assert_eq!(ha1, md5.ha1("alice", "litwareinc.com", "battery staple"));
+    assert!(server.find_cached("sip:bob@litwareinc.com").await.unwrap().is_some(), "no longer unknown");
+    admin.remove("bob").await.unwrap();
+    tokio::time::sleep(tandem_directory::GENERATION_CHECK_INTERVAL + std::time::Duration::from_millis(100)).await;
+    assert!(server.find_cached("bob").await.unwrap().is_none(), "removed elsewhere");
+}
+
 #[tokio::test]
 async fn directory_battery_sqlite() {
     battery(&TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn directory_cache_sqlite() {
+    cache_battery(&TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn directory_cache_postgres() {
+    let db = TestDatabase::postgres().await.expect("PostgreSQL must be reachable (TANDEM_TEST_POSTGRES_URL)");
+    cache_battery(&db).await;
 }
 
 #[tokio::test]

@@ -960,3 +960,46 @@ async fn wrong_digest_passwords_lock_the_account_and_the_source() {
     assert!(t.elapsed() < Duration::from_millis(500), "another user's SIP stays fast: {:?}", t.elapsed());
     assert!(s.core.directory().lockout().is_locked("alice"));
 }
+
+/// Overload control: past the queue-delay bound a new request gets 503 with Retry-After, while a
+/// retransmission of a request answered before gets that answer again, OPTIONS is still answered,
+/// and a request carried on in a dialog is not refused.
+#[tokio::test]
+async fn overload_refuses_new_work_but_replays_answers() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let reg = alice.request(Method::Register, "sip:litwareinc.com", "reg-overload");
+    alice.sock.send_to(&reg.to_bytes(), s.addr).await.unwrap();
+    let challenge = alice.recv_response().await;
+    assert_eq!(challenge.status, 401);
+
+    // Every request now waits longer than the bound (a nanosecond).
+    s.core.overload.set_max_delay(Duration::from_nanos(1));
+    alice.sock.send_to(&reg.to_bytes(), s.addr).await.unwrap();
+    let replayed = alice.recv_response().await;
+    assert_eq!(replayed.status, 401, "a retransmission gets its answer again, not 503");
+    assert_eq!(replayed.headers.get("WWW-Authenticate"), challenge.headers.get("WWW-Authenticate"));
+
+    let fresh = alice.request(Method::Message, "sip:bob@litwareinc.com", "im-overload");
+    alice.sock.send_to(&fresh.to_bytes(), s.addr).await.unwrap();
+    let refused = alice.recv_response().await;
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.headers.get("Retry-After"), Some("1"));
+    assert!(refused.to().unwrap().tag().is_some(), "a final response carries a To tag");
+    // The refusal is the transaction's answer: its retransmission gets it again.
+    alice.sock.send_to(&fresh.to_bytes(), s.addr).await.unwrap();
+    assert_eq!(alice.recv_response().await.status, 503);
+
+    let options = alice.request(Method::Options, "sip:127.0.0.1", "options-overload");
+    alice.sock.send_to(&options.to_bytes(), s.addr).await.unwrap();
+    assert_eq!(alice.recv_response().await.status, 200, "OPTIONS is not refused");
+    let mut bye = alice.request(Method::Bye, "sip:bob@litwareinc.com", "dialog-overload");
+    bye.headers.set("To", "<sip:bob@litwareinc.com>;tag=bob-tag");
+    alice.sock.send_to(&bye.to_bytes(), s.addr).await.unwrap();
+    assert_ne!(alice.recv_response().await.status, 503, "in-dialog requests are not refused");
+    assert_eq!(s.core.overload.refused(), 1);
+
+    // Back under the bound: handled again.
+    s.core.overload.set_max_delay(Duration::from_millis(100));
+    assert_eq!(alice.register(600).await.status, 200);
+}

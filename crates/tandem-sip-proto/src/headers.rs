@@ -1,11 +1,14 @@
 //! Header storage: names compared case-insensitively with compact forms expanded, values kept as
 //! received (after unfolding), multi-valued headers split on commas outside quotes and brackets.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A header name in its canonical spelling (`Call-ID`, `Via`, …) or as received when unknown.
+/// Known names borrow their canonical spelling, so neither storing nor looking one up allocates
+/// (header lookups run dozens of times per request).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HeaderName(String);
+pub struct HeaderName(Cow<'static, str>);
 
 /// Canonical names of the headers this server reads, with their compact forms (RFC 3261 §7.3.3,
 /// RFC 3265, RFC 3515, RFC 4028).
@@ -47,14 +50,40 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("WWW-Authenticate", None),
 ];
 
+/// The canonical spelling of a known header name or compact form.
+fn canonical(raw: &str) -> Option<&'static str> {
+    KNOWN.iter().find_map(|(canon, compact)| {
+        (raw.eq_ignore_ascii_case(canon) || compact.is_some_and(|c| raw.eq_ignore_ascii_case(c))).then_some(*canon)
+    })
+}
+
+/// A name being looked up, resolved once per lookup.
+#[derive(Clone, Copy)]
+enum Wanted<'a> {
+    Known(&'static str),
+    Other(&'a str),
+}
+
+impl<'a> Wanted<'a> {
+    fn new(name: &'a str) -> Wanted<'a> {
+        canonical(name).map_or(Wanted::Other(name), Wanted::Known)
+    }
+
+    /// Unknown names match whatever their case: a stored unknown name is never a known one.
+    fn matches(self, n: &HeaderName) -> bool {
+        match self {
+            Wanted::Known(c) => n.0 == c,
+            Wanted::Other(o) => n.0.eq_ignore_ascii_case(o),
+        }
+    }
+}
+
 impl HeaderName {
     pub fn new(raw: &str) -> HeaderName {
-        for (canon, compact) in KNOWN {
-            if raw.eq_ignore_ascii_case(canon) || compact.is_some_and(|c| raw.eq_ignore_ascii_case(c)) {
-                return HeaderName((*canon).to_owned());
-            }
+        match canonical(raw) {
+            Some(c) => HeaderName(Cow::Borrowed(c)),
+            None => HeaderName(Cow::Owned(raw.to_owned())),
         }
-        HeaderName(raw.to_owned())
     }
 
     pub fn as_str(&self) -> &str {
@@ -97,14 +126,23 @@ impl Headers {
 
     /// The first value of a header (the whole line, commas included).
     pub fn get(&self, name: &str) -> Option<&str> {
-        let name = HeaderName::new(name);
-        self.entries.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        let name = Wanted::new(name);
+        self.entries.iter().find(|(n, _)| name.matches(n)).map(|(_, v)| v.as_str())
     }
 
     /// Every line of a header, in order.
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let name = HeaderName::new(name);
-        self.entries.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_str())
+        // The iterator outlives `name`: an unknown name (rare) is copied, a known one is static.
+        let known = canonical(name);
+        let other = known.is_none().then(|| name.to_owned());
+        self.entries
+            .iter()
+            .filter(move |(n, _)| match (known, &other) {
+                (Some(c), _) => n.0 == c,
+                (None, Some(o)) => n.0.eq_ignore_ascii_case(o),
+                (None, None) => false,
+            })
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every comma-separated value of a header across all its lines (Via, Contact, Route…).
@@ -123,21 +161,20 @@ impl Headers {
 
     /// Inserts a line before every other line of the same header (a new top Via, Record-Route).
     pub fn push_front(&mut self, name: &str, value: impl Into<String>) {
-        let hn = HeaderName::new(name);
-        let at = self.entries.iter().position(|(n, _)| *n == hn).unwrap_or(0);
-        self.entries.insert(at, (hn, value.into()));
+        let at = self.entries.iter().position(|(n, _)| Wanted::new(name).matches(n)).unwrap_or(0);
+        self.entries.insert(at, (HeaderName::new(name), value.into()));
     }
 
     /// Replaces all lines of a header with one.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let hn = HeaderName::new(name);
+        let wanted = Wanted::new(name);
         let value = value.into();
-        match self.entries.iter().position(|(n, _)| *n == hn) {
+        match self.entries.iter().position(|(n, _)| wanted.matches(n)) {
             Some(i) => {
                 self.entries[i].1 = value;
                 let mut seen = 0;
                 self.entries.retain(|(n, _)| {
-                    if *n == hn {
+                    if wanted.matches(n) {
                         seen += 1;
                         seen == 1
                     } else {
@@ -145,20 +182,20 @@ impl Headers {
                     }
                 });
             }
-            None => self.entries.push((hn, value)),
+            None => self.entries.push((HeaderName::new(name), value)),
         }
     }
 
     pub fn remove(&mut self, name: &str) {
-        let hn = HeaderName::new(name);
-        self.entries.retain(|(n, _)| *n != hn);
+        let name = Wanted::new(name);
+        self.entries.retain(|(n, _)| !name.matches(n));
     }
 
     /// Removes the first comma-separated value of a header (the top Via, the first Route),
     /// dropping the line when it held only that value. Returns the value removed.
     pub fn pop_first_value(&mut self, name: &str) -> Option<String> {
-        let hn = HeaderName::new(name);
-        let i = self.entries.iter().position(|(n, _)| *n == hn)?;
+        let name = Wanted::new(name);
+        let i = self.entries.iter().position(|(n, _)| name.matches(n))?;
         let parts = split_comma_list(&self.entries[i].1);
         let first = parts.first()?.to_string();
         if parts.len() <= 1 {
@@ -220,6 +257,12 @@ mod tests {
         assert_eq!(h.pop_first_value("Via").unwrap(), "SIP/2.0/UDP a;branch=z9hG4bK1");
         assert_eq!(h.pop_first_value("Via").unwrap(), "SIP/2.0/UDP b;branch=z9hG4bK2");
         assert_eq!(h.values("Via"), vec!["SIP/2.0/TCP c;branch=z9hG4bK3"]);
+        // Unknown headers are found whatever the case of the lookup.
+        h.push("X-Trace", "1");
+        assert_eq!(h.get("x-trace"), Some("1"));
+        assert_eq!(h.iter().last().map(|(n, _)| n.as_str()), Some("X-Trace"), "kept as received");
+        h.remove("X-TRACE");
+        assert!(!h.has("x-trace"));
     }
 
     #[test]

@@ -49,6 +49,28 @@ impl Method {
         })
     }
 
+    /// The name of a method this crate knows; `None` for an extension method. Metric labels
+    /// use it, so an unknown method neither allocates a label nor adds a series per name.
+    pub fn known_name(&self) -> Option<&'static str> {
+        match self {
+            Method::Other(_) => None,
+            Method::Register => Some("REGISTER"),
+            Method::Invite => Some("INVITE"),
+            Method::Ack => Some("ACK"),
+            Method::Bye => Some("BYE"),
+            Method::Cancel => Some("CANCEL"),
+            Method::Options => Some("OPTIONS"),
+            Method::Message => Some("MESSAGE"),
+            Method::Subscribe => Some("SUBSCRIBE"),
+            Method::Notify => Some("NOTIFY"),
+            Method::Publish => Some("PUBLISH"),
+            Method::Prack => Some("PRACK"),
+            Method::Update => Some("UPDATE"),
+            Method::Info => Some("INFO"),
+            Method::Refer => Some("REFER"),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Method::Register => "REGISTER",

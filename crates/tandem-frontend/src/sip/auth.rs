@@ -20,14 +20,6 @@ use tandem_sip_proto::{Challenge, Credentials, DigestAlgorithm, digest_response}
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
 /// Nonces tracked at once (4 MiB): at 5,000 challenges a second a nonce stays usable ~50 s.
 const NONCE_SLOTS: usize = 1 << 18;
-/// How long a directory answer (HA1 and user) is reused. A password change or a disabled
-/// account takes effect within this time, as Skype for Business's user replicator lags too.
-pub const CREDENTIAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-/// Entries before the cache is emptied (bounds memory under a flood of unknown user names).
-const CREDENTIAL_CACHE_MAX: usize = 100_000;
-
-type CredentialKey = (String, DigestAlgorithm);
-type CredentialEntry = (std::time::Instant, Option<(User, String)>);
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug)]
@@ -59,8 +51,6 @@ pub struct DigestAuth {
     /// Per slot: the sequence number of the nonce that owns it, and the highest nonce-count
     /// used with it (`u32::MAX` once a nonce without qop was used: it is good once).
     slots: Mutex<Vec<(u64, u32)>>,
-    /// (digest user name, algorithm) → the directory's answer, for [`CREDENTIAL_CACHE_TTL`].
-    credentials: Mutex<std::collections::HashMap<CredentialKey, CredentialEntry>>,
 }
 
 impl DigestAuth {
@@ -74,7 +64,6 @@ impl DigestAuth {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             next: AtomicU64::new(1),
             slots: Mutex::new(vec![(0, 0); NONCE_SLOTS]),
-            credentials: Mutex::new(Default::default()),
         })
     }
 
@@ -203,34 +192,19 @@ impl DigestAuth {
 }
 
 impl DigestAuth {
-    /// The directory's HA1 and user for a digest user name, through the short-lived cache.
+    /// The directory's HA1 and user for a digest user name, through the directory's cache (a
+    /// change to the user shows within `tandem_directory::GENERATION_CHECK_INTERVAL`).
     async fn lookup(
         &self,
         directory: &Directory,
         username: &str,
         algorithm: DigestAlgorithm,
     ) -> Result<Option<(User, String)>, tandem_directory::DirectoryError> {
-        let key = (username.to_ascii_lowercase(), algorithm);
-        let now = std::time::Instant::now();
-        {
-            let cache = self.credentials.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((at, found)) = cache.get(&key)
-                && now.duration_since(*at) < CREDENTIAL_CACHE_TTL
-            {
-                return Ok(found.clone());
-            }
-        }
         let stored = match algorithm {
             DigestAlgorithm::Md5 => StoredAlgorithm::Md5,
             DigestAlgorithm::Sha256 => StoredAlgorithm::Sha256,
         };
-        let found = directory.digest_ha1(username, &self.realm, stored).await?;
-        let mut cache = self.credentials.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CREDENTIAL_CACHE_MAX {
-            cache.clear();
-        }
-        cache.insert(key, (now, found.clone()));
-        Ok(found)
+        directory.digest_ha1_cached(username, &self.realm, stored).await
     }
 }
 

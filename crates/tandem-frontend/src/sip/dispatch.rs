@@ -9,6 +9,7 @@
 //! target address of record, and never call back to authenticate, resolve or answer.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tandem_directory::User;
 use tandem_sip_proto::{HeaderView, Method, Request, Response};
@@ -16,7 +17,7 @@ use tandem_sip_proto::{HeaderView, Method, Request, Response};
 use super::auth::{AuthOutcome, FORBIDDEN_REASON};
 use super::proxy::{self, Transactions};
 use super::transport::{Flow, Outbound};
-use super::{ALLOW, SipCore, im, presence, random_token, registrar, txn};
+use super::{ALLOW, SipCore, im, overload, presence, random_token, registrar, txn};
 
 /// What a handler gets for a request that dispatch has authenticated.
 #[derive(Debug)]
@@ -93,7 +94,7 @@ impl SipCore {
     }
 
     /// Every request enters here (ACK and CANCEL included).
-    pub(super) async fn on_request(self: &Arc<Self>, req: Request, flow: Flow) {
+    pub(super) async fn on_request(self: &Arc<Self>, req: Request, flow: Flow, received: Instant) {
         let Some(branch) = req.branch() else {
             self.reply_stateless(&flow, req.response(400)).await;
             return;
@@ -118,6 +119,11 @@ impl SipCore {
             return;
         }
         self.begin_server(&key, &flow, req.method == Method::Invite);
+        // Overload: refused within its transaction, so a retransmission gets the same 503.
+        if self.overload.refuses(&req, received, Instant::now()) {
+            self.respond(&key, &flow, overload::refusal(&req)).await;
+            return;
+        }
         if let Some(mf) = req.headers.get("Max-Forwards").and_then(|m| m.trim().parse::<u8>().ok())
             && mf == 0
             && req.method != Method::Options
@@ -262,16 +268,15 @@ impl SipCore {
             self.respond(&key, &flow, r).await;
             return;
         };
-        let bindings = self.location.lookup(&aor);
-        if bindings.is_empty() {
-            let status = match self.directory.find(&aor).await {
+        let targets = self.location.targets(&aor);
+        if targets.is_empty() {
+            let status = match self.directory.find_cached(&aor).await {
                 Ok(Some(u)) if u.can_use_sip() => 480,
                 _ => 404,
             };
             self.respond(&key, &flow, req.response(status).with_to_tag(&random_token())).await;
             return;
         }
-        let targets = bindings.into_iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         self.forward(req, flow, key, targets).await;
     }
 

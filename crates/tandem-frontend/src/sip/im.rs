@@ -18,7 +18,7 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
         reply.send(req.response(404).with_to_tag(&random_token())).await;
         return;
     };
-    match core.directory.find(&aor).await {
+    match core.directory.find_cached(&aor).await {
         Ok(Some(u)) if u.can_use_sip() => {}
         Ok(_) => {
             reply.send(req.response(404).with_to_tag(&random_token())).await;
@@ -30,10 +30,9 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
             return;
         }
     }
-    let bindings = core.location.lookup(&aor);
-    if !bindings.is_empty() {
+    let targets = core.location.targets(&aor);
+    if !targets.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
-        let targets = bindings.iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         let (key, flow) = reply.into_transaction();
         core.forward(req, flow, key, targets).await;
         return;

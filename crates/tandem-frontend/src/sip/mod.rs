@@ -10,6 +10,7 @@
 mod auth;
 mod dispatch;
 mod im;
+pub mod overload;
 pub(crate) mod presence;
 mod proxy;
 mod registrar;
@@ -75,6 +76,8 @@ pub struct SipPolicy {
     pub max_offline_messages_per_user: i64,
     /// Endpoints one user may have registered at once (MaxEndpointsPerUser).
     pub max_endpoints_per_user: usize,
+    /// Overload control: new requests that waited longer are refused with 503 (zero: off).
+    pub max_queue_delay: Duration,
 }
 
 impl Default for SipPolicy {
@@ -89,6 +92,7 @@ impl Default for SipPolicy {
             max_subscriptions_per_user: c::DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER as usize,
             max_offline_messages_per_user: i64::from(c::DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER),
             max_endpoints_per_user: c::DEFAULT_SIP_MAX_ENDPOINTS_PER_USER as usize,
+            max_queue_delay: Duration::from_millis(u64::from(c::DEFAULT_SIP_MAX_QUEUE_DELAY_MS)),
         }
     }
 }
@@ -104,6 +108,7 @@ impl SipPolicy {
             max_subscriptions_per_user: f.sip_max_subscriptions_per_user as usize,
             max_offline_messages_per_user: i64::from(f.sip_max_offline_messages_per_user),
             max_endpoints_per_user: f.sip_max_endpoints_per_user as usize,
+            max_queue_delay: Duration::from_millis(u64::from(f.sip_max_queue_delay_ms)),
         }
     }
 }
@@ -121,6 +126,7 @@ pub struct SipCore {
     pub location: Location,
     pub presence: Presence,
     limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    pub overload: overload::Overload,
     tasks: TaskTracker,
 }
 
@@ -183,6 +189,7 @@ pub async fn start_with(
         location,
         presence: Presence::default(),
         limiter: Mutex::new(HashMap::new()),
+        overload: overload::Overload::new(policy.max_queue_delay),
         tasks: tasks.clone(),
     });
     transport::serve(listeners, tls, &out);
@@ -292,7 +299,7 @@ impl SipCore {
     }
 
     async fn dispatch(self: Arc<Self>, inbound: Inbound) {
-        let Inbound { message, flow } = inbound;
+        let Inbound { message, flow, received } = inbound;
         match message {
             Message::Request(req) => {
                 if !self.admit(flow.peer().ip()) {
@@ -307,8 +314,9 @@ impl SipCore {
                     }
                     return;
                 }
-                metrics::counter!("tandem_sip_requests_total", "method" => req.method.as_str().to_owned()).increment(1);
-                self.on_request(req, flow).await;
+                let method = req.method.known_name().unwrap_or("other");
+                metrics::counter!("tandem_sip_requests_total", "method" => method).increment(1);
+                self.on_request(req, flow, received).await;
             }
             Message::Response(resp) => self.on_response(resp).await,
         }

@@ -15,7 +15,7 @@
 //! subscription (see `crate::calendar_presence::contact_list`); [`Presence::set_contact_list`]
 //! is where it arrives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ pub const MIN_EXPIRES: u32 = 60;
 pub const DEFAULT_EXPIRES: u32 = 3600;
 pub const MAX_EXPIRES: u32 = 7200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Package {
     Presence,
     WatcherInfo,
@@ -81,7 +81,6 @@ struct Subscription {
     cseq: u32,
     expires_at: Instant,
     last_sent: Option<Instant>,
-    dirty: bool,
     blocked: bool,
     version: u32,
     /// A resource-list subscription to the watcher's own contact list (`target` is the owner).
@@ -89,8 +88,12 @@ struct Subscription {
     /// The next list NOTIFY carries full state (the first one, and after the list changed).
     full: bool,
     /// The contacts whose presence changed since the last list NOTIFY (partial state).
-    pending: Vec<String>,
+    pending: HashSet<String>,
     created: Instant,
+    /// A SUBSCRIBE (the first or a refresh) is owed its NOTIFY even when nothing changed.
+    owed: bool,
+    /// A hash of the last document sent, so a change that changed nothing sends nothing.
+    last_document: Option<u64>,
 }
 
 /// How long a new list subscription waits for the mailbox's list before its first NOTIFY goes
@@ -100,18 +103,111 @@ const LIST_WAIT: Duration = Duration::from_secs(5);
 /// One contact of a list: SIP URI and display name.
 pub type ListEntry = (String, String);
 
+/// A subscription's dialog: Call-ID and our tag.
+type Key = (String, String);
+
+/// The presence state with the indexes that keep every per-request step independent of how many
+/// subscriptions the server holds (a SUBSCRIBE, a change of presence and a timer tick each touch
+/// only the subscriptions concerned).
 #[derive(Debug, Default)]
 struct State {
     publications: HashMap<String, Vec<Publication>>,
-    /// Keyed by Call-ID and our tag.
-    subscriptions: HashMap<(String, String), Subscription>,
+    /// When publications end: (expiry, address of record). A refreshed or removed publication
+    /// leaves its old entry behind, found stale when its time comes.
+    publication_expiry: BTreeSet<(Instant, String)>,
+    subscriptions: HashMap<Key, Subscription>,
+    /// How many subscriptions each watcher holds (the per-user cap).
+    by_watcher: HashMap<String, usize>,
+    /// Subscriptions to one presentity, per package (list subscriptions are under `by_list`).
+    by_target: HashMap<(String, Package), HashSet<Key>>,
+    /// Resource-list subscriptions per list owner.
+    by_list: HashMap<String, HashSet<Key>>,
+    /// When subscriptions end.
+    by_expiry: BTreeSet<(Instant, Key)>,
+    /// Subscriptions with a NOTIFY due (a change or a SUBSCRIBE not yet notified).
+    dirty: HashSet<Key>,
     /// Each list owner's contacts as last read from the mailbox.
     lists: HashMap<String, Vec<ListEntry>>,
+    /// The owners whose lists name each contact.
+    in_lists: HashMap<String, HashSet<String>>,
+}
+
+impl State {
+    fn insert_subscription(&mut self, key: Key, sub: Subscription) {
+        *self.by_watcher.entry(sub.watcher.clone()).or_default() += 1;
+        if sub.list {
+            self.by_list.entry(sub.target.clone()).or_default().insert(key.clone());
+        } else {
+            self.by_target.entry((sub.target.clone(), sub.package)).or_default().insert(key.clone());
+        }
+        self.by_expiry.insert((sub.expires_at, key.clone()));
+        self.dirty.insert(key.clone());
+        self.subscriptions.insert(key, sub);
+    }
+
+    fn remove_subscription(&mut self, key: &Key) -> Option<Subscription> {
+        let sub = self.subscriptions.remove(key)?;
+        if let Some(n) = self.by_watcher.get_mut(&sub.watcher) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_watcher.remove(&sub.watcher);
+            }
+        }
+        if sub.list {
+            if let Some(set) = self.by_list.get_mut(&sub.target) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_list.remove(&sub.target);
+                }
+            }
+        } else {
+            let t = (sub.target.clone(), sub.package);
+            if let Some(set) = self.by_target.get_mut(&t) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.by_target.remove(&t);
+                }
+            }
+        }
+        self.by_expiry.remove(&(sub.expires_at, key.clone()));
+        self.dirty.remove(key);
+        Some(sub)
+    }
+
+    /// Moves a subscription's end.
+    fn set_expiry(&mut self, key: &Key, expires_at: Instant) {
+        let Some(sub) = self.subscriptions.get_mut(key) else { return };
+        self.by_expiry.remove(&(sub.expires_at, key.clone()));
+        sub.expires_at = expires_at;
+        self.by_expiry.insert((expires_at, key.clone()));
+    }
+
+    /// Replaces an owner's list (`None`: forgets it), keeping `in_lists` in step.
+    fn set_list(&mut self, owner: &str, entries: Option<Vec<ListEntry>>) {
+        if let Some(old) = self.lists.remove(owner) {
+            for (uri, _) in old {
+                if let Some(owners) = self.in_lists.get_mut(&uri) {
+                    owners.remove(owner);
+                    if owners.is_empty() {
+                        self.in_lists.remove(&uri);
+                    }
+                }
+            }
+        }
+        if let Some(entries) = entries {
+            for (uri, _) in &entries {
+                self.in_lists.entry(uri.clone()).or_default().insert(owner.to_owned());
+            }
+            self.lists.insert(owner.to_owned(), entries);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct Presence {
     state: Mutex<State>,
+    /// (owner, watcher) → whether the owner blocks the watcher, and when that was read.
+    blocks: Mutex<HashMap<(String, String), (Instant, bool)>>,
     /// What each watched user's calendar says (see `crate::calendar_presence`).
     pub(crate) calendar: crate::calendar_presence::Board,
 }
@@ -134,10 +230,8 @@ impl Presence {
 
     /// The users who subscribe to their contact list.
     pub(crate) fn list_owners(&self) -> Vec<String> {
-        let st = self.lock();
-        let mut out: Vec<String> = st.subscriptions.values().filter(|s| s.list).map(|s| s.target.clone()).collect();
+        let mut out: Vec<String> = self.lock().by_list.keys().cloned().collect();
         out.sort();
-        out.dedup();
         out
     }
 
@@ -148,7 +242,7 @@ impl Presence {
 
     /// Forgets an owner's list (nobody subscribes to it any more).
     pub(crate) fn drop_contact_list(&self, owner: &str) {
-        self.lock().lists.remove(owner);
+        self.lock().set_list(owner, None);
     }
 
     /// The endpoints' aggregate for `aor`, and whether any endpoint publishes.
@@ -161,14 +255,10 @@ impl Presence {
     /// The presentities someone subscribes to.
     pub(crate) fn watched_targets(&self) -> Vec<String> {
         let st = self.lock();
-        let mut out: Vec<String> = st
-            .subscriptions
-            .values()
-            .filter(|s| s.package == Package::Presence && !s.list)
-            .map(|s| s.target.clone())
-            .collect();
-        for s in st.subscriptions.values().filter(|s| s.list) {
-            if let Some(l) = st.lists.get(&s.target) {
+        let mut out: Vec<String> =
+            st.by_target.keys().filter(|(_, p)| *p == Package::Presence).map(|(t, _)| t.clone()).collect();
+        for owner in st.by_list.keys() {
+            if let Some(l) = st.lists.get(owner) {
                 out.extend(l.iter().map(|(uri, _)| uri.clone()));
             }
         }
@@ -263,6 +353,8 @@ pub(super) async fn publish(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
                     if let Some(s) = summary {
                         p.summary = s;
                     }
+                    let at = p.expires_at;
+                    st.publication_expiry.insert((at, aor.clone()));
                     Ok(())
                 }
             },
@@ -274,12 +366,14 @@ pub(super) async fn publish(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
                     // clients that start twice (baresip publishes from a timer and again on
                     // registration) would otherwise leave a stale "open" beside their "closed".
                     pubs.retain(|p| p.source != *reply.flow());
+                    let at = now + Duration::from_secs(u64::from(expires));
                     pubs.push(Publication {
                         source: reply.flow().clone(),
                         etag: new_etag.clone(),
                         summary: s,
-                        expires_at: now + Duration::from_secs(u64::from(expires)),
+                        expires_at: at,
                     });
+                    st.publication_expiry.insert((at, aor.clone()));
                     Ok(())
                 }
             },
@@ -322,12 +416,14 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
         Some(tag) => {
             // Refresh or end of an existing subscription.
             let mut st = core.presence.lock();
-            match st.subscriptions.get_mut(&(call_id.clone(), tag.clone())) {
+            let key = (call_id.clone(), tag);
+            match st.subscriptions.get_mut(&key) {
                 Some(s) if s.watcher == watcher => {
-                    s.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
-                    s.dirty = true;
                     s.last_sent = None;
-                    Some((call_id.clone(), tag))
+                    s.owed = true;
+                    st.set_expiry(&key, Instant::now() + Duration::from_secs(u64::from(expires)));
+                    st.dirty.insert(key.clone());
+                    Some(key)
                 }
                 _ => None,
             }
@@ -354,7 +450,7 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 reply.send(r).await;
                 return;
             }
-            match core.directory.find(&target).await {
+            match core.directory.find_cached(&target).await {
                 Ok(Some(u)) if u.can_use_sip() => {}
                 _ if list.is_some() => {}
                 _ => {
@@ -368,7 +464,7 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 reply.send(r).await;
                 return;
             };
-            let held = core.presence.lock().subscriptions.values().filter(|s| s.watcher == watcher).count();
+            let held = core.presence.lock().by_watcher.get(&watcher).copied().unwrap_or(0);
             if held >= core.policy.max_subscriptions_per_user {
                 metrics::counter!("tandem_sip_subscriptions_refused_total").increment(1);
                 tracing::warn!(
@@ -403,15 +499,16 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 cseq: 0,
                 expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
                 last_sent: None,
-                dirty: true,
                 blocked,
                 version: 0,
                 list: list.is_some(),
                 full: true,
-                pending: Vec::new(),
+                pending: HashSet::new(),
                 created: Instant::now(),
+                owed: true,
+                last_document: None,
             };
-            core.presence.lock().subscriptions.insert((call_id.clone(), our_tag.clone()), sub);
+            core.presence.lock().insert_subscription((call_id.clone(), our_tag.clone()), sub);
             metrics::counter!("tandem_sip_subscriptions_total", "event" => package.event()).increment(1);
             if package == Package::Presence && list.is_none() {
                 changed(core, &target, Package::WatcherInfo);
@@ -446,11 +543,11 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
 async fn list_owner(core: &SipCore, target: &str) -> Option<String> {
     let (user, domain) = target.strip_prefix("sip:")?.split_once('@')?;
     let owner = user.strip_suffix("-contacts").filter(|u| !u.is_empty())?;
-    if matches!(core.directory.find(target).await, Ok(Some(_))) {
+    if matches!(core.directory.find_cached(target).await, Ok(Some(_))) {
         return None;
     }
     let owner = format!("sip:{owner}@{domain}");
-    match core.directory.find(&owner).await {
+    match core.directory.find_cached(&owner).await {
         Ok(Some(u)) if u.can_use_sip() => Some(owner),
         _ => None,
     }
@@ -489,16 +586,15 @@ impl Presence {
             if st.lists.get(owner) == Some(&entries) {
                 return;
             }
-            st.lists.insert(owner.to_owned(), entries);
-            st.subscriptions
-                .iter_mut()
-                .filter(|(_, s)| s.list && s.target == owner)
-                .map(|(k, s)| {
+            st.set_list(owner, Some(entries));
+            let keys: Vec<Key> = st.by_list.get(owner).map(|k| k.iter().cloned().collect()).unwrap_or_default();
+            for k in &keys {
+                if let Some(s) = st.subscriptions.get_mut(k) {
                     s.full = true;
-                    s.dirty = true;
-                    k.clone()
-                })
-                .collect()
+                }
+                st.dirty.insert(k.clone());
+            }
+            keys
         };
         for (cid, tag) in due {
             send_notify(core, &cid, &tag, false);
@@ -506,36 +602,65 @@ impl Presence {
     }
 }
 
-/// A store failure counts as not blocked, so presence keeps working when the store does not.
+/// How long a block-list answer for one (owner, watcher) pair is reused: a new subscription
+/// costs no store query when the same watcher subscribed to the same owner shortly before (a
+/// client re-subscribing, a sign-in storm). A block takes effect on new subscriptions within this
+/// time; existing subscriptions keep what they were told at their start.
+pub const BLOCK_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Pairs cached before the cache is emptied (bounds memory under many distinct watchers).
+const BLOCK_CACHE_MAX: usize = 100_000;
+
+/// Whether `owner` blocks `watcher`, through the short-lived cache. A store failure counts as
+/// not blocked (and is not cached), so presence keeps working when the store does not.
 async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
-    core.store.is_blocked(owner, watcher).await.unwrap_or(false)
+    let key = (owner.to_owned(), watcher.to_owned());
+    let now = Instant::now();
+    {
+        let cache = core.presence.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, blocked)) = cache.get(&key)
+            && now.duration_since(*at) < BLOCK_CACHE_TTL
+        {
+            return *blocked;
+        }
+    }
+    let Ok(blocked) = core.store.is_blocked(owner, watcher).await else { return false };
+    let mut cache = core.presence.blocks.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= BLOCK_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(key, (now, blocked));
+    blocked
 }
 
 /// The presentity of `aor` changed for `package`: notify its subscribers (coalesced).
 fn changed(core: &Arc<SipCore>, aor: &str, package: Package) {
-    let due: Vec<(String, String)> = {
+    let due: Vec<Key> = {
         let mut st = core.presence.lock();
         let now = Instant::now();
-        let owners: Vec<String> = if package == Package::Presence {
-            st.lists.iter().filter(|(_, l)| l.iter().any(|(u, _)| u == aor)).map(|(o, _)| o.clone()).collect()
-        } else {
-            Vec::new()
-        };
-        for s in st.subscriptions.values_mut().filter(|s| s.list && owners.contains(&s.target)) {
-            if !s.pending.iter().any(|p| p == aor) {
-                s.pending.push(aor.to_owned());
+        let mut keys: Vec<Key> = Vec::new();
+        if package == Package::Presence {
+            // The list subscriptions of every owner whose list names `aor`: partial state.
+            let owners: Vec<String> = st.in_lists.get(aor).map(|o| o.iter().cloned().collect()).unwrap_or_default();
+            for owner in owners {
+                let Some(subs) = st.by_list.get(&owner) else { continue };
+                let subs: Vec<Key> = subs.iter().cloned().collect();
+                for k in subs {
+                    if let Some(s) = st.subscriptions.get_mut(&k) {
+                        s.pending.insert(aor.to_owned());
+                    }
+                    keys.push(k);
+                }
             }
-            s.dirty = true;
         }
-        st.subscriptions
-            .iter_mut()
-            .filter(|(_, s)| {
-                (s.target == aor && s.package == package && !s.list) || (s.list && owners.contains(&s.target))
-            })
-            .filter_map(|(k, s)| {
-                s.dirty = true;
-                let ready = s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL);
-                ready.then(|| k.clone())
+        if let Some(subs) = st.by_target.get(&(aor.to_owned(), package)) {
+            keys.extend(subs.iter().cloned());
+        }
+        keys.into_iter()
+            .filter(|k| {
+                st.dirty.insert(k.clone());
+                st.subscriptions
+                    .get(k)
+                    .is_some_and(|s| s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL))
             })
             .collect()
     };
@@ -556,22 +681,27 @@ pub(super) async fn registration_changed(core: &Arc<SipCore>, aor: &str) {
 }
 
 /// Sends the current state on one subscription in a task of its own; a 481/408 or no answer
-/// ends the subscription.
+/// ends the subscription. A presence document that is the one last sent is not sent again (a
+/// registration refresh or a calendar read that changed nothing), unless a SUBSCRIBE is owed
+/// its NOTIFY.
 fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: bool) {
-    let built = {
+    let key: Key = (call_id.to_owned(), our_tag.to_owned());
+    let (built, sent_before) = {
         let mut st = core.presence.lock();
-        let Some(sub) = st.subscriptions.get_mut(&(call_id.to_owned(), our_tag.to_owned())) else { return };
+        st.dirty.remove(&key);
+        let Some(sub) = st.subscriptions.get_mut(&key) else { return };
+        let sent_before = sub.last_sent;
         sub.cseq += 1;
         sub.version += 1;
-        sub.dirty = false;
         sub.last_sent = Some(Instant::now());
         let snapshot = sub.clone();
         sub.full = false;
         sub.pending.clear();
+        sub.owed = false;
         if terminate {
-            st.subscriptions.remove(&(call_id.to_owned(), our_tag.to_owned()));
+            st.remove_subscription(&key);
         }
-        snapshot
+        (snapshot, sent_before)
     };
     let list_body = built.list.then(|| list_notify_body(core, &built));
     let (ctype, body) = match built.package {
@@ -589,6 +719,25 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
         }
         Package::WatcherInfo => ("application/watcherinfo+xml".to_owned(), watcherinfo(core, &built)),
     };
+    if built.package == Package::Presence && !built.list && !terminate {
+        let document = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            body.hash(&mut h);
+            h.finish()
+        };
+        let mut st = core.presence.lock();
+        let Some(sub) = st.subscriptions.get_mut(&key) else { return };
+        // Unchanged, nothing owed, and no other NOTIFY went meanwhile: take the CSeq back.
+        if !built.owed && built.last_document == Some(document) && sub.cseq == built.cseq {
+            sub.cseq -= 1;
+            sub.version -= 1;
+            sub.last_sent = sent_before;
+            metrics::counter!("tandem_sip_notify_unchanged_total").increment(1);
+            return;
+        }
+        sub.last_document = Some(document);
+    }
     let remaining = built.expires_at.saturating_duration_since(Instant::now()).as_secs();
     let state = if terminate || remaining == 0 {
         "terminated;reason=timeout".to_owned()
@@ -620,7 +769,7 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
             Some(r) => matches!(r.status, 481 | 408 | 404 | 410 | 489),
         };
         if gone {
-            core2.presence.lock().subscriptions.remove(&(built.call_id.clone(), built.our_tag.clone()));
+            core2.presence.lock().remove_subscription(&(built.call_id.clone(), built.our_tag.clone()));
         }
     });
 }
@@ -630,8 +779,7 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
 fn list_notify_body(core: &SipCore, sub: &Subscription) -> (String, Vec<u8>) {
     let entries = core.presence.contact_list(&sub.target).unwrap_or_default();
     let full = sub.full;
-    let named: Vec<&ListEntry> =
-        entries.iter().filter(|(uri, _)| full || sub.pending.iter().any(|p| p == uri)).collect();
+    let named: Vec<&ListEntry> = entries.iter().filter(|(uri, _)| full || sub.pending.contains(uri)).collect();
     let list_uri = match sub.target.strip_prefix("sip:").and_then(|t| t.split_once('@')) {
         Some((user, domain)) => format!("sip:{user}-contacts@{domain}"),
         None => sub.target.clone(),
@@ -667,9 +815,11 @@ fn list_notify_body(core: &SipCore, sub: &Subscription) -> (String, Vec<u8>) {
 fn watcherinfo(core: &SipCore, sub: &Subscription) -> Vec<u8> {
     let watchers: Vec<(String, String)> = {
         let st = core.presence.lock();
-        st.subscriptions
-            .values()
-            .filter(|s| s.target == sub.target && s.package == Package::Presence)
+        st.by_target
+            .get(&(sub.target.clone(), Package::Presence))
+            .into_iter()
+            .flatten()
+            .filter_map(|k| st.subscriptions.get(k))
             .map(|s| (s.our_tag.clone(), s.watcher.clone()))
             .collect()
     };
@@ -685,29 +835,36 @@ fn watcherinfo(core: &SipCore, sub: &Subscription) -> Vec<u8> {
     doc.into_bytes()
 }
 
-/// Expiries and coalesced NOTIFYs.
+/// Expiries and coalesced NOTIFYs: only the publications and subscriptions whose time came and
+/// the subscriptions with a NOTIFY due are looked at.
 pub(super) async fn on_tick(core: &Arc<SipCore>) {
     let now = Instant::now();
     let (expired_pubs, ended, due) = {
-        let mut st = core.presence.lock();
+        let mut guard = core.presence.lock();
+        let st = &mut *guard;
         let mut expired_pubs = Vec::new();
-        for (aor, pubs) in st.publications.iter_mut() {
+        while let Some((at, aor)) = st.publication_expiry.first().cloned()
+            && at <= now
+        {
+            st.publication_expiry.pop_first();
+            let Some(pubs) = st.publications.get_mut(&aor) else { continue };
             let n = pubs.len();
             pubs.retain(|p| p.expires_at > now);
             if pubs.len() != n {
                 expired_pubs.push(aor.clone());
             }
+            if pubs.is_empty() {
+                st.publications.remove(&aor);
+            }
         }
-        st.publications.retain(|_, v| !v.is_empty());
-        let ended: Vec<(String, String)> =
-            st.subscriptions.iter().filter(|(_, s)| s.expires_at <= now).map(|(k, _)| k.clone()).collect();
-        let lists = &st.lists;
-        let due: Vec<(String, String)> = st
-            .subscriptions
+        let ended: Vec<Key> = st.by_expiry.iter().take_while(|(at, _)| *at <= now).map(|(_, k)| k.clone()).collect();
+        let due: Vec<Key> = st
+            .dirty
             .iter()
-            .filter(|(_, s)| s.expires_at > now && s.dirty)
+            .filter_map(|k| st.subscriptions.get(k).map(|s| (k, s)))
+            .filter(|(_, s)| s.expires_at > now)
             .filter(|(_, s)| {
-                !s.list || s.cseq > 0 || lists.contains_key(&s.target) || now.duration_since(s.created) >= LIST_WAIT
+                !s.list || s.cseq > 0 || st.lists.contains_key(&s.target) || now.duration_since(s.created) >= LIST_WAIT
             })
             .filter(|(_, s)| s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL))
             .map(|(k, _)| k.clone())
@@ -722,5 +879,71 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
     }
     for (cid, tag) in due {
         send_notify(core, &cid, &tag, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(watcher: &str, target: &str, package: Package, list: bool, expires_at: Instant) -> Subscription {
+        Subscription {
+            package,
+            target: target.into(),
+            watcher: watcher.into(),
+            call_id: format!("{watcher}-{target}"),
+            our_tag: "t".into(),
+            our_side: String::new(),
+            their_side: String::new(),
+            remote_target: Uri::parse("sip:w@127.0.0.1:5070").unwrap(),
+            flow: Flow::Udp { peer: "127.0.0.1:5070".parse().unwrap() },
+            route_set: Vec::new(),
+            cseq: 0,
+            expires_at,
+            last_sent: None,
+            blocked: false,
+            version: 0,
+            list,
+            full: true,
+            pending: HashSet::new(),
+            created: Instant::now(),
+            owed: true,
+            last_document: None,
+        }
+    }
+
+    /// Every index follows the subscriptions and lists in and out, so nothing is left behind to
+    /// be scanned or to grow.
+    #[test]
+    fn indexes_follow_subscriptions_and_lists() {
+        let mut st = State::default();
+        let now = Instant::now();
+        let a = ("c1".to_owned(), "t1".to_owned());
+        let b = ("c2".to_owned(), "t2".to_owned());
+        let l = ("c3".to_owned(), "t3".to_owned());
+        st.insert_subscription(a.clone(), subscription("sip:w@x", "sip:p@x", Package::Presence, false, now));
+        st.insert_subscription(b.clone(), subscription("sip:w@x", "sip:w@x", Package::WatcherInfo, false, now));
+        st.insert_subscription(l.clone(), subscription("sip:w@x", "sip:w@x", Package::Presence, true, now));
+        st.set_list("sip:w@x", Some(vec![("sip:p@x".into(), "P".into()), ("sip:q@x".into(), String::new())]));
+        assert_eq!(st.by_watcher.get("sip:w@x"), Some(&3));
+        assert_eq!(st.by_target.get(&("sip:p@x".into(), Package::Presence)).map(HashSet::len), Some(1));
+        assert!(st.by_list.get("sip:w@x").is_some_and(|k| k.contains(&l)));
+        assert!(st.in_lists.get("sip:q@x").is_some_and(|o| o.contains("sip:w@x")));
+        assert_eq!(st.dirty.len(), 3);
+
+        let later = now + Duration::from_secs(60);
+        st.set_expiry(&a, later);
+        assert_eq!(st.by_expiry.len(), 3);
+        assert!(st.by_expiry.contains(&(later, a.clone())));
+        st.set_list("sip:w@x", Some(vec![("sip:q@x".into(), String::new())]));
+        assert!(!st.in_lists.contains_key("sip:p@x"), "a contact dropped from the list is unindexed");
+
+        for k in [&a, &b, &l] {
+            assert!(st.remove_subscription(k).is_some());
+        }
+        st.set_list("sip:w@x", None);
+        assert!(st.subscriptions.is_empty() && st.by_watcher.is_empty() && st.by_target.is_empty());
+        assert!(st.by_list.is_empty() && st.by_expiry.is_empty() && st.dirty.is_empty());
+        assert!(st.lists.is_empty() && st.in_lists.is_empty());
     }
 }

@@ -117,6 +117,16 @@ impl Location {
         self.lock().get(aor).map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect()).unwrap_or_default()
     }
 
+    /// Where requests for an address of record go: each live binding's Contact URI and flow,
+    /// without copying the rest of the binding (the per-request path of MESSAGE and INVITE).
+    pub fn targets(&self, aor: &str) -> Vec<(Uri, Option<Flow>)> {
+        let now = tandem_store::now_unix();
+        self.lock()
+            .get(aor)
+            .map(|v| v.iter().filter(|b| b.expires_at > now).map(|b| (b.contact_uri.clone(), b.route())).collect())
+            .unwrap_or_default()
+    }
+
     pub fn is_registered(&self, aor: &str) -> bool {
         !self.lookup(aor).is_empty()
     }

@@ -109,6 +109,8 @@ pub enum SendError {
 pub struct Inbound {
     pub message: Message,
     pub flow: Flow,
+    /// When the message was read off its transport: overload control measures the wait from here.
+    pub received: Instant,
 }
 
 /// An open stream connection: its peer and the queue its writer drains.
@@ -360,7 +362,12 @@ impl StreamConnection {
                 }
                 Ok(Some(StreamItem::Message(message))) => {
                     metrics::counter!("tandem_sip_messages_received_total", "transport" => self.flow.transport().as_str()).increment(1);
-                    if self.inbound.send(Inbound { message: *message, flow: self.flow.clone() }).await.is_err() {
+                    if self
+                        .inbound
+                        .send(Inbound { message: *message, flow: self.flow.clone(), received: Instant::now() })
+                        .await
+                        .is_err()
+                    {
                         return false;
                     }
                 }
@@ -418,7 +425,7 @@ impl WebSocketConnection {
                         Ok(None) => {}
                         Ok(Some(message)) => {
                             metrics::counter!("tandem_sip_messages_received_total", "transport" => "WSS").increment(1);
-                            if self.inbound.send(Inbound { message, flow: self.flow.clone() }).await.is_err() {
+                            if self.inbound.send(Inbound { message, flow: self.flow.clone(), received: Instant::now() }).await.is_err() {
                                 break;
                             }
                         }
@@ -486,6 +493,7 @@ pub fn serve(listeners: Listeners, tls: TlsAcceptor, outbound: &Arc<Outbound>) {
                     Err(_) => continue,
                 },
             };
+            let received = Instant::now();
             if n == buf.len() {
                 metrics::counter!("tandem_sip_parse_errors_total", "transport" => "UDP").increment(1);
                 continue; // truncated: larger than any SIP datagram we accept
@@ -494,7 +502,7 @@ pub fn serve(listeners: Listeners, tls: TlsAcceptor, outbound: &Arc<Outbound>) {
                 Ok(None) => {}
                 Ok(Some(message)) => {
                     metrics::counter!("tandem_sip_messages_received_total", "transport" => "UDP").increment(1);
-                    if inbound.try_send(Inbound { message, flow: Flow::Udp { peer } }).is_err() {
+                    if inbound.try_send(Inbound { message, flow: Flow::Udp { peer }, received }).is_err() {
                         // The core is saturated: UDP senders retransmit, so dropping is safe.
                         metrics::counter!("tandem_sip_dropped_total", "reason" => "overload").increment(1);
                     }
