@@ -2,7 +2,10 @@
 //! PostgreSQL (the SIP flows and interop suites run on SQLite only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tandem_frontend::store::{self, ClientPolicyRow, FrontendStore, OfflineMessage, PresenceStatusRow, Registration};
+use tandem_frontend::store::{
+    self, ClientPolicyRow, ConversationMessage, ConversationRow, FrontendStore, HistoryBacklog, HistoryConfigRow,
+    HistoryWrite, OfflineMessage, PresenceStatusRow, Registration,
+};
 use tandem_store::testing::TestDatabase;
 
 const ALICE: &str = "sip:alice@litwareinc.com";
@@ -192,20 +195,119 @@ async fn calendar_presence(fe: &FrontendStore) {
     assert!(fe.presence_status(Some(CAROL)).await.unwrap().is_empty());
 }
 
+fn conv(id: &str, last_at: i64, count: i64) -> ConversationRow {
+    ConversationRow {
+        id: id.into(),
+        participants: [ALICE.into(), BOB.into()],
+        initiator: BOB.into(),
+        started_at: 1_000,
+        last_at,
+        message_count: count,
+        ended: false,
+    }
+}
+
+fn line(id: &str, seq: i64, sender: &str, text: &str) -> HistoryWrite {
+    HistoryWrite::Message {
+        conversation: conv(id, 1_000 + seq, seq + 1),
+        message: ConversationMessage {
+            conversation_id: id.into(),
+            seq,
+            sent_at: 1_000 + seq,
+            sender: sender.into(),
+            text: text.into(),
+        },
+    }
+}
+
+async fn conversation_history(fe: &FrontendStore) {
+    assert_eq!(fe.history_backlog().await.unwrap(), HistoryBacklog::default());
+    assert!(fe.open_conversations().await.unwrap().is_empty());
+    // Messages create and advance their conversation; one batch is one transaction.
+    fe.apply_history(&[line("c1", 0, BOB, "héllo <b>'x'</b>"), line("c1", 1, ALICE, "second")]).await.unwrap();
+    fe.apply_history(&[line("c2", 0, ALICE, "other")]).await.unwrap();
+    let open = fe.open_conversations().await.unwrap();
+    assert_eq!(open, vec![conv("c1", 1_001, 2), conv("c2", 1_000, 1)]);
+    let msgs = fe.conversation_messages("c1").await.unwrap();
+    assert_eq!(msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["héllo <b>'x'</b>", "second"]);
+    assert_eq!((msgs[1].seq, msgs[1].sent_at, msgs[1].sender.as_str()), (1, 1_001, ALICE));
+
+    // A failing batch leaves nothing: the duplicate seq 1 undoes the new message before it.
+    let err = fe.apply_history(&[line("c1", 2, BOB, "lost"), line("c1", 1, BOB, "dup")]).await.unwrap_err();
+    let store::DataError::Store(e) = &err;
+    assert!(e.is_unique_violation(), "{err}");
+    assert_eq!(fe.conversation_messages("c1").await.unwrap().len(), 2);
+    assert_eq!(fe.conversation("c1").await.unwrap().unwrap().message_count, 2);
+
+    // The end queues one item per owner, due at `at`; ending twice queues nothing more.
+    let end = HistoryWrite::End { conversation_id: "c1".into(), owners: vec![ALICE.into(), BOB.into()], at: 5_000 };
+    fe.apply_history(std::slice::from_ref(&end)).await.unwrap();
+    fe.apply_history(&[end]).await.unwrap();
+    assert_eq!(fe.open_conversations().await.unwrap(), vec![conv("c2", 1_000, 1)]);
+    assert!(fe.conversation("c1").await.unwrap().unwrap().ended);
+    assert!(fe.due_history_items(4_999, 10).await.unwrap().is_empty());
+    let due = fe.due_history_items(5_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|p| p.owner.as_str()).collect::<Vec<_>>(), vec![ALICE, BOB]);
+    assert_eq!(fe.due_history_items(5_000, 1).await.unwrap().len(), 1, "the limit holds");
+
+    // A failure counts and moves the next attempt.
+    fe.history_item_failed("c1", BOB, "Ews: unreachable", 9_000).await.unwrap();
+    let due = fe.due_history_items(5_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|p| p.owner.as_str()).collect::<Vec<_>>(), vec![ALICE]);
+    let bob = &fe.due_history_items(9_000, 10).await.unwrap()[1];
+    assert_eq!((bob.attempts, bob.next_attempt_at, bob.last_error.as_deref()), (1, 9_000, Some("Ews: unreachable")));
+    let backlog = fe.history_backlog().await.unwrap();
+    assert_eq!((backlog.open_conversations, backlog.pending_items, backlog.failing_items), (1, 2, 1));
+    assert_eq!(backlog.last_error.as_deref(), Some("Ews: unreachable"));
+    assert_eq!(fe.pending_history_items().await.unwrap().len(), 2);
+
+    // Written once: the second report finds nothing pending. The last item removes everything.
+    assert!(fe.history_item_written("c1", ALICE).await.unwrap());
+    assert!(!fe.history_item_written("c1", ALICE).await.unwrap());
+    assert!(fe.conversation("c1").await.unwrap().is_some(), "bob's item is still queued");
+    assert!(fe.history_item_written("c1", BOB).await.unwrap());
+    assert!(fe.conversation("c1").await.unwrap().is_none());
+    assert!(fe.conversation_messages("c1").await.unwrap().is_empty());
+    assert!(fe.pending_history_items().await.unwrap().is_empty());
+    assert!(!fe.history_item_written("c1", BOB).await.unwrap());
+    assert!(fe.conversation("c2").await.unwrap().is_some(), "another conversation is untouched");
+
+    // The configuration: unset, then set setting by setting.
+    assert_eq!(fe.history_configuration().await.unwrap(), HistoryConfigRow::default());
+    let idle = HistoryConfigRow { idle_timeout_secs: Some(3), ..HistoryConfigRow::default() };
+    fe.set_history_configuration(&idle).await.unwrap();
+    let off = HistoryConfigRow {
+        enable_server_conversation_history: Some(false),
+        max_continued_conversation_retry: Some(0),
+        ..HistoryConfigRow::default()
+    };
+    fe.set_history_configuration(&off).await.unwrap();
+    assert_eq!(
+        fe.history_configuration().await.unwrap(),
+        HistoryConfigRow {
+            enable_server_conversation_history: Some(false),
+            idle_timeout_secs: Some(3),
+            max_continued_conversation_retry: Some(0),
+        }
+    );
+}
+
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 4);
+    assert_eq!(opened.schema_version().await.unwrap(), 5);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
     blocks(&fe).await;
     calendar_presence(&fe).await;
+    conversation_history(&fe).await;
 
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 4);
+    assert_eq!(again.store().schema_version().await.unwrap(), 5);
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
+    assert_eq!(again.open_conversations().await.unwrap().len(), 1, "an open conversation survives a restart");
 }
 
 #[tokio::test]

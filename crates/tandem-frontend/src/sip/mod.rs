@@ -122,6 +122,8 @@ pub struct SipCore {
     pub presence: Presence,
     limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     tasks: TaskTracker,
+    /// Where relayed MESSAGEs go for conversation history (see `crate::conversation_history`).
+    pub(crate) conversations: crate::conversation_history::Tap,
 }
 
 /// Starts the SIP listeners and the core with the default [`SipPolicy`].
@@ -184,6 +186,7 @@ pub async fn start_with(
         presence: Presence::default(),
         limiter: Mutex::new(HashMap::new()),
         tasks: tasks.clone(),
+        conversations: Default::default(),
     });
     transport::serve(listeners, tls, &out);
 

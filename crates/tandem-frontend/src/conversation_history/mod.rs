@@ -1,0 +1,368 @@
+//! Server-side conversation history (Set-CsConversationHistoryConfiguration
+//! -EnableServerConversationHistory): the Front End, not the client, writes each IM
+//! conversation's transcript to every participant's Conversation History folder through EWS with
+//! S2S tokens, so every client and device sees it.
+//!
+//! ```text
+//! sip::im (MESSAGE relayed) ── Tap::relayed (a channel send) ──► runner (one task)
+//!     grouping: the pair's conversation (ends after the idle timeout) ─► store: messages, ends
+//!                                                                         │ (one transaction a batch)
+//! writer (one task): due item writes ◄───────────────────────────────────┘
+//!     Autodiscover → FindItem (the item of this conversation, if an earlier attempt wrote it)
+//!     → UpdateItem it, or CreateItem in `conversationhistory` → store: written (or retry later)
+//! ```
+//!
+//! The store is the durable queue: a conversation open at a restart carries on (its messages
+//! are in the store and the runner resumes it), an item the mailbox refused or could not take is
+//! retried with backoff, and an item that an interrupted attempt already wrote is found by its
+//! conversation id and continued, never written twice. The relay's cost is one channel send of
+//! the text; the store write happens off the SIP path in batches.
+
+mod grouping;
+pub mod transcript;
+mod writer;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tandem_directory::Directory;
+use tandem_store::Store;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::grouping::{Bounds, Conversation, Ended, Grouper, Incoming, Open, Placed, Rules, TransitionError, pair};
+use crate::exchange_connector::ExchangeConnector;
+use crate::sip::SipCore;
+use crate::store::{ConversationMessage, FrontendStore, HistoryConfigRow, HistoryWrite};
+
+/// The item class of an IM conversation's transcript (the class Skype for Business gives it).
+pub const ITEM_CLASS: &str = "IPM.Note.Microsoft.Conversation";
+/// The distinguished folder transcripts go to.
+pub const FOLDER: &str = "conversationhistory";
+/// Set-CsConversationHistoryConfiguration's default MaxContinuedConversationRetry.
+pub const DEFAULT_MAX_CONTINUED_CONVERSATION_RETRY: i64 = 3;
+/// Server-side history is on unless turned off: no Tandem client writes history of its own.
+pub const DEFAULT_ENABLED: bool = true;
+/// Messages waiting between the relay and the runner before the relay waits (never drops).
+const QUEUE: usize = 4096;
+/// Messages the runner stores in one transaction at most.
+const BATCH: usize = 256;
+/// How often idle conversations are ended and the configuration re-read.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The MESSAGE relay's side: a channel to the runner, attached when history runs.
+#[derive(Debug, Default)]
+pub struct Tap {
+    tx: OnceLock<mpsc::Sender<Relayed>>,
+}
+
+/// One relayed message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relayed {
+    pub from: String,
+    pub to: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub text: String,
+}
+
+/// Whether a MESSAGE body is conversation text: `text/plain` or `text/html` (kept as the text
+/// it is, escaped in the transcript). Typing notices (`application/im-iscomposing+xml`) and
+/// other payloads are not part of a conversation.
+pub fn is_conversation_text(content_type: Option<&str>) -> bool {
+    let base = content_type.unwrap_or("text/plain").split(';').next().unwrap_or_default().trim();
+    base.eq_ignore_ascii_case("text/plain") || base.eq_ignore_ascii_case("text/html")
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Tap {
+    /// Hands a relayed MESSAGE (from the authenticated `from` to `to`, both addresses of record)
+    /// to the runner. Waits only when the runner is far behind, so nothing is dropped.
+    pub(crate) async fn relayed(&self, from: &str, to: &str, content_type: Option<&str>, body: &[u8]) {
+        let Some(tx) = self.tx.get() else { return };
+        if !is_conversation_text(content_type) || body.is_empty() {
+            return;
+        }
+        let r = Relayed {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            at: now_ms(),
+            text: String::from_utf8_lossy(body).into_owned(),
+        };
+        if tx.send(r).await.is_err() {
+            metrics::counter!("tandem_conversation_history_messages_total", "outcome" => "stopped").increment(1);
+        }
+    }
+}
+
+/// The configuration in force: the store's (Set-CsConversationHistoryConfiguration) over
+/// `tandem.toml`'s idle timeout and the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub enabled: bool,
+    pub idle: Duration,
+    pub max_continued_conversation_retry: i64,
+}
+
+impl Settings {
+    pub fn of(row: &HistoryConfigRow, config_idle_secs: u32) -> Settings {
+        Settings {
+            enabled: row.enable_server_conversation_history.unwrap_or(DEFAULT_ENABLED),
+            idle: Duration::from_secs(
+                row.idle_timeout_secs
+                    .and_then(|s| u64::try_from(s).ok())
+                    .filter(|s| *s > 0)
+                    .unwrap_or(u64::from(config_idle_secs)),
+            ),
+            max_continued_conversation_retry: row
+                .max_continued_conversation_retry
+                .filter(|n| *n >= 0)
+                .unwrap_or(DEFAULT_MAX_CONTINUED_CONVERSATION_RETRY),
+        }
+    }
+
+    fn rules(&self) -> Rules {
+        Rules { idle_ms: i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX), bounds: Bounds::default() }
+    }
+}
+
+/// What the runner and the writer share.
+pub(crate) struct Shared {
+    pub(crate) store: FrontendStore,
+    pub(crate) directory: Directory,
+    pub(crate) connector: ExchangeConnector,
+    pub(crate) settings: std::sync::RwLock<Settings>,
+    pub(crate) wake: Notify,
+}
+
+impl Shared {
+    pub(crate) fn settings(&self) -> Settings {
+        *self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Starts conversation history: the runner (grouping, the store) and the writer (the mailbox).
+/// `http` must trust the mailbox's certificate and resolve the deployment's names (as the one
+/// `tandem test` commands use); `idle_timeout_secs` is `frontend.conversation_idle_timeout`.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn(
+    core: &SipCore,
+    store: Store,
+    directory: Directory,
+    domain: &str,
+    http: reqwest::Client,
+    idle_timeout_secs: u32,
+    tasks: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    if core.conversations.tx.set(tx).is_err() {
+        tracing::error!("conversation history started twice; the second one is not used");
+        return;
+    }
+    let connector = ExchangeConnector::new(store.clone(), domain, http);
+    let initial = Settings::of(&HistoryConfigRow::default(), idle_timeout_secs);
+    let shared = Arc::new(Shared {
+        store: FrontendStore::new(store),
+        directory,
+        connector,
+        settings: std::sync::RwLock::new(initial),
+        wake: Notify::new(),
+    });
+    tasks.spawn(run(shared.clone(), rx, idle_timeout_secs, shutdown.clone()));
+    tasks.spawn(writer::run(shared, shutdown));
+}
+
+/// The runner: places relayed messages in conversations, stores them in batches, ends idle
+/// conversations and queues their items.
+async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Relayed>, config_idle: u32, shutdown: CancellationToken) {
+    let mut grouper = Grouper::default();
+    resume(&shared, &mut grouper).await;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = rx.recv() => {
+                let Some(first) = r else { break };
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
+                absorb(&shared, &mut grouper, batch, &shutdown).await;
+            }
+            _ = tick.tick() => {
+                reload_settings(&shared, config_idle).await;
+                let s = shared.settings();
+                let ended = grouper.expire(now_ms(), s.rules().idle_ms);
+                if !ended.is_empty() {
+                    let at = now_ms();
+                    let writes: Vec<HistoryWrite> = ended
+                        .into_iter()
+                        .map(|e| HistoryWrite::End { conversation_id: e.id, owners: e.participants.to_vec(), at })
+                        .collect();
+                    store_writes(&shared, &writes, &shutdown).await;
+                    shared.wake.notify_one();
+                }
+                metrics::gauge!("tandem_conversation_history_open_conversations").set(grouper.len() as f64);
+            }
+        }
+    }
+    // A clean stop keeps what was relayed: the messages still queued are stored now.
+    let mut rest = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        rest.push(r);
+    }
+    if !rest.is_empty() {
+        absorb(&shared, &mut grouper, rest, &shutdown).await;
+    }
+}
+
+/// Carries on the conversations the store holds open (a restart in the middle of one).
+async fn resume(shared: &Shared, grouper: &mut Grouper) {
+    let rows = match shared.store.open_conversations().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "conversation history: open conversations not read; they end when their items are written");
+            return;
+        }
+    };
+    let mut open = Vec::with_capacity(rows.len());
+    for row in rows {
+        let bytes = match shared.store.conversation_messages(&row.id).await {
+            Ok(m) => m.iter().map(|m| m.text.len()).sum(),
+            Err(_) => 0,
+        };
+        open.push(Open::resume(&row, bytes));
+    }
+    if !open.is_empty() {
+        tracing::info!(
+            count = open.len(),
+            "conversation history: carrying on the conversations open before the restart"
+        );
+    }
+    grouper.resume(open);
+}
+
+async fn reload_settings(shared: &Shared, config_idle: u32) {
+    match shared.store.history_configuration().await {
+        Ok(row) => {
+            let fresh = Settings::of(&row, config_idle);
+            *shared.settings.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+        Err(e) => tracing::warn!(error = %e, "conversation history: the configuration cannot be read"),
+    }
+}
+
+/// Places a batch of messages and stores the result in one transaction.
+async fn absorb(shared: &Shared, grouper: &mut Grouper, batch: Vec<Relayed>, shutdown: &CancellationToken) {
+    let s = shared.settings();
+    if !s.enabled {
+        metrics::counter!("tandem_conversation_history_messages_total", "outcome" => "disabled")
+            .increment(batch.len() as u64);
+        return;
+    }
+    let rules = s.rules();
+    let mut writes = Vec::with_capacity(batch.len() + 1);
+    let mut ended_any = false;
+    for r in batch {
+        let m = Incoming { sender: &r.from, to: &r.to, at: r.at, text_len: r.text.len() };
+        let placed = match grouper.place(m, rules, crate::sip::random_token) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "conversation history: message not placed");
+                continue;
+            }
+        };
+        let open = match placed {
+            Placed::Joined(o) => o,
+            Placed::Started { open, ended } => {
+                if let Some(e) = ended {
+                    ended_any = true;
+                    writes.push(HistoryWrite::End {
+                        conversation_id: e.id,
+                        owners: e.participants.to_vec(),
+                        at: now_ms(),
+                    });
+                }
+                open
+            }
+        };
+        let message = ConversationMessage {
+            conversation_id: open.id.clone(),
+            seq: open.messages - 1,
+            sent_at: r.at,
+            sender: r.from,
+            text: r.text,
+        };
+        writes.push(HistoryWrite::Message { conversation: open.row(), message });
+    }
+    let n = writes.iter().filter(|w| matches!(w, HistoryWrite::Message { .. })).count();
+    store_writes(shared, &writes, shutdown).await;
+    metrics::counter!("tandem_conversation_history_messages_total", "outcome" => "stored").increment(n as u64);
+    if ended_any {
+        shared.wake.notify_one();
+    }
+}
+
+/// Stores queue changes, retrying while the store fails (the relay waits meanwhile, so nothing
+/// is dropped); at a stop it tries a few more times and then reports what is lost.
+async fn store_writes(shared: &Shared, writes: &[HistoryWrite], shutdown: &CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        match shared.store.apply_history(writes).await {
+            Ok(()) => return,
+            Err(e) => {
+                failures += 1;
+                if shutdown.is_cancelled() && failures >= 5 {
+                    tracing::error!(error = %e, changes = writes.len(), "conversation history: not stored at the stop");
+                    return;
+                }
+                tracing::warn!(error = %e, attempt = failures, "conversation history: store write failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(failures.min(25)))).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_text_is_conversation() {
+        assert!(is_conversation_text(None));
+        assert!(is_conversation_text(Some("text/plain;charset=UTF-8")));
+        assert!(is_conversation_text(Some("Text/HTML")));
+        assert!(!is_conversation_text(Some("application/im-iscomposing+xml")));
+        assert!(!is_conversation_text(Some("message/cpim")));
+    }
+
+    #[test]
+    fn the_store_overrides_the_file_and_the_defaults() {
+        let none = Settings::of(&HistoryConfigRow::default(), 600);
+        assert_eq!(
+            none,
+            Settings { enabled: true, idle: Duration::from_secs(600), max_continued_conversation_retry: 3 }
+        );
+        let row = HistoryConfigRow {
+            enable_server_conversation_history: Some(false),
+            idle_timeout_secs: Some(5),
+            max_continued_conversation_retry: Some(0),
+        };
+        assert_eq!(
+            Settings::of(&row, 600),
+            Settings { enabled: false, idle: Duration::from_secs(5), max_continued_conversation_retry: 0 }
+        );
+        let bad = HistoryConfigRow { idle_timeout_secs: Some(0), max_continued_conversation_retry: Some(-1), ..row };
+        let s = Settings::of(&bad, 42);
+        assert_eq!((s.idle, s.max_continued_conversation_retry), (Duration::from_secs(42), 3));
+    }
+}

@@ -1,0 +1,349 @@
+//! Server-side conversation history: the durable queue between the SIP MESSAGE relay and the
+//! mailbox. Every relayed message of a conversation is kept here until its transcript is in each
+//! participant's Conversation History; a conversation that ends queues one item write per
+//! participant, retried with backoff until the mailbox accepts it, and everything of a
+//! conversation is removed in one transaction once every item is written. So a restart or an
+//! unreachable mailbox delays a transcript, and never loses or doubles it. The configuration
+//! (Set-CsConversationHistoryConfiguration) lives in the store's settings map.
+
+use sqlx::Row;
+
+use super::{DataError, FrontendStore};
+
+/// One conversation between two users, as it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRow {
+    pub id: String,
+    /// The participants' SIP URIs, in sorted order.
+    pub participants: [String; 2],
+    /// Who sent the first message.
+    pub initiator: String,
+    /// Unix milliseconds of the first and the last message.
+    pub started_at: i64,
+    pub last_at: i64,
+    pub message_count: i64,
+    /// Ended: no further message joins it; its items are queued (or written).
+    pub ended: bool,
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationMessage {
+    pub conversation_id: String,
+    /// Its place in the conversation, from 0.
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub sent_at: i64,
+    pub sender: String,
+    pub text: String,
+}
+
+/// A change to the queue, applied with others in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryWrite {
+    /// A message joins `conversation` (created on its first message), whose row gives the
+    /// state after it.
+    Message { conversation: ConversationRow, message: ConversationMessage },
+    /// A conversation ended: an item write is queued for each owner, due at once.
+    End { conversation_id: String, owners: Vec<String>, at: i64 },
+}
+
+/// One participant's transcript still to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingItem {
+    pub conversation_id: String,
+    /// The participant whose mailbox gets the item (SIP URI).
+    pub owner: String,
+    /// Failed attempts so far.
+    pub attempts: i64,
+    /// Unix milliseconds of the next attempt.
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}
+
+/// What waits for the mailbox, for status output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryBacklog {
+    /// Conversations still open (messages being exchanged).
+    pub open_conversations: i64,
+    /// Item writes queued and not yet accepted by the mailbox.
+    pub pending_items: i64,
+    /// Of those, the ones whose last attempt failed.
+    pub failing_items: i64,
+    /// The last error of a failing item, if any.
+    pub last_error: Option<String>,
+}
+
+/// Set-CsConversationHistoryConfiguration as stored; `None` leaves a setting at its default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryConfigRow {
+    pub enable_server_conversation_history: Option<bool>,
+    pub idle_timeout_secs: Option<i64>,
+    pub max_continued_conversation_retry: Option<i64>,
+}
+
+const SET_ENABLED: &str = "conversation_history.enable_server_conversation_history";
+const SET_IDLE: &str = "conversation_history.idle_timeout_secs";
+const SET_RETRY: &str = "conversation_history.max_continued_conversation_retry";
+
+fn read_conversation(r: &sqlx::any::AnyRow) -> Result<ConversationRow, sqlx::Error> {
+    Ok(ConversationRow {
+        id: r.try_get("id")?,
+        participants: [r.try_get("participant_a")?, r.try_get("participant_b")?],
+        initiator: r.try_get("initiator")?,
+        started_at: r.try_get("started_at")?,
+        last_at: r.try_get("last_at")?,
+        message_count: r.try_get("message_count")?,
+        ended: r.try_get::<i64, _>("ended")? != 0,
+    })
+}
+
+fn read_pending(r: &sqlx::any::AnyRow) -> Result<PendingItem, sqlx::Error> {
+    Ok(PendingItem {
+        conversation_id: r.try_get("conversation_id")?,
+        owner: r.try_get("owner")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+impl FrontendStore {
+    /// Applies queue changes in order, all or none.
+    pub async fn apply_history(&self, writes: &[HistoryWrite]) -> Result<(), DataError> {
+        let mut tx = self.store.begin_write().await?;
+        for w in writes {
+            match w {
+                HistoryWrite::Message { conversation: c, message: m } => {
+                    sqlx::query(
+                        "INSERT INTO ch_conversations (id, participant_a, participant_b, initiator, started_at,
+                             last_at, message_count, ended)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 0)
+                         ON CONFLICT (id) DO UPDATE SET last_at = $6, message_count = $7",
+                    )
+                    .bind(&c.id)
+                    .bind(&c.participants[0])
+                    .bind(&c.participants[1])
+                    .bind(&c.initiator)
+                    .bind(c.started_at)
+                    .bind(c.last_at)
+                    .bind(c.message_count)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO ch_messages (conversation_id, seq, sent_at, sender, body) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&m.conversation_id)
+                    .bind(m.seq)
+                    .bind(m.sent_at)
+                    .bind(&m.sender)
+                    .bind(&m.text)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                HistoryWrite::End { conversation_id, owners, at } => {
+                    sqlx::query("UPDATE ch_conversations SET ended = 1 WHERE id = $1")
+                        .bind(conversation_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    for owner in owners {
+                        sqlx::query(
+                            "INSERT INTO ch_items (conversation_id, owner, attempts, next_attempt_at, done)
+                             VALUES ($1, $2, 0, $3, 0) ON CONFLICT (conversation_id, owner) DO NOTHING",
+                        )
+                        .bind(conversation_id)
+                        .bind(owner)
+                        .bind(*at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The conversations not ended yet (to carry on with after a restart).
+    pub async fn open_conversations(&self) -> Result<Vec<ConversationRow>, DataError> {
+        let rows = sqlx::query(
+            "SELECT id, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
+             FROM ch_conversations WHERE ended = 0 ORDER BY started_at, id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(read_conversation).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>, DataError> {
+        let row = sqlx::query(
+            "SELECT id, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
+             FROM ch_conversations WHERE id = $1",
+        )
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(row.as_ref().map(read_conversation).transpose()?)
+    }
+
+    /// A conversation's messages in order.
+    pub async fn conversation_messages(&self, id: &str) -> Result<Vec<ConversationMessage>, DataError> {
+        let rows = sqlx::query(
+            "SELECT conversation_id, seq, sent_at, sender, body FROM ch_messages WHERE conversation_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await?;
+        let read = |r: &sqlx::any::AnyRow| -> Result<ConversationMessage, sqlx::Error> {
+            Ok(ConversationMessage {
+                conversation_id: r.try_get("conversation_id")?,
+                seq: r.try_get("seq")?,
+                sent_at: r.try_get("sent_at")?,
+                sender: r.try_get("sender")?,
+                text: r.try_get("body")?,
+            })
+        };
+        Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    }
+
+    /// Item writes due at `now` (Unix milliseconds), the longest waiting first.
+    pub async fn due_history_items(&self, now: i64, limit: i64) -> Result<Vec<PendingItem>, DataError> {
+        let rows = sqlx::query(
+            "SELECT conversation_id, owner, attempts, next_attempt_at, last_error FROM ch_items
+             WHERE done = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at, conversation_id, owner LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(read_pending).collect::<Result<_, _>>()?)
+    }
+
+    /// Every item write not done yet, for status output.
+    pub async fn pending_history_items(&self) -> Result<Vec<PendingItem>, DataError> {
+        let rows = sqlx::query(
+            "SELECT conversation_id, owner, attempts, next_attempt_at, last_error FROM ch_items
+             WHERE done = 0 ORDER BY next_attempt_at, conversation_id, owner",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(read_pending).collect::<Result<_, _>>()?)
+    }
+
+    /// Records that the mailbox holds `owner`'s transcript. When that was the conversation's last
+    /// item, the conversation, its messages and its items are removed in the same transaction
+    /// (true). False for the item: nothing was pending (written already).
+    pub async fn history_item_written(&self, conversation_id: &str, owner: &str) -> Result<bool, DataError> {
+        let mut tx = self.store.begin_write().await?;
+        let done = sqlx::query("UPDATE ch_items SET done = 1 WHERE conversation_id = $1 AND owner = $2 AND done = 0")
+            .bind(conversation_id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ch_items WHERE conversation_id = $1 AND done = 0")
+            .bind(conversation_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if left == 0 {
+            sqlx::query("DELETE FROM ch_items WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM ch_messages WHERE conversation_id = $1")
+                .bind(conversation_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM ch_conversations WHERE id = $1").bind(conversation_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn history_item_failed(
+        &self,
+        conversation_id: &str,
+        owner: &str,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<(), DataError> {
+        sqlx::query(
+            "UPDATE ch_items SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4
+             WHERE conversation_id = $1 AND owner = $2 AND done = 0",
+        )
+        .bind(conversation_id)
+        .bind(owner)
+        .bind(error)
+        .bind(next_attempt_at)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Makes every queued item due now (the mailbox is back: don't wait out the backoff).
+    pub async fn retry_history_items_now(&self, now: i64) -> Result<u64, DataError> {
+        let done = sqlx::query("UPDATE ch_items SET next_attempt_at = $1 WHERE done = 0 AND next_attempt_at > $1")
+            .bind(now)
+            .execute(self.store.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How much waits for the mailbox.
+    pub async fn history_backlog(&self) -> Result<HistoryBacklog, DataError> {
+        let open: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ch_conversations WHERE ended = 0")
+            .fetch_one(self.store.pool())
+            .await?
+            .try_get("n")?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) AS failing
+             FROM ch_items WHERE done = 0",
+        )
+        .fetch_one(self.store.pool())
+        .await?;
+        let last_error: Option<String> = sqlx::query(
+            "SELECT last_error FROM ch_items WHERE done = 0 AND last_error IS NOT NULL
+             ORDER BY next_attempt_at DESC LIMIT 1",
+        )
+        .fetch_optional(self.store.pool())
+        .await?
+        .map(|r| r.try_get("last_error"))
+        .transpose()?;
+        Ok(HistoryBacklog {
+            open_conversations: open,
+            pending_items: row.try_get("n")?,
+            failing_items: row.try_get("failing")?,
+            last_error,
+        })
+    }
+
+    /// Set-CsConversationHistoryConfiguration as stored.
+    pub async fn history_configuration(&self) -> Result<HistoryConfigRow, DataError> {
+        let flag = |v: Option<String>| v.map(|s| s == "true");
+        let num = |v: Option<String>| v.and_then(|s| s.parse::<i64>().ok());
+        Ok(HistoryConfigRow {
+            enable_server_conversation_history: flag(self.store.setting(SET_ENABLED).await?),
+            idle_timeout_secs: num(self.store.setting(SET_IDLE).await?),
+            max_continued_conversation_retry: num(self.store.setting(SET_RETRY).await?),
+        })
+    }
+
+    /// Sets the given settings, leaving the others as they were.
+    pub async fn set_history_configuration(&self, c: &HistoryConfigRow) -> Result<(), DataError> {
+        if let Some(v) = c.enable_server_conversation_history {
+            self.store.set_setting(SET_ENABLED, if v { "true" } else { "false" }).await?;
+        }
+        if let Some(v) = c.idle_timeout_secs {
+            self.store.set_setting(SET_IDLE, &v.to_string()).await?;
+        }
+        if let Some(v) = c.max_continued_conversation_retry {
+            self.store.set_setting(SET_RETRY, &v.to_string()).await?;
+        }
+        Ok(())
+    }
+}
