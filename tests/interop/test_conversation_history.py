@@ -222,13 +222,15 @@ def test_the_configuration_command_refuses_bad_input(make_tandem):
     for args, needle in [
         (["--idle-timeout", "0"], "--idle-timeout 0"),
         (["--idle-timeout", "86401"], "--idle-timeout 86401"),
-        (["--max-continued-conversation-retry", "-1"], "--max-continued-conversation-retry"),
+        (["--max-continued-conversation-retry=-1"], "--max-continued-conversation-retry -1"),
+        (["--max-continued-conversation-retry", "101"], "--max-continued-conversation-retry 101"),
         (["--identity", "site:Redmond", "--idle-timeout", "5"], "only global"),
         ([], "nothing to set"),
     ]:
         r = t.run("cs", "set-conversation-history-configuration", *args, *t.location)
         assert r.returncode == 2, f"{args}: exit {r.returncode}\n{r.stdout}{r.stderr}"
-        assert needle in r.stderr, f"{args}: {r.stderr}"
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and needle in lines[0], f"{args}: {r.stderr}"
     assert state(t)["IdleTimeout"] == 600, "the default (frontend.conversation_idle_timeout) is unchanged"
     ok(t.run("cs", "set-conversation-history-configuration", "--enable-server-conversation-history", "false",
              "--max-continued-conversation-retry", "5", *t.location))

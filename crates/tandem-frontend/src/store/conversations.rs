@@ -180,9 +180,9 @@ impl FrontendStore {
             "SELECT id, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
              FROM ch_conversations WHERE id = $1",
         )
-            .bind(id)
-            .fetch_optional(self.store.pool())
-            .await?;
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?;
         Ok(row.as_ref().map(read_conversation).transpose()?)
     }
 
