@@ -29,7 +29,9 @@ from test_oauth import wait_trust
 SCENARIO = Path(__file__).resolve().parent / "sipp" / "message_text.xml"
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
+CAROL = f"carol@{DOMAIN}"
 CLASS = "IPM.Note.Microsoft.Conversation"
+MISSED = "IPM.Note.Microsoft.Missed"
 
 
 @pytest.fixture
@@ -89,17 +91,19 @@ def ok(r):
     return r
 
 
-def transcripts(ews: str, address: str) -> list:
-    """The items of the user's Conversation History, every property read with GetItem."""
+def transcripts(ews: str, address: str, folder: str = "conversation_history") -> list:
+    """The items of the user's Conversation History (or another folder of the account), every
+    property read with GetItem."""
     acc = account(ews, address)
-    ids = list(acc.conversation_history.all().values_list("id", "changekey"))
+    ids = list(getattr(acc, folder).all().values_list("id", "changekey"))
     return list(acc.fetch(ids=ids)) if ids else []
 
 
-def wait_transcripts(t: Tandem, ews: str, address: str, budget: float, count: int = 1) -> list:
+def wait_transcripts(t: Tandem, ews: str, address: str, budget: float, count: int = 1,
+                     folder: str = "conversation_history") -> list:
     deadline = time.monotonic() + budget
     while True:
-        items = transcripts(ews, address)
+        items = transcripts(ews, address, folder)
         if len(items) >= count or time.monotonic() > deadline:
             assert len(items) == count, (
                 f"{address}: expected {count} transcript(s) in Conversation History, found {len(items)}\n"
@@ -214,6 +218,24 @@ def test_an_unreachable_mailbox_delays_the_transcript_and_it_is_written_once(mak
     # Never twice: nothing more arrives later.
     time.sleep(3)
     assert len(transcripts(ews, ALICE)) == 1 and len(transcripts(ews, BOB)) == 1
+
+
+@pytest.mark.timeout(120)
+def test_ims_to_a_user_with_no_endpoint_are_a_missed_conversation(make_tandem, peers):
+    t, ews = deploy(make_tandem, "history-missed", idle=3)
+    chat = Chat(t, peers, to_alice=0, to_bob=0)
+    # Carol has no endpoint: each MESSAGE is kept for her (202) and is part of a missed
+    # conversation, in her Inbox (so she notices) and her Conversation History.
+    chat.say("alice", "carol", "Are you there?")
+    chat.say("alice", "carol", "Call me <when> you can & soon")
+    for folder in ("inbox", "conversation_history"):
+        [item] = wait_transcripts(t, ews, CAROL, 30, folder=folder)
+        assert item.item_class == MISSED, (folder, item.item_class)
+        assert item.subject == "Are you there?", item.subject
+        assert item.author.email_address == ALICE and [r.email_address for r in item.to_recipients] == [CAROL]
+        in_order(str(item.body), "Alice Anderson", "Are you there?", "Call me &lt;when&gt; you can &amp; soon")
+    cfg = wait_state(t, lambda c: (c["OpenConversations"], c["PendingItems"]) == (0, 0))
+    assert (cfg["OpenConversations"], cfg["PendingItems"]) == (0, 0), cfg
 
 
 def test_the_configuration_command_refuses_bad_input(make_tandem):

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_frontend::store::{
-    self, ClientPolicyRow, ConversationMessage, ConversationRow, FrontendStore, HistoryBacklog, HistoryConfigRow,
-    HistoryWrite, OfflineMessage, PresenceStatusRow, Registration,
+    self, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryBacklog,
+    HistoryConfigRow, HistoryWrite, ItemTarget, OfflineMessage, PendingItem, PresenceStatusRow, Registration,
 };
 use tandem_store::testing::TestDatabase;
 
@@ -198,6 +198,7 @@ async fn calendar_presence(fe: &FrontendStore) {
 fn conv(id: &str, last_at: i64, count: i64) -> ConversationRow {
     ConversationRow {
         id: id.into(),
+        kind: if id.starts_with('m') { ConversationKind::Missed } else { ConversationKind::Im },
         participants: [ALICE.into(), BOB.into()],
         initiator: BOB.into(),
         started_at: 1_000,
@@ -239,8 +240,13 @@ async fn conversation_history(fe: &FrontendStore) {
     assert_eq!(fe.conversation_messages("c1").await.unwrap().len(), 2);
     assert_eq!(fe.conversation("c1").await.unwrap().unwrap().message_count, 2);
 
-    // The end queues one item per owner, due at `at`; ending twice queues nothing more.
-    let end = HistoryWrite::End { conversation_id: "c1".into(), owners: vec![ALICE.into(), BOB.into()], at: 5_000 };
+    // The end queues one item per target, due at `at`; ending twice queues nothing more.
+    let target = |owner: &str, folder: &str| ItemTarget { owner: owner.into(), folder: folder.into() };
+    let end = HistoryWrite::End {
+        conversation_id: "c1".into(),
+        targets: vec![target(ALICE, "conversationhistory"), target(BOB, "conversationhistory")],
+        at: 5_000,
+    };
     fe.apply_history(std::slice::from_ref(&end)).await.unwrap();
     fe.apply_history(&[end]).await.unwrap();
     assert_eq!(fe.open_conversations().await.unwrap(), vec![conv("c2", 1_000, 1)]);
@@ -249,9 +255,11 @@ async fn conversation_history(fe: &FrontendStore) {
     let due = fe.due_history_items(5_000, 10).await.unwrap();
     assert_eq!(due.iter().map(|p| p.owner.as_str()).collect::<Vec<_>>(), vec![ALICE, BOB]);
     assert_eq!(fe.due_history_items(5_000, 1).await.unwrap().len(), 1, "the limit holds");
+    let (alice_item, bob_item) = (due[0].clone(), due[1].clone());
+    assert_eq!((alice_item.folder.as_str(), alice_item.attempts), ("conversationhistory", 0));
 
     // A failure counts and moves the next attempt.
-    fe.history_item_failed("c1", BOB, "Ews: unreachable", 9_000).await.unwrap();
+    fe.history_item_failed(&bob_item, "Ews: unreachable", 9_000).await.unwrap();
     let due = fe.due_history_items(5_000, 10).await.unwrap();
     assert_eq!(due.iter().map(|p| p.owner.as_str()).collect::<Vec<_>>(), vec![ALICE]);
     let bob = &fe.due_history_items(9_000, 10).await.unwrap()[1];
@@ -262,15 +270,35 @@ async fn conversation_history(fe: &FrontendStore) {
     assert_eq!(fe.pending_history_items().await.unwrap().len(), 2);
 
     // Written once: the second report finds nothing pending. The last item removes everything.
-    assert!(fe.history_item_written("c1", ALICE).await.unwrap());
-    assert!(!fe.history_item_written("c1", ALICE).await.unwrap());
+    assert!(fe.history_item_written(&alice_item).await.unwrap());
+    assert!(!fe.history_item_written(&alice_item).await.unwrap());
     assert!(fe.conversation("c1").await.unwrap().is_some(), "bob's item is still queued");
-    assert!(fe.history_item_written("c1", BOB).await.unwrap());
+    assert!(fe.history_item_written(&bob_item).await.unwrap());
     assert!(fe.conversation("c1").await.unwrap().is_none());
     assert!(fe.conversation_messages("c1").await.unwrap().is_empty());
     assert!(fe.pending_history_items().await.unwrap().is_empty());
-    assert!(!fe.history_item_written("c1", BOB).await.unwrap());
+    assert!(!fe.history_item_written(&bob_item).await.unwrap());
     assert!(fe.conversation("c2").await.unwrap().is_some(), "another conversation is untouched");
+
+    // A missed conversation: two copies for one owner (Inbox and Conversation History), each
+    // its own item write; the kind round-trips.
+    fe.apply_history(&[line("m1", 0, ALICE, "are you there?")]).await.unwrap();
+    assert_eq!(fe.conversation("m1").await.unwrap().unwrap().kind, ConversationKind::Missed);
+    let end = HistoryWrite::End {
+        conversation_id: "m1".into(),
+        targets: vec![target(BOB, "inbox"), target(BOB, "conversationhistory")],
+        at: 6_000,
+    };
+    fe.apply_history(&[end]).await.unwrap();
+    let due: Vec<PendingItem> = fe.due_history_items(6_000, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|p| (p.owner.as_str(), p.folder.as_str())).collect::<Vec<_>>(),
+        vec![(BOB, "conversationhistory"), (BOB, "inbox")]
+    );
+    assert!(fe.history_item_written(&due[1]).await.unwrap());
+    assert!(fe.conversation("m1").await.unwrap().is_some());
+    assert!(fe.history_item_written(&due[0]).await.unwrap());
+    assert!(fe.conversation("m1").await.unwrap().is_none());
 
     // The configuration: unset, then set setting by setting.
     assert_eq!(fe.history_configuration().await.unwrap(), HistoryConfigRow::default());

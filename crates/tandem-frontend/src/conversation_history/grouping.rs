@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::store::ConversationRow;
+use crate::store::{ConversationKind, ConversationRow};
 
 /// Bounds on one conversation, so its transcript stays one reasonable EWS request: past either
 /// the conversation ends and the next message starts another.
@@ -36,6 +36,7 @@ pub struct Rules {
 /// One relayed message, as grouping sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct Incoming<'a> {
+    pub kind: ConversationKind,
     pub sender: &'a str,
     pub to: &'a str,
     /// Unix milliseconds.
@@ -48,6 +49,7 @@ pub struct Incoming<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Open {
     pub id: String,
+    pub kind: ConversationKind,
     pub participants: [String; 2],
     pub initiator: String,
     pub started_at: i64,
@@ -60,8 +62,17 @@ pub struct Open {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {
     pub id: String,
+    pub kind: ConversationKind,
     pub participants: [String; 2],
+    pub initiator: String,
     pub ended_at: i64,
+}
+
+impl Ended {
+    /// The participants other than the initiator (a missed conversation's recipient).
+    pub fn recipients(&self) -> impl Iterator<Item = &String> {
+        self.participants.iter().filter(|p| **p != self.initiator)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +97,29 @@ pub enum Placed {
     Started { open: Open, ended: Option<Ended> },
 }
 
-/// The two participants in sorted order: the key of their conversation.
+/// The two participants in sorted order.
 pub fn pair(a: &str, b: &str) -> [String; 2] {
     if a <= b { [a.to_owned(), b.to_owned()] } else { [b.to_owned(), a.to_owned()] }
 }
 
+/// The key of a conversation: an IM conversation is the pair's, whoever writes; a missed one
+/// is the sender's to the recipient (the recipient's answer, later, is another conversation).
+type Key = (ConversationKind, [String; 2]);
+
+fn key(kind: ConversationKind, sender: &str, to: &str) -> Key {
+    match kind {
+        ConversationKind::Im => (kind, pair(sender, to)),
+        ConversationKind::Missed => (kind, [sender.to_owned(), to.to_owned()]),
+    }
+}
+
 impl Open {
-    /// A conversation started by `sender`'s message to `to` at `at`.
-    pub fn start(id: String, sender: &str, to: &str, at: i64, text_len: usize) -> Open {
+    /// A conversation started by the message `m`.
+    pub fn start(id: String, m: Incoming<'_>) -> Open {
+        let Incoming { kind, sender, to, at, text_len } = m;
         Open {
             id,
+            kind,
             participants: pair(sender, to),
             initiator: sender.to_owned(),
             started_at: at,
@@ -109,6 +133,7 @@ impl Open {
     pub fn resume(row: &ConversationRow, text_bytes: usize) -> Open {
         Open {
             id: row.id.clone(),
+            kind: row.kind,
             participants: row.participants.clone(),
             initiator: row.initiator.clone(),
             started_at: row.started_at,
@@ -126,13 +151,19 @@ impl Open {
     }
 
     fn end(self, at: i64) -> Ended {
-        Ended { id: self.id, participants: self.participants, ended_at: at }
+        Ended { id: self.id, kind: self.kind, participants: self.participants, initiator: self.initiator, ended_at: at }
+    }
+
+    fn key(&self) -> Key {
+        let other = self.participants.iter().find(|p| **p != self.initiator).unwrap_or(&self.initiator);
+        key(self.kind, &self.initiator, other)
     }
 
     /// The store's row for this state.
     pub fn row(&self) -> ConversationRow {
         ConversationRow {
             id: self.id.clone(),
+            kind: self.kind,
             participants: self.participants.clone(),
             initiator: self.initiator.clone(),
             started_at: self.started_at,
@@ -159,7 +190,7 @@ impl Conversation {
         rules: Rules,
         new_id: impl FnOnce() -> String,
     ) -> Result<Placed, TransitionError> {
-        let Incoming { sender, to, at, text_len } = m;
+        let Incoming { at, text_len, .. } = m;
         match self {
             Conversation::Open(mut o) => {
                 if o.takes(at, rules.idle_ms, text_len, rules.bounds) {
@@ -170,10 +201,7 @@ impl Conversation {
                     Ok(Placed::Joined(o))
                 } else {
                     let ended_at = o.last_at;
-                    Ok(Placed::Started {
-                        open: Open::start(new_id(), sender, to, at, text_len),
-                        ended: Some(o.end(ended_at)),
-                    })
+                    Ok(Placed::Started { open: Open::start(new_id(), m), ended: Some(o.end(ended_at)) })
                 }
             }
             other => Err(TransitionError { from: other.state_name(), event: "message" }),
@@ -196,14 +224,14 @@ impl Conversation {
 /// The open conversation of every pair (a pair with none is quiet: its next message starts one).
 #[derive(Debug, Default)]
 pub struct Grouper {
-    open: HashMap<[String; 2], Open>,
+    open: HashMap<Key, Open>,
 }
 
 impl Grouper {
     /// Carries on the conversations the store holds open.
     pub fn resume(&mut self, open: impl IntoIterator<Item = Open>) {
         for o in open {
-            self.open.insert(o.participants.clone(), o);
+            self.open.insert(o.key(), o);
         }
     }
 
@@ -222,9 +250,9 @@ impl Grouper {
         rules: Rules,
         new_id: impl FnOnce() -> String,
     ) -> Result<Placed, TransitionError> {
-        let key = pair(m.sender, m.to);
+        let key = key(m.kind, m.sender, m.to);
         let placed = match self.open.remove(&key) {
-            None => Placed::Started { open: Open::start(new_id(), m.sender, m.to, m.at, m.text_len), ended: None },
+            None => Placed::Started { open: Open::start(new_id(), m), ended: None },
             Some(o) => Conversation::Open(o).on_message(m, rules, new_id)?,
         };
         let open = match &placed {
@@ -236,7 +264,7 @@ impl Grouper {
 
     /// Ends every conversation idle for `idle_ms` at `now`.
     pub fn expire(&mut self, now: i64, idle_ms: i64) -> Vec<Ended> {
-        let idle: Vec<[String; 2]> = self
+        let idle: Vec<Key> = self
             .open
             .iter()
             .filter(|(_, o)| now.saturating_sub(o.last_at) >= idle_ms)
@@ -257,9 +285,9 @@ impl Grouper {
         ended
     }
 
-    /// The open conversation of a pair, if any.
-    pub fn get(&self, participants: &[String; 2]) -> Option<&Open> {
-        self.open.get(participants)
+    /// The open IM conversation of a pair, if any.
+    pub fn get(&self, a: &str, b: &str) -> Option<&Open> {
+        self.open.get(&key(ConversationKind::Im, a, b))
     }
 }
 
@@ -273,7 +301,11 @@ mod tests {
     const IDLE: i64 = 10_000;
 
     fn m<'a>(sender: &'a str, to: &'a str, at: i64, text_len: usize) -> Incoming<'a> {
-        Incoming { sender, to, at, text_len }
+        Incoming { kind: ConversationKind::Im, sender, to, at, text_len }
+    }
+
+    fn missed<'a>(sender: &'a str, to: &'a str, at: i64) -> Incoming<'a> {
+        Incoming { kind: ConversationKind::Missed, ..m(sender, to, at, 1) }
     }
 
     fn rules(bounds: Bounds) -> Rules {
@@ -309,7 +341,16 @@ mod tests {
         // Just before the timeout nothing ends; at it, the conversation ends at its last message.
         assert!(g.expire(14_999, IDLE).is_empty());
         let ended = g.expire(15_000, IDLE);
-        assert_eq!(ended, vec![Ended { id: "c1".into(), participants: pair(A, B), ended_at: 5_000 }]);
+        assert_eq!(
+            ended,
+            vec![Ended {
+                id: "c1".into(),
+                kind: ConversationKind::Im,
+                participants: pair(A, B),
+                initiator: A.into(),
+                ended_at: 5_000
+            }]
+        );
         assert_eq!(g.len(), 1);
         // The next message of the pair starts a new one.
         let Placed::Started { open, ended: None } = g.place(m(A, B, 20_000, 1), rules(b), &mut id).unwrap() else {
@@ -363,11 +404,17 @@ mod tests {
 
     #[test]
     fn an_ended_conversation_takes_nothing() {
-        let e = Conversation::Ended(Ended { id: "c".into(), participants: pair(A, B), ended_at: 0 });
+        let e = Conversation::Ended(Ended {
+            id: "c".into(),
+            kind: ConversationKind::Im,
+            participants: pair(A, B),
+            initiator: A.into(),
+            ended_at: 0,
+        });
         let err = e.clone().on_message(m(A, B, 1, 1), rules(Bounds::default()), || "n".into()).unwrap_err();
         assert_eq!(err, TransitionError { from: "Ended", event: "message" });
         assert_eq!(e.on_tick(1, IDLE).unwrap_err().event, "tick");
-        let open = Conversation::Open(Open::start("c".into(), A, B, 0, 1));
+        let open = Conversation::Open(Open::start("c".into(), m(A, B, 0, 1)));
         assert!(matches!(open.clone().on_tick(IDLE - 1, IDLE).unwrap(), Conversation::Open(_)));
         assert!(matches!(open.on_tick(IDLE, IDLE).unwrap(), Conversation::Ended(_)));
     }
@@ -376,6 +423,7 @@ mod tests {
     fn resumed_conversations_carry_on() {
         let row = ConversationRow {
             id: "old".into(),
+            kind: ConversationKind::Im,
             participants: pair(A, B),
             initiator: B.into(),
             started_at: 100,
@@ -390,8 +438,32 @@ mod tests {
         };
         assert_eq!((o.id.as_str(), o.messages, o.initiator.as_str()), ("old", 8, B));
         assert_eq!(o.row(), ConversationRow { last_at: 3_000, message_count: 8, ..row.clone() });
-        assert_eq!(g.get(&pair(A, B)).unwrap().messages, 8);
+        assert_eq!(g.get(B, A).unwrap().messages, 8);
         assert_eq!(g.expire(3_000 + IDLE, IDLE).len(), 1);
         assert!(g.is_empty());
+    }
+
+    #[test]
+    fn missed_conversations_are_the_senders_to_the_recipient_and_apart_from_im() {
+        let mut g = Grouper::default();
+        let mut id = ids();
+        let r = rules(Bounds::default());
+        let Placed::Started { open, .. } = g.place(missed(A, B, 0), r, &mut id).unwrap() else { panic!() };
+        assert_eq!((open.kind, open.initiator.as_str()), (ConversationKind::Missed, A));
+        assert!(matches!(g.place(missed(A, B, 1), r, &mut id).unwrap(), Placed::Joined(_)));
+        // The recipient's own offline messages back, and a live IM of the pair, are others.
+        assert!(matches!(g.place(missed(B, A, 2), r, &mut id).unwrap(), Placed::Started { ended: None, .. }));
+        assert!(matches!(g.place(m(A, B, 3, 1), r, &mut id).unwrap(), Placed::Started { ended: None, .. }));
+        assert_eq!(g.len(), 3);
+        let mut ended = g.expire(IDLE + 2, IDLE);
+        ended.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(ended.len(), 2, "c1 and c2 ended, c3 (at 3) is 1 ms short");
+        assert_eq!(ended[0].recipients().collect::<Vec<_>>(), vec![B]);
+        assert_eq!(ended[1].recipients().collect::<Vec<_>>(), vec![A]);
+        // Resumed after a restart, a missed conversation keeps its direction.
+        let row = Open::resume(&ConversationRow { ended: false, ..g.get(A, B).unwrap().row() }, 0);
+        let mut g2 = Grouper::default();
+        g2.resume([Open { kind: ConversationKind::Missed, initiator: B.into(), ..row }]);
+        assert!(matches!(g2.place(missed(B, A, 4), r, &mut id).unwrap(), Placed::Joined(_)));
     }
 }

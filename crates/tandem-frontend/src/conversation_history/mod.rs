@@ -1,7 +1,9 @@
 //! Server-side conversation history (Set-CsConversationHistoryConfiguration
 //! -EnableServerConversationHistory): the Front End, not the client, writes each IM
 //! conversation's transcript to every participant's Conversation History folder through EWS with
-//! S2S tokens, so every client and device sees it.
+//! S2S tokens, so every client and device sees it. IMs kept for a user with no endpoint signed in
+//! form a missed conversation (`IPM.Note.Microsoft.Missed`), written to that user's Inbox and
+//! Conversation History the same way.
 //!
 //! ```text
 //! sip::im (MESSAGE relayed) ── Tap::relayed (a channel send) ──► runner (one task)
@@ -34,12 +36,35 @@ use tokio_util::task::TaskTracker;
 pub use self::grouping::{Bounds, Conversation, Ended, Grouper, Incoming, Open, Placed, Rules, TransitionError, pair};
 use crate::exchange_connector::ExchangeConnector;
 use crate::sip::SipCore;
-use crate::store::{ConversationMessage, FrontendStore, HistoryConfigRow, HistoryWrite};
+use crate::store::{ConversationKind, ConversationMessage, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget};
 
 /// The item class of an IM conversation's transcript (the class Skype for Business gives it).
 pub const ITEM_CLASS: &str = "IPM.Note.Microsoft.Conversation";
+/// The item class of a missed conversation (IMs to a user with no endpoint signed in).
+pub const MISSED_ITEM_CLASS: &str = "IPM.Note.Microsoft.Missed";
 /// The distinguished folder transcripts go to.
 pub const FOLDER: &str = "conversationhistory";
+/// Where a missed conversation also goes, so the user notices it.
+pub const MISSED_FOLDER: &str = "inbox";
+
+/// The item class of a kind of conversation.
+pub fn item_class(kind: ConversationKind) -> &'static str {
+    match kind {
+        ConversationKind::Im => ITEM_CLASS,
+        ConversationKind::Missed => MISSED_ITEM_CLASS,
+    }
+}
+
+/// Who gets an ended conversation, and in which folders: every participant's Conversation
+/// History for an IM conversation; the recipient's Inbox and Conversation History for a missed
+/// one.
+pub fn targets(e: &Ended) -> Vec<ItemTarget> {
+    let to = |owner: &String, folder: &str| ItemTarget { owner: owner.clone(), folder: folder.to_owned() };
+    match e.kind {
+        ConversationKind::Im => e.participants.iter().map(|p| to(p, FOLDER)).collect(),
+        ConversationKind::Missed => e.recipients().flat_map(|r| [to(r, MISSED_FOLDER), to(r, FOLDER)]).collect(),
+    }
+}
 /// Set-CsConversationHistoryConfiguration's default MaxContinuedConversationRetry.
 pub const DEFAULT_MAX_CONTINUED_CONVERSATION_RETRY: i64 = 3;
 /// Server-side history is on unless turned off: no Tandem client writes history of its own.
@@ -57,9 +82,10 @@ pub struct Tap {
     tx: OnceLock<mpsc::Sender<Relayed>>,
 }
 
-/// One relayed message.
+/// One relayed (or, for a recipient with no endpoint, kept) message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relayed {
+    pub kind: ConversationKind,
     pub from: String,
     pub to: String,
     /// Unix milliseconds.
@@ -83,11 +109,22 @@ impl Tap {
     /// Hands a relayed MESSAGE (from the authenticated `from` to `to`, both addresses of record)
     /// to the runner. Waits only when the runner is far behind, so nothing is dropped.
     pub(crate) async fn relayed(&self, from: &str, to: &str, content_type: Option<&str>, body: &[u8]) {
+        self.send(ConversationKind::Im, from, to, content_type, body).await;
+    }
+
+    /// Hands the runner a MESSAGE kept for `to`, who had no endpoint signed in: a missed
+    /// conversation for them.
+    pub(crate) async fn missed(&self, from: &str, to: &str, content_type: Option<&str>, body: &[u8]) {
+        self.send(ConversationKind::Missed, from, to, content_type, body).await;
+    }
+
+    async fn send(&self, kind: ConversationKind, from: &str, to: &str, content_type: Option<&str>, body: &[u8]) {
         let Some(tx) = self.tx.get() else { return };
         if !is_conversation_text(content_type) || body.is_empty() {
             return;
         }
         let r = Relayed {
+            kind,
             from: from.to_owned(),
             to: to.to_owned(),
             at: now_ms(),
@@ -206,7 +243,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Relayed>, config_idle: 
                     let at = now_ms();
                     let writes: Vec<HistoryWrite> = ended
                         .into_iter()
-                        .map(|e| HistoryWrite::End { conversation_id: e.id, owners: e.participants.to_vec(), at })
+                        .map(|e| HistoryWrite::End { targets: targets(&e), conversation_id: e.id, at })
                         .collect();
                     store_writes(&shared, &writes, &shutdown).await;
                     shared.wake.notify_one();
@@ -273,7 +310,7 @@ async fn absorb(shared: &Shared, grouper: &mut Grouper, batch: Vec<Relayed>, shu
     let mut writes = Vec::with_capacity(batch.len() + 1);
     let mut ended_any = false;
     for r in batch {
-        let m = Incoming { sender: &r.from, to: &r.to, at: r.at, text_len: r.text.len() };
+        let m = Incoming { kind: r.kind, sender: &r.from, to: &r.to, at: r.at, text_len: r.text.len() };
         let placed = match grouper.place(m, rules, crate::sip::random_token) {
             Ok(p) => p,
             Err(e) => {
@@ -286,11 +323,7 @@ async fn absorb(shared: &Shared, grouper: &mut Grouper, batch: Vec<Relayed>, shu
             Placed::Started { open, ended } => {
                 if let Some(e) = ended {
                     ended_any = true;
-                    writes.push(HistoryWrite::End {
-                        conversation_id: e.id,
-                        owners: e.participants.to_vec(),
-                        at: now_ms(),
-                    });
+                    writes.push(HistoryWrite::End { targets: targets(&e), conversation_id: e.id, at: now_ms() });
                 }
                 open
             }
@@ -335,6 +368,21 @@ async fn store_writes(shared: &Shared, writes: &[HistoryWrite], shutdown: &Cance
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missed_conversations_go_to_the_recipients_inbox_and_history() {
+        let e = |kind| Ended {
+            id: "c".into(),
+            kind,
+            participants: ["sip:a@x".into(), "sip:b@x".into()],
+            initiator: "sip:b@x".into(),
+            ended_at: 0,
+        };
+        let t = |owner: &str, folder: &str| ItemTarget { owner: owner.into(), folder: folder.into() };
+        assert_eq!(targets(&e(ConversationKind::Im)), vec![t("sip:a@x", FOLDER), t("sip:b@x", FOLDER)]);
+        assert_eq!(targets(&e(ConversationKind::Missed)), vec![t("sip:a@x", MISSED_FOLDER), t("sip:a@x", FOLDER)]);
+        assert_eq!(item_class(ConversationKind::Missed), "IPM.Note.Microsoft.Missed");
+    }
 
     #[test]
     fn only_text_is_conversation() {

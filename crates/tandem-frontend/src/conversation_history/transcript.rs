@@ -156,6 +156,7 @@ mod tests {
     fn the_body_escapes_what_users_typed() {
         let c = ConversationRow {
             id: "c".into(),
+            kind: crate::store::ConversationKind::Im,
             participants: ["sip:alice@x.com".into(), "sip:bob@x.com".into()],
             initiator: "sip:alice@x.com".into(),
             started_at: 0,

@@ -17,7 +17,7 @@ use tandem_ews_proto::types::{
 use tokio_util::sync::CancellationToken;
 
 use super::transcript::{self, Person};
-use super::{FOLDER, ITEM_CLASS, Shared, now_ms};
+use super::{Shared, item_class, now_ms};
 use crate::exchange_connector::{ConnectorError, Hop, at};
 use crate::store::{DataError, PendingItem};
 
@@ -103,7 +103,7 @@ async fn attempt(shared: &Shared, item: &PendingItem) {
                 Wrote::Gone => "gone",
             };
             metrics::counter!("tandem_conversation_history_items_total", "outcome" => label).increment(1);
-            if let Err(e) = shared.store.history_item_written(&item.conversation_id, &item.owner).await {
+            if let Err(e) = shared.store.history_item_written(item).await {
                 // The next attempt finds the item by its conversation and continues it.
                 tracing::warn!(error = %e, "conversation history: a written item is not recorded yet");
             }
@@ -113,17 +113,14 @@ async fn attempt(shared: &Shared, item: &PendingItem) {
             let wait = backoff_ms(item.attempts);
             tracing::warn!(
                 owner = %item.owner,
+                folder = %item.folder,
                 conversation = %item.conversation_id,
                 attempt = item.attempts + 1,
                 retry_in_ms = wait,
                 error = %e,
                 "conversation history: the transcript is not in the mailbox yet; retrying"
             );
-            if let Err(e2) = shared
-                .store
-                .history_item_failed(&item.conversation_id, &item.owner, &e.to_string(), now_ms() + wait)
-                .await
-            {
+            if let Err(e2) = shared.store.history_item_failed(item, &e.to_string(), now_ms() + wait).await {
                 tracing::warn!(error = %e2, "conversation history: the failure is not recorded");
             }
         }
@@ -181,7 +178,7 @@ async fn write(shared: &Shared, item: &PendingItem) -> Result<Wrote, WriteError>
             op: Comparison::Equal,
             value: Operand::Constant(conversation.id.clone()),
         }),
-        ..find_item::Request::new(Shape::base(BaseShape::IdOnly), vec![FolderRef::distinguished(FOLDER)])
+        ..find_item::Request::new(Shape::base(BaseShape::IdOnly), vec![FolderRef::distinguished(&item.folder)])
     };
     let retries = shared.settings().max_continued_conversation_retry;
     let earlier: Option<ItemRef> = match client.find_item(&mailbox, &lookup).await {
@@ -207,14 +204,14 @@ async fn write(shared: &Shared, item: &PendingItem) -> Result<Wrote, WriteError>
     let from = people.first().map(mailbox_xml).unwrap_or_default();
     let to: String = people.iter().skip(1).map(mailbox_xml).collect();
     let data = ItemData::new("Message")
-        .with_item_class(ITEM_CLASS)
+        .with_item_class(item_class(conversation.kind))
         .with_subject(&subject)
         .with_body("HTML", &body)
         .with_extended(conversation_property(), vec![conversation.id.clone()])
         .with_field("ToRecipients", format!("<t:ToRecipients>{to}</t:ToRecipients>"))
         .with_field("From", format!("<t:From>{from}</t:From>"))
         .with_is_read(true);
-    let req = create_item::Request::save(FolderRef::distinguished(FOLDER), vec![data]);
+    let req = create_item::Request::save(FolderRef::distinguished(&item.folder), vec![data]);
     client.create_item(&mailbox, &req).await.map_err(at(Hop::Ews))?;
     Ok(Wrote::Created)
 }

@@ -42,6 +42,7 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
     let status = match store(core, &aor, &req, &sender).await {
         Ok(true) => {
             metrics::counter!("tandem_sip_im_total", "delivery" => "stored").increment(1);
+            core.conversations.missed(&sender.sip_uri.key(), &aor, req.content_type(), &req.body).await;
             202
         }
         Ok(false) => {

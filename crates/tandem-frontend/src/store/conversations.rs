@@ -10,10 +10,33 @@ use sqlx::Row;
 
 use super::{DataError, FrontendStore};
 
+/// What a conversation's transcript records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConversationKind {
+    /// IMs relayed to an endpoint of the recipient: both participants get the transcript.
+    Im,
+    /// IMs to a user with no endpoint signed in: a missed conversation for the recipient.
+    Missed,
+}
+
+impl ConversationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationKind::Im => "im",
+            ConversationKind::Missed => "missed",
+        }
+    }
+
+    fn parse(s: &str) -> ConversationKind {
+        if s == "missed" { ConversationKind::Missed } else { ConversationKind::Im }
+    }
+}
+
 /// One conversation between two users, as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationRow {
     pub id: String,
+    pub kind: ConversationKind,
     /// The participants' SIP URIs, in sorted order.
     pub participants: [String; 2],
     /// Who sent the first message.
@@ -44,8 +67,15 @@ pub enum HistoryWrite {
     /// A message joins `conversation` (created on its first message), whose row gives the
     /// state after it.
     Message { conversation: ConversationRow, message: ConversationMessage },
-    /// A conversation ended: an item write is queued for each owner, due at once.
-    End { conversation_id: String, owners: Vec<String>, at: i64 },
+    /// A conversation ended: an item write is queued for each target, due at `at`.
+    End { conversation_id: String, targets: Vec<ItemTarget>, at: i64 },
+}
+
+/// Where one copy of a transcript goes: a user's mailbox folder (a distinguished folder id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemTarget {
+    pub owner: String,
+    pub folder: String,
 }
 
 /// One participant's transcript still to be written.
@@ -54,6 +84,8 @@ pub struct PendingItem {
     pub conversation_id: String,
     /// The participant whose mailbox gets the item (SIP URI).
     pub owner: String,
+    /// The distinguished folder it goes to.
+    pub folder: String,
     /// Failed attempts so far.
     pub attempts: i64,
     /// Unix milliseconds of the next attempt.
@@ -89,6 +121,7 @@ const SET_RETRY: &str = "conversation_history.max_continued_conversation_retry";
 fn read_conversation(r: &sqlx::any::AnyRow) -> Result<ConversationRow, sqlx::Error> {
     Ok(ConversationRow {
         id: r.try_get("id")?,
+        kind: ConversationKind::parse(&r.try_get::<String, _>("kind")?),
         participants: [r.try_get("participant_a")?, r.try_get("participant_b")?],
         initiator: r.try_get("initiator")?,
         started_at: r.try_get("started_at")?,
@@ -102,6 +135,7 @@ fn read_pending(r: &sqlx::any::AnyRow) -> Result<PendingItem, sqlx::Error> {
     Ok(PendingItem {
         conversation_id: r.try_get("conversation_id")?,
         owner: r.try_get("owner")?,
+        folder: r.try_get("folder")?,
         attempts: r.try_get("attempts")?,
         next_attempt_at: r.try_get("next_attempt_at")?,
         last_error: r.try_get("last_error")?,
@@ -116,9 +150,9 @@ impl FrontendStore {
             match w {
                 HistoryWrite::Message { conversation: c, message: m } => {
                     sqlx::query(
-                        "INSERT INTO ch_conversations (id, participant_a, participant_b, initiator, started_at,
+                        "INSERT INTO ch_conversations (id, kind, participant_a, participant_b, initiator, started_at,
                              last_at, message_count, ended)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 0)
+                         VALUES ($1, $8, $2, $3, $4, $5, $6, $7, 0)
                          ON CONFLICT (id) DO UPDATE SET last_at = $6, message_count = $7",
                     )
                     .bind(&c.id)
@@ -128,6 +162,7 @@ impl FrontendStore {
                     .bind(c.started_at)
                     .bind(c.last_at)
                     .bind(c.message_count)
+                    .bind(c.kind.as_str())
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
@@ -141,18 +176,19 @@ impl FrontendStore {
                     .execute(&mut *tx)
                     .await?;
                 }
-                HistoryWrite::End { conversation_id, owners, at } => {
+                HistoryWrite::End { conversation_id, targets, at } => {
                     sqlx::query("UPDATE ch_conversations SET ended = 1 WHERE id = $1")
                         .bind(conversation_id)
                         .execute(&mut *tx)
                         .await?;
-                    for owner in owners {
+                    for t in targets {
                         sqlx::query(
-                            "INSERT INTO ch_items (conversation_id, owner, attempts, next_attempt_at, done)
-                             VALUES ($1, $2, 0, $3, 0) ON CONFLICT (conversation_id, owner) DO NOTHING",
+                            "INSERT INTO ch_items (conversation_id, owner, folder, attempts, next_attempt_at, done)
+                             VALUES ($1, $2, $3, 0, $4, 0) ON CONFLICT (conversation_id, owner, folder) DO NOTHING",
                         )
                         .bind(conversation_id)
-                        .bind(owner)
+                        .bind(&t.owner)
+                        .bind(&t.folder)
                         .bind(*at)
                         .execute(&mut *tx)
                         .await?;
@@ -167,7 +203,7 @@ impl FrontendStore {
     /// The conversations not ended yet (to carry on with after a restart).
     pub async fn open_conversations(&self) -> Result<Vec<ConversationRow>, DataError> {
         let rows = sqlx::query(
-            "SELECT id, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
+            "SELECT id, kind, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
              FROM ch_conversations WHERE ended = 0 ORDER BY started_at, id",
         )
         .fetch_all(self.store.pool())
@@ -177,7 +213,7 @@ impl FrontendStore {
 
     pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>, DataError> {
         let row = sqlx::query(
-            "SELECT id, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
+            "SELECT id, kind, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
              FROM ch_conversations WHERE id = $1",
         )
         .bind(id)
@@ -209,8 +245,8 @@ impl FrontendStore {
     /// Item writes due at `now` (Unix milliseconds), the longest waiting first.
     pub async fn due_history_items(&self, now: i64, limit: i64) -> Result<Vec<PendingItem>, DataError> {
         let rows = sqlx::query(
-            "SELECT conversation_id, owner, attempts, next_attempt_at, last_error FROM ch_items
-             WHERE done = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at, conversation_id, owner LIMIT $2",
+            "SELECT conversation_id, owner, folder, attempts, next_attempt_at, last_error FROM ch_items
+             WHERE done = 0 AND next_attempt_at <= $1 ORDER BY next_attempt_at, conversation_id, owner, folder LIMIT $2",
         )
         .bind(now)
         .bind(limit)
@@ -222,24 +258,28 @@ impl FrontendStore {
     /// Every item write not done yet, for status output.
     pub async fn pending_history_items(&self) -> Result<Vec<PendingItem>, DataError> {
         let rows = sqlx::query(
-            "SELECT conversation_id, owner, attempts, next_attempt_at, last_error FROM ch_items
-             WHERE done = 0 ORDER BY next_attempt_at, conversation_id, owner",
+            "SELECT conversation_id, owner, folder, attempts, next_attempt_at, last_error FROM ch_items
+             WHERE done = 0 ORDER BY next_attempt_at, conversation_id, owner, folder",
         )
         .fetch_all(self.store.pool())
         .await?;
         Ok(rows.iter().map(read_pending).collect::<Result<_, _>>()?)
     }
 
-    /// Records that the mailbox holds `owner`'s transcript. When that was the conversation's last
-    /// item, the conversation, its messages and its items are removed in the same transaction
-    /// (true). False for the item: nothing was pending (written already).
-    pub async fn history_item_written(&self, conversation_id: &str, owner: &str) -> Result<bool, DataError> {
+    /// Records that the mailbox holds the item. When that was the conversation's last item, the
+    /// conversation, its messages and its items are removed in the same transaction. False:
+    /// nothing was pending (written already).
+    pub async fn history_item_written(&self, item: &PendingItem) -> Result<bool, DataError> {
+        let conversation_id = item.conversation_id.as_str();
         let mut tx = self.store.begin_write().await?;
-        let done = sqlx::query("UPDATE ch_items SET done = 1 WHERE conversation_id = $1 AND owner = $2 AND done = 0")
-            .bind(conversation_id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE ch_items SET done = 1 WHERE conversation_id = $1 AND owner = $2 AND folder = $3 AND done = 0",
+        )
+        .bind(conversation_id)
+        .bind(&item.owner)
+        .bind(&item.folder)
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -267,31 +307,22 @@ impl FrontendStore {
     /// Records a failed attempt and when to try again.
     pub async fn history_item_failed(
         &self,
-        conversation_id: &str,
-        owner: &str,
+        item: &PendingItem,
         error: &str,
         next_attempt_at: i64,
     ) -> Result<(), DataError> {
         sqlx::query(
-            "UPDATE ch_items SET attempts = attempts + 1, last_error = $3, next_attempt_at = $4
-             WHERE conversation_id = $1 AND owner = $2 AND done = 0",
+            "UPDATE ch_items SET attempts = attempts + 1, last_error = $4, next_attempt_at = $5
+             WHERE conversation_id = $1 AND owner = $2 AND folder = $3 AND done = 0",
         )
-        .bind(conversation_id)
-        .bind(owner)
+        .bind(&item.conversation_id)
+        .bind(&item.owner)
+        .bind(&item.folder)
         .bind(error)
         .bind(next_attempt_at)
         .execute(self.store.pool())
         .await?;
         Ok(())
-    }
-
-    /// Makes every queued item due now (the mailbox is back: don't wait out the backoff).
-    pub async fn retry_history_items_now(&self, now: i64) -> Result<u64, DataError> {
-        let done = sqlx::query("UPDATE ch_items SET next_attempt_at = $1 WHERE done = 0 AND next_attempt_at > $1")
-            .bind(now)
-            .execute(self.store.pool())
-            .await?;
-        Ok(done.rows_affected())
     }
 
     /// How much waits for the mailbox.

@@ -20,7 +20,8 @@ use tandem_store::{Migration, Store, StoreError};
 
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
 pub use self::conversations::{
-    ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow, HistoryWrite, PendingItem,
+    ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget,
+    PendingItem,
 };
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
@@ -94,6 +95,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         "server-side conversation history: conversations, their messages, the item writes queued",
         "CREATE TABLE ch_conversations (
         id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
         participant_a TEXT NOT NULL,
         participant_b TEXT NOT NULL,
         initiator TEXT NOT NULL,
@@ -114,11 +116,12 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     CREATE TABLE ch_items (
         conversation_id TEXT NOT NULL,
         owner TEXT NOT NULL,
+        folder TEXT NOT NULL,
         attempts BIGINT NOT NULL,
         next_attempt_at BIGINT NOT NULL,
         last_error TEXT,
         done BIGINT NOT NULL,
-        PRIMARY KEY (conversation_id, owner)
+        PRIMARY KEY (conversation_id, owner, folder)
     );
     CREATE INDEX ch_items_due ON ch_items (done, next_attempt_at)",
     ),

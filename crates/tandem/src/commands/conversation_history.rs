@@ -92,7 +92,7 @@ pub async fn run(cmd: HistoryCommand) -> CliResult {
             let items: Vec<serde_json::Value> = pending
                 .iter()
                 .map(|p| {
-                    json!({"Owner": p.owner, "Conversation": p.conversation_id, "Attempts": p.attempts,
+                    json!({"Owner": p.owner, "Folder": p.folder, "Conversation": p.conversation_id, "Attempts": p.attempts,
                            "NextAttempt": fmt_time(p.next_attempt_at / 1000), "LastError": p.last_error})
                 })
                 .collect();
@@ -103,6 +103,7 @@ pub async fn run(cmd: HistoryCommand) -> CliResult {
                 "MaxContinuedConversationRetry": s.max_continued_conversation_retry,
                 "Folder": history::FOLDER,
                 "ItemClass": history::ITEM_CLASS,
+                "MissedItemClass": history::MISSED_ITEM_CLASS,
                 "OpenConversations": backlog.open_conversations,
                 "PendingItems": backlog.pending_items,
                 "FailingItems": backlog.failing_items,
@@ -121,8 +122,9 @@ pub async fn run(cmd: HistoryCommand) -> CliResult {
             }
             for p in &pending {
                 println!(
-                    "  pending: {} (conversation {}), {} failed attempt(s), next {}{}",
+                    "  pending: {} {} (conversation {}), {} failed attempt(s), next {}{}",
                     p.owner,
+                    p.folder,
                     p.conversation_id,
                     p.attempts,
                     fmt_time(p.next_attempt_at / 1000),
