@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::grouping::{Bounds, Conversation, Ended, Grouper, Incoming, Open, Placed, Rules, TransitionError, pair};
+pub use self::writer::conversation_property;
 use crate::exchange_connector::ExchangeConnector;
 use crate::sip::SipCore;
 use crate::store::{ConversationKind, ConversationMessage, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget};
@@ -212,6 +213,39 @@ pub fn spawn(
     });
     tasks.spawn(run(shared.clone(), rx, idle_timeout_secs, shutdown.clone()));
     tasks.spawn(writer::run(shared, shutdown));
+}
+
+/// The writer on its own, as the running role's writer task uses it: tools and tests drive one
+/// pass at a time against a real mailbox.
+pub struct HistoryWriter {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HistoryWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryWriter").field("settings", &self.shared.settings()).finish_non_exhaustive()
+    }
+}
+
+impl HistoryWriter {
+    /// `http` as for [`spawn`].
+    pub fn new(store: Store, directory: Directory, domain: &str, http: reqwest::Client, settings: Settings) -> Self {
+        let connector = ExchangeConnector::new(store.clone(), domain, http);
+        let shared = Shared {
+            store: FrontendStore::new(store),
+            directory,
+            connector,
+            settings: std::sync::RwLock::new(settings),
+            wake: Notify::new(),
+        };
+        HistoryWriter { shared: Arc::new(shared) }
+    }
+
+    /// Writes the items due now (a failed one is rescheduled with backoff); returns how many
+    /// were attempted.
+    pub async fn write_due(&self) -> usize {
+        writer::write_due(&self.shared, &CancellationToken::new()).await
+    }
 }
 
 /// The runner: places relayed messages in conversations, stores them in batches, ends idle

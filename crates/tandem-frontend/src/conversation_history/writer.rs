@@ -76,21 +76,29 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
-        let due = match shared.store.due_history_items(now_ms(), DUE_BATCH).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "conversation history: the queue cannot be read");
-                continue;
-            }
-        };
-        for item in due {
-            if shutdown.is_cancelled() {
-                // What is not written now is written after the restart.
-                return;
-            }
-            attempt(&shared, &item).await;
-        }
+        write_due(&shared, &shutdown).await;
     }
+}
+
+/// One pass: every item due now, up to [`DUE_BATCH`]; returns how many were attempted.
+pub(super) async fn write_due(shared: &Shared, shutdown: &CancellationToken) -> usize {
+    let due = match shared.store.due_history_items(now_ms(), DUE_BATCH).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "conversation history: the queue cannot be read");
+            return 0;
+        }
+    };
+    let mut n = 0;
+    for item in due {
+        if shutdown.is_cancelled() {
+            // What is not written now is written after the restart.
+            break;
+        }
+        attempt(shared, &item).await;
+        n += 1;
+    }
+    n
 }
 
 async fn attempt(shared: &Shared, item: &PendingItem) {
