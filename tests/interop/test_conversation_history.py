@@ -3,7 +3,8 @@ page-mode MESSAGEs through the Front End; after the idle time set with `tandem c
 set-conversation-history-configuration --idle-timeout`, exchangelib finds the transcript in both
 users' Conversation History folder (class IPM.Note.Microsoft.Conversation, the first message as
 subject, from the initiator to the other, every message in order with its sender, HTML typed by
-a user escaped). A restart in the middle of a conversation continues the same item, and messages
+a user escaped). IMs to a user with no endpoint, or that no endpoint accepted, are a missed
+conversation (IPM.Note.Microsoft.Missed) in the recipient's Inbox and Conversation History. A restart in the middle of a conversation continues the same item, and messages
 of a conversation whose mailbox is unreachable are written once it is back, exactly once.
 
 The Front End reaches the mailbox only through Autodiscover and EWS with S2S tokens; exchangelib
@@ -43,9 +44,10 @@ def peers(tmp_path):
 
 class Chat:
     """Alice and Bob as SIPp user agents: each registered from a port where a SIPp UAS answers
-    the MESSAGEs sent to them with 200; `say` sends one MESSAGE with SIPp."""
+    the MESSAGEs sent to them with 200 (486 for the users `declining`); `say` sends one MESSAGE
+    with SIPp."""
 
-    def __init__(self, t: Tandem, peers: sip.Peers, to_alice: int, to_bob: int):
+    def __init__(self, t: Tandem, peers: sip.Peers, to_alice: int, to_bob: int, declining: frozenset = frozenset()):
         self.t, self.peers = t, peers
         self.remote = sip.sip_endpoint(t)
         self.ports = {"alice": free_ports(1)[0], "bob": free_ports(1)[0]}
@@ -56,7 +58,8 @@ class Chat:
             users = sip.write_users(peers.dir / f"reg-{user}.csv", [(user, DEMO_PASSWORD, user)])
             sip.register(peers, self.remote, users, port, f"reg-{user}", 1)
             if self.expect[user]:
-                self.uas[user] = peers.sipp("message_uas.xml", self.remote, f"{user}-uas", port=port,
+                scenario = str(SCENARIO.parent / "message_uas_busy.xml") if user in declining else "message_uas.xml"
+                self.uas[user] = peers.sipp(scenario, self.remote, f"{user}-uas", port=port,
                                             calls=self.expect[user], budget=170, background=True)
         time.sleep(0.5)
 
@@ -236,6 +239,21 @@ def test_ims_to_a_user_with_no_endpoint_are_a_missed_conversation(make_tandem, p
         in_order(str(item.body), "Alice Anderson", "Are you there?", "Call me &lt;when&gt; you can &amp; soon")
     cfg = wait_state(t, lambda c: (c["OpenConversations"], c["PendingItems"]) == (0, 0))
     assert (cfg["OpenConversations"], cfg["PendingItems"]) == (0, 0), cfg
+
+
+@pytest.mark.timeout(120)
+def test_an_im_no_endpoint_accepts_is_missed_and_not_in_the_senders_history(make_tandem, peers):
+    t, ews = deploy(make_tandem, "history-declined", idle=3)
+    # Bob is signed in, but his client declines the IM (486): nobody read it.
+    chat = Chat(t, peers, to_alice=0, to_bob=1, declining=frozenset({"bob"}))
+    chat.say("alice", "bob", "Did you read this?")
+    chat.delivered()
+    for folder in ("inbox", "conversation_history"):
+        [item] = wait_transcripts(t, ews, BOB, 30, folder=folder)
+        assert (item.item_class, item.subject) == (MISSED, "Did you read this?"), folder
+    cfg = wait_state(t, lambda c: (c["OpenConversations"], c["PendingItems"]) == (0, 0))
+    assert (cfg["OpenConversations"], cfg["PendingItems"]) == (0, 0), cfg
+    assert transcripts(ews, ALICE) == [], "a message nobody accepted is not a conversation of the sender's"
 
 
 def test_the_configuration_command_refuses_bad_input(make_tandem):

@@ -6,7 +6,7 @@
 //! Conversation History the same way.
 //!
 //! ```text
-//! sip::im (MESSAGE relayed) ── Tap::relayed (a channel send) ──► runner (one task)
+//! sip::im (MESSAGE answered) ── Tap::on_final / Tap::missed (a channel send) ──► runner (one task)
 //!     grouping: the pair's conversation (ends after the idle timeout) ─► store: messages, ends
 //!                                                                         │ (one transaction a batch)
 //! writer (one task): due item writes ◄───────────────────────────────────┘
@@ -107,10 +107,39 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Tap {
-    /// Hands a relayed MESSAGE (from the authenticated `from` to `to`, both addresses of record)
-    /// to the runner. Waits only when the runner is far behind, so nothing is dropped.
-    pub(crate) async fn relayed(&self, from: &str, to: &str, content_type: Option<&str>, body: &[u8]) {
-        self.send(ConversationKind::Im, from, to, content_type, body).await;
+    /// For a MESSAGE about to be relayed (from the authenticated `from` to `to`, both addresses
+    /// of record): what hands it to the runner once the sender has its final answer, as part of
+    /// the pair's conversation when an endpoint accepted it (2xx), else as a missed conversation
+    /// for `to` (nobody read it). `None` when history does not run or the body is no text.
+    pub(crate) fn on_final(
+        &self,
+        from: &str,
+        to: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Option<crate::sip::FinalObserver> {
+        let tx = self.tx.get()?.clone();
+        if !is_conversation_text(content_type) || body.is_empty() {
+            return None;
+        }
+        let mut r = Relayed {
+            kind: ConversationKind::Im,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            at: now_ms(),
+            text: String::from_utf8_lossy(body).into_owned(),
+        };
+        Some(crate::sip::FinalObserver::new(move |status| {
+            if !(200..300).contains(&status) {
+                r.kind = ConversationKind::Missed;
+            }
+            // Called on the SIP path: never wait there. A full queue hands the wait to a task.
+            if let Err(mpsc::error::TrySendError::Full(r)) = tx.try_send(r) {
+                tokio::spawn(async move {
+                    let _ = tx.send(r).await;
+                });
+            }
+        }))
     }
 
     /// Hands the runner a MESSAGE kept for `to`, who had no endpoint signed in: a missed

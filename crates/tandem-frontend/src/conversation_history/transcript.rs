@@ -103,7 +103,11 @@ pub fn html_body(c: &ConversationRow, messages: &[ConversationMessage], people: 
         utc(c.started_at),
         utc(ended_at)
     );
-    for m in messages {
+    // In the order they were sent: a message answered late may have reached the queue after
+    // a later one.
+    let mut ordered: Vec<&ConversationMessage> = messages.iter().collect();
+    ordered.sort_by_key(|m| (m.sent_at, m.seq));
+    for m in ordered {
         let _ = write!(
             s,
             "<tr><td class=\"time\">{}</td><td class=\"sender\">{}</td><td class=\"text\">{}</td></tr>",

@@ -33,9 +33,11 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
     let bindings = core.location.lookup(&aor);
     if !bindings.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
-        core.conversations.relayed(&sender.sip_uri.key(), &aor, req.content_type(), &req.body).await;
         let targets = bindings.iter().map(|b| (b.contact_uri.clone(), b.route())).collect();
         let (key, flow) = reply.into_transaction();
+        if let Some(o) = core.conversations.on_final(&sender.sip_uri.key(), &aor, req.content_type(), &req.body) {
+            core.observe_final(&key, o);
+        }
         core.forward(req, flow, key, targets).await;
         return;
     }

@@ -32,6 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use self::auth::DigestAuth;
 pub use self::presence::Presence;
+pub(crate) use self::proxy::FinalObserver;
 pub use self::registrar::{Binding, Location};
 use self::transport::{Flow, Inbound, Outbound};
 
