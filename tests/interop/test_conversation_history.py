@@ -33,6 +33,8 @@ BOB = f"bob@{DOMAIN}"
 CAROL = f"carol@{DOMAIN}"
 CLASS = "IPM.Note.Microsoft.Conversation"
 MISSED = "IPM.Note.Microsoft.Missed"
+CALL_LOG = "IPM.Note.Microsoft.Conversation.Voice"
+MISSED_CALL = "IPM.Note.Microsoft.Missed.Voice"
 
 
 @pytest.fixture
@@ -254,6 +256,50 @@ def test_an_im_no_endpoint_accepts_is_missed_and_not_in_the_senders_history(make
     cfg = wait_state(t, lambda c: (c["OpenConversations"], c["PendingItems"]) == (0, 0))
     assert (cfg["OpenConversations"], cfg["PendingItems"]) == (0, 0), cfg
     assert transcripts(ews, ALICE) == [], "a message nobody accepted is not a conversation of the sender's"
+
+
+@pytest.mark.timeout(150)
+def test_calls_leave_a_call_log_for_both_and_missed_calls_for_the_callee(make_tandem, peers):
+    t, ews = deploy(make_tandem, "history-calls", idle=3)
+    remote = sip.sip_endpoint(t)
+    alice_rows = lambda to: sip.write_users(peers.dir / f"alice-{to}.csv", [("alice", DEMO_PASSWORD, to)])
+
+    # Carol is signed out: the call gets 480 and is a missed call for her (SIPp's caller fails).
+    peers.sipp("invite_bye.xml", remote, "alice-calls-carol-offline", users=alice_rows("carol"), calls=1, budget=15)
+    # Carol signs in and rings; Alice hangs up first (CANCEL, 487): missed again.
+    carol_port = free_ports(1)[0]
+    sip.register(peers, remote, sip.write_users(peers.dir / "carol.csv", [("carol", DEMO_PASSWORD, "carol")]),
+                 carol_port, "reg-carol", 1)
+    rings = peers.sipp("cancel_uas.xml", remote, "carol-rings", port=carol_port, calls=1, budget=25, background=True)
+    time.sleep(0.5)
+    cancel = peers.sipp("cancel.xml", remote, "alice-cancels", users=alice_rows("carol"), calls=1, budget=20)
+    rings.wait(15)
+    sip.assert_sipp_ok(cancel, 1, t)
+    # Bob answers; Alice hangs up after a second (BYE): a call log for both.
+    bob_port = free_ports(1)[0]
+    sip.register(peers, remote, sip.write_users(peers.dir / "bob.csv", [("bob", DEMO_PASSWORD, "bob")]),
+                 bob_port, "reg-bob", 1)
+    answers = peers.sipp("invite_uas.xml", remote, "bob-answers", port=bob_port, calls=1, budget=25, background=True)
+    time.sleep(0.5)
+    call = peers.sipp("invite_bye.xml", remote, "alice-calls-bob", users=alice_rows("bob"), calls=1, budget=20)
+    answers.wait(15)
+    sip.assert_sipp_ok(call, 1, t)
+
+    for address, subject, direction in ((ALICE, "Call to Bob Brown", "Outgoing"),
+                                        (BOB, "Call from Alice Anderson", "Incoming")):
+        [log] = wait_transcripts(t, ews, address, 30)
+        assert (log.item_class, log.subject) == (CALL_LOG, subject), (log.item_class, log.subject)
+        body = str(log.body)
+        in_order(body, "Caller: Alice Anderson", "Callee: Bob Brown", f"Direction: {direction}", "Start:", "Duration: 0:00:0")
+        assert log.author.email_address == ALICE and [r.email_address for r in log.to_recipients] == [BOB]
+    for folder in ("inbox", "conversation_history"):
+        missed = wait_transcripts(t, ews, CAROL, 30, count=2, folder=folder)
+        assert {(m.item_class, m.subject) for m in missed} == {(MISSED_CALL, "Missed call from Alice Anderson")}
+        reasons = sorted(str(m.body).split("Missed: ")[1].split("<")[0] for m in missed)
+        assert reasons == ["cancelled", "unavailable"], reasons
+    assert transcripts(ews, ALICE, "inbox") == [], "the caller gets no missed-call item"
+    cfg = wait_state(t, lambda c: c["PendingItems"] == 0)
+    assert cfg["PendingItems"] == 0, cfg
 
 
 def test_the_configuration_command_refuses_bad_input(make_tandem):

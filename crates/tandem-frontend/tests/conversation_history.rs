@@ -66,6 +66,8 @@ fn line(seq: i64, sender: &str, text: &str) -> HistoryWrite {
             last_at: 1_798_243_200_000 + seq * 1000,
             message_count: seq + 1,
             ended: false,
+            sip_call_id: None,
+            detail: None,
         },
         message: ConversationMessage {
             conversation_id: "conv-1".into(),
@@ -185,7 +187,12 @@ async fn an_interrupted_write_is_continued_and_nothing_is_written_twice() {
     let queue = FrontendStore::new(fstore.clone());
     queue.apply_history(&[line(0, ALICE, "first"), line(1, BOB, "<b>second</b>")]).await.unwrap();
     let target = |owner: &str| ItemTarget { owner: owner.into(), folder: history::FOLDER.into() };
-    let end = HistoryWrite::End { conversation_id: "conv-1".into(), targets: vec![target(ALICE), target(BOB)], at: 0 };
+    let end = HistoryWrite::End {
+        conversation_id: "conv-1".into(),
+        targets: vec![target(ALICE), target(BOB)],
+        at: 0,
+        last_at: None,
+    };
     queue.apply_history(&[end]).await.unwrap();
 
     // An earlier attempt wrote Alice's item, then the Front End died before recording it: the

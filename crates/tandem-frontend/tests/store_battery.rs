@@ -205,6 +205,8 @@ fn conv(id: &str, last_at: i64, count: i64) -> ConversationRow {
         last_at,
         message_count: count,
         ended: false,
+        sip_call_id: None,
+        detail: None,
     }
 }
 
@@ -246,6 +248,7 @@ async fn conversation_history(fe: &FrontendStore) {
         conversation_id: "c1".into(),
         targets: vec![target(ALICE, "conversationhistory"), target(BOB, "conversationhistory")],
         at: 5_000,
+        last_at: None,
     };
     fe.apply_history(std::slice::from_ref(&end)).await.unwrap();
     fe.apply_history(&[end]).await.unwrap();
@@ -288,6 +291,7 @@ async fn conversation_history(fe: &FrontendStore) {
         conversation_id: "m1".into(),
         targets: vec![target(BOB, "inbox"), target(BOB, "conversationhistory")],
         at: 6_000,
+        last_at: None,
     };
     fe.apply_history(&[end]).await.unwrap();
     let due: Vec<PendingItem> = fe.due_history_items(6_000, 10).await.unwrap();
@@ -299,6 +303,43 @@ async fn conversation_history(fe: &FrontendStore) {
     assert!(fe.conversation("m1").await.unwrap().is_some());
     assert!(fe.history_item_written(&due[0]).await.unwrap());
     assert!(fe.conversation("m1").await.unwrap().is_none());
+
+    // A call has no messages: it starts with its SIP Call-ID, and its end sets when it ended.
+    let call = ConversationRow {
+        id: "k1".into(),
+        kind: ConversationKind::Call,
+        participants: [ALICE.into(), BOB.into()],
+        initiator: BOB.into(),
+        started_at: 7_000,
+        last_at: 7_000,
+        sip_call_id: Some("a84b4c76e66710@pc33.litwareinc.com".into()),
+        ..ConversationRow::default()
+    };
+    fe.apply_history(&[HistoryWrite::Start { conversation: call.clone() }]).await.unwrap();
+    assert!(fe.open_conversations().await.unwrap().contains(&call), "a call open at a restart is found again");
+    let missed = ConversationRow {
+        id: "k2".into(),
+        kind: ConversationKind::MissedCall,
+        detail: Some("busy".into()),
+        sip_call_id: None,
+        ..call.clone()
+    };
+    let end_call = |id: &str, last_at| HistoryWrite::End {
+        conversation_id: id.into(),
+        targets: vec![target(ALICE, "conversationhistory")],
+        at: 9_000,
+        last_at,
+    };
+    fe.apply_history(&[HistoryWrite::Start { conversation: missed.clone() }, end_call("k2", None)]).await.unwrap();
+    fe.apply_history(&[end_call("k1", Some(8_500))]).await.unwrap();
+    let k1 = fe.conversation("k1").await.unwrap().unwrap();
+    assert_eq!((k1.ended, k1.started_at, k1.last_at), (true, 7_000, 8_500));
+    let k2 = fe.conversation("k2").await.unwrap().unwrap();
+    assert_eq!((k2.kind, k2.detail.as_deref(), k2.last_at), (ConversationKind::MissedCall, Some("busy"), 7_000));
+    for item in fe.due_history_items(9_000, 10).await.unwrap() {
+        assert!(fe.history_item_written(&item).await.unwrap());
+    }
+    assert!(fe.conversation("k1").await.unwrap().is_none() && fe.conversation("k2").await.unwrap().is_none());
 
     // The configuration: unset, then set setting by setting.
     assert_eq!(fe.history_configuration().await.unwrap(), HistoryConfigRow::default());

@@ -109,7 +109,7 @@ type Key = (ConversationKind, [String; 2]);
 fn key(kind: ConversationKind, sender: &str, to: &str) -> Key {
     match kind {
         ConversationKind::Im => (kind, pair(sender, to)),
-        ConversationKind::Missed => (kind, [sender.to_owned(), to.to_owned()]),
+        _ => (kind, [sender.to_owned(), to.to_owned()]),
     }
 }
 
@@ -170,6 +170,8 @@ impl Open {
             last_at: self.last_at,
             message_count: self.messages,
             ended: false,
+            sip_call_id: None,
+            detail: None,
         }
     }
 }
@@ -430,6 +432,8 @@ mod tests {
             last_at: 2_000,
             message_count: 7,
             ended: false,
+            sip_call_id: None,
+            detail: None,
         };
         let mut g = Grouper::default();
         g.resume([Open::resume(&row, 50)]);

@@ -24,6 +24,7 @@ mod grouping;
 pub mod transcript;
 mod writer;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -37,7 +38,9 @@ pub use self::grouping::{Bounds, Conversation, Ended, Grouper, Incoming, Open, P
 pub use self::writer::conversation_property;
 use crate::exchange_connector::ExchangeConnector;
 use crate::sip::SipCore;
-use crate::store::{ConversationKind, ConversationMessage, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget};
+use crate::store::{
+    ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget,
+};
 
 /// The item class of an IM conversation's transcript (the class Skype for Business gives it).
 pub const ITEM_CLASS: &str = "IPM.Note.Microsoft.Conversation";
@@ -48,24 +51,53 @@ pub const FOLDER: &str = "conversationhistory";
 /// Where a missed conversation also goes, so the user notices it.
 pub const MISSED_FOLDER: &str = "inbox";
 
+/// The item class of a call log (an answered call).
+pub const CALL_ITEM_CLASS: &str = "IPM.Note.Microsoft.Conversation.Voice";
+/// The item class of a missed call.
+pub const MISSED_CALL_ITEM_CLASS: &str = "IPM.Note.Microsoft.Missed.Voice";
+/// A call whose BYE never came through is logged as ended after this long.
+const MAX_CALL: Duration = Duration::from_secs(24 * 3600);
+
 /// The item class of a kind of conversation.
 pub fn item_class(kind: ConversationKind) -> &'static str {
     match kind {
         ConversationKind::Im => ITEM_CLASS,
         ConversationKind::Missed => MISSED_ITEM_CLASS,
+        ConversationKind::Call => CALL_ITEM_CLASS,
+        ConversationKind::MissedCall => MISSED_CALL_ITEM_CLASS,
     }
 }
 
 /// Who gets an ended conversation, and in which folders: every participant's Conversation
-/// History for an IM conversation; the recipient's Inbox and Conversation History for a missed
-/// one.
+/// History for an IM conversation or a call log; the recipient's (callee's) Inbox and
+/// Conversation History for a missed conversation or call.
 pub fn targets(e: &Ended) -> Vec<ItemTarget> {
+    targets_of(e.kind, &e.participants, &e.initiator)
+}
+
+fn targets_of(kind: ConversationKind, participants: &[String; 2], initiator: &str) -> Vec<ItemTarget> {
     let to = |owner: &String, folder: &str| ItemTarget { owner: owner.clone(), folder: folder.to_owned() };
-    match e.kind {
-        ConversationKind::Im => e.participants.iter().map(|p| to(p, FOLDER)).collect(),
-        ConversationKind::Missed => e.recipients().flat_map(|r| [to(r, MISSED_FOLDER), to(r, FOLDER)]).collect(),
+    match kind {
+        ConversationKind::Im | ConversationKind::Call => participants.iter().map(|p| to(p, FOLDER)).collect(),
+        ConversationKind::Missed | ConversationKind::MissedCall => participants
+            .iter()
+            .filter(|p| *p != initiator)
+            .flat_map(|r| [to(r, MISSED_FOLDER), to(r, FOLDER)])
+            .collect(),
     }
 }
+
+/// Why a call was not answered, from the final status the caller got.
+pub fn missed_reason(status: u16) -> &'static str {
+    match status {
+        486 | 600 => "busy",
+        487 => "cancelled",
+        603 => "declined",
+        408 => "no answer",
+        _ => "unavailable",
+    }
+}
+
 /// Set-CsConversationHistoryConfiguration's default MaxContinuedConversationRetry.
 pub const DEFAULT_MAX_CONTINUED_CONVERSATION_RETRY: i64 = 3;
 /// Server-side history is on unless turned off: no Tandem client writes history of its own.
@@ -80,7 +112,35 @@ const TICK: Duration = Duration::from_secs(1);
 /// The MESSAGE relay's side: a channel to the runner, attached when history runs.
 #[derive(Debug, Default)]
 pub struct Tap {
-    tx: OnceLock<mpsc::Sender<Relayed>>,
+    tx: OnceLock<mpsc::Sender<Event>>,
+}
+
+/// What the SIP side hands the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Message(Relayed),
+    /// A call to a user of the domain got its final answer (`status`) at `at`.
+    CallAnswered {
+        call_id: String,
+        caller: String,
+        callee: String,
+        at: i64,
+        status: u16,
+    },
+    /// A BYE of a call went through.
+    CallEnded {
+        call_id: String,
+        at: i64,
+    },
+}
+
+/// Sends without waiting: a full queue hands the wait to a task (the SIP path never waits).
+fn hand_over(tx: mpsc::Sender<Event>, e: Event) {
+    if let Err(mpsc::error::TrySendError::Full(e)) = tx.try_send(e) {
+        tokio::spawn(async move {
+            let _ = tx.send(e).await;
+        });
+    }
 }
 
 /// One relayed (or, for a recipient with no endpoint, kept) message.
@@ -133,13 +193,25 @@ impl Tap {
             if !(200..300).contains(&status) {
                 r.kind = ConversationKind::Missed;
             }
-            // Called on the SIP path: never wait there. A full queue hands the wait to a task.
-            if let Err(mpsc::error::TrySendError::Full(r)) = tx.try_send(r) {
-                tokio::spawn(async move {
-                    let _ = tx.send(r).await;
-                });
-            }
+            hand_over(tx, Event::Message(r));
         }))
+    }
+
+    /// For an INVITE from `caller` to `callee` (addresses of record) starting a call: what
+    /// tells the runner its final answer (answered, or missed for the callee).
+    pub(crate) fn on_call(&self, call_id: &str, caller: &str, callee: &str) -> Option<crate::sip::FinalObserver> {
+        let tx = self.tx.get()?.clone();
+        let (call_id, caller, callee) = (call_id.to_owned(), caller.to_owned(), callee.to_owned());
+        Some(crate::sip::FinalObserver::new(move |status| {
+            hand_over(tx, Event::CallAnswered { call_id, caller, callee, at: now_ms(), status });
+        }))
+    }
+
+    /// A BYE went through: the call of `call_id`, if one was answered, ends.
+    pub(crate) fn call_ended(&self, call_id: &str) {
+        if let Some(tx) = self.tx.get() {
+            hand_over(tx.clone(), Event::CallEnded { call_id: call_id.to_owned(), at: now_ms() });
+        }
     }
 
     /// Hands the runner a MESSAGE kept for `to`, who had no endpoint signed in: a missed
@@ -160,7 +232,7 @@ impl Tap {
             at: now_ms(),
             text: String::from_utf8_lossy(body).into_owned(),
         };
-        if tx.send(r).await.is_err() {
+        if tx.send(Event::Message(r)).await.is_err() {
             metrics::counter!("tandem_conversation_history_messages_total", "outcome" => "stopped").increment(1);
         }
     }
@@ -279,9 +351,10 @@ impl HistoryWriter {
 
 /// The runner: places relayed messages in conversations, stores them in batches, ends idle
 /// conversations and queues their items.
-async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Relayed>, config_idle: u32, shutdown: CancellationToken) {
+async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Event>, config_idle: u32, shutdown: CancellationToken) {
     let mut grouper = Grouper::default();
-    resume(&shared, &mut grouper).await;
+    let mut calls = HashMap::new();
+    resume(&shared, &mut grouper, &mut calls).await;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -296,18 +369,26 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Relayed>, config_idle: 
                         Err(_) => break,
                     }
                 }
-                absorb(&shared, &mut grouper, batch, &shutdown).await;
+                absorb(&shared, &mut grouper, &mut calls, batch, &shutdown).await;
             }
             _ = tick.tick() => {
                 reload_settings(&shared, config_idle).await;
                 let s = shared.settings();
                 let ended = grouper.expire(now_ms(), s.rules().idle_ms);
-                if !ended.is_empty() {
-                    let at = now_ms();
-                    let writes: Vec<HistoryWrite> = ended
-                        .into_iter()
-                        .map(|e| HistoryWrite::End { targets: targets(&e), conversation_id: e.id, at })
-                        .collect();
+                let at = now_ms();
+                let mut writes: Vec<HistoryWrite> = ended
+                    .into_iter()
+                    .map(|e| HistoryWrite::End { targets: targets(&e), conversation_id: e.id, at, last_at: None })
+                    .collect();
+                let max_call = i64::try_from(MAX_CALL.as_millis()).unwrap_or(i64::MAX);
+                let stale: Vec<String> =
+                    calls.iter().filter(|(_, c)| at - c.started_at >= max_call).map(|(k, _)| k.clone()).collect();
+                for k in stale {
+                    if let Some(c) = calls.remove(&k) {
+                        writes.push(end_call(&c, at));
+                    }
+                }
+                if !writes.is_empty() {
                     store_writes(&shared, &writes, &shutdown).await;
                     shared.wake.notify_one();
                 }
@@ -321,12 +402,22 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Relayed>, config_idle: 
         rest.push(r);
     }
     if !rest.is_empty() {
-        absorb(&shared, &mut grouper, rest, &shutdown).await;
+        absorb(&shared, &mut grouper, &mut calls, rest, &shutdown).await;
+    }
+}
+
+/// A call's end: its log for both parties.
+fn end_call(c: &ConversationRow, at: i64) -> HistoryWrite {
+    HistoryWrite::End {
+        conversation_id: c.id.clone(),
+        targets: targets_of(c.kind, &c.participants, &c.initiator),
+        at,
+        last_at: Some(at),
     }
 }
 
 /// Carries on the conversations the store holds open (a restart in the middle of one).
-async fn resume(shared: &Shared, grouper: &mut Grouper) {
+async fn resume(shared: &Shared, grouper: &mut Grouper, calls: &mut HashMap<String, ConversationRow>) {
     let rows = match shared.store.open_conversations().await {
         Ok(rows) => rows,
         Err(e) => {
@@ -336,6 +427,12 @@ async fn resume(shared: &Shared, grouper: &mut Grouper) {
     };
     let mut open = Vec::with_capacity(rows.len());
     for row in rows {
+        if row.kind.is_call() {
+            if let Some(id) = row.sip_call_id.clone() {
+                calls.insert(id, row);
+            }
+            continue;
+        }
         let bytes = match shared.store.conversation_messages(&row.id).await {
             Ok(m) => m.iter().map(|m| m.text.len()).sum(),
             Err(_) => 0,
@@ -361,8 +458,14 @@ async fn reload_settings(shared: &Shared, config_idle: u32) {
     }
 }
 
-/// Places a batch of messages and stores the result in one transaction.
-async fn absorb(shared: &Shared, grouper: &mut Grouper, batch: Vec<Relayed>, shutdown: &CancellationToken) {
+/// Places a batch of messages and calls and stores the result in one transaction.
+async fn absorb(
+    shared: &Shared,
+    grouper: &mut Grouper,
+    calls: &mut HashMap<String, ConversationRow>,
+    batch: Vec<Event>,
+    shutdown: &CancellationToken,
+) {
     let s = shared.settings();
     if !s.enabled {
         metrics::counter!("tandem_conversation_history_messages_total", "outcome" => "disabled")
@@ -372,7 +475,49 @@ async fn absorb(shared: &Shared, grouper: &mut Grouper, batch: Vec<Relayed>, shu
     let rules = s.rules();
     let mut writes = Vec::with_capacity(batch.len() + 1);
     let mut ended_any = false;
-    for r in batch {
+    for e in batch {
+        let r = match e {
+            Event::Message(r) => r,
+            Event::CallAnswered { call_id, caller, callee, at, status } => {
+                if status == 404 || caller == callee {
+                    // Not a user of ours (nothing to write), or a call to oneself.
+                    continue;
+                }
+                let answered = (200..300).contains(&status);
+                let row = ConversationRow {
+                    id: crate::sip::random_token(),
+                    kind: if answered { ConversationKind::Call } else { ConversationKind::MissedCall },
+                    participants: pair(&caller, &callee),
+                    initiator: caller,
+                    started_at: at,
+                    last_at: at,
+                    message_count: 0,
+                    ended: false,
+                    sip_call_id: Some(call_id.clone()),
+                    detail: (!answered).then(|| missed_reason(status).to_owned()),
+                };
+                writes.push(HistoryWrite::Start { conversation: row.clone() });
+                if answered {
+                    calls.insert(call_id, row);
+                } else {
+                    ended_any = true;
+                    writes.push(HistoryWrite::End {
+                        conversation_id: row.id.clone(),
+                        targets: targets_of(row.kind, &row.participants, &row.initiator),
+                        at,
+                        last_at: None,
+                    });
+                }
+                continue;
+            }
+            Event::CallEnded { call_id, at } => {
+                if let Some(c) = calls.remove(&call_id) {
+                    ended_any = true;
+                    writes.push(end_call(&c, at));
+                }
+                continue;
+            }
+        };
         let m = Incoming { kind: r.kind, sender: &r.from, to: &r.to, at: r.at, text_len: r.text.len() };
         let placed = match grouper.place(m, rules, crate::sip::random_token) {
             Ok(p) => p,
@@ -386,7 +531,12 @@ async fn absorb(shared: &Shared, grouper: &mut Grouper, batch: Vec<Relayed>, shu
             Placed::Started { open, ended } => {
                 if let Some(e) = ended {
                     ended_any = true;
-                    writes.push(HistoryWrite::End { targets: targets(&e), conversation_id: e.id, at: now_ms() });
+                    writes.push(HistoryWrite::End {
+                        targets: targets(&e),
+                        conversation_id: e.id,
+                        at: now_ms(),
+                        last_at: None,
+                    });
                 }
                 open
             }

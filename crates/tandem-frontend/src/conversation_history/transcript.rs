@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::store::{ConversationMessage, ConversationRow};
+use crate::store::{ConversationKind, ConversationMessage, ConversationRow};
 
 /// Subjects are cut to this many characters (Outlook shows far fewer; Exchange takes 255).
 pub const MAX_SUBJECT_CHARS: usize = 255;
@@ -120,6 +120,55 @@ pub fn html_body(c: &ConversationRow, messages: &[ConversationMessage], people: 
     s
 }
 
+/// `h:mm:ss`.
+fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A call's subject as `owner` sees it.
+pub fn call_subject(c: &ConversationRow, people: &[Person], owner: &str) -> String {
+    let other = people.iter().find(|p| p.sip_uri != owner).map_or("", Person::name);
+    match c.kind {
+        ConversationKind::MissedCall => format!("Missed call from {other}"),
+        _ if c.initiator == owner => format!("Call to {other}"),
+        _ => format!("Call from {other}"),
+    }
+}
+
+/// A call log or missed call as `owner` sees it: who, the direction, the start and the
+/// duration (or why it was missed). No audio is kept.
+pub fn call_body(c: &ConversationRow, people: &[Person], owner: &str) -> String {
+    let name = |uri: &str| {
+        people
+            .iter()
+            .find(|p| p.sip_uri == uri)
+            .map_or_else(|| uri.trim_start_matches("sip:").to_owned(), |p| p.name().to_owned())
+    };
+    let callee = c.participants.iter().find(|p| **p != c.initiator).map_or("", String::as_str);
+    let direction = if c.initiator == owner { "Outgoing" } else { "Incoming" };
+    let mut s = String::from(
+        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head><body><div class=\"tandem-call\">",
+    );
+    let _ = write!(
+        s,
+        "<p>Caller: {}<br>Callee: {}<br>Direction: {direction}<br>Start: {}<br>",
+        escape_html(&name(&c.initiator)),
+        escape_html(&name(callee)),
+        utc(c.started_at)
+    );
+    match (c.kind, &c.detail) {
+        (ConversationKind::MissedCall, detail) => {
+            let _ = write!(s, "Missed: {}</p>", escape_html(detail.as_deref().unwrap_or("unavailable")));
+        }
+        _ => {
+            let _ = write!(s, "End: {}<br>Duration: {}</p>", utc(c.last_at), duration(c.last_at - c.started_at));
+        }
+    }
+    s.push_str("</div></body></html>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +186,31 @@ mod tests {
 
     fn msg(seq: i64, at: i64, sender: &str, text: &str) -> ConversationMessage {
         ConversationMessage { conversation_id: "c".into(), seq, sent_at: at, sender: sender.into(), text: text.into() }
+    }
+
+    #[test]
+    fn calls_show_direction_start_and_duration() {
+        let c = ConversationRow {
+            id: "c".into(),
+            kind: ConversationKind::Call,
+            participants: ["sip:alice@x.com".into(), "sip:bob@x.com".into()],
+            initiator: "sip:bob@x.com".into(),
+            started_at: 0,
+            last_at: 3_725_900,
+            ..ConversationRow::default()
+        };
+        let p = people();
+        assert_eq!(call_subject(&c, &p, "sip:alice@x.com"), "Call from bob@x.com");
+        assert_eq!(call_subject(&c, &p, "sip:bob@x.com"), "Call to Alice <A>");
+        let body = call_body(&c, &p, "sip:alice@x.com");
+        assert!(body.contains("Caller: bob@x.com<br>Callee: Alice &lt;A&gt;<br>Direction: Incoming"), "{body}");
+        assert!(body.contains("Duration: 1:02:05"), "{body}");
+        assert!(call_body(&c, &p, "sip:bob@x.com").contains("Direction: Outgoing"));
+        let missed =
+            ConversationRow { kind: ConversationKind::MissedCall, detail: Some("busy".into()), last_at: 0, ..c };
+        assert_eq!(call_subject(&missed, &p, "sip:alice@x.com"), "Missed call from bob@x.com");
+        let body = call_body(&missed, &p, "sip:alice@x.com");
+        assert!(body.contains("Missed: busy") && !body.contains("Duration"), "{body}");
     }
 
     #[test]
@@ -167,6 +241,8 @@ mod tests {
             last_at: 61_000,
             message_count: 2,
             ended: true,
+            sip_call_id: None,
+            detail: None,
         };
         let m = [
             msg(0, 0, "sip:alice@x.com", "<script>alert('x')</script> & \"q\""),

@@ -175,8 +175,14 @@ async fn write(shared: &Shared, item: &PendingItem) -> Result<Wrote, WriteError>
     let Some(smtp) = owner_mailbox else { return Ok(Wrote::NoMailbox) };
     // The initiator first: the item is from them, to the others.
     people.sort_by_key(|p| p.sip_uri != conversation.initiator);
-    let subject = transcript::subject(&messages, &people);
-    let body = transcript::html_body(&conversation, &messages, &people);
+    let (subject, body) = if conversation.kind.is_call() {
+        (
+            transcript::call_subject(&conversation, &people, &item.owner),
+            transcript::call_body(&conversation, &people, &item.owner),
+        )
+    } else {
+        (transcript::subject(&messages, &people), transcript::html_body(&conversation, &messages, &people))
+    };
 
     let mailbox = shared.connector.mailbox(&smtp).await?;
     let client = shared.connector.client();

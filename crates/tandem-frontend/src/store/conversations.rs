@@ -11,12 +11,18 @@ use sqlx::Row;
 use super::{DataError, FrontendStore};
 
 /// What a conversation's transcript records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ConversationKind {
-    /// IMs relayed to an endpoint of the recipient: both participants get the transcript.
+    /// IMs an endpoint of the recipient accepted: both participants get the transcript.
+    #[default]
     Im,
-    /// IMs to a user with no endpoint signed in: a missed conversation for the recipient.
+    /// IMs to a user with no endpoint signed in, or that no endpoint accepted: a missed
+    /// conversation for the recipient.
     Missed,
+    /// An answered call, from the answer to the BYE: a call log for both parties.
+    Call,
+    /// A call not answered (no answer, busy, declined, cancelled, offline): for the callee.
+    MissedCall,
 }
 
 impl ConversationKind {
@@ -24,16 +30,28 @@ impl ConversationKind {
         match self {
             ConversationKind::Im => "im",
             ConversationKind::Missed => "missed",
+            ConversationKind::Call => "call",
+            ConversationKind::MissedCall => "missed_call",
         }
     }
 
     fn parse(s: &str) -> ConversationKind {
-        if s == "missed" { ConversationKind::Missed } else { ConversationKind::Im }
+        match s {
+            "missed" => ConversationKind::Missed,
+            "call" => ConversationKind::Call,
+            "missed_call" => ConversationKind::MissedCall,
+            _ => ConversationKind::Im,
+        }
+    }
+
+    /// Calls carry no messages.
+    pub fn is_call(self) -> bool {
+        matches!(self, ConversationKind::Call | ConversationKind::MissedCall)
     }
 }
 
 /// One conversation between two users, as it stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConversationRow {
     pub id: String,
     pub kind: ConversationKind,
@@ -47,6 +65,10 @@ pub struct ConversationRow {
     pub message_count: i64,
     /// Ended: no further message joins it; its items are queued (or written).
     pub ended: bool,
+    /// A call's SIP Call-ID (its BYE ends it).
+    pub sip_call_id: Option<String>,
+    /// A missed call's reason (`no answer`, `busy`, `declined`, `cancelled`, `unavailable`).
+    pub detail: Option<String>,
 }
 
 /// One message of a conversation.
@@ -67,8 +89,11 @@ pub enum HistoryWrite {
     /// A message joins `conversation` (created on its first message), whose row gives the
     /// state after it.
     Message { conversation: ConversationRow, message: ConversationMessage },
-    /// A conversation ended: an item write is queued for each target, due at `at`.
-    End { conversation_id: String, targets: Vec<ItemTarget>, at: i64 },
+    /// A conversation without messages starts (a call).
+    Start { conversation: ConversationRow },
+    /// A conversation ended (at `last_at`, when given): an item write is queued for each
+    /// target, due at `at`.
+    End { conversation_id: String, targets: Vec<ItemTarget>, at: i64, last_at: Option<i64> },
 }
 
 /// Where one copy of a transcript goes: a user's mailbox folder (a distinguished folder id).
@@ -128,6 +153,8 @@ fn read_conversation(r: &sqlx::any::AnyRow) -> Result<ConversationRow, sqlx::Err
         last_at: r.try_get("last_at")?,
         message_count: r.try_get("message_count")?,
         ended: r.try_get::<i64, _>("ended")? != 0,
+        sip_call_id: r.try_get("sip_call_id")?,
+        detail: r.try_get("detail")?,
     })
 }
 
@@ -176,9 +203,28 @@ impl FrontendStore {
                     .execute(&mut *tx)
                     .await?;
                 }
-                HistoryWrite::End { conversation_id, targets, at } => {
-                    sqlx::query("UPDATE ch_conversations SET ended = 1 WHERE id = $1")
+                HistoryWrite::Start { conversation: c } => {
+                    sqlx::query(
+                        "INSERT INTO ch_conversations (id, kind, participant_a, participant_b, initiator, started_at,
+                             last_at, message_count, ended, sip_call_id, detail)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, $8, $9) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&c.id)
+                    .bind(c.kind.as_str())
+                    .bind(&c.participants[0])
+                    .bind(&c.participants[1])
+                    .bind(&c.initiator)
+                    .bind(c.started_at)
+                    .bind(c.last_at)
+                    .bind(&c.sip_call_id)
+                    .bind(&c.detail)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                HistoryWrite::End { conversation_id, targets, at, last_at } => {
+                    sqlx::query("UPDATE ch_conversations SET ended = 1, last_at = COALESCE($2, last_at) WHERE id = $1")
                         .bind(conversation_id)
+                        .bind(*last_at)
                         .execute(&mut *tx)
                         .await?;
                     for t in targets {
@@ -203,7 +249,8 @@ impl FrontendStore {
     /// The conversations not ended yet (to carry on with after a restart).
     pub async fn open_conversations(&self) -> Result<Vec<ConversationRow>, DataError> {
         let rows = sqlx::query(
-            "SELECT id, kind, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
+            "SELECT id, kind, participant_a, participant_b, initiator, started_at, last_at, message_count, ended,
+                    sip_call_id, detail
              FROM ch_conversations WHERE ended = 0 ORDER BY started_at, id",
         )
         .fetch_all(self.store.pool())
@@ -213,7 +260,8 @@ impl FrontendStore {
 
     pub async fn conversation(&self, id: &str) -> Result<Option<ConversationRow>, DataError> {
         let row = sqlx::query(
-            "SELECT id, kind, participant_a, participant_b, initiator, started_at, last_at, message_count, ended
+            "SELECT id, kind, participant_a, participant_b, initiator, started_at, last_at, message_count, ended,
+                    sip_call_id, detail
              FROM ch_conversations WHERE id = $1",
         )
         .bind(id)

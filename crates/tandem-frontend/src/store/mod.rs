@@ -102,7 +102,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         started_at BIGINT NOT NULL,
         last_at BIGINT NOT NULL,
         message_count BIGINT NOT NULL,
-        ended BIGINT NOT NULL
+        ended BIGINT NOT NULL,
+        sip_call_id TEXT,
+        detail TEXT
     );
     CREATE INDEX ch_conversations_open ON ch_conversations (ended);
     CREATE TABLE ch_messages (
