@@ -302,6 +302,25 @@ def test_calls_leave_a_call_log_for_both_and_missed_calls_for_the_callee(make_ta
     assert cfg["PendingItems"] == 0, cfg
 
 
+@pytest.mark.timeout(120)
+def test_a_client_policy_without_im_archiving_keeps_that_users_mailbox_out(make_tandem, peers):
+    t, ews = deploy(make_tandem, "history-policy", idle=3)
+    ok(t.run("cs", "set-client-policy", "--identity", f"sip:bob@{DOMAIN}", "--enable-im-auto-archiving", "false",
+             *t.location))
+    policy = json.loads(ok(t.run("cs", "get-client-policy", "--identity", f"sip:bob@{DOMAIN}", "--json",
+                                 *t.location)).stdout)
+    assert [(p["EnableIMAutoArchiving"], p["EnableCallLogAutoArchiving"]) for p in policy] == [(False, None)], policy
+    chat = Chat(t, peers, to_alice=1, to_bob=1)
+    chat.say("alice", "bob", "Only Alice keeps this")
+    chat.say("bob", "alice", "Right")
+    chat.delivered()
+    [item] = wait_transcripts(t, ews, ALICE, 30)
+    assert item.subject == "Only Alice keeps this"
+    cfg = wait_state(t, lambda c: c["PendingItems"] == 0)
+    assert cfg["PendingItems"] == 0, cfg
+    assert transcripts(ews, BOB) == [], "Bob's policy (EnableIMAutoArchiving false) keeps his mailbox out"
+
+
 def test_the_configuration_command_refuses_bad_input(make_tandem):
     t = make_tandem("history-config")
     t.start()

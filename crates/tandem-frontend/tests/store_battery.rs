@@ -149,6 +149,8 @@ async fn calendar_presence(fe: &FrontendStore) {
         identity: BOB.into(),
         disable_free_busy_info: Some(true),
         enable_off_work_presence: Some(true),
+        enable_im_auto_archiving: Some(false),
+        enable_call_log_auto_archiving: Some(true),
         ..ClientPolicyRow::default()
     };
     fe.set_client_policy(&bob).await.unwrap();
@@ -163,6 +165,8 @@ async fn calendar_presence(fe: &FrontendStore) {
                 disable_free_busy_info: None,
                 web_service_poll_seconds: Some(60),
                 enable_off_work_presence: None,
+                enable_im_auto_archiving: None,
+                enable_call_log_auto_archiving: None,
             },
             bob.clone(),
         ]

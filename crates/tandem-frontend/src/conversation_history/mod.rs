@@ -39,7 +39,8 @@ pub use self::writer::conversation_property;
 use crate::exchange_connector::ExchangeConnector;
 use crate::sip::SipCore;
 use crate::store::{
-    ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget,
+    ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow,
+    HistoryWrite, ItemTarget,
 };
 
 /// The item class of an IM conversation's transcript (the class Skype for Business gives it).
@@ -85,6 +86,18 @@ fn targets_of(kind: ConversationKind, participants: &[String; 2], initiator: &st
             .flat_map(|r| [to(r, MISSED_FOLDER), to(r, FOLDER)])
             .collect(),
     }
+}
+
+/// Whether `owner`'s client policy lets the Front End save a `kind` of conversation in their
+/// mailbox: Set-CsClientPolicy's EnableIMAutoArchiving for IMs and missed IMs,
+/// EnableCallLogAutoArchiving for call logs and missed calls; the user's own policy, else the
+/// global one, else on (the cmdlet's defaults).
+pub fn archiving_allowed(policies: &[ClientPolicyRow], owner: &str, kind: ConversationKind) -> bool {
+    let find = |id: &str| policies.iter().find(|p| p.identity.eq_ignore_ascii_case(id));
+    let pick = |p: &ClientPolicyRow| {
+        if kind.is_call() { p.enable_call_log_auto_archiving } else { p.enable_im_auto_archiving }
+    };
+    find(owner).and_then(pick).or_else(|| find(crate::store::GLOBAL_POLICY).and_then(pick)).unwrap_or(true)
 }
 
 /// Why a call was not answered, from the final status the caller got.
@@ -595,6 +608,24 @@ mod tests {
         assert_eq!(targets(&e(ConversationKind::Im)), vec![t("sip:a@x", FOLDER), t("sip:b@x", FOLDER)]);
         assert_eq!(targets(&e(ConversationKind::Missed)), vec![t("sip:a@x", MISSED_FOLDER), t("sip:a@x", FOLDER)]);
         assert_eq!(item_class(ConversationKind::Missed), "IPM.Note.Microsoft.Missed");
+    }
+
+    #[test]
+    fn the_users_archiving_switches_win_over_the_global_ones() {
+        let row = |identity: &str, im: Option<bool>, calls: Option<bool>| ClientPolicyRow {
+            identity: identity.into(),
+            enable_im_auto_archiving: im,
+            enable_call_log_auto_archiving: calls,
+            ..ClientPolicyRow::default()
+        };
+        let (a, b) = ("sip:a@x", "sip:b@x");
+        assert!(archiving_allowed(&[], a, ConversationKind::Im), "on by default");
+        let p = [row("global", Some(false), None), row("SIP:B@x", Some(true), Some(false))];
+        assert!(!archiving_allowed(&p, a, ConversationKind::Im));
+        assert!(!archiving_allowed(&p, a, ConversationKind::Missed));
+        assert!(archiving_allowed(&p, a, ConversationKind::Call), "the global policy leaves calls on");
+        assert!(archiving_allowed(&p, b, ConversationKind::Im), "b's own policy wins");
+        assert!(!archiving_allowed(&p, b, ConversationKind::MissedCall));
     }
 
     #[test]

@@ -67,6 +67,9 @@ enum Wrote {
     NoMailbox,
     /// The conversation is gone from the store (written meanwhile).
     Gone,
+    /// The owner's client policy does not archive this kind (EnableIMAutoArchiving,
+    /// EnableCallLogAutoArchiving false).
+    NotArchived,
 }
 
 pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -109,6 +112,7 @@ async fn attempt(shared: &Shared, item: &PendingItem) {
                 Wrote::Continued => "continued",
                 Wrote::NoMailbox => "no_mailbox",
                 Wrote::Gone => "gone",
+                Wrote::NotArchived => "policy",
             };
             metrics::counter!("tandem_conversation_history_items_total", "outcome" => label).increment(1);
             if let Err(e) = shared.store.history_item_written(item).await {
@@ -162,6 +166,9 @@ async fn write(shared: &Shared, item: &PendingItem) -> Result<Wrote, WriteError>
     let Some(conversation) = shared.store.conversation(&item.conversation_id).await? else {
         return Ok(Wrote::Gone);
     };
+    if !super::archiving_allowed(&shared.store.client_policies().await?, &item.owner, conversation.kind) {
+        return Ok(Wrote::NotArchived);
+    }
     let messages = shared.store.conversation_messages(&conversation.id).await?;
     let mut people = Vec::with_capacity(2);
     let mut owner_mailbox = None;

@@ -92,7 +92,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ),
     Migration::portable(
         5,
-        "server-side conversation history: conversations, their messages, the item writes queued",
+        "server-side conversation history: conversations, their messages, the item writes queued; the client policy's archiving switches",
         "CREATE TABLE ch_conversations (
         id TEXT PRIMARY KEY,
         kind TEXT NOT NULL,
@@ -125,7 +125,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         done BIGINT NOT NULL,
         PRIMARY KEY (conversation_id, owner, folder)
     );
-    CREATE INDEX ch_items_due ON ch_items (done, next_attempt_at)",
+    CREATE INDEX ch_items_due ON ch_items (done, next_attempt_at);
+    ALTER TABLE cs_client_policies ADD COLUMN enable_im_auto_archiving BIGINT;
+    ALTER TABLE cs_client_policies ADD COLUMN enable_call_log_auto_archiving BIGINT",
     ),
 ];
 
