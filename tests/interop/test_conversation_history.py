@@ -3,7 +3,8 @@ page-mode MESSAGEs through the Front End; after the idle time set with `tandem c
 set-conversation-history-configuration --idle-timeout`, exchangelib finds the transcript in both
 users' Conversation History folder (class IPM.Note.Microsoft.Conversation, the first message as
 subject, from the initiator to the other, every message in order with its sender, HTML typed by
-a user escaped). IMs to a user with no endpoint, or that no endpoint accepted, are a missed
+a user escaped). A clean restart or a kill -9 in the middle of a conversation continues it
+into the same item. IMs to a user with no endpoint, or that no endpoint accepted, are a missed
 conversation (IPM.Note.Microsoft.Missed) in the recipient's Inbox and Conversation History. A restart in the middle of a conversation continues the same item, and messages
 of a conversation whose mailbox is unreachable are written once it is back, exactly once.
 
@@ -178,9 +179,9 @@ def test_a_conversation_lands_in_both_mailboxes_with_html_escaped(make_tandem, p
 
 @pytest.mark.timeout(170)
 def test_a_restart_in_the_middle_continues_the_same_item(make_tandem, peers):
-    # The idle time outlasts the restart, so the conversation goes on across it.
+    # The idle time outlasts the restarts, so the conversation goes on across them.
     t, ews = deploy(make_tandem, "history-restart", idle=20)
-    chat = Chat(t, peers, to_alice=1, to_bob=2)
+    chat = Chat(t, peers, to_alice=1, to_bob=3)
     chat.say("alice", "bob", "Before the restart")
     chat.say("bob", "alice", "Still before")
     assert state(t)["OpenConversations"] == 1
@@ -189,11 +190,18 @@ def test_a_restart_in_the_middle_continues_the_same_item(make_tandem, peers):
     assert time.monotonic() - started < 15, "the restart took longer than the test's idle time allows"
     assert state(t)["OpenConversations"] == 1, "the open conversation is in the store across the restart"
     chat.say("alice", "bob", "After the restart")
+    # A kill -9 keeps every message the senders had their answer for (stored in a batch within
+    # milliseconds of the answer; `say` waits a second after it).
+    t.proc.kill()
+    started = time.monotonic()
+    t.restart()
+    assert time.monotonic() - started < 15, "the restart took longer than the test's idle time allows"
+    chat.say("alice", "bob", "After the kill")
     chat.delivered()
     for address in (ALICE, BOB):
         [item] = wait_transcripts(t, ews, address, 60)
         assert item.subject == "Before the restart", item.subject
-        in_order(str(item.body), "Before the restart", "Still before", "After the restart")
+        in_order(str(item.body), "Before the restart", "Still before", "After the restart", "After the kill")
 
 
 @pytest.mark.timeout(170)
