@@ -1,24 +1,27 @@
 //! Server-side conversation history (Set-CsConversationHistoryConfiguration
 //! -EnableServerConversationHistory): the Front End, not the client, writes each IM
 //! conversation's transcript to every participant's Conversation History folder through EWS with
-//! S2S tokens, so every client and device sees it. IMs kept for a user with no endpoint signed in
-//! form a missed conversation (`IPM.Note.Microsoft.Missed`), written to that user's Inbox and
-//! Conversation History the same way.
+//! S2S tokens, so every client and device sees it. IMs to a user with no endpoint signed in, or
+//! that no endpoint accepted, form a missed conversation (`IPM.Note.Microsoft.Missed`) in that
+//! user's Inbox and Conversation History; an answered call leaves a call log for both parties
+//! (`IPM.Note.Microsoft.Conversation.Voice`), an unanswered one a missed call for the callee
+//! (`IPM.Note.Microsoft.Missed.Voice`).
 //!
 //! ```text
-//! sip::im (MESSAGE answered) ── Tap::on_final / Tap::missed (a channel send) ──► runner (one task)
-//!     grouping: the pair's conversation (ends after the idle timeout) ─► store: messages, ends
-//!                                                                         │ (one transaction a batch)
+//! sip (a MESSAGE's or INVITE's final answer, a BYE) ── Tap (a channel send) ──► runner (one task)
+//!     grouping: the pair's conversation (ends after the idle timeout); calls by Call-ID
+//!       ─► store: messages, calls, ends (one transaction a batch)
+//!                                                                         │
 //! writer (one task): due item writes ◄───────────────────────────────────┘
-//!     Autodiscover → FindItem (the item of this conversation, if an earlier attempt wrote it)
-//!     → UpdateItem it, or CreateItem in `conversationhistory` → store: written (or retry later)
+//!     client policy → Autodiscover → FindItem (the item of this conversation, if an earlier
+//!     attempt wrote it) → UpdateItem it, or CreateItem → store: written (or retry later)
 //! ```
 //!
 //! The store is the durable queue: a conversation open at a restart carries on (its messages
 //! are in the store and the runner resumes it), an item the mailbox refused or could not take is
 //! retried with backoff, and an item that an interrupted attempt already wrote is found by its
-//! conversation id and continued, never written twice. The relay's cost is one channel send of
-//! the text; the store write happens off the SIP path in batches.
+//! conversation id and continued, never written twice. The SIP path's cost is one channel send
+//! (of the text, for a MESSAGE); the store write happens off the SIP path in batches.
 
 mod grouping;
 pub mod transcript;
@@ -45,7 +48,7 @@ use crate::store::{
 
 /// The item class of an IM conversation's transcript (the class Skype for Business gives it).
 pub const ITEM_CLASS: &str = "IPM.Note.Microsoft.Conversation";
-/// The item class of a missed conversation (IMs to a user with no endpoint signed in).
+/// The item class of a missed conversation (IMs nobody read).
 pub const MISSED_ITEM_CLASS: &str = "IPM.Note.Microsoft.Missed";
 /// The distinguished folder transcripts go to.
 pub const FOLDER: &str = "conversationhistory";

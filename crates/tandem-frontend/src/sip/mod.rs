@@ -123,7 +123,8 @@ pub struct SipCore {
     pub presence: Presence,
     limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     tasks: TaskTracker,
-    /// Where relayed MESSAGEs go for conversation history (see `crate::conversation_history`).
+    /// Where relayed MESSAGEs and calls' outcomes go for conversation history (see
+    /// `crate::conversation_history`).
     pub(crate) conversations: crate::conversation_history::Tap,
 }
 

@@ -37,7 +37,7 @@ pub struct Transactions {
 }
 
 /// Called once with the final status a server transaction answers: conversation history learns
-/// whether a relayed MESSAGE was accepted by an endpoint.
+/// whether a relayed MESSAGE was accepted by an endpoint and whether a call was answered.
 pub(crate) struct FinalObserver(Box<dyn FnOnce(u16) + Send>);
 
 impl FinalObserver {
