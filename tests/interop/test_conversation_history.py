@@ -329,6 +329,35 @@ def test_a_client_policy_without_im_archiving_keeps_that_users_mailbox_out(make_
     assert transcripts(ews, BOB) == [], "Bob's policy (EnableIMAutoArchiving false) keeps his mailbox out"
 
 
+@pytest.mark.timeout(120)
+def test_with_archiving_on_transcripts_are_also_copied_to_purges(make_tandem, peers):
+    t, ews = deploy(make_tandem, "history-archive", idle=3)
+    off = json.loads(ok(t.run("cs", "get-archiving-configuration", "--json", *t.location)).stdout)
+    assert (off["EnableArchiving"], off["EnableExchangeArchiving"], off["ArchivesImNow"]) == ("None", False, False)
+    ok(t.run("cs", "set-archiving-configuration", "--enable-archiving", "ImOnly", "--enable-exchange-archiving",
+             "true", *t.location))
+    ok(t.run("cs", "set-archiving-policy", "--archive-internal", "true", *t.location))
+    on = json.loads(ok(t.run("cs", "get-archiving-configuration", "--json", *t.location)).stdout)
+    assert on["ArchivesImNow"] is True, on
+    policy = json.loads(ok(t.run("cs", "get-archiving-policy", "--json", *t.location)).stdout)
+    assert (policy["ArchiveInternal"], policy["ArchiveExternal"]) == (True, False), policy
+    for bad, needle in [(["set-archiving-configuration", "--enable-archiving", "Everything"], "--enable-archiving"),
+                        (["set-archiving-policy", "--identity", "tag:Sales", "--archive-internal", "true"],
+                         "only global")]:
+        r = t.run("cs", *bad, *t.location)
+        assert r.returncode == 2 and needle in r.stderr, f"{bad}: {r.returncode} {r.stderr}"
+    time.sleep(1.5)  # the running Front End reads the settings every second
+    chat = Chat(t, peers, to_alice=0, to_bob=1)
+    chat.say("alice", "bob", "Kept for compliance")
+    chat.delivered()
+    for address in (ALICE, BOB):
+        [archived] = wait_transcripts(t, ews, address, 30, folder="recoverable_items_purges")
+        assert (archived.item_class, archived.subject) == (CLASS, "Kept for compliance")
+        assert "Kept for compliance" in str(archived.body)
+        [visible] = wait_transcripts(t, ews, address, 30)
+        assert visible.subject == "Kept for compliance"
+
+
 def test_the_configuration_command_refuses_bad_input(make_tandem):
     t = make_tandem("history-config")
     t.start()

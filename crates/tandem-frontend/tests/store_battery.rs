@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_frontend::store::{
-    self, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryBacklog,
-    HistoryConfigRow, HistoryWrite, ItemTarget, OfflineMessage, PendingItem, PresenceStatusRow, Registration,
+    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore,
+    HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, OfflineMessage, PendingItem, PresenceStatusRow,
+    Registration,
 };
 use tandem_store::testing::TestDatabase;
 
@@ -344,6 +345,22 @@ async fn conversation_history(fe: &FrontendStore) {
         assert!(fe.history_item_written(&item).await.unwrap());
     }
     assert!(fe.conversation("k1").await.unwrap().is_none() && fe.conversation("k2").await.unwrap().is_none());
+
+    // The archiving settings: unset, then set setting by setting.
+    assert_eq!(fe.archiving_configuration().await.unwrap(), ArchivingConfigRow::default());
+    let mode = ArchivingConfigRow {
+        enable_archiving: Some("ImOnly".into()),
+        enable_exchange_archiving: Some(true),
+        ..ArchivingConfigRow::default()
+    };
+    fe.set_archiving_configuration(&mode).await.unwrap();
+    let policy =
+        ArchivingConfigRow { archive_internal: Some(true), archive_external: Some(false), ..Default::default() };
+    fe.set_archiving_configuration(&policy).await.unwrap();
+    assert_eq!(
+        fe.archiving_configuration().await.unwrap(),
+        ArchivingConfigRow { archive_internal: Some(true), archive_external: Some(false), ..mode }
+    );
 
     // The configuration: unset, then set setting by setting.
     assert_eq!(fe.history_configuration().await.unwrap(), HistoryConfigRow::default());

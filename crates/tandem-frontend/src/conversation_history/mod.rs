@@ -52,6 +52,8 @@ pub const ITEM_CLASS: &str = "IPM.Note.Microsoft.Conversation";
 pub const MISSED_ITEM_CLASS: &str = "IPM.Note.Microsoft.Missed";
 /// The distinguished folder transcripts go to.
 pub const FOLDER: &str = "conversationhistory";
+/// Where archived transcripts also go (Recoverable Items\Purges, as Exchange archiving does).
+pub const ARCHIVE_FOLDER: &str = "recoverableitemspurges";
 /// Where a missed conversation also goes, so the user notices it.
 pub const MISSED_FOLDER: &str = "inbox";
 
@@ -75,8 +77,13 @@ pub fn item_class(kind: ConversationKind) -> &'static str {
 /// Who gets an ended conversation, and in which folders: every participant's Conversation
 /// History for an IM conversation or a call log; the recipient's (callee's) Inbox and
 /// Conversation History for a missed conversation or call.
-pub fn targets(e: &Ended) -> Vec<ItemTarget> {
-    targets_of(e.kind, &e.participants, &e.initiator)
+/// With `archive`, an IM conversation is also copied to every participant's Purges folder.
+pub fn targets(e: &Ended, archive: bool) -> Vec<ItemTarget> {
+    let mut t = targets_of(e.kind, &e.participants, &e.initiator);
+    if archive && e.kind == ConversationKind::Im {
+        t.extend(e.participants.iter().map(|p| ItemTarget { owner: p.clone(), folder: ARCHIVE_FOLDER.to_owned() }));
+    }
+    t
 }
 
 fn targets_of(kind: ConversationKind, participants: &[String; 2], initiator: &str) -> Vec<ItemTarget> {
@@ -261,6 +268,18 @@ pub struct Settings {
     pub enabled: bool,
     pub idle: Duration,
     pub max_continued_conversation_retry: i64,
+    /// IM transcripts are archived (Set-CsArchivingConfiguration -EnableArchiving ImOnly or
+    /// ImAndWebConf with -EnableExchangeArchiving, and the archiving policy's -ArchiveInternal:
+    /// every conversation here is between users of the organisation).
+    pub archive: bool,
+}
+
+/// Whether the archiving settings archive IM conversations between users of the organisation.
+pub fn archives_im(a: &crate::store::ArchivingConfigRow) -> bool {
+    let mode = a.enable_archiving.as_deref().unwrap_or("None");
+    (mode.eq_ignore_ascii_case("ImOnly") || mode.eq_ignore_ascii_case("ImAndWebConf"))
+        && a.enable_exchange_archiving.unwrap_or(false)
+        && a.archive_internal.unwrap_or(false)
 }
 
 impl Settings {
@@ -277,6 +296,7 @@ impl Settings {
                 .max_continued_conversation_retry
                 .filter(|n| *n >= 0)
                 .unwrap_or(DEFAULT_MAX_CONTINUED_CONVERSATION_RETRY),
+            archive: false,
         }
     }
 
@@ -394,7 +414,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Event>, config_idle: u3
                 let at = now_ms();
                 let mut writes: Vec<HistoryWrite> = ended
                     .into_iter()
-                    .map(|e| HistoryWrite::End { targets: targets(&e), conversation_id: e.id, at, last_at: None })
+                    .map(|e| HistoryWrite::End { targets: targets(&e, s.archive), conversation_id: e.id, at, last_at: None })
                     .collect();
                 let max_call = i64::try_from(MAX_CALL.as_millis()).unwrap_or(i64::MAX);
                 let stale: Vec<String> =
@@ -465,9 +485,15 @@ async fn resume(shared: &Shared, grouper: &mut Grouper, calls: &mut HashMap<Stri
 }
 
 async fn reload_settings(shared: &Shared, config_idle: u32) {
-    match shared.store.history_configuration().await {
-        Ok(row) => {
-            let fresh = Settings::of(&row, config_idle);
+    let read = async {
+        Ok::<_, crate::store::DataError>((
+            shared.store.history_configuration().await?,
+            shared.store.archiving_configuration().await?,
+        ))
+    };
+    match read.await {
+        Ok((row, archiving)) => {
+            let fresh = Settings { archive: archives_im(&archiving), ..Settings::of(&row, config_idle) };
             *shared.settings.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
         Err(e) => tracing::warn!(error = %e, "conversation history: the configuration cannot be read"),
@@ -548,7 +574,7 @@ async fn absorb(
                 if let Some(e) = ended {
                     ended_any = true;
                     writes.push(HistoryWrite::End {
-                        targets: targets(&e),
+                        targets: targets(&e, s.archive),
                         conversation_id: e.id,
                         at: now_ms(),
                         last_at: None,
@@ -608,8 +634,31 @@ mod tests {
             ended_at: 0,
         };
         let t = |owner: &str, folder: &str| ItemTarget { owner: owner.into(), folder: folder.into() };
-        assert_eq!(targets(&e(ConversationKind::Im)), vec![t("sip:a@x", FOLDER), t("sip:b@x", FOLDER)]);
-        assert_eq!(targets(&e(ConversationKind::Missed)), vec![t("sip:a@x", MISSED_FOLDER), t("sip:a@x", FOLDER)]);
+        assert_eq!(targets(&e(ConversationKind::Im), false), vec![t("sip:a@x", FOLDER), t("sip:b@x", FOLDER)]);
+        assert_eq!(
+            targets(&e(ConversationKind::Missed), true),
+            vec![t("sip:a@x", MISSED_FOLDER), t("sip:a@x", FOLDER)],
+            "missed IMs are not archived"
+        );
+        assert_eq!(
+            targets(&e(ConversationKind::Im), true),
+            vec![
+                t("sip:a@x", FOLDER),
+                t("sip:b@x", FOLDER),
+                t("sip:a@x", ARCHIVE_FOLDER),
+                t("sip:b@x", ARCHIVE_FOLDER)
+            ]
+        );
+        let on = crate::store::ArchivingConfigRow {
+            enable_archiving: Some("ImOnly".into()),
+            enable_exchange_archiving: Some(true),
+            archive_internal: Some(true),
+            archive_external: None,
+        };
+        assert!(archives_im(&on));
+        assert!(!archives_im(&crate::store::ArchivingConfigRow { archive_internal: None, ..on.clone() }));
+        assert!(!archives_im(&crate::store::ArchivingConfigRow { enable_archiving: Some("None".into()), ..on }));
+        assert!(!archives_im(&Default::default()), "off by default, as the cmdlets have it");
         assert_eq!(item_class(ConversationKind::Missed), "IPM.Note.Microsoft.Missed");
     }
 
@@ -645,7 +694,12 @@ mod tests {
         let none = Settings::of(&HistoryConfigRow::default(), 600);
         assert_eq!(
             none,
-            Settings { enabled: true, idle: Duration::from_secs(600), max_continued_conversation_retry: 3 }
+            Settings {
+                enabled: true,
+                idle: Duration::from_secs(600),
+                max_continued_conversation_retry: 3,
+                archive: false
+            }
         );
         let row = HistoryConfigRow {
             enable_server_conversation_history: Some(false),
@@ -654,7 +708,12 @@ mod tests {
         };
         assert_eq!(
             Settings::of(&row, 600),
-            Settings { enabled: false, idle: Duration::from_secs(5), max_continued_conversation_retry: 0 }
+            Settings {
+                enabled: false,
+                idle: Duration::from_secs(5),
+                max_continued_conversation_retry: 0,
+                archive: false
+            }
         );
         let bad = HistoryConfigRow { idle_timeout_secs: Some(0), max_continued_conversation_retry: Some(-1), ..row };
         let s = Settings::of(&bad, 42);

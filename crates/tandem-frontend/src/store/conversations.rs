@@ -139,6 +139,24 @@ pub struct HistoryConfigRow {
     pub max_continued_conversation_retry: Option<i64>,
 }
 
+/// Set-CsArchivingConfiguration and the global Set-CsArchivingPolicy as stored; `None` leaves a
+/// setting at its default (archiving off, as the cmdlets have it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ArchivingConfigRow {
+    /// `None`, `ImOnly` or `ImAndWebConf`.
+    pub enable_archiving: Option<String>,
+    pub enable_exchange_archiving: Option<bool>,
+    pub archive_internal: Option<bool>,
+    pub archive_external: Option<bool>,
+}
+
+const ARCHIVING: [&str; 4] = [
+    "archiving.enable_archiving",
+    "archiving.enable_exchange_archiving",
+    "archiving.archive_internal",
+    "archiving.archive_external",
+];
+
 const SET_ENABLED: &str = "conversation_history.enable_server_conversation_history";
 const SET_IDLE: &str = "conversation_history.idle_timeout_secs";
 const SET_RETRY: &str = "conversation_history.max_continued_conversation_retry";
@@ -399,6 +417,35 @@ impl FrontendStore {
             failing_items: row.try_get("failing")?,
             last_error,
         })
+    }
+
+    /// Set-CsArchivingConfiguration and the global archiving policy as stored.
+    pub async fn archiving_configuration(&self) -> Result<ArchivingConfigRow, DataError> {
+        let flag = |v: Option<String>| v.map(|s| s == "true");
+        Ok(ArchivingConfigRow {
+            enable_archiving: self.store.setting(ARCHIVING[0]).await?,
+            enable_exchange_archiving: flag(self.store.setting(ARCHIVING[1]).await?),
+            archive_internal: flag(self.store.setting(ARCHIVING[2]).await?),
+            archive_external: flag(self.store.setting(ARCHIVING[3]).await?),
+        })
+    }
+
+    /// Sets the given archiving settings, leaving the others as they were.
+    pub async fn set_archiving_configuration(&self, c: &ArchivingConfigRow) -> Result<(), DataError> {
+        let b = |v: bool| if v { "true" } else { "false" };
+        if let Some(v) = &c.enable_archiving {
+            self.store.set_setting(ARCHIVING[0], v).await?;
+        }
+        for (name, v) in [
+            (ARCHIVING[1], c.enable_exchange_archiving),
+            (ARCHIVING[2], c.archive_internal),
+            (ARCHIVING[3], c.archive_external),
+        ] {
+            if let Some(v) = v {
+                self.store.set_setting(name, b(v)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Set-CsConversationHistoryConfiguration as stored.
