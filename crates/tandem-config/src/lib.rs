@@ -81,6 +81,11 @@ pub const DEFAULT_SIP_STREAM_IDLE_TIMEOUT_SECS: u32 = 300;
 pub const DEFAULT_SIP_MAX_SUBSCRIPTIONS_PER_USER: u32 = 1000;
 /// Instant messages kept for one offline user before further ones are refused.
 pub const DEFAULT_SIP_MAX_OFFLINE_MESSAGES_PER_USER: u32 = 500;
+/// Seconds without a message after which a page-mode IM conversation ends and its transcript is
+/// written to each participant's Conversation History (Skype for Business clients close an idle
+/// conversation window after about as long). `tandem cs set-conversation-history-configuration
+/// --idle-timeout` overrides it in the running Front End.
+pub const DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS: u32 = 600;
 /// Connections one HTTPS listener serves at once; past it a new connection is closed before any
 /// TLS work, so a flood of idle connections cannot take every file descriptor from the other
 /// listeners (IIS's per-site connection limit plays this part for Exchange).
@@ -289,6 +294,8 @@ pub struct FrontendConfig {
     pub sip_max_endpoints_per_user: u32,
     /// Overload control bound ([`DEFAULT_SIP_MAX_QUEUE_DELAY_MS`]); 0 turns it off.
     pub sip_max_queue_delay_ms: u32,
+    /// Seconds of silence that end an IM conversation ([`DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS`]).
+    pub conversation_idle_timeout: u32,
     pub store: StoreLocation,
     pub https_limits: HttpsLimits,
 }
@@ -476,6 +483,7 @@ struct RawFrontend {
     sip_max_offline_messages_per_user: Option<u32>,
     sip_max_endpoints_per_user: Option<u32>,
     sip_max_queue_delay_ms: Option<u32>,
+    conversation_idle_timeout: Option<u32>,
     https_max_connections: Option<u32>,
     https_max_connections_per_source: Option<u32>,
     https_handshake_timeout_secs: Option<u32>,
@@ -588,6 +596,7 @@ impl Config {
                 sip_max_offline_messages_per_user: Some(self.frontend.sip_max_offline_messages_per_user),
                 sip_max_endpoints_per_user: Some(self.frontend.sip_max_endpoints_per_user),
                 sip_max_queue_delay_ms: Some(self.frontend.sip_max_queue_delay_ms),
+                conversation_idle_timeout: Some(self.frontend.conversation_idle_timeout),
                 https_max_connections: Some(self.frontend.https_limits.max_connections),
                 https_max_connections_per_source: Some(self.frontend.https_limits.max_connections_per_source),
                 https_handshake_timeout_secs: Some(whole_seconds(self.frontend.https_limits.handshake_timeout)),
@@ -874,6 +883,11 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
                 ));
             }
         },
+        conversation_idle_timeout: positive(
+            "frontend.conversation_idle_timeout",
+            raw.frontend.conversation_idle_timeout,
+            DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS,
+        )?,
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
         https_limits: https_limits("frontend", frontend_https)?,
     };
@@ -1011,6 +1025,7 @@ mod tests {
             "sip_max_offline_messages_per_user = 500",
             "sip_max_endpoints_per_user = 8",
             "sip_max_queue_delay_ms = 100",
+            "conversation_idle_timeout = 600",
             "ews_max_concurrency = 27",
         ] {
             assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
@@ -1028,6 +1043,8 @@ mod tests {
         assert_eq!(d.sip_max_endpoints_per_user, DEFAULT_SIP_MAX_ENDPOINTS_PER_USER);
         assert_eq!((c.sip_max_queue_delay_ms, d.sip_max_queue_delay_ms), (DEFAULT_SIP_MAX_QUEUE_DELAY_MS, 100));
         assert_eq!(parse("[frontend]\nsip_max_queue_delay_ms = 0\n").unwrap().frontend.sip_max_queue_delay_ms, 0);
+        assert_eq!(c.conversation_idle_timeout, d.conversation_idle_timeout);
+        assert_eq!(d.conversation_idle_timeout, DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS);
         let always = parse("[frontend]\nsip_nat_detection = \"always\"\n").unwrap();
         assert_eq!(always.frontend.sip_nat_detection, NatDetection::Always);
     }

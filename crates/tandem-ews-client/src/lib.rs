@@ -25,7 +25,7 @@ use tandem_ews_proto::ops::subscribe::{self, Subscription};
 use tandem_ews_proto::ops::{
     self, BuildRequest, add_im_contact_to_group, add_im_group, add_new_im_contact_to_group, delete_item, find_item,
     get_folder, get_im_item_list, get_item, get_streaming_events, im_items, remove_contact_from_im_list,
-    remove_im_contact_from_group,
+    remove_im_contact_from_group, update_item,
 };
 use tandem_ews_proto::render::FolderView;
 use tandem_ews_proto::reply::{self, MessageError, ReplyError};
@@ -380,6 +380,18 @@ impl EwsClient {
         let text = self.call(mailbox, req).await?;
         let doc = reply::parse(&text).map_err(EwsClientError::reply("FindItem"))?;
         all_ok("FindItem", find_item::parse_response(&doc).map_err(EwsClientError::reply("FindItem"))?)
+    }
+
+    /// UpdateItem: the new ids (with their change keys) of the items changed, in request order.
+    pub async fn update_item(
+        &self,
+        mailbox: &Mailbox,
+        req: &update_item::Request,
+    ) -> Result<Vec<ItemRef>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("UpdateItem"))?;
+        let per_item = update_item::parse_response(&doc).map_err(EwsClientError::reply("UpdateItem"))?;
+        Ok(all_ok("UpdateItem", per_item)?.into_iter().flatten().collect())
     }
 
     pub async fn delete_item(&self, mailbox: &Mailbox, req: &delete_item::Request) -> Result<(), EwsClientError> {

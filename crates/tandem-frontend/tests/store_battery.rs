@@ -2,7 +2,11 @@
 //! PostgreSQL (the SIP flows and interop suites run on SQLite only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tandem_frontend::store::{self, ClientPolicyRow, FrontendStore, OfflineMessage, PresenceStatusRow, Registration};
+use tandem_frontend::store::{
+    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore,
+    HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, OfflineMessage, PendingItem, PresenceStatusRow,
+    Registration,
+};
 use tandem_store::testing::TestDatabase;
 
 const ALICE: &str = "sip:alice@litwareinc.com";
@@ -146,6 +150,8 @@ async fn calendar_presence(fe: &FrontendStore) {
         identity: BOB.into(),
         disable_free_busy_info: Some(true),
         enable_off_work_presence: Some(true),
+        enable_im_auto_archiving: Some(false),
+        enable_call_log_auto_archiving: Some(true),
         ..ClientPolicyRow::default()
     };
     fe.set_client_policy(&bob).await.unwrap();
@@ -160,6 +166,8 @@ async fn calendar_presence(fe: &FrontendStore) {
                 disable_free_busy_info: None,
                 web_service_poll_seconds: Some(60),
                 enable_off_work_presence: None,
+                enable_im_auto_archiving: None,
+                enable_call_log_auto_archiving: None,
             },
             bob.clone(),
         ]
@@ -192,20 +200,204 @@ async fn calendar_presence(fe: &FrontendStore) {
     assert!(fe.presence_status(Some(CAROL)).await.unwrap().is_empty());
 }
 
+fn conv(id: &str, last_at: i64, count: i64) -> ConversationRow {
+    ConversationRow {
+        id: id.into(),
+        kind: if id.starts_with('m') { ConversationKind::Missed } else { ConversationKind::Im },
+        participants: [ALICE.into(), BOB.into()],
+        initiator: BOB.into(),
+        started_at: 1_000,
+        last_at,
+        message_count: count,
+        ended: false,
+        sip_call_id: None,
+        detail: None,
+    }
+}
+
+fn line(id: &str, seq: i64, sender: &str, text: &str) -> HistoryWrite {
+    HistoryWrite::Message {
+        conversation: conv(id, 1_000 + seq, seq + 1),
+        message: ConversationMessage {
+            conversation_id: id.into(),
+            seq,
+            sent_at: 1_000 + seq,
+            sender: sender.into(),
+            text: text.into(),
+        },
+    }
+}
+
+async fn conversation_history(fe: &FrontendStore) {
+    assert_eq!(fe.history_backlog().await.unwrap(), HistoryBacklog::default());
+    assert!(fe.open_conversations().await.unwrap().is_empty());
+    // Messages create and advance their conversation; one batch is one transaction.
+    fe.apply_history(&[line("c1", 0, BOB, "héllo <b>'x'</b>"), line("c1", 1, ALICE, "second")]).await.unwrap();
+    fe.apply_history(&[line("c2", 0, ALICE, "other")]).await.unwrap();
+    let open = fe.open_conversations().await.unwrap();
+    assert_eq!(open, vec![conv("c1", 1_001, 2), conv("c2", 1_000, 1)]);
+    let msgs = fe.conversation_messages("c1").await.unwrap();
+    assert_eq!(msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["héllo <b>'x'</b>", "second"]);
+    assert_eq!((msgs[1].seq, msgs[1].sent_at, msgs[1].sender.as_str()), (1, 1_001, ALICE));
+
+    // A failing batch leaves nothing: the duplicate seq 1 undoes the new message before it.
+    let err = fe.apply_history(&[line("c1", 2, BOB, "lost"), line("c1", 1, BOB, "dup")]).await.unwrap_err();
+    let store::DataError::Store(e) = &err;
+    assert!(e.is_unique_violation(), "{err}");
+    assert_eq!(fe.conversation_messages("c1").await.unwrap().len(), 2);
+    assert_eq!(fe.conversation("c1").await.unwrap().unwrap().message_count, 2);
+
+    // The end queues one item per target, due at `at`; ending twice queues nothing more.
+    let target = |owner: &str, folder: &str| ItemTarget { owner: owner.into(), folder: folder.into() };
+    let end = HistoryWrite::End {
+        conversation_id: "c1".into(),
+        targets: vec![target(ALICE, "conversationhistory"), target(BOB, "conversationhistory")],
+        at: 5_000,
+        last_at: None,
+    };
+    fe.apply_history(std::slice::from_ref(&end)).await.unwrap();
+    fe.apply_history(&[end]).await.unwrap();
+    assert_eq!(fe.open_conversations().await.unwrap(), vec![conv("c2", 1_000, 1)]);
+    assert!(fe.conversation("c1").await.unwrap().unwrap().ended);
+    assert!(fe.due_history_items(4_999, 10).await.unwrap().is_empty());
+    let due = fe.due_history_items(5_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|p| p.owner.as_str()).collect::<Vec<_>>(), vec![ALICE, BOB]);
+    assert_eq!(fe.due_history_items(5_000, 1).await.unwrap().len(), 1, "the limit holds");
+    let (alice_item, bob_item) = (due[0].clone(), due[1].clone());
+    assert_eq!((alice_item.folder.as_str(), alice_item.attempts), ("conversationhistory", 0));
+
+    // A failure counts and moves the next attempt.
+    fe.history_item_failed(&bob_item, "Ews: unreachable", 9_000).await.unwrap();
+    let due = fe.due_history_items(5_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|p| p.owner.as_str()).collect::<Vec<_>>(), vec![ALICE]);
+    let bob = &fe.due_history_items(9_000, 10).await.unwrap()[1];
+    assert_eq!((bob.attempts, bob.next_attempt_at, bob.last_error.as_deref()), (1, 9_000, Some("Ews: unreachable")));
+    let backlog = fe.history_backlog().await.unwrap();
+    assert_eq!((backlog.open_conversations, backlog.pending_items, backlog.failing_items), (1, 2, 1));
+    assert_eq!(backlog.last_error.as_deref(), Some("Ews: unreachable"));
+    assert_eq!(fe.pending_history_items().await.unwrap().len(), 2);
+
+    // Written once: the second report finds nothing pending. The last item removes everything.
+    assert!(fe.history_item_written(&alice_item).await.unwrap());
+    assert!(!fe.history_item_written(&alice_item).await.unwrap());
+    assert!(fe.conversation("c1").await.unwrap().is_some(), "bob's item is still queued");
+    assert!(fe.history_item_written(&bob_item).await.unwrap());
+    assert!(fe.conversation("c1").await.unwrap().is_none());
+    assert!(fe.conversation_messages("c1").await.unwrap().is_empty());
+    assert!(fe.pending_history_items().await.unwrap().is_empty());
+    assert!(!fe.history_item_written(&bob_item).await.unwrap());
+    assert!(fe.conversation("c2").await.unwrap().is_some(), "another conversation is untouched");
+
+    // A missed conversation: two copies for one owner (Inbox and Conversation History), each
+    // its own item write; the kind round-trips.
+    fe.apply_history(&[line("m1", 0, ALICE, "are you there?")]).await.unwrap();
+    assert_eq!(fe.conversation("m1").await.unwrap().unwrap().kind, ConversationKind::Missed);
+    let end = HistoryWrite::End {
+        conversation_id: "m1".into(),
+        targets: vec![target(BOB, "inbox"), target(BOB, "conversationhistory")],
+        at: 6_000,
+        last_at: None,
+    };
+    fe.apply_history(&[end]).await.unwrap();
+    let due: Vec<PendingItem> = fe.due_history_items(6_000, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|p| (p.owner.as_str(), p.folder.as_str())).collect::<Vec<_>>(),
+        vec![(BOB, "conversationhistory"), (BOB, "inbox")]
+    );
+    assert!(fe.history_item_written(&due[1]).await.unwrap());
+    assert!(fe.conversation("m1").await.unwrap().is_some());
+    assert!(fe.history_item_written(&due[0]).await.unwrap());
+    assert!(fe.conversation("m1").await.unwrap().is_none());
+
+    // A call has no messages: it starts with its SIP Call-ID, and its end sets when it ended.
+    let call = ConversationRow {
+        id: "k1".into(),
+        kind: ConversationKind::Call,
+        participants: [ALICE.into(), BOB.into()],
+        initiator: BOB.into(),
+        started_at: 7_000,
+        last_at: 7_000,
+        sip_call_id: Some("a84b4c76e66710@pc33.litwareinc.com".into()),
+        ..ConversationRow::default()
+    };
+    fe.apply_history(&[HistoryWrite::Start { conversation: call.clone() }]).await.unwrap();
+    assert!(fe.open_conversations().await.unwrap().contains(&call), "a call open at a restart is found again");
+    let missed = ConversationRow {
+        id: "k2".into(),
+        kind: ConversationKind::MissedCall,
+        detail: Some("busy".into()),
+        sip_call_id: None,
+        ..call.clone()
+    };
+    let end_call = |id: &str, last_at| HistoryWrite::End {
+        conversation_id: id.into(),
+        targets: vec![target(ALICE, "conversationhistory")],
+        at: 9_000,
+        last_at,
+    };
+    fe.apply_history(&[HistoryWrite::Start { conversation: missed.clone() }, end_call("k2", None)]).await.unwrap();
+    fe.apply_history(&[end_call("k1", Some(8_500))]).await.unwrap();
+    let k1 = fe.conversation("k1").await.unwrap().unwrap();
+    assert_eq!((k1.ended, k1.started_at, k1.last_at), (true, 7_000, 8_500));
+    let k2 = fe.conversation("k2").await.unwrap().unwrap();
+    assert_eq!((k2.kind, k2.detail.as_deref(), k2.last_at), (ConversationKind::MissedCall, Some("busy"), 7_000));
+    for item in fe.due_history_items(9_000, 10).await.unwrap() {
+        assert!(fe.history_item_written(&item).await.unwrap());
+    }
+    assert!(fe.conversation("k1").await.unwrap().is_none() && fe.conversation("k2").await.unwrap().is_none());
+
+    // The archiving settings: unset, then set setting by setting.
+    assert_eq!(fe.archiving_configuration().await.unwrap(), ArchivingConfigRow::default());
+    let mode = ArchivingConfigRow {
+        enable_archiving: Some("ImOnly".into()),
+        enable_exchange_archiving: Some(true),
+        ..ArchivingConfigRow::default()
+    };
+    fe.set_archiving_configuration(&mode).await.unwrap();
+    let policy =
+        ArchivingConfigRow { archive_internal: Some(true), archive_external: Some(false), ..Default::default() };
+    fe.set_archiving_configuration(&policy).await.unwrap();
+    assert_eq!(
+        fe.archiving_configuration().await.unwrap(),
+        ArchivingConfigRow { archive_internal: Some(true), archive_external: Some(false), ..mode }
+    );
+
+    // The configuration: unset, then set setting by setting.
+    assert_eq!(fe.history_configuration().await.unwrap(), HistoryConfigRow::default());
+    let idle = HistoryConfigRow { idle_timeout_secs: Some(3), ..HistoryConfigRow::default() };
+    fe.set_history_configuration(&idle).await.unwrap();
+    let off = HistoryConfigRow {
+        enable_server_conversation_history: Some(false),
+        max_continued_conversation_retry: Some(0),
+        ..HistoryConfigRow::default()
+    };
+    fe.set_history_configuration(&off).await.unwrap();
+    assert_eq!(
+        fe.history_configuration().await.unwrap(),
+        HistoryConfigRow {
+            enable_server_conversation_history: Some(false),
+            idle_timeout_secs: Some(3),
+            max_continued_conversation_retry: Some(0),
+        }
+    );
+}
+
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 4);
+    assert_eq!(opened.schema_version().await.unwrap(), 5);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
     blocks(&fe).await;
     calendar_presence(&fe).await;
+    conversation_history(&fe).await;
 
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 4);
+    assert_eq!(again.store().schema_version().await.unwrap(), 5);
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
+    assert_eq!(again.open_conversations().await.unwrap().len(), 1, "an open conversation survives a restart");
 }
 
 #[tokio::test]

@@ -297,6 +297,17 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             &tasks,
             shutdown.clone(),
         );
+        // Conversation history writes transcripts to the mailbox the same way.
+        tandem_frontend::conversation_history::spawn(
+            &running.sip,
+            running.store.clone(),
+            directory.clone(),
+            cfg.domain.as_str(),
+            crate::commands::deployment_client(&cfg)?,
+            cfg.frontend.conversation_idle_timeout,
+            &tasks,
+            shutdown.clone(),
+        );
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }

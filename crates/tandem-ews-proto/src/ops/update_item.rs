@@ -72,3 +72,99 @@ fn parse_update(u: Node<'_, '_>) -> Result<Update, ProtoError> {
         other => Err(ProtoError::schema(format!("{other} is not an item update"))),
     }
 }
+
+impl ConflictResolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictResolution::NeverOverwrite => "NeverOverwrite",
+            ConflictResolution::AutoResolve => "AutoResolve",
+            ConflictResolution::AlwaysOverwrite => "AlwaysOverwrite",
+        }
+    }
+}
+
+impl Request {
+    /// Sets properties of one item, overwriting whatever a client changed meanwhile
+    /// (AlwaysOverwrite, SaveOnly): each update names its path and carries `value`, an item
+    /// element holding that one property (the Front End rewriting a transcript it owns).
+    pub fn set(item: ItemRef, updates: Vec<(PropertyPath, ItemData)>) -> Request {
+        Request {
+            conflict: ConflictResolution::AlwaysOverwrite,
+            disposition: Some(Disposition::SaveOnly),
+            changes: vec![ItemChange {
+                item: Ok(item),
+                updates: Ok(updates.into_iter().map(|(path, value)| Update::Set { path, value }).collect()),
+            }],
+        }
+    }
+}
+
+impl super::BuildRequest for Request {
+    const OPERATION: &'static str = "UpdateItem";
+
+    /// Changes that failed to parse (only a parsed request has them) are left out.
+    fn to_xml(&self) -> String {
+        let mut s = format!("<m:UpdateItem ConflictResolution=\"{}\"", self.conflict.as_str());
+        if let Some(d) = self.disposition {
+            s.push_str(&format!(" MessageDisposition=\"{}\"", d.as_str()));
+        }
+        s.push_str("><m:ItemChanges>");
+        for change in &self.changes {
+            let (Ok(item), Ok(updates)) = (&change.item, &change.updates) else { continue };
+            s.push_str("<t:ItemChange>");
+            s.push_str(&item.to_xml());
+            s.push_str("<t:Updates>");
+            for u in updates {
+                let (name, path, value) = match u {
+                    Update::Set { path, value } => ("SetItemField", path, Some(value)),
+                    Update::Append { path, value } => ("AppendToItemField", path, Some(value)),
+                    Update::Delete { path } => ("DeleteItemField", path, None),
+                };
+                s.push_str(&format!("<t:{name}>{}", path.to_xml()));
+                if let Some(v) = value {
+                    s.push_str(&v.to_xml());
+                }
+                s.push_str(&format!("</t:{name}>"));
+            }
+            s.push_str("</t:Updates></t:ItemChange>");
+        }
+        s.push_str("</m:ItemChanges></m:UpdateItem>");
+        s
+    }
+}
+
+/// Reads an UpdateItem answer: for each change, the item's new id and change key.
+pub fn parse_response(
+    doc: &tandem_xml::Document<'_>,
+) -> Result<Vec<Result<Vec<ItemRef>, crate::reply::MessageError>>, crate::reply::ReplyError> {
+    Ok(super::create_item::items_of(doc, "UpdateItem")?
+        .into_iter()
+        .map(|r| r.map(|items| items.into_iter().map(|(id, _)| id).collect()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::BuildRequest;
+
+    /// What the Front End builds is what the Mailbox's parser reads, property by property.
+    #[test]
+    fn a_built_update_parses_back() {
+        let id = ItemRef { id: "AAMk<&>".into(), change_key: Some("CQ==".into()) };
+        let body = ItemData::new("Message").with_body("HTML", "<p>a &amp; b</p>");
+        let req = Request::set(id.clone(), vec![(PropertyPath::Field("item:Body".into()), body.clone())]);
+        let xml = format!("<m:Root xmlns:m=\"{}\" xmlns:t=\"{}\">{}</m:Root>", ns::MESSAGES, ns::TYPES, req.to_xml());
+        let doc = tandem_xml::parse(xml.as_bytes(), tandem_xml::Limits::default()).unwrap();
+        let op = children(doc.root_element()).next().unwrap();
+        let parsed = Request::parse(op).unwrap();
+        assert_eq!(parsed.conflict, ConflictResolution::AlwaysOverwrite);
+        assert_eq!(parsed.disposition, Some(Disposition::SaveOnly));
+        assert_eq!(parsed.changes.len(), 1);
+        assert_eq!(parsed.changes[0].item.as_ref().unwrap(), &id);
+        let updates = parsed.changes[0].updates.as_ref().unwrap();
+        let [Update::Set { path, value }] = updates.as_slice() else { panic!("{updates:?}") };
+        assert_eq!(path, &PropertyPath::Field("item:Body".into()));
+        assert_eq!(value.fields, body.fields);
+    }
+}

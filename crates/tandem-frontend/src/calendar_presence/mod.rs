@@ -438,6 +438,8 @@ mod tests {
             disable_free_busy_info: None,
             web_service_poll_seconds: poll,
             enable_off_work_presence: None,
+            enable_im_auto_archiving: None,
+            enable_call_log_auto_archiving: None,
         }
     }
 

@@ -255,6 +255,17 @@ impl SipCore {
             Method::Message => im::message(self, ctx, target).await,
             _ => {
                 let (key, flow) = ctx.reply.into_transaction();
+                if method == Method::Invite
+                    && let Some(callee) = &target
+                    && let Some(o) = self.conversations.on_call(
+                        ctx.req.call_id().unwrap_or_default(),
+                        &ctx.user.sip_uri.key(),
+                        callee,
+                    )
+                {
+                    // The call's outcome (answered, or missed) goes to the mailbox.
+                    self.observe_final(&key, o);
+                }
                 self.route_to_user(ctx.req, flow, key).await;
             }
         }
@@ -282,6 +293,12 @@ impl SipCore {
 
     /// In-dialog requests: ours (presence NOTIFY/SUBSCRIBE dialogs) or forwarded to the target.
     async fn in_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
+        if req.method == Method::Bye
+            && let Some(call_id) = req.call_id()
+        {
+            // A call log ends with its call.
+            self.conversations.call_ended(call_id);
+        }
         if req.method == Method::Subscribe && self.presence.owns_dialog(&req) {
             // A refresh or an end of a subscription we serve: authenticate like the first one.
             let reply = self.responder(key, flow);

@@ -34,12 +34,16 @@ pub(super) async fn message(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
     if !targets.is_empty() {
         metrics::counter!("tandem_sip_im_total", "delivery" => "forwarded").increment(1);
         let (key, flow) = reply.into_transaction();
+        if let Some(o) = core.conversations.on_final(&sender.sip_uri.key(), &aor, req.content_type(), &req.body) {
+            core.observe_final(&key, o);
+        }
         core.forward(req, flow, key, targets).await;
         return;
     }
     let status = match store(core, &aor, &req, &sender).await {
         Ok(true) => {
             metrics::counter!("tandem_sip_im_total", "delivery" => "stored").increment(1);
+            core.conversations.missed(&sender.sip_uri.key(), &aor, req.content_type(), &req.body).await;
             202
         }
         Ok(false) => {

@@ -33,6 +33,7 @@ use tokio_util::task::TaskTracker;
 
 use self::auth::DigestAuth;
 pub use self::presence::Presence;
+pub(crate) use self::proxy::FinalObserver;
 pub use self::registrar::{Binding, Location};
 use self::transport::{Flow, Inbound, Outbound};
 
@@ -128,6 +129,9 @@ pub struct SipCore {
     limiter: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     pub overload: overload::Overload,
     tasks: TaskTracker,
+    /// Where relayed MESSAGEs and calls' outcomes go for conversation history (see
+    /// `crate::conversation_history`).
+    pub(crate) conversations: crate::conversation_history::Tap,
 }
 
 /// Starts the SIP listeners and the core with the default [`SipPolicy`].
@@ -191,6 +195,7 @@ pub async fn start_with(
         limiter: Mutex::new(HashMap::new()),
         overload: overload::Overload::new(policy.max_queue_delay),
         tasks: tasks.clone(),
+        conversations: Default::default(),
     });
     transport::serve(listeners, tls, &out);
 

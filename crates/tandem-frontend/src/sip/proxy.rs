@@ -32,6 +32,24 @@ pub struct Transactions {
     client: HashMap<String, ClientTxn>,
     contexts: HashMap<u64, ProxyContext>,
     next_context: u64,
+    /// Told the final status their server transaction answers (see [`FinalObserver`]).
+    observers: HashMap<ServerKey, FinalObserver>,
+}
+
+/// Called once with the final status a server transaction answers: conversation history learns
+/// whether a relayed MESSAGE was accepted by an endpoint and whether a call was answered.
+pub(crate) struct FinalObserver(Box<dyn FnOnce(u16) + Send>);
+
+impl FinalObserver {
+    pub(crate) fn new(f: impl FnOnce(u16) + Send + 'static) -> FinalObserver {
+        FinalObserver(Box::new(f))
+    }
+}
+
+impl std::fmt::Debug for FinalObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FinalObserver")
+    }
 }
 
 fn client_key(branch: &str, method: &Method) -> String {
@@ -64,6 +82,11 @@ impl SipCore {
         let t = self.txns();
         let txn = t.server.get(key)?;
         Some(txn.replay().map(|(f, b)| (f.clone(), b.to_vec())))
+    }
+
+    /// `observer` hears the final status the server transaction `key` answers.
+    pub(super) fn observe_final(&self, key: &ServerKey, observer: FinalObserver) {
+        self.txns().observers.insert(key.clone(), observer);
     }
 
     pub(super) fn begin_server(&self, key: &ServerKey, flow: &Flow, invite: bool) {
@@ -395,7 +418,7 @@ pub(super) async fn send_response(
     response: Response,
 ) {
     let bytes = response.to_bytes();
-    {
+    let observer = {
         let mut t = txns.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(txn) = t.server.remove(key) {
             match txn.on_send(&response, &bytes) {
@@ -409,6 +432,10 @@ pub(super) async fn send_response(
                 }
             }
         }
+        if response.status >= 200 && !t.observers.is_empty() { t.observers.remove(key) } else { None }
+    };
+    if let Some(FinalObserver(tell)) = observer {
+        tell(response.status);
     }
     if let Err(e) = out.send(flow, bytes).await {
         tracing::debug!(error = %e, "response not delivered");
@@ -439,6 +466,8 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
             }
         }
         t.server.retain(|_, s| !s.expired(now));
+        let Transactions { observers, server, .. } = &mut *t;
+        observers.retain(|k, _| server.contains_key(k));
         for s in t.server.values_mut() {
             if let ServerTxn::Completed(c) = s
                 && let Some((at, interval)) = c.resend

@@ -1,5 +1,5 @@
 //! Calendar presence: the client policies (Set-CsClientPolicy's calendar settings, global and
-//! per user) and the presence each watched user is shown, with why, written by the running Front
+//! per user, and its archiving switches that conversation history reads) and the presence each watched user is shown, with why, written by the running Front
 //! End so `tandem cs get-presence` and `tandem integration status` can read it.
 
 use sqlx::Row;
@@ -21,6 +21,10 @@ pub struct ClientPolicyRow {
     pub web_service_poll_seconds: Option<i64>,
     /// EnableOffWorkPresence (Tandem's): "Off Work" outside the user's working hours.
     pub enable_off_work_presence: Option<bool>,
+    /// EnableIMAutoArchiving: IM transcripts (and missed IMs) are saved to the user's mailbox.
+    pub enable_im_auto_archiving: Option<bool>,
+    /// EnableCallLogAutoArchiving: call logs (and missed calls) are saved to the user's mailbox.
+    pub enable_call_log_auto_archiving: Option<bool>,
 }
 
 /// The presence shown for one user, as the Front End last computed it.
@@ -46,7 +50,8 @@ impl FrontendStore {
     pub async fn client_policies(&self) -> Result<Vec<ClientPolicyRow>, DataError> {
         let rows = sqlx::query(
             "SELECT identity, disable_calendar_presence, disable_meeting_subject_and_location,
-                    disable_free_busy_info, web_service_poll_seconds, enable_off_work_presence
+                    disable_free_busy_info, web_service_poll_seconds, enable_off_work_presence,
+                    enable_im_auto_archiving, enable_call_log_auto_archiving
              FROM cs_client_policies ORDER BY identity",
         )
         .fetch_all(self.store.pool())
@@ -59,6 +64,8 @@ impl FrontendStore {
                 disable_free_busy_info: flag(r, "disable_free_busy_info")?,
                 web_service_poll_seconds: r.try_get("web_service_poll_seconds")?,
                 enable_off_work_presence: flag(r, "enable_off_work_presence")?,
+                enable_im_auto_archiving: flag(r, "enable_im_auto_archiving")?,
+                enable_call_log_auto_archiving: flag(r, "enable_call_log_auto_archiving")?,
             })
         };
         Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
@@ -70,15 +77,17 @@ impl FrontendStore {
         sqlx::query(
             "INSERT INTO cs_client_policies (identity, disable_calendar_presence,
                  disable_meeting_subject_and_location, disable_free_busy_info, web_service_poll_seconds,
-                 enable_off_work_presence)
-             VALUES ($1, $2, $3, $4, $5, $6)
+                 enable_off_work_presence, enable_im_auto_archiving, enable_call_log_auto_archiving)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (identity) DO UPDATE SET
                  disable_calendar_presence = COALESCE($2, cs_client_policies.disable_calendar_presence),
                  disable_meeting_subject_and_location =
                      COALESCE($3, cs_client_policies.disable_meeting_subject_and_location),
                  disable_free_busy_info = COALESCE($4, cs_client_policies.disable_free_busy_info),
                  web_service_poll_seconds = COALESCE($5, cs_client_policies.web_service_poll_seconds),
-                 enable_off_work_presence = COALESCE($6, cs_client_policies.enable_off_work_presence)",
+                 enable_off_work_presence = COALESCE($6, cs_client_policies.enable_off_work_presence),
+                 enable_im_auto_archiving = COALESCE($7, cs_client_policies.enable_im_auto_archiving),
+                 enable_call_log_auto_archiving = COALESCE($8, cs_client_policies.enable_call_log_auto_archiving)",
         )
         .bind(&p.identity)
         .bind(b(p.disable_calendar_presence))
@@ -86,6 +95,8 @@ impl FrontendStore {
         .bind(b(p.disable_free_busy_info))
         .bind(p.web_service_poll_seconds)
         .bind(b(p.enable_off_work_presence))
+        .bind(b(p.enable_im_auto_archiving))
+        .bind(b(p.enable_call_log_auto_archiving))
         .execute(self.store.pool())
         .await?;
         Ok(())

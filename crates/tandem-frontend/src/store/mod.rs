@@ -3,7 +3,8 @@
 //! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
 //! UDP endpoints stay reachable across a restart), instant messages kept for offline users,
 //! the presence block lists, the calendar-presence client policies and the presence last shown
-//! per watched user. Presence publications and subscriptions are soft state that clients
+//! per watched user, and the conversation-history queue (conversations and their messages until
+//! their transcripts are in the mailbox). Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
 //! the store's settings map. Queries are portable across SQLite and PostgreSQL (see
@@ -11,12 +12,17 @@
 
 mod blocks;
 mod calendar;
+mod conversations;
 mod offline_messages;
 mod registrations;
 
 use tandem_store::{Migration, Store, StoreError};
 
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
+pub use self::conversations::{
+    ArchivingConfigRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow,
+    HistoryWrite, ItemTarget, PendingItem,
+};
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
 
@@ -83,6 +89,45 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         4,
         "calendar presence: Off Work outside working hours (a client policy setting)",
         "ALTER TABLE cs_client_policies ADD COLUMN enable_off_work_presence BIGINT",
+    ),
+    Migration::portable(
+        5,
+        "server-side conversation history: conversations, their messages, the item writes queued; the client policy's archiving switches",
+        "CREATE TABLE ch_conversations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        participant_a TEXT NOT NULL,
+        participant_b TEXT NOT NULL,
+        initiator TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        last_at BIGINT NOT NULL,
+        message_count BIGINT NOT NULL,
+        ended BIGINT NOT NULL,
+        sip_call_id TEXT,
+        detail TEXT
+    );
+    CREATE INDEX ch_conversations_open ON ch_conversations (ended);
+    CREATE TABLE ch_messages (
+        conversation_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        sent_at BIGINT NOT NULL,
+        sender TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+    );
+    CREATE TABLE ch_items (
+        conversation_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT,
+        done BIGINT NOT NULL,
+        PRIMARY KEY (conversation_id, owner, folder)
+    );
+    CREATE INDEX ch_items_due ON ch_items (done, next_attempt_at);
+    ALTER TABLE cs_client_policies ADD COLUMN enable_im_auto_archiving BIGINT;
+    ALTER TABLE cs_client_policies ADD COLUMN enable_call_log_auto_archiving BIGINT",
     ),
 ];
 

@@ -1,5 +1,5 @@
-//! `tandem cs set-client-policy`, `get-client-policy` and `get-presence`: the calendar settings
-//! of Set-CsClientPolicy (global, or one user's with `--identity sip:…`), which the running Front
+//! `tandem cs set-client-policy`, `get-client-policy` and `get-presence`: the calendar and
+//! archiving settings of Set-CsClientPolicy (global, or one user's with `--identity sip:…`), which the running Front
 //! End reads within a second, and the presence it shows for a user with the reason (which
 //! publication or calendar item decided it), as the Front End last recorded it.
 
@@ -36,6 +36,13 @@ pub enum PresenceCommand {
         /// of their calendar, as Outlook sets them). Tandem's setting; off by default.
         #[arg(long)]
         enable_off_work_presence: Option<bool>,
+        /// false: the Front End saves no IM transcripts or missed IMs in the user's mailbox
+        /// (on by default).
+        #[arg(long = "enable-im-auto-archiving")]
+        enable_im_auto_archiving: Option<bool>,
+        /// false: no call logs or missed calls in the user's mailbox (on by default).
+        #[arg(long)]
+        enable_call_log_auto_archiving: Option<bool>,
         #[command(flatten)]
         location: Location,
     },
@@ -107,6 +114,8 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
             disable_free_busy_info,
             web_service_poll_interval,
             enable_off_work_presence,
+            enable_im_auto_archiving,
+            enable_call_log_auto_archiving,
             location,
         } => {
             let key = identity_key(&location, &identity).await?;
@@ -116,6 +125,8 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
                 && disable_free_busy_info.is_none()
                 && poll.is_none()
                 && enable_off_work_presence.is_none()
+                && enable_im_auto_archiving.is_none()
+                && enable_call_log_auto_archiving.is_none()
             {
                 return Err(usage("nothing to set: pass at least one setting (see --help)"));
             }
@@ -127,6 +138,8 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
                 disable_free_busy_info,
                 web_service_poll_seconds: poll,
                 enable_off_work_presence,
+                enable_im_auto_archiving,
+                enable_call_log_auto_archiving,
             };
             fe.set_client_policy(&row).await.context("saving the client policy")?;
             println!("client policy {key} saved; the running Front End applies it within a second");
@@ -148,7 +161,9 @@ pub async fn run(cmd: PresenceCommand) -> CliResult {
                            "DisableMeetingSubjectAndLocation": r.disable_meeting_subject_and_location,
                            "DisableFreeBusyInfo": r.disable_free_busy_info,
                            "WebServicePollInterval": r.web_service_poll_seconds.map(hms),
-                           "EnableOffWorkPresence": r.enable_off_work_presence})
+                           "EnableOffWorkPresence": r.enable_off_work_presence,
+                           "EnableIMAutoArchiving": r.enable_im_auto_archiving,
+                           "EnableCallLogAutoArchiving": r.enable_call_log_auto_archiving})
                 })
                 .collect();
             if json {

@@ -1,7 +1,7 @@
 //! `tandem cs`: the Front End (Skype for Business Server) cmdlets: the OAuthTokenIssuer
 //! certificate (Set-/Get-CsCertificate), CsOAuthConfiguration, CsPartnerApplication, and the
-//! registrar's view (Get-CsUserPoolInfo), and calendar presence (Set-CsClientPolicy; see
-//! `client_policy`).
+//! registrar's view (Get-CsUserPoolInfo), calendar presence (Set-CsClientPolicy; see
+//! `client_policy`) and server-side conversation history (see `conversation_history`).
 
 use std::path::PathBuf;
 
@@ -116,6 +116,8 @@ pub enum CsCommand {
     },
     #[command(flatten)]
     Presence(super::client_policy::PresenceCommand),
+    #[command(flatten)]
+    History(super::conversation_history::HistoryCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -340,6 +342,7 @@ pub async fn run(cmd: CsCommand) -> CliResult {
             partner::remove(partner::CS, &location.config()?, &identity).await
         }
         CsCommand::Presence(cmd) => super::client_policy::run(cmd).await,
+        CsCommand::History(cmd) => super::conversation_history::run(cmd).await,
         CsCommand::GetRegistrations { user, location, json } => {
             let cfg = location.config()?;
             let user = match user {

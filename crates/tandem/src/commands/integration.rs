@@ -126,7 +126,32 @@ pub async fn integration_status(cfg: &Config) -> CliResult<Vec<Step>> {
     };
     steps.push(Step::new("7", "Verify the integration (S2S token)", r));
     steps.push(calendar_presence(&fstore).await?);
+    steps.push(conversation_history(&fstore).await?);
     Ok(steps)
+}
+
+/// Conversation history's queue, as the running Front End left it: transcripts whose writes
+/// fail (retried with backoff) fail the step, with the last error.
+async fn conversation_history(fstore: &tandem_store::Store) -> CliResult<Step> {
+    let b = tandem_frontend::store::FrontendStore::new(fstore.clone())
+        .history_backlog()
+        .await
+        .context("reading the conversation history queue")?;
+    let r = if b.failing_items == 0 {
+        Ok(format!(
+            "{} conversation(s) open, {} transcript(s) being written to Conversation History",
+            b.open_conversations, b.pending_items
+        ))
+    } else {
+        Err(format!(
+            "{} of {} transcript(s) could not be written to the mailbox yet (retried with backoff; \
+             `tandem cs get-conversation-history-configuration` lists them): {}",
+            b.failing_items,
+            b.pending_items,
+            b.last_error.as_deref().unwrap_or("no error recorded")
+        ))
+    };
+    Ok(Step::new("his", "Server-side conversation history (EWS writes)", r))
 }
 
 /// The Front End's mailbox watches for calendar presence, as the running role last recorded

@@ -5,6 +5,7 @@
 mod cert;
 mod client_policy;
 mod config;
+mod conversation_history;
 mod cs;
 mod dns;
 mod exchange;

@@ -1,0 +1,236 @@
+//! The conversation history writer against a real Mailbox, through Autodiscover and EWS with
+//! S2S tokens: an attempt interrupted after the mailbox took an item (the Front End died before
+//! recording it) is found again by its conversation id and continued, so every participant has
+//! exactly one transcript, and a second pass writes nothing.
+//!
+//! The set-up (a Mailbox and the Front End's metadata listener on loopback, partner applications
+//! both ways) is the one of `rollover.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use tandem_config::{MailboxConfig, StoreLocation};
+use tandem_directory::{Directory, NewUser};
+use tandem_ews_client::Mailbox;
+use tandem_ews_proto::ops::create_item::{self, ItemData};
+use tandem_ews_proto::ops::{find_item, get_item};
+use tandem_ews_proto::types::{BaseShape, Comparison, FolderRef, Operand, PropertyPath, Restriction, Shape};
+use tandem_frontend::conversation_history::{self as history, HistoryWriter, Settings};
+use tandem_frontend::exchange_connector::ExchangeConnector;
+use tandem_frontend::store::{
+    ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget,
+};
+use tandem_pki::{Pki, ServerCertSpec};
+use tandem_trust::partners::{self, EnterpriseApp};
+use tandem_trust::{frontend as fe, mailbox as mbx};
+use tandem_types::Role;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const DOMAIN: &str = "litwareinc.com";
+const ALICE: &str = "sip:alice@litwareinc.com";
+const BOB: &str = "sip:bob@litwareinc.com";
+
+fn user(name: &str) -> NewUser {
+    NewUser {
+        name: name.parse().unwrap(),
+        display_name: format!("{name} user"),
+        sip_uri: format!("sip:{name}@{DOMAIN}").parse().unwrap(),
+        smtp_address: format!("{name}@{DOMAIN}").parse().unwrap(),
+        password: "correct horse".into(),
+    }
+}
+
+fn spec(name: &str, host: &str) -> ServerCertSpec {
+    ServerCertSpec {
+        name: name.into(),
+        common_name: format!("{host}.{DOMAIN}"),
+        organization: DOMAIN.into(),
+        dns_names: vec![format!("{host}.{DOMAIN}"), format!("autodiscover.{DOMAIN}")],
+        ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn line(seq: i64, sender: &str, text: &str) -> HistoryWrite {
+    HistoryWrite::Message {
+        conversation: ConversationRow {
+            id: "conv-1".into(),
+            kind: ConversationKind::Im,
+            participants: [ALICE.into(), BOB.into()],
+            initiator: ALICE.into(),
+            started_at: 1_798_243_200_000,
+            last_at: 1_798_243_200_000 + seq * 1000,
+            message_count: seq + 1,
+            ended: false,
+            sip_call_id: None,
+            detail: None,
+        },
+        message: ConversationMessage {
+            conversation_id: "conv-1".into(),
+            seq,
+            sent_at: 1_798_243_200_000 + seq * 1000,
+            sender: sender.into(),
+            text: text.into(),
+        },
+    }
+}
+
+/// The bodies of the items of `conversation` in a user's Conversation History.
+async fn transcripts(connector: &ExchangeConnector, mailbox: &Mailbox, conversation: &str) -> Vec<String> {
+    let find = find_item::Request {
+        restriction: Some(Restriction::Compare {
+            path: PropertyPath::Extended(history::conversation_property()),
+            op: Comparison::Equal,
+            value: Operand::Constant(conversation.into()),
+        }),
+        ..find_item::Request::new(Shape::base(BaseShape::IdOnly), vec![FolderRef::distinguished(history::FOLDER)])
+    };
+    let ids: Vec<_> = connector
+        .client()
+        .find_item(mailbox, &find)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|f| f.items)
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let get = get_item::Request::new(Shape::base(BaseShape::AllProperties), ids);
+    let items = connector.client().get_item(mailbox, &get).await.unwrap();
+    items
+        .into_iter()
+        .map(|(_, d)| {
+            assert_eq!(d.item_class.as_deref(), Some(history::ITEM_CLASS));
+            d.fields.iter().find(|(n, _)| n == "Body").map(|(_, x)| x.clone()).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_write_is_continued_and_nothing_is_written_twice() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = Directory::open(&format!("sqlite://{}", tmp.path().join("dir.db").display())).await.unwrap();
+    dir.add(&user("alice")).await.unwrap();
+    dir.add(&user("bob")).await.unwrap();
+    let (mbx_port, fe_port) = (free_port(), free_port());
+    let config = MailboxConfig {
+        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
+        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
+        enabled: true,
+        fqdn: format!("mail.{DOMAIN}").parse().unwrap(),
+        autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),
+        https_listen: SocketAddr::from(([127, 0, 0, 1], mbx_port)),
+        store: StoreLocation::Sqlite(tmp.path().join("mbx.db")),
+        https_limits: Default::default(),
+        ews_limits: Default::default(),
+    };
+    let mstore = tandem_mailbox::open_store(&config).await.unwrap();
+    let fstore =
+        tandem_frontend::store::open(&format!("sqlite://{}", tmp.path().join("fe.db").display())).await.unwrap();
+
+    // Certificates as first start makes them: TLS from the local CA, signing ones for 5 years.
+    let pki = Pki::new(tmp.path().join("pki"));
+    let (ids, _) = pki.ensure(DOMAIN, &[spec("mailbox", "mail"), spec("frontend", "pool")]).unwrap();
+    let ca = std::fs::read_to_string(pki.ca_cert_path()).unwrap();
+    mbx::ensure_auth_certificate(&mstore, DOMAIN, 1825).await.unwrap();
+    fe::ensure_default_certificate(&fstore, DOMAIN, None, 1825).await.unwrap();
+    for (store, role) in [(&mstore, Role::Mailbox), (&fstore, Role::Frontend)] {
+        store.set_setting(partners::setting_trusted_ca(role), &ca).await.unwrap();
+    }
+    let mut oc = fe::configuration(&fstore, DOMAIN).await.unwrap();
+    oc.exchange_autodiscover_url =
+        Some(format!("https://autodiscover.{DOMAIN}:{mbx_port}/autodiscover/autodiscover.svc"));
+    fe::set_configuration(&fstore, &oc).await.unwrap();
+
+    let tasks = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    let slot = |i: usize| tandem_http::CertSlot::new(ids[i].chain.clone(), ids[i].key.clone_key()).unwrap();
+    tandem_mailbox::start(&config, dir.clone(), slot(0), &tasks, shutdown.clone()).await.unwrap();
+    tandem_http::start_role_https(
+        Role::Frontend,
+        SocketAddr::from(([127, 0, 0, 1], fe_port)),
+        slot(1),
+        fe::routes(fstore.clone(), DOMAIN, &format!("pool.{DOMAIN}")),
+        vec![],
+        Default::default(),
+        &tasks,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+
+    // Step 6 in both directions, through the real metadata URLs.
+    let fe_url = format!("https://127.0.0.1:{fe_port}/metadata/json/1");
+    let mbx_url = format!("https://127.0.0.1:{mbx_port}/autodiscover/metadata/json/1");
+    let client = partners::metadata_client(&mstore, Role::Mailbox).await.unwrap();
+    let (lync, _) = partners::enterprise_partner(&client, &fe_url, EnterpriseApp::Lync).await.unwrap();
+    partners::save_list(&mstore, Role::Mailbox, &[lync]).await.unwrap();
+    let (exchange, _) = partners::download(&client, "microsoft.exchange", &mbx_url).await.unwrap();
+    partners::save_list(&fstore, Role::Frontend, &[exchange]).await.unwrap();
+
+    let mut http =
+        reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(ca.as_bytes()).unwrap());
+    for host in [format!("mail.{DOMAIN}"), format!("autodiscover.{DOMAIN}")] {
+        http = http.resolve(&host, SocketAddr::from(([127, 0, 0, 1], mbx_port)));
+    }
+    let http = http.build().unwrap();
+    let connector = ExchangeConnector::new(fstore.clone(), DOMAIN, http.clone());
+
+    // A conversation that ended: both participants' items are queued.
+    let queue = FrontendStore::new(fstore.clone());
+    queue.apply_history(&[line(0, ALICE, "first"), line(1, BOB, "<b>second</b>")]).await.unwrap();
+    let target = |owner: &str| ItemTarget { owner: owner.into(), folder: history::FOLDER.into() };
+    let end = HistoryWrite::End {
+        conversation_id: "conv-1".into(),
+        targets: vec![target(ALICE), target(BOB)],
+        at: 0,
+        last_at: None,
+    };
+    queue.apply_history(&[end]).await.unwrap();
+
+    // An earlier attempt wrote Alice's item, then the Front End died before recording it: the
+    // mailbox has the item (with what was known then), the store still queues it.
+    let alice = connector.mailbox(&format!("alice@{DOMAIN}")).await.unwrap();
+    let bob = connector.mailbox(&format!("bob@{DOMAIN}")).await.unwrap();
+    let stale = ItemData::new("Message")
+        .with_item_class(history::ITEM_CLASS)
+        .with_subject("first")
+        .with_body("HTML", "<p>only the first line</p>")
+        .with_extended(history::conversation_property(), vec!["conv-1".into()]);
+    let req = create_item::Request::save(FolderRef::distinguished(history::FOLDER), vec![stale]);
+    connector.client().create_item(&alice, &req).await.unwrap();
+    assert_eq!(transcripts(&connector, &alice, "conv-1").await.len(), 1);
+
+    let writer = HistoryWriter::new(
+        fstore.clone(),
+        dir.clone(),
+        DOMAIN,
+        http,
+        Settings::of(&HistoryConfigRow::default(), tandem_config::DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),
+    );
+    assert_eq!(writer.write_due().await, 2);
+    for (who, mailbox) in [("alice", &alice), ("bob", &bob)] {
+        let bodies = transcripts(&connector, mailbox, "conv-1").await;
+        assert_eq!(bodies.len(), 1, "{who} has exactly one transcript of the conversation: {bodies:?}");
+        let body = &bodies[0];
+        assert!(!body.contains("only the first line"), "{who}'s item holds the whole transcript now: {body}");
+        let (first, second) = (body.find("first").unwrap(), body.find("&amp;lt;b&amp;gt;second").unwrap());
+        assert!(first < second, "{who}: in order, escaped: {body}");
+    }
+    // Recorded: the conversation is gone from the queue, and another pass writes nothing.
+    assert!(queue.conversation("conv-1").await.unwrap().is_none());
+    assert!(queue.pending_history_items().await.unwrap().is_empty());
+    assert_eq!(writer.write_due().await, 0);
+    assert_eq!(transcripts(&connector, &alice, "conv-1").await.len(), 1);
+    assert_eq!(transcripts(&connector, &bob, "conv-1").await.len(), 1);
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
