@@ -1,0 +1,151 @@
+"""Contact-list sign-in (issue 12, Deliver 7): a user with 250 contacts (Skype for Business's
+default MaxContacts) subscribes to their list (`sip:alice-contacts@<domain>`, RFC 4662 with
+`Supported: eventlist`); the time from the SUBSCRIBE to the NOTIFY whose RLMI names all 250 is
+taken, first with the Front End's list watch cold (Autodiscover, GetImItemList through EWS),
+then warm. The list is filled in one XCAP PUT of the whole document (timed too), so this also
+measures the XCAP path.
+
+Starts `tandem up` ($TANDEM_BIN) on free ports with 250 extra users imported, and prints JSON.
+
+Run: TANDEM_BIN=$CARGO_TARGET_DIR/release/tandem .venv/bin/python bench/ucs/signin.py [--contacts 250] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+here = Path(__file__).resolve()
+sys.path.insert(0, str(here.parents[2] / "tests" / "interop"))
+sys.path.insert(0, str(here.parents[1] / "presence"))
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem  # noqa: E402
+from watchers import Sip  # noqa: E402
+
+RL = "urn:ietf:params:xml:ns:resource-lists"
+
+
+class ListSip(Sip):
+    """The watchers' SIP client, subscribing to resource lists (RFC 4662)."""
+
+    def _send(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body=""):
+        uri = f"sip:{target}@{DOMAIN}"
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(48):x};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{watcher}@{DOMAIN}>;tag={tag}",
+            f"To: <{uri}>",
+            f"Call-ID: {call_id}",
+            f"CSeq: {cseq} {method}",
+            f"Contact: <sip:{watcher}@127.0.0.1:{self.port}>",
+            "Event: presence",
+            "Supported: eventlist",
+            "Accept: application/pidf+xml, application/rlmi+xml, multipart/related",
+            "Expires: 600",
+        ]
+        if auth:
+            lines.append(auth)
+        lines.append("Content-Length: 0")
+        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), self.server)
+
+    def _loop(self):
+        # As Sip's, keeping each NOTIFY's body: the RLMI part says how many resources it names.
+        import socket as s
+        self.sock.settimeout(0.2)
+        self.bodies: dict[str, list[tuple[float, int]]] = {}
+        while not self.stop:
+            try:
+                data, _ = self.sock.recvfrom(1 << 20)
+            except (s.timeout, OSError):
+                continue
+            now = time.monotonic()
+            msg = data.decode(errors="replace")
+            head, _, body = msg.partition("\r\n\r\n")
+            m = re.search(r"^(?:Call-ID|i):\s*(\S+)", head, re.M | re.I)
+            call_id = m.group(1) if m else ""
+            if msg.startswith("NOTIFY "):
+                keep = [h for h in head.split("\r\n")[1:] if re.match(r"(Via|v|From|f|To|t|Call-ID|i|CSeq):", h, re.I)]
+                self.sock.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode(),
+                                 self.server)
+                with self.lock:
+                    self.bodies.setdefault(call_id, []).append((now, body.count("<resource ")))
+                    self.lock.notify_all()
+            elif msg.startswith("SIP/2.0") and not msg.startswith("SIP/2.0 1"):
+                cseq = re.search(r"^CSeq:\s*(\d+)", head, re.M | re.I)
+                with self.lock:
+                    self.answers[(call_id, int(cseq.group(1)) if cseq else 0)] = msg
+                    self.lock.notify_all()
+
+    def time_to_full_list(self, owner: str, n: int, budget: float = 60.0) -> float | None:
+        before = set(self.bodies)
+        started = time.monotonic()
+        if not self.request("SUBSCRIBE", owner, f"{owner}-contacts"):
+            return None
+        deadline = started + budget
+        with self.lock:
+            while time.monotonic() < deadline:
+                for cid, got in self.bodies.items():
+                    if cid in before:
+                        continue
+                    for t, count in got:
+                        if count >= n:
+                            return t - started
+                self.lock.wait(0.05)
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--contacts", type=int, default=250)
+    ap.add_argument("--rounds", type=int, default=5)
+    a = ap.parse_args()
+    t = Tandem(Path(os.environ["TANDEM_BIN"]), Path(tempfile.mkdtemp()), frontend_extra="sip_requests_per_second_per_source = 0")
+    t.start()
+    try:
+        csv = t.root / "users.csv"
+        csv.write_text("name,display_name,sip_address,primary_smtp_address,password\n" + "".join(
+            f"c{i:04d},Contact {i:04d},,,{DEMO_PASSWORD}\n" for i in range(a.contacts)))
+        r = t.run("user", "import", "--csv", str(csv), *t.location, timeout=600)
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 60
+        while json.loads(t.run("integration", "status", "--json", *t.location).stdout or "{}").get("ok") is not True:
+            assert time.monotonic() < deadline, "the integration setup did not finish"
+            time.sleep(0.5)
+        st = t.status()
+        entries = "".join(f'<entry uri="sip:c{i:04d}@{DOMAIN}"/>' for i in range(a.contacts))
+        doc = f'<?xml version="1.0"?><resource-lists xmlns="{RL}"><list name="Other Contacts">{entries}</list></resource-lists>'
+        url = f"https://pool.{DOMAIN}:{t.frontend_https_port}/xcap/resource-lists/users/sip:alice@{DOMAIN}/index"
+        s = time.perf_counter()
+        put = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", st["ca_certificate"],
+                              "--resolve", f"pool.{DOMAIN}:{t.frontend_https_port}:127.0.0.1", "-u", f"alice:{DEMO_PASSWORD}",
+                              "-X", "PUT", "-H", "Content-Type: application/resource-lists+xml", "--data-binary", doc, url],
+                             capture_output=True, text=True, timeout=600)
+        put_s = time.perf_counter() - s
+        assert put.stdout == "200", put.stdout + put.stderr
+        sip = ListSip(("127.0.0.1", t.sip_port), DEMO_PASSWORD)
+        cold = sip.time_to_full_list("alice", a.contacts)
+        warm = [sip.time_to_full_list("alice", a.contacts) for _ in range(a.rounds)]
+        warm_ok = [w for w in warm if w is not None]
+        print(json.dumps({
+            "contacts": a.contacts,
+            "xcap_put_whole_document_s": round(put_s, 2),
+            "subscribe_to_full_notify_cold_ms": None if cold is None else round(cold * 1000, 1),
+            "subscribe_to_full_notify_warm_ms_p50": round(statistics.median(warm_ok) * 1000, 1) if warm_ok else None,
+            "warm_rounds": len(warm), "warm_failed": len(warm) - len(warm_ok),
+            "load": os.getloadavg(),
+        }))
+    finally:
+        t.kill_all()
+
+
+if __name__ == "__main__":
+    main()
