@@ -57,6 +57,33 @@ def test_sipp_register_contact_at_another_port(tandem, peers):
     assert finals[-1].startswith("SIP/2.0 200"), f"the sender must hear the contact's 200, got {finals}"
 
 
+def test_a_branch_shared_by_two_clients_is_two_transactions(tandem):
+    """RFC 3261 §17.2.3: server transactions match on branch *and* sent-by. Two clients that send
+    OPTIONS with the same branch from different addresses each get their own answer; before, the
+    second was taken for a retransmission of the first and its answer replayed to the first."""
+    host, port = "127.0.0.1", tandem.sip_port
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    try:
+        for n, sk in enumerate(socks):
+            sk.bind(("127.0.0.1", 0))
+            sk.settimeout(5)
+            local = sk.getsockname()
+            sk.sendto((
+                f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP {local[0]}:{local[1]};branch=z9hG4bKshared-branch-1\r\nMax-Forwards: 70\r\n"
+                f"From: <sip:probe{n}@{DOMAIN}>;tag=s{n}\r\nTo: <sip:{host}:{port}>\r\n"
+                f"Call-ID: shared-branch-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ).encode(), (host, port))
+            time.sleep(0.05)
+        for n, sk in enumerate(socks):
+            answer = sk.recv(65535).decode(errors="replace")
+            assert answer.startswith("SIP/2.0 200"), answer
+            assert f"Call-ID: shared-branch-{n}" in answer, f"client {n} got another's answer:\n{answer}"
+    finally:
+        for sk in socks:
+            sk.close()
+
+
 def _options(host: str, port: int, sock: socket.socket, n: int) -> str:
     local = sock.getsockname()
     return (

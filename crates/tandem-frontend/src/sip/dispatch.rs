@@ -95,10 +95,10 @@ impl SipCore {
 
     /// Every request enters here (ACK and CANCEL included).
     pub(super) async fn on_request(self: &Arc<Self>, req: Request, flow: Flow, received: Instant) {
-        let Some(branch) = req.branch() else {
+        if req.branch().is_none() {
             self.reply_stateless(&flow, req.response(400)).await;
             return;
-        };
+        }
         // RFC 3581: note where the request really came from, for responses routed back by Via.
         let mut req = req;
         if let Ok(mut via) = req.top_via() {
@@ -106,11 +106,15 @@ impl SipCore {
             req.headers.pop_first_value("Via");
             req.headers.push_front("Via", via.to_string());
         }
+        let method = if req.method == Method::Ack { Method::Invite } else { req.method.clone() };
+        let Some(key) = txn::ServerKey::of(&req, method) else {
+            self.reply_stateless(&flow, req.response(400)).await;
+            return;
+        };
         if req.method == Method::Ack {
-            self.on_ack(req, branch).await;
+            self.on_ack(req, key).await;
             return;
         }
-        let key = txn::ServerKey { branch, method: req.method.clone() };
         // A retransmission: replay, never process twice.
         if let Some(replay) = self.replay_for(&key) {
             if let Some((f, bytes)) = replay {

@@ -98,8 +98,8 @@ impl SipCore {
         send_response(&self.txns, &self.out, key, flow, response).await;
     }
 
-    pub(super) async fn on_ack(self: &Arc<Self>, req: Request, branch: String) {
-        let key = ServerKey { branch, method: Method::Invite };
+    /// `key`: the INVITE transaction the ACK would end (its branch and sent-by).
+    pub(super) async fn on_ack(self: &Arc<Self>, req: Request, key: ServerKey) {
         {
             let mut t = self.txns();
             if let Some(txn) = t.server.remove(&key) {
@@ -139,7 +139,7 @@ impl SipCore {
     }
 
     pub(super) async fn on_cancel(self: &Arc<Self>, req: &Request, flow: &Flow, key: &ServerKey) {
-        let invite_key = ServerKey { branch: key.branch.clone(), method: Method::Invite };
+        let invite_key = ServerKey { method: Method::Invite, ..key.clone() };
         let cancels: Option<Vec<(Request, Flow)>> = {
             let t = self.txns();
             if !t.server.contains_key(&invite_key) {

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use tandem_sip_proto::{Method, Response};
+use tandem_sip_proto::{HeaderView, Method, Response};
 use tokio::sync::oneshot;
 
 use super::transport::Flow;
@@ -36,11 +36,31 @@ pub struct TransitionError {
     pub event: &'static str,
 }
 
-/// Server transaction key: top Via branch and method (ACK matches INVITE, CANCEL its own).
+/// Server transaction key (RFC 3261 §17.2.3): the top Via's branch and sent-by, and the method
+/// (ACK matches INVITE, CANCEL its own). The sent-by keeps two clients that happen to pick (or
+/// copy) the same branch from answering or cancelling each other's requests.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServerKey {
     pub branch: String,
+    /// `host:port` of the top Via as the client wrote it (the port its transport's default when
+    /// absent), the host without case.
+    pub sent_by: String,
     pub method: Method,
+}
+
+impl ServerKey {
+    /// The key of `req` for `method` (its own, or INVITE for an ACK or CANCEL), when its top Via
+    /// has a branch.
+    pub fn of(req: &tandem_sip_proto::Request, method: Method) -> Option<ServerKey> {
+        let via = req.top_via().ok()?;
+        let branch = via.branch()?.to_owned();
+        let port = via.port.unwrap_or(match via.transport {
+            tandem_sip_proto::Transport::Tls | tandem_sip_proto::Transport::Wss => 5061,
+            _ => 5060,
+        });
+        let sent_by = format!("{}:{port}", via.host.to_string().to_ascii_lowercase());
+        Some(ServerKey { branch, sent_by, method })
+    }
 }
 
 #[derive(Debug)]
