@@ -106,8 +106,15 @@ pub(super) async fn write_due(shared: &Arc<Shared>, shutdown: &CancellationToken
         while running.len() >= PARALLEL {
             let _ = running.join_next().await;
         }
-        let shared = shared.clone();
-        running.spawn(async move { attempt(&shared, &item).await });
+        let (shared, stop) = (shared.clone(), shutdown.clone());
+        running.spawn(async move {
+            // A stop does not wait for the mailbox: an attempt cut short is made again after the
+            // restart, and finds the item if the mailbox took it.
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                () = attempt(&shared, &item) => {}
+            }
+        });
         n += 1;
     }
     while running.join_next().await.is_some() {}
