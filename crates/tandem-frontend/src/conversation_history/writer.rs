@@ -25,6 +25,8 @@ use crate::store::{DataError, PendingItem};
 const POLL: Duration = Duration::from_secs(1);
 /// Item writes taken from the store at once.
 const DUE_BATCH: i64 = 32;
+/// Item writes in flight at once (Exchange's EwsMaxConcurrency per user is 27).
+const PARALLEL: usize = 8;
 /// The first retry waits this long, each further one twice as long, up to [`MAX_BACKOFF_MS`].
 const FIRST_BACKOFF_MS: i64 = 2_000;
 const MAX_BACKOFF_MS: i64 = 300_000;
@@ -83,8 +85,10 @@ pub(super) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     }
 }
 
-/// One pass: every item due now, up to [`DUE_BATCH`]; returns how many were attempted.
-pub(super) async fn write_due(shared: &Shared, shutdown: &CancellationToken) -> usize {
+/// One pass: every item due now, up to [`DUE_BATCH`], [`PARALLEL`] at a time (each item is its
+/// own mailbox write; two copies of one conversation never race, as each has its own row);
+/// returns how many were attempted.
+pub(super) async fn write_due(shared: &Arc<Shared>, shutdown: &CancellationToken) -> usize {
     let due = match shared.store.due_history_items(now_ms(), DUE_BATCH).await {
         Ok(d) => d,
         Err(e) => {
@@ -93,14 +97,27 @@ pub(super) async fn write_due(shared: &Shared, shutdown: &CancellationToken) -> 
         }
     };
     let mut n = 0;
+    let mut running = tokio::task::JoinSet::new();
     for item in due {
         if shutdown.is_cancelled() {
             // What is not written now is written after the restart.
             break;
         }
-        attempt(shared, &item).await;
+        while running.len() >= PARALLEL {
+            let _ = running.join_next().await;
+        }
+        let (shared, stop) = (shared.clone(), shutdown.clone());
+        running.spawn(async move {
+            // A stop does not wait for the mailbox: an attempt cut short is made again after the
+            // restart, and finds the item if the mailbox took it.
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                () = attempt(&shared, &item) => {}
+            }
+        });
         n += 1;
     }
+    while running.join_next().await.is_some() {}
     n
 }
 
