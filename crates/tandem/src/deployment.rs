@@ -297,13 +297,12 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             &tasks,
             shutdown.clone(),
         );
-        // Conversation history writes transcripts to the mailbox the same way.
+        // Conversation history writes transcripts to the mailbox through the same connector.
         tandem_frontend::conversation_history::spawn(
             &running.sip,
             running.store.clone(),
             directory.clone(),
-            cfg.domain.as_str(),
-            crate::commands::deployment_client(&cfg)?,
+            running.connector.clone(),
             cfg.frontend.conversation_idle_timeout,
             &tasks,
             shutdown.clone(),

@@ -309,7 +309,7 @@ impl Settings {
 pub(crate) struct Shared {
     pub(crate) store: FrontendStore,
     pub(crate) directory: Directory,
-    pub(crate) connector: ExchangeConnector,
+    pub(crate) connector: Arc<ExchangeConnector>,
     pub(crate) settings: std::sync::RwLock<Settings>,
     pub(crate) wake: Notify,
 }
@@ -320,16 +320,13 @@ impl Shared {
     }
 }
 
-/// Starts conversation history: the runner (grouping, the store) and the writer (the mailbox).
-/// `http` must trust the mailbox's certificate and resolve the deployment's names (as the one
-/// `tandem test` commands use); `idle_timeout_secs` is `frontend.conversation_idle_timeout`.
-#[allow(clippy::too_many_arguments)]
+/// Starts conversation history: the runner (grouping, the store) and the writer (the mailbox,
+/// through the Front End's connector); `idle_timeout_secs` is `frontend.conversation_idle_timeout`.
 pub fn spawn(
     core: &SipCore,
     store: Store,
     directory: Directory,
-    domain: &str,
-    http: reqwest::Client,
+    connector: Arc<ExchangeConnector>,
     idle_timeout_secs: u32,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
@@ -339,7 +336,6 @@ pub fn spawn(
         tracing::error!("conversation history started twice; the second one is not used");
         return;
     }
-    let connector = ExchangeConnector::new(store.clone(), domain, http);
     let initial = Settings::of(&HistoryConfigRow::default(), idle_timeout_secs);
     let shared = Arc::new(Shared {
         store: FrontendStore::new(store),
@@ -367,7 +363,7 @@ impl std::fmt::Debug for HistoryWriter {
 impl HistoryWriter {
     /// `http` as for [`spawn`].
     pub fn new(store: Store, directory: Directory, domain: &str, http: reqwest::Client, settings: Settings) -> Self {
-        let connector = ExchangeConnector::new(store.clone(), domain, http);
+        let connector = Arc::new(ExchangeConnector::new(store.clone(), domain, http));
         let shared = Shared {
             store: FrontendStore::new(store),
             directory,
