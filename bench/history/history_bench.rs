@@ -11,49 +11,16 @@
 //! the one of `crates/tandem-frontend/tests/rollover.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use tandem_config::{MailboxConfig, StoreLocation};
-use tandem_directory::{Directory, NewUser};
 use tandem_frontend::conversation_history::{HistoryWriter, Settings};
 use tandem_frontend::store::{
     ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget,
 };
-use tandem_pki::{Pki, ServerCertSpec};
-use tandem_trust::partners::{self, EnterpriseApp};
-use tandem_trust::{frontend as fe, mailbox as mbx};
-use tandem_types::Role;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tandem_frontend::testing::{DOMAIN, TwoRoles};
 
-const DOMAIN: &str = "litwareinc.com";
 const ALICE: &str = "sip:alice@litwareinc.com";
 const BOB: &str = "sip:bob@litwareinc.com";
-
-fn user(name: &str) -> NewUser {
-    NewUser {
-        name: name.parse().unwrap(),
-        display_name: format!("{name} user"),
-        sip_uri: format!("sip:{name}@{DOMAIN}").parse().unwrap(),
-        smtp_address: format!("{name}@{DOMAIN}").parse().unwrap(),
-        password: "correct horse".into(),
-    }
-}
-
-fn spec(name: &str, host: &str) -> ServerCertSpec {
-    ServerCertSpec {
-        name: name.into(),
-        common_name: format!("{host}.{DOMAIN}"),
-        organization: DOMAIN.into(),
-        dns_names: vec![format!("{host}.{DOMAIN}"), format!("autodiscover.{DOMAIN}")],
-        ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -64,73 +31,9 @@ fn arg(name: &str, default: usize) -> usize {
 async fn main() {
     let conversations = arg("--conversations", 500);
     let messages = arg("--messages", 10);
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = Directory::open(&format!("sqlite://{}", tmp.path().join("dir.db").display())).await.unwrap();
-    dir.add(&user("alice")).await.unwrap();
-    dir.add(&user("bob")).await.unwrap();
-    let (mbx_port, fe_port) = (free_port(), free_port());
-    let config = MailboxConfig {
-        ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
-        ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
-        enabled: true,
-        fqdn: format!("mail.{DOMAIN}").parse().unwrap(),
-        autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),
-        https_listen: SocketAddr::from(([127, 0, 0, 1], mbx_port)),
-        store: StoreLocation::Sqlite(tmp.path().join("mbx.db")),
-        https_limits: Default::default(),
-        ews_limits: Default::default(),
-    };
-    let mstore = tandem_mailbox::open_store(&config).await.unwrap();
-    let fstore =
-        tandem_frontend::store::open(&format!("sqlite://{}", tmp.path().join("fe.db").display())).await.unwrap();
-
-    // Certificates as first start makes them: TLS from the local CA, signing ones for 5 years.
-    let pki = Pki::new(tmp.path().join("pki"));
-    let (ids, _) = pki.ensure(DOMAIN, &[spec("mailbox", "mail"), spec("frontend", "pool")]).unwrap();
-    let ca = std::fs::read_to_string(pki.ca_cert_path()).unwrap();
-    mbx::ensure_auth_certificate(&mstore, DOMAIN, 1825).await.unwrap();
-    fe::ensure_default_certificate(&fstore, DOMAIN, None, 1825).await.unwrap();
-    for (store, role) in [(&mstore, Role::Mailbox), (&fstore, Role::Frontend)] {
-        store.set_setting(partners::setting_trusted_ca(role), &ca).await.unwrap();
-    }
-    let mut oc = fe::configuration(&fstore, DOMAIN).await.unwrap();
-    oc.exchange_autodiscover_url =
-        Some(format!("https://autodiscover.{DOMAIN}:{mbx_port}/autodiscover/autodiscover.svc"));
-    fe::set_configuration(&fstore, &oc).await.unwrap();
-
-    let tasks = TaskTracker::new();
-    let shutdown = CancellationToken::new();
-    let slot = |i: usize| tandem_http::CertSlot::new(ids[i].chain.clone(), ids[i].key.clone_key()).unwrap();
-    tandem_mailbox::start(&config, dir.clone(), slot(0), &tasks, shutdown.clone()).await.unwrap();
-    tandem_http::start_role_https(
-        Role::Frontend,
-        SocketAddr::from(([127, 0, 0, 1], fe_port)),
-        slot(1),
-        fe::routes(fstore.clone(), DOMAIN, &format!("pool.{DOMAIN}")),
-        vec![],
-        Default::default(),
-        &tasks,
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-
-    // Step 6 in both directions, through the real metadata URLs.
-    let fe_url = format!("https://127.0.0.1:{fe_port}/metadata/json/1");
-    let mbx_url = format!("https://127.0.0.1:{mbx_port}/autodiscover/metadata/json/1");
-    let client = partners::metadata_client(&mstore, Role::Mailbox).await.unwrap();
-    let (lync, _) = partners::enterprise_partner(&client, &fe_url, EnterpriseApp::Lync).await.unwrap();
-    partners::save_list(&mstore, Role::Mailbox, &[lync]).await.unwrap();
-    let (exchange, _) = partners::download(&client, "microsoft.exchange", &mbx_url).await.unwrap();
-    partners::save_list(&fstore, Role::Frontend, &[exchange]).await.unwrap();
-
-    let mut http =
-        reqwest::Client::builder().tls_certs_only(reqwest::Certificate::from_pem_bundle(ca.as_bytes()).unwrap());
-    for host in [format!("mail.{DOMAIN}"), format!("autodiscover.{DOMAIN}")] {
-        http = http.resolve(&host, SocketAddr::from(([127, 0, 0, 1], mbx_port)));
-    }
-    let http = http.build().unwrap();
+    let roles = TwoRoles::start(&["alice", "bob"]).await;
+    let (dir, fstore, http) = (roles.directory.clone(), roles.frontend_store.clone(), roles.http.clone());
+    let (tasks, shutdown) = (roles.tasks.clone(), roles.shutdown.clone());
 
     // The queue: N ended conversations, each with M messages and an item per participant.
     let queue = FrontendStore::new(fstore.clone());

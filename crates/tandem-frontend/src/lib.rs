@@ -13,6 +13,8 @@ pub mod exchange_connector;
 pub mod media;
 pub mod sip;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod xcap;
 
 use std::net::SocketAddr;
