@@ -66,7 +66,7 @@ class Sip:
         self.sock.settimeout(0.2)
         while not self.stop:
             try:
-                data, _ = self.sock.recvfrom(65535)
+                data, _ = self.sock.recvfrom(1 << 20)
             except (socket.timeout, OSError):
                 continue
             now = time.monotonic()
@@ -80,8 +80,8 @@ class Sip:
                 self.sock.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode(),
                                  self.server)
                 with self.lock:
-                    self.notify_count += 1
-                    self.notifies.setdefault(call_id, []).append((now, "<rpid:meeting/>" in body))
+                    self.on_notify(call_id, now, body)
+                    self.lock.notify_all()
             elif msg.startswith("SIP/2.0"):
                 if msg.startswith("SIP/2.0 1"):
                     continue
@@ -89,6 +89,14 @@ class Sip:
                 with self.lock:
                     self.answers[(call_id, int(cseq.group(1)) if cseq else 0)] = msg
                     self.lock.notify_all()
+
+    def on_notify(self, call_id: str, now: float, body: str):
+        """Records a NOTIFY (called with the lock held)."""
+        self.notify_count += 1
+        self.notifies.setdefault(call_id, []).append((now, "<rpid:meeting/>" in body))
+
+    def subscribe_headers(self) -> list[str]:
+        return ["Accept: application/pidf+xml", "Expires: 3600"]
 
     def _send(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body=""):
         uri = f"sip:{target}@{DOMAIN}"
@@ -104,7 +112,7 @@ class Sip:
             "Event: presence",
         ]
         if method == "SUBSCRIBE":
-            lines += ["Accept: application/pidf+xml", "Expires: 3600"]
+            lines += self.subscribe_headers()
         else:
             lines += ["Content-Type: application/pidf+xml", "Expires: 3600"]
         if auth:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import re
 import statistics
 import subprocess
 import sys
@@ -36,54 +34,17 @@ RL = "urn:ietf:params:xml:ns:resource-lists"
 class ListSip(Sip):
     """The watchers' SIP client, subscribing to resource lists (RFC 4662)."""
 
-    def _send(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body=""):
-        uri = f"sip:{target}@{DOMAIN}"
-        lines = [
-            f"{method} {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(48):x};rport",
-            "Max-Forwards: 70",
-            f"From: <sip:{watcher}@{DOMAIN}>;tag={tag}",
-            f"To: <{uri}>",
-            f"Call-ID: {call_id}",
-            f"CSeq: {cseq} {method}",
-            f"Contact: <sip:{watcher}@127.0.0.1:{self.port}>",
-            "Event: presence",
-            "Supported: eventlist",
-            "Accept: application/pidf+xml, application/rlmi+xml, multipart/related",
-            "Expires: 600",
-        ]
-        if auth:
-            lines.append(auth)
-        lines.append("Content-Length: 0")
-        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), self.server)
-
-    def _loop(self):
-        # As Sip's, keeping each NOTIFY's body: the RLMI part says how many resources it names.
-        import socket as s
-        self.sock.settimeout(0.2)
+    def __init__(self, server, password):
         self.bodies: dict[str, list[tuple[float, int]]] = {}
-        while not self.stop:
-            try:
-                data, _ = self.sock.recvfrom(1 << 20)
-            except (s.timeout, OSError):
-                continue
-            now = time.monotonic()
-            msg = data.decode(errors="replace")
-            head, _, body = msg.partition("\r\n\r\n")
-            m = re.search(r"^(?:Call-ID|i):\s*(\S+)", head, re.M | re.I)
-            call_id = m.group(1) if m else ""
-            if msg.startswith("NOTIFY "):
-                keep = [h for h in head.split("\r\n")[1:] if re.match(r"(Via|v|From|f|To|t|Call-ID|i|CSeq):", h, re.I)]
-                self.sock.sendto(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode(),
-                                 self.server)
-                with self.lock:
-                    self.bodies.setdefault(call_id, []).append((now, body.count("<resource ")))
-                    self.lock.notify_all()
-            elif msg.startswith("SIP/2.0") and not msg.startswith("SIP/2.0 1"):
-                cseq = re.search(r"^CSeq:\s*(\d+)", head, re.M | re.I)
-                with self.lock:
-                    self.answers[(call_id, int(cseq.group(1)) if cseq else 0)] = msg
-                    self.lock.notify_all()
+        super().__init__(server, password)
+
+    def subscribe_headers(self) -> list[str]:
+        return ["Supported: eventlist", "Accept: application/pidf+xml, application/rlmi+xml, multipart/related",
+                "Expires: 600"]
+
+    def on_notify(self, call_id: str, now: float, body: str):
+        # The RLMI part says how many resources the NOTIFY names.
+        self.bodies.setdefault(call_id, []).append((now, body.count("<resource ")))
 
     def time_to_full_list(self, owner: str, n: int, budget: float = 60.0) -> float | None:
         before = set(self.bodies)
