@@ -15,6 +15,7 @@ pub mod sip;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod voicemail;
 pub mod xcap;
 
 use std::net::SocketAddr;

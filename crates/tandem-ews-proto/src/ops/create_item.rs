@@ -227,6 +227,12 @@ impl ItemData {
         self.with_field(kind, xml)
     }
 
+    /// A file or item attachment created with the item.
+    pub fn with_attachment(mut self, attachment: super::attachments::NewAttachment) -> ItemData {
+        self.attachments.push(attachment);
+        self
+    }
+
     pub fn with_is_read(mut self, read: bool) -> ItemData {
         self.is_read = Some(read);
         self.with_text("IsRead", if read { "true" } else { "false" })
