@@ -58,10 +58,14 @@ pub struct ItemData {
     pub attachments: Vec<super::attachments::NewAttachment>,
 }
 
+/// The response objects CreateItem takes besides items: an attendee's answer to a meeting
+/// request (MS-OXWSMTGS), naming it by `ReferenceItemId`.
+pub const RESPONSE_OBJECTS: &[&str] = &["AcceptItem", "TentativelyAcceptItem", "DeclineItem"];
+
 /// Reads an item element's properties.
 pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {
     let element = node.tag_name().name();
-    if !ITEM_ELEMENTS.contains(&element) {
+    if !ITEM_ELEMENTS.contains(&element) && !RESPONSE_OBJECTS.contains(&element) {
         return Err(ProtoError::new(
             ResponseCode::ErrorNotSupported,
             format!("Creating a {element} is not supported by this server."),
@@ -225,6 +229,25 @@ impl ItemData {
         }
         xml.push_str(&format!("</t:{kind}>"));
         self.with_field(kind, xml)
+    }
+
+    /// The item a response object answers (its `ReferenceItemId`).
+    pub fn reference(&self) -> Option<ItemRef> {
+        let (_, xml) = self.fields.iter().find(|(n, _)| n == "ReferenceItemId")?;
+        let wrapped = format!("<r xmlns:t=\"{}\">{xml}</r>", ns::TYPES);
+        let doc = tandem_xml::parse(wrapped.as_bytes(), tandem_xml::Limits::default()).ok()?;
+        let node = tandem_xml::children(doc.root_element()).next()?;
+        // ItemIdType's attributes, under the response object's own element name.
+        let id = node.attribute("Id")?;
+        Some(ItemRef { id: id.to_owned(), change_key: node.attribute("ChangeKey").map(str::to_owned) })
+    }
+
+    /// A response object answering `item` (an AcceptItem… of [`RESPONSE_OBJECTS`]).
+    pub fn response(element: &str, item: &ItemRef) -> ItemData {
+        let ck =
+            item.change_key.as_ref().map(|c| format!(" ChangeKey=\"{}\"", tandem_xml::escape(c))).unwrap_or_default();
+        let xml = format!("<t:ReferenceItemId Id=\"{}\"{ck}/>", tandem_xml::escape(&item.id));
+        ItemData { element: element.to_owned(), fields: vec![("ReferenceItemId".into(), xml)], ..ItemData::default() }
     }
 
     /// A file or item attachment created with the item.
@@ -443,5 +466,24 @@ mod tests {
         assert_eq!(item.fields[0].1, "<t:Start>2026-12-03T10:00:00Z</t:Start>");
         assert_eq!(item.fields[1].1, "<t:End>2026-12-03T10:30:00Z</t:End>", "an explicit offset wins");
         assert!(item.fields[2].1.starts_with("<t:StartTimeZone Id=\"Tokyo\">"), "the definition is kept");
+    }
+}
+
+#[cfg(test)]
+mod response_object_tests {
+    use super::*;
+
+    #[test]
+    fn an_accept_names_its_meeting_request_both_ways() {
+        let r = ItemRef { id: "AAMk=".into(), change_key: Some("CK".into()) };
+        let d = ItemData::response("AcceptItem", &r);
+        assert_eq!(d.reference(), Some(r.clone()));
+        let xml = format!(
+            r#"<t:AcceptItem xmlns:t="{}"><t:ReferenceItemId Id="AAMk=" ChangeKey="CK"/></t:AcceptItem>"#,
+            ns::TYPES
+        );
+        let doc = tandem_xml::parse(xml.as_bytes(), Default::default()).unwrap();
+        let parsed = parse_item(doc.root_element()).unwrap();
+        assert_eq!((parsed.element.as_str(), parsed.reference()), ("AcceptItem", Some(r)));
     }
 }

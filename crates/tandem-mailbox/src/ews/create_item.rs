@@ -30,20 +30,13 @@ async fn create(
     invitations: Option<&str>,
     saved: Option<&FolderRef>,
 ) -> Result<String, EwsError> {
+    if tandem_ews_proto::ops::create_item::RESPONSE_OBJECTS.contains(&d.element.as_str()) {
+        return super::meetings::respond(ctx, &d, disposition).await;
+    }
     let is_message = d.element == "Message";
     let disposition = if is_message { disposition.unwrap_or(Disposition::SaveOnly) } else { Disposition::SaveOnly };
-    if d.element == "CalendarItem"
-        && matches!(
-            invitations,
-            Some("SendOnlyToAll" | "SendToAllAndSaveCopy" | "SendOnlyToChanged" | "SendToChangedAndSaveCopy")
-        )
-        && d.fields.iter().any(|(n, _)| n == "RequiredAttendees" || n == "OptionalAttendees" || n == "Resources")
-    {
-        return Err(fail(
-            ResponseCode::ErrorNotSupported,
-            "Sending meeting invitations is not supported by this server yet.",
-        ));
-    }
+    let meeting = super::meetings::sends_invitations(&d, invitations);
+    let attendees = if meeting { super::meetings::attendees(ctx, &d).await? } else { Vec::new() };
     let default_folder = match (d.element.as_str(), disposition) {
         ("Message", Disposition::SendAndSaveCopy) => "sentitems",
         ("CalendarItem", _) => "calendar",
@@ -62,6 +55,9 @@ async fn create(
     };
     let now = tandem_store::now_unix();
     let mut item = build(ctx.mailbox(), &d, &folder.id, now)?;
+    if meeting {
+        super::meetings::stamp_organizer(&mut item, ctx)?;
+    }
     let sending = disposition != Disposition::SaveOnly;
     let recipients = if sending { resolve_recipients(ctx, &d).await? } else { Vec::new() };
     if sending {
@@ -79,6 +75,9 @@ async fn create(
         insert_attachment_tree(&mut w, &item.id, ctx.mailbox(), a, now).await?;
     }
     deliver(&mut w, &item, &recipients, now).await?;
+    if meeting {
+        super::meetings::send_requests(&mut w, ctx, &item, &attendees, now).await?;
+    }
     if source.is_none() {
         // SendOnly: the attachments were only needed for the deliveries.
         w.delete_attachments_of(&item.id).await?;

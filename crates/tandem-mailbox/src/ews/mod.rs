@@ -49,6 +49,7 @@ mod get_user_configuration;
 mod get_user_oof_settings;
 pub(crate) mod get_user_photo;
 pub(crate) mod im_list;
+mod meetings;
 mod messages;
 pub(crate) mod mime;
 mod move_copy_folder;

@@ -1,0 +1,388 @@
+//! Meeting requests between the organisation's users (MS-OXWSMTGS), as Exchange delivers them:
+//! a CalendarItem with attendees created with `SendMeetingInvitations` is the organizer's
+//! meeting, and each attendee gets a MeetingRequest in the Inbox and a tentative item in the
+//! Calendar; AcceptItem / TentativelyAcceptItem / DeclineItem (CreateItem response objects)
+//! set the attendee's calendar item, record the answer on the organizer's attendee list, send
+//! a MeetingResponse to the organizer's Inbox and move the request to Deleted Items. The copies
+//! are tied together by the meeting's UID; all of one operation's writes are one transaction.
+
+use tandem_ews_proto::ops::create_item::{Disposition, ItemData};
+use tandem_ews_proto::{ResponseCode, ids};
+
+use super::create_item::{Recipient, resolve_addresses};
+use super::{Ctx, EwsError, fail};
+use crate::data::changes::ObjectKind;
+use crate::data::{self, ChangeKind, Item, Write, new_id};
+
+/// The CalendarItem fields that name attendees.
+const ATTENDEE_FIELDS: &[&str] = &["RequiredAttendees", "OptionalAttendees", "Resources"];
+
+/// True when CreateItem of `d` sends a meeting's invitations.
+pub(crate) fn sends_invitations(d: &ItemData, invitations: Option<&str>) -> bool {
+    d.element == "CalendarItem"
+        && matches!(
+            invitations,
+            Some("SendOnlyToAll" | "SendToAllAndSaveCopy" | "SendOnlyToChanged" | "SendToChangedAndSaveCopy")
+        )
+        && d.fields.iter().any(|(n, _)| ATTENDEE_FIELDS.contains(&n.as_str()))
+}
+
+/// Every e-mail address in stored XML elements (attendee lists, an Organizer), each once.
+fn emails_in<'a>(xmls: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for xml in xmls {
+        let wrapped = format!("<r xmlns:t=\"{}\">{xml}</r>", tandem_ews_proto::ns::TYPES);
+        let Ok(doc) = tandem_xml::parse(wrapped.as_bytes(), tandem_xml::Limits::default()) else { continue };
+        for n in doc.root_element().descendants().filter(|n| n.is_element() && n.tag_name().name() == "EmailAddress") {
+            let addr = tandem_xml::text(n).trim().to_owned();
+            if !addr.is_empty() && !out.iter().any(|a| a.eq_ignore_ascii_case(&addr)) {
+                out.push(addr);
+            }
+        }
+    }
+    out
+}
+
+/// Every attendee address of a meeting's fields, each once.
+fn attendee_addresses(fields: &[(String, String)]) -> Vec<String> {
+    emails_in(fields.iter().filter(|(n, _)| ATTENDEE_FIELDS.contains(&n.as_str())).map(|(_, x)| x.as_str()))
+}
+
+/// The attendees' mailboxes (every one must be a local user, as for messages).
+pub(crate) async fn attendees(ctx: &Ctx<'_>, d: &ItemData) -> Result<Vec<Recipient>, EwsError> {
+    let own = ctx.smtp();
+    let addrs: Vec<String> =
+        attendee_addresses(&d.fields).into_iter().filter(|a| !a.eq_ignore_ascii_case(&own)).collect();
+    if addrs.is_empty() {
+        return Ok(Vec::new());
+    }
+    resolve_addresses(ctx, &addrs).await
+}
+
+fn mailbox_xml(name: &str, smtp: &str) -> String {
+    format!(
+        "<t:Mailbox><t:Name>{}</t:Name><t:EmailAddress>{}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>",
+        tandem_xml::escape(name),
+        tandem_xml::escape(smtp)
+    )
+}
+
+/// Replaces (or adds) the stored field `name` of `item` with `xml`.
+fn set_field(item: &mut Item, name: &str, xml: String) -> Result<(), EwsError> {
+    let mut fields = data::split_elements(&item.fields)?;
+    fields.retain(|(n, _)| n != name);
+    fields.push((name.to_owned(), xml));
+    item.fields = fields.into_iter().map(|(_, x)| x).collect();
+    Ok(())
+}
+
+fn field_text(item: &Item, name: &str) -> Result<Option<String>, EwsError> {
+    Ok(data::split_elements(&item.fields)?.into_iter().find(|(n, _)| n == name).map(|(_, x)| data::element_text(&x)))
+}
+
+fn el(name: &str, value: &str) -> String {
+    format!("<t:{name}>{}</t:{name}>", tandem_xml::escape(value))
+}
+
+/// Stamps the organizer's new calendar item as a meeting they organise.
+pub(crate) fn stamp_organizer(item: &mut Item, ctx: &Ctx<'_>) -> Result<(), EwsError> {
+    let uid = new_id(ids::IdKind::Item);
+    set_field(item, "UID", el("UID", &uid))?;
+    set_field(item, "IsMeeting", el("IsMeeting", "true"))?;
+    set_field(item, "MeetingRequestWasSent", el("MeetingRequestWasSent", "true"))?;
+    set_field(item, "MyResponseType", el("MyResponseType", "Organizer"))?;
+    let organizer = format!("<t:Organizer>{}</t:Organizer>", mailbox_xml(&ctx.user.display_name, &ctx.smtp()));
+    set_field(item, "Organizer", organizer)
+}
+
+/// Delivers the meeting `organizer_item` to each attendee: a MeetingRequest in the Inbox and a
+/// tentative, unanswered item in the Calendar.
+pub(crate) async fn send_requests(
+    w: &mut Write<'_>,
+    ctx: &Ctx<'_>,
+    organizer_item: &Item,
+    attendees: &[Recipient],
+    now: i64,
+) -> Result<(), EwsError> {
+    let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp()));
+    for a in attendees {
+        let calendar = ctx
+            .s
+            .data
+            .folder_by_name(&a.mailbox, "calendar")
+            .await?
+            .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The attendee's Calendar is missing."))?;
+        let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
+        let mut tentative = Item {
+            id: new_id(ids::IdKind::Item),
+            mailbox: a.mailbox.clone(),
+            folder_id: calendar.id.clone(),
+            is_read: true,
+            created_at: now,
+            modified_at: now,
+            received_at: now,
+            article,
+            change_number: change,
+            ..organizer_item.clone()
+        };
+        set_field(&mut tentative, "MyResponseType", el("MyResponseType", "NoResponseReceived"))?;
+        set_field(&mut tentative, "LegacyFreeBusyStatus", el("LegacyFreeBusyStatus", "Tentative"))?;
+        set_field(&mut tentative, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
+        w.insert_item(&tentative).await?;
+        let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
+        let mut request = Item {
+            id: new_id(ids::IdKind::Item),
+            mailbox: a.mailbox.clone(),
+            folder_id: a.inbox.id.clone(),
+            element: "MeetingRequest".into(),
+            item_class: "IPM.Schedule.Meeting.Request".into(),
+            is_read: false,
+            created_at: now,
+            modified_at: now,
+            received_at: now,
+            sent_at: Some(now),
+            article,
+            change_number: change,
+            ..organizer_item.clone()
+        };
+        set_field(&mut request, "From", from.clone())?;
+        set_field(&mut request, "MeetingRequestType", el("MeetingRequestType", "NewMeetingRequest"))?;
+        set_field(&mut request, "MyResponseType", el("MyResponseType", "NoResponseReceived"))?;
+        set_field(&mut request, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
+        set_field(&mut request, "IsResponseRequested", el("IsResponseRequested", "true"))?;
+        w.insert_item(&request).await?;
+        w.log_change(
+            &a.mailbox,
+            request.change_number,
+            ChangeKind::NewMail,
+            ObjectKind::Item,
+            &request.id,
+            &request.folder_id,
+            None,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// An attendee's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Accept,
+    Tentative,
+    Decline,
+}
+
+impl Answer {
+    fn of(element: &str) -> Option<Answer> {
+        match element {
+            "AcceptItem" => Some(Answer::Accept),
+            "TentativelyAcceptItem" => Some(Answer::Tentative),
+            "DeclineItem" => Some(Answer::Decline),
+            _ => None,
+        }
+    }
+
+    fn response_type(self) -> &'static str {
+        match self {
+            Answer::Accept => "Accept",
+            Answer::Tentative => "Tentative",
+            Answer::Decline => "Decline",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Answer::Accept => "IPM.Schedule.Meeting.Resp.Pos",
+            Answer::Tentative => "IPM.Schedule.Meeting.Resp.Tent",
+            Answer::Decline => "IPM.Schedule.Meeting.Resp.Neg",
+        }
+    }
+
+    fn subject_prefix(self) -> &'static str {
+        match self {
+            Answer::Accept => "Accepted",
+            Answer::Tentative => "Tentative",
+            Answer::Decline => "Declined",
+        }
+    }
+}
+
+/// The meeting with `uid` in the calendar of `mailbox`.
+async fn by_uid(ctx: &Ctx<'_>, mailbox: &str, uid: &str) -> Result<Option<Item>, EwsError> {
+    let Some(calendar) = ctx.s.data.folder_by_name(mailbox, "calendar").await? else { return Ok(None) };
+    for i in ctx.s.data.items_in(&calendar.id).await? {
+        if field_text(&i, "UID")?.as_deref() == Some(uid) {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// Sets the answer of `smtp` in the attendee lists of the organizer's `item`.
+fn record_answer(item: &mut Item, smtp: &str, answer: Answer, now: i64) -> Result<(), EwsError> {
+    let mut fields = data::split_elements(&item.fields)?;
+    let needle = format!("<t:EmailAddress>{}</t:EmailAddress>", tandem_xml::escape(smtp)).to_ascii_lowercase();
+    let stamp = format!(
+        "<t:ResponseType>{}</t:ResponseType><t:LastResponseTime>{}</t:LastResponseTime>",
+        answer.response_type(),
+        tandem_ews_proto::format_datetime(now)
+    );
+    for (_, xml) in fields.iter_mut().filter(|(n, _)| ATTENDEE_FIELDS.contains(&n.as_str())) {
+        let mut out = String::with_capacity(xml.len() + stamp.len());
+        let mut rest = xml.as_str();
+        while let Some(start) = rest.find("<t:Attendee>") {
+            let Some(len) = rest[start..].find("</t:Attendee>") else { break };
+            let attendee = &rest[start..start + len];
+            out.push_str(&rest[..start]);
+            if attendee.to_ascii_lowercase().contains(&needle) {
+                // Mailbox first, then the answer (AttendeeType's order); an older answer goes.
+                let mailbox_end = attendee.find("</t:Mailbox>").map_or(attendee.len(), |m| m + "</t:Mailbox>".len());
+                out.push_str(&attendee[..mailbox_end]);
+                out.push_str(&stamp);
+            } else {
+                out.push_str(attendee);
+            }
+            out.push_str("</t:Attendee>");
+            rest = &rest[start + len + "</t:Attendee>".len()..];
+        }
+        out.push_str(rest);
+        *xml = out;
+    }
+    item.fields = fields.into_iter().map(|(_, x)| x).collect();
+    Ok(())
+}
+
+/// CreateItem of an AcceptItem, TentativelyAcceptItem or DeclineItem: the attendee answers
+/// the meeting request (or calendar item) `ReferenceItemId` names.
+pub(crate) async fn respond(ctx: &Ctx<'_>, d: &ItemData, disposition: Option<Disposition>) -> Result<String, EwsError> {
+    let answer =
+        Answer::of(&d.element).ok_or_else(|| fail(ResponseCode::ErrorNotSupported, "Not a meeting response."))?;
+    let reference =
+        d.reference().ok_or_else(|| fail(ResponseCode::ErrorSchemaValidation, "ReferenceItemId is required."))?;
+    let referenced = ctx.item(&reference.id).await?;
+    if referenced.element != "MeetingRequest" && referenced.element != "CalendarItem" {
+        return Err(fail(ResponseCode::ErrorInvalidOperation, "The item is not a meeting request."));
+    }
+    let uid = field_text(&referenced, "UID")?
+        .ok_or_else(|| fail(ResponseCode::ErrorInvalidOperation, "The meeting has no UID."))?;
+    let organizer_smtp = data::split_elements(&referenced.fields)?
+        .into_iter()
+        .find(|(n, _)| n == "Organizer")
+        .and_then(|(_, x)| emails_in(std::iter::once(x.as_str())).into_iter().next());
+    if organizer_smtp.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(&ctx.smtp())) {
+        return Err(fail(ResponseCode::ErrorInvalidOperation, "The organizer does not answer their own meeting."));
+    }
+    let now = tandem_store::now_unix();
+    let own = by_uid(ctx, ctx.mailbox(), &uid).await?;
+    let organizer = match &organizer_smtp {
+        Some(o) => resolve_addresses(ctx, std::slice::from_ref(o)).await.ok().and_then(|mut r| r.pop()),
+        None => None,
+    };
+    let organizer_item = match &organizer {
+        Some(o) => by_uid(ctx, &o.mailbox, &uid).await?,
+        None => None,
+    };
+    let deleted = ctx
+        .s
+        .data
+        .folder_by_name(ctx.mailbox(), "deleteditems")
+        .await?
+        .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "Deleted Items is missing."))?;
+    let mut w = ctx.s.data.write().await?;
+    // The attendee's calendar item.
+    if let Some(mut mine) = own {
+        let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+        if answer == Answer::Decline {
+            w.delete_item(&mine, change).await?;
+        } else {
+            let busy = if answer == Answer::Accept { "Busy" } else { "Tentative" };
+            set_field(&mut mine, "MyResponseType", el("MyResponseType", answer.response_type()))?;
+            set_field(&mut mine, "LegacyFreeBusyStatus", el("LegacyFreeBusyStatus", busy))?;
+            mine.change_number = change;
+            mine.modified_at = now;
+            w.update_item(&mine, None).await?;
+        }
+    }
+    // The request goes to Deleted Items, as Exchange moves it once answered.
+    if referenced.element == "MeetingRequest" && referenced.folder_id != deleted.id {
+        let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+        let unread = i64::from(!referenced.is_read);
+        let moved =
+            Item { folder_id: deleted.id.clone(), change_number: change, modified_at: now, ..referenced.clone() };
+        w.update_item(&moved, Some(&referenced.folder_id)).await?;
+        w.adjust_counts(&referenced.folder_id, -1, -unread, change).await?;
+        w.adjust_counts(&deleted.id, 1, unread, change).await?;
+    }
+    // The organizer's side: the answer on the attendee list and, unless only saved, a response.
+    if let (Some(o), Some(mut theirs)) = (&organizer, organizer_item) {
+        let (change, _) = w.next_numbers(&o.mailbox, 0).await?;
+        record_answer(&mut theirs, &ctx.smtp(), answer, now)?;
+        theirs.change_number = change;
+        theirs.modified_at = now;
+        w.update_item(&theirs, None).await?;
+        if disposition != Some(Disposition::SaveOnly) {
+            let subject = format!("{}: {}", answer.subject_prefix(), theirs.subject);
+            let (change, article) = w.next_numbers(&o.mailbox, 1).await?;
+            let mut response = Item {
+                id: new_id(ids::IdKind::Item),
+                mailbox: o.mailbox.clone(),
+                folder_id: o.inbox.id.clone(),
+                element: "MeetingResponse".into(),
+                item_class: answer.class().into(),
+                subject: subject.clone(),
+                is_read: false,
+                created_at: now,
+                modified_at: now,
+                received_at: now,
+                sent_at: Some(now),
+                article,
+                change_number: change,
+                mime: None,
+                ..theirs.clone()
+            };
+            response.fields = String::new();
+            set_field(&mut response, "Subject", el("Subject", &subject))?;
+            set_field(&mut response, "UID", el("UID", &uid))?;
+            set_field(
+                &mut response,
+                "From",
+                format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp())),
+            )?;
+            w.insert_item(&response).await?;
+            w.log_change(
+                &o.mailbox,
+                response.change_number,
+                ChangeKind::NewMail,
+                ObjectKind::Item,
+                &response.id,
+                &response.folder_id,
+                None,
+            )
+            .await?;
+        }
+    }
+    w.commit().await?;
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attendee_addresses_are_read_once_each() {
+        let fields = vec![
+            ("Subject".to_owned(), "<t:Subject>x</t:Subject>".to_owned()),
+            (
+                "RequiredAttendees".to_owned(),
+                "<t:RequiredAttendees><t:Attendee><t:Mailbox><t:EmailAddress>bob@x.com</t:EmailAddress></t:Mailbox></t:Attendee><t:Attendee><t:Mailbox><t:EmailAddress>BOB@x.com</t:EmailAddress></t:Mailbox></t:Attendee></t:RequiredAttendees>".to_owned(),
+            ),
+            (
+                "OptionalAttendees".to_owned(),
+                "<t:OptionalAttendees><t:Attendee><t:Mailbox><t:EmailAddress>carol@x.com</t:EmailAddress></t:Mailbox></t:Attendee></t:OptionalAttendees>".to_owned(),
+            ),
+        ];
+        assert_eq!(attendee_addresses(&fields), ["bob@x.com", "carol@x.com"]);
+    }
+}

@@ -1,0 +1,95 @@
+"""Meeting requests between users (issue 15, deliverable 1), driven with exchangelib as Outlook
+drives Exchange: alice saves a meeting with attendees and SendToAllAndSaveCopy; bob and carol
+each get a MeetingRequest in the Inbox and a tentative item in the Calendar; bob accepts (his
+item turns Busy, the request goes to Deleted Items, alice gets "Accepted: …" and sees bob's
+answer on her attendee list), carol declines (her item goes); free/busy follows. Bad input: an
+attendee outside the organisation, an answer to something that is not a meeting request.
+
+Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_meetings.py -q
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from conftest import DOMAIN
+from test_ucs import account, deployment  # noqa: F401  (the module's deployment fixture)
+
+ALICE, BOB, CAROL = (f"{u}@{DOMAIN}" for u in ("alice", "bob", "carol"))
+
+
+def meeting_items(acc, subject):
+    return [i for i in acc.calendar.filter(subject=subject)]
+
+
+def test_invitations_answers_and_free_busy(deployment):  # noqa: F811
+    from exchangelib import CalendarItem, EWSDateTime, UTC
+    from exchangelib.items import MeetingRequest, MeetingResponse, SEND_TO_ALL_AND_SAVE_COPY
+
+    alice, bob, carol = (account(deployment, a) for a in (ALICE, BOB, CAROL))
+    start = EWSDateTime.now(UTC).replace(microsecond=0, second=0, minute=0) + datetime.timedelta(days=2)
+    subject = f"Planning {start.timestamp():.0f}"
+    meeting = CalendarItem(account=alice, folder=alice.calendar, subject=subject, start=start,
+                           end=start + datetime.timedelta(hours=1), location="Room 1",
+                           required_attendees=[BOB], optional_attendees=[CAROL])
+    meeting.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    mine = alice.calendar.get(id=meeting.id)
+    assert mine.is_meeting and mine.meeting_request_was_sent and mine.my_response_type == "Organizer"
+
+    requests = {}
+    for who, acc in (("bob", bob), ("carol", carol)):
+        got = [m for m in acc.inbox.filter(subject=subject) if isinstance(m, MeetingRequest)]
+        assert len(got) == 1, f"{who} has one meeting request"
+        assert got[0].is_read is False and got[0].start == start and got[0].location == "Room 1"
+        requests[who] = got[0]
+        cal = meeting_items(acc, subject)
+        assert len(cal) == 1, f"{who} has the meeting in the Calendar"
+        assert cal[0].my_response_type == "NoResponseReceived" and cal[0].legacy_free_busy_status == "Tentative"
+
+    requests["bob"].accept(body="See you there")
+    requests["carol"].decline()
+
+    bob_item = meeting_items(bob, subject)[0]
+    assert bob_item.my_response_type == "Accept" and bob_item.legacy_free_busy_status == "Busy"
+    assert meeting_items(carol, subject) == [], "a declined meeting leaves the Calendar"
+    assert [m for m in bob.inbox.filter(subject=subject) if isinstance(m, MeetingRequest)] == []
+    assert [m.subject for m in bob.trash.filter(subject=subject)] == [subject], "the request is in Deleted Items"
+
+    answers = sorted(m.subject for m in alice.inbox.all() if isinstance(m, MeetingResponse) and subject in m.subject)
+    assert answers == [f"Accepted: {subject}", f"Declined: {subject}"], answers
+    mine = alice.calendar.get(id=meeting.id)
+    got = {a.mailbox.email_address.lower(): a.response_type for a in (mine.required_attendees or []) + (mine.optional_attendees or [])}
+    assert got == {BOB: "Accept", CAROL: "Decline"}, got
+
+    # Free/busy: bob busy during the meeting.
+    from exchangelib.properties import MailboxData
+    views = list(alice.protocol.get_free_busy_info(
+        accounts=[(bob, "Required", False)], start=start - datetime.timedelta(hours=1),
+        end=start + datetime.timedelta(hours=2), merged_free_busy_interval=30, requested_view="Detailed"))
+    events = [e for e in (views[0].calendar_events or []) if e.start == start]
+    assert events and events[0].busy_type == "Busy", views
+
+
+def test_bad_invitations_and_answers_are_refused(deployment):  # noqa: F811
+    from exchangelib import CalendarItem, EWSDateTime, UTC
+    from exchangelib.errors import ErrorInvalidRecipients
+    from exchangelib.items import SEND_TO_ALL_AND_SAVE_COPY
+
+    alice = account(deployment, ALICE)
+    start = EWSDateTime.now(UTC).replace(microsecond=0) + datetime.timedelta(days=3)
+    outside = CalendarItem(account=alice, folder=alice.calendar, subject="Outside", start=start,
+                           end=start + datetime.timedelta(hours=1), required_attendees=["someone@fabrikam.example"])
+    with pytest.raises(ErrorInvalidRecipients):
+        outside.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    assert meeting_items(alice, "Outside") == [], "nothing is written"
+    # Accepting an ordinary message is refused.
+    from exchangelib import Message
+    m = Message(account=alice, folder=alice.drafts, subject="Not a meeting", body="x")
+    m.save()
+    from exchangelib.items import AcceptItem
+    from exchangelib.properties import ReferenceItemId
+    from exchangelib.errors import ErrorInvalidOperation
+    with pytest.raises(ErrorInvalidOperation):
+        AcceptItem(account=alice, reference_item_id=ReferenceItemId(id=m.id, changekey=m.changekey)).send()
