@@ -93,3 +93,33 @@ def test_bad_invitations_and_answers_are_refused(deployment):  # noqa: F811
     from exchangelib.errors import ErrorInvalidOperation
     with pytest.raises(ErrorInvalidOperation):
         AcceptItem(account=alice, reference_item_id=ReferenceItemId(id=m.id, changekey=m.changekey)).send()
+
+
+def test_cancellations_reach_every_attendee(deployment):  # noqa: F811
+    """The organizer cancels: by deleting with SendToAllAndSaveCopy, or with CancelCalendarItem
+    (exchangelib's cancel()). Each attendee gets a MeetingCancellation and sees the meeting in
+    the Calendar as cancelled; a cancellation of someone else's meeting is refused."""
+    from exchangelib import CalendarItem, EWSDateTime, UTC
+    from exchangelib.errors import ErrorInvalidOperation
+    from exchangelib.items import MeetingCancellation, MeetingRequest, SEND_TO_ALL_AND_SAVE_COPY
+
+    alice, bob = account(deployment, ALICE), account(deployment, BOB)
+    start = EWSDateTime.now(UTC).replace(microsecond=0, second=0, minute=0) + datetime.timedelta(days=4)
+    for how in ("delete", "cancel"):
+        subject = f"Retro {how} {start.timestamp():.0f}"
+        m = CalendarItem(account=alice, folder=alice.calendar, subject=subject, start=start,
+                         end=start + datetime.timedelta(minutes=30), required_attendees=[BOB])
+        m.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+        if how == "cancel":
+            req = [x for x in bob.inbox.filter(subject=subject) if isinstance(x, MeetingRequest)][0]
+            with pytest.raises(ErrorInvalidOperation):
+                bob.calendar.get(subject=subject).cancel()
+            assert req.subject == subject
+            m.cancel()
+        else:
+            m.delete(send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY)
+        notices = [x for x in bob.inbox.all() if isinstance(x, MeetingCancellation) and subject in x.subject]
+        assert [n.subject for n in notices] == [f"Canceled: {subject}"], how
+        theirs = [x for x in bob.calendar.all() if subject in x.subject]
+        assert len(theirs) == 1 and theirs[0].is_cancelled and theirs[0].subject == f"Canceled: {subject}", how
+        assert [x for x in alice.calendar.all() if x.subject == subject] == [], f"{how}: the organizer's meeting is gone"

@@ -58,9 +58,9 @@ pub struct ItemData {
     pub attachments: Vec<super::attachments::NewAttachment>,
 }
 
-/// The response objects CreateItem takes besides items: an attendee's answer to a meeting
-/// request (MS-OXWSMTGS), naming it by `ReferenceItemId`.
-pub const RESPONSE_OBJECTS: &[&str] = &["AcceptItem", "TentativelyAcceptItem", "DeclineItem"];
+/// The response objects CreateItem takes besides items (MS-OXWSMTGS), each naming its meeting
+/// by `ReferenceItemId`: an attendee's answer, or the organizer's cancellation.
+pub const RESPONSE_OBJECTS: &[&str] = &["AcceptItem", "TentativelyAcceptItem", "DeclineItem", "CancelCalendarItem"];
 
 /// Reads an item element's properties.
 pub fn parse_item(node: Node<'_, '_>) -> Result<ItemData, ProtoError> {

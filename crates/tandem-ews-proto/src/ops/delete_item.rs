@@ -11,16 +11,23 @@ use crate::types::ItemRef;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub delete_type: DeleteType,
+    /// `SendMeetingCancellations` (`SendToNone`, `SendOnlyToAll`, `SendToAllAndSaveCopy`): for a
+    /// meeting its organizer deletes, whether the attendees are told.
+    pub send_cancellations: Option<String>,
     pub items: Vec<Result<ItemRef, ProtoError>>,
 }
 
 impl Request {
     pub fn parse(op: Node<'_, '_>) -> Result<Request, ProtoError> {
-        Ok(Request { delete_type: DeleteType::parse(op)?, items: ItemRef::parse_each(need(op, "ItemIds")?) })
+        Ok(Request {
+            delete_type: DeleteType::parse(op)?,
+            send_cancellations: op.attribute("SendMeetingCancellations").map(str::to_owned),
+            items: ItemRef::parse_each(need(op, "ItemIds")?),
+        })
     }
 
     pub fn new(delete_type: DeleteType, items: Vec<ItemRef>) -> Request {
-        Request { delete_type, items: items.into_iter().map(Ok).collect() }
+        Request { delete_type, send_cancellations: None, items: items.into_iter().map(Ok).collect() }
     }
 }
 
@@ -31,8 +38,9 @@ impl BuildRequest for Request {
     /// are deleted without sending cancellations, as Exchange requires the attribute for them.
     fn to_xml(&self) -> String {
         let mut s = format!(
-            "<m:DeleteItem DeleteType=\"{}\" SendMeetingCancellations=\"SendToNone\" AffectedTaskOccurrences=\"AllOccurrences\"><m:ItemIds>",
-            self.delete_type.as_str()
+            "<m:DeleteItem DeleteType=\"{}\" SendMeetingCancellations=\"{}\" AffectedTaskOccurrences=\"AllOccurrences\"><m:ItemIds>",
+            self.delete_type.as_str(),
+            tandem_xml::escape(self.send_cancellations.as_deref().unwrap_or("SendToNone"))
         );
         for id in self.items.iter().flatten() {
             s.push_str(&id.to_xml());

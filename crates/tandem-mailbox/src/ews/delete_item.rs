@@ -1,5 +1,6 @@
 //! DeleteItem: HardDelete removes; SoftDelete moves to Recoverable Items\Deletions;
-//! MoveToDeletedItems moves to Deleted Items.
+//! MoveToDeletedItems moves to Deleted Items. A meeting its organizer deletes with
+//! SendMeetingCancellations tells its attendees first (`meetings::cancel`).
 
 use tandem_ews_proto::ResponseMessages;
 use tandem_ews_proto::ops::delete_folder::DeleteType;
@@ -15,7 +16,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
     let mut out = ResponseMessages::new("DeleteItem");
     for r in req.items {
         let result = match r {
-            Ok(r) => delete(ctx, &r.id, req.delete_type).await,
+            Ok(r) => delete(ctx, &r.id, req.delete_type, req.send_cancellations.as_deref()).await,
             Err(e) => Err(EwsError::Ews(e)),
         };
         record(&mut out, result.map(|()| String::new()), "")?;
@@ -23,8 +24,11 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
     Ok(out.finish())
 }
 
-async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType) -> Result<(), EwsError> {
+async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Option<&str>) -> Result<(), EwsError> {
     let item = ctx.item(id).await?;
+    if matches!(cancellations, Some("SendOnlyToAll" | "SendToAllAndSaveCopy")) {
+        super::meetings::cancel(ctx, &item).await?;
+    }
     match target(how) {
         Some(name) => {
             let to = ctx.folder(&FolderRef::Distinguished { name: name.to_owned(), mailbox: None }).await?;

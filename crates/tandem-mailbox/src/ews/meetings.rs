@@ -253,9 +253,112 @@ fn record_answer(item: &mut Item, smtp: &str, answer: Answer, now: i64) -> Resul
     Ok(())
 }
 
+/// True when `item` is a meeting `ctx`'s user organises.
+fn organised_by_caller(item: &Item) -> Result<bool, EwsError> {
+    Ok(item.element == "CalendarItem"
+        && field_text(item, "MyResponseType")?.as_deref() == Some("Organizer")
+        && field_text(item, "MeetingRequestWasSent")?.as_deref() == Some("true"))
+}
+
+/// Tells the attendees of the organizer's meeting `item` that it is cancelled: a
+/// MeetingCancellation in each Inbox, and their calendar item marked cancelled ("Canceled: …",
+/// `IsCancelled`), for them to remove, as Exchange leaves it. Not a meeting the caller
+/// organises: nothing to send.
+pub(crate) async fn cancel(ctx: &Ctx<'_>, item: &Item) -> Result<(), EwsError> {
+    if !organised_by_caller(item)? {
+        return Ok(());
+    }
+    let Some(uid) = field_text(item, "UID")? else { return Ok(()) };
+    let fields = data::split_elements(&item.fields)?;
+    let own = ctx.smtp();
+    let addrs: Vec<String> =
+        attendee_addresses(&fields).into_iter().filter(|a| !a.eq_ignore_ascii_case(&own)).collect();
+    let mut attendees = Vec::new();
+    for a in &addrs {
+        // An attendee who left the organisation since the invitation is passed over.
+        if let Ok(mut r) = resolve_addresses(ctx, std::slice::from_ref(a)).await {
+            attendees.append(&mut r);
+        }
+    }
+    let mut theirs = Vec::new();
+    for a in &attendees {
+        theirs.push(by_uid(ctx, &a.mailbox, &uid).await?);
+    }
+    let now = tandem_store::now_unix();
+    let subject = format!("Canceled: {}", item.subject);
+    let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &own));
+    let mut w = ctx.s.data.write().await?;
+    for (a, their) in attendees.iter().zip(theirs) {
+        if let Some(mut cal) = their {
+            let (change, _) = w.next_numbers(&a.mailbox, 0).await?;
+            set_field(&mut cal, "IsCancelled", el("IsCancelled", "true"))?;
+            set_field(&mut cal, "Subject", el("Subject", &subject))?;
+            cal.subject = subject.clone();
+            cal.change_number = change;
+            cal.modified_at = now;
+            w.update_item(&cal, None).await?;
+        }
+        let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
+        let mut notice = Item {
+            id: new_id(ids::IdKind::Item),
+            mailbox: a.mailbox.clone(),
+            folder_id: a.inbox.id.clone(),
+            element: "MeetingCancellation".into(),
+            item_class: "IPM.Schedule.Meeting.Canceled".into(),
+            subject: subject.clone(),
+            is_read: false,
+            created_at: now,
+            modified_at: now,
+            received_at: now,
+            sent_at: Some(now),
+            article,
+            change_number: change,
+            mime: None,
+            ..item.clone()
+        };
+        set_field(&mut notice, "Subject", el("Subject", &subject))?;
+        set_field(&mut notice, "From", from.clone())?;
+        set_field(&mut notice, "IsCancelled", el("IsCancelled", "true"))?;
+        w.insert_item(&notice).await?;
+        w.log_change(
+            &a.mailbox,
+            notice.change_number,
+            ChangeKind::NewMail,
+            ObjectKind::Item,
+            &notice.id,
+            &notice.folder_id,
+            None,
+        )
+        .await?;
+    }
+    w.commit().await?;
+    Ok(())
+}
+
+/// CreateItem of a CancelCalendarItem: the organizer cancels the meeting `ReferenceItemId`
+/// names; the attendees are told and the meeting goes to Deleted Items.
+async fn cancel_calendar_item(ctx: &Ctx<'_>, d: &ItemData) -> Result<String, EwsError> {
+    let reference =
+        d.reference().ok_or_else(|| fail(ResponseCode::ErrorSchemaValidation, "ReferenceItemId is required."))?;
+    let item = ctx.item(&reference.id).await?;
+    if !organised_by_caller(&item)? {
+        return Err(fail(ResponseCode::ErrorInvalidOperation, "Only the organizer cancels a meeting."));
+    }
+    cancel(ctx, &item).await?;
+    let to = ctx
+        .folder(&tandem_ews_proto::types::FolderRef::Distinguished { name: "deleteditems".into(), mailbox: None })
+        .await?;
+    super::move_copy_item::move_to(ctx, &item, &to, false).await?;
+    Ok(String::new())
+}
+
 /// CreateItem of an AcceptItem, TentativelyAcceptItem or DeclineItem: the attendee answers
-/// the meeting request (or calendar item) `ReferenceItemId` names.
+/// the meeting request (or calendar item) `ReferenceItemId` names; a CancelCalendarItem
+/// cancels the organizer's meeting.
 pub(crate) async fn respond(ctx: &Ctx<'_>, d: &ItemData, disposition: Option<Disposition>) -> Result<String, EwsError> {
+    if d.element == "CancelCalendarItem" {
+        return cancel_calendar_item(ctx, d).await;
+    }
     let answer =
         Answer::of(&d.element).ok_or_else(|| fail(ResponseCode::ErrorNotSupported, "Not a meeting response."))?;
     let reference =
