@@ -123,3 +123,41 @@ def test_cancellations_reach_every_attendee(deployment):  # noqa: F811
         theirs = [x for x in bob.calendar.all() if subject in x.subject]
         assert len(theirs) == 1 and theirs[0].is_cancelled and theirs[0].subject == f"Canceled: {subject}", how
         assert [x for x in alice.calendar.all() if x.subject == subject] == [], f"{how}: the organizer's meeting is gone"
+
+
+def test_updates_reach_the_attendees(deployment):  # noqa: F811
+    """The organizer changes the meeting with SendToAllAndSaveCopy: a new place keeps bob's
+    answer (InformationUpdate); a new time asks for a new one (FullUpdate, tentative again); an
+    attendee added gets the request, one removed the cancellation."""
+    from exchangelib import CalendarItem, EWSDateTime, UTC
+    from exchangelib.items import MeetingCancellation, MeetingRequest, SEND_TO_ALL_AND_SAVE_COPY
+
+    alice, bob, carol = (account(deployment, a) for a in (ALICE, BOB, CAROL))
+    start = EWSDateTime.now(UTC).replace(microsecond=0, second=0, minute=0) + datetime.timedelta(days=5)
+    subject = f"Review {start.timestamp():.0f}"
+    m = CalendarItem(account=alice, folder=alice.calendar, subject=subject, start=start,
+                     end=start + datetime.timedelta(hours=1), location="Room 1", required_attendees=[BOB])
+    m.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    [x for x in bob.inbox.filter(subject=subject) if isinstance(x, MeetingRequest)][0].accept()
+
+    m.location = "Room 2"
+    m.save(update_fields=["location"], send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    theirs = meeting_items(bob, subject)[0]
+    assert theirs.location == "Room 2" and theirs.my_response_type == "Accept"
+    updates = [x for x in bob.inbox.filter(subject=subject) if isinstance(x, MeetingRequest)]
+    assert [u.meeting_request_type for u in updates] == ["InformationUpdate"], updates
+
+    later = start + datetime.timedelta(hours=2)
+    m.start, m.end = later, later + datetime.timedelta(hours=1)
+    m.save(update_fields=["start", "end"], send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    theirs = meeting_items(bob, subject)[0]
+    assert theirs.start == later and theirs.my_response_type == "NoResponseReceived"
+    assert theirs.legacy_free_busy_status == "Tentative"
+    kinds = sorted(u.meeting_request_type for u in bob.inbox.filter(subject=subject) if isinstance(u, MeetingRequest))
+    assert kinds == ["FullUpdate", "InformationUpdate"], kinds
+
+    m.required_attendees = [CAROL]
+    m.save(update_fields=["required_attendees"], send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    assert [x.meeting_request_type for x in carol.inbox.filter(subject=subject) if isinstance(x, MeetingRequest)] == ["NewMeetingRequest"]
+    assert len(meeting_items(carol, subject)) == 1
+    assert [x.subject for x in bob.inbox.all() if isinstance(x, MeetingCancellation) and subject in x.subject] == [f"Canceled: {subject}"]

@@ -31,6 +31,9 @@ pub struct ItemChange {
 pub struct Request {
     pub conflict: ConflictResolution,
     pub disposition: Option<Disposition>,
+    /// `SendMeetingInvitationsOrCancellations`: for a meeting its organizer changes, whether
+    /// the attendees are sent the update.
+    pub send_invitations: Option<String>,
     pub changes: Vec<ItemChange>,
 }
 
@@ -53,7 +56,12 @@ impl Request {
                 .and_then(|u| children(u).map(parse_update).collect());
             changes.push(ItemChange { item, updates });
         }
-        Ok(Request { conflict, disposition: Disposition::parse(op)?, changes })
+        Ok(Request {
+            conflict,
+            disposition: Disposition::parse(op)?,
+            send_invitations: op.attribute("SendMeetingInvitationsOrCancellations").map(str::to_owned),
+            changes,
+        })
     }
 }
 
@@ -91,6 +99,7 @@ impl Request {
         Request {
             conflict: ConflictResolution::AlwaysOverwrite,
             disposition: Some(Disposition::SaveOnly),
+            send_invitations: None,
             changes: vec![ItemChange {
                 item: Ok(item),
                 updates: Ok(updates.into_iter().map(|(path, value)| Update::Set { path, value }).collect()),
@@ -107,6 +116,9 @@ impl super::BuildRequest for Request {
         let mut s = format!("<m:UpdateItem ConflictResolution=\"{}\"", self.conflict.as_str());
         if let Some(d) = self.disposition {
             s.push_str(&format!(" MessageDisposition=\"{}\"", d.as_str()));
+        }
+        if let Some(i) = &self.send_invitations {
+            s.push_str(&format!(" SendMeetingInvitationsOrCancellations=\"{}\"", tandem_xml::escape(i)));
         }
         s.push_str("><m:ItemChanges>");
         for change in &self.changes {

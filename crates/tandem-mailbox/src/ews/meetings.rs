@@ -104,63 +104,144 @@ pub(crate) async fn send_requests(
     attendees: &[Recipient],
     now: i64,
 ) -> Result<(), EwsError> {
-    let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp()));
     for a in attendees {
-        let calendar = ctx
-            .s
-            .data
-            .folder_by_name(&a.mailbox, "calendar")
-            .await?
-            .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The attendee's Calendar is missing."))?;
-        let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
-        let mut tentative = Item {
-            id: new_id(ids::IdKind::Item),
-            mailbox: a.mailbox.clone(),
-            folder_id: calendar.id.clone(),
-            is_read: true,
-            created_at: now,
-            modified_at: now,
-            received_at: now,
-            article,
-            change_number: change,
-            ..organizer_item.clone()
+        deliver_one(w, ctx, organizer_item, a, None, "NewMeetingRequest", now).await?;
+    }
+    Ok(())
+}
+
+/// One attendee's copy of the meeting: their calendar item (`existing`, brought up to date, or
+/// a new tentative one) and a MeetingRequest of `request_type` in their Inbox. A new time asks
+/// for a new answer (tentative again); otherwise the attendee's answer stays.
+async fn deliver_one(
+    w: &mut Write<'_>,
+    ctx: &Ctx<'_>,
+    meeting: &Item,
+    a: &Recipient,
+    existing: Option<Item>,
+    request_type: &str,
+    now: i64,
+) -> Result<(), EwsError> {
+    let calendar = ctx
+        .s
+        .data
+        .folder_by_name(&a.mailbox, "calendar")
+        .await?
+        .ok_or_else(|| fail(ResponseCode::ErrorFolderNotFound, "The attendee's Calendar is missing."))?;
+    let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
+    let moved = existing.as_ref().is_some_and(|e| e.start_at != meeting.start_at || e.end_at != meeting.end_at);
+    let answer = match &existing {
+        Some(e) if !moved => (field_text(e, "MyResponseType")?, field_text(e, "LegacyFreeBusyStatus")?),
+        _ => (None, None),
+    };
+    let mut copy = Item {
+        id: existing.as_ref().map_or_else(|| new_id(ids::IdKind::Item), |e| e.id.clone()),
+        mailbox: a.mailbox.clone(),
+        folder_id: existing.as_ref().map_or_else(|| calendar.id.clone(), |e| e.folder_id.clone()),
+        is_read: true,
+        created_at: existing.as_ref().map_or(now, |e| e.created_at),
+        modified_at: now,
+        received_at: now,
+        article: existing.as_ref().map_or(article, |e| e.article),
+        change_number: change,
+        ..meeting.clone()
+    };
+    let response = answer.0.unwrap_or_else(|| "NoResponseReceived".into());
+    let busy = answer.1.unwrap_or_else(|| "Tentative".into());
+    set_field(&mut copy, "MyResponseType", el("MyResponseType", &response))?;
+    set_field(&mut copy, "LegacyFreeBusyStatus", el("LegacyFreeBusyStatus", &busy))?;
+    set_field(&mut copy, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
+    match existing {
+        Some(_) => w.update_item(&copy, None).await?,
+        None => w.insert_item(&copy).await?,
+    }
+    let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
+    let mut request = Item {
+        id: new_id(ids::IdKind::Item),
+        mailbox: a.mailbox.clone(),
+        folder_id: a.inbox.id.clone(),
+        element: "MeetingRequest".into(),
+        item_class: "IPM.Schedule.Meeting.Request".into(),
+        is_read: false,
+        created_at: now,
+        modified_at: now,
+        received_at: now,
+        sent_at: Some(now),
+        article,
+        change_number: change,
+        ..meeting.clone()
+    };
+    let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp()));
+    set_field(&mut request, "From", from)?;
+    set_field(&mut request, "MeetingRequestType", el("MeetingRequestType", request_type))?;
+    set_field(&mut request, "MyResponseType", el("MyResponseType", &response))?;
+    set_field(&mut request, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
+    set_field(&mut request, "IsResponseRequested", el("IsResponseRequested", "true"))?;
+    w.insert_item(&request).await?;
+    w.log_change(
+        &a.mailbox,
+        request.change_number,
+        ChangeKind::NewMail,
+        ObjectKind::Item,
+        &request.id,
+        &request.folder_id,
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Before UpdateItem of the organizer's meeting is written: every attendee it will name must be
+/// a local user (as at creation), so a refused update writes nothing.
+pub(crate) async fn check_attendees(ctx: &Ctx<'_>, after: &Item) -> Result<(), EwsError> {
+    let own = ctx.smtp();
+    let addrs: Vec<String> = attendee_addresses(&data::split_elements(&after.fields)?)
+        .into_iter()
+        .filter(|a| !a.eq_ignore_ascii_case(&own))
+        .collect();
+    if !addrs.is_empty() {
+        resolve_addresses(ctx, &addrs).await?;
+    }
+    Ok(())
+}
+
+/// After UpdateItem of the organizer's meeting with SendMeetingInvitationsOrCancellations: every
+/// attendee still invited gets an update (`FullUpdate` when the time moved, else
+/// `InformationUpdate`; a new attendee a `NewMeetingRequest`), and one no longer invited a
+/// cancellation. An attendee outside the organisation fails the update before anything is sent.
+pub(crate) async fn send_updates(ctx: &Ctx<'_>, before: &Item, after: &Item) -> Result<(), EwsError> {
+    if !organised_by_caller(before)? {
+        return Ok(());
+    }
+    let Some(uid) = field_text(after, "UID")? else { return Ok(()) };
+    let own = ctx.smtp();
+    let addrs = |i: &Item| -> Result<Vec<String>, EwsError> {
+        Ok(attendee_addresses(&data::split_elements(&i.fields)?)
+            .into_iter()
+            .filter(|a| !a.eq_ignore_ascii_case(&own))
+            .collect())
+    };
+    let (old, new) = (addrs(before)?, addrs(after)?);
+    let invited = if new.is_empty() { Vec::new() } else { resolve_addresses(ctx, &new).await? };
+    let dropped: Vec<String> = old.into_iter().filter(|o| !new.iter().any(|n| n.eq_ignore_ascii_case(o))).collect();
+    let moved = before.start_at != after.start_at || before.end_at != after.end_at;
+    let mut copies = Vec::new();
+    for a in &invited {
+        copies.push(by_uid(ctx, &a.mailbox, &uid).await?);
+    }
+    let now = tandem_store::now_unix();
+    let mut w = ctx.s.data.write().await?;
+    for (a, existing) in invited.iter().zip(copies) {
+        let kind = match (&existing, moved) {
+            (None, _) => "NewMeetingRequest",
+            (Some(_), true) => "FullUpdate",
+            (Some(_), false) => "InformationUpdate",
         };
-        set_field(&mut tentative, "MyResponseType", el("MyResponseType", "NoResponseReceived"))?;
-        set_field(&mut tentative, "LegacyFreeBusyStatus", el("LegacyFreeBusyStatus", "Tentative"))?;
-        set_field(&mut tentative, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
-        w.insert_item(&tentative).await?;
-        let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
-        let mut request = Item {
-            id: new_id(ids::IdKind::Item),
-            mailbox: a.mailbox.clone(),
-            folder_id: a.inbox.id.clone(),
-            element: "MeetingRequest".into(),
-            item_class: "IPM.Schedule.Meeting.Request".into(),
-            is_read: false,
-            created_at: now,
-            modified_at: now,
-            received_at: now,
-            sent_at: Some(now),
-            article,
-            change_number: change,
-            ..organizer_item.clone()
-        };
-        set_field(&mut request, "From", from.clone())?;
-        set_field(&mut request, "MeetingRequestType", el("MeetingRequestType", "NewMeetingRequest"))?;
-        set_field(&mut request, "MyResponseType", el("MyResponseType", "NoResponseReceived"))?;
-        set_field(&mut request, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
-        set_field(&mut request, "IsResponseRequested", el("IsResponseRequested", "true"))?;
-        w.insert_item(&request).await?;
-        w.log_change(
-            &a.mailbox,
-            request.change_number,
-            ChangeKind::NewMail,
-            ObjectKind::Item,
-            &request.id,
-            &request.folder_id,
-            None,
-        )
-        .await?;
+        deliver_one(&mut w, ctx, after, a, existing, kind, now).await?;
+    }
+    w.commit().await?;
+    if !dropped.is_empty() {
+        cancel_for(ctx, after, &dropped).await?;
     }
     Ok(())
 }
@@ -268,13 +349,20 @@ pub(crate) async fn cancel(ctx: &Ctx<'_>, item: &Item) -> Result<(), EwsError> {
     if !organised_by_caller(item)? {
         return Ok(());
     }
-    let Some(uid) = field_text(item, "UID")? else { return Ok(()) };
-    let fields = data::split_elements(&item.fields)?;
     let own = ctx.smtp();
-    let addrs: Vec<String> =
-        attendee_addresses(&fields).into_iter().filter(|a| !a.eq_ignore_ascii_case(&own)).collect();
+    let addrs: Vec<String> = attendee_addresses(&data::split_elements(&item.fields)?)
+        .into_iter()
+        .filter(|a| !a.eq_ignore_ascii_case(&own))
+        .collect();
+    cancel_for(ctx, item, &addrs).await
+}
+
+/// Sends the cancellation of the meeting `item` to `addrs`.
+async fn cancel_for(ctx: &Ctx<'_>, item: &Item, addrs: &[String]) -> Result<(), EwsError> {
+    let Some(uid) = field_text(item, "UID")? else { return Ok(()) };
+    let own = ctx.smtp();
     let mut attendees = Vec::new();
-    for a in &addrs {
+    for a in addrs {
         // An attendee who left the organisation since the invitation is passed over.
         if let Ok(mut r) = resolve_addresses(ctx, std::slice::from_ref(a)).await {
             attendees.append(&mut r);

@@ -15,7 +15,7 @@ use crate::data::{self, Item};
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("UpdateItem");
     for change in &req.changes {
-        match apply(ctx, change, req.conflict, req.disposition).await {
+        match apply(ctx, change, req.conflict, req.disposition, req.send_invitations.as_deref()).await {
             Ok(item) => {
                 let el = tandem_ews_proto::types::item_element(&item.element);
                 let items = if item.id.is_empty() {
@@ -42,10 +42,12 @@ async fn apply(
     change: &ItemChange,
     conflict: ConflictResolution,
     disposition: Option<Disposition>,
+    invitations: Option<&str>,
 ) -> Result<Item, EwsError> {
     let r = change.item.clone()?;
     let updates = change.updates.clone()?;
     let mut item = ctx.item(&r.id).await?;
+    let before = item.clone();
     // A change key older than the item: NeverOverwrite refuses; AutoResolve and AlwaysOverwrite
     // apply the update (this server keeps no per-property history, so AutoResolve resolves every
     // conflict in the client's favour, as AlwaysOverwrite does).
@@ -93,10 +95,28 @@ async fn apply(
             },
         }
     }
+    // The item as the updates leave it is checked, not each step: moving a meeting sets Start
+    // then End, and the new Start may be after the old End.
+    if let (Some(s), Some(e)) = (item.start_at, item.end_at)
+        && e < s
+    {
+        return Err(fail(
+            ResponseCode::ErrorInvalidOperation,
+            "The end of an appointment must not be before its start.",
+        ));
+    }
     item.fields = fields.iter().map(|(_, x)| x.as_str()).collect();
     item.ext = data::join_extended(&ext);
     item.size = (item.fields.len() + item.ext.len() + item.mime.as_ref().map_or(0, Vec::len)) as i64;
     item.modified_at = tandem_store::now_unix();
+    let sends_update = item.element == "CalendarItem"
+        && matches!(
+            invitations,
+            Some("SendOnlyToAll" | "SendToAllAndSaveCopy" | "SendOnlyToChanged" | "SendToChangedAndSaveCopy")
+        );
+    if sends_update {
+        super::meetings::check_attendees(ctx, &item).await?;
+    }
     let mut w = ctx.s.data.write().await?;
     let (change_number, _) = w.next_numbers(ctx.mailbox(), 0).await?;
     item.change_number = change_number;
@@ -108,6 +128,9 @@ async fn apply(
     let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
     w.adjust_counts(&item.folder_id, 0, unread_delta, change_number).await?;
     w.commit().await?;
+    if sends_update {
+        super::meetings::send_updates(ctx, &before, &item).await?;
+    }
     if item.element == "Message" && matches!(disposition, Some(Disposition::SendOnly | Disposition::SendAndSaveCopy)) {
         let save = disposition == Some(Disposition::SendAndSaveCopy);
         let req = send_item::Request {
@@ -185,14 +208,6 @@ fn set(
         "Start" => item.start_at = start,
         "End" => item.end_at = end,
         _ => {}
-    }
-    if let (Some(s), Some(e)) = (item.start_at, item.end_at)
-        && e < s
-    {
-        return Err(fail(
-            ResponseCode::ErrorInvalidOperation,
-            "The end of an appointment must not be before its start.",
-        ));
     }
     Ok(())
 }
