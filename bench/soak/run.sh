@@ -189,6 +189,17 @@ udp_drops() {  # port: datagrams dropped at the UDP sockets bound to 127.0.0.1:p
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(load_avg)
 anon_start=""
+# Counters vanish with their socket (a SIPp client exits once its calls are made): keep the last
+# value seen for each.
+drops_t=0 drops_u=0 drops_r=0 drops_m=0
+sample_drops() {
+  local d
+  d=$(udp_drops "$sip"); [ "$d" -gt "$drops_t" ] && drops_t=$d
+  d=$(udp_drops "$uas_port"); [ "$d" -gt "$drops_u" ] && drops_u=$d
+  d=$(udp_drops "$reg_port"); [ "$d" -gt "$drops_r" ] && drops_r=$d
+  d=$(udp_drops "$msg_port"); [ "$d" -gt "$drops_m" ] && drops_m=$d
+  return 0
+}
 : > "$work/rss.csv"
 t0=$(date +%s)
 while :; do
@@ -196,10 +207,12 @@ while :; do
   kill -0 "$tandem_pid" 2>/dev/null || { echo "tandem exited during the soak" >&2; tail -20 "$work/tandem.err" >&2; exit 1; }
   echo "$now,$(rss_kib)" >> "$work/rss.csv"
   [ -z "$anon_start" ] && [ "$now" -ge "$warmup" ] && anon_start=$(anon_kib)
+  sample_drops
   [ "$now" -ge "$seconds" ] && break
   sleep 10
 done
-drops="$(udp_drops "$sip") $(udp_drops "$uas_port") $(( $(udp_drops "$reg_port") + $(udp_drops "$msg_port") ))"
+sample_drops
+drops="$drops_t $drops_u $(( drops_r + drops_m ))"
 anon_end=$(anon_kib)
 load_end=$(load_avg)
 wait "$ews_pid" || true
