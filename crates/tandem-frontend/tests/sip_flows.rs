@@ -1003,3 +1003,38 @@ async fn overload_refuses_new_work_but_replays_answers() {
     s.core.overload.set_max_delay(Duration::from_millis(100));
     assert_eq!(alice.register(600).await.status, 200);
 }
+
+/// An in-dialog SUBSCRIBE (refresh or end) over the flow that made the subscription is the same
+/// watcher and is answered at once; the same request from another address is challenged.
+#[tokio::test]
+async fn subscription_refreshes_over_their_own_flow_are_not_challenged() {
+    let s = server().await;
+    let mut alice = Ua::new("alice", s.addr).await;
+    let mut bob = Ua::new("bob", s.addr).await;
+    assert_eq!(bob.register(600).await.status, 200);
+    let mut sub = alice.request(Method::Subscribe, "sip:bob@litwareinc.com", "sub-flow");
+    sub.headers.push("Event", "presence");
+    sub.headers.push("Expires", "600");
+    let ok = alice.send(sub).await;
+    assert_eq!(ok.status, 200);
+    let tag = ok.to().unwrap().tag().unwrap().to_owned();
+    fn refresh(ua: &mut Ua, tag: &str) -> Request {
+        let mut r = ua.request(Method::Subscribe, "sip:bob@litwareinc.com", "sub-flow");
+        r.headers.set("To", format!("<sip:bob@litwareinc.com>;tag={tag}"));
+        r.headers.push("Event", "presence");
+        r.headers.push("Expires", "600");
+        r
+    }
+    let same = refresh(&mut alice, &tag);
+    alice.sock.send_to(&same.to_bytes(), s.addr).await.unwrap();
+    assert_eq!(alice.recv_response().await.status, 200, "over its own flow: no new challenge");
+
+    let mut elsewhere = Ua::bound("alice", s.addr, "127.0.0.2:0").await;
+    elsewhere.cseq = 100; // branches are made from the CSeq: not alice's earlier ones
+    let moved = refresh(&mut elsewhere, &tag);
+    elsewhere.sock.send_to(&moved.to_bytes(), s.addr).await.unwrap();
+    assert_eq!(elsewhere.recv_response().await.status, 407, "from another address: challenged");
+    // With credentials it is accepted from there too.
+    let again = refresh(&mut elsewhere, &tag);
+    assert_eq!(elsewhere.send(again).await.status, 200);
+}

@@ -52,9 +52,22 @@ const KNOWN: &[(&str, Option<&str>)] = &[
 
 /// The canonical spelling of a known header name or compact form.
 fn canonical(raw: &str) -> Option<&'static str> {
-    KNOWN.iter().find_map(|(canon, compact)| {
-        (raw.eq_ignore_ascii_case(canon) || compact.is_some_and(|c| raw.eq_ignore_ascii_case(c))).then_some(*canon)
-    })
+    // One pass of integer comparisons before any text is compared: this runs for every header
+    // stored and every header looked up.
+    if raw.len() == 1 {
+        return KNOWN
+            .iter()
+            .find_map(|(canon, compact)| compact.filter(|c| raw.eq_ignore_ascii_case(c)).map(|_| *canon));
+    }
+    let first = raw.as_bytes().first()?.to_ascii_lowercase();
+    KNOWN
+        .iter()
+        .find(|(canon, _)| {
+            canon.len() == raw.len()
+                && canon.as_bytes()[0].to_ascii_lowercase() == first
+                && raw.eq_ignore_ascii_case(canon)
+        })
+        .map(|(canon, _)| *canon)
 }
 
 /// A name being looked up, resolved once per lookup.

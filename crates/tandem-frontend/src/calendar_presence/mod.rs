@@ -327,7 +327,7 @@ async fn scan(
         Err(e) => tracing::warn!(error = %e, "calendar presence: cannot read the client policies"),
     }
     let core = &shared.core;
-    let mut wanted: HashSet<String> = core.location.all().into_iter().map(|(aor, _)| aor).collect();
+    let mut wanted: HashSet<String> = core.location.registered_aors().into_iter().collect();
     wanted.extend(core.presence.watched_targets());
     let now = tokio::time::Instant::now();
     for aor in &wanted {
@@ -396,7 +396,12 @@ async fn record(
             },
             updated_at: 0,
         };
-        if recorded.get(aor).is_some_and(|r| PresenceStatusRow { updated_at: 0, ..r.clone() } == row) {
+        // Compared field by field: this runs every second for every watched user.
+        let same = |r: &PresenceStatusRow| {
+            (&r.availability, &r.activity, &r.note, &r.reason, &r.calendar, &r.calendar_error)
+                == (&row.availability, &row.activity, &row.note, &row.reason, &row.calendar, &row.calendar_error)
+        };
+        if recorded.get(aor).is_some_and(same) {
             continue;
         }
         let row = PresenceStatusRow { updated_at: tandem_store::now_unix(), ..row };

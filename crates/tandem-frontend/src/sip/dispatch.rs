@@ -54,6 +54,11 @@ impl Responder {
     }
 }
 
+/// Whether a request carries digest credentials of either kind.
+fn has_credentials(req: &Request) -> bool {
+    req.headers.has("Authorization") || req.headers.has("Proxy-Authorization")
+}
+
 impl SipCore {
     /// A responder for the server transaction `key`.
     fn responder(&self, key: txn::ServerKey, flow: Flow) -> Responder {
@@ -304,9 +309,25 @@ impl SipCore {
             self.conversations.call_ended(call_id);
         }
         if req.method == Method::Subscribe && self.presence.owns_dialog(&req) {
-            // A refresh or an end of a subscription we serve: authenticate like the first one.
+            // A refresh or an end of a subscription we serve. Over the flow that made it (and
+            // with the dialog's unguessable identifiers) it is the same watcher, as Kamailio
+            // and Skype for Business treat in-dialog requests; from anywhere else, or with
+            // credentials, it is authenticated like the first one.
             let reply = self.responder(key, flow);
-            let Some(user) = self.authenticate(&req, &reply).await else { return };
+            let same_flow = match self.presence.dialog_watcher_on(&req, reply.flow()) {
+                Some(watcher) if !has_credentials(&req) => match self.directory.find_cached(&watcher).await {
+                    Ok(Some(u)) if u.can_use_sip() => Some(u),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let user = match same_flow {
+                Some(u) => u,
+                None => match self.authenticate(&req, &reply).await {
+                    Some(u) => u,
+                    None => return,
+                },
+            };
             let target = self.local_aor(&req.uri);
             presence::subscribe(self, Ctx { req, user, reply }, target).await;
             return;

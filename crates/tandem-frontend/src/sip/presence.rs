@@ -224,6 +224,17 @@ impl Presence {
         self.lock().subscriptions.contains_key(&(call_id.to_owned(), tag.to_owned()))
     }
 
+    /// The watcher of the subscription an in-dialog request belongs to, when it came over the
+    /// flow the subscription was made on (the same source address and port, or the same
+    /// connection): a flow that authenticated the subscription's start stands for its watcher.
+    pub(super) fn dialog_watcher_on(&self, req: &Request, flow: &Flow) -> Option<String> {
+        let (call_id, to) = (req.call_id()?, req.to().ok()?);
+        let tag = to.tag()?;
+        let st = self.lock();
+        let sub = st.subscriptions.get(&(call_id.to_owned(), tag.to_owned()))?;
+        (sub.flow == *flow).then(|| sub.watcher.clone())
+    }
+
     pub fn subscription_count(&self) -> usize {
         self.lock().subscriptions.len()
     }

@@ -128,7 +128,14 @@ impl Location {
     }
 
     pub fn is_registered(&self, aor: &str) -> bool {
-        !self.lookup(aor).is_empty()
+        let now = tandem_store::now_unix();
+        self.lock().get(aor).is_some_and(|v| v.iter().any(|b| b.expires_at > now))
+    }
+
+    /// The addresses of record with a live binding (no binding is copied).
+    pub fn registered_aors(&self) -> Vec<String> {
+        let now = tandem_store::now_unix();
+        self.lock().iter().filter(|(_, v)| v.iter().any(|b| b.expires_at > now)).map(|(aor, _)| aor.clone()).collect()
     }
 
     /// The flow to use for the binding whose contact is `uri` (in-dialog requests to a TCP
