@@ -27,7 +27,12 @@ impl Request {
     }
 
     pub fn new(delete_type: DeleteType, items: Vec<ItemRef>) -> Request {
-        Request { delete_type, send_cancellations: None, items: items.into_iter().map(Ok).collect() }
+        // Exchange requires the attribute for calendar items; the client never cancels meetings.
+        Request {
+            delete_type,
+            send_cancellations: Some("SendToNone".into()),
+            items: items.into_iter().map(Ok).collect(),
+        }
     }
 }
 
