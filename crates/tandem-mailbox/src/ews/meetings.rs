@@ -155,13 +155,35 @@ async fn deliver_one(
         Some(_) => w.update_item(&copy, None).await?,
         None => w.insert_item(&copy).await?,
     }
-    let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
-    let mut request = Item {
+    deliver_notice(w, ctx, meeting, a, ("MeetingRequest", "IPM.Schedule.Meeting.Request"), now, |request| {
+        set_field(request, "MeetingRequestType", el("MeetingRequestType", request_type))?;
+        set_field(request, "MyResponseType", el("MyResponseType", &response))?;
+        set_field(request, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
+        set_field(request, "IsResponseRequested", el("IsResponseRequested", "true"))
+    })
+    .await?;
+    Ok(())
+}
+
+/// Delivers a notice of the meeting `meeting` (a request, a cancellation or an answer) to
+/// `to`'s Inbox as new mail from the caller: a new item of `kind` (element, class) made from the
+/// meeting, unread and sent now, that `shape` then gives what differs per kind.
+async fn deliver_notice(
+    w: &mut Write<'_>,
+    ctx: &Ctx<'_>,
+    meeting: &Item,
+    to: &Recipient,
+    kind: (&str, &str),
+    now: i64,
+    shape: impl FnOnce(&mut Item) -> Result<(), EwsError>,
+) -> Result<(), EwsError> {
+    let (change, article) = w.next_numbers(&to.mailbox, 1).await?;
+    let mut notice = Item {
         id: new_id(ids::IdKind::Item),
-        mailbox: a.mailbox.clone(),
-        folder_id: a.inbox.id.clone(),
-        element: "MeetingRequest".into(),
-        item_class: "IPM.Schedule.Meeting.Request".into(),
+        mailbox: to.mailbox.clone(),
+        folder_id: to.inbox.id.clone(),
+        element: kind.0.into(),
+        item_class: kind.1.into(),
         is_read: false,
         created_at: now,
         modified_at: now,
@@ -171,20 +193,17 @@ async fn deliver_one(
         change_number: change,
         ..meeting.clone()
     };
+    shape(&mut notice)?;
     let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp()));
-    set_field(&mut request, "From", from)?;
-    set_field(&mut request, "MeetingRequestType", el("MeetingRequestType", request_type))?;
-    set_field(&mut request, "MyResponseType", el("MyResponseType", &response))?;
-    set_field(&mut request, "MeetingRequestWasSent", el("MeetingRequestWasSent", "false"))?;
-    set_field(&mut request, "IsResponseRequested", el("IsResponseRequested", "true"))?;
-    w.insert_item(&request).await?;
+    set_field(&mut notice, "From", from)?;
+    w.insert_item(&notice).await?;
     w.log_change(
-        &a.mailbox,
-        request.change_number,
+        &to.mailbox,
+        notice.change_number,
         ChangeKind::NewMail,
         ObjectKind::Item,
-        &request.id,
-        &request.folder_id,
+        &notice.id,
+        &notice.folder_id,
         None,
     )
     .await?;
@@ -360,7 +379,6 @@ pub(crate) async fn cancel(ctx: &Ctx<'_>, item: &Item) -> Result<(), EwsError> {
 /// Sends the cancellation of the meeting `item` to `addrs`.
 async fn cancel_for(ctx: &Ctx<'_>, item: &Item, addrs: &[String]) -> Result<(), EwsError> {
     let Some(uid) = field_text(item, "UID")? else { return Ok(()) };
-    let own = ctx.smtp();
     let mut attendees = Vec::new();
     for a in addrs {
         // An attendee who left the organisation since the invitation is passed over.
@@ -374,7 +392,6 @@ async fn cancel_for(ctx: &Ctx<'_>, item: &Item, addrs: &[String]) -> Result<(), 
     }
     let now = tandem_store::now_unix();
     let subject = format!("Canceled: {}", item.subject);
-    let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &own));
     let mut w = ctx.s.data.write().await?;
     for (a, their) in attendees.iter().zip(theirs) {
         if let Some(mut cal) = their {
@@ -386,37 +403,12 @@ async fn cancel_for(ctx: &Ctx<'_>, item: &Item, addrs: &[String]) -> Result<(), 
             cal.modified_at = now;
             w.update_item(&cal, None).await?;
         }
-        let (change, article) = w.next_numbers(&a.mailbox, 1).await?;
-        let mut notice = Item {
-            id: new_id(ids::IdKind::Item),
-            mailbox: a.mailbox.clone(),
-            folder_id: a.inbox.id.clone(),
-            element: "MeetingCancellation".into(),
-            item_class: "IPM.Schedule.Meeting.Canceled".into(),
-            subject: subject.clone(),
-            is_read: false,
-            created_at: now,
-            modified_at: now,
-            received_at: now,
-            sent_at: Some(now),
-            article,
-            change_number: change,
-            mime: None,
-            ..item.clone()
-        };
-        set_field(&mut notice, "Subject", el("Subject", &subject))?;
-        set_field(&mut notice, "From", from.clone())?;
-        set_field(&mut notice, "IsCancelled", el("IsCancelled", "true"))?;
-        w.insert_item(&notice).await?;
-        w.log_change(
-            &a.mailbox,
-            notice.change_number,
-            ChangeKind::NewMail,
-            ObjectKind::Item,
-            &notice.id,
-            &notice.folder_id,
-            None,
-        )
+        deliver_notice(&mut w, ctx, item, a, ("MeetingCancellation", "IPM.Schedule.Meeting.Canceled"), now, |notice| {
+            notice.subject = subject.clone();
+            notice.mime = None;
+            set_field(notice, "Subject", el("Subject", &subject))?;
+            set_field(notice, "IsCancelled", el("IsCancelled", "true"))
+        })
         .await?;
     }
     w.commit().await?;
@@ -514,42 +506,13 @@ pub(crate) async fn respond(ctx: &Ctx<'_>, d: &ItemData, disposition: Option<Dis
         w.update_item(&theirs, None).await?;
         if disposition != Some(Disposition::SaveOnly) {
             let subject = format!("{}: {}", answer.subject_prefix(), theirs.subject);
-            let (change, article) = w.next_numbers(&o.mailbox, 1).await?;
-            let mut response = Item {
-                id: new_id(ids::IdKind::Item),
-                mailbox: o.mailbox.clone(),
-                folder_id: o.inbox.id.clone(),
-                element: "MeetingResponse".into(),
-                item_class: answer.class().into(),
-                subject: subject.clone(),
-                is_read: false,
-                created_at: now,
-                modified_at: now,
-                received_at: now,
-                sent_at: Some(now),
-                article,
-                change_number: change,
-                mime: None,
-                ..theirs.clone()
-            };
-            response.fields = String::new();
-            set_field(&mut response, "Subject", el("Subject", &subject))?;
-            set_field(&mut response, "UID", el("UID", &uid))?;
-            set_field(
-                &mut response,
-                "From",
-                format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp())),
-            )?;
-            w.insert_item(&response).await?;
-            w.log_change(
-                &o.mailbox,
-                response.change_number,
-                ChangeKind::NewMail,
-                ObjectKind::Item,
-                &response.id,
-                &response.folder_id,
-                None,
-            )
+            deliver_notice(&mut w, ctx, &theirs, o, ("MeetingResponse", answer.class()), now, |response| {
+                response.subject = subject.clone();
+                response.mime = None;
+                response.fields = String::new();
+                set_field(response, "Subject", el("Subject", &subject))?;
+                set_field(response, "UID", el("UID", &uid))
+            })
             .await?;
         }
     }
