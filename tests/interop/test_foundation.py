@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -451,3 +452,18 @@ def test_user_import_csv(tandem, tmp_path):
     # Importing again: the first duplicate stops it with exit 2, naming the user.
     r = tandem.run("user", "import", "--csv", str(good), *tandem.location)
     assert r.returncode == 2 and "erin" in r.stderr, r.stderr
+
+    # Adds run a few at once: a duplicate names its line, and the count it gives is what was added.
+    more = tmp_path / "more.csv"
+    more.write_text(
+        "name,display_name,sip_address,primary_smtp_address,password\n"
+        "gina,Gina Gray,,,long enough 3\n"
+        "erin,Erin Again,,,long enough 4\n"
+        "hank,Hank Hill,,,long enough 5\n"
+        "ivy,Ivy Innes,,,long enough 6\n"
+    )
+    r = tandem.run("user", "import", "--csv", str(more), *tandem.location)
+    assert r.returncode == 2 and "line 3" in r.stderr and "erin" in r.stderr, r.stderr
+    added = int(re.search(r"\((\d+) of 4 added", r.stderr).group(1))
+    names = [u["name"] for u in json.loads(tandem.run("user", "list", "--json", *tandem.location).stdout)]
+    assert "gina" in names and added == len({"gina", "hank", "ivy"} & set(names)), (r.stderr, names)

@@ -354,7 +354,7 @@ impl Directory {
         if new.display_name.trim().is_empty() {
             return Err(DirectoryError::EmptyDisplayName);
         }
-        let argon = hash_password(&new.password)?;
+        let argon = hash_off_worker(&new.password).await?;
         // Duplicates are checked first for a clear message; the UNIQUE constraints still guard
         // against a concurrent add.
         for (field, value, sql) in [
@@ -421,7 +421,7 @@ impl Directory {
     /// Replaces both kinds of credential at once.
     pub async fn set_password(&self, key: &str, password: &str) -> Result<(), DirectoryError> {
         let user = self.get(key).await?;
-        let argon = hash_password(password)?;
+        let argon = hash_off_worker(password).await?;
         let mut tx = self.store.begin().await?;
         sqlx::query("UPDATE users SET password_argon2 = $1, password_changed_at = $2 WHERE name = $3")
             .bind(argon)
@@ -733,6 +733,20 @@ fn verify_with_kept_memory(password: &[u8], phc: &PasswordHash) -> bool {
     }
     // Output's equality is constant-time, like the verifier's.
     hashed.is_ok() && argon2::password_hash::phc::Output::new(&out).is_ok_and(|o| &o == expected)
+}
+
+/// Hashes a new password on the blocking pool, at most one per core at once ([`HASH_SLOTS`]):
+/// a caller adding many users (`tandem user import`) runs several adds at once and gets every
+/// core, and an async worker is never held for the tens of milliseconds argon2 takes.
+async fn hash_off_worker(password: &str) -> Result<String, DirectoryError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(DirectoryError::WeakPassword);
+    }
+    let _slot = HASH_SLOTS.acquire().await.map_err(|e| DirectoryError::Hash(e.to_string()))?;
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| DirectoryError::Hash(e.to_string()))?
 }
 
 fn hash_password(password: &str) -> Result<String, DirectoryError> {

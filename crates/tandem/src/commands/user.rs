@@ -286,6 +286,7 @@ async fn import_users(cfg: &Config, file: &Path) -> CliResult {
         return Err(usage(format!("{}: line 1: the header must be {}", file.display(), expected.join(","))));
     }
     let mut users = Vec::new();
+    let mut lines_of = Vec::new();
     for (i, line) in lines {
         let at = |what: String| usage(format!("{}: line {}: {what}", file.display(), i + 1));
         let cols: Vec<&str> = line.split(',').map(str::trim).collect();
@@ -303,6 +304,7 @@ async fn import_users(cfg: &Config, file: &Path) -> CliResult {
         if password.chars().count() < tandem_directory::MIN_PASSWORD_LEN {
             return Err(at(DirectoryError::WeakPassword.to_string()));
         }
+        lines_of.push(i + 1);
         users.push(NewUser {
             name,
             display_name: (*display).to_owned(),
@@ -313,15 +315,42 @@ async fn import_users(cfg: &Config, file: &Path) -> CliResult {
     }
     let dir = open_directory(cfg).await?;
     let total = users.len();
-    for (n, u) in users.iter().enumerate() {
-        dir.add(u).await.map_err(|e| match e {
-            DirectoryError::Duplicate { .. } => {
-                usage(format!("{}: user {}: {e} ({n} of {total} added before it)", file.display(), u.name))
+    // Adds run a few at once, so the password hashing (most of the time) uses every core; they
+    // are taken back in file order, so an error names the first failing line and how many
+    // lines before it were added.
+    let window = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) * 2;
+    let mut running = std::collections::VecDeque::new();
+    let mut pending = users.into_iter().enumerate();
+    let mut done = 0;
+    loop {
+        while running.len() < window {
+            let Some((n, u)) = pending.next() else { break };
+            let dir = dir.clone();
+            running.push_back((n, tokio::spawn(async move { (dir.add(&u).await, u.name) })));
+        }
+        let Some((n, job)) = running.pop_front() else { break };
+        let (added, name) = job.await.map_err(|e| Failure::Runtime(anyhow::anyhow!("user import task: {e}")))?;
+        if let Err(e) = added {
+            // The adds already under way finish; the message counts every user added.
+            for (_, job) in running {
+                if matches!(job.await, Ok((Ok(_), _))) {
+                    done += 1;
+                }
             }
-            other => Failure::Runtime(anyhow::anyhow!("user {}: {other} ({n} of {total} added before it)", u.name)),
-        })?;
-        if (n + 1) % 100 == 0 || n + 1 == total {
-            eprintln!("imported {} of {total}", n + 1);
+            let line = lines_of[n];
+            return Err(match e {
+                DirectoryError::Duplicate { .. } => usage(format!(
+                    "{}: line {line}: user {name}: {e} ({done} of {total} added; fix the line and import the rest)",
+                    file.display()
+                )),
+                other => Failure::Runtime(anyhow::anyhow!(
+                    "line {line}: user {name}: {other} ({done} of {total} added; import the rest again)"
+                )),
+            });
+        }
+        done += 1;
+        if done % 100 == 0 || done == total {
+            eprintln!("imported {done} of {total}");
         }
     }
     println!("imported {total} users");
