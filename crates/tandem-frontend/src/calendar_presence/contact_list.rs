@@ -61,7 +61,7 @@ pub(super) async fn run(shared: Arc<Shared>, aor: String, smtp: String, stop: Ca
         }
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(super::jittered(backoff)) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -78,15 +78,19 @@ async fn round(
     backoff: &mut Duration,
 ) -> Option<Option<ConnectorError>> {
     let client = shared.connector.client();
+    let slot = shared.ews_slot().await;
     let mailbox = match shared.connector.mailbox(smtp).await {
         Ok(m) => m,
         Err(e) => return Some(Some(e)),
     };
+    drop(slot);
     let folders = FOLDERS.iter().map(|f| FolderRef::distinguished(f)).collect();
+    let slot = shared.ews_slot().await;
     let sub = match client.subscribe(&mailbox, &subscribe::Request::streaming(folders, EVENT_TYPES)).await {
         Ok(s) => s,
         Err(e) => return Some(Some(at(Hop::Ews)(e))),
     };
+    drop(slot);
     let (tx, mut heard) = mpsc::channel(1);
     shared.hub.add(&sub.id, &mailbox, tx);
     let result = follow(shared, aor, &mailbox, &mut heard, stop, backoff).await;
@@ -128,6 +132,7 @@ async fn follow(
 }
 
 async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<(), ConnectorError> {
+    let _slot = shared.ews_slot().await;
     let list = shared.connector.client().get_im_item_list(mailbox).await.map_err(at(Hop::Ews))?;
     let entries = entries(&list);
     metrics::histogram!("tandem_contact_list_size").record(entries.len() as f64);

@@ -44,6 +44,13 @@ const SCAN: Duration = Duration::from_secs(1);
 /// endpoint's re-REGISTER does not cost a new EWS subscription.
 const LINGER: Duration = Duration::from_secs(30);
 
+/// EWS requests the watches have in flight at most (subscribing, reading what is current).
+/// Without a bound, 20,000 watches starting together (a restart with everyone signed in) sent
+/// some 80,000 requests at once: the mailbox answered late, requests timed out and reset their
+/// HTTP/2 streams, the mailbox closed the connection for too many resets, every watch on it
+/// failed at once and all retried together (bench/presence at 20,000 users, docs/BENCHMARKS.md).
+const EWS_IN_FLIGHT: usize = 32;
+
 /// The default WebServicePollInterval, as Get-CsClientPolicy shows it. Nothing is polled: the
 /// mailbox raises an event for the calendar, the out-of-office settings and the working hours.
 pub const DEFAULT_OOF_POLL: Duration = Duration::from_secs(300);
@@ -190,9 +197,16 @@ pub(crate) struct Shared {
     pub(crate) connector: Arc<ExchangeConnector>,
     pub(crate) policies: RwLock<Policies>,
     hub: hub::Hub,
+    ews_slots: tokio::sync::Semaphore,
 }
 
 impl Shared {
+    /// Waits for one of the [`EWS_IN_FLIGHT`] slots; the request is made while it is held.
+    pub(crate) async fn ews_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // `None` only if the semaphore were closed, which nothing does.
+        self.ews_slots.acquire().await.ok()
+    }
+
     pub(crate) fn policy(&self, aor: &str) -> (Policy, Duration) {
         self.policies.read().unwrap_or_else(|p| p.into_inner()).for_user(aor)
     }
@@ -232,7 +246,13 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) {
     let hub = hub::Hub::start(connector.clone(), tasks, shutdown.clone());
-    let shared = Arc::new(Shared { core, connector, policies: RwLock::new(Policies::default()), hub });
+    let shared = Arc::new(Shared {
+        core,
+        connector,
+        policies: RwLock::new(Policies::default()),
+        hub,
+        ews_slots: tokio::sync::Semaphore::new(EWS_IN_FLIGHT),
+    });
     let fe = FrontendStore::new(store);
     let tasks2 = tasks.clone();
     tasks.spawn(async move {
@@ -420,6 +440,16 @@ async fn record(
     }
 }
 
+/// A retry delay of between half `backoff` and all of it, so watches that failed together
+/// (one connection lost) do not all come back in the same instant.
+pub(crate) fn jittered(backoff: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh RandomState is randomly keyed: its hash of nothing is a random number.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let half = backoff / 2;
+    half + Duration::from_nanos(random % u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1))
+}
+
 /// The names `tandem cs get-presence` prints (the RPID and Skype for Business words).
 pub fn availability_name(a: Availability) -> &'static str {
     match a {
@@ -460,6 +490,15 @@ mod tests {
         assert!(alice.disable_calendar_presence);
         let (none, poll) = Policies::default().for_user("sip:alice@x.com");
         assert_eq!((none, poll), (Policy::default(), DEFAULT_OOF_POLL));
+    }
+
+    #[test]
+    fn retries_are_spread_over_the_second_half_of_the_backoff() {
+        let delays: Vec<Duration> = (0..200).map(|_| jittered(Duration::from_secs(8))).collect();
+        assert!(delays.iter().all(|d| *d >= Duration::from_secs(4) && *d <= Duration::from_secs(8)));
+        let distinct: HashSet<Duration> = delays.iter().copied().collect();
+        assert!(distinct.len() > 100, "spread out: {} distinct of 200", distinct.len());
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

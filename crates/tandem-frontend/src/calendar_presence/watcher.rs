@@ -8,7 +8,8 @@
 //! of their parent, msgfolderroot, so nothing is polled. Between changes a timer fires at the next
 //! meeting start or end (or OOF window, or working-hours boundary), which needs no EWS call at
 //! all. A failure at any hop drops the calendar state (presence falls back to the endpoints), is
-//! recorded, and the watch starts over after a backoff of 1 s doubling to 60 s. The watch also asks
+//! recorded, and the watch starts over after a backoff of 1 s doubling to 60 s (each wait drawn
+//! from its second half). Requests wait for one of the calendar presence's EWS slots. The watch also asks
 //! GetUserPhoto whether the user has a photo, with the ETag of its last answer (so an unchanged
 //! photo is a short answer without the picture): when it starts, at each change and at each
 //! WebServicePollInterval, as a photo change raises no mailbox event; presence then points at
@@ -90,7 +91,7 @@ pub(super) async fn run(
             End::Resubscribe => {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(super::jittered(backoff)) => {}
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
@@ -99,7 +100,7 @@ pub(super) async fn run(
                 shared.publish(&aor, derive::CalendarNow::default(), Watch::Failing(e.to_string()));
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(super::jittered(backoff)) => {}
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
@@ -127,19 +128,23 @@ async fn round(
     backoff: &mut Duration,
 ) -> End {
     let client = shared.connector.client();
+    let slot = shared.ews_slot().await;
     let mailbox = match shared.connector.mailbox(smtp).await {
         Ok(m) => m,
         Err(e) => return End::Failed(e),
     };
+    drop(slot);
     // The photo first: it does not depend on the calendar, so a failing calendar read keeps it.
     let mut photo = PhotoState::default();
     check_photo(shared, aor, &mailbox, &mut photo).await;
     let folders = vec![FolderRef::distinguished("calendar"), FolderRef::distinguished("msgfolderroot")];
     let req = subscribe::Request::streaming(folders, EVENT_TYPES);
+    let slot = shared.ews_slot().await;
     let sub = match client.subscribe(&mailbox, &req).await {
         Ok(s) => s,
         Err(e) => return End::Failed(at(Hop::Ews)(e)),
     };
+    drop(slot);
     // The hub reads the subscription over a connection it shares with other watches.
     let (tx, mut heard) = mpsc::channel(1);
     shared.hub.add(&sub.id, &mailbox, tx);
@@ -256,6 +261,7 @@ fn derive_and_publish(shared: &Shared, aor: &str, snap: &Snapshot) -> Option<i64
 
 /// Reads what is current: the calendar items of the window and the OOF settings.
 async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<Snapshot, ConnectorError> {
+    let _slot = shared.ews_slot().await;
     let now = tandem_store::now_unix();
     let mut req = find_item::Request::new(Shape::base(BaseShape::Default), vec![FolderRef::distinguished("calendar")]);
     req.calendar = Some(CalendarView { start: now, end: now + WINDOW, max: None });
@@ -294,6 +300,7 @@ pub(super) fn photo_url(mailbox: &Mailbox) -> String {
 /// the calendar state for, and the next check tries again.
 async fn check_photo(shared: &Shared, aor: &str, mailbox: &Mailbox, state: &mut PhotoState) {
     let req = get_user_photo::Request::new(mailbox.smtp.clone(), PhotoSize::HR48x48);
+    let _slot = shared.ews_slot().await;
     match shared.connector.client().get_user_photo(mailbox, &req, state.etag.as_deref()).await {
         Ok(None) => {
             state.etag = None;
