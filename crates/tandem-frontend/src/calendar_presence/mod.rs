@@ -40,6 +40,10 @@ use crate::store::{ClientPolicyRow, FrontendStore, GLOBAL_POLICY, PresenceStatus
 /// Front End's own store: the mailbox is never polled.
 const SCAN: Duration = Duration::from_secs(1);
 
+/// How often the manager records every watched user's shown presence, touched or not: a
+/// safety net for a change that reached no hook (each pass in between records the touched).
+const RECORD_SWEEP: u32 = 30;
+
 /// How long a watch outlives the last reason to hold it, so a watcher's re-SUBSCRIBE or an
 /// endpoint's re-REGISTER does not cost a new EWS subscription.
 const LINGER: Duration = Duration::from_secs(30);
@@ -90,9 +94,12 @@ struct Entry {
 }
 
 /// What the calendar says for each watched user, read by SIP presence when it builds a NOTIFY.
+/// It also keeps which users' shown presence may have changed since the manager last recorded
+/// it, so a second's pass records those, not all 20,000.
 #[derive(Debug, Default)]
 pub struct Board {
     users: Mutex<HashMap<String, Entry>>,
+    touched: Mutex<HashSet<String>>,
 }
 
 impl Board {
@@ -119,6 +126,17 @@ impl Board {
         changed
     }
 
+    /// Notes that what watchers of `aor` are shown may have changed (a publication, a
+    /// registration, the calendar or the watch's state).
+    pub(crate) fn touch(&self, aor: &str) {
+        self.touched.lock().unwrap_or_else(|p| p.into_inner()).insert(aor.to_owned());
+    }
+
+    /// The users touched since the last call.
+    fn take_touched(&self) -> HashSet<String> {
+        std::mem::take(&mut *self.touched.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn watch_of(&self, aor: &str) -> Option<Watch> {
         self.lock().get(aor).map(|e| e.watch.clone())
     }
@@ -128,12 +146,16 @@ impl Board {
         let mut users = self.lock();
         let e = users.entry(aor.to_owned()).or_default();
         let changed = e.now != now;
+        if changed || e.watch != watch {
+            self.touch(aor);
+        }
         e.now = now;
         e.watch = watch;
         changed
     }
 
     fn remove(&self, aor: &str) -> bool {
+        self.touch(aor);
         self.lock().remove(aor).is_some_and(|e| e.now != CalendarNow::default() || e.photo.is_some())
     }
 
@@ -259,6 +281,7 @@ pub fn spawn(
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut recorded: HashMap<String, PresenceStatusRow> = HashMap::new();
         let mut lists: HashMap<String, CancellationToken> = HashMap::new();
+        let mut passes: u32 = 0;
         let mut tick = tokio::time::interval(SCAN);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -266,7 +289,9 @@ pub fn spawn(
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            scan(&shared, &fe, &directory, &mut held, &mut recorded, &tasks2, &shutdown).await;
+            let sweep = passes.is_multiple_of(RECORD_SWEEP);
+            passes = passes.wrapping_add(1);
+            scan(&shared, &fe, &directory, &mut held, &mut recorded, sweep, &tasks2, &shutdown).await;
             scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
         }
         for h in held.values() {
@@ -318,13 +343,16 @@ async fn scan_lists(
     metrics::gauge!("tandem_contact_list_watches").set(lists.len() as f64);
 }
 
-/// One pass of the manager: policies, watches to start and stop, records of what is shown.
+/// One pass of the manager: policies, watches to start and stop, records of what is shown
+/// (of every watched user when `sweep`, else of those touched since the last pass).
+#[allow(clippy::too_many_arguments)] // the manager's state, owned by its loop
 async fn scan(
     shared: &Arc<Shared>,
     fe: &FrontendStore,
     directory: &Directory,
     held: &mut HashMap<String, Held>,
     recorded: &mut HashMap<String, PresenceStatusRow>,
+    mut sweep: bool,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
@@ -343,6 +371,7 @@ async fn scan(
                     let _ = h.poke.try_send(());
                 }
             }
+            sweep |= changed;
         }
         Err(e) => tracing::warn!(error = %e, "calendar presence: cannot read the client policies"),
     }
@@ -389,18 +418,23 @@ async fn scan(
     metrics::gauge!("tandem_calendar_presence_watches", "state" => "watching").set(watching as f64);
     metrics::gauge!("tandem_calendar_presence_watches", "state" => "failing").set(failing as f64);
     metrics::gauge!("tandem_calendar_presence_stream_connections").set(shared.hub.connections() as f64);
-    record(shared, fe, &wanted, recorded).await;
+    record(shared, fe, &wanted, recorded, sweep).await;
 }
 
-/// Writes what each watched user is shown, and why, when it changed since the last record.
+/// Writes what each watched user is shown, and why, when it changed since the last record:
+/// for the users touched since the last pass and those not recorded yet, or all when `sweep`.
 async fn record(
     shared: &Shared,
     fe: &FrontendStore,
     wanted: &HashSet<String>,
     recorded: &mut HashMap<String, PresenceStatusRow>,
+    sweep: bool,
 ) {
     let core = &shared.core;
-    for aor in wanted {
+    let touched = core.presence.calendar.take_touched();
+    let due: Vec<&String> =
+        wanted.iter().filter(|a| sweep || touched.contains(*a) || !recorded.contains_key(*a)).collect();
+    for aor in due {
         let s = shown(core, aor);
         let watch = core.presence.calendar.watch_of(aor).unwrap_or_default();
         let row = PresenceStatusRow {
@@ -416,7 +450,7 @@ async fn record(
             },
             updated_at: 0,
         };
-        // Compared field by field: this runs every second for every watched user.
+        // Compared field by field: a sweep runs it for every watched user.
         let same = |r: &PresenceStatusRow| {
             (&r.availability, &r.activity, &r.note, &r.reason, &r.calendar, &r.calendar_error)
                 == (&row.availability, &row.activity, &row.note, &row.reason, &row.calendar, &row.calendar_error)

@@ -645,6 +645,10 @@ async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
 
 /// The presentity of `aor` changed for `package`: notify its subscribers (coalesced).
 fn changed(core: &Arc<SipCore>, aor: &str, package: Package) {
+    if package == Package::Presence {
+        // What `tandem cs get-presence` records for the user is due again.
+        core.presence.calendar.touch(aor);
+    }
     let due: Vec<Key> = {
         let mut st = core.presence.lock();
         let now = Instant::now();
