@@ -363,3 +363,74 @@ def test_sipp_subscribes_to_the_contact_list_and_sees_a_deletion(tandem_bin, tmp
     finally:
         peers.kill_all()
         t.kill_all()
+
+
+# ---------------------------------------------------------------- presence authorization from the list
+
+
+@pytest.mark.timeout(180)
+def test_the_lists_blocked_group_is_the_block_list(tandem_bin, tmp_path):
+    """Bob signs in (a PUBLISH of "open") and puts Carol in the "Blocked Contacts" group of his
+    list over EWS (AddImGroup, AddNewImContactToGroup). SIPp watchers: Carol, blocked, is told
+    Bob is offline (<basic>closed</basic>, and none of what Bob published); Alice, not on Bob's
+    list, still sees him open (same organisation, privacy mode off). Then, with a watcher of
+    Carol's held open, Bob takes her out of the group and her next NOTIFY shows him open; putting
+    her back sends the offline view again."""
+    from test_calendar_presence import Agent, pidf_doc
+    from test_oauth import wait_trust
+    from test_sip import Peers, assert_sipp_ok, sip_endpoint, sip_messages, write_users
+
+    t = Tandem(tandem_bin, tmp_path / "blocking")
+    t.start()
+    wait_trust(t)
+    peers = Peers(tmp_path / "peers")
+    bob = carol_watch = None
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        resp, cls, code = answer(
+            soap(d, "<m:AddImGroup><m:DisplayName>Blocked Contacts</m:DisplayName></m:AddImGroup>", user=BOB),
+            "AddImGroup")
+        assert (cls, code) == ("Success", "NoError"), resp
+        blocked_group = resp.find(f"{{{M}}}ImGroup/{{{T}}}ExchangeStoreId").get("Id")
+        resp, _, code = add_contact(d, f"sip:carol@{DOMAIN}", group_id=blocked_group, user=BOB)
+        assert code == "NoError"
+        carol_contact = resp.find(f"{{{M}}}Persona/{{{T}}}Attributions/{{{T}}}Attribution/{{{T}}}SourceId").get("Id")
+
+        bob = Agent(t, "bob")
+        bob.publish(pidf_doc("open", None, "Working on the numbers"))
+
+        def first_notify(watcher: str) -> str:
+            run = peers.sipp("subscribe_notify.xml", sip_endpoint(t), f"{watcher}-watch-bob",
+                             users=write_users(peers.dir / f"{watcher}.csv", [(watcher, DEMO_PASSWORD, "bob")]),
+                             calls=1, budget=30)
+            assert_sipp_ok(run, 1, t)
+            notifies = [m for m in sip_messages(run.text(run.messages)) if m.lstrip().startswith("NOTIFY ")]
+            assert notifies, run.report()
+            return notifies[0]
+
+        seen = first_notify("carol")
+        assert "<basic>closed</basic>" in seen and "Working on the numbers" not in seen, seen
+        seen = first_notify("alice")
+        assert "<basic>open</basic>" in seen and "Working on the numbers" in seen, seen
+
+        carol_watch = Agent(t, "carol")
+        carol_watch.subscribe(f"sip:bob@{DOMAIN}")
+        carol_watch.wait_notify(lambda b: "<basic>closed</basic>" in b, 10, "Bob offline to Carol")
+        body = (f'<m:RemoveImContactFromGroup><m:ContactId Id="{carol_contact}"/>'
+                f'<m:GroupId Id="{blocked_group}"/></m:RemoveImContactFromGroup>')
+        assert answer(soap(d, body, user=BOB), "RemoveImContactFromGroup")[2] == "NoError"
+        _, took = carol_watch.wait_notify(lambda b: "<basic>open</basic>" in b, 5, "Bob open to Carol once unblocked")
+        print(f"unblocked → NOTIFY in {took:.2f} s")
+        body = (f'<m:AddImContactToGroup><m:ContactId Id="{carol_contact}"/>'
+                f'<m:GroupId Id="{blocked_group}"/></m:AddImContactToGroup>')
+        assert answer(soap(d, body, user=BOB), "AddImContactToGroup")[2] == "NoError"
+        body, _ = carol_watch.wait_notify(lambda b: "<basic>closed</basic>" in b, 5, "Bob offline to Carol again")
+        assert "Working on the numbers" not in body, body
+    finally:
+        for a in (carol_watch, bob):
+            if a is not None:
+                a.close()
+        peers.kill_all()
+        t.kill_all()
