@@ -10,6 +10,7 @@ Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_ucs.py -q
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -433,4 +434,91 @@ def test_the_lists_blocked_group_is_the_block_list(tandem_bin, tmp_path):
             if a is not None:
                 a.close()
         peers.kill_all()
+        t.kill_all()
+
+
+# ---------------------------------------------------------------- a list too large for a datagram
+
+
+@pytest.mark.timeout(180)
+def test_a_full_state_notify_too_large_for_udp_goes_over_tcp(tandem_bin, tmp_path):
+    """Alice has 250 contacts (Skype for Business's default MaxContacts; exchangelib saves them
+    in Quick Contacts) and subscribes to her list over UDP from a port that also takes TCP
+    connections, as RFC 3261 §18.1.1 expects of a client. The full-state RLMI NOTIFY (far more
+    than a datagram holds) comes over a TCP connection the server opens to that address, names
+    all 250 contacts with a PIDF part each, and is answered 200 there."""
+    import socket
+    import threading
+
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import ImAddress
+    from test_calendar_presence import Agent
+    from test_oauth import wait_trust
+
+    t = Tandem(tandem_bin, tmp_path / "big-list")
+    t.start()
+    wait_trust(t)
+    agent = None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        acc = account(d)
+        folder = quick_contacts(acc)
+        acc.bulk_create(folder=folder, items=[
+            Contact(folder=folder, display_name=f"Contact {i:03}",
+                    im_addresses=[ImAddress(label="ImAddress1", im_address=f"sip:c{i:03}@example.org")])
+            for i in range(250)], chunk_size=250)
+        assert len(im_list(d)[1]) == 250
+
+        agent = Agent(t, "alice")
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", agent.port))
+        listener.listen(4)
+        got: list[str] = []
+        done = threading.Event()
+
+        def serve():
+            conn, _ = listener.accept()
+            buf = b""
+            while not done.is_set():
+                head_end = buf.find(b"\r\n\r\n")
+                if head_end >= 0:
+                    head = buf[:head_end].decode(errors="replace")
+                    m = re.search(r"^(?:Content-Length|l):\s*(\d+)", head, re.M | re.I)
+                    total = head_end + 4 + (int(m.group(1)) if m else 0)
+                    if len(buf) >= total:
+                        msg, buf = buf[:total].decode(errors="replace"), buf[total:]
+                        if msg.startswith("NOTIFY "):
+                            lines = msg.split("\r\n\r\n", 1)[0].split("\r\n")
+                            keep = [h for h in lines[1:] if re.match(r"(Via|From|To|Call-ID|CSeq):", h, re.I)]
+                            conn.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
+                                          "\r\nContent-Length: 0\r\n\r\n").encode())
+                            got.append(msg)
+                            done.set()
+                        continue
+                data = conn.recv(65536)
+                if not data:
+                    break
+                buf += data
+            conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+        uri = f"sip:alice-contacts@{DOMAIN}"
+        r, _ = agent.request("SUBSCRIBE", uri, uri, ["Event: presence", "Supported: eventlist",
+                                                      "Accept: application/rlmi+xml, multipart/related",
+                                                      "Expires: 600"])
+        assert r.startswith("SIP/2.0 200"), r
+        assert done.wait(30), f"no NOTIFY over TCP; over UDP: {[n[:300] for n in agent.notifies]}"
+        notify = got[0]
+        assert len(notify) > 65_507, len(notify)
+        assert 'fullState="true"' in notify, notify[:2000]
+        assert notify.count("application/pidf+xml") >= 250
+        for i in (0, 124, 249):
+            assert f"sip:c{i:03}@example.org" in notify
+    finally:
+        listener.close()
+        if agent is not None:
+            agent.close()
         t.kill_all()
