@@ -28,7 +28,7 @@ from pathlib import Path
 here = Path(__file__).resolve()
 sys.path.insert(0, str(here.parents[2] / "tests" / "interop"))
 sys.path.insert(0, str(here.parents[1] / "presence"))
-from conftest import DEMO_PASSWORD, DOMAIN, Tandem  # noqa: E402
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem, answer_notifies_on_stream  # noqa: E402
 from watchers import Sip  # noqa: E402
 
 RL = "urn:ietf:params:xml:ns:resource-lists"
@@ -58,31 +58,13 @@ class ListSip(Sip):
             threading.Thread(target=self._stream, args=(conn,), daemon=True).start()
 
     def _stream(self, conn):
-        buf = b""
-        while not self.stop:
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                head = buf[:end].decode(errors="replace")
-                m = re.search(r"^(?:Content-Length|l):\s*(\d+)", head, re.M | re.I)
-                total = end + 4 + (int(m.group(1)) if m else 0)
-                if len(buf) >= total:
-                    body, buf = buf[end + 4:total].decode(errors="replace"), buf[total:]
-                    if head.startswith("NOTIFY "):
-                        now = time.monotonic()
-                        keep = [h for h in head.split("\r\n")[1:]
-                                if re.match(r"(Via|v|From|f|To|t|Call-ID|i|CSeq):", h, re.I)]
-                        conn.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
-                                      "\r\nContent-Length: 0\r\n\r\n").encode())
-                        cid = re.search(r"^(?:Call-ID|i):\s*(\S+)", head, re.M | re.I)
-                        with self.lock:
-                            self.on_notify(cid.group(1) if cid else "", now, body)
-                            self.lock.notify_all()
-                    continue
-            data = conn.recv(1 << 20)
-            if not data:
-                break
-            buf += data
-        conn.close()
+        def heard(head, body, now):
+            cid = re.search(r"^(?:Call-ID|i):\s*(\S+)", head, re.M | re.I)
+            with self.lock:
+                self.on_notify(cid.group(1) if cid else "", now, body)
+                self.lock.notify_all()
+
+        answer_notifies_on_stream(conn, heard, lambda: not self.stop)
 
     def subscribe_headers(self) -> list[str]:
         return ["Supported: eventlist", "Accept: application/pidf+xml, application/rlmi+xml, multipart/related",

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from conftest import DEMO_PASSWORD, DOMAIN, Tandem
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem, answer_notifies_on_stream
 
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -481,28 +481,12 @@ def test_a_full_state_notify_too_large_for_udp_goes_over_tcp(tandem_bin, tmp_pat
 
         def serve():
             conn, _ = listener.accept()
-            buf = b""
-            while not done.is_set():
-                head_end = buf.find(b"\r\n\r\n")
-                if head_end >= 0:
-                    head = buf[:head_end].decode(errors="replace")
-                    m = re.search(r"^(?:Content-Length|l):\s*(\d+)", head, re.M | re.I)
-                    total = head_end + 4 + (int(m.group(1)) if m else 0)
-                    if len(buf) >= total:
-                        msg, buf = buf[:total].decode(errors="replace"), buf[total:]
-                        if msg.startswith("NOTIFY "):
-                            lines = msg.split("\r\n\r\n", 1)[0].split("\r\n")
-                            keep = [h for h in lines[1:] if re.match(r"(Via|From|To|Call-ID|CSeq):", h, re.I)]
-                            conn.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) +
-                                          "\r\nContent-Length: 0\r\n\r\n").encode())
-                            got.append(msg)
-                            done.set()
-                        continue
-                data = conn.recv(65536)
-                if not data:
-                    break
-                buf += data
-            conn.close()
+
+            def heard(head, body, _now):
+                got.append(head + "\r\n\r\n" + body)
+                done.set()
+
+            answer_notifies_on_stream(conn, heard, lambda: not done.is_set())
 
         threading.Thread(target=serve, daemon=True).start()
         uri = f"sip:alice-contacts@{DOMAIN}"

@@ -180,15 +180,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn list_entries_follow_the_groups_once_each_and_skip_phone_numbers() {
-        let group = |name: &str, members: &[&str]| ImGroup {
+    fn group(name: &str, members: &[&str]) -> ImGroup {
+        ImGroup {
             display_name: name.into(),
             group_type: String::new(),
             id: id(name),
             members: members.iter().map(|m| id(m)).collect(),
             smtp_address: None,
-        };
+        }
+    }
+
+    #[test]
+    fn list_entries_follow_the_groups_once_each_and_skip_phone_numbers() {
         let list = ImItemList {
             groups: vec![
                 group("Other Contacts", &["c", "t"]),
@@ -213,13 +216,6 @@ mod tests {
 
     #[test]
     fn the_blocked_group_names_the_blocked_sip_contacts() {
-        let group = |name: &str, members: &[&str]| ImGroup {
-            display_name: name.into(),
-            group_type: String::new(),
-            id: id(name),
-            members: members.iter().map(|m| id(m)).collect(),
-            smtp_address: None,
-        };
         let list = ImItemList {
             groups: vec![
                 group("Other Contacts", &["b"]),
