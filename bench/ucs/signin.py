@@ -2,7 +2,7 @@
 default MaxContacts) subscribes to their list (`sip:alice-contacts@<domain>`, RFC 4662 with
 `Supported: eventlist`); the time from the SUBSCRIBE to the NOTIFY whose RLMI names all 250 is
 taken, first with the Front End's list watch cold (Autodiscover, GetImItemList through EWS),
-then warm. The list is filled in one XCAP PUT of the whole document (timed too), so this also
+then warm. NOTIFYs over 1,300 bytes come over TCP (RFC 3261 §18.1.1), to the watcher's port. The list is filled in one XCAP PUT of the whole document (timed too), so this also
 measures the XCAP path.
 
 Starts `tandem up` ($TANDEM_BIN) on free ports with 250 extra users imported, and prints JSON.
@@ -15,17 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 here = Path(__file__).resolve()
 sys.path.insert(0, str(here.parents[2] / "tests" / "interop"))
 sys.path.insert(0, str(here.parents[1] / "presence"))
-from conftest import DEMO_PASSWORD, DOMAIN, Tandem  # noqa: E402
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem, answer_notifies_on_stream  # noqa: E402
 from watchers import Sip  # noqa: E402
 
 RL = "urn:ietf:params:xml:ns:resource-lists"
@@ -37,6 +40,31 @@ class ListSip(Sip):
     def __init__(self, server, password):
         self.bodies: dict[str, list[tuple[float, int]]] = {}
         super().__init__(server, password)
+        # A full-state NOTIFY of a large list is more than a datagram holds: the Front End sends
+        # it over a TCP connection to the address the SUBSCRIBE came from (RFC 3261 §18.1.1),
+        # so the UDP port takes TCP connections too, as a client's would.
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop:
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._stream, args=(conn,), daemon=True).start()
+
+    def _stream(self, conn):
+        def heard(head, body, now):
+            cid = re.search(r"^(?:Call-ID|i):\s*(\S+)", head, re.M | re.I)
+            with self.lock:
+                self.on_notify(cid.group(1) if cid else "", now, body)
+                self.lock.notify_all()
+
+        answer_notifies_on_stream(conn, heard, lambda: not self.stop)
 
     def subscribe_headers(self) -> list[str]:
         return ["Supported: eventlist", "Accept: application/pidf+xml, application/rlmi+xml, multipart/related",

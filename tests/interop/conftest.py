@@ -134,6 +134,37 @@ def tandem_bin() -> Path:
 # ---------------------------------------------------------------- ports
 
 
+def answer_notifies_on_stream(conn: socket.socket, on_notify, running=lambda: True) -> None:
+    """Reads SIP messages off a stream connection (framed by Content-Length) and answers each
+    NOTIFY 200 on it, calling `on_notify(head, body, arrival)` first. Returns when the peer
+    closes or `running()` turns false; closes the connection."""
+    import re
+
+    buf = b""
+    while running():
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            head = buf[:end].decode(errors="replace")
+            m = re.search(r"^(?:Content-Length|l):\s*(\d+)", head, re.M | re.I)
+            total = end + 4 + (int(m.group(1)) if m else 0)
+            if len(buf) >= total:
+                body, buf = buf[end + 4:total].decode(errors="replace"), buf[total:]
+                if head.startswith("NOTIFY "):
+                    now = time.monotonic()
+                    keep = [h for h in head.split("\r\n")[1:] if re.match(r"(Via|v|From|f|To|t|Call-ID|i|CSeq):", h, re.I)]
+                    conn.sendall(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode())
+                    on_notify(head, body, now)
+                continue
+        try:
+            data = conn.recv(1 << 20)
+        except OSError:  # the server went away (reset): the stream is over
+            break
+        if not data:
+            break
+        buf += data
+    conn.close()
+
+
 def free_ports(count: int) -> list[int]:
     """`count` distinct ports that are free for TCP and UDP on 127.0.0.1 right now."""
     held: list[socket.socket] = []

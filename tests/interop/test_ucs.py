@@ -10,12 +10,13 @@ Run: TANDEM_BIN=target/debug/tandem pytest tests/interop/test_ucs.py -q
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 import requests
 
-from conftest import DEMO_PASSWORD, DOMAIN, Tandem
+from conftest import DEMO_PASSWORD, DOMAIN, Tandem, answer_notifies_on_stream
 
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -362,4 +363,146 @@ def test_sipp_subscribes_to_the_contact_list_and_sees_a_deletion(tandem_bin, tmp
         assert took < 5, f"the deletion reached the subscriber after {took:.1f} s"
     finally:
         peers.kill_all()
+        t.kill_all()
+
+
+# ---------------------------------------------------------------- presence authorization from the list
+
+
+@pytest.mark.timeout(180)
+def test_the_lists_blocked_group_is_the_block_list(tandem_bin, tmp_path):
+    """Bob signs in (a PUBLISH of "open") and puts Carol in the "Blocked Contacts" group of his
+    list over EWS (AddImGroup, AddNewImContactToGroup). SIPp watchers: Carol, blocked, is told
+    Bob is offline (<basic>closed</basic>, and none of what Bob published); Alice, not on Bob's
+    list, still sees him open (same organisation, privacy mode off). Then, with a watcher of
+    Carol's held open, Bob takes her out of the group and her next NOTIFY shows him open; putting
+    her back sends the offline view again."""
+    from test_calendar_presence import Agent, pidf_doc
+    from test_oauth import wait_trust
+    from test_sip import Peers, assert_sipp_ok, sip_endpoint, sip_messages, write_users
+
+    t = Tandem(tandem_bin, tmp_path / "blocking")
+    t.start()
+    wait_trust(t)
+    peers = Peers(tmp_path / "peers")
+    bob = carol_watch = None
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        resp, cls, code = answer(
+            soap(d, "<m:AddImGroup><m:DisplayName>Blocked Contacts</m:DisplayName></m:AddImGroup>", user=BOB),
+            "AddImGroup")
+        assert (cls, code) == ("Success", "NoError"), resp
+        blocked_group = resp.find(f"{{{M}}}ImGroup/{{{T}}}ExchangeStoreId").get("Id")
+        resp, _, code = add_contact(d, f"sip:carol@{DOMAIN}", group_id=blocked_group, user=BOB)
+        assert code == "NoError"
+        carol_contact = resp.find(f"{{{M}}}Persona/{{{T}}}Attributions/{{{T}}}Attribution/{{{T}}}SourceId").get("Id")
+
+        bob = Agent(t, "bob")
+        bob.publish(pidf_doc("open", None, "Working on the numbers"))
+
+        def first_notify(watcher: str) -> str:
+            run = peers.sipp("subscribe_notify.xml", sip_endpoint(t), f"{watcher}-watch-bob",
+                             users=write_users(peers.dir / f"{watcher}.csv", [(watcher, DEMO_PASSWORD, "bob")]),
+                             calls=1, budget=30)
+            assert_sipp_ok(run, 1, t)
+            notifies = [m for m in sip_messages(run.text(run.messages)) if m.lstrip().startswith("NOTIFY ")]
+            assert notifies, run.report()
+            return notifies[0]
+
+        seen = first_notify("carol")
+        assert "<basic>closed</basic>" in seen and "Working on the numbers" not in seen, seen
+        seen = first_notify("alice")
+        assert "<basic>open</basic>" in seen and "Working on the numbers" in seen, seen
+
+        carol_watch = Agent(t, "carol")
+        carol_watch.subscribe(f"sip:bob@{DOMAIN}")
+        carol_watch.wait_notify(lambda b: "<basic>closed</basic>" in b, 10, "Bob offline to Carol")
+        body = (f'<m:RemoveImContactFromGroup><m:ContactId Id="{carol_contact}"/>'
+                f'<m:GroupId Id="{blocked_group}"/></m:RemoveImContactFromGroup>')
+        assert answer(soap(d, body, user=BOB), "RemoveImContactFromGroup")[2] == "NoError"
+        _, took = carol_watch.wait_notify(lambda b: "<basic>open</basic>" in b, 5, "Bob open to Carol once unblocked")
+        print(f"unblocked → NOTIFY in {took:.2f} s")
+        body = (f'<m:AddImContactToGroup><m:ContactId Id="{carol_contact}"/>'
+                f'<m:GroupId Id="{blocked_group}"/></m:AddImContactToGroup>')
+        assert answer(soap(d, body, user=BOB), "AddImContactToGroup")[2] == "NoError"
+        body, _ = carol_watch.wait_notify(lambda b: "<basic>closed</basic>" in b, 5, "Bob offline to Carol again")
+        assert "Working on the numbers" not in body, body
+    finally:
+        for a in (carol_watch, bob):
+            if a is not None:
+                a.close()
+        peers.kill_all()
+        t.kill_all()
+
+
+# ---------------------------------------------------------------- a list too large for a datagram
+
+
+@pytest.mark.timeout(180)
+def test_a_full_state_notify_too_large_for_udp_goes_over_tcp(tandem_bin, tmp_path):
+    """Alice has 250 contacts (Skype for Business's default MaxContacts; exchangelib saves them
+    in Quick Contacts) and subscribes to her list over UDP from a port that also takes TCP
+    connections, as RFC 3261 §18.1.1 expects of a client. The full-state RLMI NOTIFY (far more
+    than a datagram holds) comes over a TCP connection the server opens to that address, names
+    all 250 contacts with a PIDF part each, and is answered 200 there."""
+    import socket
+    import threading
+
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import ImAddress
+    from test_calendar_presence import Agent
+    from test_oauth import wait_trust
+
+    t = Tandem(tandem_bin, tmp_path / "big-list")
+    t.start()
+    wait_trust(t)
+    agent = None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        acc = account(d)
+        folder = quick_contacts(acc)
+        acc.bulk_create(folder=folder, items=[
+            Contact(folder=folder, display_name=f"Contact {i:03}",
+                    im_addresses=[ImAddress(label="ImAddress1", im_address=f"sip:c{i:03}@example.org")])
+            for i in range(250)], chunk_size=250)
+        assert len(im_list(d)[1]) == 250
+
+        agent = Agent(t, "alice")
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", agent.port))
+        listener.listen(4)
+        got: list[str] = []
+        done = threading.Event()
+
+        def serve():
+            conn, _ = listener.accept()
+
+            def heard(head, body, _now):
+                got.append(head + "\r\n\r\n" + body)
+                done.set()
+
+            answer_notifies_on_stream(conn, heard, lambda: not done.is_set())
+
+        threading.Thread(target=serve, daemon=True).start()
+        uri = f"sip:alice-contacts@{DOMAIN}"
+        r, _ = agent.request("SUBSCRIBE", uri, uri, ["Event: presence", "Supported: eventlist",
+                                                      "Accept: application/rlmi+xml, multipart/related",
+                                                      "Expires: 600"])
+        assert r.startswith("SIP/2.0 200"), r
+        assert done.wait(30), f"no NOTIFY over TCP; over UDP: {[n[:300] for n in agent.notifies]}"
+        notify = got[0]
+        assert len(notify) > 65_507, len(notify)
+        assert 'fullState="true"' in notify, notify[:2000]
+        assert notify.count("application/pidf+xml") >= 250
+        for i in (0, 124, 249):
+            assert f"sip:c{i:03}@example.org" in notify
+    finally:
+        listener.close()
+        if agent is not None:
+            agent.close()
         t.kill_all()

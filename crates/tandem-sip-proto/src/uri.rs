@@ -120,7 +120,7 @@ impl Uri {
             Some("") => return Err(bad()),
             Some(ui) => {
                 let (u, p) = ui.split_once(':').map_or((ui, None), |(u, p)| (u, Some(p.to_owned())));
-                (Some(unescape(u).ok_or_else(bad)?), p)
+                (Some(percent_decode(u).ok_or_else(bad)?), p)
             }
         };
         Ok(Uri { scheme, user, password, host, port, params: Params::parse(params), headers })
@@ -168,7 +168,9 @@ fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-fn unescape(s: &str) -> Option<String> {
+/// Decodes `%XX` escapes (RFC 3986 §2.1) into UTF-8 text: `None` for a truncated or non-hex
+/// escape or bytes that are not UTF-8. Shared by SIP URIs and XCAP URIs.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -227,6 +229,16 @@ impl fmt::Display for Uri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        assert_eq!(percent_decode("a%20b%40c").as_deref(), Some("a b@c"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        for bad in ["%", "%4", "%zz", "%FF", "x%C3", "%é9"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_common_forms() {

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 use tandem_xml::{Node, child, children_named, escape};
 
+use crate::uri::percent_decode;
+
 /// The application usage this server serves.
 pub const AUID: &str = "resource-lists";
 pub const NS: &str = "urn:ietf:params:xml:ns:resource-lists";
@@ -176,23 +178,6 @@ fn predicate(step: &str, name: &str, attr: &str) -> Option<String> {
     let q = inner.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = inner.strip_prefix(q)?.strip_suffix(q)?;
     (!value.contains(q)).then(|| value.to_owned())
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn encode(s: &str) -> String {

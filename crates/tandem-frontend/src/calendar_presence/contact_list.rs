@@ -7,6 +7,7 @@
 //! NOTIFY when it differs. A failure keeps what subscribers were sent and starts over after a
 //! backoff of 1 s doubling to 60 s.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,23 +29,41 @@ const EVENT_TYPES: &[&str] = &["CreatedEvent", "ModifiedEvent", "DeletedEvent", 
 /// The folders of the Unified Contact Store.
 const FOLDERS: &[&str] = &["quickcontacts", "imcontactlist"];
 
+/// The group whose members the owner blocks: its contacts are on the list (the owner sees their
+/// presence) but are told the owner is offline (the Skype for Business client's "Blocked
+/// Contacts" privacy relationship, kept in the mailbox as a group of that name).
+pub const BLOCKED_GROUP: &str = "Blocked Contacts";
+
+/// A persona's SIP address, lower-cased (`None` for `tel:` and other contacts without presence).
+fn sip_address(p: &tandem_ews_proto::ops::im_items::Persona) -> Option<String> {
+    let im = p.im_address.as_deref()?;
+    let rest = im.get(..4).filter(|s| s.eq_ignore_ascii_case("sip:")).map(|_| &im[4..])?;
+    Some(format!("sip:{}", rest.to_ascii_lowercase()))
+}
+
 /// The SIP contacts of a list, in the order its groups list them, each once (`tel:` contacts
 /// have no presence and are left out).
 pub(crate) fn entries(list: &ImItemList) -> Vec<ListEntry> {
     let mut out: Vec<ListEntry> = Vec::new();
     for g in &list.groups {
         for p in list.members_of(g) {
-            let Some(im) = p.im_address.as_deref() else { continue };
-            let Some(rest) = im.get(..4).filter(|s| s.eq_ignore_ascii_case("sip:")).map(|_| &im[4..]) else {
-                continue;
-            };
-            let uri = format!("sip:{}", rest.to_ascii_lowercase());
+            let Some(uri) = sip_address(p) else { continue };
             if !out.iter().any(|(u, _)| *u == uri) {
                 out.push((uri, p.display_name.clone()));
             }
         }
     }
     out
+}
+
+/// The SIP addresses in the list's blocked group ([`BLOCKED_GROUP`], any case).
+pub(crate) fn blocked(list: &ImItemList) -> HashSet<String> {
+    list.groups
+        .iter()
+        .filter(|g| g.display_name.trim().eq_ignore_ascii_case(BLOCKED_GROUP))
+        .flat_map(|g| list.members_of(g))
+        .filter_map(sip_address)
+        .collect()
 }
 
 /// Runs the watch of one owner's list until `stop`.
@@ -136,7 +155,7 @@ async fn read(shared: &Shared, aor: &str, mailbox: &Mailbox) -> Result<(), Conne
     let list = shared.connector.client().get_im_item_list(mailbox).await.map_err(at(Hop::Ews))?;
     let entries = entries(&list);
     metrics::histogram!("tandem_contact_list_size").record(entries.len() as f64);
-    shared.core.presence.set_contact_list(&shared.core, aor, entries);
+    shared.core.presence.set_contact_list(&shared.core, aor, entries, blocked(&list));
     Ok(())
 }
 
@@ -145,7 +164,7 @@ mod tests {
     use tandem_ews_proto::ops::im_items::{ImGroup, ImItemList, Persona};
     use tandem_ews_proto::types::ItemRef;
 
-    use super::entries;
+    use super::{blocked, entries};
 
     fn id(i: &str) -> ItemRef {
         ItemRef { id: i.into(), change_key: None }
@@ -166,15 +185,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn list_entries_follow_the_groups_once_each_and_skip_phone_numbers() {
-        let group = |name: &str, members: &[&str]| ImGroup {
+    fn group(name: &str, members: &[&str]) -> ImGroup {
+        ImGroup {
             display_name: name.into(),
             group_type: String::new(),
             id: id(name),
             members: members.iter().map(|m| id(m)).collect(),
             smtp_address: None,
-        };
+        }
+    }
+
+    #[test]
+    fn list_entries_follow_the_groups_once_each_and_skip_phone_numbers() {
         let list = ImItemList {
             groups: vec![
                 group("Other Contacts", &["c", "t"]),
@@ -194,5 +216,24 @@ mod tests {
                 ("sip:bob@litwareinc.com".to_owned(), "Bob".to_owned())
             ]
         );
+        assert!(blocked(&list).is_empty());
+    }
+
+    #[test]
+    fn the_blocked_group_names_the_blocked_sip_contacts() {
+        let list = ImItemList {
+            groups: vec![
+                group("Other Contacts", &["b"]),
+                group("blocked contacts", &["c", "t"]),
+                group("Blocked", &["b"]),
+            ],
+            personas: vec![
+                persona("b", "Bob", Some("sip:bob@litwareinc.com")),
+                persona("c", "Carol", Some("SIP:Carol@litwareinc.com")),
+                persona("t", "+1 425", Some("tel:+1425")),
+            ],
+        };
+        assert_eq!(blocked(&list), ["sip:carol@litwareinc.com".to_owned()].into_iter().collect());
+        assert_eq!(entries(&list).len(), 2, "blocked contacts stay on the list");
     }
 }

@@ -280,14 +280,20 @@ pub fn spawn(
     tasks.spawn(async move {
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut recorded: HashMap<String, PresenceStatusRow> = HashMap::new();
-        let mut lists: HashMap<String, CancellationToken> = HashMap::new();
+        let mut lists: HashMap<String, Option<CancellationToken>> = HashMap::new();
         let mut passes: u32 = 0;
         let mut tick = tokio::time::interval(SCAN);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        shared.core.presence.follow_lists();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+                _ = shared.core.presence.lists_wanted.notified() => {
+                    // A list is wanted now (a first NOTIFY waits for it): only the lists.
+                    scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
+                    continue;
+                }
             }
             let sweep = passes.is_multiple_of(RECORD_SWEEP);
             passes = passes.wrapping_add(1);
@@ -297,18 +303,19 @@ pub fn spawn(
         for h in held.values() {
             h.stop.cancel();
         }
-        for stop in lists.values() {
+        for stop in lists.values().flatten() {
             stop.cancel();
         }
     });
 }
 
-/// The contact-list watches: one per user who subscribes to their list (the mailbox is read
-/// when the list changes there, never polled).
+/// The contact-list watches: one per user who subscribes to their list or whose presence someone
+/// watches (the mailbox is read when the list changes there, never polled). A user without a
+/// mailbox has an empty list, held as `None` while wanted.
 async fn scan_lists(
     shared: &Arc<Shared>,
     directory: &Directory,
-    lists: &mut HashMap<String, CancellationToken>,
+    lists: &mut HashMap<String, Option<CancellationToken>>,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
@@ -321,7 +328,8 @@ async fn scan_lists(
             Ok(Some(u)) if u.can_use_mailbox() => u.smtp_address.to_string(),
             Ok(_) => {
                 // No mailbox, so no contact list: the list is empty.
-                shared.core.presence.set_contact_list(&shared.core, aor, Vec::new());
+                shared.core.presence.set_contact_list(&shared.core, aor, Vec::new(), HashSet::new());
+                lists.insert(aor.clone(), None);
                 continue;
             }
             Err(e) => {
@@ -331,12 +339,15 @@ async fn scan_lists(
         };
         let stop = shutdown.child_token();
         tasks.spawn(contact_list::run(shared.clone(), aor.clone(), smtp, stop.clone()));
-        lists.insert(aor.clone(), stop);
+        lists.insert(aor.clone(), Some(stop));
     }
     lists.retain(|aor, stop| {
         let keep = owners.contains(aor);
         if !keep {
-            stop.cancel();
+            match stop {
+                Some(stop) => stop.cancel(),
+                None => shared.core.presence.drop_contact_list(aor),
+            }
         }
         keep
     });

@@ -2,9 +2,15 @@
 //!
 //! A user's endpoints publish PIDF documents; the presentity shown to watchers is their
 //! aggregate (on-the-phone > busy > away > available), "available" when registered without a
-//! publication, and offline when nothing is left. Watchers of the same organisation are allowed;
-//! a watcher on the owner's block list is told "offline" (polite blocking, as Skype for Business
-//! does). NOTIFYs to one subscription are at most one per [`NOTIFY_MIN_INTERVAL`]; changes in
+//! publication, and offline when nothing is left. Watchers of the same organisation are allowed
+//! (Skype for Business with privacy mode off, its default: everyone in the organisation sees a
+//! user's presence, contacts or not); a watcher on the owner's block list is told "offline"
+//! (polite blocking, as Skype for Business does). The block list is the Front End store's
+//! (`presence_blocks`) together with the "Blocked Contacts" group of the owner's contact list in
+//! the mailbox: while someone watches a user, the Front End follows that user's list (see
+//! `crate::calendar_presence::contact_list`), a new subscription's first NOTIFY waits for the
+//! list's first read (at most [`LIST_WAIT`]), and a contact blocked or unblocked later is sent the
+//! changed view at once. NOTIFYs to one subscription are at most one per [`NOTIFY_MIN_INTERVAL`]; changes in
 //! between are coalesced into the next one.
 //!
 //! A user's contact list is a resource list (RFC 4662) at `sip:<user>-contacts@<domain>`: the
@@ -94,11 +100,15 @@ struct Subscription {
     owed: bool,
     /// A hash of the last document sent, so a change that changed nothing sends nothing.
     last_document: Option<u64>,
+    /// The first NOTIFY waits for the target's contact list (its blocked group), as a list
+    /// subscription's waits for the list.
+    await_list: bool,
 }
 
 /// How long a new list subscription waits for the mailbox's list before its first NOTIFY goes
-/// out with what is known (an empty list).
-const LIST_WAIT: Duration = Duration::from_secs(5);
+/// out with what is known (an empty list); a presence subscription to a user whose list was not
+/// read yet waits as long for its blocked group.
+pub const LIST_WAIT: Duration = Duration::from_secs(5);
 
 /// One contact of a list: SIP URI and display name.
 pub type ListEntry = (String, String);
@@ -130,6 +140,8 @@ struct State {
     lists: HashMap<String, Vec<ListEntry>>,
     /// The owners whose lists name each contact.
     in_lists: HashMap<String, HashSet<String>>,
+    /// Each list owner's blocked group, as last read.
+    list_blocks: HashMap<String, HashSet<String>>,
 }
 
 impl State {
@@ -194,12 +206,21 @@ impl State {
                 }
             }
         }
+        if entries.is_none() {
+            self.list_blocks.remove(owner);
+        }
         if let Some(entries) = entries {
             for (uri, _) in &entries {
                 self.in_lists.entry(uri.clone()).or_default().insert(owner.to_owned());
             }
             self.lists.insert(owner.to_owned(), entries);
         }
+    }
+
+    /// Whether a subscription's watcher is told "offline": the store's block list (read at the
+    /// subscription's start) or the owner's blocked group.
+    fn blocked(&self, sub: &Subscription) -> bool {
+        sub.blocked || (!sub.list && self.list_blocks.get(&sub.target).is_some_and(|b| b.contains(&sub.watcher)))
     }
 }
 
@@ -210,6 +231,11 @@ pub struct Presence {
     blocks: Mutex<HashMap<(String, String), (Instant, bool)>>,
     /// What each watched user's calendar says (see `crate::calendar_presence`).
     pub(crate) calendar: crate::calendar_presence::Board,
+    /// Whether contact lists are followed in the mailbox (the Front End has an Exchange
+    /// connector): only then does a first NOTIFY wait for the target's blocked group.
+    lists_followed: std::sync::atomic::AtomicBool,
+    /// Wakes the contact-list manager when a list is wanted that is not followed yet.
+    pub(crate) lists_wanted: tokio::sync::Notify,
 }
 
 impl Presence {
@@ -239,11 +265,25 @@ impl Presence {
         self.lock().subscriptions.len()
     }
 
-    /// The users who subscribe to their contact list.
+    /// The users whose contact list is followed: who subscribes to their list, and whose
+    /// presence someone watches (the list's blocked group decides what a watcher is told).
     pub(crate) fn list_owners(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.lock().by_list.keys().cloned().collect();
+        let st = self.lock();
+        let mut out: Vec<String> = st.by_list.keys().cloned().collect();
+        out.extend(st.by_target.keys().filter(|(_, p)| *p == Package::Presence).map(|(t, _)| t.clone()));
         out.sort();
+        out.dedup();
         out
+    }
+
+    /// Turns on following contact lists (first NOTIFYs wait for the target's blocked group).
+    pub(crate) fn follow_lists(&self) {
+        self.lists_followed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the owner's list blocks `watcher`, as last read.
+    pub fn list_blocks(&self, owner: &str, watcher: &str) -> bool {
+        self.lock().list_blocks.get(owner).is_some_and(|b| b.contains(watcher))
     }
 
     /// A list owner's contacts as last read, if read.
@@ -518,8 +558,17 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
                 created: Instant::now(),
                 owed: true,
                 last_document: None,
+                await_list: false,
             };
-            core.presence.lock().insert_subscription((call_id.clone(), our_tag.clone()), sub);
+            let mut sub = sub;
+            {
+                let mut st = core.presence.lock();
+                sub.await_list = list.is_none()
+                    && package == Package::Presence
+                    && core.presence.lists_followed.load(std::sync::atomic::Ordering::Relaxed)
+                    && !st.lists.contains_key(&target);
+                st.insert_subscription((call_id.clone(), our_tag.clone()), sub);
+            }
             metrics::counter!("tandem_sip_subscriptions_total", "event" => package.event()).increment(1);
             if package == Package::Presence && list.is_none() {
                 changed(core, &target, Package::WatcherInfo);
@@ -531,7 +580,12 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
         reply.send(answer(481)).await;
         return;
     };
-    let is_list = core.presence.lock().subscriptions.get(&(cid.clone(), tag.clone())).is_some_and(|s| s.list);
+    let (is_list, await_list) = core
+        .presence
+        .lock()
+        .subscriptions
+        .get(&(cid.clone(), tag.clone()))
+        .map_or((false, false), |s| (s.list, s.await_list && s.cseq == 0));
     let mut r = answer(200)
         .with_to_tag(&tag)
         .with_header("Expires", expires.to_string())
@@ -542,6 +596,12 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
     reply.send(r).await;
     if is_list && expires > 0 && core.presence.contact_list(&watcher).is_none() {
         // The first NOTIFY waits for the mailbox's list (see `on_tick` for the bound).
+        core.presence.lists_wanted.notify_one();
+        return;
+    }
+    if await_list && expires > 0 {
+        // The first NOTIFY waits for the target's blocked group (see `on_tick` for the bound).
+        core.presence.lists_wanted.notify_one();
         return;
     }
     metrics::gauge!("tandem_sip_subscriptions").set(core.presence.subscription_count() as f64);
@@ -589,11 +649,30 @@ fn refuse_list(req: &Request, package: Package, owner: &str, watcher: &str) -> O
 }
 
 impl Presence {
-    /// A list owner's contacts as read from the mailbox: when they differ from what subscribers
-    /// were sent, each of the owner's list subscriptions gets a full-state NOTIFY.
-    pub(crate) fn set_contact_list(&self, core: &Arc<SipCore>, owner: &str, entries: Vec<ListEntry>) {
+    /// A list owner's contacts and blocked group as read from the mailbox: when the contacts
+    /// differ from what subscribers were sent, each of the owner's list subscriptions gets a
+    /// full-state NOTIFY; when the blocked group changed (or the list is read for the first
+    /// time), the owner's watchers get what they are now to see (coalesced, and nothing when
+    /// their view did not change).
+    pub(crate) fn set_contact_list(
+        &self,
+        core: &Arc<SipCore>,
+        owner: &str,
+        entries: Vec<ListEntry>,
+        blocked: HashSet<String>,
+    ) {
         let due: Vec<(String, String)> = {
             let mut st = self.lock();
+            let first = !st.lists.contains_key(owner);
+            if first || st.list_blocks.get(owner) != Some(&blocked) {
+                let watchers: Vec<Key> = st
+                    .by_target
+                    .get(&(owner.to_owned(), Package::Presence))
+                    .map(|k| k.iter().cloned().collect())
+                    .unwrap_or_default();
+                st.dirty.extend(watchers);
+                st.list_blocks.insert(owner.to_owned(), blocked);
+            }
             if st.lists.get(owner) == Some(&entries) {
                 return;
             }
@@ -709,7 +788,9 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
         sub.cseq += 1;
         sub.version += 1;
         sub.last_sent = Some(Instant::now());
-        let snapshot = sub.clone();
+        let mut snapshot = sub.clone();
+        snapshot.blocked = st.blocked(&snapshot);
+        let Some(sub) = st.subscriptions.get_mut(&key) else { return };
         sub.full = false;
         sub.pending.clear();
         sub.owed = false;
@@ -879,7 +960,10 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
             .filter_map(|k| st.subscriptions.get(k).map(|s| (k, s)))
             .filter(|(_, s)| s.expires_at > now)
             .filter(|(_, s)| {
-                !s.list || s.cseq > 0 || st.lists.contains_key(&s.target) || now.duration_since(s.created) >= LIST_WAIT
+                !(s.list || s.await_list)
+                    || s.cseq > 0
+                    || st.lists.contains_key(&s.target)
+                    || now.duration_since(s.created) >= LIST_WAIT
             })
             .filter(|(_, s)| s.last_sent.is_none_or(|t| now.duration_since(t) >= NOTIFY_MIN_INTERVAL))
             .map(|(k, _)| k.clone())
@@ -917,6 +1001,7 @@ mod tests {
             expires_at,
             last_sent: None,
             blocked: false,
+            await_list: false,
             version: 0,
             list,
             full: true,

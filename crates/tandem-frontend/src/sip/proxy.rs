@@ -12,6 +12,13 @@ use super::transport::{Flow, Outbound};
 use super::txn::{ClientTxn, Owner, ServerKey, ServerTxn, TIMEOUT};
 use super::{SipCore, random_token};
 
+/// RFC 3261 §18.1.1: requests larger than this go over TCP when they can (the path MTU unknown).
+pub const UDP_MTU_BOUND: usize = 1300;
+/// The largest UDP payload over IPv4 (65,535 − 8 − 20): a larger datagram cannot be sent.
+pub const UDP_MAX_PAYLOAD: usize = 65_507;
+/// Room for the Via (and Max-Forwards) a request gets after its size is taken.
+const VIA_ALLOWANCE: usize = 200;
+
 /// One proxied request and its branches.
 #[derive(Debug)]
 pub struct ProxyContext {
@@ -267,6 +274,37 @@ impl SipCore {
     /// Sends a request this server originates and waits for its final response.
     pub(super) async fn request(&self, mut req: Request, flow: Flow) -> Option<Response> {
         let branch = format!("z9hG4bK{}", random_token());
+        let size = req.to_bytes().len() + VIA_ALLOWANCE;
+        let flow = match flow {
+            // RFC 3261 §18.1.1: a request within 200 bytes of the path MTU, or larger than
+            // 1300 bytes when the MTU is unknown, goes over a congestion-controlled transport:
+            // TCP to the same address (the connection is kept and reused for the next one).
+            // When none can be opened (a UDP-only client) it may still go over UDP, as the
+            // section allows — but only what a datagram holds; more is refused below, never
+            // handed to the socket to fail.
+            Flow::Udp { peer } if size > UDP_MTU_BOUND => match self.out.flow_to(peer, Transport::Tcp).await {
+                Ok(f) => {
+                    metrics::counter!("tandem_sip_requests_moved_to_tcp_total").increment(1);
+                    f
+                }
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, size, "no TCP connection to a UDP client; the request stays on UDP");
+                    flow
+                }
+            },
+            f => f,
+        };
+        if flow.transport() == Transport::Udp && size > UDP_MAX_PAYLOAD {
+            metrics::counter!("tandem_sip_requests_too_large_for_udp_total").increment(1);
+            tracing::warn!(
+                peer = %flow.peer(),
+                size,
+                method = %req.method.as_str(),
+                "a request too large for a UDP datagram was not sent: the client takes no TCP connection \
+                 (RFC 3261 §18.1.1); sign it in over TCP or TLS"
+            );
+            return None;
+        }
         let port = match flow.transport() {
             Transport::Udp => self.settings.udp.port(),
             Transport::Tcp => self.settings.tcp.port(),
