@@ -10,6 +10,7 @@
 mod auth;
 mod headers;
 mod message;
+pub mod message_summary;
 mod name_addr;
 mod parser;
 pub mod pidf;
