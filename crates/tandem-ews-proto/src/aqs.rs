@@ -65,9 +65,15 @@ pub enum Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
     /// Consecutive words (one word, or a phrase) in a field.
-    Words { field: Field, words: Vec<String> },
+    Words {
+        field: Field,
+        words: Vec<String>,
+    },
     /// Received in `[from, until)` (Unix seconds; open where None).
-    Received { from: Option<i64>, until: Option<i64> },
+    Received {
+        from: Option<i64>,
+        until: Option<i64>,
+    },
     And(Vec<Query>),
     Or(Vec<Query>),
 }
@@ -105,7 +111,11 @@ enum Tok {
     And,
     Or,
     /// `prop:` prefix (lowercased) and the value, `quoted` when it was a phrase.
-    Term { prop: Option<String>, value: String, quoted: bool },
+    Term {
+        prop: Option<String>,
+        value: String,
+        quoted: bool,
+    },
 }
 
 fn tokenize(q: &str) -> Result<Vec<Tok>, AqsError> {

@@ -27,6 +27,7 @@ mod auth;
 mod autodiscover;
 pub mod client_access;
 mod data;
+pub mod ediscovery;
 mod ews;
 mod offload;
 pub mod photos;
