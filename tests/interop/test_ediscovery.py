@@ -129,3 +129,44 @@ def test_find_item_query_string_finds_one_message_among_thousands(make_tandem):
         with pytest.raises(ErrorInvalidRequest):
             list(alice.inbox.filter(bad))
     assert alice.inbox.filter("quokka").count() == 1, "the server goes on serving after bad queries"
+
+
+def test_under_litigation_hold_a_deleted_item_is_kept_for_ediscovery(make_tandem):
+    from exchangelib import Message
+    from exchangelib.errors import ErrorAccessDenied
+
+    t, ews = deploy(make_tandem, "holds", idle=600)
+    before = json.loads(ok(t.run("exchange", "get-mailbox", "--identity", "bob", "--json", *t.location)).stdout)
+    assert (before["LitigationHoldEnabled"], before["RetainDeletedItemsFor"]) == (False, 14), before
+    ok(t.run("exchange", "set-mailbox", "--identity", "bob", "--litigation-hold-enabled", "true",
+             "--retain-deleted-items-for", "30", *t.location))
+    after = json.loads(ok(t.run("exchange", "get-mailbox", "--identity", "bob", "--json", *t.location)).stdout)
+    assert (after["LitigationHoldEnabled"], after["RetainDeletedItemsFor"]) == (True, 30), after
+    for bad, needle in [(["--identity", "bob"], "nothing to set"),
+                        (["--identity", "bob", "--retain-deleted-items-for", "99999"], "at most"),
+                        (["--identity", "nobody", "--litigation-hold-enabled", "true"], "nobody")]:
+        r = t.run("exchange", "set-mailbox", *bad, *t.location)
+        assert r.returncode != 0 and needle in r.stderr, f"{bad}: {r.returncode} {r.stderr}"
+
+    bob, alice = account(ews, BOB), account(ews, ALICE)
+    for acc, word in ((bob, "walrus"), (alice, "narwhal")):
+        for how in ("hard", "soft"):
+            m = Message(account=acc, folder=acc.inbox, subject=f"{word} {how}", body=f"the {word} memo")
+            m.save()
+            [m] = list(acc.inbox.filter(subject=f"{word} {how}"))
+            m.delete() if how == "hard" else m.soft_delete()
+            assert list(acc.inbox.filter(word)) == []
+
+    # Bob is on hold: both deletions are kept in Purges; Alice is not: her hard delete is gone.
+    held = search(t, "--query", "walrus")
+    assert sorted((r["Folder"], r["Subject"]) for r in held["Results"]) == [
+        ("recoverableitemspurges", "walrus hard"), ("recoverableitemspurges", "walrus soft")], held
+    free = search(t, "--query", "narwhal")
+    assert [(r["Folder"], r["Subject"]) for r in free["Results"]] == [
+        ("recoverableitemsdeletions", "narwhal soft")], free
+    # Bob cannot delete what the hold keeps.
+    kept = list(bob.recoverable_items_purges.all())
+    assert len(kept) == 2
+    with pytest.raises(ErrorAccessDenied):
+        kept[0].delete()
+    assert len(search(t, "--query", "walrus")["Results"]) == 2

@@ -29,6 +29,7 @@ pub mod client_access;
 mod data;
 pub mod ediscovery;
 mod ews;
+pub mod holds;
 mod offload;
 pub mod photos;
 mod throttle;
