@@ -521,7 +521,7 @@ async fn search_battery(db: &TestDatabase) {
     // Across mailboxes (hidden folders too), newest first; counts per mailbox.
     assert_eq!(
         ids(data.search(Scope::Mailboxes(all), &find("kiwi"), 100).await.unwrap()),
-        [c.id.clone(), b.id.clone(), a.id.clone()]
+        [c.id.as_str(), b.id.as_str(), a.id.as_str()]
     );
     assert_eq!(
         data.search_counts(Scope::Mailboxes(all), &find("KIWI")).await.unwrap(),
@@ -529,11 +529,11 @@ async fn search_battery(db: &TestDatabase) {
     );
     assert_eq!(
         ids(data.search(Scope::Mailboxes(&["ben".to_owned()]), &find("kiwi"), 100).await.unwrap()),
-        [c.id.clone()]
+        [c.id.as_str()]
     );
     assert_eq!(data.search(Scope::Mailboxes(all), &find("kiwi"), 1).await.unwrap().len(), 1);
     // One folder; markup is not text; whole words only.
-    assert_eq!(ids(data.search(Scope::Folder(&inbox.id), &find("kiwi"), 100).await.unwrap()), [a.id.clone()]);
+    assert_eq!(ids(data.search(Scope::Folder(&inbox.id), &find("kiwi"), 100).await.unwrap()), [a.id.as_str()]);
     assert!(data.search(Scope::Mailboxes(all), &find("b"), 100).await.unwrap().is_empty());
     assert!(data.search(Scope::Mailboxes(all), &find("kiw"), 100).await.unwrap().is_empty());
     // Fields, phrases, OR, AND, dates.
@@ -542,18 +542,18 @@ async fn search_battery(db: &TestDatabase) {
         let p = find(s);
         async move { ids(data.search(Scope::Mailboxes(all), &p, 100).await.unwrap()) }
     };
-    assert_eq!(q("subject:budget").await, [a.id.clone()]);
+    assert_eq!(q("subject:budget").await, [a.id.as_str()]);
     assert!(q("subject:kiwi").await.is_empty());
-    assert_eq!(q("from:carol").await, [b.id.clone()]);
-    assert_eq!(q("to:bob").await, [b.id.clone()]);
-    assert_eq!(q("participants:\"bob smith\"").await, [a.id.clone()]);
-    assert_eq!(q("\"kiwi salad\"").await, [b.id.clone()]);
+    assert_eq!(q("from:carol").await, [b.id.as_str()]);
+    assert_eq!(q("to:bob").await, [b.id.as_str()]);
+    assert_eq!(q("participants:\"bob smith\"").await, [a.id.as_str()]);
+    assert_eq!(q("\"kiwi salad\"").await, [b.id.as_str()]);
     assert!(q("\"salad kiwi\"").await.is_empty());
-    assert_eq!(q("lunch OR archived").await, [c.id.clone(), b.id.clone()]);
-    assert_eq!(q("kiwi AND (noon OR archive)").await, [c.id.clone(), b.id.clone()]);
-    assert_eq!(q("kiwi received:1970-01-22").await, [b.id.clone()]);
-    assert_eq!(q("received:>=1970-01-22").await, [c.id.clone(), b.id.clone()]);
-    assert_eq!(q("kiwi received:1970-01-21..1970-01-22").await, [b.id.clone(), a.id.clone()]);
+    assert_eq!(q("lunch OR archived").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi AND (noon OR archive)").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi received:1970-01-22").await, [b.id.as_str()]);
+    assert_eq!(q("received:>=1970-01-22").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi received:1970-01-21..1970-01-22").await, [b.id.as_str(), a.id.as_str()]);
 
     // An update rewrites the entry; a move keeps it; a delete and a folder delete remove it.
     let mut a2 = a.clone();
@@ -562,26 +562,26 @@ async fn search_battery(db: &TestDatabase) {
     let mut w = data.write().await.unwrap();
     w.update_item(&a2, None).await.unwrap();
     w.commit().await.unwrap();
-    assert_eq!(q("mango").await, [a.id.clone()]);
+    assert_eq!(q("mango").await, [a.id.as_str()]);
     assert!(q("budget").await.is_empty());
-    assert_eq!(q("kiwi").await, [c.id.clone(), b.id.clone()]);
+    assert_eq!(q("kiwi").await, [c.id.as_str(), b.id.as_str()]);
     let mut b2 = b.clone();
     b2.folder_id = inbox.id.clone();
     let mut w = data.write().await.unwrap();
     w.update_item(&b2, Some(&history.id)).await.unwrap();
     w.commit().await.unwrap();
-    assert_eq!(ids(data.search(Scope::Folder(&inbox.id), &find("kiwi"), 100).await.unwrap()), [b.id.clone()]);
+    assert_eq!(ids(data.search(Scope::Folder(&inbox.id), &find("kiwi"), 100).await.unwrap()), [b.id.as_str()]);
     let mut w = data.write().await.unwrap();
     w.delete_item(&b2, 99).await.unwrap();
     w.commit().await.unwrap();
-    assert_eq!(q("kiwi").await, [c.id.clone()]);
+    assert_eq!(q("kiwi").await, [c.id.as_str()]);
     let (sub, _) = data.create_folder("ben", &purges.id, "Sub", "IPF.Note").await.unwrap().unwrap();
     let sub = data.folder_by_id(&sub).await.unwrap().unwrap();
     let d = save(&data, m("ben", &sub, "Gone soon", "durian", "x", "y", 23 * day)).await;
-    assert_eq!(q("durian").await, [d.id.clone()]);
+    assert_eq!(q("durian").await, [d.id.as_str()]);
     data.delete_folders("ben", &[&sub]).await.unwrap();
     assert!(q("durian").await.is_empty());
-    assert_eq!(q("kiwi").await, [c.id.clone()]);
+    assert_eq!(q("kiwi").await, [c.id.as_str()]);
 
     // The audit log keeps who searched what, newest first.
     let entry = |at: i64, query: &str| super::audit::AuditEntry {

@@ -110,7 +110,7 @@ fn progress(done: usize, total: usize) {
         if done == total {
             eprintln!();
         }
-    } else if done == total || (total >= 10 && done % (total / 10) == 0) {
+    } else if done == total || (total >= 10 && done.is_multiple_of(total / 10)) {
         eprintln!("exported {done} of {total}");
     }
 }
