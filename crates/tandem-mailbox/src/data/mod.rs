@@ -31,6 +31,8 @@ pub(crate) mod settings;
 
 #[cfg(test)]
 mod battery;
+#[cfg(test)]
+mod search_bench;
 
 pub(crate) use attachments::Attachment;
 pub(crate) use changes::ChangeKind;
