@@ -61,7 +61,14 @@ async fn search_bench() {
             let b = WORDS[(n / 7) % WORDS.len()];
             let subject = format!("{a} {b}");
             let body: String = (0..10)
-                .map(|k| format!("<div>10:{k:02} user{} : a line about the {} and the {} (t{n}x{k})</div>", n % mailboxes, WORDS[(n + k) % WORDS.len()], b))
+                .map(|k| {
+                    format!(
+                        "<div>10:{k:02} user{} : a line about the {} and the {} (t{n}x{k})</div>",
+                        n % mailboxes,
+                        WORDS[(n + k) % WORDS.len()],
+                        b
+                    )
+                })
                 .collect();
             let i = Item {
                 id: new_id(IdKind::Item),
