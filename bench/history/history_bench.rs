@@ -14,13 +14,8 @@
 use std::time::Instant;
 
 use tandem_frontend::conversation_history::{HistoryWriter, Settings};
-use tandem_frontend::store::{
-    ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget,
-};
-use tandem_frontend::testing::{DOMAIN, TwoRoles};
-
-const ALICE: &str = "sip:alice@litwareinc.com";
-const BOB: &str = "sip:bob@litwareinc.com";
+use tandem_frontend::store::{FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget};
+use tandem_frontend::testing::{ALICE, BOB, DOMAIN, TwoRoles, im_line};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -43,25 +38,9 @@ async fn main() {
         let mut writes = Vec::with_capacity(messages + 1);
         for m in 0..messages {
             let seq = m as i64;
-            writes.push(HistoryWrite::Message {
-                conversation: ConversationRow {
-                    id: id.clone(),
-                    kind: ConversationKind::Im,
-                    participants: [ALICE.into(), BOB.into()],
-                    initiator: ALICE.into(),
-                    started_at: 1_798_243_200_000,
-                    last_at: 1_798_243_200_000 + seq * 1000,
-                    message_count: seq + 1,
-                    ..ConversationRow::default()
-                },
-                message: ConversationMessage {
-                    conversation_id: id.clone(),
-                    seq,
-                    sent_at: 1_798_243_200_000 + seq * 1000,
-                    sender: if m % 2 == 0 { ALICE.into() } else { BOB.into() },
-                    text: format!("message {m} of conversation {c}: a line of chat about the quarterly numbers"),
-                },
-            });
+            let sender = if m % 2 == 0 { ALICE } else { BOB };
+            let text = format!("message {m} of conversation {c}: a line of chat about the quarterly numbers");
+            writes.push(im_line(&id, seq, sender, &text));
         }
         writes.push(HistoryWrite::End {
             conversation_id: id,

@@ -4,6 +4,7 @@
 //! ([`reply`] and each operation's `parse_response`). No I/O: the Mailbox role
 //! (`tandem-mailbox`) owns storage and HTTP for one side, `tandem-ews-client` for the other.
 
+pub mod aqs;
 pub mod autodiscover;
 pub mod build;
 pub mod common;

@@ -22,6 +22,34 @@ use crate::exchange_connector::ExchangeConnector;
 pub const DOMAIN: &str = "litwareinc.com";
 /// Every test user's password.
 pub const PASSWORD: &str = "correct horse";
+/// The two users of the history tests and benchmark.
+pub const ALICE: &str = "sip:alice@litwareinc.com";
+pub const BOB: &str = "sip:bob@litwareinc.com";
+
+/// Message `seq` of the IM conversation `id` between [`ALICE`] (who started it) and [`BOB`],
+/// a second after the previous one, as the Front End queues it for the history writer.
+pub fn im_line(id: &str, seq: i64, sender: &str, text: &str) -> crate::store::HistoryWrite {
+    use crate::store::{ConversationKind, ConversationMessage, ConversationRow, HistoryWrite};
+    HistoryWrite::Message {
+        conversation: ConversationRow {
+            id: id.into(),
+            kind: ConversationKind::Im,
+            participants: [ALICE.into(), BOB.into()],
+            initiator: ALICE.into(),
+            started_at: 1_798_243_200_000,
+            last_at: 1_798_243_200_000 + seq * 1000,
+            message_count: seq + 1,
+            ..ConversationRow::default()
+        },
+        message: ConversationMessage {
+            conversation_id: id.into(),
+            seq,
+            sent_at: 1_798_243_200_000 + seq * 1000,
+            sender: sender.into(),
+            text: text.into(),
+        },
+    }
+}
 
 /// A user of the test domain.
 pub fn user(name: &str) -> NewUser {

@@ -13,36 +13,11 @@ use tandem_ews_proto::ops::{find_item, get_item};
 use tandem_ews_proto::types::{BaseShape, Comparison, FolderRef, Operand, PropertyPath, Restriction, Shape};
 use tandem_frontend::conversation_history::{self as history, HistoryWriter, Settings};
 use tandem_frontend::exchange_connector::ExchangeConnector;
-use tandem_frontend::store::{
-    ConversationKind, ConversationMessage, ConversationRow, FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget,
-};
-use tandem_frontend::testing::{DOMAIN, TwoRoles};
-
-const ALICE: &str = "sip:alice@litwareinc.com";
-const BOB: &str = "sip:bob@litwareinc.com";
+use tandem_frontend::store::{FrontendStore, HistoryConfigRow, HistoryWrite, ItemTarget};
+use tandem_frontend::testing::{ALICE, BOB, DOMAIN, TwoRoles, im_line};
 
 fn line(seq: i64, sender: &str, text: &str) -> HistoryWrite {
-    HistoryWrite::Message {
-        conversation: ConversationRow {
-            id: "conv-1".into(),
-            kind: ConversationKind::Im,
-            participants: [ALICE.into(), BOB.into()],
-            initiator: ALICE.into(),
-            started_at: 1_798_243_200_000,
-            last_at: 1_798_243_200_000 + seq * 1000,
-            message_count: seq + 1,
-            ended: false,
-            sip_call_id: None,
-            detail: None,
-        },
-        message: ConversationMessage {
-            conversation_id: "conv-1".into(),
-            seq,
-            sent_at: 1_798_243_200_000 + seq * 1000,
-            sender: sender.into(),
-            text: text.into(),
-        },
-    }
+    im_line("conv-1", seq, sender, text)
 }
 
 /// The bodies of the items of `conversation` in a user's Conversation History.

@@ -472,12 +472,130 @@ async fn photo_battery(store: &Store) {
 #[tokio::test]
 async fn data_battery_sqlite() {
     battery(&TestDatabase::sqlite()).await;
+    search_battery(&TestDatabase::sqlite()).await;
 }
 
 #[tokio::test]
 async fn data_battery_postgres() {
     let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
     battery(&db).await;
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    search_battery(&db).await;
+}
+
+/// The full-text index: written with each item, rewritten on update, gone with the item or its
+/// folder; words, phrases, fields, OR and received ranges answer the same on both backends.
+async fn search_battery(db: &TestDatabase) {
+    use tandem_ews_proto::aqs::plan;
+
+    use super::search::Scope;
+    let store = Store::open(&db.url, schema::MIGRATIONS).await.expect("open");
+    let data = Data::new(store);
+    data.ensure_mailbox("ann").await.unwrap();
+    data.ensure_mailbox("ben").await.unwrap();
+    let inbox = folder(&data, "ann", "inbox").await;
+    let history = folder(&data, "ann", "conversationhistory").await;
+    let purges = folder(&data, "ben", "recoverableitemspurges").await;
+    let m = |mailbox: &str, f: &Folder, subject: &str, body: &str, from: &str, to: &str, at: i64| {
+        let mut i = item(mailbox, f, subject, at);
+        i.fields = format!(
+            "<t:Subject>{subject}</t:Subject><t:Body BodyType=\"HTML\">{}</t:Body>\
+             <t:From><t:Mailbox><t:Name>{from}</t:Name></t:Mailbox></t:From>\
+             <t:ToRecipients><t:Mailbox><t:EmailAddress>{to}</t:EmailAddress></t:Mailbox></t:ToRecipients>",
+            tandem_xml::escape(body)
+        );
+        i
+    };
+    let day = 86_400;
+    let a = save(
+        &data,
+        m("ann", &inbox, "Budget review", "<p>The <b>kiwi</b> plan</p>", "Bob Smith", "ann@example.com", 20 * day),
+    )
+    .await;
+    let b = save(&data, m("ann", &history, "Lunch", "kiwi salad at noon", "Carol", "bob@example.com", 21 * day)).await;
+    let c = save(&data, m("ben", &purges, "Archived", "kiwi in the archive", "Ann", "ben@example.com", 22 * day)).await;
+    let ids = |v: Vec<Item>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    let all: &[String] = &[];
+    let find = |q: &str| plan(q).unwrap();
+
+    // Across mailboxes (hidden folders too), newest first; counts per mailbox.
+    assert_eq!(
+        ids(data.search(Scope::Mailboxes(all), &find("kiwi"), 100).await.unwrap()),
+        [c.id.as_str(), b.id.as_str(), a.id.as_str()]
+    );
+    assert_eq!(
+        data.search_counts(Scope::Mailboxes(all), &find("KIWI")).await.unwrap(),
+        [("ann".to_owned(), 2), ("ben".to_owned(), 1)]
+    );
+    assert_eq!(
+        ids(data.search(Scope::Mailboxes(&["ben".to_owned()]), &find("kiwi"), 100).await.unwrap()),
+        [c.id.as_str()]
+    );
+    assert_eq!(data.search(Scope::Mailboxes(all), &find("kiwi"), 1).await.unwrap().len(), 1);
+    // One folder; markup is not text; whole words only.
+    assert_eq!(ids(data.search(Scope::Folder(&inbox.id), &find("kiwi"), 100).await.unwrap()), [a.id.as_str()]);
+    assert!(data.search(Scope::Mailboxes(all), &find("b"), 100).await.unwrap().is_empty());
+    assert!(data.search(Scope::Mailboxes(all), &find("kiw"), 100).await.unwrap().is_empty());
+    // Fields, phrases, OR, AND, dates.
+    let q = |s: &str| {
+        let data = &data;
+        let p = find(s);
+        async move { ids(data.search(Scope::Mailboxes(all), &p, 100).await.unwrap()) }
+    };
+    assert_eq!(q("subject:budget").await, [a.id.as_str()]);
+    assert!(q("subject:kiwi").await.is_empty());
+    assert_eq!(q("from:carol").await, [b.id.as_str()]);
+    assert_eq!(q("to:bob").await, [b.id.as_str()]);
+    assert_eq!(q("participants:\"bob smith\"").await, [a.id.as_str()]);
+    assert_eq!(q("\"kiwi salad\"").await, [b.id.as_str()]);
+    assert!(q("\"salad kiwi\"").await.is_empty());
+    assert_eq!(q("lunch OR archived").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi AND (noon OR archive)").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi received:1970-01-22").await, [b.id.as_str()]);
+    assert_eq!(q("received:>=1970-01-22").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi received:1970-01-21..1970-01-22").await, [b.id.as_str(), a.id.as_str()]);
+
+    // An update rewrites the entry; a move keeps it; a delete and a folder delete remove it.
+    let mut a2 = a.clone();
+    a2.subject = "Mango review".into();
+    a2.fields = a2.fields.replace("Budget review", "Mango review").replace("kiwi", "pear");
+    let mut w = data.write().await.unwrap();
+    w.update_item(&a2, None).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(q("mango").await, [a.id.as_str()]);
+    assert!(q("budget").await.is_empty());
+    assert_eq!(q("kiwi").await, [c.id.as_str(), b.id.as_str()]);
+    let mut b2 = b.clone();
+    b2.folder_id = inbox.id.clone();
+    let mut w = data.write().await.unwrap();
+    w.update_item(&b2, Some(&history.id)).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(ids(data.search(Scope::Folder(&inbox.id), &find("kiwi"), 100).await.unwrap()), [b.id.as_str()]);
+    let mut w = data.write().await.unwrap();
+    w.delete_item(&b2, 99).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(q("kiwi").await, [c.id.as_str()]);
+    let (sub, _) = data.create_folder("ben", &purges.id, "Sub", "IPF.Note").await.unwrap().unwrap();
+    let sub = data.folder_by_id(&sub).await.unwrap().unwrap();
+    let d = save(&data, m("ben", &sub, "Gone soon", "durian", "x", "y", 23 * day)).await;
+    assert_eq!(q("durian").await, [d.id.as_str()]);
+    data.delete_folders("ben", &[&sub]).await.unwrap();
+    assert!(q("durian").await.is_empty());
+    assert_eq!(q("kiwi").await, [c.id.as_str()]);
+
+    // The audit log keeps who searched what, newest first.
+    let entry = |at: i64, query: &str| super::audit::AuditEntry {
+        at,
+        actor: "admin".into(),
+        action: "search".into(),
+        query: query.into(),
+        scope: "all".into(),
+        hits: 1,
+    };
+    data.record_audit(&entry(1, "kiwi")).await.unwrap();
+    data.record_audit(&entry(2, "from:carol")).await.unwrap();
+    assert_eq!(data.audit_log(10).await.unwrap(), [entry(2, "from:carol"), entry(1, "kiwi")]);
+    assert_eq!(data.audit_log(1).await.unwrap().len(), 1);
 }
 
 /// The stored-XML helpers need no database.

@@ -241,6 +241,7 @@ impl Data {
         let mut w = self.write().await?;
         let (change, _) = w.next_numbers(mailbox, 0).await?;
         for d in doomed {
+            w.unindex_folder(&d.id).await?;
             sqlx::query("DELETE FROM mbx_attachments WHERE item_id IN (SELECT id FROM mbx_items WHERE folder_id = $1)")
                 .bind(&d.id)
                 .execute(&mut *w.tx)

@@ -39,9 +39,9 @@ pub(crate) struct Item {
 
 /// Columns without the large ones (fields, ext, mime), for id-only pages.
 const LIGHT_COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number";
-pub(super) const COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime";
+pub(crate) const COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime";
 
-pub(super) fn from_row(r: &sqlx::any::AnyRow, full: bool) -> Result<Item, sqlx::Error> {
+pub(crate) fn from_row(r: &sqlx::any::AnyRow, full: bool) -> Result<Item, sqlx::Error> {
     Ok(Item {
         id: r.try_get("id")?,
         mailbox: r.try_get("mailbox")?,
@@ -221,6 +221,7 @@ impl Write<'_> {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         );
         bind_row(insert, i).execute(&mut *self.tx).await?;
+        self.index_item(i).await?;
         self.log_change(&i.mailbox, i.change_number, ChangeKind::Created, ObjectKind::Item, &i.id, &i.folder_id, None)
             .await?;
         self.adjust_counts(&i.folder_id, 1, i64::from(!i.is_read), i.change_number).await
@@ -232,6 +233,7 @@ impl Write<'_> {
             Some(old) => (ChangeKind::Moved, Some(old)),
             None => (ChangeKind::Modified, None),
         };
+        self.index_item(i).await?;
         self.rewrite_item(i, kind, old).await
     }
 
@@ -252,6 +254,7 @@ impl Write<'_> {
     }
 
     pub async fn delete_item(&mut self, i: &Item, change: i64) -> Result<(), DataError> {
+        self.unindex_item(&i.id).await?;
         sqlx::query("DELETE FROM mbx_items WHERE id = $1").bind(&i.id).execute(&mut *self.tx).await?;
         sqlx::query("DELETE FROM mbx_attachments WHERE item_id = $1").bind(&i.id).execute(&mut *self.tx).await?;
         self.log_change(&i.mailbox, change, ChangeKind::Deleted, ObjectKind::Item, &i.id, &i.folder_id, None).await?;

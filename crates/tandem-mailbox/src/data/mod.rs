@@ -18,6 +18,7 @@ use tandem_ews_proto::ids::{self, IdKind};
 use tandem_store::{Any, Store, StoreError, Transaction};
 
 pub(crate) mod attachments;
+pub(crate) mod audit;
 pub(crate) mod changes;
 pub(crate) mod folders;
 pub(crate) mod im_list;
@@ -25,10 +26,13 @@ pub(crate) mod items;
 pub(crate) mod notify;
 pub(crate) mod photos;
 pub(crate) mod schema;
+pub(crate) mod search;
 pub(crate) mod settings;
 
 #[cfg(test)]
 mod battery;
+#[cfg(test)]
+mod search_bench;
 
 pub(crate) use attachments::Attachment;
 pub(crate) use changes::ChangeKind;
@@ -78,6 +82,8 @@ pub(crate) struct Write<'a> {
     tx: Transaction<'static, Any>,
     _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
     feed: &'a dyn notify::ChangeFeed,
+    /// Which SQL dialect the transaction speaks (the index differs by backend).
+    backend: tandem_store::Backend,
     /// The mailboxes this write took change numbers in, with the last one taken.
     touched: Vec<(String, i64)>,
 }
@@ -97,11 +103,12 @@ impl Data {
 
     /// Starts a write transaction; on SQLite it first takes the role's writer turn.
     pub async fn write(&self) -> Result<Write<'_>, DataError> {
-        let turn = match self.store.backend() {
+        let backend = self.store.backend();
+        let turn = match backend {
             tandem_store::Backend::Sqlite => Some(self.writer.lock().await),
             tandem_store::Backend::Postgres => None,
         };
-        Ok(Write { tx: self.store.begin().await?, _turn: turn, feed: self.feed.as_ref(), touched: Vec::new() })
+        Ok(Write { tx: self.store.begin().await?, _turn: turn, feed: self.feed.as_ref(), backend, touched: Vec::new() })
     }
 
     /// The registry subscriptions wait on.

@@ -12,6 +12,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     MIGRATION_ATTACHMENTS,
     MIGRATION_ITEM_ATTACHMENTS,
     MIGRATION_PHOTOS,
+    MIGRATION_SEARCH,
+    MIGRATION_AUDIT,
 ];
 
 /// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
@@ -172,3 +174,38 @@ pub(crate) const MIGRATION_PHOTOS: Migration = Migration {
     sqlite: photos_schema!("BLOB"),
     postgres: photos_schema!("BYTEA"),
 };
+
+/// The full-text index over items' subject, body and participants (their words as
+/// `tandem_ews_proto::aqs::normalize` cuts them). SQLite: an FTS5 table whose rowid is a stable
+/// document number kept per item in `mbx_search_keys`. PostgreSQL: one tsvector per item (subject
+/// weight A, body B, sender C, recipients D) under a GIN index.
+pub(crate) const MIGRATION_SEARCH: Migration = Migration {
+    version: 7,
+    name: "mailbox full-text index",
+    sqlite: "CREATE TABLE mbx_search_keys (
+        doc INTEGER PRIMARY KEY,
+        item_id TEXT NOT NULL UNIQUE
+    );
+    CREATE VIRTUAL TABLE mbx_search USING fts5(subject, body, sender, recipients, tokenize = 'unicode61')",
+    postgres: "CREATE TABLE mbx_search (
+        item_id TEXT PRIMARY KEY,
+        doc TSVECTOR NOT NULL
+    );
+    CREATE INDEX mbx_search_doc ON mbx_search USING GIN (doc)",
+};
+
+/// The administrator's audit log: who ran which eDiscovery search or export, when, over which
+/// mailboxes, and how many items it found.
+pub(crate) const MIGRATION_AUDIT: Migration = Migration::portable(
+    8,
+    "mailbox audit log",
+    "CREATE TABLE mbx_audit (
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        query TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        hits BIGINT NOT NULL
+    );
+    CREATE INDEX mbx_audit_at ON mbx_audit (at)",
+);

@@ -1,8 +1,9 @@
 //! FindItem. Without a restriction, query string or calendar view, and sorted on an indexed
 //! column (received time, article number…), a page is one indexed query with LIMIT/OFFSET and
 //! the total comes from the folder's maintained count, so the cost does not grow with the
-//! folder. Restrictions, QueryString and other sort keys read the folder's items and evaluate
-//! in memory.
+//! folder. A QueryString is answered from the
+//! full-text index (`data::search`), newest first; restrictions and other sort keys read the
+//! folder's items and evaluate in memory.
 
 use std::cmp::Ordering;
 
@@ -13,10 +14,15 @@ use tandem_ews_proto::{ResponseCode, ResponseMessages};
 use super::messages::record;
 use super::query::{compare, item_value, matches, query_matches};
 use super::{Ctx, EwsError, fail, item_xml};
+use crate::data::search::Scope;
 use crate::data::{self, Item, ItemOrder};
+use tandem_ews_proto::aqs;
 
 /// Largest page returned when the client sets no limit (Exchange's default throttling cap).
 const MAX_PAGE: usize = 1000;
+/// Most items a QueryString finds in one folder (Exchange caps AQS at 250 results a page; this
+/// keeps paging through a larger result possible).
+const MAX_QUERY_HITS: usize = 10_000;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("FindItem");
@@ -78,18 +84,26 @@ async fn find(ctx: &Ctx<'_>, req: &Request, parent: &tandem_ews_proto::types::Fo
             (items, total, offset)
         }
         _ => {
-            let mut items = match &req.calendar {
-                Some(cv) => ctx.s.data.items_overlapping(&folder.id, cv.start, cv.end).await?,
-                None => ctx.s.data.items_in(&folder.id).await?,
+            let mut items = match (&req.calendar, &req.query) {
+                (Some(cv), _) => ctx.s.data.items_overlapping(&folder.id, cv.start, cv.end).await?,
+                // QueryString answers from the full-text index, not a scan of the folder.
+                (None, Some(q)) => {
+                    let plan = aqs::plan(q).map_err(|e| {
+                        fail(ResponseCode::ErrorInvalidRequest, format!("The QueryString is not valid: {e}."))
+                    })?;
+                    ctx.s.data.search(Scope::Folder(&folder.id), &plan, MAX_QUERY_HITS).await?
+                }
+                (None, None) => ctx.s.data.items_in(&folder.id).await?,
             };
-            if req.restriction.is_some() || req.query.is_some() || !req.sort.is_empty() {
+            let query_in_memory = req.calendar.is_some().then_some(req.query.as_ref()).flatten();
+            if req.restriction.is_some() || query_in_memory.is_some() || !req.sort.is_empty() {
                 let mut keyed = Vec::with_capacity(items.len());
                 for i in items {
                     let stored = data::split_elements(&i.fields)?;
                     let ext = data::split_extended(&i.ext)?;
                     let keep =
                         req.restriction.as_ref().is_none_or(|r| matches(r, &|p| item_value(&i, &stored, &ext, p)))
-                            && req.query.as_ref().is_none_or(|q| query_matches(q, &i, &stored));
+                            && query_in_memory.is_none_or(|q| query_matches(q, &i, &stored));
                     if keep {
                         let keys: Vec<Option<String>> = req
                             .sort

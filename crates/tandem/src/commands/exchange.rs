@@ -96,6 +96,29 @@ pub enum ExchangeCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// Set-Mailbox -LitigationHoldEnabled -RetainDeletedItemsFor: under hold, whatever the user
+    /// deletes is kept in Recoverable Items\Purges, where eDiscovery finds it.
+    SetMailbox {
+        /// -Identity: the user (name, SIP URI or SMTP address).
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        litigation_hold_enabled: Option<bool>,
+        /// Days deleted items are kept (default 14, as Exchange's).
+        #[arg(long, value_name = "DAYS")]
+        retain_deleted_items_for: Option<u32>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Get-Mailbox: the hold settings of a mailbox.
+    GetMailbox {
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Get-ClientAccessServer: the Autodiscover URI and the web services' URLs in force.
     GetClientAccessServer {
         #[command(flatten)]
@@ -446,6 +469,41 @@ pub async fn run(cmd: ExchangeCommand) -> CliResult {
         ExchangeCommand::ConfigureEnterprisePartnerApplication { auth_metadata_url, application_type, location } => {
             let cfg = location.config()?;
             configure_enterprise(&cfg, &auth_metadata_url, &application_type).await
+        }
+        ExchangeCommand::SetMailbox { identity, litigation_hold_enabled, retain_deleted_items_for, location } => {
+            use tandem_mailbox::holds;
+            if litigation_hold_enabled.is_none() && retain_deleted_items_for.is_none() {
+                return Err(usage("nothing to set: pass --litigation-hold-enabled or --retain-deleted-items-for"));
+            }
+            if let Some(d) = retain_deleted_items_for.filter(|d| *d > holds::MAX_RETAIN_DAYS) {
+                return Err(usage(format!("--retain-deleted-items-for {d}: at most {} days", holds::MAX_RETAIN_DAYS)));
+            }
+            let cfg = location.config()?;
+            let mailbox = photo_mailbox(&cfg, &identity).await?;
+            let store = mbx_store(&cfg).await?;
+            let h = holds::set(&store, &mailbox, litigation_hold_enabled, retain_deleted_items_for)
+                .await
+                .context("storing the mailbox settings")?;
+            println!("{:<24}: {}", "LitigationHoldEnabled", h.litigation_hold_enabled);
+            println!("{:<24}: {}.00:00:00", "RetainDeletedItemsFor", h.retain_deleted_items_for);
+            Ok(())
+        }
+        ExchangeCommand::GetMailbox { identity, json, location } => {
+            let cfg = location.config()?;
+            let mailbox = photo_mailbox(&cfg, &identity).await?;
+            let store = mbx_store(&cfg).await?;
+            let h = tandem_mailbox::holds::get(&store, &mailbox).await.context("reading the mailbox settings")?;
+            if json {
+                return print_json(&json!({
+                    "Identity": mailbox,
+                    "LitigationHoldEnabled": h.litigation_hold_enabled,
+                    "RetainDeletedItemsFor": h.retain_deleted_items_for,
+                }));
+            }
+            println!("{:<24}: {mailbox}", "Identity");
+            println!("{:<24}: {}", "LitigationHoldEnabled", h.litigation_hold_enabled);
+            println!("{:<24}: {}.00:00:00", "RetainDeletedItemsFor", h.retain_deleted_items_for);
+            Ok(())
         }
         ExchangeCommand::GetClientAccessServer { location, json } => {
             let cfg = location.config()?;

@@ -8,6 +8,7 @@ mod config;
 mod conversation_history;
 mod cs;
 mod dns;
+mod ediscovery;
 mod exchange;
 mod integration;
 mod partner;
@@ -83,6 +84,9 @@ enum Command {
     /// Mailbox (Exchange Server) administration: the Exchange cmdlets and scripts.
     #[command(subcommand)]
     Exchange(exchange::ExchangeCommand),
+    /// eDiscovery across mailboxes (Search-Mailbox / New-MailboxSearch), audited.
+    #[command(subcommand)]
+    Ediscovery(ediscovery::EdiscoveryCommand),
     /// DNS records the deployment needs.
     #[command(subcommand)]
     Dns(dns::DnsCommand),
@@ -110,6 +114,10 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Exchange(cmd) => {
             crate::logging::init(log_format.unwrap_or_default(), "warn");
             exchange::run(cmd).await
+        }
+        Command::Ediscovery(cmd) => {
+            crate::logging::init(log_format.unwrap_or_default(), "warn");
+            ediscovery::run(cmd).await
         }
         Command::Dns(cmd) => dns::run(cmd),
         Command::Test(cmd) => test::run(cmd).await,

@@ -1,0 +1,473 @@
+//! The AQS (Advanced Query Syntax) subset that FindItem's `QueryString` and the administrator's
+//! eDiscovery search take: words, `"phrases"`, `subject:`, `body:`, `from:`, `to:`, `cc:`,
+//! `participants:` on a word or phrase, `received:` with a day (`2026-12-01`), a range
+//! (`2026-12-01..2026-12-31`) or a comparison (`>=2026-12-01`, `<2026-12-02`), `AND` (also
+//! implied between terms), `OR`, and parentheses. Matching is by whole word, case-insensitively,
+//! on the words [`words`] cuts a text into (the index stores the same words).
+//!
+//! The parser is bounded: at most [`MAX_QUERY_CHARS`] characters, [`MAX_TERMS`] terms and
+//! [`MAX_DEPTH`] levels of parentheses; anything else is a typed [`AqsError`], never a panic.
+
+/// Longest query accepted (characters).
+pub const MAX_QUERY_CHARS: usize = 1024;
+/// Most terms (words, phrases, ranges) in one query.
+pub const MAX_TERMS: usize = 32;
+/// Deepest nesting of parentheses.
+pub const MAX_DEPTH: usize = 8;
+/// Most words in one phrase.
+pub const MAX_PHRASE_WORDS: usize = 16;
+
+/// Why a query string is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AqsError {
+    #[error("the query string is empty")]
+    Empty,
+    #[error("the query string is longer than {MAX_QUERY_CHARS} characters")]
+    TooLong,
+    #[error("the query string has more than {MAX_TERMS} terms")]
+    TooManyTerms,
+    #[error("the query string nests parentheses deeper than {MAX_DEPTH}")]
+    TooDeep,
+    #[error("a phrase has more than {MAX_PHRASE_WORDS} words")]
+    PhraseTooLong,
+    #[error("unknown property {0:?} (subject, body, from, to, cc, participants, received)")]
+    UnknownProperty(String),
+    #[error("{0:?} has no word to search for")]
+    NoWords(String),
+    #[error("a phrase is not closed by a quote")]
+    UnclosedQuote,
+    #[error("a parenthesis is not matched")]
+    Unbalanced,
+    #[error("{0} needs a term on both sides")]
+    DanglingOperator(&'static str),
+    #[error("{0:?} is not a date or date range (YYYY-MM-DD, A..B, >=A, <A)")]
+    BadDate(String),
+    #[error("received: cannot stand inside OR; put it beside the other terms")]
+    DateInsideOr,
+}
+
+/// Where a word or phrase must occur.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Subject, body or participants.
+    Any,
+    Subject,
+    Body,
+    /// The sender (From, Sender).
+    From,
+    /// The recipients (To, Cc, Bcc).
+    To,
+    /// Sender or recipients.
+    Participants,
+}
+
+/// A parsed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    /// Consecutive words (one word, or a phrase) in a field.
+    Words {
+        field: Field,
+        words: Vec<String>,
+    },
+    /// Received in `[from, until)` (Unix seconds; open where None).
+    Received {
+        from: Option<i64>,
+        until: Option<i64>,
+    },
+    And(Vec<Query>),
+    Or(Vec<Query>),
+}
+
+/// A query split the way a full-text index answers it: the text part (None when the query has
+/// only dates) and the received range every hit must fall in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub text: Option<Query>,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// The words of a text as the index keeps them: lowercased runs of letters and digits.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+}
+
+/// A text reduced to its words, space-separated (what is written to the index).
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for w in words(text) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&w);
+    }
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    Open,
+    Close,
+    And,
+    Or,
+    /// `prop:` prefix (lowercased) and the value, `quoted` when it was a phrase.
+    Term {
+        prop: Option<String>,
+        value: String,
+        quoted: bool,
+    },
+}
+
+fn tokenize(q: &str) -> Result<Vec<Tok>, AqsError> {
+    let mut out = Vec::new();
+    let mut chars = q.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '(' || c == ')' {
+            chars.next();
+            out.push(if c == '(' { Tok::Open } else { Tok::Close });
+            continue;
+        }
+        // A bare run up to whitespace, a parenthesis or a quote; `prop:"…"` takes the phrase.
+        let mut end = start;
+        while let Some(&(i, c)) = chars.peek() {
+            if c.is_whitespace() || c == '(' || c == ')' || c == '"' {
+                break;
+            }
+            end = i + c.len_utf8();
+            chars.next();
+        }
+        let bare = &q[start..end];
+        let quoted_next = matches!(chars.peek(), Some((_, '"')));
+        let (prop, value, quoted) = if quoted_next && (bare.is_empty() || bare.ends_with(':')) {
+            chars.next();
+            let from = start + bare.len() + 1;
+            let mut close = None;
+            for (i, c) in chars.by_ref() {
+                if c == '"' {
+                    close = Some(i);
+                    break;
+                }
+            }
+            let close = close.ok_or(AqsError::UnclosedQuote)?;
+            let prop = bare.strip_suffix(':').map(str::to_ascii_lowercase);
+            (prop, q[from..close].to_owned(), true)
+        } else if bare.is_empty() {
+            // A quote right after a bare word with no colon: a stray quote.
+            return Err(AqsError::UnclosedQuote);
+        } else {
+            match bare {
+                "AND" => {
+                    out.push(Tok::And);
+                    continue;
+                }
+                "OR" => {
+                    out.push(Tok::Or);
+                    continue;
+                }
+                _ => {}
+            }
+            match bare.split_once(':') {
+                Some((p, v)) if !p.is_empty() => (Some(p.to_ascii_lowercase()), v.to_owned(), false),
+                _ => (None, bare.to_owned(), false),
+            }
+        };
+        out.push(Tok::Term { prop, value, quoted });
+        if out.len() > MAX_TERMS * 4 {
+            return Err(AqsError::TooManyTerms);
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    at: usize,
+    terms: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.at)
+    }
+
+    fn or(&mut self, depth: usize) -> Result<Query, AqsError> {
+        let mut parts = vec![self.and(depth)?];
+        while self.peek() == Some(&Tok::Or) {
+            self.at += 1;
+            if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+                return Err(AqsError::DanglingOperator("OR"));
+            }
+            parts.push(self.and(depth)?);
+        }
+        Ok(if parts.len() == 1 { parts.remove(0) } else { Query::Or(parts) })
+    }
+
+    fn and(&mut self, depth: usize) -> Result<Query, AqsError> {
+        let mut parts = vec![self.unary(depth)?];
+        loop {
+            match self.peek() {
+                Some(Tok::And) => {
+                    self.at += 1;
+                    if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+                        return Err(AqsError::DanglingOperator("AND"));
+                    }
+                }
+                Some(Tok::Open | Tok::Term { .. }) => {}
+                _ => break,
+            }
+            parts.push(self.unary(depth)?);
+        }
+        Ok(if parts.len() == 1 { parts.remove(0) } else { Query::And(parts) })
+    }
+
+    fn unary(&mut self, depth: usize) -> Result<Query, AqsError> {
+        match self.toks.get(self.at).cloned() {
+            Some(Tok::Open) => {
+                if depth >= MAX_DEPTH {
+                    return Err(AqsError::TooDeep);
+                }
+                self.at += 1;
+                let q = self.or(depth + 1)?;
+                if self.peek() != Some(&Tok::Close) {
+                    return Err(AqsError::Unbalanced);
+                }
+                self.at += 1;
+                Ok(q)
+            }
+            Some(Tok::Term { prop, value, quoted }) => {
+                self.at += 1;
+                self.terms += 1;
+                if self.terms > MAX_TERMS {
+                    return Err(AqsError::TooManyTerms);
+                }
+                term(prop.as_deref(), &value, quoted)
+            }
+            Some(Tok::Close) => Err(AqsError::Unbalanced),
+            Some(Tok::And) => Err(AqsError::DanglingOperator("AND")),
+            Some(Tok::Or) => Err(AqsError::DanglingOperator("OR")),
+            None => Err(AqsError::Empty),
+        }
+    }
+}
+
+fn term(prop: Option<&str>, value: &str, quoted: bool) -> Result<Query, AqsError> {
+    let field = match prop {
+        None => Field::Any,
+        Some("subject") => Field::Subject,
+        Some("body") => Field::Body,
+        Some("from") => Field::From,
+        Some("to" | "cc" | "bcc") => Field::To,
+        Some("participants") => Field::Participants,
+        Some("received") if !quoted => return received(value),
+        Some(p) => return Err(AqsError::UnknownProperty(p.to_owned())),
+    };
+    let words: Vec<String> = words(value).collect();
+    if words.is_empty() {
+        return Err(AqsError::NoWords(value.to_owned()));
+    }
+    if words.len() > MAX_PHRASE_WORDS {
+        return Err(AqsError::PhraseTooLong);
+    }
+    Ok(Query::Words { field, words })
+}
+
+const DAY: i64 = 86_400;
+
+fn day(s: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &fmt).ok().map(|d| d.midnight().assume_utc().unix_timestamp())
+}
+
+fn received(v: &str) -> Result<Query, AqsError> {
+    let bad = || AqsError::BadDate(v.to_owned());
+    let (from, until) = if let Some((a, b)) = v.split_once("..") {
+        (Some(day(a).ok_or_else(bad)?), Some(day(b).ok_or_else(bad)? + DAY))
+    } else if let Some(d) = v.strip_prefix(">=") {
+        (Some(day(d).ok_or_else(bad)?), None)
+    } else if let Some(d) = v.strip_prefix("<=") {
+        (None, Some(day(d).ok_or_else(bad)? + DAY))
+    } else if let Some(d) = v.strip_prefix('>') {
+        (Some(day(d).ok_or_else(bad)? + DAY), None)
+    } else if let Some(d) = v.strip_prefix('<') {
+        (None, Some(day(d).ok_or_else(bad)?))
+    } else {
+        let d = day(v).ok_or_else(bad)?;
+        (Some(d), Some(d + DAY))
+    };
+    Ok(Query::Received { from, until })
+}
+
+/// Parses a query string.
+pub fn parse(q: &str) -> Result<Query, AqsError> {
+    if q.chars().count() > MAX_QUERY_CHARS {
+        return Err(AqsError::TooLong);
+    }
+    let toks = tokenize(q)?;
+    if toks.is_empty() {
+        return Err(AqsError::Empty);
+    }
+    let mut p = Parser { toks, at: 0, terms: 0 };
+    let query = p.or(0)?;
+    match p.peek() {
+        None => Ok(query),
+        Some(Tok::Close) => Err(AqsError::Unbalanced),
+        Some(_) => Err(AqsError::Unbalanced),
+    }
+}
+
+fn has_date(q: &Query) -> bool {
+    match q {
+        Query::Received { .. } => true,
+        Query::Words { .. } => false,
+        Query::And(v) | Query::Or(v) => v.iter().any(has_date),
+    }
+}
+
+/// Parses a query and splits it into its text and its received range (the dates must be among
+/// the terms ANDed at the top, not inside an OR).
+pub fn plan(q: &str) -> Result<Plan, AqsError> {
+    let query = parse(q)?;
+    let mut plan = Plan { text: None, from: None, until: None };
+    let mut narrow = |from: Option<i64>, until: Option<i64>| {
+        if let Some(f) = from {
+            plan.from = Some(plan.from.map_or(f, |p: i64| p.max(f)));
+        }
+        if let Some(u) = until {
+            plan.until = Some(plan.until.map_or(u, |p: i64| p.min(u)));
+        }
+    };
+    let text = match query {
+        Query::Received { from, until } => {
+            narrow(from, until);
+            None
+        }
+        Query::And(parts) => {
+            let mut text = Vec::new();
+            for p in parts {
+                match p {
+                    Query::Received { from, until } => narrow(from, until),
+                    other if has_date(&other) => return Err(AqsError::DateInsideOr),
+                    other => text.push(other),
+                }
+            }
+            match text.len() {
+                0 => None,
+                1 => text.pop(),
+                _ => Some(Query::And(text)),
+            }
+        }
+        other if has_date(&other) => return Err(AqsError::DateInsideOr),
+        other => Some(other),
+    };
+    plan.text = text;
+    Ok(plan)
+}
+
+/// The text part as an SQLite FTS5 MATCH expression over the columns `subject`, `body`,
+/// `sender`, `recipients`. Every word is quoted (words hold only letters and digits), so the
+/// expression is always well formed.
+pub fn to_fts5(q: &Query) -> String {
+    match q {
+        Query::Words { field, words } => {
+            let phrase = format!("\"{}\"", words.join(" "));
+            match field {
+                Field::Any => phrase,
+                Field::Subject => format!("subject : {phrase}"),
+                Field::Body => format!("body : {phrase}"),
+                Field::From => format!("sender : {phrase}"),
+                Field::To => format!("recipients : {phrase}"),
+                Field::Participants => format!("{{sender recipients}} : {phrase}"),
+            }
+        }
+        Query::Received { .. } => String::new(),
+        Query::And(v) => format!("({})", v.iter().map(to_fts5).collect::<Vec<_>>().join(" AND ")),
+        Query::Or(v) => format!("({})", v.iter().map(to_fts5).collect::<Vec<_>>().join(" OR ")),
+    }
+}
+
+/// The text part as a PostgreSQL tsquery (for `to_tsquery('simple', …)`) over a document whose
+/// subject has weight A, body B, sender C and recipients D. Words hold only letters and digits,
+/// so nothing needs quoting.
+pub fn to_tsquery(q: &Query) -> String {
+    match q {
+        Query::Words { field, words } => {
+            let weight = match field {
+                Field::Any => "",
+                Field::Subject => ":A",
+                Field::Body => ":B",
+                Field::From => ":C",
+                Field::To => ":D",
+                Field::Participants => ":CD",
+            };
+            let phrase: Vec<String> = words.iter().map(|w| format!("{w}{weight}")).collect();
+            format!("({})", phrase.join(" <-> "))
+        }
+        Query::Received { .. } => String::new(),
+        Query::And(v) => format!("({})", v.iter().map(to_tsquery).collect::<Vec<_>>().join(" & ")),
+        Query::Or(v) => format!("({})", v.iter().map(to_tsquery).collect::<Vec<_>>().join(" | ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(field: Field, s: &str) -> Query {
+        Query::Words { field, words: s.split(' ').map(str::to_owned).collect() }
+    }
+
+    #[test]
+    fn parses_words_phrases_properties_and_operators() {
+        assert_eq!(parse("hello").unwrap(), w(Field::Any, "hello"));
+        assert_eq!(
+            parse("subject:Budget \"Big World\" OR from:bob").unwrap(),
+            Query::Or(vec![
+                Query::And(vec![w(Field::Subject, "budget"), w(Field::Any, "big world")]),
+                w(Field::From, "bob")
+            ])
+        );
+        assert_eq!(
+            parse("(a OR b) AND to:\"carol example\"").unwrap(),
+            Query::And(vec![Query::Or(vec![w(Field::Any, "a"), w(Field::Any, "b")]), w(Field::To, "carol example")])
+        );
+        assert_eq!(parse("bob@example.com").unwrap(), w(Field::Any, "bob example com"));
+    }
+
+    #[test]
+    fn plans_dates_beside_text() {
+        let p = plan("kiwi received:2026-12-01..2026-12-02 received:>=2026-12-02").unwrap();
+        assert_eq!(p.text, Some(w(Field::Any, "kiwi")));
+        assert_eq!(p.from, Some(1_796_169_600));
+        assert_eq!(p.until, Some(1_796_169_600 + DAY));
+        assert_eq!(plan("received:<2026-12-01").unwrap().text, None);
+        assert_eq!(plan("a OR received:2026-12-01"), Err(AqsError::DateInsideOr));
+    }
+
+    #[test]
+    fn compiles_for_both_indexes() {
+        let q = parse("subject:\"big world\" OR participants:bob").unwrap();
+        assert_eq!(to_fts5(&q), "(subject : \"big world\" OR {sender recipients} : \"bob\")");
+        assert_eq!(to_tsquery(&q), "((big:A <-> world:A) | (bob:CD))");
+    }
+
+    #[test]
+    fn refuses_bad_queries_with_a_reason() {
+        assert_eq!(parse(""), Err(AqsError::Empty));
+        assert_eq!(parse("   "), Err(AqsError::Empty));
+        assert_eq!(parse("\"open"), Err(AqsError::UnclosedQuote));
+        assert_eq!(parse("(a"), Err(AqsError::Unbalanced));
+        assert_eq!(parse("a)"), Err(AqsError::Unbalanced));
+        assert_eq!(parse("a OR"), Err(AqsError::DanglingOperator("OR")));
+        assert_eq!(parse("AND a"), Err(AqsError::DanglingOperator("AND")));
+        assert_eq!(parse("colour:red"), Err(AqsError::UnknownProperty("colour".into())));
+        assert_eq!(parse("received:yesterday"), Err(AqsError::BadDate("yesterday".into())));
+        assert_eq!(parse("!!!"), Err(AqsError::NoWords("!!!".into())));
+        assert_eq!(parse(&"x".repeat(MAX_QUERY_CHARS + 1)), Err(AqsError::TooLong));
+        assert_eq!(parse(&"a ".repeat(MAX_TERMS + 1)), Err(AqsError::TooManyTerms));
+        assert_eq!(parse(&format!("{}a{}", "(".repeat(9), ")".repeat(9))), Err(AqsError::TooDeep));
+    }
+}

@@ -1,0 +1,58 @@
+//! Litigation hold and deleted-item retention (Set-Mailbox -LitigationHoldEnabled
+//! -RetainDeletedItemsFor), kept as per-mailbox settings. Under hold, whatever the user deletes —
+//! soft or hard, from any folder — is kept in Recoverable Items\Purges (`ews::delete_item`), where
+//! eDiscovery finds it, and the user cannot delete it from there.
+
+use tandem_store::Store;
+
+use crate::DataError;
+use crate::data::Data;
+
+/// Setting names in `mbx_user_settings`.
+pub(crate) const LITIGATION_HOLD: &str = "litigation_hold_enabled";
+pub(crate) const RETAIN_DELETED_ITEMS_FOR: &str = "retain_deleted_items_for";
+/// Exchange's default deleted-item retention, in days.
+pub const DEFAULT_RETAIN_DAYS: u32 = 14;
+/// Longest retention Set-Mailbox accepts (24855 days in Exchange).
+pub const MAX_RETAIN_DAYS: u32 = 24_855;
+
+/// A mailbox's hold settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holds {
+    pub litigation_hold_enabled: bool,
+    pub retain_deleted_items_for: u32,
+}
+
+impl Data {
+    pub(crate) async fn holds(&self, mailbox: &str) -> Result<Holds, DataError> {
+        let hold = self.user_setting(mailbox, LITIGATION_HOLD).await?.is_some_and(|v| v == "true");
+        let days = self
+            .user_setting(mailbox, RETAIN_DELETED_ITEMS_FOR)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_RETAIN_DAYS);
+        Ok(Holds { litigation_hold_enabled: hold, retain_deleted_items_for: days })
+    }
+}
+
+/// Get-Mailbox's hold fields.
+pub async fn get(store: &Store, mailbox: &str) -> Result<Holds, DataError> {
+    Data::new(store.clone()).holds(mailbox).await
+}
+
+/// Set-Mailbox: changes what is given, returns the settings in force.
+pub async fn set(
+    store: &Store,
+    mailbox: &str,
+    litigation_hold_enabled: Option<bool>,
+    retain_deleted_items_for: Option<u32>,
+) -> Result<Holds, DataError> {
+    let data = Data::new(store.clone());
+    if let Some(h) = litigation_hold_enabled {
+        data.set_user_setting(mailbox, LITIGATION_HOLD, if h { "true" } else { "false" }).await?;
+    }
+    if let Some(d) = retain_deleted_items_for {
+        data.set_user_setting(mailbox, RETAIN_DELETED_ITEMS_FOR, &d.to_string()).await?;
+    }
+    data.holds(mailbox).await
+}

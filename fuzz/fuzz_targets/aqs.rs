@@ -1,0 +1,16 @@
+//! AQS query strings (FindItem QueryString, eDiscovery): never a panic, and whatever parses
+//! compiles to index expressions for both backends.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tandem_ews_proto::aqs;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    if let Ok(plan) = aqs::plan(s)
+        && let Some(text) = plan.text
+    {
+        assert!(!aqs::to_fts5(&text).is_empty());
+        assert!(!aqs::to_tsquery(&text).is_empty());
+    }
+});
