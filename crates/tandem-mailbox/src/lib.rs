@@ -157,6 +157,7 @@ pub async fn start(
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Mailbox, tasks, shutdown.clone());
     let shared = shared(config, store.clone(), directory.clone());
     shared.push.attach(tasks.clone(), shutdown.clone());
+    spawn_index_backlog(data::Data::new(store.clone()), tasks, shutdown.clone());
     let router = router(shared);
     let https_addr = tandem_http::start_role_https(
         Role::Mailbox,
@@ -170,6 +171,31 @@ pub async fn start(
     )
     .await?;
     Ok(RunningMailbox { https_addr, store })
+}
+
+/// Indexes, in the background, the items a mailbox store kept from before the full-text index
+/// existed (an upgrade in place), a batch per transaction, so searches find them too.
+fn spawn_index_backlog(data: data::Data, tasks: &TaskTracker, shutdown: CancellationToken) {
+    tasks.spawn(async move {
+        let mut total = 0;
+        loop {
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = data.index_backlog(500) => n,
+            };
+            match step {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "search index: cannot index the items stored before it; searches miss them");
+                    return;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(items = total, "search index: indexed the items stored before it");
+        }
+    });
 }
 
 /// The REST form of GetUserPhoto, below the EWS URL (`…/Exchange.asmx/s/GetUserPhoto`).

@@ -518,6 +518,16 @@ async fn search_battery(db: &TestDatabase) {
     let all: &[String] = &[];
     let find = |q: &str| plan(q).unwrap();
 
+    // An item stored before the index existed (its entry gone) is found again once the backlog
+    // pass has run; a second pass finds nothing left.
+    let mut w = data.write().await.unwrap();
+    w.unindex_item(&b.id).await.unwrap();
+    w.commit().await.unwrap();
+    assert!(data.search(Scope::Mailboxes(all), &find("salad"), 100).await.unwrap().is_empty());
+    assert_eq!(data.index_backlog(100).await.unwrap(), 1);
+    assert_eq!(data.index_backlog(100).await.unwrap(), 0);
+    assert_eq!(ids(data.search(Scope::Mailboxes(all), &find("salad"), 100).await.unwrap()), [b.id.as_str()]);
+
     // Across mailboxes (hidden folders too), newest first; counts per mailbox.
     assert_eq!(
         ids(data.search(Scope::Mailboxes(all), &find("kiwi"), 100).await.unwrap()),

@@ -164,6 +164,33 @@ impl Data {
         Ok(rows.iter().map(|r| from_row(r, true)).collect::<Result<_, _>>()?)
     }
 
+    /// Indexes up to `batch` items the index does not hold yet — items stored before the index
+    /// existed (migration 7), which a mailbox upgraded in place still has — in one transaction;
+    /// returns how many it indexed (0: none is left).
+    pub async fn index_backlog(&self, batch: usize) -> Result<usize, DataError> {
+        let cols: Vec<String> = COLUMNS.split(", ").map(|c| format!("i.{c}")).collect();
+        let missing = match self.store.backend() {
+            Backend::Sqlite => "LEFT JOIN mbx_search_keys k ON k.item_id = i.id WHERE k.item_id IS NULL",
+            Backend::Postgres => "LEFT JOIN mbx_search k ON k.item_id = i.id WHERE k.item_id IS NULL",
+        };
+        let sql = format!(
+            "SELECT {} FROM mbx_items i {missing} LIMIT {}",
+            cols.join(", "),
+            i64::try_from(batch).unwrap_or(i64::MAX)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool()).await?;
+        let items = rows.iter().map(|r| from_row(r, true)).collect::<Result<Vec<_>, _>>()?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let mut w = self.write().await?;
+        for i in &items {
+            w.index_item(i).await?;
+        }
+        w.commit().await?;
+        Ok(items.len())
+    }
+
     /// How many items a plan matches in each mailbox of a scope, by mailbox.
     pub async fn search_counts(&self, scope: Scope<'_>, plan: &Plan) -> Result<Vec<(String, i64)>, DataError> {
         let (clause, binds) = clause(self.store.backend(), scope, plan);
