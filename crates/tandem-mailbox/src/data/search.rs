@@ -223,7 +223,7 @@ impl Write<'_> {
     /// Writes (or rewrites) an item's index entry.
     pub(super) async fn index_item(&mut self, i: &Item) -> Result<(), DataError> {
         let [subject, body, sender, recipients] = document(i)?;
-        match self.backend {
+        let insert = match self.backend {
             Backend::Sqlite => {
                 sqlx::query("INSERT INTO mbx_search_keys (item_id) VALUES ($1) ON CONFLICT (item_id) DO NOTHING")
                     .bind(&i.id)
@@ -239,29 +239,17 @@ impl Write<'_> {
                     "INSERT INTO mbx_search (rowid, subject, body, sender, recipients) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(doc)
-                .bind(subject)
-                .bind(body)
-                .bind(sender)
-                .bind(recipients)
-                .execute(&mut *self.tx)
-                .await?;
             }
-            Backend::Postgres => {
-                sqlx::query(
-                    "INSERT INTO mbx_search (item_id, doc) VALUES ($1,
-                       setweight(to_tsvector('simple', $2), 'A') || setweight(to_tsvector('simple', $3), 'B') ||
-                       setweight(to_tsvector('simple', $4), 'C') || setweight(to_tsvector('simple', $5), 'D'))
-                     ON CONFLICT (item_id) DO UPDATE SET doc = EXCLUDED.doc",
-                )
-                .bind(&i.id)
-                .bind(subject)
-                .bind(body)
-                .bind(sender)
-                .bind(recipients)
-                .execute(&mut *self.tx)
-                .await?;
-            }
-        }
+            Backend::Postgres => sqlx::query(
+                "INSERT INTO mbx_search (item_id, doc) VALUES ($1,
+                   setweight(to_tsvector('simple', $2), 'A') || setweight(to_tsvector('simple', $3), 'B') ||
+                   setweight(to_tsvector('simple', $4), 'C') || setweight(to_tsvector('simple', $5), 'D'))
+                 ON CONFLICT (item_id) DO UPDATE SET doc = EXCLUDED.doc",
+            )
+            .bind(&i.id),
+        };
+        // The same four columns, after each backend's key.
+        insert.bind(subject).bind(body).bind(sender).bind(recipients).execute(&mut *self.tx).await?;
         Ok(())
     }
 
