@@ -312,27 +312,32 @@ impl Directory {
             let until = now.saturating_add(i64::try_from(self.lockout.policy().duration.as_secs()).unwrap_or(i64::MAX));
             let pool = self.store.pool();
             // Ended lockouts go at the same time, so the table holds only current ones.
-            sqlx::query("DELETE FROM lockouts WHERE locked_until <= $1 OR account = $2")
-                .bind(now)
-                .bind(account.to_ascii_lowercase())
-                .execute(pool)
-                .await?;
-            sqlx::query("INSERT INTO lockouts (account, locked_at, locked_until) VALUES ($1, $2, $3)")
-                .bind(account.to_ascii_lowercase())
-                .bind(now)
-                .bind(until)
-                .execute(pool)
-                .await?;
+            sqlx::query("DELETE FROM lockouts WHERE locked_until <= $1").bind(now).execute(pool).await?;
+            // One statement, so another attempt reading the record never finds it missing
+            // between a delete and an insert.
+            sqlx::query(
+                "INSERT INTO lockouts (account, locked_at, locked_until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account) DO UPDATE SET locked_at = excluded.locked_at, locked_until = excluded.locked_until",
+            )
+            .bind(account.to_ascii_lowercase())
+            .bind(now)
+            .bind(until)
+            .execute(pool)
+            .await?;
+            self.lockout.mark_recorded(account);
         }
         Ok(())
     }
 
     /// The lockout verdict for an attempt on `account` from `source`. An account lock held in
     /// memory whose directory record an administrator removed (`tandem user unlock` in another
-    /// process) is lifted here; the directory is read only while the account is locked.
+    /// process) is lifted here; the directory is read only while the account is locked. A lock
+    /// whose record is still being written stays: attempts in parallel with the one that locked
+    /// the account must not read the missing record as an unlock (they used to, and locked it
+    /// a second time).
     pub async fn lockout_verdict(&self, account: &str, source: Option<IpAddr>) -> Result<Verdict, DirectoryError> {
         let verdict = self.lockout.check(account, source);
-        if matches!(verdict, Verdict::Locked(_)) && self.lockout.is_locked(account) {
+        if matches!(verdict, Verdict::Locked(_)) && self.lockout.is_locked_and_recorded(account) {
             let recorded: Option<i64> = sqlx::query_scalar("SELECT locked_until FROM lockouts WHERE account = $1")
                 .bind(account.to_ascii_lowercase())
                 .fetch_optional(self.store.pool())
@@ -749,10 +754,9 @@ async fn hash_off_worker(password: &str) -> Result<String, DirectoryError> {
         .map_err(|e| DirectoryError::Hash(e.to_string()))?
 }
 
+/// Hashes a password already checked against the policy (`hash_off_worker` checks it before it
+/// waits for a slot, so a weak password never queues behind real hashing).
 fn hash_password(password: &str) -> Result<String, DirectoryError> {
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(DirectoryError::WeakPassword);
-    }
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())

@@ -50,6 +50,9 @@ struct Entry {
     failures: u32,
     last_failure: Instant,
     locked_until: Option<Instant>,
+    /// Whether the account's current lock is recorded in the directory yet. Until it is, a
+    /// missing record means "not written yet", not "an administrator lifted it".
+    recorded: bool,
 }
 
 /// The counters, shared by every sign-in path of a process.
@@ -112,6 +115,27 @@ impl Lockout {
             .is_some_and(|until| until > now)
     }
 
+    /// Notes that the account's current lock is recorded in the directory.
+    pub fn mark_recorded(&self, account: &str) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(e) = entries.get_mut(&Key::Account(account.to_ascii_lowercase()))
+            && e.locked_until.is_some()
+        {
+            e.recorded = true;
+        }
+    }
+
+    /// True while `account` is locked out by a lock already recorded in the directory: only
+    /// such a lock can have been lifted there by an administrator.
+    pub fn is_locked_and_recorded(&self, account: &str) -> bool {
+        let now = Instant::now();
+        self.entries
+            .lock()
+            .ok()
+            .and_then(|e| e.get(&Key::Account(account.to_ascii_lowercase())).copied())
+            .is_some_and(|x| x.recorded && x.locked_until.is_some_and(|until| until > now))
+    }
+
     fn keys(account: &str, source: Option<IpAddr>) -> impl Iterator<Item = Key> {
         std::iter::once(Key::Account(account.to_ascii_lowercase())).chain(source.map(Key::Source))
     }
@@ -161,7 +185,12 @@ impl Lockout {
                 Key::Account(_) => self.policy.threshold,
                 Key::Source(_) => self.policy.source_threshold,
             };
-            let e = entries.entry(key.clone()).or_insert(Entry { failures: 0, last_failure: now, locked_until: None });
+            let e = entries.entry(key.clone()).or_insert(Entry {
+                failures: 0,
+                last_failure: now,
+                locked_until: None,
+                recorded: false,
+            });
             if now.duration_since(e.last_failure) >= self.policy.observation_window {
                 e.failures = 0;
             }
@@ -170,6 +199,7 @@ impl Lockout {
             metrics::counter!("tandem_auth_failures_total", "key" => kind(&key)).increment(1);
             if threshold > 0 && e.failures >= threshold && e.locked_until.is_none_or(|u| u <= now) {
                 e.locked_until = Some(now + self.policy.duration);
+                e.recorded = false;
                 account_locked |= matches!(key, Key::Account(_));
                 metrics::counter!("tandem_auth_lockouts_total", "key" => kind(&key)).increment(1);
                 match &key {

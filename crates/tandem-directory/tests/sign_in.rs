@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use tandem_directory::lockout::{BACKOFF_BASE, LockoutConfig};
+use tandem_directory::lockout::{BACKOFF_BASE, LockoutConfig, Verdict};
 use tandem_directory::{Directory, NewUser, SignIn};
 use tandem_store::testing::TestDatabase;
 
@@ -142,6 +142,14 @@ async fn lockout_is_shared_through_the_directory(db: TestDatabase) {
     role.record_failure("bob", SOURCE).await.unwrap();
     assert!(admin.locked_out_until("bob").await.unwrap().is_some());
     assert!(!admin.unlock("bob").await.unwrap() || admin.locked_out_until("bob").await.unwrap().is_none());
+    // A lock not yet recorded (an attempt in parallel with the one that locked the account
+    // reads the directory before that one's write lands) is not read as an unlock.
+    assert!(matches!(role.sign_in("bob", "correct horse", None).await.unwrap(), SignIn::Accepted(_)));
+    role.lockout().failed("bob", SOURCE);
+    assert!(role.lockout().failed("bob", SOURCE), "the second failure locks");
+    assert_eq!(admin.locked_out_until("bob").await.unwrap(), None, "not recorded yet");
+    assert!(matches!(role.lockout_verdict("bob", None).await.unwrap(), Verdict::Locked(_)));
+    assert_eq!(role.sign_in("bob", "correct horse", None).await.unwrap(), SignIn::Refused);
 }
 
 #[tokio::test]

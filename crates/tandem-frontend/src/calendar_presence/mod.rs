@@ -258,6 +258,22 @@ struct Held {
     unwanted_since: Option<tokio::time::Instant>,
 }
 
+/// The users the manager watches, as last built, and the generations of the registrations and
+/// presence subscriptions they were built from: the set is rebuilt only when one of those moved,
+/// a watch lingers, or on the periodic sweep, so an idle server does not copy every registered
+/// address each second.
+#[derive(Default)]
+struct Wanted {
+    users: HashSet<String>,
+    built_from: Option<(u64, u64)>,
+}
+
+impl Wanted {
+    fn generations(core: &SipCore) -> (u64, u64) {
+        (core.location.aors_generation(), core.presence.targets_generation())
+    }
+}
+
 /// Starts calendar presence over the Front End's Exchange connector.
 pub fn spawn(
     core: Arc<SipCore>,
@@ -281,6 +297,8 @@ pub fn spawn(
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut recorded: HashMap<String, PresenceStatusRow> = HashMap::new();
         let mut lists: HashMap<String, Option<CancellationToken>> = HashMap::new();
+        let mut wanted = Wanted::default();
+        let mut lists_built_from: Option<u64> = None;
         let mut passes: u32 = 0;
         let mut tick = tokio::time::interval(SCAN);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -297,8 +315,13 @@ pub fn spawn(
             }
             let sweep = passes.is_multiple_of(RECORD_SWEEP);
             passes = passes.wrapping_add(1);
-            scan(&shared, &fe, &directory, &mut held, &mut recorded, sweep, &tasks2, &shutdown).await;
-            scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
+            scan(&shared, &fe, &directory, &mut held, &mut wanted, &mut recorded, sweep, &tasks2, &shutdown).await;
+            // The list owners follow the presence subscriptions; a sweep retries failed lookups.
+            let generation = shared.core.presence.targets_generation();
+            if sweep || lists_built_from != Some(generation) {
+                scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
+                lists_built_from = Some(generation);
+            }
         }
         for h in held.values() {
             h.stop.cancel();
@@ -362,6 +385,7 @@ async fn scan(
     fe: &FrontendStore,
     directory: &Directory,
     held: &mut HashMap<String, Held>,
+    wanted: &mut Wanted,
     recorded: &mut HashMap<String, PresenceStatusRow>,
     mut sweep: bool,
     tasks: &TaskTracker,
@@ -387,10 +411,19 @@ async fn scan(
         Err(e) => tracing::warn!(error = %e, "calendar presence: cannot read the client policies"),
     }
     let core = &shared.core;
-    let mut wanted: HashSet<String> = core.location.registered_aors().into_iter().collect();
-    wanted.extend(core.presence.watched_targets());
+    let generations = Wanted::generations(core);
+    let lingering = held.values().any(|h| h.unwanted_since.is_some());
+    if !sweep && !lingering && wanted.built_from == Some(generations) {
+        // Nothing to start or stop: only the records of touched users.
+        record(shared, fe, &wanted.users, recorded, false).await;
+        return;
+    }
+    wanted.users = core.location.registered_aors().into_iter().collect();
+    wanted.users.extend(core.presence.watched_targets());
+    wanted.built_from = Some(generations);
+    let wanted = &wanted.users;
     let now = tokio::time::Instant::now();
-    for aor in &wanted {
+    for aor in wanted {
         if let Some(h) = held.get_mut(aor) {
             h.unwanted_since = None;
             continue;
@@ -429,7 +462,7 @@ async fn scan(
     metrics::gauge!("tandem_calendar_presence_watches", "state" => "watching").set(watching as f64);
     metrics::gauge!("tandem_calendar_presence_watches", "state" => "failing").set(failing as f64);
     metrics::gauge!("tandem_calendar_presence_stream_connections").set(shared.hub.connections() as f64);
-    record(shared, fe, &wanted, recorded, sweep).await;
+    record(shared, fe, wanted, recorded, sweep).await;
 }
 
 /// Writes what each watched user is shown, and why, when it changed since the last record:

@@ -142,15 +142,26 @@ struct State {
     in_lists: HashMap<String, HashSet<String>>,
     /// Each list owner's blocked group, as last read.
     list_blocks: HashMap<String, HashSet<String>>,
+    /// Counts changes to the watched presentities and list owners (the keys of `by_target` and
+    /// `by_list`, and the lists' members), so the calendar manager rebuilds what it watches only
+    /// when that changed.
+    targets_generation: u64,
 }
 
 impl State {
     fn insert_subscription(&mut self, key: Key, sub: Subscription) {
         *self.by_watcher.entry(sub.watcher.clone()).or_default() += 1;
-        if sub.list {
-            self.by_list.entry(sub.target.clone()).or_default().insert(key.clone());
+        let new_target = if sub.list {
+            let set = self.by_list.entry(sub.target.clone()).or_default();
+            set.insert(key.clone());
+            set.len() == 1
         } else {
-            self.by_target.entry((sub.target.clone(), sub.package)).or_default().insert(key.clone());
+            let set = self.by_target.entry((sub.target.clone(), sub.package)).or_default();
+            set.insert(key.clone());
+            set.len() == 1
+        };
+        if new_target {
+            self.targets_generation += 1;
         }
         self.by_expiry.insert((sub.expires_at, key.clone()));
         self.dirty.insert(key.clone());
@@ -170,6 +181,7 @@ impl State {
                 set.remove(key);
                 if set.is_empty() {
                     self.by_list.remove(&sub.target);
+                    self.targets_generation += 1;
                 }
             }
         } else {
@@ -178,6 +190,7 @@ impl State {
                 set.remove(key);
                 if set.is_empty() {
                     self.by_target.remove(&t);
+                    self.targets_generation += 1;
                 }
             }
         }
@@ -196,6 +209,7 @@ impl State {
 
     /// Replaces an owner's list (`None`: forgets it), keeping `in_lists` in step.
     fn set_list(&mut self, owner: &str, entries: Option<Vec<ListEntry>>) {
+        self.targets_generation += 1;
         if let Some(old) = self.lists.remove(owner) {
             for (uri, _) in old {
                 if let Some(owners) = self.in_lists.get_mut(&uri) {
@@ -304,6 +318,11 @@ impl Presence {
     }
 
     /// The presentities someone subscribes to.
+    /// Changes whenever `watched_targets` or `list_owners` may answer differently.
+    pub(crate) fn targets_generation(&self) -> u64 {
+        self.lock().targets_generation
+    }
+
     pub(crate) fn watched_targets(&self) -> Vec<String> {
         let st = self.lock();
         let mut out: Vec<String> =

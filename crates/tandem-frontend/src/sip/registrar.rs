@@ -73,6 +73,9 @@ pub struct Location {
     bindings: Mutex<HashMap<String, Vec<Binding>>>,
     /// Addresses of record whose stored bindings are behind memory.
     dirty: Mutex<std::collections::HashSet<String>>,
+    /// Counts changes to which addresses of record have a live binding (a first registration,
+    /// a last one ending), so the calendar manager rebuilds what it watches only then.
+    aors_generation: std::sync::atomic::AtomicU64,
 }
 
 /// How often changed registrations are written to the store (and at shutdown).
@@ -108,7 +111,7 @@ impl Location {
                 user_agent: row.user_agent,
             });
         }
-        Ok(Location { bindings: Mutex::new(map), dirty: Mutex::new(Default::default()) })
+        Ok(Location { bindings: Mutex::new(map), ..Location::default() })
     }
 
     /// Live bindings of an address of record.
@@ -159,6 +162,16 @@ impl Location {
 
     pub fn count(&self) -> usize {
         self.lock().values().map(Vec::len).sum()
+    }
+
+    /// Changes whenever `registered_aors` may answer differently (an expiry counts once the
+    /// tick has removed it, within a second).
+    pub fn aors_generation(&self) -> u64 {
+        self.aors_generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn aors_changed(&self) {
+        self.aors_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn mark_dirty(&self, aor: &str) {
@@ -317,6 +330,9 @@ fn update_bindings(
         }
     }
     location.mark_dirty(aor);
+    if before == 0 || bindings.is_empty() {
+        location.aors_changed();
+    }
     let added = bindings.len() > before || (before == 0 && !bindings.is_empty());
     {
         let mut map = location.lock();
@@ -400,6 +416,9 @@ pub(super) async fn flow_closed(core: &Arc<SipCore>, flow: &Flow) {
         map.retain(|_, v| !v.is_empty());
         out
     };
+    if !affected.is_empty() {
+        core.location.aors_changed();
+    }
     for aor in affected {
         tracing::debug!(%aor, "registration ended with its connection");
         core.location.mark_dirty(&aor);
@@ -434,6 +453,7 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
     if expired.is_empty() {
         return;
     }
+    core.location.aors_changed();
     if let Err(e) = core.store.delete_expired_registrations(now).await {
         tracing::warn!(error = %e, "expired registrations not removed from the store");
     }
