@@ -488,10 +488,8 @@ def test_200_wrong_passwords_lock_the_account_and_slow_the_source(make_tandem):
     metrics = requests.get(st["mailbox"]["ews_url"].replace("/EWS/Exchange.asmx", "/metrics"),
                            verify=st["ca_certificate"], timeout=10).text
     assert re.search(r'^tandem_auth_lockouts_total\{key="source"\} 2', metrics, re.M), metrics
-    # Both accounts were locked (above); a slow run under load has been seen to count a third
-    # account lockout, so at least the two are required here.
-    account_lockouts = re.search(r'^tandem_auth_lockouts_total\{key="account"\} (\d+)', metrics, re.M)
-    assert account_lockouts and int(account_lockouts.group(1)) >= 2, metrics
+    # Each account locked once: attempts racing the lock's directory write no longer lift it.
+    assert re.search(r'^tandem_auth_lockouts_total\{key="account"\} 2', metrics, re.M), metrics
     # Others' SIP latency is unchanged (within a few milliseconds on a shared machine).
     assert len(during) > 50, f"only {len(during)} probes during the attack"
     base90, during90 = _p90(baseline), _p90(during)
