@@ -50,24 +50,44 @@ const KNOWN: &[(&str, Option<&str>)] = &[
     ("WWW-Authenticate", None),
 ];
 
+/// [`KNOWN`] indexed for lookup: canonical names by length, and compact forms by letter.
+struct Index {
+    by_len: Vec<Vec<&'static str>>,
+    compact: [Option<&'static str>; 26],
+}
+
+static INDEX: std::sync::LazyLock<Index> = std::sync::LazyLock::new(|| {
+    let longest = KNOWN.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut index = Index { by_len: vec![Vec::new(); longest + 1], compact: [None; 26] };
+    for (canon, compact) in KNOWN {
+        index.by_len[canon.len()].push(*canon);
+        if let Some(letter) = compact.and_then(|c| c.bytes().next()) {
+            index.compact[usize::from(letter.to_ascii_lowercase() - b'a')] = Some(*canon);
+        }
+    }
+    index
+});
+
 /// The canonical spelling of a known header name or compact form.
 fn canonical(raw: &str) -> Option<&'static str> {
-    // One pass of integer comparisons before any text is compared: this runs for every header
-    // stored and every header looked up.
+    // This runs for every header stored and every header looked up: one indexed step to the
+    // few names of the same length, then a first-byte check before any text is compared.
+    let index = &*INDEX;
     if raw.len() == 1 {
-        return KNOWN
-            .iter()
-            .find_map(|(canon, compact)| compact.filter(|c| raw.eq_ignore_ascii_case(c)).map(|_| *canon));
+        let letter = raw.as_bytes()[0].to_ascii_lowercase();
+        return letter.is_ascii_lowercase().then(|| index.compact[usize::from(letter - b'a')]).flatten();
     }
     let first = raw.as_bytes().first()?.to_ascii_lowercase();
-    KNOWN
+    index
+        .by_len
+        .get(raw.len())?
         .iter()
-        .find(|(canon, _)| {
-            canon.len() == raw.len()
-                && canon.as_bytes()[0].to_ascii_lowercase() == first
-                && raw.eq_ignore_ascii_case(canon)
+        // Most names arrive (and are always looked up) in their canonical spelling: an exact
+        // comparison first, the case-blind one only when that fails.
+        .find(|canon| {
+            canon.as_bytes()[0].to_ascii_lowercase() == first && (raw == **canon || raw.eq_ignore_ascii_case(canon))
         })
-        .map(|(canon, _)| *canon)
+        .copied()
 }
 
 /// A name being looked up, resolved once per lookup.
@@ -163,6 +183,12 @@ impl Headers {
         self.get_all(name).flat_map(split_comma_list).collect()
     }
 
+    /// The first comma-separated value of a header (the top Via, the first Route), found
+    /// without splitting the rest.
+    pub fn first_value(&self, name: &str) -> Option<&str> {
+        self.get_all(name).find_map(|line| CommaParts(Some(line)).next())
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
@@ -222,34 +248,54 @@ impl Headers {
 
 /// Splits a header value on commas that are outside quoted strings and angle brackets.
 pub fn split_comma_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut in_quotes, mut in_angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '<' if !in_quotes => in_angle = true,
-            '>' if !in_quotes => in_angle = false,
-            ',' if !in_quotes && !in_angle => {
-                let part = value[start..i].trim();
-                if !part.is_empty() {
-                    out.push(part);
+    CommaParts(Some(value)).collect()
+}
+
+/// The non-empty comma-separated parts of a value, trimmed, found one at a time (the top Via
+/// or Route needs only the first).
+struct CommaParts<'a>(Option<&'a str>);
+
+impl<'a> Iterator for CommaParts<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let value = self.0?;
+            let (mut in_quotes, mut in_angle, mut escaped) = (false, false, false);
+            let mut cut = None;
+            // Bytes, not chars: the delimiters are ASCII and never part of a UTF-8 sequence.
+            for (i, b) in value.bytes().enumerate() {
+                if escaped {
+                    escaped = false;
+                    continue;
                 }
-                start = i + 1;
+                match b {
+                    b'\\' if in_quotes => escaped = true,
+                    b'"' => in_quotes = !in_quotes,
+                    b'<' if !in_quotes => in_angle = true,
+                    b'>' if !in_quotes => in_angle = false,
+                    b',' if !in_quotes && !in_angle => {
+                        cut = Some(i);
+                        break;
+                    }
+                    _ => {}
+                }
             }
-            _ => {}
+            let part = match cut {
+                Some(i) => {
+                    self.0 = Some(&value[i + 1..]);
+                    value[..i].trim()
+                }
+                None => {
+                    self.0 = None;
+                    value.trim()
+                }
+            };
+            if !part.is_empty() {
+                return Some(part);
+            }
         }
     }
-    let last = value[start..].trim();
-    if !last.is_empty() {
-        out.push(last);
-    }
-    out
 }
 
 #[cfg(test)]

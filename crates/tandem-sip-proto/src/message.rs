@@ -183,8 +183,7 @@ pub trait HeaderView {
         NameAddr::parse(self.hdrs().get("To").ok_or(ParseError::Missing("To"))?)
     }
     fn top_via(&self) -> Result<Via, ParseError> {
-        let v = self.hdrs().values("Via");
-        Via::parse(v.first().ok_or(ParseError::Missing("Via"))?)
+        Via::parse(self.hdrs().first_value("Via").ok_or(ParseError::Missing("Via"))?)
     }
     fn vias(&self) -> Result<Vec<Via>, ParseError> {
         self.hdrs().values("Via").into_iter().map(Via::parse).collect()

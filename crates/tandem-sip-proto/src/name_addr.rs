@@ -14,7 +14,7 @@ impl Params {
     /// Parses `a=1;b;c="x"` (without the leading `;`).
     pub fn parse(s: &str) -> Params {
         let mut out = Vec::new();
-        for part in split_params(s) {
+        for part in SplitParams(Some(s)) {
             let part = part.trim();
             if part.is_empty() {
                 continue;
@@ -67,27 +67,35 @@ impl fmt::Display for Params {
     }
 }
 
-/// Splits on `;` outside quotes.
-fn split_params(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut in_q, mut esc, mut start) = (false, false, 0);
-    for (i, c) in s.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match c {
-            '\\' if in_q => esc = true,
-            '"' => in_q = !in_q,
-            ';' if !in_q => {
-                out.push(&s[start..i]);
-                start = i + 1;
+/// Splits on `;` outside quotes, without collecting (this runs for every URI, Via, From and To
+/// of every message).
+struct SplitParams<'a>(Option<&'a str>);
+
+impl<'a> Iterator for SplitParams<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.0?;
+        let (mut in_q, mut esc) = (false, false);
+        // Bytes, not chars: the delimiters are ASCII and never part of a UTF-8 sequence.
+        for (i, b) in s.bytes().enumerate() {
+            if esc {
+                esc = false;
+                continue;
             }
-            _ => {}
+            match b {
+                b'\\' if in_q => esc = true,
+                b'"' => in_q = !in_q,
+                b';' if !in_q => {
+                    self.0 = Some(&s[i + 1..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
         }
+        self.0 = None;
+        Some(s)
     }
-    out.push(&s[start..]);
-    out
 }
 
 /// A display name, URI and header parameters: `"Alice" <sip:alice@x>;tag=1`.

@@ -4,6 +4,8 @@
 //! response RFC 3261 asks for (400, 416, 505, 513): the transport sends it and moves on. Anything
 //! less readable is dropped by the caller (on UDP) or closes the connection (on a stream).
 
+use std::borrow::Cow;
+
 use crate::headers::Headers;
 use crate::message::{CSeq, HeaderView, Message, Method, Request, Response, is_token_byte};
 use crate::uri::Uri;
@@ -140,24 +142,26 @@ fn find_header_end(data: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Splits the header block into unfolded logical lines.
-fn logical_lines(head: &str) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
+/// Lines are borrowed from the message; only a folded line is copied.
+fn logical_lines(head: &str) -> Vec<Cow<'_, str>> {
+    let mut lines: Vec<Cow<'_, str>> = Vec::with_capacity(16);
     for raw in head.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if (line.starts_with(' ') || line.starts_with('\t')) && !lines.is_empty() {
             if let Some(last) = lines.last_mut() {
+                let last = last.to_mut();
                 last.push(' ');
                 last.push_str(line.trim());
             }
         } else {
-            lines.push(line.to_owned());
+            lines.push(Cow::Borrowed(line));
         }
     }
     lines
 }
 
 /// The header lines as name and value, with the first malformed line.
-fn collect_headers(lines: &[String]) -> (Headers, Option<ParseError>) {
+fn collect_headers(lines: &[Cow<'_, str>]) -> (Headers, Option<ParseError>) {
     let mut headers = Headers::new();
     let mut header_error = None;
     for line in lines {
@@ -169,7 +173,7 @@ fn collect_headers(lines: &[String]) -> (Headers, Option<ParseError>) {
                 headers.push(name.trim(), value.trim());
             }
             _ => {
-                header_error.get_or_insert(ParseError::Header("header line", line.clone()));
+                header_error.get_or_insert(ParseError::Header("header line", line.to_string()));
             }
         }
     }
@@ -215,7 +219,7 @@ fn build(head: &str, body: &[u8], stream: bool, limits: &Limits) -> Result<Messa
             .next()
             .and_then(|c| c.parse::<u16>().ok())
             .filter(|c| (100..700).contains(c))
-            .ok_or_else(|| ParseError::StartLine(start_line.clone()))?;
+            .ok_or_else(|| ParseError::StartLine(start_line.to_string()))?;
         let reason = parts.next().unwrap_or("").to_owned();
         if let Some(e) = header_error {
             return Err(e.into());
@@ -232,7 +236,7 @@ fn build(head: &str, body: &[u8], stream: bool, limits: &Limits) -> Result<Messa
     let parts: Vec<&str> = start_line.split(' ').collect();
     let method = Method::parse(parts.first().copied().unwrap_or("")).map_err(Rejected::from)?;
     let [_, uri, version] = parts.as_slice() else {
-        return Err(reject_request(ParseError::StartLine(start_line.clone()), &headers));
+        return Err(reject_request(ParseError::StartLine(start_line.to_string()), &headers));
     };
     if !version.eq_ignore_ascii_case("SIP/2.0") {
         return Err(reject_request(ParseError::Version((*version).to_owned()), &headers));
@@ -302,13 +306,14 @@ fn reject_request(error: ParseError, headers: &Headers) -> Rejected {
 /// to `SIP/7.0/UDP`, RFC 4475 §3.1.2.16), and matched by its CSeq. From, To and Call-ID are copied
 /// when present; a request missing them is still answered (RFC 4475 §3.3.1).
 fn answerable(h: &Headers) -> bool {
-    h.has("CSeq") && h.values("Via").first().is_some_and(|v| crate::via::well_formed(v).is_some())
+    h.has("CSeq") && h.first_value("Via").is_some_and(|v| crate::via::well_formed(v).is_some())
 }
 
 /// The header checks RFC 3261 §8.2 and §16.3 make before a request is processed.
 fn validate_request(r: &Request) -> Result<(), ParseError> {
     r.top_via()?;
-    for v in r.headers.values("Via") {
+    // The top Via was checked strictly just now; the others only for form.
+    for v in r.headers.values("Via").into_iter().skip(1) {
         // Lower Vias may name transports this server does not speak (RFC 4475 §3.1.1.10).
         if crate::via::well_formed(v) != Some("2.0") {
             return Err(ParseError::Header("Via", v.into()));

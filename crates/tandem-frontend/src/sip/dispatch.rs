@@ -100,22 +100,20 @@ impl SipCore {
 
     /// Every request enters here (ACK and CANCEL included).
     pub(super) async fn on_request(self: &Arc<Self>, req: Request, flow: Flow, received: Instant) {
-        if req.branch().is_none() {
-            self.reply_stateless(&flow, req.response(400)).await;
-            return;
-        }
-        // RFC 3581: note where the request really came from, for responses routed back by Via.
-        let mut req = req;
-        if let Ok(mut via) = req.top_via() {
-            proxy::received_params(&mut via, flow.peer());
-            req.headers.pop_first_value("Via");
-            req.headers.push_front("Via", via.to_string());
-        }
+        // The top Via is parsed once: the transaction key and the received parameters.
         let method = if req.method == Method::Ack { Method::Invite } else { req.method.clone() };
-        let Some(key) = txn::ServerKey::of(&req, method) else {
+        let Some((mut via, key)) = req.top_via().ok().and_then(|via| {
+            let key = txn::ServerKey::of_via(&via, method)?;
+            Some((via, key))
+        }) else {
             self.reply_stateless(&flow, req.response(400)).await;
             return;
         };
+        // RFC 3581: note where the request really came from, for responses routed back by Via.
+        let mut req = req;
+        proxy::received_params(&mut via, flow.peer());
+        req.headers.pop_first_value("Via");
+        req.headers.push_front("Via", via.to_string());
         if req.method == Method::Ack {
             self.on_ack(req, key).await;
             return;

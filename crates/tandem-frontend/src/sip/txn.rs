@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use tandem_sip_proto::{HeaderView, Method, Response};
+use tandem_sip_proto::{Method, Response};
 use tokio::sync::oneshot;
 
 use super::transport::Flow;
@@ -49,10 +49,9 @@ pub struct ServerKey {
 }
 
 impl ServerKey {
-    /// The key of `req` for `method` (its own, or INVITE for an ACK or CANCEL), when its top Via
-    /// has a branch.
-    pub fn of(req: &tandem_sip_proto::Request, method: Method) -> Option<ServerKey> {
-        let via = req.top_via().ok()?;
+    /// The key of a request with top Via `via` for `method` (its own, or INVITE for an ACK or
+    /// CANCEL), when that Via has a branch.
+    pub fn of_via(via: &tandem_sip_proto::Via, method: Method) -> Option<ServerKey> {
         let branch = via.branch()?.to_owned();
         let port = via.port.unwrap_or(match via.transport {
             tandem_sip_proto::Transport::Tls | tandem_sip_proto::Transport::Wss => 5061,
