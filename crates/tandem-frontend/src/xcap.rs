@@ -124,8 +124,16 @@ async fn serve(s: &XcapState, req: Request) -> Result<Response, Refusal> {
     };
     let aor = user.sip_uri.key();
     let policies = s.fe.user_services_policies().await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    let state = s.fe.contact_list_state(&aor).await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    if ucs::location(state.as_ref(), ucs::ucs_allowed(&policies, &aor)) == ListLocation::FrontEnd {
+    let unavailable = |e: crate::store::DataError| Refusal::Unavailable(e.to_string());
+    let state = match s.fe.contact_list_state(&aor).await.map_err(unavailable)? {
+        Some(st) => st,
+        // The first use of the list pins where it lives (see `calendar_presence::contact_list`).
+        None => {
+            let here = ucs::location(None, ucs::ucs_allowed(&policies, &aor));
+            s.fe.pin_contact_list_location(&aor, here).await.map_err(unavailable)?
+        }
+    };
+    if state.location == ListLocation::FrontEnd {
         return front_end(s, &aor, &parts.method, &parts.headers, &target.selector, &body).await;
     }
     let mailbox =

@@ -122,7 +122,12 @@ pub(super) async fn run(
 async fn placed(shared: &Shared, aor: &str, smtp: &str) -> Result<ListLocation, crate::ucs::UcsError> {
     let (allowed, _) = shared.ucs_of(aor);
     // The store, not the manager's view: a rollback a second ago counts.
-    let state = shared.fe.contact_list_state(aor).await?;
+    let state = match shared.fe.contact_list_state(aor).await? {
+        Some(s) => Some(s),
+        // The first use of this user's list: where it lives now is where it stays until a
+        // migration or a rollback moves it (a policy change alone moves nothing).
+        None => Some(shared.fe.pin_contact_list_location(aor, crate::ucs::location(None, allowed)).await?),
+    };
     if crate::ucs::migration_due(state.as_ref(), allowed, crate::ucs::now()) {
         let _slot = shared.ews_slot().await;
         crate::ucs::migrate(&shared.fe, &shared.connector, aor, smtp).await?;

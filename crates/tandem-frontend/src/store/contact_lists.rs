@@ -199,6 +199,27 @@ impl FrontendStore {
         Ok(())
     }
 
+    /// Records where `aor`'s list lives when nothing is recorded yet (a user's first use of
+    /// their list), so a later policy change does not move it by itself; returns the record.
+    pub async fn pin_contact_list_location(
+        &self,
+        aor: &str,
+        location: ListLocation,
+    ) -> Result<ContactListState, DataError> {
+        let name = if location == ListLocation::Mailbox { "mailbox" } else { "frontend" };
+        sqlx::query(
+            "INSERT INTO fe_contact_list_state (aor, location, migrate_after, changed_at) VALUES ($1, $2, 0, $3)
+             ON CONFLICT (aor) DO NOTHING",
+        )
+        .bind(aor)
+        .bind(name)
+        .bind(now_millis())
+        .execute(self.store.pool())
+        .await?;
+        let state = self.contact_list_state(aor).await?;
+        Ok(state.unwrap_or(ContactListState { aor: aor.to_owned(), location, migrate_after: 0, changed_at: 0 }))
+    }
+
     /// Records that `aor`'s list now lives in the mailbox (a finished migration): the Front End
     /// store's copy goes, so there is one list. One transaction.
     pub async fn contact_list_moved_to_mailbox(&self, aor: &str) -> Result<(), DataError> {

@@ -37,7 +37,7 @@ pub enum UcsCommand {
         /// true: the list moves into the mailbox at the next sign-in; false: a list not yet
         /// moved stays in the Front End store (a moved one stays in the mailbox; see
         /// invoke-ucs-rollback).
-        #[arg(long = "ucs-allowed")]
+        #[arg(long = "ucs-allowed", action = clap::ArgAction::Set, required = true)]
         ucs_allowed: bool,
         #[command(flatten)]
         location: Location,
