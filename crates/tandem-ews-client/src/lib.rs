@@ -569,7 +569,11 @@ impl EwsClient {
 
     /// SetImListMigrationCompleted: records whether the user's list finished moving into the
     /// mailbox (true after a migration, false after a rollback).
-    pub async fn set_im_list_migration_completed(&self, mailbox: &Mailbox, completed: bool) -> Result<(), EwsClientError> {
+    pub async fn set_im_list_migration_completed(
+        &self,
+        mailbox: &Mailbox,
+        completed: bool,
+    ) -> Result<(), EwsClientError> {
         let req = set_im_list_migration_completed::Request { completed };
         self.im(mailbox, &req, set_im_list_migration_completed::parse_response).await
     }

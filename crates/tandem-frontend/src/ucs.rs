@@ -24,8 +24,7 @@ use tandem_ews_proto::ops::{add_im_contact_to_group, add_new_im_contact_to_group
 
 use crate::exchange_connector::{ConnectorError, ExchangeConnector, Hop, at};
 use crate::store::{
-    ContactListState, DataError, FeContact, FeGroup, FrontendStore, GLOBAL_POLICY, ListLocation,
-    UserServicesPolicyRow,
+    ContactListState, DataError, FeContact, FeGroup, FrontendStore, GLOBAL_POLICY, ListLocation, UserServicesPolicyRow,
 };
 
 /// How long a rolled-back list stays out of the mailbox (Invoke-CsUcsRollback's seven days).
@@ -173,10 +172,10 @@ impl<'a> MailboxList<'a> {
                 (id, new)
             }
         };
-        if let Some(g) = self.list.groups.iter_mut().find(|g| g.id.id == group.id.id) {
-            if !g.members.iter().any(|m| m.id == member.0.id) {
-                g.members.push(member.0);
-            }
+        if let Some(g) = self.list.groups.iter_mut().find(|g| g.id.id == group.id.id)
+            && !g.members.iter().any(|m| m.id == member.0.id)
+        {
+            g.members.push(member.0);
         }
         Ok(member.1)
     }
@@ -192,7 +191,8 @@ impl<'a> MailboxList<'a> {
         let elsewhere = keep
             || self.list.groups.iter().any(|g| g.display_name != name && g.members.iter().any(|m| m.id == p.source.id));
         if elsewhere {
-            let req = remove_im_contact_from_group::Request { contact_id: p.source.clone(), group_id: group.id.clone() };
+            let req =
+                remove_im_contact_from_group::Request { contact_id: p.source.clone(), group_id: group.id.clone() };
             self.client.remove_im_contact_from_group(self.mailbox, &req).await?;
             if let Some(g) = self.list.groups.iter_mut().find(|g| g.id.id == group.id.id) {
                 g.members.retain(|m| m.id != p.source.id);
@@ -285,8 +285,13 @@ pub async fn migrate(
     client.set_im_list_migration_completed(&mailbox, true).await.map_err(at(Hop::Ews))?;
     fe.contact_list_moved_to_mailbox(aor).await?;
     metrics::counter!("tandem_contact_list_migrations_total").increment(1);
-    tracing::info!(user = aor, groups = moved.groups, contacts = moved.contacts, already = moved.already_there,
-        "contact list moved into the mailbox (Unified Contact Store)");
+    tracing::info!(
+        user = aor,
+        groups = moved.groups,
+        contacts = moved.contacts,
+        already = moved.already_there,
+        "contact list moved into the mailbox (Unified Contact Store)"
+    );
     Ok(moved)
 }
 

@@ -234,7 +234,9 @@ fn list_for(body: &[u8], name: &str) -> Result<List, Refusal> {
         return Err(XcapError::Schema("list element: the body must be one list".into()).into());
     };
     if new.name != *name {
-        return Err(XcapError::Constraint(format!("the list's name `{}` is not the `{name}` selected", new.name)).into());
+        return Err(
+            XcapError::Constraint(format!("the list's name `{}` is not the `{name}` selected", new.name)).into()
+        );
     }
     Ok(new.clone())
 }

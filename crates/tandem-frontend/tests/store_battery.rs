@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_frontend::store::{
-    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore,
-    FeContact, FeGroup, HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, ListLocation, OfflineMessage,
+    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FeContact,
+    FeGroup, FrontendStore, HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, ListLocation, OfflineMessage,
     PendingItem, PresenceStatusRow, Registration, UserServicesPolicyRow,
 };
 use tandem_store::testing::TestDatabase;

@@ -169,12 +169,7 @@ pub(crate) fn front_end_entries(groups: &[FeGroup]) -> (Vec<ListEntry>, HashSet<
 }
 
 /// Serves the list from the Front End store until stopped or poked (an edit there, a move).
-async fn front_end(
-    shared: &Shared,
-    aor: &str,
-    recheck: &mut mpsc::Receiver<()>,
-    stop: &CancellationToken,
-) -> Step {
+async fn front_end(shared: &Shared, aor: &str, recheck: &mut mpsc::Receiver<()>, stop: &CancellationToken) -> Step {
     if let Err(e) = show_front_end(shared, aor).await {
         return Step::Failed(e.to_string());
     }

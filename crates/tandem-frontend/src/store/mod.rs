@@ -21,9 +21,7 @@ mod registrations;
 use tandem_store::{Migration, Store, StoreError};
 
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
-pub use self::contact_lists::{
-    ContactListState, FeContact, FeGroup, ListLocation, UserServicesPolicyRow, now_millis,
-};
+pub use self::contact_lists::{ContactListState, FeContact, FeGroup, ListLocation, UserServicesPolicyRow, now_millis};
 pub use self::conversations::{
     ArchivingConfigRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow,
     HistoryWrite, ItemTarget, PendingItem,

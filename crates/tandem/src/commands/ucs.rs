@@ -113,10 +113,15 @@ pub async fn run(cmd: UcsCommand) -> CliResult {
             let cfg = location.config()?;
             let key = policy_identity(&cfg, &identity).await?;
             let fe = FrontendStore::new(fe_store(&cfg).await?);
-            fe.set_user_services_policy(&UserServicesPolicyRow { identity: key.clone(), ucs_allowed: Some(ucs_allowed) })
-                .await
-                .context("saving the user services policy")?;
-            println!("user services policy {key}: UcsAllowed {ucs_allowed}; the running Front End applies it within a second");
+            fe.set_user_services_policy(&UserServicesPolicyRow {
+                identity: key.clone(),
+                ucs_allowed: Some(ucs_allowed),
+            })
+            .await
+            .context("saving the user services policy")?;
+            println!(
+                "user services policy {key}: UcsAllowed {ucs_allowed}; the running Front End applies it within a second"
+            );
             Ok(())
         }
         UcsCommand::GetUserServicesPolicy { identity, location, json } => {
@@ -187,13 +192,19 @@ pub async fn run(cmd: UcsCommand) -> CliResult {
             let user = user_of(&cfg, "--identity", &identity).await?;
             let size = std::fs::metadata(&file).map_err(|e| usage(format!("--file {}: {e}", file.display())))?.len();
             if size > MAX_FILE {
-                return Err(usage(format!("--file {}: {size} bytes; a contact list file is at most {MAX_FILE}", file.display())));
+                return Err(usage(format!(
+                    "--file {}: {size} bytes; a contact list file is at most {MAX_FILE}",
+                    file.display()
+                )));
             }
             let body = std::fs::read(&file).map_err(|e| usage(format!("--file {}: {e}", file.display())))?;
-            let groups = ucs::parse_list_document(&body).map_err(|e| usage(format!("--file {}: {e}", file.display())))?;
+            let groups =
+                ucs::parse_list_document(&body).map_err(|e| usage(format!("--file {}: {e}", file.display())))?;
             let directory = open_directory(&cfg).await?;
             tandem_frontend::xcap::check_front_end_list(&directory, &groups).await.map_err(|e| match e {
-                tandem_frontend::xcap::FrontEndListError::Refused(e) => usage(format!("--file {}: {e}", file.display())),
+                tandem_frontend::xcap::FrontEndListError::Refused(e) => {
+                    usage(format!("--file {}: {e}", file.display()))
+                }
                 other => runtime(other),
             })?;
             let aor = user.sip_uri.key();
@@ -226,7 +237,9 @@ pub async fn test_unified_contact_store(location: &Location, sip: &str, json_out
     let mailbox: Result<Vec<FeGroup>, String> = if user.can_use_mailbox() {
         let connector = ExchangeConnector::new(store, cfg.domain.as_str(), deployment_client(&cfg)?);
         match connector.mailbox(&user.smtp_address.to_string()).await {
-            Ok(m) => connector.client().get_im_item_list(&m).await.map(|l| ucs::groups_of(&l)).map_err(|e| e.to_string()),
+            Ok(m) => {
+                connector.client().get_im_item_list(&m).await.map(|l| ucs::groups_of(&l)).map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         }
     } else {
@@ -249,9 +262,12 @@ pub async fn test_unified_contact_store(location: &Location, sip: &str, json_out
             } else {
                 let only_fe = fe_pairs.difference(&m_pairs).count();
                 let only_m = m_pairs.difference(&fe_pairs).count();
-                (false, format!(
-                    "the list lives in the Front End store; {only_fe} group memberships are only there, {only_m} only in the mailbox (the next migration merges them)"
-                ))
+                (
+                    false,
+                    format!(
+                        "the list lives in the Front End store; {only_fe} group memberships are only there, {only_m} only in the mailbox (the next migration merges them)"
+                    ),
+                )
             }
         }
     };
@@ -274,7 +290,10 @@ pub async fn test_unified_contact_store(location: &Location, sip: &str, json_out
         print_json(&out)?;
     } else {
         println!("{} {aor}: {detail}", if agree { "PASS" } else { "FAIL" });
-        println!("Location              : {}", if place == ListLocation::Mailbox { "mailbox" } else { "Front End store" });
+        println!(
+            "Location              : {}",
+            if place == ListLocation::Mailbox { "mailbox" } else { "Front End store" }
+        );
         println!("UcsAllowed            : {allowed}");
         if let Some(t) = blocked_until {
             println!("MigrationBlockedUntil : {}", fmt_time(t));
