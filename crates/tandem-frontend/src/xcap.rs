@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tandem_directory::{Directory, SignIn, User};
 use tandem_ews_client::EwsClientError;
-use tandem_ews_proto::ops::im_items::ImItemList;
+use tandem_ews_proto::ops::im_items::{ImItemList, OTHER_CONTACTS};
 use tandem_sip_proto::xcap::{self, Document, Entry, List, Selector, Target, XcapError};
 
 use crate::exchange_connector::ExchangeConnector;
@@ -157,12 +157,12 @@ async fn serve(s: &XcapState, req: Request) -> Result<Response, Refusal> {
         }
         (Method::PUT, Selector::List { name }) => {
             let new = list_for(&body, name)?;
-            sync(&mut list, &current, std::slice::from_ref(&new), false).await?;
+            sync(&s.directory, &mut list, &current, std::slice::from_ref(&new), false).await?;
             StatusCode::OK
         }
         (Method::PUT, Selector::Document) => {
             let doc = Document::parse(&body)?;
-            sync(&mut list, &current, &doc.lists, true).await?;
+            sync(&s.directory, &mut list, &current, &doc.lists, true).await?;
             StatusCode::OK
         }
         (Method::DELETE, Selector::Entry { list: name, uri }) => {
@@ -494,12 +494,51 @@ fn document_of(list: &ImItemList) -> Document {
 /// Makes the lists `wanted` hold exactly their entries in the mailbox (adds first, so a contact
 /// moving between groups is never off the list); with `whole`, lists of `current` that `wanted`
 /// leaves out are emptied too (their groups stay: the default ones cannot go). The list is read
-/// once: each edit is one Im* request, and `list` is kept current from its answer.
-async fn sync(list: &mut MailboxList<'_>, current: &Document, wanted: &[List], whole: bool) -> Result<(), Refusal> {
+/// once; new contacts for Other Contacts alone are one CreateItem, every other edit one Im*
+/// request, and `list` is kept current from the answers.
+async fn sync(
+    directory: &Directory,
+    list: &mut MailboxList<'_>,
+    current: &Document,
+    wanted: &[List],
+    whole: bool,
+) -> Result<(), Refusal> {
     for l in wanted {
         for e in &l.entries {
             check_sip(e)?;
         }
+    }
+    // The bulk path: contacts new to the list that the document puts in Other Contacts alone
+    // are made by one CreateItem (checked here first as AddNewImContactToGroup checks each).
+    let other = list.list.groups.iter().find(|g| g.group_type == OTHER_CONTACTS).map(|g| g.display_name.clone());
+    if let Some(other) = other {
+        let mut bulk: Vec<(String, String, String)> = Vec::new();
+        for l in wanted.iter().filter(|l| l.name == other) {
+            for e in &l.entries {
+                let uri = ucs::normalize(&e.uri);
+                let elsewhere = wanted.iter().any(|w| w.name != other && w.entry(&e.uri).is_some());
+                if elsewhere || list.persona(&uri).is_some() || bulk.iter().any(|(u, _, _)| *u == uri) {
+                    continue;
+                }
+                let user = directory
+                    .find(&uri)
+                    .await
+                    .map_err(|err| Refusal::Unavailable(err.to_string()))?
+                    .filter(|u| u.can_use_sip())
+                    .ok_or_else(|| XcapError::Constraint(format!("`{uri}` is no user of this organisation")))?;
+                let name = e.display_name.clone().filter(|d| !d.trim().is_empty()).unwrap_or(user.display_name);
+                bulk.push((uri, name, user.smtp_address.to_string()));
+            }
+        }
+        if list.list.personas.len() + bulk.len() > ucs::MAX_CONTACTS {
+            return Err(XcapError::Constraint(format!(
+                "the contact list would hold {} contacts; it holds at most {}",
+                list.list.personas.len() + bulk.len(),
+                ucs::MAX_CONTACTS
+            ))
+            .into());
+        }
+        list.create_other_contacts(&bulk).await.map_err(refusal)?;
     }
     for l in wanted {
         list.group(&l.name).await.map_err(refusal)?;
