@@ -199,6 +199,14 @@ def test_bad_bodies_get_their_xcap_error_and_write_nothing(xcap):
     assert status == 413
     status, _, text = curl(xcap, "DELETE", path(ALICE_SIP))
     assert status == 409, text
+    # Lists of 10,000 contacts: past the body limit (413), and, written compactly enough to fit,
+    # past the 1,000 entries a list holds (409 constraint-failure).
+    big = lambda n: (f'<resource-lists xmlns="{RL}"><list name="Other Contacts">'  # noqa: E731
+                     + "".join(f'<entry uri="sip:c{i}@{DOMAIN}"/>' for i in range(n)) + "</list></resource-lists>")
+    status, _, _ = curl(xcap, "PUT", path(ALICE_SIP), big(10_000), content_type="application/resource-lists+xml")
+    assert status == 413
+    status, _, text = curl(xcap, "PUT", path(ALICE_SIP), big(1_001), content_type="application/resource-lists+xml")
+    assert status == 409 and error_element(text) == "constraint-failure" and "1000 entries" in text, text
     assert document(xcap) == before, "nothing was written"
 
 

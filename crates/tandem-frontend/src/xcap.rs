@@ -149,6 +149,12 @@ async fn serve(s: &XcapState, req: Request) -> Result<Response, Refusal> {
         (Method::PUT, Selector::Entry { list: name, uri }) => {
             let entry = entry_for(&body, uri)?;
             check_sip(&entry)?;
+            check_before_writing(
+                &s.directory,
+                &list,
+                std::slice::from_ref(&List { name: name.clone(), entries: vec![entry.clone()] }),
+            )
+            .await?;
             if list.add(name, &entry.uri, entry.display_name.as_deref()).await.map_err(refusal)? {
                 StatusCode::CREATED
             } else {
@@ -491,6 +497,33 @@ fn document_of(list: &ImItemList) -> Document {
     Document { lists }
 }
 
+/// What the mailbox would refuse halfway through an edit, refused before anything is written:
+/// entries that are not `sip:`, addresses new to the list that no SIP user of the directory has,
+/// and more groups than a list holds (64).
+async fn check_before_writing(directory: &Directory, list: &MailboxList<'_>, wanted: &[List]) -> Result<(), Refusal> {
+    let mut groups: Vec<&str> = list.list.groups.iter().map(|g| g.display_name.as_str()).collect();
+    for l in wanted {
+        if !groups.contains(&l.name.as_str()) {
+            groups.push(&l.name);
+        }
+        for e in &l.entries {
+            check_sip(e)?;
+            if list.persona(&e.uri).is_some() {
+                continue;
+            }
+            let user =
+                directory.find(&ucs::normalize(&e.uri)).await.map_err(|err| Refusal::Unavailable(err.to_string()))?;
+            if !user.is_some_and(|u| u.can_use_sip()) {
+                return Err(XcapError::Constraint(format!("`{}` is no user of this organisation", e.uri)).into());
+            }
+        }
+    }
+    if groups.len() > 64 {
+        return Err(XcapError::Constraint(format!("{} groups: the contact list holds at most 64", groups.len())).into());
+    }
+    Ok(())
+}
+
 /// Makes the lists `wanted` hold exactly their entries in the mailbox (adds first, so a contact
 /// moving between groups is never off the list); with `whole`, lists of `current` that `wanted`
 /// leaves out are emptied too (their groups stay: the default ones cannot go). The list is read
@@ -503,11 +536,7 @@ async fn sync(
     wanted: &[List],
     whole: bool,
 ) -> Result<(), Refusal> {
-    for l in wanted {
-        for e in &l.entries {
-            check_sip(e)?;
-        }
-    }
+    check_before_writing(directory, list, wanted).await?;
     // The bulk path: contacts new to the list that the document puts in Other Contacts alone
     // are made by one CreateItem (checked here first as AddNewImContactToGroup checks each).
     let other = list.list.groups.iter().find(|g| g.group_type == OTHER_CONTACTS).map(|g| g.display_name.clone());
