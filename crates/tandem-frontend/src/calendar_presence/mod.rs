@@ -34,7 +34,8 @@ use self::derive::{CalendarNow, Policy, Shown};
 use crate::exchange_connector::ExchangeConnector;
 use crate::sip::SipCore;
 use crate::store::{
-    ClientPolicyRow, ContactListState, FrontendStore, GLOBAL_POLICY, PresenceStatusRow, UserServicesPolicyRow,
+    ClientPolicyRow, ContactListState, FrontendStore, GLOBAL_POLICY, ListLocation, PresenceStatusRow,
+    UserServicesPolicyRow,
 };
 
 /// How often the manager compares the users whose presence matters with the watches it holds,
@@ -305,10 +306,20 @@ async fn follow_ucs(shared: &Shared, fe: &FrontendStore, lists: &HashMap<String,
         v.policies = policies;
         for r in rows {
             v.seen = v.seen.max(r.changed_at);
-            if v.states.get(&r.aor) != Some(&r) {
-                poke.push(r.aor.clone());
-                v.states.insert(r.aor.clone(), r);
+            let old = v.states.get(&r.aor);
+            if old == Some(&r) {
+                continue;
             }
+            // A move, a new hold, or an edit of a Front End store list: the watch looks again.
+            // A first use pinned in the mailbox changes nothing the watch serves.
+            let moved = match old {
+                Some(o) => o.location != r.location || o.migrate_after != r.migrate_after,
+                None => r.location == ListLocation::FrontEnd,
+            };
+            if moved || r.location == ListLocation::FrontEnd {
+                poke.push(r.aor.clone());
+            }
+            v.states.insert(r.aor.clone(), r);
         }
         changed
     };
