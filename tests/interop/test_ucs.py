@@ -506,3 +506,265 @@ def test_a_full_state_notify_too_large_for_udp_goes_over_tcp(tandem_bin, tmp_pat
         if agent is not None:
             agent.close()
         t.kill_all()
+
+
+# ---------------------------------------------------------------- migration and rollback (Deliver 3)
+
+CLOCK = "TANDEM_UCS_CLOCK_OFFSET_SECS"
+
+
+def ucs_report(t, sip):
+    """`tandem test unified-contact-store --json`: its exit code and report."""
+    r = t.run("test", "unified-contact-store", "--user-sip-address", sip, "--json", *t.location)
+    assert r.stdout.strip(), r.stderr
+    return r.returncode, __import__("json").loads(r.stdout)
+
+
+def wait_location(t, sip, where, budget=20.0):
+    import time
+
+    deadline = time.monotonic() + budget
+    while True:
+        rc, out = ucs_report(t, sip)
+        if out["Location"] == where:
+            return rc, out
+        assert time.monotonic() < deadline, f"the list of {sip} is still in {out['Location']}: {out}\n{t.logs()[-4000:]}"
+        time.sleep(0.3)
+
+
+def quick_addresses(d, address):
+    """The IM addresses of the user's Quick Contacts as exchangelib reads them, each time seen."""
+    acc = account(d, address)
+    return sorted(a.im_address.lower() for c in quick_contacts(acc).all() for a in (c.im_addresses or []))
+
+
+def sign_in(peers, t, user, name):
+    """A SIPp REGISTER with digest (bench/sip/scenarios/register_digest.xml)."""
+    from test_sip import assert_sipp_ok, sip_endpoint, write_users
+
+    users = write_users(peers.dir / f"{name}.csv", [(user, DEMO_PASSWORD, "-")])
+    run = peers.sipp("register_digest.xml", sip_endpoint(t), name, "-key", "expires", "600", users=users, calls=1,
+                     budget=20)
+    assert_sipp_ok(run, 1, t)
+
+
+def resource_lists(groups: dict) -> str:
+    rl = "urn:ietf:params:xml:ns:resource-lists"
+    lists = "".join(f'<list name="{n}">' + "".join(f'<entry uri="{u}"/>' for u in us) + "</list>"
+                    for n, us in groups.items())
+    return f'<?xml version="1.0"?><resource-lists xmlns="{rl}">{lists}</resource-lists>'
+
+
+@pytest.mark.timeout(420)
+def test_a_front_end_list_moves_into_the_mailbox_at_sign_in_and_back_by_rollback(tandem_bin, tmp_path):
+    """Alice's policy says UcsAllowed false, so the list curl PUTs over XCAP lives in the Front
+    End store: the mailbox holds nothing, SIPp's list subscription is served from there and sees
+    a contact curl deletes. With UcsAllowed true, her next sign-in (SIPp REGISTER) moves the list
+    into the mailbox through the Im* operations, where exchangelib finds each contact once and
+    test unified-contact-store says "mailbox". invoke-ucs-rollback moves it back (test says
+    "frontend", blocked for seven days); an XCAP edit then goes to the Front End store only, and
+    a sign-in does not migrate it again; with the clock a week on, the next sign-in does."""
+    import time
+
+    from test_oauth import wait_trust
+    from test_sip import Peers, assert_sipp_ok, sip_endpoint, write_users
+    from test_xcap import curl, document, path
+
+    t = Tandem(tandem_bin, tmp_path / "migration")
+    t.start()
+    wait_trust(t)
+    peers = Peers(tmp_path / "peers")
+    alice, bob, carol, dave = (f"sip:{u}@{DOMAIN}" for u in ("alice", "bob", "carol", "dave"))
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        host = f"pool.{DOMAIN}"
+        x = {"t": t, "ca": st["ca_certificate"], "host": host, "root": f"https://{host}:{t.frontend_https_port}/xcap"}
+        r = t.run("user", "add", "dave", "--display-name", "Dave Davis", "--password-stdin", *t.location,
+                  input=DEMO_PASSWORD)
+        assert r.returncode == 0, r.stderr
+
+        # ---- UcsAllowed false: the list lives in the Front End store.
+        r = t.run("cs", "set-user-services-policy", "--identity", alice, "--ucs-allowed", "false", *t.location)
+        assert r.returncode == 0, r.stderr
+        r = t.run("cs", "get-user-services-policy", "--identity", alice, "--json", *t.location)
+        assert __import__("json").loads(r.stdout)[0]["UcsAllowed"] is False, r.stdout
+        doc = resource_lists({"Other Contacts": [bob, carol], "Work": [carol]})
+        status, _, text = curl(x, "PUT", path(alice), doc, content_type="application/resource-lists+xml")
+        assert status == 200, text
+        lists, _ = document(x)
+        assert lists == {"Other Contacts": [bob, carol], "Work": [carol]}
+        assert im_list(d)[1] == {}, "nothing reached the mailbox"
+        rc, out = ucs_report(t, alice)
+        assert (rc, out["Location"], out["Agree"]) == (0, "frontend", True), out
+        assert (out["FrontEndStore"]["Contacts"], out["Mailbox"]["Contacts"]) == (2, 0), out
+
+        # SIPp subscribes to the list: served from the Front End store; curl deletes Carol there.
+        users = write_users(tmp_path / "alice.csv", [("alice", DEMO_PASSWORD, "-")])
+        run = peers.sipp("subscribe_contact_list.xml", sip_endpoint(t), "fe-list", users=users, calls=1,
+                         budget=60, background=True)
+        deadline = time.monotonic() + 30
+        while "NOTIFY sip:" not in run.text(run.messages) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "NOTIFY sip:" in run.text(run.messages), run.report()
+        for group in ("Work", "Other Contacts"):
+            status, _, text = curl(x, "DELETE", path(alice, f'resource-lists/list[@name="{group}"]/entry[@uri="{carol}"]'))
+            assert status == 200, text
+        rc = run.wait(70)
+        assert_sipp_ok(run, 1, t)
+        assert rc == 0, run.report()
+        assert im_list(d)[1] == {}, "the Front End store's edits stay there"
+
+        # ---- UcsAllowed true: the next sign-in moves the list into the mailbox.
+        status, _, text = curl(x, "PUT", path(alice, f'resource-lists/list[@name="Work"]/entry[@uri="{carol}"]'),
+                               f'<entry xmlns="urn:ietf:params:xml:ns:resource-lists" uri="{carol}"/>')
+        assert status == 201, text
+        r = t.run("cs", "set-user-services-policy", "--identity", alice, "--ucs-allowed", "true", *t.location)
+        assert r.returncode == 0, r.stderr
+        # (SIPp's list subscription is still live, so the policy change itself may start the
+        # move; the sign-in does it otherwise.)
+        sign_in(peers, t, "alice", "alice-register")
+        rc, out = wait_location(t, alice, "mailbox")
+        assert (rc, out["Agree"], out["FrontEndStore"]["Contacts"], out["Mailbox"]["Contacts"]) == (0, True, 0, 2), out
+        assert quick_addresses(d, ALICE) == [bob, carol], "each contact once, as exchangelib sees them"
+        groups, personas = im_list(d)
+        assert groups["Work"]["members"] == [personas[carol]["source"]]
+        assert personas[bob]["source"] in groups["Other Contacts"]["members"]
+        lists, _ = document(x)
+        assert lists["Work"] == [carol] and lists["Other Contacts"] == [bob], lists
+
+        # ---- Rollback: back into the Front End store, held there for seven days.
+        r = t.run("cs", "invoke-ucs-rollback", "--identity", alice, "--json", *t.location)
+        assert r.returncode == 0, r.stderr
+        assert __import__("json").loads(r.stdout)["Contacts"] == 2, r.stdout
+        rc, out = ucs_report(t, alice)
+        assert (rc, out["Location"], out["Agree"], out["FrontEndStore"]["Contacts"]) == (0, "frontend", True, 2), out
+        assert out["MigrationBlockedUntil"], out
+        r = t.run("cs", "invoke-ucs-rollback", "--identity", alice, *t.location)
+        assert r.returncode == 2 and "already lives in the Front End store" in r.stderr, r.stderr
+        status, _, text = curl(x, "PUT", path(alice, f'resource-lists/list[@name="Work"]/entry[@uri="{dave}"]'),
+                               f'<entry xmlns="urn:ietf:params:xml:ns:resource-lists" uri="{dave}"/>')
+        assert status == 201, text
+        assert dave not in quick_addresses(d, ALICE), "an edit after the rollback stays in the Front End store"
+        rc, out = ucs_report(t, alice)
+        assert (rc, out["Agree"]) == (1, False), out
+        sign_in(peers, t, "alice", "alice-register-2")
+        time.sleep(3)
+        assert ucs_report(t, alice)[1]["Location"] == "frontend", "no migration within seven days of a rollback"
+
+        # ---- A week later (the clock moved), the next sign-in migrates again: one copy of each.
+        # The server is killed, not stopped (a crash), and nothing of the list is lost by it.
+        os.environ[CLOCK] = str(8 * 24 * 3600)
+        try:
+            t.proc.kill()
+            t.restart()
+        finally:
+            del os.environ[CLOCK]
+        sign_in(peers, t, "alice", "alice-register-3")
+        rc, out = wait_location(t, alice, "mailbox", budget=40)
+        assert (rc, out["Agree"], out["Mailbox"]["Contacts"]) == (0, True, 3), out
+        assert quick_addresses(d, ALICE) == [bob, carol, dave]
+    finally:
+        os.environ.pop(CLOCK, None)
+        peers.kill_all()
+        t.kill_all()
+
+
+@pytest.mark.timeout(240)
+def test_a_migration_run_again_over_a_half_moved_list_leaves_one_copy(tandem_bin, tmp_path):
+    """Bob's list is imported into the Front End store (import-contact-list, as
+    Import-CsUserData); part of it is already in his mailbox, as a migration stopped by a crash
+    leaves it (the Front End store changes only once the whole list is in). Nothing moves until
+    he signs in (SIPp REGISTER); then exchangelib sees each contact once, in its groups."""
+    import time
+
+    from test_oauth import wait_trust
+    from test_sip import Peers
+
+    t = Tandem(tandem_bin, tmp_path / "rerun")
+    t.start()
+    wait_trust(t)
+    peers = Peers(tmp_path / "peers")
+    alice, bob, carol = (f"sip:{u}@{DOMAIN}" for u in ("alice", "bob", "carol"))
+    try:
+        st = t.status()
+        os.environ["REQUESTS_CA_BUNDLE"] = st["ca_certificate"]
+        d = {"t": t, "ews": st["mailbox"]["ews_url"], "ca": st["ca_certificate"]}
+        f = tmp_path / "bob.xml"
+        f.write_text(resource_lists({"Other Contacts": [alice, carol], "Friends": [carol]}))
+        r = t.run("cs", "import-contact-list", "--identity", bob, "--file", str(f), *t.location)
+        assert r.returncode == 0, r.stderr
+        rc, out = ucs_report(t, bob)
+        assert (out["Location"], out["FrontEndStore"]["Contacts"]) == ("frontend", 2), out
+        time.sleep(2)
+        assert ucs_report(t, bob)[1]["Location"] == "frontend", "nothing moves before a sign-in"
+        # Half moved: Carol is in his mailbox's Other Contacts and a Friends group exists.
+        assert add_contact(d, carol, user=BOB)[2] == "NoError"
+        assert answer(soap(d, "<m:AddImGroup><m:DisplayName>Friends</m:DisplayName></m:AddImGroup>", user=BOB),
+                      "AddImGroup")[2] == "NoError"
+        sign_in(peers, t, "bob", "bob-register")
+        rc, out = wait_location(t, bob, "mailbox")
+        assert (rc, out["Agree"], out["Mailbox"]["Contacts"]) == (0, True, 2), out
+        assert quick_addresses(d, BOB) == [alice, carol], "one copy of each contact"
+        groups, personas = im_list(d, user=BOB)
+        assert groups["Friends"]["members"] == [personas[carol]["source"]]
+        assert sorted(groups["Other Contacts"]["members"]) == sorted([personas[alice]["source"],
+                                                                      personas[carol]["source"]])
+        assert len([n for n in groups if n == "Friends"]) == 1
+    finally:
+        peers.kill_all()
+        t.kill_all()
+
+
+def test_bad_contact_lists_are_refused_whole(deployment, tmp_path):
+    """import-contact-list refuses a list of 10,000 contacts, an address outside the directory,
+    a tel: entry and a file that is not a resource-lists document, each with exit 2 and what was
+    wrong, and writes nothing; over XCAP, a list in the Front End store refuses an address outside
+    the directory with 409 constraint-failure and keeps what it held."""
+    from test_xcap import curl, document, error_element, path
+
+    t = deployment["t"]
+    bob = f"sip:bob@{DOMAIN}"
+    cases = {
+        "ten-thousand": (resource_lists({"Other Contacts": [f"sip:c{i}@{DOMAIN}" for i in range(10_000)]}),
+                         "10000 entries: a contact list holds at most 1000 contacts"),
+        "outsider": (resource_lists({"Other Contacts": [f"sip:alice@{DOMAIN}", f"sip:mallory@{DOMAIN}"]}),
+                     "is no user of this organisation"),
+        "tel": (resource_lists({"Other Contacts": ["tel:+14255550100"]}), "only sip: contacts"),
+        "not-xml": ("<resource-lists", ""),
+    }
+    before = ucs_report(t, bob)[1]
+    for name, (text, why) in cases.items():
+        f = tmp_path / f"{name}.xml"
+        f.write_text(text)
+        r = t.run("cs", "import-contact-list", "--identity", bob, "--file", str(f), *t.location)
+        assert r.returncode == 2, (name, r.stdout, r.stderr)
+        assert why in r.stderr, (name, r.stderr)
+    after = ucs_report(t, bob)[1]
+    assert (after["Location"], after["FrontEndStore"]) == (before["Location"], before["FrontEndStore"]), after
+    r = t.run("cs", "import-contact-list", "--identity", f"sip:mallory@{DOMAIN}", "--file", str(tmp_path / "tel.xml"),
+              *t.location)
+    assert r.returncode == 2 and "no such user" in r.stderr, r.stderr
+
+    # XCAP on a Front End store list (UcsAllowed false for Bob).
+    r = t.run("cs", "set-user-services-policy", "--identity", bob, "--ucs-allowed", "false", *t.location)
+    assert r.returncode == 0, r.stderr
+    st = t.status()
+    host = f"pool.{DOMAIN}"
+    x = {"t": t, "ca": st["ca_certificate"], "host": host, "root": f"https://{host}:{t.frontend_https_port}/xcap"}
+    ok = resource_lists({"Other Contacts": [f"sip:alice@{DOMAIN}"]})
+    status, _, text = curl(x, "PUT", path(bob), ok, user="bob", content_type="application/resource-lists+xml")
+    if ucs_report(t, bob)[1]["Location"] == "mailbox":
+        pytest.fail("Bob's list lived in the mailbox already; the fixture's order changed")
+    assert status == 200, text
+    held = document(x, user="bob", xui=bob)[0]
+    bad = resource_lists({"Other Contacts": [f"sip:alice@{DOMAIN}", f"sip:mallory@{DOMAIN}"]})
+    status, _, text = curl(x, "PUT", path(bob), bad, user="bob", content_type="application/resource-lists+xml")
+    assert status == 409 and error_element(text) == "constraint-failure", text
+    status, _, text = curl(x, "PUT", path(bob, f'resource-lists/list[@name="Work"]/entry[@uri="sip:mallory@{DOMAIN}"]'),
+                           f'<entry xmlns="urn:ietf:params:xml:ns:resource-lists" uri="sip:mallory@{DOMAIN}"/>', user="bob")
+    assert status == 409 and error_element(text) == "constraint-failure", text
+    assert document(x, user="bob", xui=bob)[0] == held, "nothing written"
+    r = t.run("cs", "set-user-services-policy", "--identity", bob, "--ucs-allowed", "true", *t.location)
+    assert r.returncode == 0, r.stderr

@@ -199,4 +199,45 @@ def test_bad_bodies_get_their_xcap_error_and_write_nothing(xcap):
     assert status == 413
     status, _, text = curl(xcap, "DELETE", path(ALICE_SIP))
     assert status == 409, text
+    # Lists of 10,000 contacts: past the body limit (413), and, written compactly enough to fit,
+    # past the 1,000 entries a list holds (409 constraint-failure).
+    big = lambda n: (f'<resource-lists xmlns="{RL}"><list name="Other Contacts">'  # noqa: E731
+                     + "".join(f'<entry uri="sip:c{i}@{DOMAIN}"/>' for i in range(n)) + "</list></resource-lists>")
+    status, _, _ = curl(xcap, "PUT", path(ALICE_SIP), big(10_000), content_type="application/resource-lists+xml")
+    assert status == 413
+    status, _, text = curl(xcap, "PUT", path(ALICE_SIP), big(1_001), content_type="application/resource-lists+xml")
+    assert status == 409 and error_element(text) == "constraint-failure" and "1000 entries" in text, text
     assert document(xcap) == before, "nothing was written"
+
+
+def test_a_whole_document_of_new_contacts_is_checked_then_written_at_once(xcap):
+    """A document PUT whose new contacts go to Other Contacts alone makes them with one EWS
+    CreateItem in Quick Contacts (the bulk path): an address outside the directory among them is
+    a 409 constraint-failure with nothing written; otherwise exchangelib finds each contact, with
+    the directory's e-mail address, and the document reads back as put."""
+    t = xcap["t"]
+    r = t.run("user", "add", "erin", "--display-name", "Erin Evans", "--password-stdin", *t.location,
+              input=DEMO_PASSWORD)
+    assert r.returncode == 0, r.stderr
+    erin = f"sip:erin@{DOMAIN}"
+
+    def doc(groups):
+        return (f'<?xml version="1.0"?><resource-lists xmlns="{RL}">' + "".join(
+            f'<list name="{n}">' + "".join(entry(u) for u in us) + "</list>" for n, us in groups.items())
+            + "</resource-lists>")
+
+    before, _ = document(x=xcap, user="erin", xui=erin)
+    bad = doc({"Other Contacts": [ALICE_SIP, BOB_SIP, f"sip:mallory@{DOMAIN}"]})
+    status, _, text = curl(xcap, "PUT", path(erin), bad, user="erin", content_type="application/resource-lists+xml")
+    assert status == 409 and error_element(text) == "constraint-failure", text
+    assert document(xcap, user="erin", xui=erin)[0] == before, "nothing written"
+
+    good = doc({"Other Contacts": [ALICE_SIP, BOB_SIP], "Favorites": [BOB_SIP]})
+    status, _, text = curl(xcap, "PUT", path(erin), good, user="erin", content_type="application/resource-lists+xml")
+    assert status == 200, text
+    lists, _ = document(xcap, user="erin", xui=erin)
+    assert sorted(lists["Other Contacts"]) == [ALICE_SIP, BOB_SIP] and lists["Favorites"] == [BOB_SIP], lists
+    acc = account({"ews": xcap["ews"]}, f"erin@{DOMAIN}")
+    found = {a.im_address.lower(): [e.email for e in (c.email_addresses or [])]
+             for c in quick_contacts(acc).all() for a in (c.im_addresses or [])}
+    assert found == {ALICE_SIP: [f"alice@{DOMAIN}"], BOB_SIP: [f"bob@{DOMAIN}"]}, found

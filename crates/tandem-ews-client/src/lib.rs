@@ -25,7 +25,7 @@ use tandem_ews_proto::ops::subscribe::{self, Subscription};
 use tandem_ews_proto::ops::{
     self, BuildRequest, add_im_contact_to_group, add_im_group, add_new_im_contact_to_group, delete_item, find_item,
     get_folder, get_im_item_list, get_item, get_streaming_events, im_items, remove_contact_from_im_list,
-    remove_im_contact_from_group, update_item,
+    remove_im_contact_from_group, set_im_list_migration_completed, update_item,
 };
 use tandem_ews_proto::render::FolderView;
 use tandem_ews_proto::reply::{self, MessageError, ReplyError};
@@ -565,6 +565,17 @@ impl EwsClient {
     ) -> Result<im_items::ImGroup, EwsClientError> {
         let req = add_im_group::Request { display_name: display_name.to_owned() };
         self.im(mailbox, &req, add_im_group::parse_response).await
+    }
+
+    /// SetImListMigrationCompleted: records whether the user's list finished moving into the
+    /// mailbox (true after a migration, false after a rollback).
+    pub async fn set_im_list_migration_completed(
+        &self,
+        mailbox: &Mailbox,
+        completed: bool,
+    ) -> Result<(), EwsClientError> {
+        let req = set_im_list_migration_completed::Request { completed };
+        self.im(mailbox, &req, set_im_list_migration_completed::parse_response).await
     }
 
     /// RemoveContactFromImList: the contact off the list (and out of Quick Contacts).

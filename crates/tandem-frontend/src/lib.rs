@@ -15,6 +15,7 @@ pub mod sip;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod ucs;
 pub mod voicemail;
 pub mod xcap;
 
@@ -101,7 +102,12 @@ pub async fn start(
         cert,
         sip::websocket_routes(sip.clone())
             .merge(tandem_trust::frontend::routes(store.clone(), domain.as_str(), config.pool_fqdn.as_str()))
-            .merge(xcap::routes(directory.clone(), connector.clone(), domain.as_str())),
+            .merge(xcap::routes(
+                directory.clone(),
+                connector.clone(),
+                store::FrontendStore::new(store.clone()),
+                domain.as_str(),
+            )),
         checks,
         config.https_limits,
         tasks,

@@ -19,12 +19,13 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tandem_directory::{Directory, SignIn, User};
-use tandem_ews_client::{EwsClientError, Mailbox};
-use tandem_ews_proto::ops::im_items::{ImGroup, ImItemList, Persona};
-use tandem_ews_proto::ops::{add_im_contact_to_group, add_new_im_contact_to_group, remove_im_contact_from_group};
+use tandem_ews_client::EwsClientError;
+use tandem_ews_proto::ops::im_items::{ImItemList, OTHER_CONTACTS};
 use tandem_sip_proto::xcap::{self, Document, Entry, List, Selector, Target, XcapError};
 
 use crate::exchange_connector::ExchangeConnector;
+use crate::store::{FeContact, FeGroup, FrontendStore, ListLocation};
+use crate::ucs::{self, MailboxList};
 
 /// The XCAP root on the Front End's HTTPS listener.
 pub const ROOT: &str = "/xcap";
@@ -33,12 +34,13 @@ pub const ROOT: &str = "/xcap";
 struct XcapState {
     directory: Directory,
     connector: Arc<ExchangeConnector>,
+    fe: FrontendStore,
     realm: String,
 }
 
 /// The XCAP routes (`/xcap/…`).
-pub fn routes(directory: Directory, connector: Arc<ExchangeConnector>, domain: &str) -> Router {
-    let state = Arc::new(XcapState { directory, connector, realm: domain.to_owned() });
+pub fn routes(directory: Directory, connector: Arc<ExchangeConnector>, fe: FrontendStore, domain: &str) -> Router {
+    let state = Arc::new(XcapState { directory, connector, fe, realm: domain.to_owned() });
     Router::new().route(&format!("{ROOT}/{{*path}}"), axum::routing::any(handle)).with_state(state)
 }
 
@@ -120,78 +122,295 @@ async fn serve(s: &XcapState, req: Request) -> Result<Response, Refusal> {
         Method::PUT => axum::body::to_bytes(body, xcap::MAX_BODY).await.map_err(|_| XcapError::TooLarge)?,
         _ => Default::default(),
     };
+    let aor = user.sip_uri.key();
+    let policies = s.fe.user_services_policies().await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    let unavailable = |e: crate::store::DataError| Refusal::Unavailable(e.to_string());
+    let state = match s.fe.contact_list_state(&aor).await.map_err(unavailable)? {
+        Some(st) => st,
+        // The first use of the list pins where it lives (see `calendar_presence::contact_list`).
+        None => {
+            let here = ucs::location(None, ucs::ucs_allowed(&policies, &aor));
+            s.fe.pin_contact_list_location(&aor, here).await.map_err(unavailable)?
+        }
+    };
+    if state.location == ListLocation::FrontEnd {
+        return front_end(s, &aor, &parts.method, &parts.headers, &target.selector, &body).await;
+    }
     let mailbox =
         s.connector.mailbox(&user.smtp_address.to_string()).await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    let editor = Editor { s, mailbox };
-    let list = editor.read().await?;
-    let current = document_of(&list);
+    let mut list = MailboxList::read(s.connector.client(), &mailbox).await.map_err(refusal)?;
+    let current = document_of(&list.list);
     let etag = current.etag();
     check_preconditions(&parts.method, &parts.headers, &etag)?;
-    match (parts.method.clone(), &target.selector) {
-        (Method::GET, selector) => {
-            let (kind, text) = match selector {
-                Selector::Document => (xcap::DOCUMENT_TYPE, current.render()),
-                Selector::List { name } => {
-                    let l = current.list(name).ok_or_else(|| XcapError::NotFound(format!("list `{name}`")))?;
-                    (xcap::ELEMENT_TYPE, l.render_element())
-                }
-                Selector::Entry { list, uri } => {
-                    let e = current
-                        .list(list)
-                        .and_then(|l| l.entry(uri))
-                        .ok_or_else(|| XcapError::NotFound(format!("entry `{uri}` in list `{list}`")))?;
-                    (xcap::ELEMENT_TYPE, e.render_element())
-                }
-            };
-            Ok(answer(StatusCode::OK, &etag, Some((kind, text))))
-        }
-        (Method::PUT, Selector::Entry { list, uri }) => {
-            let entry = Entry::parse_element(&body)?;
-            if !entry.uri.eq_ignore_ascii_case(uri) {
-                return Err(XcapError::Constraint(format!(
-                    "the entry's uri `{}` is not the `{uri}` the request URI selects",
-                    entry.uri
-                ))
-                .into());
+    if parts.method == Method::GET {
+        return get(&current, &etag, &target.selector);
+    }
+    let status = match (parts.method.clone(), &target.selector) {
+        (Method::PUT, Selector::Entry { list: name, uri }) => {
+            let entry = entry_for(&body, uri)?;
+            check_sip(&entry)?;
+            check_before_writing(
+                &s.directory,
+                &list,
+                std::slice::from_ref(&List { name: name.clone(), entries: vec![entry.clone()] }),
+            )
+            .await?;
+            if list.add(name, &entry.uri, entry.display_name.as_deref()).await.map_err(refusal)? {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
             }
-            let created = editor.put_entry(list, &entry).await?;
-            editor.done(if created { StatusCode::CREATED } else { StatusCode::OK }).await
         }
         (Method::PUT, Selector::List { name }) => {
-            let doc = Document::parse(&wrap_list(&body))?;
-            let [new] = doc.lists.as_slice() else {
-                return Err(XcapError::Schema("list element: the body must be one list".into()).into());
-            };
-            if new.name != *name {
-                return Err(XcapError::Constraint(format!("the list's name `{}` is not the `{name}` selected", new.name))
-                    .into());
-            }
-            editor.sync(&current, std::slice::from_ref(new), false).await?;
-            editor.done(StatusCode::OK).await
+            let new = list_for(&body, name)?;
+            sync(&s.directory, &mut list, &current, std::slice::from_ref(&new), false).await?;
+            StatusCode::OK
         }
         (Method::PUT, Selector::Document) => {
             let doc = Document::parse(&body)?;
-            editor.sync(&current, &doc.lists, true).await?;
-            editor.done(StatusCode::OK).await
+            sync(&s.directory, &mut list, &current, &doc.lists, true).await?;
+            StatusCode::OK
         }
-        (Method::DELETE, Selector::Entry { list, uri }) => {
-            if current.list(list).and_then(|l| l.entry(uri)).is_none() {
-                return Err(XcapError::NotFound(format!("entry `{uri}` in list `{list}`")).into());
+        (Method::DELETE, Selector::Entry { list: name, uri }) => {
+            if current.list(name).and_then(|l| l.entry(uri)).is_none() {
+                return Err(XcapError::NotFound(format!("entry `{uri}` in list `{name}`")).into());
             }
-            editor.delete_entry(list, uri, &[]).await?;
-            editor.done(StatusCode::OK).await
+            list.remove(name, uri, false).await.map_err(refusal)?;
+            StatusCode::OK
         }
-        (Method::DELETE, _) => Err(XcapError::Constraint(
-            "the contact list and its groups are not deleted over XCAP: delete its entries (or PUT the list without them)"
-                .into(),
-        )
-        .into()),
-        _ => {
-            let mut r = (StatusCode::METHOD_NOT_ALLOWED, "").into_response();
-            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, PUT, DELETE"));
-            Ok(r)
+        (Method::DELETE, _) => return Err(no_delete()),
+        _ => return Ok(not_allowed()),
+    };
+    // The document's new entity tag, from the list as the mailbox now has it (one read for the
+    // whole edit, so the tag is the one the next GET answers).
+    let after = s.connector.client().get_im_item_list(&mailbox).await.map_err(refusal)?;
+    Ok(answer(status, &document_of(&after).etag(), None))
+}
+
+fn no_delete() -> Refusal {
+    XcapError::Constraint(
+        "the contact list and its groups are not deleted over XCAP: delete its entries (or PUT the list without them)"
+            .into(),
+    )
+    .into()
+}
+
+fn not_allowed() -> Response {
+    let mut r = (StatusCode::METHOD_NOT_ALLOWED, "").into_response();
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, PUT, DELETE"));
+    r
+}
+
+/// A GET of the document, a list or an entry.
+fn get(current: &Document, etag: &str, selector: &Selector) -> Result<Response, Refusal> {
+    let (kind, text) = match selector {
+        Selector::Document => (xcap::DOCUMENT_TYPE, current.render()),
+        Selector::List { name } => {
+            let l = current.list(name).ok_or_else(|| XcapError::NotFound(format!("list `{name}`")))?;
+            (xcap::ELEMENT_TYPE, l.render_element())
+        }
+        Selector::Entry { list, uri } => {
+            let e = current
+                .list(list)
+                .and_then(|l| l.entry(uri))
+                .ok_or_else(|| XcapError::NotFound(format!("entry `{uri}` in list `{list}`")))?;
+            (xcap::ELEMENT_TYPE, e.render_element())
+        }
+    };
+    Ok(answer(StatusCode::OK, etag, Some((kind, text))))
+}
+
+/// The `<entry>` a PUT to an entry selector carries, checked against the selected uri.
+fn entry_for(body: &[u8], uri: &str) -> Result<Entry, Refusal> {
+    let entry = Entry::parse_element(body)?;
+    if !entry.uri.eq_ignore_ascii_case(uri) {
+        return Err(XcapError::Constraint(format!(
+            "the entry's uri `{}` is not the `{uri}` the request URI selects",
+            entry.uri
+        ))
+        .into());
+    }
+    Ok(entry)
+}
+
+/// The `<list>` a PUT to a list selector carries, checked against the selected name.
+fn list_for(body: &[u8], name: &str) -> Result<List, Refusal> {
+    let doc = Document::parse(&wrap_list(body))?;
+    let [new] = doc.lists.as_slice() else {
+        return Err(XcapError::Schema("list element: the body must be one list".into()).into());
+    };
+    if new.name != *name {
+        return Err(
+            XcapError::Constraint(format!("the list's name `{}` is not the `{name}` selected", new.name)).into()
+        );
+    }
+    Ok(new.clone())
+}
+
+fn check_sip(entry: &Entry) -> Result<(), Refusal> {
+    if !entry.uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("sip:")) {
+        return Err(XcapError::Constraint(format!("`{}`: only sip: contacts are kept here", entry.uri)).into());
+    }
+    Ok(())
+}
+
+/// The document a Front End store list is.
+fn document_of_front_end(groups: &[FeGroup]) -> Document {
+    Document {
+        lists: groups
+            .iter()
+            .map(|g| List {
+                name: g.name.clone(),
+                entries: g
+                    .contacts
+                    .iter()
+                    .map(|c| Entry { uri: c.uri.clone(), display_name: c.display_name.clone() })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The contacts of a `<list>` as the Front End store keeps them (each address once).
+fn contacts_of(l: &List) -> Vec<FeContact> {
+    let mut out: Vec<FeContact> = Vec::new();
+    for e in &l.entries {
+        let uri = ucs::normalize(&e.uri);
+        if !out.iter().any(|c| c.uri == uri) {
+            out.push(FeContact { uri, display_name: e.display_name.clone() });
         }
     }
+    out
+}
+
+/// Serves a list that lives in the Front End store (the user's policy keeps it out of the
+/// mailbox, or it was rolled back, or it waits for its migration): each edit computes the new
+/// list, checks it whole ([`check_front_end_list`]) and writes it in one transaction, which the
+/// running Front End's list watch picks up within a second.
+async fn front_end(
+    s: &XcapState,
+    aor: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    selector: &Selector,
+    body: &[u8],
+) -> Result<Response, Refusal> {
+    let unavailable = |e: crate::store::DataError| Refusal::Unavailable(e.to_string());
+    let mut groups = s.fe.fe_contact_list(aor).await.map_err(unavailable)?;
+    let current = document_of_front_end(&groups);
+    let etag = current.etag();
+    check_preconditions(method, headers, &etag)?;
+    if *method == Method::GET {
+        return get(&current, &etag, selector);
+    }
+    let status = match (method.clone(), selector) {
+        (Method::PUT, Selector::Entry { list: name, uri }) => {
+            let entry = entry_for(body, uri)?;
+            check_sip(&entry)?;
+            let contact = FeContact { uri: ucs::normalize(&entry.uri), display_name: entry.display_name.clone() };
+            let created = !groups.iter().any(|g| g.contacts.iter().any(|c| c.uri == contact.uri));
+            match groups.iter_mut().find(|g| g.name == *name) {
+                Some(g) => match g.contacts.iter_mut().find(|c| c.uri == contact.uri) {
+                    Some(c) => *c = contact,
+                    None => g.contacts.push(contact),
+                },
+                None => groups.push(FeGroup { name: name.clone(), contacts: vec![contact] }),
+            }
+            if created { StatusCode::CREATED } else { StatusCode::OK }
+        }
+        (Method::PUT, Selector::List { name }) => {
+            let g = FeGroup { name: name.clone(), contacts: contacts_of(&list_for(body, name)?) };
+            match groups.iter_mut().find(|old| old.name == *name) {
+                Some(old) => *old = g,
+                None => groups.push(g),
+            }
+            StatusCode::OK
+        }
+        (Method::PUT, Selector::Document) => {
+            let doc = Document::parse(body)?;
+            for l in &doc.lists {
+                for e in &l.entries {
+                    check_sip(e)?;
+                }
+            }
+            groups = doc.lists.iter().map(|l| FeGroup { name: l.name.clone(), contacts: contacts_of(l) }).collect();
+            StatusCode::OK
+        }
+        (Method::DELETE, Selector::Entry { list: name, uri }) => {
+            let uri = ucs::normalize(uri);
+            let g = groups
+                .iter_mut()
+                .find(|g| g.name == *name && g.contacts.iter().any(|c| c.uri == uri))
+                .ok_or_else(|| XcapError::NotFound(format!("entry `{uri}` in list `{name}`")))?;
+            g.contacts.retain(|c| c.uri != uri);
+            StatusCode::OK
+        }
+        (Method::DELETE, _) => return Err(no_delete()),
+        _ => return Ok(not_allowed()),
+    };
+    check_front_end_list(&s.directory, &groups).await.map_err(|e| match e {
+        FrontEndListError::Refused(e) => Refusal::Xcap(e),
+        FrontEndListError::Directory(e) => Refusal::Unavailable(e),
+    })?;
+    s.fe.put_fe_contact_list(aor, &groups, None).await.map_err(unavailable)?;
+    Ok(answer(status, &document_of_front_end(&groups).etag(), None))
+}
+
+/// Why a Front End store list is refused.
+#[derive(Debug)]
+pub enum FrontEndListError {
+    /// The list breaks a rule (an XCAP constraint failure).
+    Refused(XcapError),
+    /// The directory could not be asked.
+    Directory(String),
+}
+
+impl std::fmt::Display for FrontEndListError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrontEndListError::Refused(e) => write!(f, "{e}"),
+            FrontEndListError::Directory(e) => write!(f, "the directory cannot be read: {e}"),
+        }
+    }
+}
+
+/// The rules a Front End store list keeps (those of the mailbox's list, so a migration never
+/// meets a list the mailbox refuses): SIP addresses of users of the directory, at most 1,000
+/// contacts and 64 groups, group names unique and 1 to 256 characters.
+pub async fn check_front_end_list(directory: &Directory, groups: &[FeGroup]) -> Result<(), FrontEndListError> {
+    let refuse = |why: String| FrontEndListError::Refused(XcapError::Constraint(why));
+    if groups.len() > 64 {
+        return Err(refuse(format!("{} groups: the contact list holds at most 64", groups.len())));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    let mut unique: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for g in groups {
+        if g.name.trim().is_empty() || g.name.chars().count() > 256 {
+            return Err(refuse(format!("`{}`: a group name is 1 to 256 characters", g.name)));
+        }
+        if !names.insert(g.name.to_lowercase()) {
+            return Err(refuse(format!("two groups are named `{}`", g.name)));
+        }
+        for c in &g.contacts {
+            if unique.insert(c.uri.as_str()) {
+                seen.push(c.uri.as_str());
+            }
+        }
+    }
+    if seen.len() > ucs::MAX_CONTACTS {
+        return Err(refuse(format!("{} contacts: the contact list holds at most {}", seen.len(), ucs::MAX_CONTACTS)));
+    }
+    for uri in seen {
+        if !uri.starts_with("sip:") {
+            return Err(refuse(format!("`{uri}`: only sip: contacts are kept here")));
+        }
+        let found = directory.find(uri).await.map_err(|e| FrontEndListError::Directory(e.to_string()))?;
+        if !found.is_some_and(|u| u.can_use_sip()) {
+            return Err(refuse(format!("`{uri}` is no user of this organisation")));
+        }
+    }
+    Ok(())
 }
 
 /// The user the request's Basic credentials sign in, under the directory's lockout policy.
@@ -278,115 +497,101 @@ fn document_of(list: &ImItemList) -> Document {
     Document { lists }
 }
 
-/// Edits one user's list in the mailbox.
-struct Editor<'a> {
-    s: &'a XcapState,
-    mailbox: Mailbox,
-}
-
-impl Editor<'_> {
-    async fn read(&self) -> Result<ImItemList, Refusal> {
-        self.s.connector.client().get_im_item_list(&self.mailbox).await.map_err(refusal)
-    }
-
-    /// The answer to an edit: the document's new entity tag.
-    async fn done(&self, status: StatusCode) -> Result<Response, Refusal> {
-        let etag = document_of(&self.read().await?).etag();
-        Ok(answer(status, &etag, None))
-    }
-
-    /// The group named `name`, made when there is none.
-    async fn group(&self, list: &ImItemList, name: &str) -> Result<ImGroup, Refusal> {
-        if let Some(g) = list.groups.iter().find(|g| g.display_name == name) {
-            return Ok(g.clone());
+/// What the mailbox would refuse halfway through an edit, refused before anything is written:
+/// entries that are not `sip:`, addresses new to the list that no SIP user of the directory has,
+/// and more groups than a list holds (64).
+async fn check_before_writing(directory: &Directory, list: &MailboxList<'_>, wanted: &[List]) -> Result<(), Refusal> {
+    let mut groups: Vec<&str> = list.list.groups.iter().map(|g| g.display_name.as_str()).collect();
+    for l in wanted {
+        if !groups.contains(&l.name.as_str()) {
+            groups.push(&l.name);
         }
-        self.s.connector.client().add_im_group(&self.mailbox, name).await.map_err(refusal)
-    }
-
-    /// Puts `entry` in the list named `name`; true when the contact is new to the whole list.
-    async fn put_entry(&self, name: &str, entry: &Entry) -> Result<bool, Refusal> {
-        if !entry.uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("sip:")) {
-            return Err(XcapError::Constraint(format!("`{}`: only sip: contacts are kept here", entry.uri)).into());
-        }
-        let list = self.read().await?;
-        let group = self.group(&list, name).await?;
-        let client = self.s.connector.client();
-        match persona(&list, &entry.uri) {
-            Some(p) if group.members.iter().any(|m| m.id == p.source.id) => Ok(false),
-            Some(p) => {
-                let req =
-                    add_im_contact_to_group::Request { contact_id: p.source.clone(), group_id: Some(group.id.clone()) };
-                client.add_im_contact_to_group(&self.mailbox, &req).await.map_err(refusal)?;
-                Ok(false)
-            }
-            None => {
-                let req = add_new_im_contact_to_group::Request {
-                    im_address: entry.uri.clone(),
-                    display_name: entry.display_name.clone(),
-                    group_id: Some(group.id.clone()),
-                };
-                client.add_new_im_contact_to_group(&self.mailbox, &req).await.map_err(refusal)?;
-                Ok(true)
-            }
-        }
-    }
-
-    /// Takes `uri` out of the list named `name`: out of the whole contact list when no other
-    /// group holds it and `keep_in` names none of the others.
-    async fn delete_entry(&self, name: &str, uri: &str, keep_in: &[String]) -> Result<(), Refusal> {
-        let list = self.read().await?;
-        let (Some(group), Some(p)) = (list.groups.iter().find(|g| g.display_name == name), persona(&list, uri)) else {
-            return Ok(());
-        };
-        let elsewhere =
-            list.groups.iter().any(|g| g.display_name != name && g.members.iter().any(|m| m.id == p.source.id))
-                || keep_in.iter().any(|k| k != name);
-        let client = self.s.connector.client();
-        if elsewhere {
-            let req =
-                remove_im_contact_from_group::Request { contact_id: p.source.clone(), group_id: group.id.clone() };
-            client.remove_im_contact_from_group(&self.mailbox, &req).await.map_err(refusal)
-        } else {
-            client.remove_contact_from_im_list(&self.mailbox, &p.source).await.map_err(refusal)
-        }
-    }
-
-    /// Makes the lists `wanted` hold exactly their entries (adds first, so a contact moving
-    /// between groups is never off the list); with `whole`, lists of `current` that `wanted`
-    /// leaves out are emptied too (their groups stay: the default ones cannot go).
-    async fn sync(&self, current: &Document, wanted: &[List], whole: bool) -> Result<(), Refusal> {
-        for l in wanted {
-            for e in &l.entries {
-                if current.list(&l.name).and_then(|c| c.entry(&e.uri)).is_none() {
-                    self.put_entry(&l.name, e).await?;
-                }
-            }
-            if l.entries.is_empty() && current.list(&l.name).is_none() {
-                let list = self.read().await?;
-                self.group(&list, &l.name).await?;
-            }
-        }
-        for c in &current.lists {
-            let target = wanted.iter().find(|w| w.name == c.name);
-            if target.is_none() && !whole {
+        for e in &l.entries {
+            check_sip(e)?;
+            if list.persona(&e.uri).is_some() {
                 continue;
             }
-            for e in &c.entries {
-                if target.and_then(|t| t.entry(&e.uri)).is_some() {
-                    continue;
-                }
-                // Where else the new document keeps this contact.
-                let keep_in: Vec<String> =
-                    wanted.iter().filter(|w| w.entry(&e.uri).is_some()).map(|w| w.name.clone()).collect();
-                self.delete_entry(&c.name, &e.uri, &keep_in).await?;
+            let user =
+                directory.find(&ucs::normalize(&e.uri)).await.map_err(|err| Refusal::Unavailable(err.to_string()))?;
+            if !user.is_some_and(|u| u.can_use_sip()) {
+                return Err(XcapError::Constraint(format!("`{}` is no user of this organisation", e.uri)).into());
             }
         }
-        Ok(())
     }
+    if groups.len() > 64 {
+        return Err(XcapError::Constraint(format!("{} groups: the contact list holds at most 64", groups.len())).into());
+    }
+    Ok(())
 }
 
-fn persona<'a>(list: &'a ImItemList, uri: &str) -> Option<&'a Persona> {
-    list.personas.iter().find(|p| p.im_address.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(uri)))
+/// Makes the lists `wanted` hold exactly their entries in the mailbox (adds first, so a contact
+/// moving between groups is never off the list); with `whole`, lists of `current` that `wanted`
+/// leaves out are emptied too (their groups stay: the default ones cannot go). The list is read
+/// once; new contacts for Other Contacts alone are one CreateItem, every other edit one Im*
+/// request, and `list` is kept current from the answers.
+async fn sync(
+    directory: &Directory,
+    list: &mut MailboxList<'_>,
+    current: &Document,
+    wanted: &[List],
+    whole: bool,
+) -> Result<(), Refusal> {
+    check_before_writing(directory, list, wanted).await?;
+    // The bulk path: contacts new to the list that the document puts in Other Contacts alone
+    // are made by one CreateItem (checked here first as AddNewImContactToGroup checks each).
+    let other = list.list.groups.iter().find(|g| g.group_type == OTHER_CONTACTS).map(|g| g.display_name.clone());
+    if let Some(other) = other {
+        let mut bulk: Vec<(String, String, String)> = Vec::new();
+        for l in wanted.iter().filter(|l| l.name == other) {
+            for e in &l.entries {
+                let uri = ucs::normalize(&e.uri);
+                let elsewhere = wanted.iter().any(|w| w.name != other && w.entry(&e.uri).is_some());
+                if elsewhere || list.persona(&uri).is_some() || bulk.iter().any(|(u, _, _)| *u == uri) {
+                    continue;
+                }
+                let user = directory
+                    .find(&uri)
+                    .await
+                    .map_err(|err| Refusal::Unavailable(err.to_string()))?
+                    .filter(|u| u.can_use_sip())
+                    .ok_or_else(|| XcapError::Constraint(format!("`{uri}` is no user of this organisation")))?;
+                let name = e.display_name.clone().filter(|d| !d.trim().is_empty()).unwrap_or(user.display_name);
+                bulk.push((uri, name, user.smtp_address.to_string()));
+            }
+        }
+        if list.list.personas.len() + bulk.len() > ucs::MAX_CONTACTS {
+            return Err(XcapError::Constraint(format!(
+                "the contact list would hold {} contacts; it holds at most {}",
+                list.list.personas.len() + bulk.len(),
+                ucs::MAX_CONTACTS
+            ))
+            .into());
+        }
+        list.create_other_contacts(&bulk).await.map_err(refusal)?;
+    }
+    for l in wanted {
+        list.group(&l.name).await.map_err(refusal)?;
+        for e in &l.entries {
+            if current.list(&l.name).and_then(|c| c.entry(&e.uri)).is_none() {
+                list.add(&l.name, &e.uri, e.display_name.as_deref()).await.map_err(refusal)?;
+            }
+        }
+    }
+    for c in &current.lists {
+        let target = wanted.iter().find(|w| w.name == c.name);
+        if target.is_none() && !whole {
+            continue;
+        }
+        for e in &c.entries {
+            if target.and_then(|t| t.entry(&e.uri)).is_some() {
+                continue;
+            }
+            // Whether the new document keeps this contact in another list.
+            let keep = wanted.iter().any(|w| w.name != c.name && w.entry(&e.uri).is_some());
+            list.remove(&c.name, &e.uri, keep).await.map_err(refusal)?;
+        }
+    }
+    Ok(())
 }
 
 /// An EWS failure as the XCAP answer: the contact store's rules are constraint failures, the

@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_frontend::store::{
-    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FrontendStore,
-    HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, OfflineMessage, PendingItem, PresenceStatusRow,
-    Registration,
+    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FeContact,
+    FeGroup, FrontendStore, HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, ListLocation, OfflineMessage,
+    PendingItem, PresenceStatusRow, Registration, UserServicesPolicyRow,
 };
 use tandem_store::testing::TestDatabase;
 
@@ -382,20 +382,63 @@ async fn conversation_history(fe: &FrontendStore) {
     );
 }
 
+async fn contact_lists(fe: &FrontendStore) {
+    // Policies: none set, then global and per user; setting again replaces.
+    assert!(fe.user_services_policies().await.unwrap().is_empty());
+    let p = |id: &str, v: Option<bool>| UserServicesPolicyRow { identity: id.into(), ucs_allowed: v };
+    fe.set_user_services_policy(&p("global", Some(true))).await.unwrap();
+    fe.set_user_services_policy(&p(ALICE, Some(true))).await.unwrap();
+    fe.set_user_services_policy(&p(ALICE, Some(false))).await.unwrap();
+    assert_eq!(fe.user_services_policies().await.unwrap(), vec![p("global", Some(true)), p(ALICE, Some(false))]);
+
+    // A list put in the Front End store lives there, groups and contacts in order.
+    assert_eq!(fe.contact_list_state(CAROL).await.unwrap(), None);
+    assert!(fe.fe_contact_list(CAROL).await.unwrap().is_empty());
+    let c = |uri: &str, name: Option<&str>| FeContact { uri: uri.into(), display_name: name.map(str::to_owned) };
+    let groups = vec![
+        FeGroup { name: "Other Contacts".into(), contacts: vec![c(BOB, Some("Bob ünïcode")), c(ALICE, None)] },
+        FeGroup { name: "Work".into(), contacts: vec![c(BOB, None)] },
+        FeGroup { name: "Empty".into(), contacts: vec![] },
+    ];
+    let before = tandem_frontend::store::now_millis();
+    fe.put_fe_contact_list(CAROL, &groups, Some(1_000)).await.unwrap();
+    assert_eq!(fe.fe_contact_list(CAROL).await.unwrap(), groups);
+    let st = fe.contact_list_state(CAROL).await.unwrap().unwrap();
+    assert_eq!((st.location, st.migrate_after), (ListLocation::FrontEnd, 1_000));
+    assert!(st.changed_at >= before);
+    assert_eq!(fe.contact_list_states_since(before).await.unwrap(), vec![st.clone()]);
+    assert!(fe.contact_list_states_since(st.changed_at + 1).await.unwrap().is_empty());
+
+    // Replacing keeps the hold unless a new one is given; the list is exactly the new one.
+    fe.put_fe_contact_list(CAROL, &groups[1..], None).await.unwrap();
+    assert_eq!(fe.fe_contact_list(CAROL).await.unwrap(), groups[1..].to_vec());
+    assert_eq!(fe.contact_list_state(CAROL).await.unwrap().unwrap().migrate_after, 1_000);
+
+    // A finished migration drops the copy and records the mailbox.
+    fe.put_fe_contact_list(BOB, &groups, None).await.unwrap();
+    fe.contact_list_moved_to_mailbox(BOB).await.unwrap();
+    assert!(fe.fe_contact_list(BOB).await.unwrap().is_empty());
+    assert_eq!(fe.contact_list_state(BOB).await.unwrap().unwrap().location, ListLocation::Mailbox);
+    assert_eq!(fe.fe_contact_list(CAROL).await.unwrap().len(), 2, "another user's list is untouched");
+    fe.put_fe_contact_list(CAROL, &groups, None).await.unwrap();
+}
+
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 5);
+    assert_eq!(opened.schema_version().await.unwrap(), 6);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
     blocks(&fe).await;
     calendar_presence(&fe).await;
     conversation_history(&fe).await;
+    contact_lists(&fe).await;
 
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 5);
+    assert_eq!(again.store().schema_version().await.unwrap(), 6);
+    assert_eq!(again.fe_contact_list(CAROL).await.unwrap().len(), 3, "a Front End store list survives a restart");
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
     assert_eq!(again.open_conversations().await.unwrap().len(), 1, "an open conversation survives a restart");
 }

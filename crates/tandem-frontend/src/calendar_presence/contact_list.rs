@@ -5,7 +5,8 @@
 //! EWS client adding or deleting a contact, an Im* operation) re-reads the list and hands it to
 //! the SIP presence ([`crate::sip::presence`]), which sends the list's subscribers a full-state
 //! NOTIFY when it differs. A failure keeps what subscribers were sent and starts over after a
-//! backoff of 1 s doubling to 60 s.
+//! backoff of 1 s doubling to 60 s. A list that lives in the Front End store (see [`crate::ucs`])
+//! is served from there, and moved into the mailbox first when the user's policy allows it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use super::Shared;
 use super::hub::Heard;
 use crate::exchange_connector::{ConnectorError, Hop, at};
 use crate::sip::presence::ListEntry;
+use crate::store::{FeGroup, ListLocation};
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -66,20 +68,49 @@ pub(crate) fn blocked(list: &ImItemList) -> HashSet<String> {
         .collect()
 }
 
-/// Runs the watch of one owner's list until `stop`.
-pub(super) async fn run(shared: Arc<Shared>, aor: String, smtp: String, stop: CancellationToken) {
+/// What one step of a watch ended with.
+enum Step {
+    Stopped,
+    /// Look again where the list lives (the manager poked the watch).
+    Recheck,
+    /// The mailbox forgot the subscription: subscribe again after the backoff.
+    Resubscribe,
+    Failed(String),
+}
+
+/// Runs the watch of one owner's list until `stop`: from the Front End store while the list
+/// lives there (moving it into the mailbox first when a sign-in may, see [`crate::ucs`]), else
+/// from the mailbox.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    aor: String,
+    smtp: String,
+    mut recheck: mpsc::Receiver<()>,
+    stop: CancellationToken,
+) {
     let mut backoff = BACKOFF_FIRST;
     loop {
-        let err = match round(&shared, &aor, &smtp, &stop, &mut backoff).await {
-            None => break,
-            Some(e) => e,
+        let step = match placed(&shared, &aor, &smtp).await {
+            Ok(ListLocation::FrontEnd) => front_end(&shared, &aor, &mut recheck, &stop).await,
+            Ok(ListLocation::Mailbox) => round(&shared, &aor, &smtp, &mut recheck, &stop, &mut backoff).await,
+            Err(e) => {
+                // Until the list is in the mailbox, subscribers see the Front End store's.
+                let _ = show_front_end(&shared, &aor).await;
+                Step::Failed(format!("moving the list into the mailbox: {e}"))
+            }
         };
-        if let Some(e) = err {
-            metrics::counter!("tandem_contact_list_failures_total").increment(1);
-            tracing::warn!(user = %aor, error = %e, "contact list: the mailbox watch failed; retrying");
+        match step {
+            Step::Stopped => break,
+            Step::Recheck => continue,
+            Step::Resubscribe => {}
+            Step::Failed(e) => {
+                metrics::counter!("tandem_contact_list_failures_total").increment(1);
+                tracing::warn!(user = %aor, error = %e, "contact list: the watch failed; retrying");
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => break,
+            _ = recheck.recv() => {}
             _ = tokio::time::sleep(super::jittered(backoff)) => {}
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -87,34 +118,95 @@ pub(super) async fn run(shared: Arc<Shared>, aor: String, smtp: String, stop: Ca
     shared.core.presence.drop_contact_list(&aor);
 }
 
-/// One subscription's life. `None` when stopped; `Some(None)` to subscribe again (the mailbox
-/// forgot the subscription), `Some(Some(e))` after a failure.
+/// Where the owner's list lives now, after moving it into the mailbox when that is due.
+async fn placed(shared: &Shared, aor: &str, smtp: &str) -> Result<ListLocation, crate::ucs::UcsError> {
+    let (allowed, _) = shared.ucs_of(aor);
+    // The store, not the manager's view: a rollback a second ago counts.
+    let state = match shared.fe.contact_list_state(aor).await? {
+        Some(s) => Some(s),
+        // The first use of this user's list: where it lives now is where it stays until a
+        // migration or a rollback moves it (a policy change alone moves nothing).
+        None => Some(shared.fe.pin_contact_list_location(aor, crate::ucs::location(None, allowed)).await?),
+    };
+    if crate::ucs::migration_due(state.as_ref(), allowed, crate::ucs::now()) {
+        let _slot = shared.ews_slot().await;
+        crate::ucs::migrate(&shared.fe, &shared.connector, aor, smtp).await?;
+        return Ok(ListLocation::Mailbox);
+    }
+    Ok(crate::ucs::location(state.as_ref(), allowed))
+}
+
+/// Gives the SIP presence the owner's list from the Front End store.
+async fn show_front_end(shared: &Shared, aor: &str) -> Result<(), crate::store::DataError> {
+    let groups = shared.fe.fe_contact_list(aor).await?;
+    let (entries, blocked) = front_end_entries(&groups);
+    metrics::histogram!("tandem_contact_list_size").record(entries.len() as f64);
+    shared.core.presence.set_contact_list(&shared.core, aor, entries, blocked);
+    Ok(())
+}
+
+/// The list entries and blocked addresses of a Front End store list, as [`entries`] and
+/// [`blocked`] give them for a mailbox list.
+pub(crate) fn front_end_entries(groups: &[FeGroup]) -> (Vec<ListEntry>, HashSet<String>) {
+    let mut out: Vec<ListEntry> = Vec::new();
+    let mut blocked = HashSet::new();
+    for g in groups {
+        let is_blocked = g.name.trim().eq_ignore_ascii_case(BLOCKED_GROUP);
+        for c in &g.contacts {
+            let uri = crate::ucs::normalize(&c.uri);
+            if !uri.starts_with("sip:") {
+                continue;
+            }
+            if is_blocked {
+                blocked.insert(uri.clone());
+            }
+            if !out.iter().any(|(u, _)| *u == uri) {
+                out.push((uri, c.display_name.clone().unwrap_or_default()));
+            }
+        }
+    }
+    (out, blocked)
+}
+
+/// Serves the list from the Front End store until stopped or poked (an edit there, a move).
+async fn front_end(shared: &Shared, aor: &str, recheck: &mut mpsc::Receiver<()>, stop: &CancellationToken) -> Step {
+    if let Err(e) = show_front_end(shared, aor).await {
+        return Step::Failed(e.to_string());
+    }
+    tokio::select! {
+        _ = stop.cancelled() => Step::Stopped,
+        _ = recheck.recv() => Step::Recheck,
+    }
+}
+
+/// One subscription's life.
 async fn round(
     shared: &Shared,
     aor: &str,
     smtp: &str,
+    recheck: &mut mpsc::Receiver<()>,
     stop: &CancellationToken,
     backoff: &mut Duration,
-) -> Option<Option<ConnectorError>> {
+) -> Step {
     let client = shared.connector.client();
     let slot = shared.ews_slot().await;
     let mailbox = match shared.connector.mailbox(smtp).await {
         Ok(m) => m,
-        Err(e) => return Some(Some(e)),
+        Err(e) => return Step::Failed(e.to_string()),
     };
     drop(slot);
     let folders = FOLDERS.iter().map(|f| FolderRef::distinguished(f)).collect();
     let slot = shared.ews_slot().await;
     let sub = match client.subscribe(&mailbox, &subscribe::Request::streaming(folders, EVENT_TYPES)).await {
         Ok(s) => s,
-        Err(e) => return Some(Some(at(Hop::Ews)(e))),
+        Err(e) => return Step::Failed(at(Hop::Ews)(e).to_string()),
     };
     drop(slot);
     let (tx, mut heard) = mpsc::channel(1);
     shared.hub.add(&sub.id, &mailbox, tx);
-    let result = follow(shared, aor, &mailbox, &mut heard, stop, backoff).await;
+    let result = follow(shared, aor, &mailbox, &mut heard, recheck, stop, backoff).await;
     shared.hub.remove(&sub.id);
-    if result.is_none() {
+    if matches!(result, Step::Stopped | Step::Recheck) {
         let _ = client.unsubscribe(&mailbox, &sub.id).await;
     }
     result
@@ -125,26 +217,28 @@ async fn follow(
     aor: &str,
     mailbox: &Mailbox,
     heard: &mut mpsc::Receiver<Heard>,
+    recheck: &mut mpsc::Receiver<()>,
     stop: &CancellationToken,
     backoff: &mut Duration,
-) -> Option<Option<ConnectorError>> {
+) -> Step {
     // Subscribed before this read: a change after it is in the subscription's events.
     if let Err(e) = read(shared, aor, mailbox).await {
-        return Some(Some(e));
+        return Step::Failed(e.to_string());
     }
     *backoff = BACKOFF_FIRST;
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return None,
+            _ = stop.cancelled() => return Step::Stopped,
+            _ = recheck.recv() => return Step::Recheck,
             h = heard.recv() => match h {
                 Some(Heard::Changed) => {
                     metrics::counter!("tandem_contact_list_changes_total").increment(1);
                     if let Err(e) = read(shared, aor, mailbox).await {
-                        return Some(Some(e));
+                        return Step::Failed(e.to_string());
                     }
                 }
-                Some(Heard::Lost { gone: true, .. }) | None => return Some(None),
-                Some(Heard::Lost { error, .. }) => return Some(Some(error)),
+                Some(Heard::Lost { gone: true, .. }) | None => return Step::Resubscribe,
+                Some(Heard::Lost { error, .. }) => return Step::Failed(error.to_string()),
             }
         }
     }

@@ -33,7 +33,10 @@ use tokio_util::task::TaskTracker;
 use self::derive::{CalendarNow, Policy, Shown};
 use crate::exchange_connector::ExchangeConnector;
 use crate::sip::SipCore;
-use crate::store::{ClientPolicyRow, FrontendStore, GLOBAL_POLICY, PresenceStatusRow};
+use crate::store::{
+    ClientPolicyRow, ContactListState, FrontendStore, GLOBAL_POLICY, ListLocation, PresenceStatusRow,
+    UserServicesPolicyRow,
+};
 
 /// How often the manager compares the users whose presence matters with the watches it holds,
 /// re-reads the policies and records what is shown. In-memory work and one small query to the
@@ -218,6 +221,10 @@ pub(crate) struct Shared {
     pub(crate) core: Arc<SipCore>,
     pub(crate) connector: Arc<ExchangeConnector>,
     pub(crate) policies: RwLock<Policies>,
+    /// The Front End store: contact lists kept there, and where each list lives.
+    pub(crate) fe: FrontendStore,
+    /// The user services policies and the recorded list locations, as last read.
+    pub(crate) ucs: Mutex<UcsView>,
     hub: hub::Hub,
     ews_slots: tokio::sync::Semaphore,
 }
@@ -247,6 +254,80 @@ impl Shared {
     pub(crate) fn publish_photo(&self, aor: &str, photo: Option<String>) {
         if self.core.presence.calendar.set_photo(aor, photo) {
             self.core.calendar_changed(aor);
+        }
+    }
+}
+
+/// What the manager last read of where contact lists live (Set-CsUserServicesPolicy and the
+/// Front End store's records), so a sign-in can start a migration without a query.
+#[derive(Debug, Default)]
+pub(crate) struct UcsView {
+    pub(crate) policies: Vec<UserServicesPolicyRow>,
+    pub(crate) states: HashMap<String, ContactListState>,
+    /// The newest change read (Unix milliseconds).
+    seen: i64,
+}
+
+impl Shared {
+    fn ucs_view(&self) -> std::sync::MutexGuard<'_, UcsView> {
+        self.ucs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// UcsAllowed for `aor` and the record of their list, as last read.
+    pub(crate) fn ucs_of(&self, aor: &str) -> (bool, Option<ContactListState>) {
+        let v = self.ucs_view();
+        (crate::ucs::ucs_allowed(&v.policies, aor), v.states.get(aor).cloned())
+    }
+}
+
+/// A contact-list watch the manager holds: its stop switch, and a poke to look again where the
+/// list lives (after a migration, a rollback, an edit of a Front End store list, a policy change).
+struct ListWatch {
+    stop: CancellationToken,
+    recheck: mpsc::Sender<()>,
+}
+
+/// Reads the user services policies and the list records changed since the last pass; pokes
+/// the watches of the lists they concern (all of them when a policy changed).
+async fn follow_ucs(shared: &Shared, fe: &FrontendStore, lists: &HashMap<String, Option<ListWatch>>) {
+    let policies = match fe.user_services_policies().await {
+        Ok(p) => p,
+        Err(e) => return tracing::warn!(error = %e, "contact lists: cannot read the user services policies"),
+    };
+    let since = shared.ucs_view().seen.saturating_sub(5_000);
+    let rows = match fe.contact_list_states_since(since).await {
+        Ok(r) => r,
+        Err(e) => return tracing::warn!(error = %e, "contact lists: cannot read where the lists live"),
+    };
+    let mut poke: Vec<String> = Vec::new();
+    let all = {
+        let mut v = shared.ucs_view();
+        let changed = v.policies != policies;
+        v.policies = policies;
+        for r in rows {
+            v.seen = v.seen.max(r.changed_at);
+            let old = v.states.get(&r.aor);
+            if old == Some(&r) {
+                continue;
+            }
+            // A move, a new hold, or an edit of a Front End store list: the watch looks again.
+            // A first use pinned in the mailbox changes nothing the watch serves.
+            let moved = match old {
+                Some(o) => o.location != r.location || o.migrate_after != r.migrate_after,
+                None => r.location == ListLocation::FrontEnd,
+            };
+            if moved || r.location == ListLocation::FrontEnd {
+                poke.push(r.aor.clone());
+            }
+            v.states.insert(r.aor.clone(), r);
+        }
+        changed
+    };
+    for (aor, w) in lists {
+        if let Some(w) = w
+            && (all || poke.contains(aor))
+        {
+            let _ = w.recheck.try_send(());
         }
     }
 }
@@ -288,6 +369,8 @@ pub fn spawn(
         core,
         connector,
         policies: RwLock::new(Policies::default()),
+        fe: FrontendStore::new(store.clone()),
+        ucs: Mutex::new(UcsView::default()),
         hub,
         ews_slots: tokio::sync::Semaphore::new(EWS_IN_FLIGHT),
     });
@@ -296,9 +379,8 @@ pub fn spawn(
     tasks.spawn(async move {
         let mut held: HashMap<String, Held> = HashMap::new();
         let mut recorded: HashMap<String, PresenceStatusRow> = HashMap::new();
-        let mut lists: HashMap<String, Option<CancellationToken>> = HashMap::new();
+        let mut lists: HashMap<String, Option<ListWatch>> = HashMap::new();
         let mut wanted = Wanted::default();
-        let mut lists_built_from: Option<u64> = None;
         let mut passes: u32 = 0;
         let mut tick = tokio::time::interval(SCAN);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -316,33 +398,40 @@ pub fn spawn(
             let sweep = passes.is_multiple_of(RECORD_SWEEP);
             passes = passes.wrapping_add(1);
             scan(&shared, &fe, &directory, &mut held, &mut wanted, &mut recorded, sweep, &tasks2, &shutdown).await;
-            // The list owners follow the presence subscriptions; a sweep retries failed lookups.
-            let generation = shared.core.presence.targets_generation();
-            if sweep || lists_built_from != Some(generation) {
-                scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
-                lists_built_from = Some(generation);
-            }
+            follow_ucs(&shared, &fe, &lists).await;
+            scan_lists(&shared, &directory, &mut lists, &tasks2, &shutdown).await;
         }
         for h in held.values() {
             h.stop.cancel();
         }
-        for stop in lists.values().flatten() {
-            stop.cancel();
+        for w in lists.values().flatten() {
+            w.stop.cancel();
         }
     });
 }
 
 /// The contact-list watches: one per user who subscribes to their list or whose presence someone
-/// watches (the mailbox is read when the list changes there, never polled). A user without a
-/// mailbox has an empty list, held as `None` while wanted.
+/// watches (the mailbox is read when the list changes there, never polled), and one per signed-in
+/// user whose list waits in the Front End store to move into the mailbox (the watch migrates it).
+/// A user without a mailbox has an empty list, held as `None` while wanted.
 async fn scan_lists(
     shared: &Arc<Shared>,
     directory: &Directory,
-    lists: &mut HashMap<String, Option<CancellationToken>>,
+    lists: &mut HashMap<String, Option<ListWatch>>,
     tasks: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
-    let owners: HashSet<String> = shared.core.presence.list_owners().into_iter().collect();
+    let mut owners: HashSet<String> = shared.core.presence.list_owners().into_iter().collect();
+    {
+        let now = crate::ucs::now();
+        let v = shared.ucs_view();
+        for aor in shared.core.location.registered_aors() {
+            let allowed = crate::ucs::ucs_allowed(&v.policies, &aor);
+            if crate::ucs::migration_due(v.states.get(&aor), allowed, now) {
+                owners.insert(aor);
+            }
+        }
+    }
     for aor in &owners {
         if lists.contains_key(aor) {
             continue;
@@ -361,14 +450,15 @@ async fn scan_lists(
             }
         };
         let stop = shutdown.child_token();
-        tasks.spawn(contact_list::run(shared.clone(), aor.clone(), smtp, stop.clone()));
-        lists.insert(aor.clone(), Some(stop));
+        let (recheck, rechecks) = mpsc::channel(1);
+        tasks.spawn(contact_list::run(shared.clone(), aor.clone(), smtp, rechecks, stop.clone()));
+        lists.insert(aor.clone(), Some(ListWatch { stop, recheck }));
     }
-    lists.retain(|aor, stop| {
+    lists.retain(|aor, w| {
         let keep = owners.contains(aor);
         if !keep {
-            match stop {
-                Some(stop) => stop.cancel(),
+            match w {
+                Some(w) => w.stop.cancel(),
                 None => shared.core.presence.drop_contact_list(aor),
             }
         }

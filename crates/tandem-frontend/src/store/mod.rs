@@ -3,7 +3,8 @@
 //! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
 //! UDP endpoints stay reachable across a restart), instant messages kept for offline users,
 //! the presence block lists, the calendar-presence client policies and the presence last shown
-//! per watched user, and the conversation-history queue (conversations and their messages until
+//! per watched user, contact lists kept here rather than in the mailbox (with the user services
+//! policies that decide where), and the conversation-history queue (conversations and their messages until
 //! their transcripts are in the mailbox). Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
@@ -12,6 +13,7 @@
 
 mod blocks;
 mod calendar;
+mod contact_lists;
 mod conversations;
 mod offline_messages;
 mod registrations;
@@ -19,6 +21,7 @@ mod registrations;
 use tandem_store::{Migration, Store, StoreError};
 
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
+pub use self::contact_lists::{ContactListState, FeContact, FeGroup, ListLocation, UserServicesPolicyRow, now_millis};
 pub use self::conversations::{
     ArchivingConfigRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow,
     HistoryWrite, ItemTarget, PendingItem,
@@ -128,6 +131,35 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     CREATE INDEX ch_items_due ON ch_items (done, next_attempt_at);
     ALTER TABLE cs_client_policies ADD COLUMN enable_im_auto_archiving BIGINT;
     ALTER TABLE cs_client_policies ADD COLUMN enable_call_log_auto_archiving BIGINT",
+    ),
+    Migration::portable(
+        6,
+        "contact lists in the Front End store (before the Unified Contact Store, and after a rollback), where each lives, user services policies",
+        "CREATE TABLE cs_user_services_policies (
+        identity TEXT PRIMARY KEY,
+        ucs_allowed BIGINT
+    );
+    CREATE TABLE fe_contact_list_state (
+        aor TEXT PRIMARY KEY,
+        location TEXT NOT NULL,
+        migrate_after BIGINT NOT NULL,
+        changed_at BIGINT NOT NULL
+    );
+    CREATE INDEX fe_contact_list_state_changed ON fe_contact_list_state (changed_at);
+    CREATE TABLE fe_contact_groups (
+        aor TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (aor, name)
+    );
+    CREATE TABLE fe_contacts (
+        aor TEXT NOT NULL,
+        group_name TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        uri TEXT NOT NULL,
+        display_name TEXT,
+        PRIMARY KEY (aor, group_name, uri)
+    )",
     ),
 ];
 

@@ -14,7 +14,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             let group = store.group_or_default(req.group_id.as_ref())?;
             let contact = im_list::contact(ctx, &store, &req.contact_id).await?;
             let mut w = ctx.s.data.write().await?;
-            im_list::add_member(&mut w, ctx, group, &contact).await?;
+            im_list::add_member(&mut w, ctx, &store.contacts, group, &contact).await?;
             w.commit().await?;
             Ok(add_im_contact_to_group::render())
         }

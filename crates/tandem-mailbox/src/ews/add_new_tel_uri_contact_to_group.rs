@@ -46,7 +46,7 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
                     im_list::insert(&mut w, ctx.mailbox(), c).await?
                 }
             };
-            im_list::add_member(&mut w, ctx, group, &contact).await?;
+            im_list::add_member(&mut w, ctx, &store.contacts, group, &contact).await?;
             w.commit().await?;
             Ok(add_new_tel_uri_contact_to_group::render(&im_list::persona(&store, &contact)))
         }

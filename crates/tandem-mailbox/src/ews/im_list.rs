@@ -402,8 +402,15 @@ pub(crate) async fn set_members(
     Ok(g)
 }
 
-/// Puts a contact in a group (nothing when it is there already).
-pub(crate) async fn add_member(w: &mut Write<'_>, ctx: &Ctx<'_>, group: &Item, contact: &Item) -> Result<(), EwsError> {
+/// Puts a contact in a group (nothing when it is there already). The members' names (the group item keeps them) come from
+/// `known` (the list as loaded) where it has them, so a group of 250 costs no 250 reads.
+pub(crate) async fn add_member(
+    w: &mut Write<'_>,
+    ctx: &Ctx<'_>,
+    known: &[Item],
+    group: &Item,
+    contact: &Item,
+) -> Result<(), EwsError> {
     let mut members = group.members();
     if members.contains(&contact.id) {
         return Ok(());
@@ -414,6 +421,8 @@ pub(crate) async fn add_member(w: &mut Write<'_>, ctx: &Ctx<'_>, group: &Item, c
     for id in &members {
         if *id == contact.id {
             named.push((id.clone(), contact.display_name(), contact.im_address().unwrap_or_default()));
+        } else if let Some(c) = known.iter().find(|c| c.id == *id) {
+            named.push((id.clone(), c.display_name(), c.im_address().unwrap_or_default()));
         } else if let Some(c) = ctx.s.data.item(id).await? {
             named.push((id.clone(), c.display_name(), c.im_address().unwrap_or_default()));
         }

@@ -1,7 +1,8 @@
 //! `tandem cs`: the Front End (Skype for Business Server) cmdlets: the OAuthTokenIssuer
 //! certificate (Set-/Get-CsCertificate), CsOAuthConfiguration, CsPartnerApplication, and the
 //! registrar's view (Get-CsUserPoolInfo), calendar presence (Set-CsClientPolicy; see
-//! `client_policy`) and server-side conversation history (see `conversation_history`).
+//! `client_policy`), server-side conversation history (see `conversation_history`) and the
+//! Unified Contact Store's policy, rollback and import (see `ucs`).
 
 use std::path::PathBuf;
 
@@ -118,6 +119,8 @@ pub enum CsCommand {
     Presence(super::client_policy::PresenceCommand),
     #[command(flatten)]
     History(super::conversation_history::HistoryCommand),
+    #[command(flatten)]
+    Ucs(super::ucs::UcsCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -343,6 +346,7 @@ pub async fn run(cmd: CsCommand) -> CliResult {
         }
         CsCommand::Presence(cmd) => super::client_policy::run(cmd).await,
         CsCommand::History(cmd) => super::conversation_history::run(cmd).await,
+        CsCommand::Ucs(cmd) => super::ucs::run(cmd).await,
         CsCommand::GetRegistrations { user, location, json } => {
             let cfg = location.config()?;
             let user = match user {

@@ -1,5 +1,6 @@
 //! `tandem test`: the checks an administrator runs (Test-CsExStorageConnectivity,
-//! Test-OAuthConnectivity, resolving the DNS plan, checking a token as EWS would).
+//! Test-OAuthConnectivity, Test-CsUnifiedContactStore, resolving the DNS plan, checking a token as
+//! EWS would).
 //!
 //! The SOAP these checks send is written here by hand for now; a typed EWS client replaces it.
 
@@ -71,6 +72,18 @@ pub enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test-CsUnifiedContactStore: where the user's contact list lives (the mailbox or the Front
+    /// End store), what each holds, and whether they agree.
+    #[command(name = "unified-contact-store")]
+    UnifiedContactStore {
+        /// The user, e.g. sip:alice@litwareinc.com.
+        #[arg(long)]
+        user_sip_address: String,
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check an S2S token as the mailbox's EWS would, and show its claims or why it is refused.
     #[command(name = "oauth-token")]
     OAuthToken {
@@ -115,6 +128,9 @@ pub async fn run(cmd: TestCommand) -> CliResult {
     match cmd {
         TestCommand::ExStorageConnectivity { sip_uri, folder, delete_item, location, json } => {
             ex_storage_connectivity(&location.config()?, &sip_uri, &folder, delete_item, json).await
+        }
+        TestCommand::UnifiedContactStore { user_sip_address, location, json } => {
+            super::ucs::test_unified_contact_store(&location, &user_sip_address, json).await
         }
         TestCommand::Dns { name_server, location, json } => {
             let cfg = location.config()?;
