@@ -128,6 +128,21 @@ impl RtpStream {
         Ok(true)
     }
 
+    /// Drops what arrived while the stream was only sending (a caller talking over the
+    /// greeting), latching onto the peer as [`Self::record`] would; the count dropped.
+    pub fn discard_pending(&mut self) -> usize {
+        let mut buf = [0u8; rtp::MAX_PACKET];
+        let mut n = 0;
+        while let Ok((len, from)) = self.socket.try_recv_from(&mut buf) {
+            if !self.latched && rtp::Packet::parse(&buf[..len]).is_ok() {
+                self.latched = true;
+                self.remote = from;
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// The next packet worth keeping: valid RTP from the peer in a negotiated payload type.
     async fn accept(&mut self, buf: &mut [u8]) -> std::io::Result<Accepted> {
         loop {

@@ -3,7 +3,8 @@
 //! The role keeps little on disk: registrations (write-back copies of the registrar's memory, so
 //! UDP endpoints stay reachable across a restart), instant messages kept for offline users,
 //! the presence block lists, the calendar-presence client policies and the presence last shown
-//! per watched user, and the conversation-history queue (conversations and their messages until
+//! per watched user, the UM-enabled mailboxes and the voicemail spool (recordings until the
+//! mailbox took them), and the conversation-history queue (conversations and their messages until
 //! their transcripts are in the mailbox). Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
@@ -15,6 +16,7 @@ mod calendar;
 mod conversations;
 mod offline_messages;
 mod registrations;
+mod voicemail;
 
 use tandem_store::{Migration, Store, StoreError};
 
@@ -25,6 +27,7 @@ pub use self::conversations::{
 };
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
+pub use self::voicemail::{SpooledVoicemail, UmMailboxRow};
 
 /// The Front End database schema, in order.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -128,6 +131,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     CREATE INDEX ch_items_due ON ch_items (done, next_attempt_at);
     ALTER TABLE cs_client_policies ADD COLUMN enable_im_auto_archiving BIGINT;
     ALTER TABLE cs_client_policies ADD COLUMN enable_call_log_auto_archiving BIGINT",
+    ),
+    Migration::portable(
+        6,
+        "voicemail: UM-enabled mailboxes and recordings waiting for the mailbox",
+        "CREATE TABLE um_mailboxes (
+        aor TEXT PRIMARY KEY,
+        smtp TEXT NOT NULL,
+        pin_hash TEXT,
+        call_answering_rings BIGINT NOT NULL,
+        greeting BYTEA,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE vm_spool (
+        id TEXT PRIMARY KEY,
+        callee_smtp TEXT NOT NULL,
+        caller_uri TEXT NOT NULL,
+        caller_name TEXT,
+        started_at BIGINT NOT NULL,
+        wav BYTEA NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX vm_spool_due ON vm_spool (next_attempt_at)",
     ),
 ];
 

@@ -15,6 +15,7 @@ mod partner;
 mod serve;
 mod status;
 mod test;
+mod um;
 mod user;
 
 /// The deployment's HTTPS client, which the running Front End also uses for calendar presence.
