@@ -214,7 +214,8 @@ pub struct Recorded {
 
 impl RtpStream {
     /// Records what the peer sends until `stop`, a limit, or (with `stop_on_digit`) a digit;
-    /// packets lost in transit are filled with silence so the length is the call's.
+    /// packets lost in transit, and time in which nothing was sent, are filled with silence so
+    /// the length is the call's.
     pub async fn record(&mut self, limits: RecordLimits, stop: &CancellationToken) -> Recorded {
         let started = Instant::now();
         let mut jitter = JitterBuffer::new(JITTER_DELAY_MS, tandem_media::g711::CLOCK_RATE);
@@ -248,9 +249,10 @@ impl RtpStream {
                     }
                 },
                 _ = tick.tick() => {
-                    let lost_before = jitter.stats().lost;
+                    let mut lost_before = jitter.stats().lost;
                     while let Some(frame) = jitter.pop(ms(Instant::now())) {
                         let lost = jitter.stats().lost - lost_before;
+                        lost_before = jitter.stats().lost;
                         out.samples.extend(std::iter::repeat_n(0i16, lost as usize * FRAME_SAMPLES));
                         let decoded = self.law.decode(&frame.payload);
                         if cn::level_of(&decoded) > limits.silence_dbov {
@@ -260,6 +262,15 @@ impl RtpStream {
                             heard = true;
                         }
                         out.samples.extend(decoded);
+                    }
+                    // Nothing sent (a caller silent with silence suppression, or before the
+                    // first packet): the recording keeps time with the call, in silence.
+                    if jitter.held() == 0 {
+                        let due = (ms(Instant::now()).saturating_sub(JITTER_DELAY_MS) as usize).saturating_mul(8);
+                        while out.samples.len() + FRAME_SAMPLES <= due {
+                            out.samples.extend([0i16; FRAME_SAMPLES]);
+                            quiet += FRAME;
+                        }
                     }
                     if out.samples.len() >= max_samples || started.elapsed() >= limits.max {
                         out.samples.truncate(max_samples);

@@ -474,9 +474,7 @@ impl SipCore {
                     && let Some(best) = ctx.best
                 {
                     match ctx.divert {
-                        Some(d)
-                            if !ctx.caller_cancelled && super::answer::diverts(best.status, d.rang_out) =>
-                        {
+                        Some(d) if !ctx.caller_cancelled && super::answer::diverts(best.status, d.rang_out) => {
                             let why = if d.rang_out || best.status == 408 || best.status == 487 {
                                 super::answer::Why::NoAnswer
                             } else {

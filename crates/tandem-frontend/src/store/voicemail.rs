@@ -151,14 +151,12 @@ impl FrontendStore {
 
     /// A failed attempt: when to try again and why it failed.
     pub async fn voicemail_retry(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<(), DataError> {
-        sqlx::query(
-            "UPDATE vm_spool SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(next_attempt_at)
-        .bind(error)
-        .execute(self.store.pool())
-        .await?;
+        sqlx::query("UPDATE vm_spool SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1")
+            .bind(id)
+            .bind(next_attempt_at)
+            .bind(error)
+            .execute(self.store.pool())
+            .await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Never lost: a recording is written to the Front End store (the `vm_spool` table, on disk)
 //! before the first delivery attempt, and leaves it only once CreateItem put it in the Inbox.
 //! A mailbox that cannot be reached gets the message later: the delivery task retries each due
-//! row with a doubling delay (2 s up to 5 minutes), also after a restart.
+//! row with a doubling delay (2 s up to a minute); a start tries every spooled row at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use crate::media::wav;
 use crate::store::SpooledVoicemail;
 
 /// Longest wait between two attempts for one recording.
-const MAX_BACKOFF_SECS: i64 = 300;
+const MAX_BACKOFF_SECS: i64 = 60;
 /// How often the spool is looked at when nothing wakes it.
 const POLL: Duration = Duration::from_secs(2);
 /// Recordings tried per pass.
@@ -59,7 +59,8 @@ async fn deliver(svc: &Service, row: SpooledVoicemail) -> bool {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(id = %row.id, error = %e, "a spooled recording cannot be read; it stays in the spool");
-            let _ = svc.store.voicemail_retry(&row.id, tandem_store::now_unix() + MAX_BACKOFF_SECS, &e.to_string()).await;
+            let _ =
+                svc.store.voicemail_retry(&row.id, tandem_store::now_unix() + MAX_BACKOFF_SECS, &e.to_string()).await;
             return false;
         }
     };
@@ -90,9 +91,9 @@ async fn deliver(svc: &Service, row: SpooledVoicemail) -> bool {
     }
 }
 
-/// One pass over the due recordings; how many were delivered.
-pub async fn deliver_due(svc: &Service) -> usize {
-    let due = match svc.store.due_voicemails(tandem_store::now_unix(), BATCH).await {
+/// One pass over the recordings due at `now` (`i64::MAX`: every one); how many were delivered.
+pub async fn deliver_due(svc: &Service, now: i64) -> usize {
+    let due = match svc.store.due_voicemails(now, BATCH).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "the voicemail spool cannot be read");
@@ -106,17 +107,20 @@ pub async fn deliver_due(svc: &Service) -> usize {
     n
 }
 
-/// The delivery task: passes every 2 s (or when woken) until shutdown.
+/// The delivery task: a pass over everything spooled at start, then over what is due every
+/// 2 s (or when woken) until shutdown.
 pub fn spawn(svc: Arc<Service>) {
     let tasks = svc.tasks.clone();
     tasks.spawn(async move {
+        // What a previous run left: all of it now (whatever its schedule said), a batch at a time.
+        while deliver_due(&svc, i64::MAX).await == BATCH as usize {}
         loop {
             tokio::select! {
                 _ = svc.shutdown.cancelled() => break,
                 _ = svc.spool_wake.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
-            deliver_due(&svc).await;
+            deliver_due(&svc, tandem_store::now_unix()).await;
         }
     });
 }
@@ -127,7 +131,7 @@ mod tests {
     fn the_delay_doubles_up_to_five_minutes() {
         let d: Vec<i64> = (0..10).map(super::backoff).collect();
         assert_eq!(&d[..4], &[2, 4, 8, 16]);
-        assert_eq!(d[9], 300);
-        assert_eq!(super::backoff(1000), 300);
+        assert_eq!(d[9], 60);
+        assert_eq!(super::backoff(1000), 60);
     }
 }

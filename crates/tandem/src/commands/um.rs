@@ -218,7 +218,8 @@ pub async fn run(cmd: UmCommand) -> CliResult {
             let greeting = match (&file, default) {
                 (Some(path), _) => {
                     let shown = path.display();
-                    let f = std::fs::File::open(path).map_err(|e| usage(format!("--file {shown}: cannot open it ({e})")))?;
+                    let f = std::fs::File::open(path)
+                        .map_err(|e| usage(format!("--file {shown}: cannot open it ({e})")))?;
                     let mut bytes = Vec::new();
                     f.take(tandem_frontend::media::wav::MAX_WAV_BYTES as u64 + 1)
                         .read_to_end(&mut bytes)
