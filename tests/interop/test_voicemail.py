@@ -36,6 +36,7 @@ HERE = Path(__file__).resolve().parent / "sipp"
 CALL = str(HERE / "voicemail_call.xml")
 BAD_OFFER = str(HERE / "voicemail_bad_offer.xml")
 BUSY = str(HERE / "invite_uas_busy.xml")
+MWI = str(HERE / "message_summary.xml")
 BOB = f"bob@{DOMAIN}"
 CLASS = "IPM.Note.Microsoft.Voicemail.UM.CA"
 # The default greeting (0.9 s) and the record tone (0.3 s) play before recording starts.
@@ -301,3 +302,51 @@ def test_a_message_left_while_the_mailbox_is_unreachable_is_delivered_later(make
         check_message(item)
     time.sleep(3)
     assert len(voicemails(ews)) == 2, "each message delivered once"
+
+
+def notifies(run: sip.SippRun) -> list[str]:
+    return [m for m in sip.sip_messages(run.text(run.messages)) if m.startswith("NOTIFY ")]
+
+
+def wait_notifies(run: sip.SippRun, count: int, t: Tandem, budget: float = 30) -> list[str]:
+    deadline = time.monotonic() + budget
+    while len(notifies(run)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    got = notifies(run)
+    assert len(got) >= count, f"{len(got)} NOTIFY(s), expected {count}\n{run.report()}\n{t.logs()[-4000:]}"
+    return got
+
+
+@pytest.mark.timeout(150)
+def test_message_waiting_follows_the_inbox(make_tandem, peers):
+    """A phone subscribed to Bob's message-summary (SIPp) hears Messages-Waiting: no, then yes
+    with Voice-Message: 1/0 when a voicemail lands in his Inbox, then no with 0/1 once
+    exchangelib marked it read; the EWS streaming subscription on his Inbox drives it."""
+    t, ews = deploy(make_tandem, "vm-mwi")
+    um_enable(t)
+    remote = sip.sip_endpoint(t)
+    rows = sip.write_users(peers.dir / "bob-mwi.csv", [("bob", DEMO_PASSWORD, "-")])
+    phone = peers.sipp(MWI, remote, "bob-mwi", users=rows, calls=1, budget=90, background=True)
+    [first] = wait_notifies(phone, 1, t)
+    assert "Event: message-summary" in first and "application/simple-message-summary" in first, first
+    assert "Messages-Waiting: no" in first, first
+    # Alice leaves a message (Bob is offline).
+    alice_calls(peers, t, "alice-leaves-message")
+    hung_up = time.monotonic()
+    got = wait_notifies(phone, 2, t)
+    lit = time.monotonic() - hung_up
+    assert "Messages-Waiting: yes" in got[1] and "Voice-Message: 1/0" in got[1], got[1]
+    [item] = wait_voicemails(t, ews, 1)
+    # Read in Outlook's stead: exchangelib marks it read.
+    item.is_read = True
+    marked = time.monotonic()
+    item.save(update_fields=["is_read"])
+    rc = phone.wait(30)
+    off = time.monotonic() - marked
+    sip.assert_sipp_ok(phone, 1, t)
+    assert rc == 0, phone.report()
+    last = notifies(phone)[-1]
+    assert "Messages-Waiting: no" in last and "Voice-Message: 0/1" in last, last
+    print(f"message waiting: hang-up to NOTIFY yes {lit:.3f} s (includes SIPp's poll); read to NOTIFY no {off:.3f} s")
+    # Pushed by the mailbox's streaming notification, not polled; generous for a loaded machine.
+    assert off < 5, f"marking the voicemail read reached the phone after {off:.1f} s"

@@ -310,6 +310,7 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
         // Voicemail answers calls and leaves messages through the same connector.
         tandem_frontend::voicemail::spawn(
             &running.sip,
+            directory.clone(),
             &cfg.frontend,
             running.store.clone(),
             running.connector.clone(),

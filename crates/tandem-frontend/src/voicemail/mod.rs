@@ -10,6 +10,7 @@
 
 pub mod deposit;
 pub mod greeting;
+pub mod mwi;
 pub mod pin;
 pub mod spool;
 
@@ -187,16 +188,18 @@ impl Service {
 }
 
 /// Starts voicemail in a running Front End: the SIP core's routing diverts to it from now on,
-/// and the spool's delivery task runs (delivering what a previous run left).
+/// the spool's delivery task runs (delivering what a previous run left), and message-summary
+/// subscriptions are answered from the subscribers' Inboxes (`mwi`).
 pub fn spawn(
-    core: &crate::sip::SipCore,
+    core: &Arc<crate::sip::SipCore>,
+    directory: tandem_directory::Directory,
     config: &FrontendConfig,
     store: tandem_store::Store,
     connector: Arc<ExchangeConnector>,
     tasks: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Option<Arc<Service>> {
-    let svc = Service::new(config, FrontendStore::new(store), connector, tasks, shutdown);
+    let svc = Service::new(config, FrontendStore::new(store), connector.clone(), tasks, shutdown.clone());
     if core.voicemail.set(svc.clone()).is_err() {
         tracing::error!("voicemail started twice; the second one is not used");
         return None;
@@ -207,5 +210,6 @@ pub fn spawn(
         "voicemail answering"
     );
     spool::spawn(svc.clone());
+    mwi::spawn(core.clone(), directory, connector, tasks, shutdown);
     Some(svc)
 }
