@@ -30,12 +30,14 @@ import pytest
 import test_sip as sip
 from conftest import DEMO_PASSWORD, DOMAIN, Tandem, free_ports
 from test_calendar_presence import account
+from test_conversation_history import wait_transcripts
 from test_oauth import wait_trust
 
 HERE = Path(__file__).resolve().parent / "sipp"
 CALL = str(HERE / "voicemail_call.xml")
 BAD_OFFER = str(HERE / "voicemail_bad_offer.xml")
 BUSY = str(HERE / "invite_uas_busy.xml")
+NEVER_HANGS_UP = str(HERE / "voicemail_call_max.xml")
 MWI = str(HERE / "message_summary.xml")
 BOB = f"bob@{DOMAIN}"
 CLASS = "IPM.Note.Microsoft.Voicemail.UM.CA"
@@ -121,9 +123,10 @@ def read_wav(data: bytes) -> list[int]:
 # ---------------------------------------------------------------- deployment
 
 
-def deploy(make_tandem, name: str) -> tuple[Tandem, str]:
+def deploy(make_tandem, name: str, extra: str = "") -> tuple[Tandem, str]:
     # One ring a second, so two rings are 2 s of ringing (5 s in a real deployment).
-    t = make_tandem(name, frontend_extra="voicemail_seconds_per_ring = 1\nmedia_port_min = 41000\nmedia_port_max = 41999")
+    t = make_tandem(name, frontend_extra="voicemail_seconds_per_ring = 1\nmedia_port_min = 41000\n"
+                                         f"media_port_max = 41999\n{extra}")
     t.start()
     wait_trust(t)
     st = t.status()
@@ -235,6 +238,12 @@ def test_offline_and_busy_callees_go_to_voicemail(make_tandem, peers):
     items = wait_voicemails(t, ews, 2)
     for item in items:
         check_message(item)
+    # Conversation history: for Bob each was a missed call (as Skype for Business shows it
+    # beside the voicemail), not a call he answered.
+    missed = wait_transcripts(t, ews, BOB, 30, count=2, folder="conversation_history")
+    assert {m.item_class for m in missed} == {"IPM.Note.Microsoft.Missed.Voice"}, [m.item_class for m in missed]
+    reasons = sorted(str(m.body).split("Missed: ")[1].split("<")[0] for m in missed)
+    assert reasons == ["busy", "unavailable"], reasons
     # Disabled again: no longer UM-enabled, and the next call is not answered by voicemail.
     ok(t.run("exchange", "disable-um-mailbox", "--identity", "bob", *t.location))
     r = t.run("exchange", "get-um-mailbox", "--identity", "bob", *t.location)
@@ -350,3 +359,68 @@ def test_message_waiting_follows_the_inbox(make_tandem, peers):
     print(f"message waiting: hang-up to NOTIFY yes {lit:.3f} s (includes SIPp's poll); read to NOTIFY no {off:.3f} s")
     # Pushed by the mailbox's streaming notification, not polled; generous for a loaded machine.
     assert off < 5, f"marking the voicemail read reached the phone after {off:.1f} s"
+
+
+def write_wav(path: Path, samples: list[int], rate: int = 8000, channels: int = 1):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(struct.pack(f"<{len(samples)}h", *samples))
+
+
+@pytest.mark.timeout(150)
+def test_an_uploaded_greeting_plays_and_the_commands_refuse_bad_input(make_tandem, peers, tmp_path):
+    """set-um-mailbox-greeting stores a 3 s greeting: the caller's first second of tone falls
+    into it, so the recording is that much shorter (what the caller heard first was the
+    greeting). The UM commands refuse what their cmdlets refuse, with exit code 2."""
+    t, ews = deploy(make_tandem, "vm-greeting")
+    um_enable(t)
+    greeting = tmp_path / "greeting.wav"
+    write_wav(greeting, [int(8000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(3 * 8000)])
+    r = ok(t.run("exchange", "set-um-mailbox-greeting", "--identity", "bob", "--file", str(greeting), *t.location))
+    assert "3.0 s" in r.stdout, r.stdout
+    shown = json.loads(ok(t.run("exchange", "get-um-mailbox", "--identity", "bob", "--json", *t.location)).stdout)
+    assert shown[0]["Greeting"] == "Custom" and shown[0]["CallAnsweringRings"] == 2 and shown[0]["PinSet"], shown
+    alice_calls(peers, t, "alice-hears-the-greeting")
+    [item] = wait_voicemails(t, ews, 1)
+    samples = read_wav(item.attachments[0].content)
+    seconds = len(samples) / 8000
+    expected = CALL_S - 3.0 - 0.3
+    assert abs(seconds - expected) < 0.8, f"{seconds:.2f} s recorded after a 3 s greeting; expected {expected:.1f} s"
+    assert 950 <= dominant_frequency(samples) <= 1050
+
+    stereo = tmp_path / "stereo.wav"
+    write_wav(stereo, [1000, -1000] * 8000, channels=2)
+    for args, needle in (
+        (["set-um-mailbox-greeting", "--identity", "bob", "--file", str(stereo)], "mono"),
+        (["set-um-mailbox-greeting", "--identity", "bob", "--file", str(tmp_path / "missing.wav")], "cannot open"),
+        (["set-um-mailbox", "--identity", "bob", "--call-answering-rings", "0"], "from 1 to 24"),
+        (["set-um-mailbox", "--identity", "bob"], "nothing to set"),
+        (["enable-um-mailbox", "--identity", "bob"], "already UM-enabled"),
+        (["set-um-mailbox", "--identity", "carol", "--call-answering-rings", "3"], "not UM-enabled"),
+    ):
+        r = t.run("exchange", *args, *t.location)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.returncode, r.stdout, r.stderr)
+    r = t.run("exchange", "enable-um-mailbox", "--identity", "carol", "--pin-stdin", input="12ab56\n", *t.location)
+    assert r.returncode == 2 and "digits" in r.stderr, (r.returncode, r.stderr)
+    ok(t.run("exchange", "set-um-mailbox-greeting", "--identity", "bob", "--default", *t.location))
+    shown = json.loads(ok(t.run("exchange", "get-um-mailbox", "--json", *t.location)).stdout)
+    assert [(s["Identity"], s["Greeting"]) for s in shown] == [(f"sip:bob@{DOMAIN}", "Default")], shown
+
+
+@pytest.mark.timeout(120)
+def test_a_caller_who_never_hangs_up_is_cut_off_at_the_maximum(make_tandem, peers):
+    """frontend.voicemail_max_seconds = 3: the voicemail user agent sends its own BYE after
+    three seconds of recording, and the three seconds are in the Inbox."""
+    t, ews = deploy(make_tandem, "vm-max", extra="voicemail_max_seconds = 3")
+    um_enable(t)
+    write_tone_pcap(peers.dir / "tone1k.pcap", seconds=8)
+    rows = sip.write_users(peers.dir / "alice.csv", [("alice", DEMO_PASSWORD, "bob")])
+    run = peers.sipp(NEVER_HANGS_UP, sip.sip_endpoint(t), "alice-never-hangs-up", users=rows, calls=1, budget=30)
+    sip.assert_sipp_ok(run, 1, t)
+    [item] = wait_voicemails(t, ews, 1)
+    samples = read_wav(item.attachments[0].content)
+    assert abs(len(samples) / 8000 - 3.0) < 0.05, len(samples) / 8000
+    assert item.subject == "Voice Mail from Alice Anderson (3 seconds)", item.subject
+    assert 950 <= dominant_frequency(samples) <= 1050

@@ -8,6 +8,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tandem_sip_proto::sdp::{self, SdpError, Session};
 use tandem_sip_proto::{HeaderView, Method, NameAddr, Request, Transport};
@@ -25,6 +27,8 @@ use crate::voicemail::{CallParty, Service};
 pub(crate) struct VmDialog {
     local_tag: String,
     stop: CancellationToken,
+    /// The caller's ACK came: the 200 is no longer resent.
+    acked: Arc<AtomicBool>,
 }
 
 /// Why a call went to voicemail (logged).
@@ -45,6 +49,15 @@ impl SipCore {
         let (Some(call_id), Ok(to)) = (req.call_id(), req.to()) else { return false };
         let tag = to.tag().map(str::to_owned);
         self.vm_dialogs().get(call_id).is_some_and(|d| Some(&d.local_tag) == tag.as_ref())
+    }
+
+    /// The caller's ACK for the voicemail user agent's 200: ends its retransmissions.
+    pub(super) fn vm_acked(&self, req: &Request) {
+        if let Some(call_id) = req.call_id()
+            && let Some(d) = self.vm_dialogs().get(call_id)
+        {
+            d.acked.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A BYE (or another in-dialog request) for a voicemail call: 200, and the recording ends.
@@ -175,7 +188,11 @@ impl SipCore {
             .with_header("Server", concat!("tandem-voicemail/", env!("CARGO_PKG_VERSION")))
             .with_body("application/sdp", answer.render().into_bytes());
         let stop = svc.shutdown.child_token();
-        self.vm_dialogs().insert(call_id.clone(), VmDialog { local_tag: local_tag.clone(), stop: stop.clone() });
+        let acked = Arc::new(AtomicBool::new(false));
+        self.vm_dialogs().insert(
+            call_id.clone(),
+            VmDialog { local_tag: local_tag.clone(), stop: stop.clone(), acked: acked.clone() },
+        );
         tracing::info!(callee = %um.aor, caller = %caller_uri, ?why, codec = %negotiated.codec.encoding, "voicemail answers");
         metrics::counter!("tandem_voicemail_calls_total", "why" => match why {
             Why::NoEndpoint => "no_endpoint",
@@ -183,7 +200,40 @@ impl SipCore {
             Why::NoAnswer => "no_answer",
         })
         .increment(1);
+        let ok_bytes = ok.to_bytes();
+        if let Some(observer) = self.take_observer(&key) {
+            // For conversation history the callee missed the call (Skype for Business shows a
+            // missed call beside the voicemail).
+            (observer.0)(match why {
+                Why::NoEndpoint => 480,
+                Why::Busy => 486,
+                Why::NoAnswer => 408,
+            });
+        }
         self.respond(&key, &upstream, ok).await;
+        if !upstream.transport().is_reliable() {
+            // RFC 3261 §13.3.1.4: over UDP the UAS core resends its 2xx (T1, doubling up to
+            // T2) until the ACK comes, for at most 64·T1.
+            let (core, flow, stop, acked) = (self.clone(), upstream.clone(), stop.clone(), acked.clone());
+            svc.tasks.spawn(async move {
+                let mut wait = super::txn::T1;
+                let mut spent = Duration::ZERO;
+                while spent < super::txn::T1 * 64 {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    spent += wait;
+                    if acked.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let _ = core.out.send(&flow, ok_bytes.clone()).await;
+                    wait = (wait * 2).min(super::txn::T2);
+                }
+                tracing::info!("voicemail: no ACK for the 200; the call is ended");
+                stop.cancel();
+            });
+        }
 
         let party = CallParty { caller_uri: caller_uri.clone(), caller_name, callee: um };
         let core = self.clone();

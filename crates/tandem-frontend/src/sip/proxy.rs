@@ -59,7 +59,7 @@ pub struct Transactions {
 
 /// Called once with the final status a server transaction answers: conversation history learns
 /// whether a relayed MESSAGE was accepted by an endpoint and whether a call was answered.
-pub(crate) struct FinalObserver(Box<dyn FnOnce(u16) + Send>);
+pub(crate) struct FinalObserver(pub(super) Box<dyn FnOnce(u16) + Send>);
 
 impl FinalObserver {
     pub(crate) fn new(f: impl FnOnce(u16) + Send + 'static) -> FinalObserver {
@@ -110,6 +110,12 @@ impl SipCore {
         self.txns().observers.insert(key.clone(), observer);
     }
 
+    /// The observer of `key`'s final status, taken (the voicemail user agent tells it the
+    /// status the call would have ended with: a call voicemail answered is a missed call).
+    pub(super) fn take_observer(&self, key: &ServerKey) -> Option<FinalObserver> {
+        self.txns().observers.remove(key)
+    }
+
     pub(super) fn begin_server(&self, key: &ServerKey, flow: &Flow, invite: bool) {
         self.txns().server.entry(key.clone()).or_insert_with(|| ServerTxn::new(flow.clone(), invite));
     }
@@ -137,6 +143,7 @@ impl SipCore {
         }
         // The ACK of the voicemail user agent's 200 ends here.
         if self.is_vm_dialog(&req) {
+            self.vm_acked(&req);
             return;
         }
         // ACK for a 2xx: stateless, along Route or to the Request-URI.
