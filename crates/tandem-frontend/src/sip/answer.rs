@@ -90,6 +90,15 @@ impl SipCore {
             self.respond(&key, &upstream, req.response(480).with_to_tag(&random_token())).await;
             return;
         };
+        // A retransmission of an INVITE already answered (its transaction ended with the 2xx):
+        // the 200's own resends answer it.
+        if req.call_id().is_some_and(|c| self.vm_dialogs().contains_key(c)) {
+            return;
+        }
+        if why == Why::NoEndpoint {
+            // Nothing was forwarded, so no 100 went yet: stop the caller's INVITE resends.
+            self.respond(&key, &upstream, req.response(100)).await;
+        }
         let local_tag = random_token();
         let refuse = |status: u16, warning: Option<String>| {
             let mut r = req.response(status).with_to_tag(&local_tag);

@@ -15,6 +15,8 @@ use crate::store::SpooledVoicemail;
 const MAX_BACKOFF_SECS: i64 = 60;
 /// How often the spool is looked at when nothing wakes it.
 const POLL: Duration = Duration::from_secs(2);
+/// How long the delivery task leaves a row alone while its first attempt runs elsewhere.
+const IN_FLIGHT_SECS: i64 = 120;
 /// Recordings tried per pass.
 const BATCH: i64 = 16;
 
@@ -39,7 +41,9 @@ pub async fn keep_and_deliver(svc: &Arc<Service>, vm: Voicemail) {
         started_at: vm.started_at,
         wav,
         attempts: 0,
-        next_attempt_at: tandem_store::now_unix(),
+        // The first attempt is this task's: the delivery task leaves the row alone until then
+        // (a failure reschedules it, a success removes it, a crash is retried at the next start).
+        next_attempt_at: tandem_store::now_unix() + IN_FLIGHT_SECS,
         last_error: None,
     };
     if let Err(e) = svc.store.spool_voicemail(&row).await {
