@@ -260,7 +260,10 @@ def test_offline_and_busy_callees_go_to_voicemail(make_tandem, peers):
 
 @pytest.mark.timeout(120)
 def test_offers_voicemail_cannot_take_are_refused(make_tandem, peers):
-    t, _ = deploy(make_tandem, "vm-bad-offers")
+    """Malformed SDP gets 400 and an offer without PCMU or PCMA 488; and `tandem test
+    ex-um-connectivity` (Test-CsExUMConnectivity) passes every hop for Bob, leaving his Inbox
+    as it was, and names the fix for a user who is not UM-enabled."""
+    t, ews = deploy(make_tandem, "vm-bad-offers")
     um_enable(t)
     remote = sip.sip_endpoint(t)
     rows = sip.write_users(peers.dir / "alice.csv", [("alice", DEMO_PASSWORD, "bob")])
@@ -272,6 +275,16 @@ def test_offers_voicemail_cannot_take_are_refused(make_tandem, peers):
         finals = [sip.first_line(m) for m in sip.sip_messages(run.text(run.messages))
                   if m.startswith("SIP/2.0") and not m.startswith(("SIP/2.0 100", "SIP/2.0 407"))]
         assert finals and finals[-1].startswith(f"SIP/2.0 {status} "), f"{mline!r}: {finals}"
+    assert voicemails(ews) == [], "nothing recorded from a refused offer"
+
+    r = ok(t.run("test", "ex-um-connectivity", "--sip-uri", f"sip:bob@{DOMAIN}", "--json", *t.location))
+    report = json.loads(r.stdout)
+    assert report["ok"] and [h["hop"] for h in report["hops"]] == [
+        "UM mailbox", "Media ports", "Autodiscover", "EWS write", "EWS read", "EWS delete"], report
+    assert all(h["ok"] for h in report["hops"]), report
+    assert voicemails(ews) == [], "the test voicemail was removed"
+    r = t.run("test", "ex-um-connectivity", "--sip-uri", f"sip:carol@{DOMAIN}", *t.location)
+    assert r.returncode != 0 and "enable-um-mailbox" in r.stdout, (r.returncode, r.stdout, r.stderr)
 
 
 def wait_log(t: Tandem, needle: str, count: int, budget: float = 20):
