@@ -108,7 +108,7 @@ def goertzel(samples: list[int], hz: float) -> float:
 def dominant_frequency(samples: list[int]) -> float:
     """The strongest of 50 Hz steps from 100 Hz to 3.9 kHz over the loudest second."""
     loud = max(range(0, max(1, len(samples) - 8000), 800),
-               key=lambda i: sum(abs(x) for x in samples[i:i + 8000:20]))
+               key=lambda i: sum(abs(x) for x in samples[i:i + 8000:7]))
     window = samples[loud:loud + 8000]
     return max(range(100, 3950, 50), key=lambda f: goertzel(window, f))
 
@@ -437,3 +437,112 @@ def test_a_caller_who_never_hangs_up_is_cut_off_at_the_maximum(make_tandem, peer
     assert abs(len(samples) / 8000 - 3.0) < 0.05, len(samples) / 8000
     assert item.subject == "Voice Mail from Alice Anderson (3 seconds)", item.subject
     assert 950 <= dominant_frequency(samples) <= 1050
+
+
+def ulaw_decode(b: int) -> int:
+    b = ~b & 0xFF
+    t = ((b & 0x0F) << 3) + 0x84
+    t <<= (b & 0x70) >> 4
+    return (0x84 - t) if b & 0x80 else (t - 0x84)
+
+
+class RtpPeer:
+    """The calling-in phone's media: a UDP socket at the SDP's port that keeps the PCMU audio
+    it hears and, once the voicemail user agent spoke first (its PIN prompt), sends `digits`
+    as RFC 4733 telephone events back to where that audio came from (symmetric RTP)."""
+
+    CODES = {**{str(i): i for i in range(10)}, "*": 10, "#": 11}
+
+    def __init__(self, digits: str):
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.digits = digits
+        self.heard: list[int] = []
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def send_digits(self, to):
+        seq, ts = 100, 8000
+        for d in self.digits:
+            code = self.CODES[d]
+            for n in range(6):
+                end = n >= 3
+                payload = struct.pack("!BBH", code, (0x80 if end else 0) | 10, 400 + 160 * n)
+                self.sock.sendto(struct.pack("!BBHII", 0x80, 101 | (0x80 if n == 0 else 0), seq, ts, 0xBEEF) + payload, to)
+                seq += 1
+                time.sleep(0.02)
+            ts += 8000
+            time.sleep(0.1)
+
+    def run(self):
+        sent = False
+        first = addr = None
+        while self.running:
+            try:
+                data, addr = self.sock.recvfrom(2048)
+                if len(data) > 12 and data[1] & 0x7F == 0:
+                    self.heard.extend(ulaw_decode(x) for x in data[12:])
+                    first = first or time.monotonic()
+            except OSError:
+                pass
+            if not sent and first and time.monotonic() - first > 0.6:
+                sent = True
+                self.send_digits(addr)
+
+    def stop(self):
+        self.running = False
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.timeout(150)
+def test_bob_calls_in_with_his_pin_and_hears_the_message(make_tandem, peers):
+    """Calling in: Bob calls sip:voicemail@litwareinc.com (SIPp; the media is the test's own
+    RTP endpoint), enters his PIN as telephone events, hears one beep (one new message) and the
+    message, whose audio carries the caller's 1 kHz tone; choosing nothing marks it read, which
+    exchangelib sees."""
+    t, ews = deploy(make_tandem, "vm-access")
+    um_enable(t)
+    alice_calls(peers, t, "alice-leaves-one")
+    [item] = wait_voicemails(t, ews, 1)
+    assert item.is_read is False
+    phone = RtpPeer("246810#")
+    try:
+        rows = sip.write_users(peers.dir / "bob-in.csv", [("bob", DEMO_PASSWORD, "-")])
+        run = peers.sipp(str(HERE / "voicemail_access.xml"), sip.sip_endpoint(t), "bob-calls-in",
+                         "-key", "rtp_port", str(phone.port), users=rows, calls=1, budget=60)
+        sip.assert_sipp_ok(run, 1, t)
+    finally:
+        phone.stop()
+    heard = phone.heard
+    assert len(heard) > 8000 * 4, f"{len(heard) / 8000:.1f} s heard\n{t.logs()[-3000:]}"
+    f = dominant_frequency(heard)
+    assert 950 <= f <= 1050, f"the loudest second of what Bob heard is at {f} Hz, not the recorded 1 kHz"
+    assert "voicemail access" in t.logs() and "wrong PIN" not in t.logs(), t.logs()[-3000:]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not voicemails(ews)[0].is_read:
+        time.sleep(0.3)
+    assert voicemails(ews)[0].is_read is True, "played and not kept new: marked read in the mailbox"
+    # A second message; this time Bob presses 7 after it: deleted (to Deleted Items).
+    alice_calls(peers, t, "alice-leaves-another")
+    wait_voicemails(t, ews, 2)
+    phone = RtpPeer("246810#7")
+    try:
+        run = peers.sipp(str(HERE / "voicemail_access.xml"), sip.sip_endpoint(t), "bob-calls-in-again",
+                         "-key", "rtp_port", str(phone.port), users=rows, calls=1, budget=60)
+        sip.assert_sipp_ok(run, 1, t)
+    finally:
+        phone.stop()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(voicemails(ews)) != 1:
+        time.sleep(0.3)
+    [left] = voicemails(ews)
+    assert left.is_read is True, "the read one stays; the new one was deleted"
+    deleted = account(ews, BOB).trash.filter(item_class=CLASS).count()
+    assert deleted == 1, f"{deleted} voicemail(s) in Deleted Items"

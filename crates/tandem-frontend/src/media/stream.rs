@@ -44,6 +44,9 @@ pub struct RtpStream {
     sent_any: bool,
     stats: StreamStats,
     window: (Instant, u32),
+    /// Kept across recordings: an event's repeated packets after a digit ended one recording
+    /// are not a new digit in the next.
+    digits: DigitReceiver,
 }
 
 /// A packet the stream accepted.
@@ -77,6 +80,7 @@ impl RtpStream {
             sent_any: false,
             stats: StreamStats::default(),
             window: (Instant::now(), 0),
+            digits: DigitReceiver::default(),
         }
     }
 
@@ -219,7 +223,6 @@ impl RtpStream {
     pub async fn record(&mut self, limits: RecordLimits, stop: &CancellationToken) -> Recorded {
         let started = Instant::now();
         let mut jitter = JitterBuffer::new(JITTER_DELAY_MS, tandem_media::g711::CLOCK_RATE);
-        let mut digits = DigitReceiver::default();
         let mut out = Recorded { samples: Vec::new(), digits: String::new(), ended: Ended::Stopped };
         let max_samples = (limits.max.as_millis() as usize).saturating_mul(8);
         let mut quiet = Duration::ZERO;
@@ -235,7 +238,7 @@ impl RtpStream {
                         jitter.push(ms(Instant::now()), sequence, timestamp, &payload);
                     }
                     Ok(Accepted::Event { timestamp, payload }) => {
-                        if let Some(d) = digits.push(timestamp, &payload) {
+                        if let Some(d) = self.digits.push(timestamp, &payload) {
                             out.digits.push(d);
                             if limits.stop_on_digit {
                                 out.ended = Ended::Digit(d);

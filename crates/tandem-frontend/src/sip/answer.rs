@@ -22,6 +22,9 @@ use crate::media::stream::{Ended, RtpStream};
 use crate::store::UmMailboxRow;
 use crate::voicemail::{CallParty, Service};
 
+/// The user part of the voicemail number (`sip:voicemail@DOMAIN`) users call to listen.
+pub(crate) const ACCESS_USER: &str = "voicemail";
+
 /// One call the voicemail user agent holds.
 #[derive(Debug)]
 pub(crate) struct VmDialog {
@@ -37,6 +40,8 @@ pub(crate) enum Why {
     NoEndpoint,
     Busy,
     NoAnswer,
+    /// The user called the voicemail number to listen (`voicemail::access`).
+    Access,
 }
 
 impl SipCore {
@@ -95,7 +100,7 @@ impl SipCore {
         if req.call_id().is_some_and(|c| self.vm_dialogs().contains_key(c)) {
             return;
         }
-        if why == Why::NoEndpoint {
+        if matches!(why, Why::NoEndpoint | Why::Access) {
             // Nothing was forwarded, so no 100 went yet: stop the caller's INVITE resends.
             self.respond(&key, &upstream, req.response(100)).await;
         }
@@ -207,6 +212,7 @@ impl SipCore {
             Why::NoEndpoint => "no_endpoint",
             Why::Busy => "busy",
             Why::NoAnswer => "no_answer",
+            Why::Access => "access",
         })
         .increment(1);
         let ok_bytes = ok.to_bytes();
@@ -217,6 +223,7 @@ impl SipCore {
                 Why::NoEndpoint => 480,
                 Why::Busy => 486,
                 Why::NoAnswer => 408,
+                Why::Access => 200,
             });
         }
         self.respond(&key, &upstream, ok).await;
@@ -256,7 +263,11 @@ impl SipCore {
         let from_header = req.headers.get("From").unwrap_or_default().to_owned();
         let tasks = svc.tasks.clone();
         tasks.spawn(async move {
-            let ended = svc.take_message(stream, party, &stop).await;
+            let ended = if why == Why::Access {
+                crate::voicemail::access::serve(&svc, stream, party.callee, &stop).await
+            } else {
+                svc.take_message(stream, party, &stop).await
+            };
             let still_ours = core.vm_dialogs().remove(&call_id).is_some();
             match ended {
                 Ok(Ended::Stopped) => {}

@@ -257,6 +257,22 @@ impl SipCore {
         }
         let target = self.local_aor(&req.uri);
         let method = req.method.clone();
+        if method == Method::Invite
+            && self.voicemail.get().is_some()
+            && target.as_deref() == Some(&format!("sip:{}@{}", super::answer::ACCESS_USER, self.settings.domain))
+        {
+            // Calling in: the caller's own voicemail, as the digest authenticated them.
+            let (key, flow) = reply.into_transaction();
+            match self.store.um_mailbox(&user.sip_uri.key()).await {
+                Ok(Some(um)) => self.answer_with_voicemail(req, flow, key, um, super::answer::Why::Access).await,
+                _ => {
+                    let mut r = req.response(403).with_to_tag(&random_token());
+                    r.reason = "Forbidden (not UM-enabled: no voicemail to listen to)".into();
+                    self.respond(&key, &flow, r).await;
+                }
+            }
+            return;
+        }
         let ctx = Ctx { req, user, reply };
         match method {
             Method::Publish => presence::publish(self, ctx, target).await,

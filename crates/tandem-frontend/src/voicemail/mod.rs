@@ -8,6 +8,7 @@
 //! length or a long silence, then the message into the spool (`spool`: a store row before any
 //! delivery attempt, removed only once the mailbox took it) and into the Inbox (`deposit`).
 
+pub mod access;
 pub mod deposit;
 pub mod greeting;
 pub mod mwi;
