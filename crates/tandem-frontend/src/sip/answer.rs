@@ -301,3 +301,20 @@ fn random_ssrc() -> [u8; 4] {
 pub(super) fn diverts(status: u16, ring_time_over: bool) -> bool {
     matches!(status, 486 | 600 | 603 | 480 | 408 | 500..=599) || (status == 487 && ring_time_over)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::diverts;
+
+    #[test]
+    fn busy_unavailable_and_rung_out_calls_divert_and_refusals_do_not() {
+        for status in [486, 600, 603, 480, 408, 500, 503] {
+            assert!(diverts(status, false), "{status}");
+        }
+        assert!(diverts(487, true), "the 487 of our own CANCEL at the ring time");
+        assert!(!diverts(487, false), "a 487 we did not cause");
+        for status in [401, 403, 404, 407, 484] {
+            assert!(!diverts(status, true), "{status}");
+        }
+    }
+}

@@ -214,3 +214,28 @@ pub fn spawn(
     mwi::spawn(core.clone(), directory, connector, tasks, shutdown);
     Some(svc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ring_time_is_rings_times_the_ring() {
+        let s = Settings { max: Duration::from_secs(300), silence: Duration::from_secs(10), seconds_per_ring: 5 };
+        let mut um = UmMailboxRow {
+            aor: "sip:bob@litwareinc.com".into(),
+            smtp: "bob@litwareinc.com".into(),
+            pin_hash: None,
+            call_answering_rings: 4,
+            greeting: None,
+            updated_at: 0,
+        };
+        assert_eq!(s.ring_time(&um), Duration::from_secs(20));
+        um.call_answering_rings = 0;
+        assert_eq!(s.ring_time(&um), Duration::from_secs(5), "at least one ring");
+        let g = Service::greeting_for(&um);
+        assert_eq!(g.len(), greeting::default_greeting().len() + greeting::record_tone().len());
+        um.greeting = Some(b"not a wav".to_vec());
+        assert_eq!(Service::greeting_for(&um).len(), g.len(), "an unreadable greeting falls back to the default");
+    }
+}
