@@ -7,8 +7,8 @@
 use libfuzzer_sys::fuzz_target;
 use tandem_ews_proto::autodiscover::get_user_settings;
 use tandem_ews_proto::ops::{
-    create_item, delete_item, find_item, get_folder, get_item, get_streaming_events, get_user_availability,
-    get_user_oof_settings, subscribe,
+    create_item, delete_item, find_item, get_attachment, get_folder, get_item, get_streaming_events,
+    get_user_availability, get_user_oof_settings, subscribe,
 };
 use tandem_ews_proto::timezone::{self, Zone};
 
@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = find_item::parse_response(&doc);
     let _ = get_folder::parse_response(&doc);
     let _ = get_item::parse_response(&doc);
+    let _ = get_attachment::parse_response(&doc);
     let _ = get_streaming_events::parse_response(&doc);
     let _ = get_user_availability::parse_response(&doc, 0);
     let _ = get_user_availability::parse_response(&doc, -480);

@@ -118,6 +118,17 @@ pub const DEFAULT_SIP_MAX_ENDPOINTS_PER_USER: u32 = 8;
 /// handling late work lets every transaction time out). 100 ms is well under SIP's T1 (500 ms),
 /// so a refused client hears back before it would retransmit. 0 turns it off.
 pub const DEFAULT_SIP_MAX_QUEUE_DELAY_MS: u32 = 100;
+/// The UDP port range the Front End's own media (voicemail) takes RTP ports from, inclusive.
+pub const DEFAULT_MEDIA_PORT_MIN: u16 = 40000;
+pub const DEFAULT_MEDIA_PORT_MAX: u16 = 40999;
+/// Longest voicemail recorded, in seconds (Exchange UM's MaxCallDuration for call answering,
+/// five minutes).
+pub const DEFAULT_VOICEMAIL_MAX_SECONDS: u32 = 300;
+/// Seconds of silence after something was said that end a voicemail recording.
+pub const DEFAULT_VOICEMAIL_SILENCE_SECONDS: u32 = 10;
+/// Seconds one ring of `set-um-mailbox --call-answering-rings` lasts: the default four rings are
+/// the 20 s after which an unanswered call goes to voicemail.
+pub const DEFAULT_VOICEMAIL_SECONDS_PER_RING: u32 = 5;
 /// Name of the configuration file `tandem up` writes into its data directory.
 pub const CONFIG_FILE_NAME: &str = "tandem.toml";
 
@@ -296,6 +307,14 @@ pub struct FrontendConfig {
     pub sip_max_queue_delay_ms: u32,
     /// Seconds of silence that end an IM conversation ([`DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS`]).
     pub conversation_idle_timeout: u32,
+    /// RTP ports of the Front End's own media, inclusive ([`DEFAULT_MEDIA_PORT_MIN`]–[`DEFAULT_MEDIA_PORT_MAX`]).
+    pub media_port_min: u16,
+    pub media_port_max: u16,
+    /// Voicemail recording limits ([`DEFAULT_VOICEMAIL_MAX_SECONDS`], [`DEFAULT_VOICEMAIL_SILENCE_SECONDS`]).
+    pub voicemail_max_seconds: u32,
+    pub voicemail_silence_seconds: u32,
+    /// One ring's length ([`DEFAULT_VOICEMAIL_SECONDS_PER_RING`]).
+    pub voicemail_seconds_per_ring: u32,
     pub store: StoreLocation,
     pub https_limits: HttpsLimits,
 }
@@ -484,6 +503,11 @@ struct RawFrontend {
     sip_max_endpoints_per_user: Option<u32>,
     sip_max_queue_delay_ms: Option<u32>,
     conversation_idle_timeout: Option<u32>,
+    media_port_min: Option<u16>,
+    media_port_max: Option<u16>,
+    voicemail_max_seconds: Option<u32>,
+    voicemail_silence_seconds: Option<u32>,
+    voicemail_seconds_per_ring: Option<u32>,
     https_max_connections: Option<u32>,
     https_max_connections_per_source: Option<u32>,
     https_handshake_timeout_secs: Option<u32>,
@@ -597,6 +621,11 @@ impl Config {
                 sip_max_endpoints_per_user: Some(self.frontend.sip_max_endpoints_per_user),
                 sip_max_queue_delay_ms: Some(self.frontend.sip_max_queue_delay_ms),
                 conversation_idle_timeout: Some(self.frontend.conversation_idle_timeout),
+                media_port_min: Some(self.frontend.media_port_min),
+                media_port_max: Some(self.frontend.media_port_max),
+                voicemail_max_seconds: Some(self.frontend.voicemail_max_seconds),
+                voicemail_silence_seconds: Some(self.frontend.voicemail_silence_seconds),
+                voicemail_seconds_per_ring: Some(self.frontend.voicemail_seconds_per_ring),
                 https_max_connections: Some(self.frontend.https_limits.max_connections),
                 https_max_connections_per_source: Some(self.frontend.https_limits.max_connections_per_source),
                 https_handshake_timeout_secs: Some(whole_seconds(self.frontend.https_limits.handshake_timeout)),
@@ -729,6 +758,14 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
         match v.unwrap_or(default) {
             0 => Err(err(key, "must be at least 1".into())),
             n => Ok(n),
+        }
+    };
+    let within = |key: &str, v: Option<u32>, default: u32, range: std::ops::RangeInclusive<u32>| {
+        let n = v.unwrap_or(default);
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(err(key, format!("must be from {} to {} (default {default})", range.start(), range.end())))
         }
     };
     let level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
@@ -888,9 +925,39 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             raw.frontend.conversation_idle_timeout,
             DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS,
         )?,
+        media_port_min: raw.frontend.media_port_min.unwrap_or(DEFAULT_MEDIA_PORT_MIN),
+        media_port_max: raw.frontend.media_port_max.unwrap_or(DEFAULT_MEDIA_PORT_MAX),
+        voicemail_max_seconds: within(
+            "frontend.voicemail_max_seconds",
+            raw.frontend.voicemail_max_seconds,
+            DEFAULT_VOICEMAIL_MAX_SECONDS,
+            1..=3600,
+        )?,
+        voicemail_silence_seconds: within(
+            "frontend.voicemail_silence_seconds",
+            raw.frontend.voicemail_silence_seconds,
+            DEFAULT_VOICEMAIL_SILENCE_SECONDS,
+            1..=600,
+        )?,
+        voicemail_seconds_per_ring: within(
+            "frontend.voicemail_seconds_per_ring",
+            raw.frontend.voicemail_seconds_per_ring,
+            DEFAULT_VOICEMAIL_SECONDS_PER_RING,
+            1..=30,
+        )?,
         store: store("frontend.database_url", raw.frontend.database_url.as_deref(), FRONTEND_DB_FILE)?,
         https_limits: https_limits("frontend", frontend_https)?,
     };
+    if frontend.media_port_min < 1024 || frontend.media_port_min > frontend.media_port_max {
+        return Err(err(
+            "frontend.media_port_min",
+            format!(
+                "{}-{}: the media port range must start at 1024 or above and not end before it starts \
+                 (default {DEFAULT_MEDIA_PORT_MIN}-{DEFAULT_MEDIA_PORT_MAX})",
+                frontend.media_port_min, frontend.media_port_max
+            ),
+        ));
+    }
     if !mailbox.enabled && !frontend.enabled {
         return Err(err("mailbox.enabled", "both roles are disabled; enable at least one".into()));
     }
@@ -1026,6 +1093,11 @@ mod tests {
             "sip_max_endpoints_per_user = 8",
             "sip_max_queue_delay_ms = 100",
             "conversation_idle_timeout = 600",
+            "media_port_min = 40000",
+            "media_port_max = 40999",
+            "voicemail_max_seconds = 300",
+            "voicemail_silence_seconds = 10",
+            "voicemail_seconds_per_ring = 5",
             "ews_max_concurrency = 27",
         ] {
             assert!(EXAMPLE.contains(key), "the example lacks `{key}`");
@@ -1126,6 +1198,10 @@ mod tests {
             ("[frontend]\nsip_max_endpoints_per_user = 0", "frontend.sip_max_endpoints_per_user"),
             ("[frontend]\nsip_max_queue_delay_ms = 10001", "frontend.sip_max_queue_delay_ms"),
             ("[frontend]\nsip_max_queue_delay = 100", "frontend.sip_max_queue_delay"),
+            ("[frontend]\nmedia_port_min = 50000\nmedia_port_max = 49000", "frontend.media_port_min"),
+            ("[frontend]\nmedia_port_min = 80", "frontend.media_port_min"),
+            ("[frontend]\nvoicemail_max_seconds = 0", "frontend.voicemail_max_seconds"),
+            ("[frontend]\nvoicemail_seconds_per_ring = 31", "frontend.voicemail_seconds_per_ring"),
             ("[mailbox]\news_push_minute_seconds = 0", "mailbox.ews_push_minute_seconds"),
             ("[mailbox]\news_push_minute_seconds = 61", "mailbox.ews_push_minute_seconds"),
             ("[mailbox]\news_max_concurrency = 0", "mailbox.ews_max_concurrency"),

@@ -394,6 +394,19 @@ impl EwsClient {
         Ok(all_ok("UpdateItem", per_item)?.into_iter().flatten().collect())
     }
 
+    /// GetAttachment: the attachments asked for, with their content.
+    pub async fn get_attachments(
+        &self,
+        mailbox: &Mailbox,
+        req: &tandem_ews_proto::ops::get_attachment::Fetch,
+    ) -> Result<Vec<tandem_ews_proto::ops::attachments::NewAttachment>, EwsClientError> {
+        let text = self.call(mailbox, req).await?;
+        let doc = reply::parse(&text).map_err(EwsClientError::reply("GetAttachment"))?;
+        let per = tandem_ews_proto::ops::get_attachment::parse_response(&doc)
+            .map_err(EwsClientError::reply("GetAttachment"))?;
+        Ok(all_ok("GetAttachment", per)?.into_iter().flatten().collect())
+    }
+
     pub async fn delete_item(&self, mailbox: &Mailbox, req: &delete_item::Request) -> Result<(), EwsClientError> {
         let text = self.call(mailbox, req).await?;
         let doc = reply::parse(&text).map_err(EwsClientError::reply("DeleteItem"))?;

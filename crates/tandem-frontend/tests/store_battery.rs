@@ -423,9 +423,53 @@ async fn contact_lists(fe: &FrontendStore) {
     fe.put_fe_contact_list(CAROL, &groups, None).await.unwrap();
 }
 
+async fn voicemail(fe: &FrontendStore) {
+    use tandem_frontend::store::{SpooledVoicemail, UmMailboxRow};
+    assert_eq!(fe.um_mailbox(BOB).await.unwrap(), None, "not UM-enabled");
+    let mut row = UmMailboxRow {
+        aor: BOB.into(),
+        smtp: "bob@litwareinc.com".into(),
+        pin_hash: None,
+        call_answering_rings: 4,
+        greeting: None,
+        updated_at: 100,
+    };
+    fe.put_um_mailbox(&row).await.unwrap();
+    row.call_answering_rings = 2;
+    row.greeting = Some(vec![0, 1, 2, 255]);
+    row.pin_hash = Some("$argon2id$x".into());
+    fe.put_um_mailbox(&row).await.unwrap();
+    assert_eq!(fe.um_mailbox(BOB).await.unwrap(), Some(row.clone()), "the second put replaced the first");
+    assert_eq!(fe.um_mailboxes().await.unwrap(), vec![row]);
+
+    let v = |id: &str, at: i64| SpooledVoicemail {
+        id: id.into(),
+        callee_smtp: "bob@litwareinc.com".into(),
+        caller_uri: ALICE.into(),
+        caller_name: Some("Alice".into()),
+        started_at: 50,
+        wav: vec![b'R', b'I', b'F', b'F', 0, 200],
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+    };
+    fe.spool_voicemail(&v("a", 10)).await.unwrap();
+    fe.spool_voicemail(&v("b", 20)).await.unwrap();
+    assert_eq!(fe.due_voicemails(15, 10).await.unwrap(), vec![v("a", 10)]);
+    fe.voicemail_retry("a", 30, "mailbox unreachable").await.unwrap();
+    let due = fe.due_voicemails(40, 10).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+    assert_eq!((due[1].attempts, due[1].last_error.as_deref()), (1, Some("mailbox unreachable")));
+    assert!(fe.voicemail_delivered("b").await.unwrap());
+    assert!(!fe.voicemail_delivered("b").await.unwrap());
+    assert_eq!(fe.spooled_voicemail_count().await.unwrap(), 1);
+    assert!(fe.delete_um_mailbox(BOB).await.unwrap());
+    assert!(!fe.delete_um_mailbox(BOB).await.unwrap());
+}
+
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 6);
+    assert_eq!(opened.schema_version().await.unwrap(), 7);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
@@ -433,12 +477,14 @@ async fn battery(db: &TestDatabase) {
     calendar_presence(&fe).await;
     conversation_history(&fe).await;
     contact_lists(&fe).await;
+    voicemail(&fe).await;
 
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 6);
+    assert_eq!(again.store().schema_version().await.unwrap(), 7);
     assert_eq!(again.fe_contact_list(CAROL).await.unwrap().len(), 3, "a Front End store list survives a restart");
+    assert_eq!(again.spooled_voicemail_count().await.unwrap(), 1, "a spooled recording survives a restart");
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
     assert_eq!(again.open_conversations().await.unwrap().len(), 1, "an open conversation survives a restart");
 }

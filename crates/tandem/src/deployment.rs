@@ -307,6 +307,16 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             &tasks,
             shutdown.clone(),
         );
+        // Voicemail answers calls and leaves messages through the same connector.
+        tandem_frontend::voicemail::spawn(
+            &running.sip,
+            directory.clone(),
+            &cfg.frontend,
+            running.store.clone(),
+            running.connector.clone(),
+            &tasks,
+            shutdown.clone(),
+        );
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }

@@ -24,6 +24,8 @@ pub struct NewAttachment {
     pub content: Vec<u8>,
     /// An item attachment: the embedded item's element name.
     pub item_element: Option<String>,
+    /// The attachment's id, when an answer (GetItem, GetAttachment) named it.
+    pub id: Option<String>,
     /// An item attachment: the embedded item's own attachments.
     pub nested: Vec<NewAttachment>,
 }
@@ -62,6 +64,7 @@ pub(crate) fn parse_attachment_at(node: Node<'_, '_>, depth: usize) -> Result<Ne
         is_inline: child(node, t, "IsInline").map(text).and_then(|b| parse_bool(&b)).unwrap_or(false),
         content,
         item_element: None,
+        id: child(node, t, "AttachmentId").and_then(|a| a.attribute("Id")).map(str::to_owned),
         nested: Vec::new(),
     })
 }
@@ -96,6 +99,7 @@ fn parse_item_attachment(node: Node<'_, '_>, depth: usize) -> Result<NewAttachme
         is_inline: child(node, t, "IsInline").map(text).and_then(|b| parse_bool(&b)).unwrap_or(false),
         content: xml.into_bytes(),
         item_element: Some(element),
+        id: child(node, t, "AttachmentId").and_then(|a| a.attribute("Id")).map(str::to_owned),
         nested: data.attachments,
     })
 }
@@ -110,6 +114,7 @@ impl NewAttachment {
             is_inline: false,
             content,
             item_element: None,
+            id: None,
             nested: Vec::new(),
         }
     }

@@ -32,7 +32,7 @@ const CONNECTION_MINUTES: u64 = 30;
 
 /// What a watch hears from its subscription's connection.
 #[derive(Debug)]
-pub(super) enum Heard {
+pub(crate) enum Heard {
     /// Events arrived: read the calendar again.
     Changed,
     /// The connection failed for this subscription; `gone` when the mailbox no longer knows it.
@@ -75,7 +75,7 @@ struct Group {
 
 /// The handle the watches use.
 #[derive(Debug, Clone)]
-pub(super) struct Hub {
+pub(crate) struct Hub {
     tx: mpsc::UnboundedSender<Msg>,
     /// Connections open now (the manager publishes it as a gauge).
     connections: Arc<AtomicUsize>,
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Msg {
 }
 
 impl Hub {
-    pub(super) fn start(connector: Arc<ExchangeConnector>, tasks: &TaskTracker, shutdown: CancellationToken) -> Hub {
+    pub(crate) fn start(connector: Arc<ExchangeConnector>, tasks: &TaskTracker, shutdown: CancellationToken) -> Hub {
         let (tx, rx) = mpsc::unbounded_channel();
         let connections = Arc::new(AtomicUsize::new(0));
         let hub = Hub { tx: tx.clone(), connections: connections.clone() };
@@ -101,11 +101,11 @@ impl Hub {
     }
 
     /// Reads `id` (a streaming subscription of `mailbox`) and tells `tx` what arrives.
-    pub(super) fn add(&self, id: &str, mailbox: &Mailbox, tx: mpsc::Sender<Heard>) {
+    pub(crate) fn add(&self, id: &str, mailbox: &Mailbox, tx: mpsc::Sender<Heard>) {
         let _ = self.tx.send(Msg::Add { id: id.to_owned(), mailbox: mailbox.clone(), tx });
     }
 
-    pub(super) fn remove(&self, id: &str) {
+    pub(crate) fn remove(&self, id: &str) {
         let _ = self.tx.send(Msg::Remove { id: id.to_owned() });
     }
 }
@@ -256,6 +256,6 @@ fn refused(readers: &[(String, Member)], url: &str, hub: &mpsc::UnboundedSender<
 }
 
 /// Whether the mailbox no longer knows the subscription (it restarted or expired it).
-pub(super) fn gone(e: &EwsClientError) -> bool {
+pub(crate) fn gone(e: &EwsClientError) -> bool {
     e.response_code().is_some_and(|c| c == "ErrorSubscriptionNotFound" || c == "ErrorInvalidSubscription")
 }

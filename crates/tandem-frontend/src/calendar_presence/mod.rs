@@ -16,7 +16,7 @@
 
 pub(crate) mod contact_list;
 pub mod derive;
-mod hub;
+pub(crate) mod hub;
 mod watcher;
 
 use std::collections::{HashMap, HashSet};

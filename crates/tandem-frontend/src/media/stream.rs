@@ -44,6 +44,9 @@ pub struct RtpStream {
     sent_any: bool,
     stats: StreamStats,
     window: (Instant, u32),
+    /// Kept across recordings: an event's repeated packets after a digit ended one recording
+    /// are not a new digit in the next.
+    digits: DigitReceiver,
 }
 
 /// A packet the stream accepted.
@@ -77,6 +80,7 @@ impl RtpStream {
             sent_any: false,
             stats: StreamStats::default(),
             window: (Instant::now(), 0),
+            digits: DigitReceiver::default(),
         }
     }
 
@@ -126,6 +130,21 @@ impl RtpStream {
             }
         }
         Ok(true)
+    }
+
+    /// Drops what arrived while the stream was only sending (a caller talking over the
+    /// greeting), latching onto the peer as [`Self::record`] would; the count dropped.
+    pub fn discard_pending(&mut self) -> usize {
+        let mut buf = [0u8; rtp::MAX_PACKET];
+        let mut n = 0;
+        while let Ok((len, from)) = self.socket.try_recv_from(&mut buf) {
+            if !self.latched && rtp::Packet::parse(&buf[..len]).is_ok() {
+                self.latched = true;
+                self.remote = from;
+            }
+            n += 1;
+        }
+        n
     }
 
     /// The next packet worth keeping: valid RTP from the peer in a negotiated payload type.
@@ -199,11 +218,11 @@ pub struct Recorded {
 
 impl RtpStream {
     /// Records what the peer sends until `stop`, a limit, or (with `stop_on_digit`) a digit;
-    /// packets lost in transit are filled with silence so the length is the call's.
+    /// packets lost in transit, and time in which nothing was sent, are filled with silence so
+    /// the length is the call's.
     pub async fn record(&mut self, limits: RecordLimits, stop: &CancellationToken) -> Recorded {
         let started = Instant::now();
         let mut jitter = JitterBuffer::new(JITTER_DELAY_MS, tandem_media::g711::CLOCK_RATE);
-        let mut digits = DigitReceiver::default();
         let mut out = Recorded { samples: Vec::new(), digits: String::new(), ended: Ended::Stopped };
         let max_samples = (limits.max.as_millis() as usize).saturating_mul(8);
         let mut quiet = Duration::ZERO;
@@ -219,7 +238,7 @@ impl RtpStream {
                         jitter.push(ms(Instant::now()), sequence, timestamp, &payload);
                     }
                     Ok(Accepted::Event { timestamp, payload }) => {
-                        if let Some(d) = digits.push(timestamp, &payload) {
+                        if let Some(d) = self.digits.push(timestamp, &payload) {
                             out.digits.push(d);
                             if limits.stop_on_digit {
                                 out.ended = Ended::Digit(d);
@@ -233,9 +252,10 @@ impl RtpStream {
                     }
                 },
                 _ = tick.tick() => {
-                    let lost_before = jitter.stats().lost;
+                    let mut lost_before = jitter.stats().lost;
                     while let Some(frame) = jitter.pop(ms(Instant::now())) {
                         let lost = jitter.stats().lost - lost_before;
+                        lost_before = jitter.stats().lost;
                         out.samples.extend(std::iter::repeat_n(0i16, lost as usize * FRAME_SAMPLES));
                         let decoded = self.law.decode(&frame.payload);
                         if cn::level_of(&decoded) > limits.silence_dbov {
@@ -245,6 +265,15 @@ impl RtpStream {
                             heard = true;
                         }
                         out.samples.extend(decoded);
+                    }
+                    // Nothing sent (a caller silent with silence suppression, or before the
+                    // first packet): the recording keeps time with the call, in silence.
+                    if jitter.held() == 0 {
+                        let due = (ms(Instant::now()).saturating_sub(JITTER_DELAY_MS) as usize).saturating_mul(8);
+                        while out.samples.len() + FRAME_SAMPLES <= due {
+                            out.samples.extend([0i16; FRAME_SAMPLES]);
+                            quiet += FRAME;
+                        }
                     }
                     if out.samples.len() >= max_samples || started.elapsed() >= limits.max {
                         out.samples.truncate(max_samples);

@@ -255,6 +255,22 @@ impl SipCore {
         }
         let target = self.local_aor(&req.uri);
         let method = req.method.clone();
+        if method == Method::Invite
+            && self.voicemail.get().is_some()
+            && target.as_deref() == Some(&format!("sip:{}@{}", super::answer::ACCESS_USER, self.settings.domain))
+        {
+            // Calling in: the caller's own voicemail, as the digest authenticated them.
+            let (key, flow) = reply.into_transaction();
+            match self.store.um_mailbox(&user.sip_uri.key()).await {
+                Ok(Some(um)) => self.answer_with_voicemail(req, flow, key, um, super::answer::Why::Access).await,
+                _ => {
+                    let mut r = req.response(403).with_to_tag(&random_token());
+                    r.reason = "Forbidden (not UM-enabled: no voicemail to listen to)".into();
+                    self.respond(&key, &flow, r).await;
+                }
+            }
+            return;
+        }
         let ctx = Ctx { req, user, reply };
         match method {
             Method::Publish => presence::publish(self, ctx, target).await,
@@ -287,6 +303,29 @@ impl SipCore {
             return;
         };
         let targets = self.location.targets(&aor);
+        // Call answering: a UM-enabled callee's unanswered call goes to voicemail. The row is
+        // read per call, so enable-um-mailbox and set-um-mailbox apply at the next one.
+        let um = match (&req.method, self.voicemail.get()) {
+            (Method::Invite, Some(_)) => match self.store.um_mailbox(&aor).await {
+                Ok(um) => um,
+                Err(e) => {
+                    tracing::warn!(%aor, error = %e, "the UM mailbox cannot be read; the call rings without voicemail");
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(um) = um {
+            if targets.is_empty() {
+                self.answer_with_voicemail(req, flow, key, um, super::answer::Why::NoEndpoint).await;
+                return;
+            }
+            let ring = self.voicemail.get().map(|v| v.settings.ring_time(&um)).unwrap_or_default();
+            let divert =
+                super::proxy::Divert { request: req.clone(), um, deadline: Instant::now() + ring, rang_out: false };
+            self.forward_or_divert(req, flow, key, targets, Some(divert)).await;
+            return;
+        }
         if targets.is_empty() {
             let status = match self.directory.find_cached(&aor).await {
                 Ok(Some(u)) if u.can_use_sip() => 480,
@@ -300,6 +339,10 @@ impl SipCore {
 
     /// In-dialog requests: ours (presence NOTIFY/SUBSCRIBE dialogs) or forwarded to the target.
     async fn in_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
+        if self.is_vm_dialog(&req) {
+            self.vm_in_dialog(req, flow, key).await;
+            return;
+        }
         if req.method == Method::Bye
             && let Some(call_id) = req.call_id()
         {

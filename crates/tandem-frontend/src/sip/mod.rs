@@ -7,6 +7,7 @@
 //! bindings, publications, subscriptions) sits behind short-held mutexes, never across an await;
 //! what outlives the process goes through the role's data layer (`crate::store`).
 
+mod answer;
 mod auth;
 mod dispatch;
 mod im;
@@ -132,6 +133,10 @@ pub struct SipCore {
     /// Where relayed MESSAGEs and calls' outcomes go for conversation history (see
     /// `crate::conversation_history`).
     pub(crate) conversations: crate::conversation_history::Tap,
+    /// The voicemail user agent's media side, attached when voicemail runs (`voicemail::attach`).
+    pub(crate) voicemail: std::sync::OnceLock<Arc<crate::voicemail::Service>>,
+    /// Calls the voicemail user agent holds, by Call-ID.
+    vm_dialogs: Mutex<HashMap<String, answer::VmDialog>>,
 }
 
 /// Starts the SIP listeners and the core with the default [`SipPolicy`].
@@ -196,6 +201,8 @@ pub async fn start_with(
         overload: overload::Overload::new(policy.max_queue_delay),
         tasks: tasks.clone(),
         conversations: Default::default(),
+        voicemail: Default::default(),
+        vm_dialogs: Mutex::new(HashMap::new()),
     });
     transport::serve(listeners, tls, &out);
 

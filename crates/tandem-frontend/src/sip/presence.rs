@@ -42,6 +42,8 @@ pub const MAX_EXPIRES: u32 = 7200;
 enum Package {
     Presence,
     WatcherInfo,
+    /// RFC 3842 message waiting: the user's own voicemail counts (`crate::voicemail::mwi`).
+    MessageSummary,
 }
 
 impl Package {
@@ -50,6 +52,7 @@ impl Package {
         match name {
             n if n.eq_ignore_ascii_case("presence") => Some(Package::Presence),
             n if n.eq_ignore_ascii_case("presence.winfo") => Some(Package::WatcherInfo),
+            n if n.eq_ignore_ascii_case("message-summary") => Some(Package::MessageSummary),
             _ => None,
         }
     }
@@ -57,6 +60,7 @@ impl Package {
         match self {
             Package::Presence => "presence",
             Package::WatcherInfo => "presence.winfo",
+            Package::MessageSummary => "message-summary",
         }
     }
 }
@@ -250,6 +254,8 @@ pub struct Presence {
     lists_followed: std::sync::atomic::AtomicBool,
     /// Wakes the contact-list manager when a list is wanted that is not followed yet.
     pub(crate) lists_wanted: tokio::sync::Notify,
+    /// Voicemail counts (new, old) per user, as the mailbox watch last read them.
+    voice_counts: Mutex<HashMap<String, (u32, u32)>>,
 }
 
 impl Presence {
@@ -288,6 +294,20 @@ impl Presence {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The users someone subscribes to message-summary for: their Inbox is watched.
+    pub(crate) fn message_summary_targets(&self) -> Vec<String> {
+        let st = self.lock();
+        let mut out: Vec<String> =
+            st.by_target.keys().filter(|(_, p)| *p == Package::MessageSummary).map(|(t, _)| t.clone()).collect();
+        out.sort();
+        out
+    }
+
+    /// A user's voicemail counts (new, old), when the mailbox was read.
+    pub(crate) fn voice_counts(&self, aor: &str) -> Option<(u32, u32)> {
+        self.voice_counts.lock().unwrap_or_else(|p| p.into_inner()).get(aor).copied()
     }
 
     /// Turns on following contact lists (first NOTIFYs wait for the target's blocked group).
@@ -469,7 +489,9 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
     let Ctx { req, user, reply } = ctx;
     let answer = |status: u16| req.response(status);
     let Some(package) = req.headers.get("Event").and_then(Package::parse) else {
-        let r = answer(489).with_to_tag(&random_token()).with_header("Allow-Events", "presence, presence.winfo");
+        let r = answer(489)
+            .with_to_tag(&random_token())
+            .with_header("Allow-Events", "presence, presence.winfo, message-summary");
         reply.send(r).await;
         return;
     };
@@ -517,6 +539,12 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
             if package == Package::WatcherInfo && target != watcher {
                 let mut r = answer(403).with_to_tag(&random_token());
                 r.reason = "Forbidden (watcher information is for your own presentity)".into();
+                reply.send(r).await;
+                return;
+            }
+            if package == Package::MessageSummary && target != watcher {
+                let mut r = answer(403).with_to_tag(&random_token());
+                r.reason = "Forbidden (message waiting is for your own mailbox)".into();
                 reply.send(r).await;
                 return;
             }
@@ -626,6 +654,23 @@ pub(super) async fn subscribe(core: &Arc<SipCore>, ctx: Ctx, target: Option<Stri
     metrics::gauge!("tandem_sip_subscriptions").set(core.presence.subscription_count() as f64);
     // RFC 6665 §4.2.1.2: a NOTIFY follows every accepted SUBSCRIBE, including an unsubscribe.
     send_notify(core, &cid, &tag, expires == 0);
+}
+
+/// The mailbox watch read a user's voicemail counts: their message-summary subscribers get a
+/// NOTIFY when they changed.
+pub(crate) fn set_voice_counts(core: &Arc<SipCore>, aor: &str, new: u32, old: u32) {
+    let before =
+        core.presence.voice_counts.lock().unwrap_or_else(|p| p.into_inner()).insert(aor.to_owned(), (new, old));
+    // Before the first read the NOTIFYs said nothing waits: (0, 0) again is no change.
+    if before.unwrap_or((0, 0)) != (new, old) {
+        metrics::counter!("tandem_voicemail_mwi_changes_total").increment(1);
+        changed(core, aor, Package::MessageSummary);
+    }
+}
+
+/// A user's counts are no longer watched.
+pub(crate) fn forget_voice_counts(core: &SipCore, aor: &str) {
+    core.presence.voice_counts.lock().unwrap_or_else(|p| p.into_inner()).remove(aor);
 }
 
 /// The owner of a contact-list URI (`sip:alice-contacts@domain` → `sip:alice@domain`) when the
@@ -833,6 +878,13 @@ fn send_notify(core: &Arc<SipCore>, call_id: &str, our_tag: &str, terminate: boo
             ("application/pidf+xml".to_owned(), body)
         }
         Package::WatcherInfo => ("application/watcherinfo+xml".to_owned(), watcherinfo(core, &built)),
+        Package::MessageSummary => {
+            // Until the mailbox was read, nothing is said to be waiting (RFC 3842 §5.2 allows
+            // a summary with no counts).
+            let (new, old) = core.presence.voice_counts(&built.target).unwrap_or((0, 0));
+            let summary = tandem_sip_proto::message_summary::Summary::voice(Some(&built.target), new, old);
+            (tandem_sip_proto::message_summary::CONTENT_TYPE.to_owned(), summary.render().into_bytes())
+        }
     };
     if built.package == Package::Presence && !built.list && !terminate {
         let document = {

@@ -30,6 +30,20 @@ pub struct ProxyContext {
     /// A final response went upstream already (a 2xx for INVITE may still follow from others).
     answered: bool,
     created: Instant,
+    /// Call answering: where an unanswered call goes instead of its best failure.
+    divert: Option<Divert>,
+    /// The caller CANCELled: nothing diverts.
+    caller_cancelled: bool,
+}
+
+/// A call to a UM-enabled user: the INVITE as it came, and when ringing stops.
+#[derive(Debug)]
+pub(super) struct Divert {
+    pub request: Request,
+    pub um: crate::store::UmMailboxRow,
+    pub deadline: Instant,
+    /// The ring time ran out and the branches were CANCELled.
+    pub rang_out: bool,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +59,7 @@ pub struct Transactions {
 
 /// Called once with the final status a server transaction answers: conversation history learns
 /// whether a relayed MESSAGE was accepted by an endpoint and whether a call was answered.
-pub(crate) struct FinalObserver(Box<dyn FnOnce(u16) + Send>);
+pub(crate) struct FinalObserver(pub(super) Box<dyn FnOnce(u16) + Send>);
 
 impl FinalObserver {
     pub(crate) fn new(f: impl FnOnce(u16) + Send + 'static) -> FinalObserver {
@@ -96,6 +110,12 @@ impl SipCore {
         self.txns().observers.insert(key.clone(), observer);
     }
 
+    /// The observer of `key`'s final status, taken (the voicemail user agent tells it the
+    /// status the call would have ended with: a call voicemail answered is a missed call).
+    pub(super) fn take_observer(&self, key: &ServerKey) -> Option<FinalObserver> {
+        self.txns().observers.remove(key)
+    }
+
     pub(super) fn begin_server(&self, key: &ServerKey, flow: &Flow, invite: bool) {
         self.txns().server.entry(key.clone()).or_insert_with(|| ServerTxn::new(flow.clone(), invite));
     }
@@ -120,6 +140,11 @@ impl SipCore {
                     }
                 }
             }
+        }
+        // The ACK of the voicemail user agent's 200 ends here.
+        if self.is_vm_dialog(&req) {
+            self.vm_acked(&req);
+            return;
         }
         // ACK for a 2xx: stateless, along Route or to the Request-URI.
         let mut req = req;
@@ -148,10 +173,13 @@ impl SipCore {
     pub(super) async fn on_cancel(self: &Arc<Self>, req: &Request, flow: &Flow, key: &ServerKey) {
         let invite_key = ServerKey { method: Method::Invite, ..key.clone() };
         let cancels: Option<Vec<(Request, Flow)>> = {
-            let t = self.txns();
+            let mut t = self.txns();
             if !t.server.contains_key(&invite_key) {
                 None
             } else {
+                if let Some(c) = t.contexts.values_mut().find(|c| c.server_key == invite_key) {
+                    c.caller_cancelled = true;
+                }
                 let ctx = t.contexts.values().find(|c| c.server_key == invite_key);
                 Some(
                     ctx.map(|c| {
@@ -210,6 +238,19 @@ impl SipCore {
         key: ServerKey,
         targets: Vec<(Uri, Option<Flow>)>,
     ) {
+        self.forward_or_divert(req, upstream, key, targets, None).await;
+    }
+
+    /// [`Self::forward`], with call answering when `divert` is given: at its deadline the
+    /// branches are CANCELled, and a call no branch answered goes to the voicemail user agent.
+    pub(super) async fn forward_or_divert(
+        self: &Arc<Self>,
+        req: Request,
+        upstream: Flow,
+        key: ServerKey,
+        targets: Vec<(Uri, Option<Flow>)>,
+        divert: Option<Divert>,
+    ) {
         let invite = req.method == Method::Invite;
         if invite {
             self.respond(&key, &upstream, req.response(100)).await;
@@ -230,6 +271,8 @@ impl SipCore {
                     best: None,
                     answered: false,
                     created: Instant::now(),
+                    divert,
+                    caller_cancelled: false,
                 },
             );
             id
@@ -249,7 +292,11 @@ impl SipCore {
             }
         }
         if sent == 0 {
-            self.txns().contexts.remove(&context);
+            let ctx = self.txns().contexts.remove(&context);
+            if let Some(d) = ctx.and_then(|c| c.divert) {
+                self.answer_with_voicemail(d.request, upstream, key, d.um, super::answer::Why::NoEndpoint).await;
+                return;
+            }
             self.respond(&key, &upstream, req.response(480).with_to_tag(&random_token())).await;
         }
     }
@@ -400,6 +447,7 @@ impl SipCore {
     async fn branch_final(self: &Arc<Self>, context: u64, branch: &str, mut resp: Response) {
         resp.headers.pop_first_value("Via");
         let mut cancels = Vec::new();
+        let mut to_voicemail = None;
         let send: Option<(ServerKey, Flow, Response)> = {
             let mut t = self.txns();
             let Some(ctx) = t.contexts.get_mut(&context) else { return };
@@ -432,11 +480,25 @@ impl SipCore {
                     && !ctx.answered
                     && let Some(best) = ctx.best
                 {
-                    out = Some((ctx.server_key, ctx.upstream, best));
+                    match ctx.divert {
+                        Some(d) if !ctx.caller_cancelled && super::answer::diverts(best.status, d.rang_out) => {
+                            let why = if d.rang_out || best.status == 408 || best.status == 487 {
+                                super::answer::Why::NoAnswer
+                            } else {
+                                super::answer::Why::Busy
+                            };
+                            to_voicemail = Some((d, ctx.server_key, ctx.upstream, why));
+                        }
+                        _ => out = Some((ctx.server_key, ctx.upstream, best)),
+                    }
                 }
             }
             out
         };
+        if let Some((d, key, upstream, why)) = to_voicemail {
+            self.answer_with_voicemail(d.request, upstream, key, d.um, why).await;
+            return;
+        }
         for (cancel, flow) in cancels {
             self.send_client(cancel, flow, Owner::Local(None)).await;
         }
@@ -485,6 +547,7 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
     let now = Instant::now();
     let mut resend: Vec<(Flow, Vec<u8>)> = Vec::new();
     let mut timeouts: Vec<(u64, String, Request)> = Vec::new();
+    let mut ring_out: Vec<(Request, Flow)> = Vec::new();
     {
         let mut t = core.txns();
         let mut dead = Vec::new();
@@ -516,11 +579,31 @@ pub(super) async fn on_tick(core: &Arc<SipCore>) {
                 resend.push((c.flow.clone(), c.final_bytes.clone()));
             }
         }
+        // Call answering: ringing stops at the deadline; the 487s then divert (branch_final).
+        let Transactions { contexts, client, .. } = &mut *t;
+        for c in contexts.values_mut() {
+            if let Some(d) = &mut c.divert
+                && !d.rang_out
+                && !c.answered
+                && !c.caller_cancelled
+                && now >= d.deadline
+            {
+                d.rang_out = true;
+                for b in &c.pending {
+                    if let Some(ct) = client.get(&client_key(b, &Method::Invite)) {
+                        ring_out.push((cancel_for(&ct.request), ct.flow.clone()));
+                    }
+                }
+            }
+        }
         // Contexts whose branches all vanished without an answer (should not happen; belt and braces).
         t.contexts.retain(|_, c| !(c.pending.is_empty() && now.duration_since(c.created) > Duration::from_secs(300)));
     }
     for (flow, bytes) in resend {
         let _ = core.out.send(&flow, bytes).await;
+    }
+    for (cancel, flow) in ring_out {
+        core.send_client(cancel, flow, Owner::Local(None)).await;
     }
     for (context, branch, request) in timeouts {
         // `request` is the forwarded copy: its answer already carries our Via on top, like a real

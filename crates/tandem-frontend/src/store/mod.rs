@@ -4,7 +4,8 @@
 //! UDP endpoints stay reachable across a restart), instant messages kept for offline users,
 //! the presence block lists, the calendar-presence client policies and the presence last shown
 //! per watched user, contact lists kept here rather than in the mailbox (with the user services
-//! policies that decide where), and the conversation-history queue (conversations and their messages until
+//! policies that decide where), the UM-enabled mailboxes and the voicemail spool (recordings until
+//! the mailbox took them), and the conversation-history queue (conversations and their messages until
 //! their transcripts are in the mailbox). Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
@@ -17,6 +18,7 @@ mod contact_lists;
 mod conversations;
 mod offline_messages;
 mod registrations;
+mod voicemail;
 
 use tandem_store::{Migration, Store, StoreError};
 
@@ -28,6 +30,7 @@ pub use self::conversations::{
 };
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
+pub use self::voicemail::{SpooledVoicemail, UmMailboxRow};
 
 /// The Front End database schema, in order.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -160,6 +163,30 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         display_name TEXT,
         PRIMARY KEY (aor, group_name, uri)
     )",
+    ),
+    Migration::portable(
+        7,
+        "voicemail: UM-enabled mailboxes and recordings waiting for the mailbox",
+        "CREATE TABLE um_mailboxes (
+        aor TEXT PRIMARY KEY,
+        smtp TEXT NOT NULL,
+        pin_hash TEXT,
+        call_answering_rings BIGINT NOT NULL,
+        greeting BYTEA,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE vm_spool (
+        id TEXT PRIMARY KEY,
+        callee_smtp TEXT NOT NULL,
+        caller_uri TEXT NOT NULL,
+        caller_name TEXT,
+        started_at BIGINT NOT NULL,
+        wav BYTEA NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX vm_spool_due ON vm_spool (next_attempt_at)",
     ),
 ];
 

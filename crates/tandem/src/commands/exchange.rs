@@ -1,6 +1,6 @@
 //! `tandem exchange`: the Mailbox (Exchange Server) cmdlets and scripts: Get-/Set-AuthConfig,
 //! *-PartnerApplication, Configure-EnterprisePartnerApplication.ps1,
-//! Get-/Set-ClientAccessServer, *-UserPhoto and *-MailUser.
+//! Get-/Set-ClientAccessServer, *-UserPhoto, *-MailUser and the UM mailbox cmdlets (`um.rs`).
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -190,6 +190,9 @@ pub enum ExchangeCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// The UM cmdlets: voicemail (commands/um.rs).
+    #[command(flatten)]
+    Um(super::um::UmCommand),
 }
 
 /// Enable-/Set-MailUser parameters.
@@ -321,6 +324,7 @@ fn find_auth_certificate(cfg: &Config, auth: &mbx::AuthConfig, flag: &str, t: &s
 pub async fn run(cmd: ExchangeCommand) -> CliResult {
     use tandem_mailbox::client_access::{self, Defaults, Setting};
     match cmd {
+        ExchangeCommand::Um(cmd) => super::um::run(cmd).await,
         ExchangeCommand::GetAuthConfig { location, json } => {
             let store = mbx_store(&location.config()?).await?;
             let v = mbx::auth_config(&store).await.context("reading the auth configuration")?.view();

@@ -16,6 +16,7 @@ mod serve;
 mod status;
 mod test;
 mod ucs;
+mod um;
 mod user;
 
 /// The deployment's HTTPS client, which the running Front End also uses for calendar presence.

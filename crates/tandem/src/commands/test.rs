@@ -1,4 +1,4 @@
-//! `tandem test`: the checks an administrator runs (Test-CsExStorageConnectivity,
+//! `tandem test`: the checks an administrator runs (Test-CsExStorageConnectivity, Test-CsExUMConnectivity,
 //! Test-OAuthConnectivity, Test-CsUnifiedContactStore, resolving the DNS plan, checking a token as
 //! EWS would).
 //!
@@ -84,6 +84,20 @@ pub enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test-CsExUMConnectivity: the path a voicemail takes, hop by hop: the user is
+    /// UM-enabled, an RTP port of the media range can be bound here, Autodiscover and the S2S
+    /// token, a short test voicemail written into the Inbox (CreateItem, as the voicemail user
+    /// agent writes it), the message-waiting count that sees it (FindItem), then removed.
+    #[command(name = "ex-um-connectivity")]
+    ExUmConnectivity {
+        /// The user, e.g. sip:bob@litwareinc.com.
+        #[arg(long)]
+        sip_uri: String,
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check an S2S token as the mailbox's EWS would, and show its claims or why it is refused.
     #[command(name = "oauth-token")]
     OAuthToken {
@@ -131,6 +145,9 @@ pub async fn run(cmd: TestCommand) -> CliResult {
         }
         TestCommand::UnifiedContactStore { user_sip_address, location, json } => {
             super::ucs::test_unified_contact_store(&location, &user_sip_address, json).await
+        }
+        TestCommand::ExUmConnectivity { sip_uri, location, json } => {
+            ex_um_connectivity(&location.config()?, &sip_uri, json).await
         }
         TestCommand::Dns { name_server, location, json } => {
             let cfg = location.config()?;
@@ -316,6 +333,96 @@ async fn ex_storage_connectivity(cfg: &Config, sip_uri: &str, folder: &str, dele
         print_json(&json!({"ok": ok, "sip_uri": sip.to_string(), "mailbox": smtp, "folder": folder, "hops": hops}))?;
     }
     if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("Exchange storage connectivity failed"))) }
+}
+
+/// Test-CsExUMConnectivity, hop by hop (see the command's help).
+async fn ex_um_connectivity(cfg: &Config, sip_uri: &str, json: bool) -> CliResult {
+    use tandem_frontend::exchange_connector::ConnectorError;
+    use tandem_frontend::voicemail::{deposit, mwi};
+    let sip: tandem_types::SipUri =
+        sip_uri.parse().map_err(|e: tandem_types::ParseError| usage(format!("--sip-uri: {e}")))?;
+    let fe = tandem_frontend::store::FrontendStore::new(fe_store(cfg).await?);
+    let mut hops: Vec<serde_json::Value> = Vec::new();
+    let mut report = |hop: &str, ok: bool, detail: String| {
+        if !json {
+            println!("{} {hop:<13} {detail}", if ok { "PASS" } else { "FAIL" });
+        }
+        hops.push(json!({"hop": hop, "ok": ok, "detail": detail}));
+    };
+    let fail = |hop: Hop, message: String, hint: &str| ConnectorError { hop, message, hint: hint.into() };
+    let mut smtp = String::new();
+    let http = deployment_client(cfg)?;
+    let outcome: Result<(), ConnectorError> = async {
+        let um = fe
+            .um_mailbox(&sip.key())
+            .await
+            .map_err(|e| fail(Hop::Ews, format!("the Front End store: {e}"), "check frontend.database_url"))?
+            .ok_or_else(|| {
+                fail(
+                    Hop::Ews,
+                    format!("{sip} is not UM-enabled"),
+                    "enable it with `tandem exchange enable-um-mailbox --identity NAME`",
+                )
+            })?;
+        smtp = um.smtp.clone();
+        report("UM mailbox", true, format!("{sip} leaves voicemail in {smtp}, {} ring(s)", um.call_answering_rings));
+        let f = &cfg.frontend;
+        let pool =
+            tandem_frontend::media::ports::PortPool::new(f.sip_udp_listen.ip(), f.media_port_min, f.media_port_max);
+        match pool.bind().await {
+            Ok((_, lease)) => report(
+                "Media ports",
+                true,
+                format!(
+                    "UDP {}:{} bound ({} ports in {}-{})",
+                    f.sip_udp_listen.ip(),
+                    lease.port,
+                    pool.capacity(),
+                    f.media_port_min,
+                    f.media_port_max
+                ),
+            ),
+            Err(e) => {
+                report("Media ports", false, format!("{e} (a running Front End may hold them all; a warning only)"))
+            }
+        }
+        let connector = ExchangeConnector::new(fe.store().clone(), cfg.domain.as_str(), http);
+        let ews = connector.ews_url(&smtp).await?;
+        report("Autodiscover", true, format!("EWS {ews} for {smtp} (S2S token accepted)"));
+        let mailbox = connector.mailbox(&smtp).await?;
+        let before = mwi::counts(&connector, &mailbox).await?;
+        let vm = deposit::Voicemail {
+            caller_uri: format!("sip:test-ex-um-connectivity@{}", cfg.domain),
+            caller_name: Some("Test-CsExUMConnectivity".into()),
+            callee_smtp: smtp.clone(),
+            started_at: tandem_store::now_unix(),
+            samples: tandem_frontend::media::tone(1000.0, 1000, 0.3),
+        };
+        let item = deposit::deposit(&connector, &vm).await?;
+        report("EWS write", true, format!("CreateItem {} in the Inbox ({})", deposit::ITEM_CLASS, vm.subject()));
+        let after = mwi::counts(&connector, &mailbox).await?;
+        if after.0 != before.0 + 1 {
+            connector.delete_item(&smtp, &item).await?;
+            return Err(fail(
+                Hop::Ews,
+                format!("FindItem counts {} new voicemail(s) after writing one, {} before", after.0, before.0),
+                "see the mailbox's log",
+            ));
+        }
+        report("EWS read", true, format!("message waiting counts {}/{} (new/old)", after.0, after.1));
+        connector.delete_item(&smtp, &item).await?;
+        report("EWS delete", true, "DeleteItem (HardDelete)".into());
+        Ok(())
+    }
+    .await;
+    let ok = outcome.is_ok();
+    if let Err(e) = &outcome {
+        report(&format!("{:?}", e.hop), false, format!("{}; {}", e.message, e.hint));
+    }
+    if json {
+        print_json(&json!({"ok": ok, "sip_uri": sip.to_string(), "mailbox": smtp, "hops": hops}))?;
+    }
+    if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("Exchange UM connectivity failed"))) }
 }
 
 #[cfg(test)]
