@@ -120,8 +120,9 @@ pub(super) async fn run(
 
 /// Where the owner's list lives now, after moving it into the mailbox when that is due.
 async fn placed(shared: &Shared, aor: &str, smtp: &str) -> Result<ListLocation, crate::ucs::UcsError> {
-    let (allowed, _) = shared.ucs_of(aor);
-    // The store, not the manager's view: a rollback a second ago counts.
+    // The store, not the manager's view (read once a second): a policy set or a rollback made
+    // a moment ago counts, so a list is never moved against a policy the view has not read yet.
+    let allowed = crate::ucs::ucs_allowed(&shared.fe.user_services_policies().await?, aor);
     let state = match shared.fe.contact_list_state(aor).await? {
         Some(s) => Some(s),
         // The first use of this user's list: where it lives now is where it stays until a
