@@ -177,6 +177,14 @@ pub async fn start(
 /// existed (an upgrade in place), a batch per transaction, so searches find them too.
 fn spawn_index_backlog(data: data::Data, tasks: &TaskTracker, shutdown: CancellationToken) {
     tasks.spawn(async move {
+        // After the first pass that found nothing left, a start costs one meta-row read.
+        match data.search_backlog_done().await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "search index: cannot read whether the backlog pass is done; running it");
+            }
+        }
         let mut total = 0;
         loop {
             let step = tokio::select! {
@@ -184,7 +192,12 @@ fn spawn_index_backlog(data: data::Data, tasks: &TaskTracker, shutdown: Cancella
                 n = data.index_backlog(500) => n,
             };
             match step {
-                Ok(0) => break,
+                Ok(0) => {
+                    if let Err(e) = data.mark_search_backlog_done().await {
+                        tracing::warn!(error = %e, "search index: cannot record that the backlog pass is done");
+                    }
+                    break;
+                }
                 Ok(n) => total += n,
                 Err(e) => {
                     tracing::warn!(error = %e, "search index: cannot index the items stored before it; searches miss them");

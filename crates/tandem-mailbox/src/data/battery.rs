@@ -526,6 +526,10 @@ async fn search_battery(db: &TestDatabase) {
     assert!(data.search(Scope::Mailboxes(all), &find("salad"), 100).await.unwrap().is_empty());
     assert_eq!(data.index_backlog(100).await.unwrap(), 1);
     assert_eq!(data.index_backlog(100).await.unwrap(), 0);
+    // Once a pass has found nothing left, the store says so and a start skips the pass.
+    assert!(!data.search_backlog_done().await.unwrap());
+    data.mark_search_backlog_done().await.unwrap();
+    assert!(data.search_backlog_done().await.unwrap());
     assert_eq!(ids(data.search(Scope::Mailboxes(all), &find("salad"), 100).await.unwrap()), [b.id.as_str()]);
 
     // Across mailboxes (hidden folders too), newest first; counts per mailbox.

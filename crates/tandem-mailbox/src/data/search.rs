@@ -86,6 +86,9 @@ fn strip_markup(html: &str) -> String {
     clean
 }
 
+/// The meta row (in `tandem_settings`) saying the backlog pass has finished, with when.
+const BACKLOG_DONE: &str = "mailbox.search_backlog_done";
+
 enum Bind {
     Text(String),
     Int(i64),
@@ -189,6 +192,17 @@ impl Data {
         }
         w.commit().await?;
         Ok(items.len())
+    }
+
+    /// Whether the backlog pass has ever finished on this store (a server-wide meta row), so a
+    /// normal start skips it: every item written since the index existed was indexed with it.
+    pub async fn search_backlog_done(&self) -> Result<bool, DataError> {
+        Ok(self.store.setting(BACKLOG_DONE).await?.is_some())
+    }
+
+    /// Records that the backlog pass found nothing left to index.
+    pub async fn mark_search_backlog_done(&self) -> Result<(), DataError> {
+        Ok(self.store.set_setting(BACKLOG_DONE, &tandem_store::now_unix().to_string()).await?)
     }
 
     /// How many items a plan matches in each mailbox of a scope, by mailbox.
