@@ -82,8 +82,8 @@ class Chat:
             sip.assert_sipp_ok(run, self.expect[user], self.t)
 
 
-def deploy(make_tandem, name: str, idle: int) -> tuple[Tandem, str]:
-    t = make_tandem(name)
+def deploy(make_tandem, name: str, idle: int, **kw) -> tuple[Tandem, str]:
+    t = make_tandem(name, **kw)
     t.start()
     wait_trust(t)
     st = t.status()
@@ -351,11 +351,23 @@ def test_with_archiving_on_transcripts_are_also_copied_to_purges(make_tandem, pe
     chat.say("alice", "bob", "Kept for compliance")
     chat.delivered()
     for address in (ALICE, BOB):
-        [archived] = wait_transcripts(t, ews, address, 30, folder="recoverable_items_purges")
-        assert (archived.item_class, archived.subject) == (CLASS, "Kept for compliance")
-        assert "Kept for compliance" in str(archived.body)
         [visible] = wait_transcripts(t, ews, address, 30)
         assert visible.subject == "Kept for compliance"
+    # The archived copies are in each user's Purges, which eDiscovery searches and the user
+    # cannot open (ErrorAccessDenied; exchangelib falls back to FindItem, refused the same way).
+    deadline = time.monotonic() + 30
+    while True:
+        found = json.loads(ok(t.run("ediscovery", "search", "--query", "compliance", "--json", *t.location)).stdout)
+        archived = sorted((r["Mailbox"], r["Folder"], r["ItemClass"], r["Subject"]) for r in found["Results"]
+                          if r["Folder"] == "recoverableitemspurges")
+        if len(archived) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert archived == [(u, "recoverableitemspurges", CLASS, "Kept for compliance") for u in ("alice", "bob")], found
+    from exchangelib.errors import ErrorAccessDenied
+    for address in (ALICE, BOB):
+        with pytest.raises(ErrorAccessDenied):
+            account(ews, address).recoverable_items_purges
 
 
 def test_the_configuration_command_refuses_bad_input(make_tandem):

@@ -158,6 +158,7 @@ pub async fn start(
     let shared = shared(config, store.clone(), directory.clone());
     shared.push.attach(tasks.clone(), shutdown.clone());
     spawn_index_backlog(data::Data::new(store.clone()), tasks, shutdown.clone());
+    spawn_retention_sweep(shared.clone(), config.retention_sweep_seconds, tasks, shutdown.clone());
     let router = router(shared);
     let https_addr = tandem_http::start_role_https(
         Role::Mailbox,
@@ -171,6 +172,34 @@ pub async fn start(
     )
     .await?;
     Ok(RunningMailbox { https_addr, store })
+}
+
+/// Every `seconds`, purges what Recoverable Items kept past each mailbox's retention, unless the
+/// mailbox is on hold (`holds::sweep`); the first pass comes one interval after start.
+fn spawn_retention_sweep(shared: AppState, seconds: u32, tasks: &TaskTracker, shutdown: CancellationToken) {
+    tasks.spawn(async move {
+        let period = std::time::Duration::from_secs(u64::from(seconds.max(1)));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let pass = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = holds::sweep(&shared.data, tandem_store::now_unix()) => n,
+            };
+            match pass {
+                Ok(0) => {}
+                Ok(n) => {
+                    metrics::counter!("tandem_mailbox_retention_purged_total").increment(n as u64);
+                    tracing::info!(items = n, "retention: purged items past their mailbox's RetainDeletedItemsFor");
+                }
+                Err(e) => tracing::warn!(error = %e, "retention: the sweep failed; it runs again next interval"),
+            }
+        }
+    });
 }
 
 /// Indexes, in the background, the items a mailbox store kept from before the full-text index
