@@ -2,11 +2,13 @@
 //! eDiscovery search take: words, `"phrases"`, `subject:`, `body:`, `from:`, `to:`, `cc:`,
 //! `participants:` on a word or phrase, `received:` with a day (`2026-12-01`), a range
 //! (`2026-12-01..2026-12-31`) or a comparison (`>=2026-12-01`, `<2026-12-02`), `AND` (also
-//! implied between terms), `OR`, and parentheses. Matching is by whole word, case-insensitively,
-//! on the words [`words`] cuts a text into (the index stores the same words).
+//! implied between terms), `OR`, and parentheses; `received:` may stand anywhere, inside an OR
+//! too. Matching is by whole word, case-insensitively, on the words [`words`] cuts a text into
+//! (the index stores the same words).
 //!
 //! The parser is bounded: at most [`MAX_QUERY_CHARS`] characters, [`MAX_TERMS`] terms and
-//! [`MAX_DEPTH`] levels of parentheses; anything else is a typed [`AqsError`], never a panic.
+//! [`MAX_DEPTH`] levels of parentheses, and a [`plan`] has at most [`MAX_BRANCHES`] branches;
+//! anything else is a typed [`AqsError`], never a panic.
 
 /// Longest query accepted (characters).
 pub const MAX_QUERY_CHARS: usize = 1024;
@@ -16,6 +18,9 @@ pub const MAX_TERMS: usize = 32;
 pub const MAX_DEPTH: usize = 8;
 /// Most words in one phrase.
 pub const MAX_PHRASE_WORDS: usize = 16;
+/// Most branches (text and received range each) a plan splits a query into: dates inside ORs
+/// multiply them.
+pub const MAX_BRANCHES: usize = 8;
 
 /// Why a query string is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,8 +47,8 @@ pub enum AqsError {
     DanglingOperator(&'static str),
     #[error("{0:?} is not a date or date range (YYYY-MM-DD, A..B, >=A, <A)")]
     BadDate(String),
-    #[error("received: cannot stand inside OR; put it beside the other terms")]
-    DateInsideOr,
+    #[error("received: inside OR makes more than {MAX_BRANCHES} alternatives")]
+    TooManyBranches,
 }
 
 /// Where a word or phrase must occur.
@@ -78,13 +83,60 @@ pub enum Query {
     Or(Vec<Query>),
 }
 
-/// A query split the way a full-text index answers it: the text part (None when the query has
-/// only dates) and the received range every hit must fall in.
+/// A query split the way a full-text index answers it: alternatives ([`Branch`]), an item
+/// matching any of them matches the query. A query whose dates stand beside the other terms is
+/// one branch; `received:` inside an OR makes more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    pub branches: Vec<Branch>,
+}
+
+/// One alternative of a plan: its text part (None when it has only dates) and the received range
+/// `[from, until)` its hits must fall in (open where None).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
     pub text: Option<Query>,
     pub from: Option<i64>,
     pub until: Option<i64>,
+}
+
+impl Branch {
+    /// Both conditions at once; None when the ranges do not meet.
+    fn and(&self, other: &Branch) -> Option<Branch> {
+        let text = match (&self.text, &other.text) {
+            (None, t) | (t, None) => t.clone(),
+            (Some(a), Some(b)) => {
+                let mut parts = Vec::new();
+                for q in [a, b] {
+                    match q {
+                        Query::And(v) => parts.extend(v.iter().cloned()),
+                        other => parts.push(other.clone()),
+                    }
+                }
+                Some(Query::And(parts))
+            }
+        };
+        let from = self.from.max(other.from);
+        let until = match (self.until, other.until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let (Some(f), Some(u)) = (from, until)
+            && f >= u
+        {
+            return None;
+        }
+        Some(Branch { text, from, until })
+    }
+}
+
+impl Plan {
+    /// Narrows every branch to `[from, until)` (eDiscovery's start and end dates); a branch
+    /// left with an empty range goes.
+    pub fn narrow(&mut self, from: Option<i64>, until: Option<i64>) {
+        let range = Branch { text: None, from, until };
+        self.branches = self.branches.iter().filter_map(|b| b.and(&range)).collect();
+    }
 }
 
 /// The words of a text as the index keeps them: lowercased runs of letters and digits.
@@ -327,44 +379,55 @@ fn has_date(q: &Query) -> bool {
     }
 }
 
-/// Parses a query and splits it into its text and its received range (the dates must be among
-/// the terms ANDed at the top, not inside an OR).
-pub fn plan(q: &str) -> Result<Plan, AqsError> {
-    let query = parse(q)?;
-    let mut plan = Plan { text: None, from: None, until: None };
-    let mut narrow = |from: Option<i64>, until: Option<i64>| {
-        if let Some(f) = from {
-            plan.from = Some(plan.from.map_or(f, |p: i64| p.max(f)));
-        }
-        if let Some(u) = until {
-            plan.until = Some(plan.until.map_or(u, |p: i64| p.min(u)));
-        }
-    };
-    let text = match query {
-        Query::Received { from, until } => {
-            narrow(from, until);
-            None
-        }
-        Query::And(parts) => {
-            let mut text = Vec::new();
+/// The alternatives a query is: the terms without dates stay one text query; an OR with dates in
+/// it becomes one branch per part with dates (and one for the rest), an AND the combinations of
+/// its parts' branches, at most [`MAX_BRANCHES`] at every step.
+fn branches(q: &Query) -> Result<Vec<Branch>, AqsError> {
+    let out = match q {
+        Query::Received { from, until } => vec![Branch { text: None, from: *from, until: *until }],
+        other if !has_date(other) => vec![Branch { text: Some(other.clone()), from: None, until: None }],
+        Query::Or(parts) => {
+            let mut out = Vec::new();
+            let mut plain: Vec<Query> = Vec::new();
             for p in parts {
-                match p {
-                    Query::Received { from, until } => narrow(from, until),
-                    other if has_date(&other) => return Err(AqsError::DateInsideOr),
-                    other => text.push(other),
+                if has_date(p) {
+                    out.extend(branches(p)?);
+                } else {
+                    plain.push(p.clone());
+                }
+                if out.len() > MAX_BRANCHES {
+                    return Err(AqsError::TooManyBranches);
                 }
             }
-            match text.len() {
-                0 => None,
-                1 => text.pop(),
-                _ => Some(Query::And(text)),
+            if !plain.is_empty() {
+                let text = if plain.len() == 1 { plain.remove(0) } else { Query::Or(plain) };
+                out.insert(0, Branch { text: Some(text), from: None, until: None });
             }
+            out
         }
-        other if has_date(&other) => return Err(AqsError::DateInsideOr),
-        other => Some(other),
+        Query::And(parts) => {
+            let mut acc = vec![Branch { text: None, from: None, until: None }];
+            for p in parts {
+                let next = branches(p)?;
+                if acc.len().saturating_mul(next.len()) > MAX_BRANCHES {
+                    return Err(AqsError::TooManyBranches);
+                }
+                acc = acc.iter().flat_map(|a| next.iter().filter_map(|b| a.and(b))).collect();
+            }
+            acc
+        }
+        // Words without dates were taken above.
+        Query::Words { .. } => vec![Branch { text: Some(q.clone()), from: None, until: None }],
     };
-    plan.text = text;
-    Ok(plan)
+    if out.len() > MAX_BRANCHES {
+        return Err(AqsError::TooManyBranches);
+    }
+    Ok(out)
+}
+
+/// Parses a query and splits it into the branches a full-text index answers (see [`Plan`]).
+pub fn plan(q: &str) -> Result<Plan, AqsError> {
+    Ok(Plan { branches: branches(&parse(q)?)? })
 }
 
 /// The text part as an SQLite FTS5 MATCH expression over the columns `subject`, `body`,
@@ -437,14 +500,45 @@ mod tests {
         assert_eq!(parse("bob@example.com").unwrap(), w(Field::Any, "bob example com"));
     }
 
+    fn one(text: Option<Query>, from: Option<i64>, until: Option<i64>) -> Branch {
+        Branch { text, from, until }
+    }
+
     #[test]
     fn plans_dates_beside_text() {
         let p = plan("kiwi received:2026-12-01..2026-12-02 received:>=2026-12-02").unwrap();
-        assert_eq!(p.text, Some(w(Field::Any, "kiwi")));
-        assert_eq!(p.from, Some(1_796_169_600));
-        assert_eq!(p.until, Some(1_796_169_600 + DAY));
-        assert_eq!(plan("received:<2026-12-01").unwrap().text, None);
-        assert_eq!(plan("a OR received:2026-12-01"), Err(AqsError::DateInsideOr));
+        assert_eq!(p.branches, [one(Some(w(Field::Any, "kiwi")), Some(1_796_169_600), Some(1_796_169_600 + DAY))]);
+        assert_eq!(plan("received:<2026-12-01").unwrap().branches, [one(None, None, Some(1_796_083_200))]);
+        // Ranges that do not meet leave nothing to find.
+        assert_eq!(plan("kiwi received:2026-12-01 received:2026-12-03").unwrap().branches, []);
+    }
+
+    #[test]
+    fn plans_dates_inside_or_as_branches() {
+        let d = 1_796_083_200; // 2026-12-01
+        assert_eq!(
+            plan("a OR b OR received:2026-12-01").unwrap().branches,
+            [
+                one(Some(Query::Or(vec![w(Field::Any, "a"), w(Field::Any, "b")])), None, None),
+                one(None, Some(d), Some(d + DAY))
+            ]
+        );
+        assert_eq!(
+            plan("kiwi (received:2026-12-01 OR subject:lime)").unwrap().branches,
+            [
+                one(Some(Query::And(vec![w(Field::Any, "kiwi"), w(Field::Subject, "lime")])), None, None),
+                one(Some(w(Field::Any, "kiwi")), Some(d), Some(d + DAY))
+            ]
+        );
+        assert_eq!(
+            plan("(a received:2026-12-01) OR (b received:>=2026-12-02)").unwrap().branches,
+            [one(Some(w(Field::Any, "a")), Some(d), Some(d + DAY)), one(Some(w(Field::Any, "b")), Some(d + DAY), None)]
+        );
+        let mut p = plan("a OR received:2026-12-01").unwrap();
+        p.narrow(Some(d + DAY), None);
+        assert_eq!(p.branches, [one(Some(w(Field::Any, "a")), Some(d + DAY), None)]);
+        let many = "(a OR received:2026-12-01) (b OR received:2026-12-01) (c OR received:2026-12-01) (d OR received:2026-12-01)";
+        assert_eq!(plan(many), Err(AqsError::TooManyBranches));
     }
 
     #[test]

@@ -622,6 +622,24 @@ async fn search_battery(db: &TestDatabase) {
     assert_eq!(q("kiwi received:1970-01-22").await, [b.id.as_str()]);
     assert_eq!(q("received:>=1970-01-22").await, [c.id.as_str(), b.id.as_str()]);
     assert_eq!(q("kiwi received:1970-01-21..1970-01-22").await, [b.id.as_str(), a.id.as_str()]);
+    // received: inside OR: each branch on its own, the union newest first, counted once.
+    assert_eq!(q("lunch OR received:1970-01-23").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi OR received:1970-01-23").await, [c.id.as_str(), b.id.as_str(), a.id.as_str()]);
+    assert_eq!(
+        q("(budget received:1970-01-21) OR (archived received:>=1970-01-23)").await,
+        [c.id.as_str(), a.id.as_str()]
+    );
+    assert!(q("budget received:1970-01-22").await.is_empty());
+    assert!(q("kiwi received:1970-01-21 received:1970-01-23").await.is_empty());
+    assert_eq!(
+        data.search_counts(Scope::Mailboxes(all), &find("lunch OR received:1970-01-23")).await.unwrap(),
+        [("ann".to_owned(), 1), ("ben".to_owned(), 1)]
+    );
+    assert_eq!(
+        ids(data.search(Scope::Folder(&inbox.id), &find("lunch OR received:1970-01-21"), 100).await.unwrap()),
+        [a.id.as_str()]
+    );
+
     // An update rewrites the entry; a move keeps it; a delete and a folder delete remove it.
     let mut a2 = a.clone();
     a2.subject = "Mango review".into();
