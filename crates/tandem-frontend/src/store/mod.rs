@@ -20,8 +20,8 @@ use tandem_store::{Migration, Store, StoreError};
 
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
 pub use self::conversations::{
-    ArchivingConfigRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow,
-    HistoryWrite, ItemTarget, PendingItem,
+    ArchivingConfigRow, ArchivingPolicyRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog,
+    HistoryConfigRow, HistoryWrite, ItemTarget, PendingItem,
 };
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
