@@ -136,6 +136,10 @@ def test_find_item_query_string_finds_one_message_among_thousands(make_tandem):
     today = datetime.datetime.now(datetime.timezone.utc).date()
     assert alice.inbox.filter(f"quokka received:{today}").count() == 1
     assert alice.inbox.filter("quokka received:<2000-01-01").count() == 0
+    # Prefixes and NOT.
+    assert [m.subject for m in alice.inbox.filter("quok*")] == ["Weekly report 1234"]
+    assert alice.inbox.filter("steady NOT quokka").count() == n - 1
+    assert [m.subject for m in alice.inbox.filter("subject:1234 NOT doubled")] == []
     # received: inside OR (each alternative answered from the index, the union counted once).
     assert [m.subject for m in alice.inbox.filter("quokka OR received:<2000-01-01")] == ["Weekly report 1234"]
     assert alice.inbox.filter(f"quokka OR received:{today}").count() == n
@@ -144,7 +148,8 @@ def test_find_item_query_string_finds_one_message_among_thousands(make_tandem):
     assert list(account(ews, BOB).inbox.filter("quokka")) == []
 
     too_many = " ".join(f"(w{i} OR received:2026-12-01)" for i in range(1, 5))  # 16 alternatives
-    for bad in ["subject:\"open", "colour:red", "(a", "a OR", "received:yesterday", "x " * 40, too_many]:
+    for bad in ["subject:\"open", "colour:red", "(a", "a OR", "received:yesterday", "x " * 40, too_many,
+                "qu*", "NOT quokka", "quokka NOT received:2026-12-01"]:
         with pytest.raises(ErrorInvalidRequest):
             list(alice.inbox.filter(bad))
     assert alice.inbox.filter("quokka").count() == 1, "the server goes on serving after bad queries"

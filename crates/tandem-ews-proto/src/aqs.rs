@@ -1,9 +1,10 @@
 //! The AQS (Advanced Query Syntax) subset that FindItem's `QueryString` and the administrator's
 //! eDiscovery search take: words, `"phrases"`, `subject:`, `body:`, `from:`, `to:`, `cc:`,
-//! `participants:` on a word or phrase, `received:` with a day (`2026-12-01`), a range
+//! `participants:` on a word or phrase, a prefix (`budg*`, `"quarterly budg*"`: the last word,
+//! at least [`MIN_PREFIX`] characters), `received:` with a day (`2026-12-01`), a range
 //! (`2026-12-01..2026-12-31`) or a comparison (`>=2026-12-01`, `<2026-12-02`), `AND` (also
-//! implied between terms), `OR`, and parentheses; `received:` may stand anywhere, inside an OR
-//! too. Matching is by whole word, case-insensitively, on the words [`words`] cuts a text into
+//! implied between terms), `OR`, `NOT` (beside a term it narrows: `budget NOT draft`), and
+//! parentheses; `received:` may stand anywhere, inside an OR too (not under NOT). Matching is by whole word, case-insensitively, on the words [`words`] cuts a text into
 //! (the index stores the same words).
 //!
 //! The parser is bounded: at most [`MAX_QUERY_CHARS`] characters, [`MAX_TERMS`] terms and
@@ -18,6 +19,8 @@ pub const MAX_TERMS: usize = 32;
 pub const MAX_DEPTH: usize = 8;
 /// Most words in one phrase.
 pub const MAX_PHRASE_WORDS: usize = 16;
+/// Shortest prefix (`abc*`) accepted: shorter ones match most of the index.
+pub const MIN_PREFIX: usize = 3;
 /// Most branches (text and received range each) a plan splits a query into: dates inside ORs
 /// multiply them.
 pub const MAX_BRANCHES: usize = 8;
@@ -49,6 +52,12 @@ pub enum AqsError {
     BadDate(String),
     #[error("received: inside OR makes more than {MAX_BRANCHES} alternatives")]
     TooManyBranches,
+    #[error("a prefix needs at least {MIN_PREFIX} letters or digits before the *")]
+    ShortPrefix,
+    #[error("NOT narrows a search: it needs a term beside it that is not negated (a NOT b)")]
+    NotAlone,
+    #[error("received: cannot stand under NOT")]
+    DateInsideNot,
 }
 
 /// Where a word or phrase must occur.
@@ -69,10 +78,12 @@ pub enum Field {
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
-    /// Consecutive words (one word, or a phrase) in a field.
+    /// Consecutive words (one word, or a phrase) in a field; with `prefix` the last word is a
+    /// prefix.
     Words {
         field: Field,
         words: Vec<String>,
+        prefix: bool,
     },
     /// Received in `[from, until)` (Unix seconds; open where None).
     Received {
@@ -81,6 +92,8 @@ pub enum Query {
     },
     And(Vec<Query>),
     Or(Vec<Query>),
+    /// Items that do not match (only beside a term that is not negated).
+    Not(Box<Query>),
 }
 
 /// A query split the way a full-text index answers it: alternatives ([`Branch`]), an item
@@ -162,6 +175,7 @@ enum Tok {
     Close,
     And,
     Or,
+    Not,
     /// `prop:` prefix (lowercased) and the value, `quoted` when it was a phrase.
     Term {
         prop: Option<String>,
@@ -220,6 +234,10 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, AqsError> {
                     out.push(Tok::Or);
                     continue;
                 }
+                "NOT" => {
+                    out.push(Tok::Not);
+                    continue;
+                }
                 _ => {}
             }
             match bare.split_once(':') {
@@ -268,7 +286,7 @@ impl Parser {
                         return Err(AqsError::DanglingOperator("AND"));
                     }
                 }
-                Some(Tok::Open | Tok::Term { .. }) => {}
+                Some(Tok::Open | Tok::Not | Tok::Term { .. }) => {}
                 _ => break,
             }
             parts.push(self.unary(depth)?);
@@ -298,6 +316,16 @@ impl Parser {
                 }
                 term(prop.as_deref(), &value, quoted)
             }
+            Some(Tok::Not) => {
+                self.at += 1;
+                if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+                    return Err(AqsError::DanglingOperator("NOT"));
+                }
+                if depth >= MAX_DEPTH {
+                    return Err(AqsError::TooDeep);
+                }
+                Ok(Query::Not(Box::new(self.unary(depth + 1)?)))
+            }
             Some(Tok::Close) => Err(AqsError::Unbalanced),
             Some(Tok::And) => Err(AqsError::DanglingOperator("AND")),
             Some(Tok::Or) => Err(AqsError::DanglingOperator("OR")),
@@ -317,6 +345,7 @@ fn term(prop: Option<&str>, value: &str, quoted: bool) -> Result<Query, AqsError
         Some("received") if !quoted => return received(value),
         Some(p) => return Err(AqsError::UnknownProperty(p.to_owned())),
     };
+    let prefix = value.ends_with('*');
     let words: Vec<String> = words(value).collect();
     if words.is_empty() {
         return Err(AqsError::NoWords(value.to_owned()));
@@ -324,7 +353,10 @@ fn term(prop: Option<&str>, value: &str, quoted: bool) -> Result<Query, AqsError
     if words.len() > MAX_PHRASE_WORDS {
         return Err(AqsError::PhraseTooLong);
     }
-    Ok(Query::Words { field, words })
+    if prefix && words.last().is_some_and(|w| w.chars().count() < MIN_PREFIX) {
+        return Err(AqsError::ShortPrefix);
+    }
+    Ok(Query::Words { field, words, prefix })
 }
 
 const DAY: i64 = 86_400;
@@ -376,6 +408,18 @@ fn has_date(q: &Query) -> bool {
         Query::Received { .. } => true,
         Query::Words { .. } => false,
         Query::And(v) | Query::Or(v) => v.iter().any(has_date),
+        Query::Not(q) => has_date(q),
+    }
+}
+
+/// Whether a text query matches something of its own (not only "everything but"): a word, an
+/// AND with such a part, an OR of such parts.
+fn positive(q: &Query) -> bool {
+    match q {
+        Query::Words { .. } | Query::Received { .. } => true,
+        Query::And(v) => v.iter().any(positive),
+        Query::Or(v) => v.iter().all(positive),
+        Query::Not(_) => false,
     }
 }
 
@@ -385,6 +429,7 @@ fn has_date(q: &Query) -> bool {
 fn branches(q: &Query) -> Result<Vec<Branch>, AqsError> {
     let out = match q {
         Query::Received { from, until } => vec![Branch { text: None, from: *from, until: *until }],
+        Query::Not(inner) if has_date(inner) => return Err(AqsError::DateInsideNot),
         other if !has_date(other) => vec![Branch { text: Some(other.clone()), from: None, until: None }],
         Query::Or(parts) => {
             let mut out = Vec::new();
@@ -416,8 +461,8 @@ fn branches(q: &Query) -> Result<Vec<Branch>, AqsError> {
             }
             acc
         }
-        // Words without dates were taken above.
-        Query::Words { .. } => vec![Branch { text: Some(q.clone()), from: None, until: None }],
+        // Words and NOTs without dates were taken above.
+        Query::Words { .. } | Query::Not(_) => vec![Branch { text: Some(q.clone()), from: None, until: None }],
     };
     if out.len() > MAX_BRANCHES {
         return Err(AqsError::TooManyBranches);
@@ -427,7 +472,11 @@ fn branches(q: &Query) -> Result<Vec<Branch>, AqsError> {
 
 /// Parses a query and splits it into the branches a full-text index answers (see [`Plan`]).
 pub fn plan(q: &str) -> Result<Plan, AqsError> {
-    Ok(Plan { branches: branches(&parse(q)?)? })
+    let branches = branches(&parse(q)?)?;
+    if branches.iter().any(|b| b.text.as_ref().is_some_and(|t| !positive(t))) {
+        return Err(AqsError::NotAlone);
+    }
+    Ok(Plan { branches })
 }
 
 /// The text part as an SQLite FTS5 MATCH expression over the columns `subject`, `body`,
@@ -435,8 +484,8 @@ pub fn plan(q: &str) -> Result<Plan, AqsError> {
 /// expression is always well formed.
 pub fn to_fts5(q: &Query) -> String {
     match q {
-        Query::Words { field, words } => {
-            let phrase = format!("\"{}\"", words.join(" "));
+        Query::Words { field, words, prefix } => {
+            let phrase = format!("\"{}\"{}", words.join(" "), if *prefix { "*" } else { "" });
             match field {
                 Field::Any => phrase,
                 Field::Subject => format!("subject : {phrase}"),
@@ -447,8 +496,21 @@ pub fn to_fts5(q: &Query) -> String {
             }
         }
         Query::Received { .. } => String::new(),
-        Query::And(v) => format!("({})", v.iter().map(to_fts5).collect::<Vec<_>>().join(" AND ")),
+        // FTS5's NOT is binary: the parts that are not negated, then each negated one.
+        Query::And(v) => {
+            let (neg, pos): (Vec<&Query>, Vec<&Query>) = v.iter().partition(|q| matches!(q, Query::Not(_)));
+            let mut out = format!("({})", pos.iter().map(|q| to_fts5(q)).collect::<Vec<_>>().join(" AND "));
+            for n in neg {
+                if let Query::Not(inner) = n {
+                    out = format!("({out} NOT {})", to_fts5(inner));
+                }
+            }
+            out
+        }
         Query::Or(v) => format!("({})", v.iter().map(to_fts5).collect::<Vec<_>>().join(" OR ")),
+        // Only inside an AND (the plan refuses a NOT alone); standing alone it matches nothing
+        // here rather than everything.
+        Query::Not(inner) => format!("({} NOT {})", to_fts5(inner), to_fts5(inner)),
     }
 }
 
@@ -457,21 +519,31 @@ pub fn to_fts5(q: &Query) -> String {
 /// so nothing needs quoting.
 pub fn to_tsquery(q: &Query) -> String {
     match q {
-        Query::Words { field, words } => {
+        Query::Words { field, words, prefix } => {
             let weight = match field {
                 Field::Any => "",
-                Field::Subject => ":A",
-                Field::Body => ":B",
-                Field::From => ":C",
-                Field::To => ":D",
-                Field::Participants => ":CD",
+                Field::Subject => "A",
+                Field::Body => "B",
+                Field::From => "C",
+                Field::To => "D",
+                Field::Participants => "CD",
             };
-            let phrase: Vec<String> = words.iter().map(|w| format!("{w}{weight}")).collect();
+            let last = words.len().saturating_sub(1);
+            let phrase: Vec<String> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| match (i == last && *prefix, weight.is_empty()) {
+                    (true, _) => format!("{w}:*{weight}"),
+                    (false, true) => w.clone(),
+                    (false, false) => format!("{w}:{weight}"),
+                })
+                .collect();
             format!("({})", phrase.join(" <-> "))
         }
         Query::Received { .. } => String::new(),
         Query::And(v) => format!("({})", v.iter().map(to_tsquery).collect::<Vec<_>>().join(" & ")),
         Query::Or(v) => format!("({})", v.iter().map(to_tsquery).collect::<Vec<_>>().join(" | ")),
+        Query::Not(inner) => format!("!{}", to_tsquery(inner)),
     }
 }
 
@@ -480,7 +552,7 @@ mod tests {
     use super::*;
 
     fn w(field: Field, s: &str) -> Query {
-        Query::Words { field, words: s.split(' ').map(str::to_owned).collect() }
+        Query::Words { field, words: s.split(' ').map(str::to_owned).collect(), prefix: false }
     }
 
     #[test]
@@ -539,6 +611,28 @@ mod tests {
         assert_eq!(p.branches, [one(Some(w(Field::Any, "a")), Some(d + DAY), None)]);
         let many = "(a OR received:2026-12-01) (b OR received:2026-12-01) (c OR received:2026-12-01) (d OR received:2026-12-01)";
         assert_eq!(plan(many), Err(AqsError::TooManyBranches));
+    }
+
+    #[test]
+    fn prefixes_and_not() {
+        let p = |f, s: &str| Query::Words { field: f, words: s.split(' ').map(str::to_owned).collect(), prefix: true };
+        assert_eq!(parse("budg*").unwrap(), p(Field::Any, "budg"));
+        assert_eq!(parse("subject:\"big wor*\"").unwrap(), p(Field::Subject, "big wor"));
+        assert_eq!(to_fts5(&parse("subject:\"big wor*\"").unwrap()), "subject : \"big wor\"*");
+        assert_eq!(to_tsquery(&parse("subject:\"big wor*\"").unwrap()), "(big:A <-> wor:*A)");
+        assert_eq!(to_tsquery(&parse("budg*").unwrap()), "(budg:*)");
+        assert_eq!(parse("bu*"), Err(AqsError::ShortPrefix));
+        let q = parse("budget NOT draft").unwrap();
+        assert_eq!(q, Query::And(vec![w(Field::Any, "budget"), Query::Not(Box::new(w(Field::Any, "draft")))]));
+        assert_eq!(to_fts5(&q), "((\"budget\") NOT \"draft\")");
+        assert_eq!(to_tsquery(&q), "((budget) & !(draft))");
+        assert_eq!(to_fts5(&parse("NOT a b NOT (c OR d)").unwrap()), "(((\"b\") NOT \"a\") NOT (\"c\" OR \"d\"))");
+        assert_eq!(plan("NOT draft"), Err(AqsError::NotAlone));
+        assert_eq!(plan("a OR NOT b"), Err(AqsError::NotAlone));
+        assert_eq!(plan("NOT b received:2026-12-01"), Err(AqsError::NotAlone));
+        assert_eq!(plan("a NOT received:2026-12-01"), Err(AqsError::DateInsideNot));
+        assert_eq!(parse("a NOT"), Err(AqsError::DanglingOperator("NOT")));
+        assert!(plan("(a NOT b) OR c received:2026-12-01").is_ok());
     }
 
     #[test]

@@ -622,6 +622,13 @@ async fn search_battery(db: &TestDatabase) {
     assert_eq!(q("kiwi received:1970-01-22").await, [b.id.as_str()]);
     assert_eq!(q("received:>=1970-01-22").await, [c.id.as_str(), b.id.as_str()]);
     assert_eq!(q("kiwi received:1970-01-21..1970-01-22").await, [b.id.as_str(), a.id.as_str()]);
+    // Prefixes and NOT.
+    assert_eq!(q("sal*").await, [b.id.as_str()]);
+    assert_eq!(q("subject:budg*").await, [a.id.as_str()]);
+    assert_eq!(q("\"kiwi sal*\"").await, [b.id.as_str()]);
+    assert_eq!(q("kiwi NOT salad").await, [c.id.as_str(), a.id.as_str()]);
+    assert_eq!(q("kiwi NOT (salad OR archive)").await, [a.id.as_str()]);
+    assert_eq!(q("(kiwi NOT salad) OR lunch").await, [c.id.as_str(), b.id.as_str(), a.id.as_str()]);
     // received: inside OR: each branch on its own, the union newest first, counted once.
     assert_eq!(q("lunch OR received:1970-01-23").await, [c.id.as_str(), b.id.as_str()]);
     assert_eq!(q("kiwi OR received:1970-01-23").await, [c.id.as_str(), b.id.as_str(), a.id.as_str()]);
