@@ -82,8 +82,8 @@ class Chat:
             sip.assert_sipp_ok(run, self.expect[user], self.t)
 
 
-def deploy(make_tandem, name: str, idle: int) -> tuple[Tandem, str]:
-    t = make_tandem(name)
+def deploy(make_tandem, name: str, idle: int, **kw) -> tuple[Tandem, str]:
+    t = make_tandem(name, **kw)
     t.start()
     wait_trust(t)
     st = t.status()
@@ -343,7 +343,7 @@ def test_with_archiving_on_transcripts_are_also_copied_to_purges(make_tandem, pe
     assert (policy["ArchiveInternal"], policy["ArchiveExternal"]) == (True, False), policy
     for bad, needle in [(["set-archiving-configuration", "--enable-archiving", "Everything"], "--enable-archiving"),
                         (["set-archiving-policy", "--identity", "tag:Sales", "--archive-internal", "true"],
-                         "only global")]:
+                         "no such policy")]:
         r = t.run("cs", *bad, *t.location)
         assert r.returncode == 2 and needle in r.stderr, f"{bad}: {r.returncode} {r.stderr}"
     time.sleep(1.5)  # the running Front End reads the settings every second
@@ -351,11 +351,64 @@ def test_with_archiving_on_transcripts_are_also_copied_to_purges(make_tandem, pe
     chat.say("alice", "bob", "Kept for compliance")
     chat.delivered()
     for address in (ALICE, BOB):
-        [archived] = wait_transcripts(t, ews, address, 30, folder="recoverable_items_purges")
-        assert (archived.item_class, archived.subject) == (CLASS, "Kept for compliance")
-        assert "Kept for compliance" in str(archived.body)
         [visible] = wait_transcripts(t, ews, address, 30)
         assert visible.subject == "Kept for compliance"
+    # The archived copies are in each user's Purges, which eDiscovery searches and the user
+    # cannot open (ErrorAccessDenied; exchangelib falls back to FindItem, refused the same way).
+    deadline = time.monotonic() + 30
+    while True:
+        found = json.loads(ok(t.run("ediscovery", "search", "--query", "compliance", "--json", *t.location)).stdout)
+        archived = sorted((r["Mailbox"], r["Folder"], r["ItemClass"], r["Subject"]) for r in found["Results"]
+                          if r["Folder"] == "recoverableitemspurges")
+        if len(archived) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert archived == [(u, "recoverableitemspurges", CLASS, "Kept for compliance") for u in ("alice", "bob")], found
+    from exchangelib.errors import ErrorAccessDenied
+    for address in (ALICE, BOB):
+        with pytest.raises(ErrorAccessDenied):
+            account(ews, address).recoverable_items_purges
+
+
+@pytest.mark.timeout(120)
+def test_a_granted_archiving_policy_archives_only_that_users_copy(make_tandem, peers):
+    """New-CsArchivingPolicy / Grant-CsArchivingPolicy: with archiving on and the global policy
+    archiving nothing, a tag policy with ArchiveInternal granted to Bob archives his copy of the
+    transcript in Purges (found by eDiscovery) and not Alice's."""
+    t, ews = deploy(make_tandem, "history-archive-tag", idle=3)
+    L = t.location
+    ok(t.run("cs", "set-archiving-configuration", "--enable-archiving", "ImOnly", "--enable-exchange-archiving",
+             "true", *L))
+    ok(t.run("cs", "new-archiving-policy", "--identity", "tag:Legal", "--archive-internal", "true", *L))
+    ok(t.run("cs", "grant-archiving-policy", "--identity", f"sip:{BOB}", "--policy-name", "Legal", *L))
+    listed = json.loads(ok(t.run("cs", "get-archiving-policy", "--identity", "all", "--json", *L)).stdout)
+    assert [(p["Identity"], p["ArchiveInternal"]) for p in listed] == [("Global", False), ("tag:legal", True)], listed
+    one = json.loads(ok(t.run("cs", "get-archiving-policy", "--identity", "tag:legal", "--json", *L)).stdout)
+    assert (one["ArchiveInternal"], one["ArchiveExternal"]) == (True, False), one
+    for bad, needle in [(["new-archiving-policy", "--identity", "tag:Legal"], "exists"),
+                        (["new-archiving-policy", "--identity", "tag:no/slash"], "policy name"),
+                        (["grant-archiving-policy", "--identity", f"sip:{BOB}", "--policy-name", "Nope"], "no such policy"),
+                        (["grant-archiving-policy", "--identity", f"sip:nobody@{DOMAIN}", "--policy-name", "Legal"],
+                         "no such user"),
+                        (["get-archiving-policy", "--identity", "tag:nope"], "no such policy")]:
+        r = t.run("cs", *bad, *L)
+        assert r.returncode == 2 and needle in r.stderr, f"{bad}: {r.returncode} {r.stderr}"
+    time.sleep(1.5)  # the running Front End reads the settings every second
+    chat = Chat(t, peers, to_alice=0, to_bob=1)
+    chat.say("alice", "bob", "Legal hold memo")
+    chat.delivered()
+    for address in (ALICE, BOB):
+        [visible] = wait_transcripts(t, ews, address, 30)
+        assert visible.subject == "Legal hold memo"
+    cfg = wait_state(t, lambda c: c["PendingItems"] == 0, budget=30)
+    assert cfg["PendingItems"] == 0, cfg
+    found = json.loads(ok(t.run("ediscovery", "search", "--query", "memo", "--json", *L)).stdout)
+    assert sorted((r["Mailbox"], r["Folder"]) for r in found["Results"]) == [
+        ("alice", "conversationhistory"), ("bob", "conversationhistory"), ("bob", "recoverableitemspurges")], found
+
+    # Back to the global policy.
+    out = ok(t.run("cs", "grant-archiving-policy", "--identity", f"sip:{BOB}", "--policy-name", "global", *L)).stdout
+    assert "Global" in out, out
 
 
 def test_the_configuration_command_refuses_bad_input(make_tandem):

@@ -21,13 +21,28 @@ import time
 import pytest
 
 from test_calendar_presence import account
-from test_conversation_history import ALICE, BOB, CLASS, Chat, deploy, ok, peers, transcripts, wait_transcripts
+from test_conversation_history import ALICE, BOB, CAROL, CLASS, Chat, deploy, ok, peers, transcripts, wait_transcripts
 
 __all__ = ["peers"]
 
 
 def search(t, *args) -> dict:
     return json.loads(ok(t.run("ediscovery", "search", *args, "--json", *t.location)).stdout)
+
+
+def counts(found: dict) -> dict:
+    return {m["Mailbox"]: m["ResultItemsCount"] for m in found["Mailboxes"]}
+
+
+def wait_search(t, query: str, want: dict, budget: float = 30) -> dict:
+    """`tandem ediscovery search --query QUERY` until its counts per mailbox are WANT."""
+    deadline = time.monotonic() + budget
+    while True:
+        found = search(t, "--query", query)
+        if counts(found) == want or time.monotonic() > deadline:
+            assert counts(found) == want, found
+            return found
+        time.sleep(0.5)
 
 
 def test_a_deleted_transcript_is_still_found_by_ediscovery_in_purges(make_tandem, peers, tmp_path):
@@ -39,8 +54,8 @@ def test_a_deleted_transcript_is_still_found_by_ediscovery_in_purges(make_tandem
     chat = Chat(t, peers, to_alice=0, to_bob=1)
     chat.say("alice", "bob", "The zebra plan is final")
     chat.delivered()
-    for address in (ALICE, BOB):
-        wait_transcripts(t, ews, address, 30, folder="recoverable_items_purges")
+    # Each user's transcript, and its archived copy in Purges (which only eDiscovery sees).
+    wait_search(t, "zebra", {"alice": 2, "bob": 2})
     [visible] = wait_transcripts(t, ews, BOB, 30)
 
     # Bob deletes the transcript for good; his Conversation History no longer has it.
@@ -48,8 +63,7 @@ def test_a_deleted_transcript_is_still_found_by_ediscovery_in_purges(make_tandem
     assert transcripts(ews, BOB) == []
 
     found = search(t, "--query", "zebra")
-    counts = {m["Mailbox"]: m["ResultItemsCount"] for m in found["Mailboxes"]}
-    assert counts == {"alice": 2, "bob": 1}, found
+    assert counts(found) == {"alice": 2, "bob": 1}, found
     bobs = [r for r in found["Results"] if r["Mailbox"] == "bob"]
     assert [(r["Folder"], r["ItemClass"], r["Subject"]) for r in bobs] == [
         ("recoverableitemspurges", CLASS, "The zebra plan is final")], found
@@ -122,10 +136,20 @@ def test_find_item_query_string_finds_one_message_among_thousands(make_tandem):
     today = datetime.datetime.now(datetime.timezone.utc).date()
     assert alice.inbox.filter(f"quokka received:{today}").count() == 1
     assert alice.inbox.filter("quokka received:<2000-01-01").count() == 0
+    # Prefixes and NOT.
+    assert [m.subject for m in alice.inbox.filter("quok*")] == ["Weekly report 1234"]
+    assert alice.inbox.filter("steady NOT quokka").count() == n - 1
+    assert [m.subject for m in alice.inbox.filter("subject:1234 NOT doubled")] == []
+    # received: inside OR (each alternative answered from the index, the union counted once).
+    assert [m.subject for m in alice.inbox.filter("quokka OR received:<2000-01-01")] == ["Weekly report 1234"]
+    assert alice.inbox.filter(f"quokka OR received:{today}").count() == n
+    assert [m.subject for m in alice.inbox.filter("(steady received:<2000-01-01) OR subject:7")] == ["Weekly report 7"]
     # Another user's folder does not answer for alice's words.
     assert list(account(ews, BOB).inbox.filter("quokka")) == []
 
-    for bad in ["subject:\"open", "colour:red", "(a", "a OR", "received:yesterday", "x " * 40]:
+    too_many = " ".join(f"(w{i} OR received:2026-12-01)" for i in range(1, 5))  # 16 alternatives
+    for bad in ["subject:\"open", "colour:red", "(a", "a OR", "received:yesterday", "x " * 40, too_many,
+                "qu*", "NOT quokka", "quokka NOT received:2026-12-01"]:
         with pytest.raises(ErrorInvalidRequest):
             list(alice.inbox.filter(bad))
     assert alice.inbox.filter("quokka").count() == 1, "the server goes on serving after bad queries"
@@ -157,16 +181,96 @@ def test_under_litigation_hold_a_deleted_item_is_kept_for_ediscovery(make_tandem
             m.delete() if how == "hard" else m.soft_delete()
             assert list(acc.inbox.filter(word)) == []
 
-    # Bob is on hold: both deletions are kept in Purges; Alice is not: her hard delete is gone.
-    held = search(t, "--query", "walrus")
-    assert sorted((r["Folder"], r["Subject"]) for r in held["Results"]) == [
-        ("recoverableitemspurges", "walrus hard"), ("recoverableitemspurges", "walrus soft")], held
-    free = search(t, "--query", "narwhal")
-    assert [(r["Folder"], r["Subject"]) for r in free["Results"]] == [
-        ("recoverableitemsdeletions", "narwhal soft")], free
-    # Bob cannot delete what the hold keeps.
-    kept = list(bob.recoverable_items_purges.all())
-    assert len(kept) == 2
+    # A soft delete goes to Recoverable Items\Deletions, where its user still sees it; a hard
+    # delete is gone, except under hold (Bob), where Purges keeps it.
+    def where(word):
+        return sorted((r["Folder"], r["Subject"]) for r in search(t, "--query", word)["Results"])
+
+    assert where("walrus") == [("recoverableitemsdeletions", "walrus soft"),
+                               ("recoverableitemspurges", "walrus hard")]
+    assert where("narwhal") == [("recoverableitemsdeletions", "narwhal soft")]
+    kept_ids = {}
+    for acc, word in ((bob, "walrus"), (alice, "narwhal")):
+        [soft] = list(acc.recoverable_items_deletions.all())
+        assert soft.subject == f"{word} soft"
+        kept_ids[word] = (soft.id, soft.changekey)
+        soft.delete()  # emptying Deletions: under hold it goes to Purges, else it is gone
+        assert list(acc.recoverable_items_deletions.all()) == []
+    assert where("walrus") == [("recoverableitemspurges", "walrus hard"), ("recoverableitemspurges", "walrus soft")]
+    assert where("narwhal") == []
+
+    # Purges is hidden from Bob: not in his folder tree, not open by name, and what the hold
+    # keeps there cannot be reached by its id to delete it.
+    names = {f.name for f in account(ews, BOB).root.walk()}
+    assert {"Recoverable Items", "Deletions"} <= names and "Purges" not in names, names
     with pytest.raises(ErrorAccessDenied):
-        kept[0].delete()
+        account(ews, BOB).recoverable_items_purges
+    with pytest.raises(ErrorAccessDenied):
+        bob.bulk_delete(ids=[kept_ids["walrus"]])
     assert len(search(t, "--query", "walrus")["Results"]) == 2
+
+
+def test_retention_purges_recoverable_items_unless_the_mailbox_is_on_hold(make_tandem):
+    """Set-Mailbox -RetainDeletedItemsFor: the Mailbox's retention sweep (every second here,
+    `mailbox.retention_sweep_seconds`) removes what Recoverable Items kept longer than that,
+    unless the mailbox is on litigation hold; lifting the hold lets the next sweep purge."""
+    from exchangelib import Message
+
+    t, ews = deploy(make_tandem, "retention", idle=600, mailbox_extra="retention_sweep_seconds = 1")
+    ok(t.run("exchange", "set-mailbox", "--identity", "alice", "--retain-deleted-items-for", "0", *t.location))
+    ok(t.run("exchange", "set-mailbox", "--identity", "bob", "--litigation-hold-enabled", "true",
+             "--retain-deleted-items-for", "0", *t.location))
+    accounts = {"alice": account(ews, ALICE), "bob": account(ews, BOB), "carol": account(ews, CAROL)}
+    for name, acc in accounts.items():
+        for how in ("soft", "hard"):
+            m = Message(account=acc, folder=acc.inbox, subject=f"{name} {how} gannet", body="the gannet memo")
+            m.save()
+            [m] = list(acc.inbox.filter(subject=f"{name} {how} gannet"))
+            m.delete() if how == "hard" else m.soft_delete()
+
+    # Alice (0 days, no hold): her soft delete goes at the next sweep. Bob (0 days, on hold):
+    # both of his are kept. Carol (14 days by default): her soft delete stays in Deletions.
+    wait_search(t, "gannet", {"bob": 2, "carol": 1})
+    time.sleep(3)  # a few more sweeps change nothing
+    assert counts(search(t, "--query", "gannet")) == {"bob": 2, "carol": 1}
+    assert list(accounts["alice"].recoverable_items_deletions.all()) == []
+    assert [m.subject for m in accounts["carol"].recoverable_items_deletions.all()] == ["carol soft gannet"]
+    assert [m.subject for m in accounts["bob"].recoverable_items_deletions.all()] == ["bob soft gannet"]
+
+    # The hold lifted, what Bob kept is past his retention and the next sweep purges it.
+    ok(t.run("exchange", "set-mailbox", "--identity", "bob", "--litigation-hold-enabled", "false", *t.location))
+    wait_search(t, "gannet", {"carol": 1})
+    assert list(accounts["bob"].recoverable_items_deletions.all()) == []
+
+
+def test_ex_storage_connectivity_dumpster_writes_and_removes_a_test_item(make_tandem):
+    """Test-CsExStorageConnectivity -Folder Dumpster: `tandem test ex-storage-connectivity --folder
+    Dumpster` writes a test item into Recoverable Items\\Deletions through the Front End's chain
+    (DNS, Autodiscover, S2S token, EWS), reads it back, removes it and checks it is gone, hop by
+    hop; for a mailbox on litigation hold the removed item is kept in Purges (eDiscovery finds it)."""
+    t, ews = deploy(make_tandem, "dumpster", idle=600)
+
+    def dumpster(user: str) -> dict:
+        r = t.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:{user}", "--folder", "Dumpster", "--json",
+                  *t.location)
+        out = json.loads(r.stdout)
+        assert r.returncode == 0 and out["ok"], out
+        assert [h["hop"] for h in out["hops"]] == [
+            "DNS", "Autodiscover", "EWS write", "EWS read", "EWS delete", "EWS removed"], out
+        assert "in Dumpster" in out["hops"][2]["detail"], out
+        return out
+
+    out = dumpster(ALICE)
+    assert "ErrorItemNotFound" in out["hops"][-1]["detail"], out
+    assert list(account(ews, ALICE).recoverable_items_deletions.all()) == []
+    assert search(t, "--query", "Test-CsExStorageConnectivity")["Mailboxes"] == []
+    text = ok(t.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:{ALICE}", "--folder", "dumpster",
+                    *t.location)).stdout
+    assert [line.split()[0] for line in text.splitlines()] == ["PASS"] * 6, text
+
+    ok(t.run("exchange", "set-mailbox", "--identity", "bob", "--litigation-hold-enabled", "true", *t.location))
+    out = dumpster(BOB)
+    assert "kept in Recoverable Items" in out["hops"][-1]["detail"], out
+    assert list(account(ews, BOB).recoverable_items_deletions.all()) == []
+    kept = search(t, "--query", "CsExStorageConnectivity")["Results"]
+    assert [(r["Mailbox"], r["Folder"]) for r in kept] == [("bob", "recoverableitemspurges")], kept

@@ -129,7 +129,8 @@ def test_distinguished_folders_and_tree(alice):
         assert f.id
     names = {f.name for f in alice.root.walk()}
     assert {"Inbox", "Drafts", "Sent Items", "Deleted Items", "Calendar", "Contacts", "Quick Contacts",
-            "IM Contacts List", "Conversation History", "Purges"} <= names
+            "IM Contacts List", "Conversation History", "Recoverable Items", "Deletions"} <= names
+    assert "Purges" not in names, "Recoverable Items\\Purges is hidden from the user"
 
 
 def test_folder_create_rename_move_delete(alice):

@@ -554,8 +554,9 @@ def test_ex_storage_connectivity_writes_through_the_chain(tandem):
     r = tandem.run("test", "ex-storage-connectivity", "--sip-uri", f"sip:alice@{DOMAIN}", "--delete-item", "--json",
                    *tandem.location)
     out = json.loads(r.stdout)
-    assert out["ok"] and out["hops"][-1]["hop"] == "EWS delete", out
-    second = out["hops"][-2]["detail"].split("(")[-1].rstrip(")")
+    assert [h["hop"] for h in out["hops"]][-3:] == ["EWS read", "EWS delete", "EWS removed"], out
+    assert "ErrorItemNotFound" in out["hops"][-1]["detail"], out
+    second = out["hops"][-3]["detail"].split("(")[-1].rstrip(")")
     assert second not in conversation_history_subjects()
 
 

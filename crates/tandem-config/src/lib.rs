@@ -272,7 +272,14 @@ pub struct MailboxConfig {
     /// EwsMaxConcurrency, [`DEFAULT_EWS_MAX_CONCURRENCY`]); past it a request is refused with
     /// ErrorServerBusy and a BackOffMilliseconds hint. GetStreamingEvents connections do not count.
     pub ews_max_concurrency: u32,
+    /// Seconds between the retention sweeps that purge items kept in Recoverable Items longer
+    /// than their mailbox's RetainDeletedItemsFor, unless the mailbox is on hold
+    /// ([`DEFAULT_RETENTION_SWEEP_SECONDS`]); smaller only to test retention without waiting.
+    pub retention_sweep_seconds: u32,
 }
+
+/// How often the Mailbox looks for items past their deleted-item retention (an hour).
+pub const DEFAULT_RETENTION_SWEEP_SECONDS: u32 = 3600;
 
 /// Exchange's default EwsMaxConcurrency.
 pub const DEFAULT_EWS_MAX_CONCURRENCY: u32 = 27;
@@ -470,6 +477,7 @@ struct RawMailbox {
     database_url: Option<String>,
     ews_push_minute_seconds: Option<u32>,
     ews_max_concurrency: Option<u32>,
+    retention_sweep_seconds: Option<u32>,
 }
 
 /// The HTTPS listener keys, which `[mailbox]` and `[frontend]` both have (no `flatten`: it does
@@ -602,6 +610,8 @@ impl Config {
                 ews_push_minute_seconds: Some(self.mailbox.ews_push_minute_seconds)
                     .filter(|s| *s != DEFAULT_EWS_PUSH_MINUTE_SECONDS),
                 ews_max_concurrency: Some(self.mailbox.ews_max_concurrency),
+                retention_sweep_seconds: Some(self.mailbox.retention_sweep_seconds)
+                    .filter(|s| *s != DEFAULT_RETENTION_SWEEP_SECONDS),
             },
             frontend: RawFrontend {
                 enabled: Some(self.frontend.enabled),
@@ -848,6 +858,13 @@ fn resolve(raw: RawConfig, origin: &str, base: &Path, ov: &Overrides) -> Result<
             raw.mailbox.ews_max_concurrency,
             DEFAULT_EWS_MAX_CONCURRENCY,
         )?,
+        retention_sweep_seconds: match raw.mailbox.retention_sweep_seconds {
+            None => DEFAULT_RETENTION_SWEEP_SECONDS,
+            Some(s @ 1..=86_400) => s,
+            Some(_) => {
+                return Err(err("mailbox.retention_sweep_seconds", "must be from 1 to 86400 (default 3600)".into()));
+            }
+        },
     };
     let frontend = FrontendConfig {
         enabled: raw.frontend.enabled.unwrap_or(true),
@@ -1204,6 +1221,7 @@ mod tests {
             ("[frontend]\nvoicemail_seconds_per_ring = 31", "frontend.voicemail_seconds_per_ring"),
             ("[mailbox]\news_push_minute_seconds = 0", "mailbox.ews_push_minute_seconds"),
             ("[mailbox]\news_push_minute_seconds = 61", "mailbox.ews_push_minute_seconds"),
+            ("[mailbox]\nretention_sweep_seconds = 0", "mailbox.retention_sweep_seconds"),
             ("[mailbox]\news_max_concurrency = 0", "mailbox.ews_max_concurrency"),
         ] {
             let e = parse(text).unwrap_err().to_string();

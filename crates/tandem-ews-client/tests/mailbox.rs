@@ -111,6 +111,7 @@ async fn start_mailbox(key: &SigningKey) -> Running {
     let config = MailboxConfig {
         ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
         ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
+        retention_sweep_seconds: tandem_config::DEFAULT_RETENTION_SWEEP_SECONDS,
         enabled: true,
         fqdn: format!("mail.{DOMAIN}").parse().unwrap(),
         autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().unwrap(),

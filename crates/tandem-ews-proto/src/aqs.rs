@@ -1,12 +1,15 @@
 //! The AQS (Advanced Query Syntax) subset that FindItem's `QueryString` and the administrator's
 //! eDiscovery search take: words, `"phrases"`, `subject:`, `body:`, `from:`, `to:`, `cc:`,
-//! `participants:` on a word or phrase, `received:` with a day (`2026-12-01`), a range
+//! `participants:` on a word or phrase, a prefix (`budg*`, `"quarterly budg*"`: the last word,
+//! at least [`MIN_PREFIX`] characters), `received:` with a day (`2026-12-01`), a range
 //! (`2026-12-01..2026-12-31`) or a comparison (`>=2026-12-01`, `<2026-12-02`), `AND` (also
-//! implied between terms), `OR`, and parentheses. Matching is by whole word, case-insensitively,
-//! on the words [`words`] cuts a text into (the index stores the same words).
+//! implied between terms), `OR`, `NOT` (beside a term it narrows: `budget NOT draft`), and
+//! parentheses; `received:` may stand anywhere, inside an OR too (not under NOT). Matching is by whole word, case-insensitively, on the words [`words`] cuts a text into
+//! (the index stores the same words).
 //!
 //! The parser is bounded: at most [`MAX_QUERY_CHARS`] characters, [`MAX_TERMS`] terms and
-//! [`MAX_DEPTH`] levels of parentheses; anything else is a typed [`AqsError`], never a panic.
+//! [`MAX_DEPTH`] levels of parentheses, and a [`plan`] has at most [`MAX_BRANCHES`] branches;
+//! anything else is a typed [`AqsError`], never a panic.
 
 /// Longest query accepted (characters).
 pub const MAX_QUERY_CHARS: usize = 1024;
@@ -16,6 +19,11 @@ pub const MAX_TERMS: usize = 32;
 pub const MAX_DEPTH: usize = 8;
 /// Most words in one phrase.
 pub const MAX_PHRASE_WORDS: usize = 16;
+/// Shortest prefix (`abc*`) accepted: shorter ones match most of the index.
+pub const MIN_PREFIX: usize = 3;
+/// Most branches (text and received range each) a plan splits a query into: dates inside ORs
+/// multiply them.
+pub const MAX_BRANCHES: usize = 8;
 
 /// Why a query string is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,8 +50,14 @@ pub enum AqsError {
     DanglingOperator(&'static str),
     #[error("{0:?} is not a date or date range (YYYY-MM-DD, A..B, >=A, <A)")]
     BadDate(String),
-    #[error("received: cannot stand inside OR; put it beside the other terms")]
-    DateInsideOr,
+    #[error("received: inside OR makes more than {MAX_BRANCHES} alternatives")]
+    TooManyBranches,
+    #[error("a prefix needs at least {MIN_PREFIX} letters or digits before the *")]
+    ShortPrefix,
+    #[error("NOT narrows a search: it needs a term beside it that is not negated (a NOT b)")]
+    NotAlone,
+    #[error("received: cannot stand under NOT")]
+    DateInsideNot,
 }
 
 /// Where a word or phrase must occur.
@@ -64,10 +78,12 @@ pub enum Field {
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
-    /// Consecutive words (one word, or a phrase) in a field.
+    /// Consecutive words (one word, or a phrase) in a field; with `prefix` the last word is a
+    /// prefix.
     Words {
         field: Field,
         words: Vec<String>,
+        prefix: bool,
     },
     /// Received in `[from, until)` (Unix seconds; open where None).
     Received {
@@ -76,15 +92,64 @@ pub enum Query {
     },
     And(Vec<Query>),
     Or(Vec<Query>),
+    /// Items that do not match (only beside a term that is not negated).
+    Not(Box<Query>),
 }
 
-/// A query split the way a full-text index answers it: the text part (None when the query has
-/// only dates) and the received range every hit must fall in.
+/// A query split the way a full-text index answers it: alternatives ([`Branch`]), an item
+/// matching any of them matches the query. A query whose dates stand beside the other terms is
+/// one branch; `received:` inside an OR makes more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
+    pub branches: Vec<Branch>,
+}
+
+/// One alternative of a plan: its text part (None when it has only dates) and the received range
+/// `[from, until)` its hits must fall in (open where None).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
     pub text: Option<Query>,
     pub from: Option<i64>,
     pub until: Option<i64>,
+}
+
+impl Branch {
+    /// Both conditions at once; None when the ranges do not meet.
+    fn and(&self, other: &Branch) -> Option<Branch> {
+        let text = match (&self.text, &other.text) {
+            (None, t) | (t, None) => t.clone(),
+            (Some(a), Some(b)) => {
+                let mut parts = Vec::new();
+                for q in [a, b] {
+                    match q {
+                        Query::And(v) => parts.extend(v.iter().cloned()),
+                        other => parts.push(other.clone()),
+                    }
+                }
+                Some(Query::And(parts))
+            }
+        };
+        let from = self.from.max(other.from);
+        let until = match (self.until, other.until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let (Some(f), Some(u)) = (from, until)
+            && f >= u
+        {
+            return None;
+        }
+        Some(Branch { text, from, until })
+    }
+}
+
+impl Plan {
+    /// Narrows every branch to `[from, until)` (eDiscovery's start and end dates); a branch
+    /// left with an empty range goes.
+    pub fn narrow(&mut self, from: Option<i64>, until: Option<i64>) {
+        let range = Branch { text: None, from, until };
+        self.branches = self.branches.iter().filter_map(|b| b.and(&range)).collect();
+    }
 }
 
 /// The words of a text as the index keeps them: lowercased runs of letters and digits.
@@ -110,6 +175,7 @@ enum Tok {
     Close,
     And,
     Or,
+    Not,
     /// `prop:` prefix (lowercased) and the value, `quoted` when it was a phrase.
     Term {
         prop: Option<String>,
@@ -168,6 +234,10 @@ fn tokenize(q: &str) -> Result<Vec<Tok>, AqsError> {
                     out.push(Tok::Or);
                     continue;
                 }
+                "NOT" => {
+                    out.push(Tok::Not);
+                    continue;
+                }
                 _ => {}
             }
             match bare.split_once(':') {
@@ -216,7 +286,7 @@ impl Parser {
                         return Err(AqsError::DanglingOperator("AND"));
                     }
                 }
-                Some(Tok::Open | Tok::Term { .. }) => {}
+                Some(Tok::Open | Tok::Not | Tok::Term { .. }) => {}
                 _ => break,
             }
             parts.push(self.unary(depth)?);
@@ -246,6 +316,16 @@ impl Parser {
                 }
                 term(prop.as_deref(), &value, quoted)
             }
+            Some(Tok::Not) => {
+                self.at += 1;
+                if matches!(self.peek(), None | Some(Tok::Close | Tok::Or | Tok::And)) {
+                    return Err(AqsError::DanglingOperator("NOT"));
+                }
+                if depth >= MAX_DEPTH {
+                    return Err(AqsError::TooDeep);
+                }
+                Ok(Query::Not(Box::new(self.unary(depth + 1)?)))
+            }
             Some(Tok::Close) => Err(AqsError::Unbalanced),
             Some(Tok::And) => Err(AqsError::DanglingOperator("AND")),
             Some(Tok::Or) => Err(AqsError::DanglingOperator("OR")),
@@ -265,6 +345,7 @@ fn term(prop: Option<&str>, value: &str, quoted: bool) -> Result<Query, AqsError
         Some("received") if !quoted => return received(value),
         Some(p) => return Err(AqsError::UnknownProperty(p.to_owned())),
     };
+    let prefix = value.ends_with('*');
     let words: Vec<String> = words(value).collect();
     if words.is_empty() {
         return Err(AqsError::NoWords(value.to_owned()));
@@ -272,7 +353,10 @@ fn term(prop: Option<&str>, value: &str, quoted: bool) -> Result<Query, AqsError
     if words.len() > MAX_PHRASE_WORDS {
         return Err(AqsError::PhraseTooLong);
     }
-    Ok(Query::Words { field, words })
+    if prefix && words.last().is_some_and(|w| w.chars().count() < MIN_PREFIX) {
+        return Err(AqsError::ShortPrefix);
+    }
+    Ok(Query::Words { field, words, prefix })
 }
 
 const DAY: i64 = 86_400;
@@ -324,47 +408,75 @@ fn has_date(q: &Query) -> bool {
         Query::Received { .. } => true,
         Query::Words { .. } => false,
         Query::And(v) | Query::Or(v) => v.iter().any(has_date),
+        Query::Not(q) => has_date(q),
     }
 }
 
-/// Parses a query and splits it into its text and its received range (the dates must be among
-/// the terms ANDed at the top, not inside an OR).
-pub fn plan(q: &str) -> Result<Plan, AqsError> {
-    let query = parse(q)?;
-    let mut plan = Plan { text: None, from: None, until: None };
-    let mut narrow = |from: Option<i64>, until: Option<i64>| {
-        if let Some(f) = from {
-            plan.from = Some(plan.from.map_or(f, |p: i64| p.max(f)));
-        }
-        if let Some(u) = until {
-            plan.until = Some(plan.until.map_or(u, |p: i64| p.min(u)));
-        }
-    };
-    let text = match query {
-        Query::Received { from, until } => {
-            narrow(from, until);
-            None
-        }
-        Query::And(parts) => {
-            let mut text = Vec::new();
+/// Whether a text query matches something of its own (not only "everything but"): a word, an
+/// AND with such a part, an OR of such parts.
+fn positive(q: &Query) -> bool {
+    match q {
+        Query::Words { .. } | Query::Received { .. } => true,
+        Query::And(v) => v.iter().any(positive),
+        Query::Or(v) => v.iter().all(positive),
+        Query::Not(_) => false,
+    }
+}
+
+/// The alternatives a query is: the terms without dates stay one text query; an OR with dates in
+/// it becomes one branch per part with dates (and one for the rest), an AND the combinations of
+/// its parts' branches, at most [`MAX_BRANCHES`] at every step.
+fn branches(q: &Query) -> Result<Vec<Branch>, AqsError> {
+    let out = match q {
+        Query::Received { from, until } => vec![Branch { text: None, from: *from, until: *until }],
+        Query::Not(inner) if has_date(inner) => return Err(AqsError::DateInsideNot),
+        other if !has_date(other) => vec![Branch { text: Some(other.clone()), from: None, until: None }],
+        Query::Or(parts) => {
+            let mut out = Vec::new();
+            let mut plain: Vec<Query> = Vec::new();
             for p in parts {
-                match p {
-                    Query::Received { from, until } => narrow(from, until),
-                    other if has_date(&other) => return Err(AqsError::DateInsideOr),
-                    other => text.push(other),
+                if has_date(p) {
+                    out.extend(branches(p)?);
+                } else {
+                    plain.push(p.clone());
+                }
+                if out.len() > MAX_BRANCHES {
+                    return Err(AqsError::TooManyBranches);
                 }
             }
-            match text.len() {
-                0 => None,
-                1 => text.pop(),
-                _ => Some(Query::And(text)),
+            if !plain.is_empty() {
+                let text = if plain.len() == 1 { plain.remove(0) } else { Query::Or(plain) };
+                out.insert(0, Branch { text: Some(text), from: None, until: None });
             }
+            out
         }
-        other if has_date(&other) => return Err(AqsError::DateInsideOr),
-        other => Some(other),
+        Query::And(parts) => {
+            let mut acc = vec![Branch { text: None, from: None, until: None }];
+            for p in parts {
+                let next = branches(p)?;
+                if acc.len().saturating_mul(next.len()) > MAX_BRANCHES {
+                    return Err(AqsError::TooManyBranches);
+                }
+                acc = acc.iter().flat_map(|a| next.iter().filter_map(|b| a.and(b))).collect();
+            }
+            acc
+        }
+        // Words and NOTs without dates were taken above.
+        Query::Words { .. } | Query::Not(_) => vec![Branch { text: Some(q.clone()), from: None, until: None }],
     };
-    plan.text = text;
-    Ok(plan)
+    if out.len() > MAX_BRANCHES {
+        return Err(AqsError::TooManyBranches);
+    }
+    Ok(out)
+}
+
+/// Parses a query and splits it into the branches a full-text index answers (see [`Plan`]).
+pub fn plan(q: &str) -> Result<Plan, AqsError> {
+    let branches = branches(&parse(q)?)?;
+    if branches.iter().any(|b| b.text.as_ref().is_some_and(|t| !positive(t))) {
+        return Err(AqsError::NotAlone);
+    }
+    Ok(Plan { branches })
 }
 
 /// The text part as an SQLite FTS5 MATCH expression over the columns `subject`, `body`,
@@ -372,8 +484,8 @@ pub fn plan(q: &str) -> Result<Plan, AqsError> {
 /// expression is always well formed.
 pub fn to_fts5(q: &Query) -> String {
     match q {
-        Query::Words { field, words } => {
-            let phrase = format!("\"{}\"", words.join(" "));
+        Query::Words { field, words, prefix } => {
+            let phrase = format!("\"{}\"{}", words.join(" "), if *prefix { "*" } else { "" });
             match field {
                 Field::Any => phrase,
                 Field::Subject => format!("subject : {phrase}"),
@@ -384,8 +496,21 @@ pub fn to_fts5(q: &Query) -> String {
             }
         }
         Query::Received { .. } => String::new(),
-        Query::And(v) => format!("({})", v.iter().map(to_fts5).collect::<Vec<_>>().join(" AND ")),
+        // FTS5's NOT is binary: the parts that are not negated, then each negated one.
+        Query::And(v) => {
+            let (neg, pos): (Vec<&Query>, Vec<&Query>) = v.iter().partition(|q| matches!(q, Query::Not(_)));
+            let mut out = format!("({})", pos.iter().map(|q| to_fts5(q)).collect::<Vec<_>>().join(" AND "));
+            for n in neg {
+                if let Query::Not(inner) = n {
+                    out = format!("({out} NOT {})", to_fts5(inner));
+                }
+            }
+            out
+        }
         Query::Or(v) => format!("({})", v.iter().map(to_fts5).collect::<Vec<_>>().join(" OR ")),
+        // Only inside an AND (the plan refuses a NOT alone); standing alone it matches nothing
+        // here rather than everything.
+        Query::Not(inner) => format!("({} NOT {})", to_fts5(inner), to_fts5(inner)),
     }
 }
 
@@ -394,21 +519,31 @@ pub fn to_fts5(q: &Query) -> String {
 /// so nothing needs quoting.
 pub fn to_tsquery(q: &Query) -> String {
     match q {
-        Query::Words { field, words } => {
+        Query::Words { field, words, prefix } => {
             let weight = match field {
                 Field::Any => "",
-                Field::Subject => ":A",
-                Field::Body => ":B",
-                Field::From => ":C",
-                Field::To => ":D",
-                Field::Participants => ":CD",
+                Field::Subject => "A",
+                Field::Body => "B",
+                Field::From => "C",
+                Field::To => "D",
+                Field::Participants => "CD",
             };
-            let phrase: Vec<String> = words.iter().map(|w| format!("{w}{weight}")).collect();
+            let last = words.len().saturating_sub(1);
+            let phrase: Vec<String> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| match (i == last && *prefix, weight.is_empty()) {
+                    (true, _) => format!("{w}:*{weight}"),
+                    (false, true) => w.clone(),
+                    (false, false) => format!("{w}:{weight}"),
+                })
+                .collect();
             format!("({})", phrase.join(" <-> "))
         }
         Query::Received { .. } => String::new(),
         Query::And(v) => format!("({})", v.iter().map(to_tsquery).collect::<Vec<_>>().join(" & ")),
         Query::Or(v) => format!("({})", v.iter().map(to_tsquery).collect::<Vec<_>>().join(" | ")),
+        Query::Not(inner) => format!("!{}", to_tsquery(inner)),
     }
 }
 
@@ -417,7 +552,7 @@ mod tests {
     use super::*;
 
     fn w(field: Field, s: &str) -> Query {
-        Query::Words { field, words: s.split(' ').map(str::to_owned).collect() }
+        Query::Words { field, words: s.split(' ').map(str::to_owned).collect(), prefix: false }
     }
 
     #[test]
@@ -437,14 +572,67 @@ mod tests {
         assert_eq!(parse("bob@example.com").unwrap(), w(Field::Any, "bob example com"));
     }
 
+    fn one(text: Option<Query>, from: Option<i64>, until: Option<i64>) -> Branch {
+        Branch { text, from, until }
+    }
+
     #[test]
     fn plans_dates_beside_text() {
         let p = plan("kiwi received:2026-12-01..2026-12-02 received:>=2026-12-02").unwrap();
-        assert_eq!(p.text, Some(w(Field::Any, "kiwi")));
-        assert_eq!(p.from, Some(1_796_169_600));
-        assert_eq!(p.until, Some(1_796_169_600 + DAY));
-        assert_eq!(plan("received:<2026-12-01").unwrap().text, None);
-        assert_eq!(plan("a OR received:2026-12-01"), Err(AqsError::DateInsideOr));
+        assert_eq!(p.branches, [one(Some(w(Field::Any, "kiwi")), Some(1_796_169_600), Some(1_796_169_600 + DAY))]);
+        assert_eq!(plan("received:<2026-12-01").unwrap().branches, [one(None, None, Some(1_796_083_200))]);
+        // Ranges that do not meet leave nothing to find.
+        assert_eq!(plan("kiwi received:2026-12-01 received:2026-12-03").unwrap().branches, []);
+    }
+
+    #[test]
+    fn plans_dates_inside_or_as_branches() {
+        let d = 1_796_083_200; // 2026-12-01
+        assert_eq!(
+            plan("a OR b OR received:2026-12-01").unwrap().branches,
+            [
+                one(Some(Query::Or(vec![w(Field::Any, "a"), w(Field::Any, "b")])), None, None),
+                one(None, Some(d), Some(d + DAY))
+            ]
+        );
+        assert_eq!(
+            plan("kiwi (received:2026-12-01 OR subject:lime)").unwrap().branches,
+            [
+                one(Some(Query::And(vec![w(Field::Any, "kiwi"), w(Field::Subject, "lime")])), None, None),
+                one(Some(w(Field::Any, "kiwi")), Some(d), Some(d + DAY))
+            ]
+        );
+        assert_eq!(
+            plan("(a received:2026-12-01) OR (b received:>=2026-12-02)").unwrap().branches,
+            [one(Some(w(Field::Any, "a")), Some(d), Some(d + DAY)), one(Some(w(Field::Any, "b")), Some(d + DAY), None)]
+        );
+        let mut p = plan("a OR received:2026-12-01").unwrap();
+        p.narrow(Some(d + DAY), None);
+        assert_eq!(p.branches, [one(Some(w(Field::Any, "a")), Some(d + DAY), None)]);
+        let many = "(a OR received:2026-12-01) (b OR received:2026-12-01) (c OR received:2026-12-01) (d OR received:2026-12-01)";
+        assert_eq!(plan(many), Err(AqsError::TooManyBranches));
+    }
+
+    #[test]
+    fn prefixes_and_not() {
+        let p = |f, s: &str| Query::Words { field: f, words: s.split(' ').map(str::to_owned).collect(), prefix: true };
+        assert_eq!(parse("budg*").unwrap(), p(Field::Any, "budg"));
+        assert_eq!(parse("subject:\"big wor*\"").unwrap(), p(Field::Subject, "big wor"));
+        assert_eq!(to_fts5(&parse("subject:\"big wor*\"").unwrap()), "subject : \"big wor\"*");
+        assert_eq!(to_tsquery(&parse("subject:\"big wor*\"").unwrap()), "(big:A <-> wor:*A)");
+        assert_eq!(to_tsquery(&parse("budg*").unwrap()), "(budg:*)");
+        assert_eq!(parse("bu*"), Err(AqsError::ShortPrefix));
+        let q = parse("budget NOT draft").unwrap();
+        assert_eq!(q, Query::And(vec![w(Field::Any, "budget"), Query::Not(Box::new(w(Field::Any, "draft")))]));
+        assert_eq!(to_fts5(&q), "((\"budget\") NOT \"draft\")");
+        assert_eq!(to_tsquery(&q), "((budget) & !(draft))");
+        assert_eq!(to_fts5(&parse("NOT a b NOT (c OR d)").unwrap()), "(((\"b\") NOT \"a\") NOT (\"c\" OR \"d\"))");
+        assert_eq!(plan("NOT draft"), Err(AqsError::NotAlone));
+        assert_eq!(plan("a OR NOT b"), Err(AqsError::NotAlone));
+        assert_eq!(plan("NOT b received:2026-12-01"), Err(AqsError::NotAlone));
+        assert_eq!(plan("a NOT received:2026-12-01"), Err(AqsError::DateInsideNot));
+        assert_eq!(parse("a NOT"), Err(AqsError::DanglingOperator("NOT")));
+        assert!(plan("(a NOT b) OR c received:2026-12-01").is_ok());
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl TwoRoles {
         let config = MailboxConfig {
             ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
             ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
+            retention_sweep_seconds: tandem_config::DEFAULT_RETENTION_SWEEP_SECONDS,
             enabled: true,
             fqdn: format!("mail.{DOMAIN}").parse().expect("a name"),
             autodiscover_fqdn: format!("autodiscover.{DOMAIN}").parse().expect("a name"),

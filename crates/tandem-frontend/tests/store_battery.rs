@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tandem_frontend::store::{
-    self, ArchivingConfigRow, ClientPolicyRow, ConversationKind, ConversationMessage, ConversationRow, FeContact,
-    FeGroup, FrontendStore, HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget, ListLocation, OfflineMessage,
-    PendingItem, PresenceStatusRow, Registration, UserServicesPolicyRow,
+    self, ArchivingConfigRow, ArchivingPolicyRow, ClientPolicyRow, ConversationKind, ConversationMessage,
+    ConversationRow, FeContact, FeGroup, FrontendStore, HistoryBacklog, HistoryConfigRow, HistoryWrite, ItemTarget,
+    ListLocation, OfflineMessage, PendingItem, PresenceStatusRow, Registration, UserServicesPolicyRow,
 };
 use tandem_store::testing::TestDatabase;
 
@@ -361,6 +361,27 @@ async fn conversation_history(fe: &FrontendStore) {
         fe.archiving_configuration().await.unwrap(),
         ArchivingConfigRow { archive_internal: Some(true), archive_external: Some(false), ..mode }
     );
+
+    // Tag archiving policies and grants: a user follows the granted policy, else the global one.
+    let legal =
+        ArchivingPolicyRow { identity: "tag:Legal".into(), archive_internal: Some(false), archive_external: None };
+    assert!(fe.put_archiving_policy(&legal, true).await.unwrap());
+    assert!(!fe.put_archiving_policy(&legal, true).await.unwrap(), "made once");
+    let missing = ArchivingPolicyRow { identity: "tag:nope".into(), ..Default::default() };
+    assert!(!fe.put_archiving_policy(&missing, false).await.unwrap(), "only an existing one changes");
+    assert_eq!(
+        fe.archiving_policies().await.unwrap(),
+        [ArchivingPolicyRow { identity: "tag:legal".into(), archive_internal: Some(false), archive_external: None }]
+    );
+    assert!(fe.archives_internal_for("sip:bob@example.com").await.unwrap(), "the global policy archives");
+    fe.grant_archiving_policy("sip:Bob@example.com", Some("tag:legal")).await.unwrap();
+    assert_eq!(fe.granted_archiving_policy("sip:bob@example.com").await.unwrap().as_deref(), Some("tag:legal"));
+    assert!(!fe.archives_internal_for("sip:bob@example.com").await.unwrap(), "the granted one does not");
+    let on = ArchivingPolicyRow { archive_internal: Some(true), ..legal.clone() };
+    assert!(fe.put_archiving_policy(&on, false).await.unwrap());
+    assert!(fe.archives_internal_for("sip:bob@example.com").await.unwrap());
+    fe.grant_archiving_policy("sip:bob@example.com", None).await.unwrap();
+    assert_eq!(fe.granted_archiving_policy("sip:bob@example.com").await.unwrap(), None);
 
     // The configuration: unset, then set setting by setting.
     assert_eq!(fe.history_configuration().await.unwrap(), HistoryConfigRow::default());

@@ -69,11 +69,8 @@ pub struct Report {
 impl Request {
     fn plan(&self) -> Result<Plan, AqsError> {
         let mut plan = aqs::plan(&self.query)?;
-        if let Some(s) = self.start {
-            plan.from = Some(plan.from.map_or(s, |f| f.max(s)));
-        }
-        if let Some(e) = self.end {
-            plan.until = Some(plan.until.map_or(e, |u| u.min(e)));
+        if self.start.is_some() || self.end.is_some() {
+            plan.narrow(self.start, self.end);
         }
         Ok(plan)
     }

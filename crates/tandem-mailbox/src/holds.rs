@@ -1,7 +1,10 @@
 //! Litigation hold and deleted-item retention (Set-Mailbox -LitigationHoldEnabled
-//! -RetainDeletedItemsFor), kept as per-mailbox settings. Under hold, whatever the user deletes —
-//! soft or hard, from any folder — is kept in Recoverable Items\Purges (`ews::delete_item`), where
-//! eDiscovery finds it, and the user cannot delete it from there.
+//! -RetainDeletedItemsFor), kept as per-mailbox settings. A soft delete goes to Recoverable
+//! Items\Deletions, where the user can still see it; a hard delete (or a delete from Deletions)
+//! removes the item, except under hold, where it is kept in Recoverable Items\Purges
+//! (`ews::delete_item`), which the user can neither see nor empty and eDiscovery searches.
+//! [`sweep`], run by the Mailbox every `mailbox.retention_sweep_seconds`, removes what Recoverable
+//! Items kept longer than the mailbox's retention, unless the mailbox is on hold.
 
 use tandem_store::Store;
 
@@ -55,4 +58,33 @@ pub async fn set(
         data.set_user_setting(mailbox, RETAIN_DELETED_ITEMS_FOR, &d.to_string()).await?;
     }
     data.holds(mailbox).await
+}
+
+/// Items purged per transaction by the retention sweep.
+const SWEEP_BATCH: usize = 500;
+
+/// One retention pass at `now` (Unix seconds): in every mailbox not on litigation hold, the items
+/// Recoverable Items has kept for longer than its RetainDeletedItemsFor (counted from when they
+/// were moved or written there) are removed for good. Returns how many.
+pub(crate) async fn sweep(data: &Data, now: i64) -> Result<usize, DataError> {
+    let mut purged = 0;
+    for mailbox in data.mailboxes_with_recoverable_items().await? {
+        let h = data.holds(&mailbox).await?;
+        if h.litigation_hold_enabled {
+            continue;
+        }
+        let cutoff = now - i64::from(h.retain_deleted_items_for) * 86_400;
+        loop {
+            let batch = data.recoverable_items_before(&mailbox, cutoff, SWEEP_BATCH).await?;
+            if batch.is_empty() {
+                break;
+            }
+            data.purge_items(&mailbox, &batch).await?;
+            purged += batch.len();
+            if batch.len() < SWEEP_BATCH {
+                break;
+            }
+        }
+    }
+    Ok(purged)
 }

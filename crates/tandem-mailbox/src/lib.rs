@@ -158,6 +158,7 @@ pub async fn start(
     let shared = shared(config, store.clone(), directory.clone());
     shared.push.attach(tasks.clone(), shutdown.clone());
     spawn_index_backlog(data::Data::new(store.clone()), tasks, shutdown.clone());
+    spawn_retention_sweep(shared.clone(), config.retention_sweep_seconds, tasks, shutdown.clone());
     let router = router(shared);
     let https_addr = tandem_http::start_role_https(
         Role::Mailbox,
@@ -173,10 +174,46 @@ pub async fn start(
     Ok(RunningMailbox { https_addr, store })
 }
 
+/// Every `seconds`, purges what Recoverable Items kept past each mailbox's retention, unless the
+/// mailbox is on hold (`holds::sweep`); the first pass comes one interval after start.
+fn spawn_retention_sweep(shared: AppState, seconds: u32, tasks: &TaskTracker, shutdown: CancellationToken) {
+    tasks.spawn(async move {
+        let period = std::time::Duration::from_secs(u64::from(seconds.max(1)));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let pass = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = holds::sweep(&shared.data, tandem_store::now_unix()) => n,
+            };
+            match pass {
+                Ok(0) => {}
+                Ok(n) => {
+                    metrics::counter!("tandem_mailbox_retention_purged_total").increment(n as u64);
+                    tracing::info!(items = n, "retention: purged items past their mailbox's RetainDeletedItemsFor");
+                }
+                Err(e) => tracing::warn!(error = %e, "retention: the sweep failed; it runs again next interval"),
+            }
+        }
+    });
+}
+
 /// Indexes, in the background, the items a mailbox store kept from before the full-text index
 /// existed (an upgrade in place), a batch per transaction, so searches find them too.
 fn spawn_index_backlog(data: data::Data, tasks: &TaskTracker, shutdown: CancellationToken) {
     tasks.spawn(async move {
+        // After the first pass that found nothing left, a start costs one meta-row read.
+        match data.search_backlog_done().await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "search index: cannot read whether the backlog pass is done; running it");
+            }
+        }
         let mut total = 0;
         loop {
             let step = tokio::select! {
@@ -184,7 +221,12 @@ fn spawn_index_backlog(data: data::Data, tasks: &TaskTracker, shutdown: Cancella
                 n = data.index_backlog(500) => n,
             };
             match step {
-                Ok(0) => break,
+                Ok(0) => {
+                    if let Err(e) = data.mark_search_backlog_done().await {
+                        tracing::warn!(error = %e, "search index: cannot record that the backlog pass is done");
+                    }
+                    break;
+                }
                 Ok(n) => total += n,
                 Err(e) => {
                     tracing::warn!(error = %e, "search index: cannot index the items stored before it; searches miss them");

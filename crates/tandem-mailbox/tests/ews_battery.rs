@@ -62,6 +62,7 @@ async fn battery(url: String) {
     let config = MailboxConfig {
         ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
         ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
+        retention_sweep_seconds: tandem_config::DEFAULT_RETENTION_SWEEP_SECONDS,
         enabled: true,
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),

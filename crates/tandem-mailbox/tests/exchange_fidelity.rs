@@ -31,6 +31,7 @@ async fn app(dir_db: &TestDatabase, db: &TestDatabase) -> axum::Router {
     let config = MailboxConfig {
         ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
         ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
+        retention_sweep_seconds: tandem_config::DEFAULT_RETENTION_SWEEP_SECONDS,
         enabled: true,
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),

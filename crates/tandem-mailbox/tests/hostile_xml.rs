@@ -77,6 +77,7 @@ async fn nested_and_wide_requests_get_faults_and_the_role_keeps_answering() {
     let config = MailboxConfig {
         ews_push_minute_seconds: tandem_config::DEFAULT_EWS_PUSH_MINUTE_SECONDS,
         ews_max_concurrency: tandem_config::DEFAULT_EWS_MAX_CONCURRENCY,
+        retention_sweep_seconds: tandem_config::DEFAULT_RETENTION_SWEEP_SECONDS,
         enabled: true,
         fqdn: "mail.litwareinc.com".parse().unwrap(),
         autodiscover_fqdn: "autodiscover.litwareinc.com".parse().unwrap(),

@@ -268,18 +268,24 @@ pub struct Settings {
     pub enabled: bool,
     pub idle: Duration,
     pub max_continued_conversation_retry: i64,
-    /// IM transcripts are archived (Set-CsArchivingConfiguration -EnableArchiving ImOnly or
-    /// ImAndWebConf with -EnableExchangeArchiving, and the archiving policy's -ArchiveInternal:
-    /// every conversation here is between users of the organisation).
+    /// IM archiving is on (Set-CsArchivingConfiguration -EnableArchiving ImOnly or ImAndWebConf
+    /// with -EnableExchangeArchiving): a copy for each participant's Purges is queued, and the
+    /// writer keeps it for those whose archiving policy — granted, else global — has
+    /// -ArchiveInternal (every conversation here is between users of the organisation).
     pub archive: bool,
 }
 
-/// Whether the archiving settings archive IM conversations between users of the organisation.
-pub fn archives_im(a: &crate::store::ArchivingConfigRow) -> bool {
+/// Whether the archiving configuration turns IM archiving to Exchange on.
+pub fn archiving_on(a: &crate::store::ArchivingConfigRow) -> bool {
     let mode = a.enable_archiving.as_deref().unwrap_or("None");
     (mode.eq_ignore_ascii_case("ImOnly") || mode.eq_ignore_ascii_case("ImAndWebConf"))
         && a.enable_exchange_archiving.unwrap_or(false)
-        && a.archive_internal.unwrap_or(false)
+}
+
+/// Whether the archiving settings archive IM conversations between users of the organisation
+/// under the global policy.
+pub fn archives_im(a: &crate::store::ArchivingConfigRow) -> bool {
+    archiving_on(a) && a.archive_internal.unwrap_or(false)
 }
 
 impl Settings {
@@ -489,7 +495,7 @@ async fn reload_settings(shared: &Shared, config_idle: u32) {
     };
     match read.await {
         Ok((row, archiving)) => {
-            let fresh = Settings { archive: archives_im(&archiving), ..Settings::of(&row, config_idle) };
+            let fresh = Settings { archive: archiving_on(&archiving), ..Settings::of(&row, config_idle) };
             *shared.settings.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
         Err(e) => tracing::warn!(error = %e, "conversation history: the configuration cannot be read"),
@@ -653,8 +659,14 @@ mod tests {
         };
         assert!(archives_im(&on));
         assert!(!archives_im(&crate::store::ArchivingConfigRow { archive_internal: None, ..on.clone() }));
-        assert!(!archives_im(&crate::store::ArchivingConfigRow { enable_archiving: Some("None".into()), ..on }));
+        assert!(!archives_im(&crate::store::ArchivingConfigRow {
+            enable_archiving: Some("None".into()),
+            ..on.clone()
+        }));
         assert!(!archives_im(&Default::default()), "off by default, as the cmdlets have it");
+        // The mode alone turns copies on; each owner's policy decides at write time.
+        assert!(archiving_on(&crate::store::ArchivingConfigRow { archive_internal: None, ..on.clone() }));
+        assert!(!archiving_on(&Default::default()));
         assert_eq!(item_class(ConversationKind::Missed), "IPM.Note.Microsoft.Missed");
     }
 

@@ -186,6 +186,10 @@ async fn write(shared: &Shared, item: &PendingItem) -> Result<Wrote, WriteError>
     if !super::archiving_allowed(&shared.store.client_policies().await?, &item.owner, conversation.kind) {
         return Ok(Wrote::NotArchived);
     }
+    // The archived copy is kept only where the owner's archiving policy asks for it.
+    if item.folder == super::ARCHIVE_FOLDER && !shared.store.archives_internal_for(&item.owner).await? {
+        return Ok(Wrote::NotArchived);
+    }
     let messages = shared.store.conversation_messages(&conversation.id).await?;
     let mut people = Vec::with_capacity(2);
     let mut owner_mailbox = None;

@@ -157,6 +157,21 @@ const ARCHIVING: [&str; 4] = [
     "archiving.archive_external",
 ];
 
+/// A tag archiving policy (New-CsArchivingPolicy -Identity tag:NAME) is kept in the settings map
+/// as `archiving.policy.tag:name` (its existence) with `.archive_internal` / `.archive_external`;
+/// a grant (Grant-CsArchivingPolicy) as `archiving.grant.sip:user@domain` = `tag:name`.
+const TAG_POLICY: &str = "archiving.policy.";
+const GRANT: &str = "archiving.grant.";
+
+/// A tag archiving policy as stored (`None`: false, the cmdlet's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ArchivingPolicyRow {
+    /// `tag:name`, lowercased.
+    pub identity: String,
+    pub archive_internal: Option<bool>,
+    pub archive_external: Option<bool>,
+}
+
 const SET_ENABLED: &str = "conversation_history.enable_server_conversation_history";
 const SET_IDLE: &str = "conversation_history.idle_timeout_secs";
 const SET_RETRY: &str = "conversation_history.max_continued_conversation_retry";
@@ -428,6 +443,88 @@ impl FrontendStore {
             archive_internal: flag(self.store.setting(ARCHIVING[2]).await?),
             archive_external: flag(self.store.setting(ARCHIVING[3]).await?),
         })
+    }
+
+    /// A tag archiving policy (`tag:name`, any case), if it exists.
+    pub async fn archiving_policy(&self, tag: &str) -> Result<Option<ArchivingPolicyRow>, DataError> {
+        let id = tag.to_lowercase();
+        let base = format!("{TAG_POLICY}{id}");
+        if self.store.setting(&base).await?.is_none() {
+            return Ok(None);
+        }
+        let flag = |v: Option<String>| v.map(|s| s == "true");
+        Ok(Some(ArchivingPolicyRow {
+            archive_internal: flag(self.store.setting(&format!("{base}.archive_internal")).await?),
+            archive_external: flag(self.store.setting(&format!("{base}.archive_external")).await?),
+            identity: id,
+        }))
+    }
+
+    /// Every tag archiving policy, by identity.
+    pub async fn archiving_policies(&self) -> Result<Vec<ArchivingPolicyRow>, DataError> {
+        let rows = sqlx::query("SELECT name FROM tandem_settings WHERE name LIKE $1 ORDER BY name")
+            .bind(format!("{TAG_POLICY}tag:%"))
+            .fetch_all(self.store.pool())
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let name: String = r.try_get("name")?;
+            let id = &name[TAG_POLICY.len()..];
+            if !id.contains('.')
+                && let Some(p) = self.archiving_policy(id).await?
+            {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates (`create`) or changes a tag archiving policy, setting what is given; false when
+    /// it already exists (create) or does not (change).
+    pub async fn put_archiving_policy(&self, p: &ArchivingPolicyRow, create: bool) -> Result<bool, DataError> {
+        let base = format!("{TAG_POLICY}{}", p.identity.to_lowercase());
+        if self.store.setting(&base).await?.is_some() == create {
+            return Ok(false);
+        }
+        self.store.set_setting(&base, "1").await?;
+        let b = |v: bool| if v { "true" } else { "false" };
+        for (name, v) in [("archive_internal", p.archive_internal), ("archive_external", p.archive_external)] {
+            if let Some(v) = v {
+                self.store.set_setting(&format!("{base}.{name}"), b(v)).await?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Grants a tag policy to a user (`None`: back to the global policy).
+    pub async fn grant_archiving_policy(&self, user: &str, tag: Option<&str>) -> Result<(), DataError> {
+        let name = format!("{GRANT}{}", user.to_lowercase());
+        match tag {
+            Some(t) => self.store.set_setting(&name, &t.to_lowercase()).await?,
+            None => {
+                sqlx::query("DELETE FROM tandem_settings WHERE name = $1")
+                    .bind(&name)
+                    .execute(self.store.pool())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tag policy granted to a user, if any.
+    pub async fn granted_archiving_policy(&self, user: &str) -> Result<Option<String>, DataError> {
+        Ok(self.store.setting(&format!("{GRANT}{}", user.to_lowercase())).await?)
+    }
+
+    /// Whether a user's conversations with users of the organisation are archived: the
+    /// ArchiveInternal of the policy granted to them, else of the global policy (false).
+    pub async fn archives_internal_for(&self, user: &str) -> Result<bool, DataError> {
+        if let Some(tag) = self.granted_archiving_policy(user).await?
+            && let Some(p) = self.archiving_policy(&tag).await?
+        {
+            return Ok(p.archive_internal.unwrap_or(false));
+        }
+        Ok(self.archiving_configuration().await?.archive_internal.unwrap_or(false))
     }
 
     /// Sets the given archiving settings, leaving the others as they were.

@@ -25,8 +25,8 @@ use tandem_store::{Migration, Store, StoreError};
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
 pub use self::contact_lists::{ContactListState, FeContact, FeGroup, ListLocation, UserServicesPolicyRow, now_millis};
 pub use self::conversations::{
-    ArchivingConfigRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog, HistoryConfigRow,
-    HistoryWrite, ItemTarget, PendingItem,
+    ArchivingConfigRow, ArchivingPolicyRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog,
+    HistoryConfigRow, HistoryWrite, ItemTarget, PendingItem,
 };
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;

@@ -473,6 +473,7 @@ async fn photo_battery(store: &Store) {
 async fn data_battery_sqlite() {
     battery(&TestDatabase::sqlite()).await;
     search_battery(&TestDatabase::sqlite()).await;
+    retention_battery(&TestDatabase::sqlite()).await;
 }
 
 #[tokio::test]
@@ -481,6 +482,59 @@ async fn data_battery_postgres() {
     battery(&db).await;
     let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
     search_battery(&db).await;
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    retention_battery(&db).await;
+}
+
+/// Deleted-item retention: the sweep removes what Recoverable Items kept past the mailbox's
+/// RetainDeletedItemsFor (with its index entry and the folder's count), keeps what is younger,
+/// what lies in other folders, and everything of a mailbox on hold until the hold is lifted.
+async fn retention_battery(db: &TestDatabase) {
+    use tandem_ews_proto::aqs::plan;
+
+    use super::search::Scope;
+    let store = Store::open(&db.url, schema::MIGRATIONS).await.expect("open");
+    let data = Data::new(store.clone());
+    let day = 86_400;
+    let now = 1_000 * day;
+    let put = |mailbox: &'static str, f: Folder, subject: &'static str, at: i64| {
+        let data = &data;
+        async move { save(data, item(mailbox, &f, subject, at)).await }
+    };
+    for m in ["ann", "ben"] {
+        data.ensure_mailbox(m).await.unwrap();
+    }
+    let deletions = folder(&data, "ann", "recoverableitemsdeletions").await;
+    let old = put("ann", deletions.clone(), "stale walrus", now - 15 * day).await;
+    let young = put("ann", deletions.clone(), "young walrus", now - 13 * day).await;
+    let inbox = put("ann", folder(&data, "ann", "inbox").await, "inbox walrus", now - 400 * day).await;
+    let held = put("ben", folder(&data, "ben", "recoverableitemspurges").await, "held walrus", now - 400 * day).await;
+    crate::holds::set(&store, "ben", Some(true), Some(0)).await.unwrap();
+    assert_eq!(data.mailboxes_with_recoverable_items().await.unwrap(), ["ann".to_owned(), "ben".to_owned()]);
+
+    assert_eq!(crate::holds::sweep(&data, now).await.unwrap(), 1);
+    assert!(data.item(&old.id).await.unwrap().is_none());
+    for kept in [&young, &inbox, &held] {
+        assert!(data.item(&kept.id).await.unwrap().is_some(), "{}", kept.subject);
+    }
+    assert_eq!(folder(&data, "ann", "recoverableitemsdeletions").await.item_count, 1);
+    let hits = |q: &'static str| {
+        let data = &data;
+        async move {
+            let all: &[String] = &[];
+            let found = data.search(Scope::Mailboxes(all), &plan(q).unwrap(), 10).await.unwrap();
+            found.into_iter().map(|i| i.subject).collect::<Vec<_>>()
+        }
+    };
+    assert!(hits("stale").await.is_empty(), "the purged item left the index");
+    assert_eq!(crate::holds::sweep(&data, now).await.unwrap(), 0, "nothing else is due");
+
+    // The hold lifted, Ben's retention of 0 days lets the next pass purge what he kept.
+    crate::holds::set(&store, "ben", Some(false), None).await.unwrap();
+    assert_eq!(crate::holds::sweep(&data, now).await.unwrap(), 1);
+    assert!(data.item(&held.id).await.unwrap().is_none());
+    assert_eq!(data.mailboxes_with_recoverable_items().await.unwrap(), ["ann".to_owned()]);
+    assert_eq!(hits("walrus").await.len(), 2);
 }
 
 /// The full-text index: written with each item, rewritten on update, gone with the item or its
@@ -526,6 +580,10 @@ async fn search_battery(db: &TestDatabase) {
     assert!(data.search(Scope::Mailboxes(all), &find("salad"), 100).await.unwrap().is_empty());
     assert_eq!(data.index_backlog(100).await.unwrap(), 1);
     assert_eq!(data.index_backlog(100).await.unwrap(), 0);
+    // Once a pass has found nothing left, the store says so and a start skips the pass.
+    assert!(!data.search_backlog_done().await.unwrap());
+    data.mark_search_backlog_done().await.unwrap();
+    assert!(data.search_backlog_done().await.unwrap());
     assert_eq!(ids(data.search(Scope::Mailboxes(all), &find("salad"), 100).await.unwrap()), [b.id.as_str()]);
 
     // Across mailboxes (hidden folders too), newest first; counts per mailbox.
@@ -564,6 +622,30 @@ async fn search_battery(db: &TestDatabase) {
     assert_eq!(q("kiwi received:1970-01-22").await, [b.id.as_str()]);
     assert_eq!(q("received:>=1970-01-22").await, [c.id.as_str(), b.id.as_str()]);
     assert_eq!(q("kiwi received:1970-01-21..1970-01-22").await, [b.id.as_str(), a.id.as_str()]);
+    // Prefixes and NOT.
+    assert_eq!(q("sal*").await, [b.id.as_str()]);
+    assert_eq!(q("subject:budg*").await, [a.id.as_str()]);
+    assert_eq!(q("\"kiwi sal*\"").await, [b.id.as_str()]);
+    assert_eq!(q("kiwi NOT salad").await, [c.id.as_str(), a.id.as_str()]);
+    assert_eq!(q("kiwi NOT (salad OR archive)").await, [a.id.as_str()]);
+    assert_eq!(q("(kiwi NOT salad) OR lunch").await, [c.id.as_str(), b.id.as_str(), a.id.as_str()]);
+    // received: inside OR: each branch on its own, the union newest first, counted once.
+    assert_eq!(q("lunch OR received:1970-01-23").await, [c.id.as_str(), b.id.as_str()]);
+    assert_eq!(q("kiwi OR received:1970-01-23").await, [c.id.as_str(), b.id.as_str(), a.id.as_str()]);
+    assert_eq!(
+        q("(budget received:1970-01-21) OR (archived received:>=1970-01-23)").await,
+        [c.id.as_str(), a.id.as_str()]
+    );
+    assert!(q("budget received:1970-01-22").await.is_empty());
+    assert!(q("kiwi received:1970-01-21 received:1970-01-23").await.is_empty());
+    assert_eq!(
+        data.search_counts(Scope::Mailboxes(all), &find("lunch OR received:1970-01-23")).await.unwrap(),
+        [("ann".to_owned(), 1), ("ben".to_owned(), 1)]
+    );
+    assert_eq!(
+        ids(data.search(Scope::Folder(&inbox.id), &find("lunch OR received:1970-01-21"), 100).await.unwrap()),
+        [a.id.as_str()]
+    );
 
     // An update rewrites the entry; a move keeps it; a delete and a folder delete remove it.
     let mut a2 = a.clone();

@@ -142,6 +142,20 @@ impl Data {
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
+    /// The id of a mailbox's Recoverable Items\Purges folder (read once per mailbox and process).
+    pub async fn purges_id(&self, mailbox: &str) -> Result<Option<String>, DataError> {
+        if let Some(id) = self.purges.lock().ok().and_then(|p| p.get(mailbox).cloned()) {
+            return Ok(Some(id));
+        }
+        let Some(f) = self.folder_by_name(mailbox, super::retention::RECOVERABLE[1]).await? else {
+            return Ok(None);
+        };
+        if let Ok(mut p) = self.purges.lock() {
+            p.insert(mailbox.to_owned(), f.id.clone());
+        }
+        Ok(Some(f.id))
+    }
+
     /// Every folder of a mailbox, by display name.
     pub async fn folders_of(&self, mailbox: &str) -> Result<Vec<Folder>, DataError> {
         let sql = format!("SELECT {COLUMNS} FROM mbx_folders WHERE mailbox = $1 ORDER BY display_name");

@@ -38,7 +38,7 @@ pub(crate) struct Item {
 }
 
 /// Columns without the large ones (fields, ext, mime), for id-only pages.
-const LIGHT_COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number";
+pub(crate) const LIGHT_COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number";
 pub(crate) const COLUMNS: &str = "id, mailbox, folder_id, element, item_class, subject, is_read, received_at, created_at, modified_at, sent_at, size, start_at, end_at, article, change_number, fields, ext, mime";
 
 pub(crate) fn from_row(r: &sqlx::any::AnyRow, full: bool) -> Result<Item, sqlx::Error> {

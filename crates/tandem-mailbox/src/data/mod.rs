@@ -10,7 +10,7 @@
 //! meeting SQLITE_BUSY inside the database. After its commit a write announces the mailboxes it
 //! changed to the [`notify`] feed, which wakes the subscriptions watching them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +25,7 @@ pub(crate) mod im_list;
 pub(crate) mod items;
 pub(crate) mod notify;
 pub(crate) mod photos;
+pub(crate) mod retention;
 pub(crate) mod schema;
 pub(crate) mod search;
 pub(crate) mod settings;
@@ -65,6 +66,9 @@ pub(crate) struct Data {
     store: Store,
     /// Mailboxes known to exist, so provisioning is checked once per mailbox and process.
     provisioned: Mutex<HashSet<String>>,
+    /// Each mailbox's Recoverable Items\Purges folder id (distinguished folders cannot be
+    /// deleted or moved, so an id once read stays right).
+    purges: Mutex<HashMap<String, String>>,
     /// SQLite has one writer: write transactions queue here instead of meeting SQLITE_BUSY and
     /// its sleeping busy handler inside the database.
     writer: tokio::sync::Mutex<()>,
@@ -94,6 +98,7 @@ impl Data {
         Data {
             store,
             provisioned: Mutex::new(HashSet::new()),
+            purges: Mutex::new(HashMap::new()),
             writer: tokio::sync::Mutex::new(()),
             feed: wakeups.clone(),
             wakeups,

@@ -5,7 +5,7 @@
 //! same hits (the battery runs one set of cases over both).
 
 use sqlx::Row;
-use tandem_ews_proto::aqs::{self, Plan};
+use tandem_ews_proto::aqs::{self, Branch, Plan};
 use tandem_store::Backend;
 
 use super::items::{COLUMNS, from_row};
@@ -86,14 +86,16 @@ fn strip_markup(html: &str) -> String {
     clean
 }
 
+/// The meta row (in `tandem_settings`) saying the backlog pass has finished, with when.
+const BACKLOG_DONE: &str = "mailbox.search_backlog_done";
+
 enum Bind {
     Text(String),
     Int(i64),
 }
 
-/// The FROM and WHERE of a search, with its binds.
-fn clause(backend: Backend, scope: Scope<'_>, plan: &Plan) -> (String, Vec<Bind>) {
-    let mut binds = Vec::new();
+/// The FROM and WHERE of one branch of a search; its binds go on after `binds`.
+fn branch_clause(backend: Backend, scope: Scope<'_>, plan: &Branch, binds: &mut Vec<Bind>) -> String {
     let next = |b: Bind, binds: &mut Vec<Bind>| {
         binds.push(b);
         format!("${}", binds.len())
@@ -102,39 +104,55 @@ fn clause(backend: Backend, scope: Scope<'_>, plan: &Plan) -> (String, Vec<Bind>
     let from = match (&plan.text, backend) {
         (None, _) => "mbx_items i".to_owned(),
         (Some(t), Backend::Sqlite) => {
-            let p = next(Bind::Text(aqs::to_fts5(t)), &mut binds);
+            let p = next(Bind::Text(aqs::to_fts5(t)), binds);
             // CROSS JOIN keeps SQLite's join order: the index finds the few matches first,
             // instead of a walk of the folder probing the index per item.
             wheres.push(format!("mbx_search MATCH {p} AND k.doc = s.rowid AND i.id = k.item_id"));
             "mbx_search s CROSS JOIN mbx_search_keys k CROSS JOIN mbx_items i".to_owned()
         }
         (Some(t), Backend::Postgres) => {
-            let p = next(Bind::Text(aqs::to_tsquery(t)), &mut binds);
+            let p = next(Bind::Text(aqs::to_tsquery(t)), binds);
             wheres.push(format!("s.doc @@ to_tsquery('simple', {p})"));
             "mbx_search s JOIN mbx_items i ON i.id = s.item_id".to_owned()
         }
     };
     match scope {
         Scope::Folder(f) => {
-            let p = next(Bind::Text(f.to_owned()), &mut binds);
+            let p = next(Bind::Text(f.to_owned()), binds);
             wheres.push(format!("i.folder_id = {p}"));
         }
         Scope::Mailboxes([]) => {}
         Scope::Mailboxes(list) => {
-            let ps: Vec<String> = list.iter().map(|m| next(Bind::Text(m.clone()), &mut binds)).collect();
+            let ps: Vec<String> = list.iter().map(|m| next(Bind::Text(m.clone()), binds)).collect();
             wheres.push(format!("i.mailbox IN ({})", ps.join(", ")));
         }
     }
     if let Some(f) = plan.from {
-        let p = next(Bind::Int(f), &mut binds);
+        let p = next(Bind::Int(f), binds);
         wheres.push(format!("i.received_at >= {p}"));
     }
     if let Some(u) = plan.until {
-        let p = next(Bind::Int(u), &mut binds);
+        let p = next(Bind::Int(u), binds);
         wheres.push(format!("i.received_at < {p}"));
     }
     let wheres = if wheres.is_empty() { String::new() } else { format!(" WHERE {}", wheres.join(" AND ")) };
-    (format!("FROM {from}{wheres}"), binds)
+    format!("FROM {from}{wheres}")
+}
+
+/// The FROM and WHERE of a search (items as `i`), with its binds; None when the plan has no
+/// branch (its ranges never meet). One branch is queried as it is, so the index drives; more
+/// are the union of their item ids.
+fn clause(backend: Backend, scope: Scope<'_>, plan: &Plan) -> Option<(String, Vec<Bind>)> {
+    let mut binds = Vec::new();
+    match plan.branches.as_slice() {
+        [] => None,
+        [one] => Some((branch_clause(backend, scope, one, &mut binds), binds)),
+        many => {
+            let parts: Vec<String> =
+                many.iter().map(|b| format!("SELECT i.id {}", branch_clause(backend, scope, b, &mut binds))).collect();
+            Some((format!("FROM mbx_items i WHERE i.id IN ({})", parts.join(" UNION ")), binds))
+        }
+    }
 }
 
 fn bind_all<'q>(
@@ -153,7 +171,9 @@ fn bind_all<'q>(
 impl Data {
     /// The items a plan matches in a scope, newest received first, at most `limit`.
     pub async fn search(&self, scope: Scope<'_>, plan: &Plan, limit: usize) -> Result<Vec<Item>, DataError> {
-        let (clause, binds) = clause(self.store.backend(), scope, plan);
+        let Some((clause, binds)) = clause(self.store.backend(), scope, plan) else {
+            return Ok(Vec::new());
+        };
         let cols: Vec<String> = COLUMNS.split(", ").map(|c| format!("i.{c}")).collect();
         let sql = format!(
             "SELECT {} {clause} ORDER BY i.received_at DESC, i.article DESC LIMIT {}",
@@ -191,9 +211,22 @@ impl Data {
         Ok(items.len())
     }
 
+    /// Whether the backlog pass has ever finished on this store (a server-wide meta row), so a
+    /// normal start skips it: every item written since the index existed was indexed with it.
+    pub async fn search_backlog_done(&self) -> Result<bool, DataError> {
+        Ok(self.store.setting(BACKLOG_DONE).await?.is_some())
+    }
+
+    /// Records that the backlog pass found nothing left to index.
+    pub async fn mark_search_backlog_done(&self) -> Result<(), DataError> {
+        Ok(self.store.set_setting(BACKLOG_DONE, &tandem_store::now_unix().to_string()).await?)
+    }
+
     /// How many items a plan matches in each mailbox of a scope, by mailbox.
     pub async fn search_counts(&self, scope: Scope<'_>, plan: &Plan) -> Result<Vec<(String, i64)>, DataError> {
-        let (clause, binds) = clause(self.store.backend(), scope, plan);
+        let Some((clause, binds)) = clause(self.store.backend(), scope, plan) else {
+            return Ok(Vec::new());
+        };
         let sql =
             format!("SELECT i.mailbox AS mailbox, COUNT(*) AS hits {clause} GROUP BY i.mailbox ORDER BY i.mailbox");
         let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds).fetch_all(self.pool()).await?;

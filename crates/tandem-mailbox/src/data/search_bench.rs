@@ -3,7 +3,10 @@
 //! (items per second, index included), then QueryString-style searches (one folder, a word of one
 //! transcript) and eDiscovery searches (every mailbox, first 250 hits) with p50/p99, and the
 //! database's bytes per transcript. Environment: SEARCH_BENCH_ITEMS, SEARCH_BENCH_MAILBOXES,
-//! SEARCH_BENCH_QUERIES, SEARCH_BENCH_PG=1 for PostgreSQL.
+//! SEARCH_BENCH_QUERIES, SEARCH_BENCH_PG=1 for PostgreSQL. With SEARCH_BENCH_DB_URL it seeds that
+//! store instead (a stopped deployment's mailbox database, mailboxes `user0`… as imported into
+//! its directory) and, with SEARCH_BENCH_SEED_ONLY=1, leaves the searches to EWS and the CLI
+//! (`bench/search/run.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -18,6 +21,11 @@ use super::*;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// An optional number as JSON.
+fn num<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_owned(), |n| n.to_string())
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -36,12 +44,20 @@ async fn search_bench() {
     let items = env("SEARCH_BENCH_ITEMS", 100_000);
     let mailboxes = env("SEARCH_BENCH_MAILBOXES", 100);
     let queries = env("SEARCH_BENCH_QUERIES", 200);
-    let db = if std::env::var("SEARCH_BENCH_PG").is_ok() {
-        TestDatabase::postgres().await.expect("PostgreSQL test server")
-    } else {
-        TestDatabase::sqlite()
+    let seed_only = std::env::var("SEARCH_BENCH_SEED_ONLY").is_ok();
+    let (_db, url) = match std::env::var("SEARCH_BENCH_DB_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let db = if std::env::var("SEARCH_BENCH_PG").is_ok() {
+                TestDatabase::postgres().await.expect("PostgreSQL test server")
+            } else {
+                TestDatabase::sqlite()
+            };
+            let url = db.url.clone();
+            (Some(db), url)
+        }
     };
-    let store = Store::open(&db.url, schema::MIGRATIONS).await.unwrap();
+    let store = Store::open(&url, schema::MIGRATIONS).await.unwrap();
     let data = Data::new(store);
     let mut folders = Vec::new();
     for m in 0..mailboxes {
@@ -102,6 +118,18 @@ async fn search_bench() {
         w.commit().await.unwrap();
     }
     let write_secs = started.elapsed().as_secs_f64();
+    if seed_only {
+        let index = data.search_index_bytes().await.unwrap();
+        let db_bytes = url.strip_prefix("sqlite://").and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+        println!(
+            "{{\"items\": {items}, \"mailboxes\": {mailboxes}, \"write_seconds\": {write_secs:.1}, \"items_per_second\": {:.0}, \"index_bytes\": {}, \"db_bytes\": {}, \"index_bytes_per_item\": {}}}",
+            items as f64 / write_secs,
+            num(index),
+            num(db_bytes),
+            num(index.map(|b| b / items as i64)),
+        );
+        return;
+    }
 
     // QueryString: a word of one transcript (t{n}x{k} is unique), in its owner's folder.
     let mut qs = Vec::new();
@@ -123,17 +151,17 @@ async fn search_bench() {
         ed.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(!hits.is_empty() && !counts.is_empty());
     }
-    let db_bytes = db.url.strip_prefix("sqlite://").and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
+    let db_bytes = url.strip_prefix("sqlite://").and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len());
     let index = data.search_index_bytes().await.unwrap();
     println!(
-        "{{\"items\": {items}, \"mailboxes\": {mailboxes}, \"write_seconds\": {write_secs:.1}, \"items_per_second\": {:.0}, \"querystring_p50_ms\": {:.2}, \"querystring_p99_ms\": {:.2}, \"ediscovery_p50_ms\": {:.2}, \"ediscovery_p99_ms\": {:.2}, \"index_bytes\": {:?}, \"db_bytes\": {:?}, \"index_bytes_per_item\": {:?}}}",
+        "{{\"items\": {items}, \"mailboxes\": {mailboxes}, \"write_seconds\": {write_secs:.1}, \"items_per_second\": {:.0}, \"querystring_p50_ms\": {:.2}, \"querystring_p99_ms\": {:.2}, \"ediscovery_p50_ms\": {:.2}, \"ediscovery_p99_ms\": {:.2}, \"index_bytes\": {}, \"db_bytes\": {}, \"index_bytes_per_item\": {}}}",
         items as f64 / write_secs,
         pct(&mut qs, 0.5),
         pct(&mut qs, 0.99),
         pct(&mut ed, 0.5),
         pct(&mut ed, 0.99),
-        index,
-        db_bytes,
-        index.map(|b| b / items as i64),
+        num(index),
+        num(db_bytes),
+        num(index.map(|b| b / items as i64)),
     );
 }

@@ -1,21 +1,17 @@
-//! DeleteItem: HardDelete removes; SoftDelete moves to Recoverable Items\Deletions;
-//! MoveToDeletedItems moves to Deleted Items. A meeting its organizer deletes with
-//! SendMeetingCancellations tells its attendees first (`meetings::cancel`). Under litigation
-//! hold (`holds`) a soft or hard delete, from any folder, moves the item to Recoverable
-//! Items\Purges instead, and an item there cannot be deleted by the user.
+//! DeleteItem: SoftDelete moves to Recoverable Items\Deletions (where the user still sees it);
+//! HardDelete, or any delete of an item already in Recoverable Items, removes it — except under
+//! litigation hold (`holds`), where it moves to Recoverable Items\Purges, hidden from the user,
+//! and an item there cannot be deleted; MoveToDeletedItems moves to Deleted Items. A meeting its
+//! organizer deletes with SendMeetingCancellations tells its attendees first (`meetings::cancel`).
 
 use tandem_ews_proto::ops::delete_folder::DeleteType;
 use tandem_ews_proto::ops::delete_item::Request;
-use tandem_ews_proto::types::FolderRef;
 use tandem_ews_proto::{ResponseCode, ResponseMessages};
 
-use super::delete_folder::target;
 use super::messages::record;
 use super::move_copy_item::move_to;
-use super::{Ctx, EwsError, fail};
-
-/// Where held deletions go.
-const PURGES: &str = "recoverableitemspurges";
+use super::{Ctx, EwsError, PURGES, fail};
+use crate::data::retention::RECOVERABLE;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("DeleteItem");
@@ -34,11 +30,15 @@ async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Option<
     if matches!(cancellations, Some("SendOnlyToAll" | "SendToAllAndSaveCopy")) {
         super::meetings::cancel(ctx, &item).await?;
     }
-    let held = ctx.s.data.holds(ctx.mailbox()).await?.litigation_hold_enabled;
-    let target = match target(how) {
-        _ if held && how != DeleteType::MoveToDeletedItems => {
-            let purges = ctx.folder(&FolderRef::Distinguished { name: PURGES.to_owned(), mailbox: None }).await?;
-            if item.folder_id == purges.id {
+    let from = ctx.s.data.folder_by_id(&item.folder_id).await?;
+    let from = from.as_ref().and_then(|f| f.distinguished.as_deref());
+    let recoverable = from.is_some_and(|d| RECOVERABLE.contains(&d));
+    let target = match how {
+        DeleteType::MoveToDeletedItems => Some("deleteditems"),
+        DeleteType::SoftDelete if !recoverable => Some("recoverableitemsdeletions"),
+        // Removed for good, unless the mailbox is on hold.
+        _ if ctx.s.data.holds(ctx.mailbox()).await?.litigation_hold_enabled => {
+            if from == Some(PURGES) {
                 return Err(fail(
                     ResponseCode::ErrorAccessDenied,
                     "The mailbox is on litigation hold; this item is kept.",
@@ -46,11 +46,13 @@ async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Option<
             }
             Some(PURGES)
         }
-        other => other,
+        _ => None,
     };
     match target {
         Some(name) => {
-            let to = ctx.folder(&FolderRef::Distinguished { name: name.to_owned(), mailbox: None }).await?;
+            let to = ctx.s.data.folder_by_name(ctx.mailbox(), name).await?.ok_or_else(|| {
+                fail(ResponseCode::ErrorFolderNotFound, "The target folder could not be found in the store.")
+            })?;
             move_to(ctx, &item, &to, false).await?;
         }
         None => {

@@ -10,7 +10,8 @@ use crate::data::Folder;
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
     let mut out = ResponseMessages::new("FindFolder");
-    let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
+    let mut all = ctx.s.data.folders_of(ctx.mailbox()).await?;
+    all.retain(|f| ctx.may_see(f));
     for parent in &req.parents {
         let p = match ctx.folder_for_read(parent, false).await {
             Ok(p) => p,

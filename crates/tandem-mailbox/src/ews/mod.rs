@@ -145,7 +145,7 @@ impl Ctx<'_> {
                         "Access is denied. Check credentials and try again.",
                     ));
                 }
-                Ok(f)
+                self.open_to_caller(f)
             }
             FolderRef::Distinguished { name, mailbox } => {
                 if let Some(m) = mailbox
@@ -162,9 +162,36 @@ impl Ctx<'_> {
                         ),
                     });
                 }
-                self.s.data.folder_by_name(self.mailbox(), name).await?.ok_or_else(not_found)
+                let f = self.s.data.folder_by_name(self.mailbox(), name).await?.ok_or_else(not_found)?;
+                self.open_to_caller(f)
             }
         }
+    }
+
+    /// Whether the caller is a partner application (the Front End with a server-to-server
+    /// token) rather than the user.
+    pub fn is_partner(&self) -> bool {
+        self.owner.starts_with("partner:")
+    }
+
+    /// Whether the caller may see a folder of its mailbox: Recoverable Items\Purges, where holds
+    /// and archiving keep items, is hidden from the user as Exchange hides it (only a partner
+    /// application, which archives there, and eDiscovery reach it).
+    pub fn may_see(&self, f: &Folder) -> bool {
+        self.is_partner() || f.distinguished.as_deref() != Some(PURGES)
+    }
+
+    fn open_to_caller(&self, f: Folder) -> Result<Folder, EwsError> {
+        if self.may_see(&f) { Ok(f) } else { Err(purges_denied()) }
+    }
+
+    /// Refuses an item of the caller's mailbox that lies in Purges, unless a partner asks.
+    async fn item_open_to_caller(&self, item: Item) -> Result<Item, EwsError> {
+        if !self.is_partner() && self.s.data.purges_id(&item.mailbox).await?.as_deref() == Some(item.folder_id.as_str())
+        {
+            return Err(purges_denied());
+        }
+        Ok(item)
     }
 
     /// A folder to read: the caller's own, or a distinguished folder of another mailbox on which
@@ -219,7 +246,7 @@ impl Ctx<'_> {
                 fail(ResponseCode::ErrorItemNotFound, "The specified object was not found in the store.")
             })?;
         if item.mailbox == self.mailbox() {
-            return Ok(item);
+            return self.item_open_to_caller(item).await;
         }
         let folder = self.s.data.folder_by_id(&item.folder_id).await?;
         let name = folder.and_then(|f| f.distinguished).unwrap_or_default();
@@ -239,8 +266,18 @@ impl Ctx<'_> {
         if item.mailbox != self.mailbox() {
             return Err(fail(ResponseCode::ErrorAccessDenied, "Access is denied. Check credentials and try again."));
         }
-        Ok(item)
+        self.item_open_to_caller(item).await
     }
+}
+
+/// Recoverable Items\Purges: kept by holds and archiving, hidden from the mailbox's user.
+pub(crate) const PURGES: &str = "recoverableitemspurges";
+
+fn purges_denied() -> EwsError {
+    fail(
+        ResponseCode::ErrorAccessDenied,
+        "Access is denied: Recoverable Items\\Purges is kept for holds and archiving and is not open to the mailbox's user.",
+    )
 }
 
 /// The EWS endpoint.

@@ -32,7 +32,8 @@ fn subtree<'a>(all: &'a [Folder], root: &str) -> Vec<&'a Folder> {
 async fn sync(ctx: &Ctx<'_>, req: &Request) -> Result<String, EwsError> {
     let root_ref = req.folder.clone().unwrap_or(FolderRef::Distinguished { name: "root".into(), mailbox: None });
     let root = ctx.folder(&root_ref).await?;
-    let all = ctx.s.data.folders_of(ctx.mailbox()).await?;
+    let mut all = ctx.s.data.folders_of(ctx.mailbox()).await?;
+    all.retain(|f| ctx.may_see(f));
     let inside = subtree(&all, &root.id);
     let top = ctx.s.data.current_change(ctx.mailbox()).await?;
     let mut changes = Vec::new();

@@ -91,7 +91,7 @@ fn hms(secs: i64) -> String {
 }
 
 /// `global`, or the lookup key of an existing user's SIP URI.
-async fn identity_key(location: &Location, identity: &str) -> CliResult<String> {
+pub(crate) async fn identity_key(location: &Location, identity: &str) -> CliResult<String> {
     if identity.eq_ignore_ascii_case(GLOBAL_POLICY) {
         return Ok(GLOBAL_POLICY.to_owned());
     }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 use tandem_frontend::conversation_history::{self as history, Settings};
-use tandem_frontend::store::{ArchivingConfigRow, FrontendStore, HistoryConfigRow};
+use tandem_frontend::store::{ArchivingConfigRow, ArchivingPolicyRow, FrontendStore, HistoryConfigRow};
 
 use super::{Location, fe_store, fmt_time, print_json};
 use crate::failure::{CliResult, usage};
@@ -68,9 +68,9 @@ pub enum HistoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Set-CsArchivingPolicy (the global policy).
+    /// Set-CsArchivingPolicy: the global policy or a tag policy made with new-archiving-policy.
     SetArchivingPolicy {
-        /// Only `global` (per-user policies, New-/Grant-CsArchivingPolicy, are not supported yet).
+        /// `global` or `tag:NAME`.
         #[arg(long, default_value = "global")]
         identity: String,
         /// true: conversations between users of the organisation are archived (default false).
@@ -82,13 +82,56 @@ pub enum HistoryCommand {
         #[command(flatten)]
         location: Location,
     },
-    /// Get-CsArchivingPolicy (the global policy).
+    /// New-CsArchivingPolicy: a per-user (tag) policy, granted with grant-archiving-policy.
+    NewArchivingPolicy {
+        /// `tag:NAME`.
+        #[arg(long)]
+        identity: String,
+        #[arg(long)]
+        archive_internal: Option<bool>,
+        #[arg(long)]
+        archive_external: Option<bool>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Grant-CsArchivingPolicy: which policy a user's conversations follow.
+    GrantArchivingPolicy {
+        /// The user, e.g. sip:bob@litwareinc.com.
+        #[arg(long)]
+        identity: String,
+        /// The tag policy (`NAME` or `tag:NAME`); `global` or empty for the global policy.
+        #[arg(long)]
+        policy_name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Get-CsArchivingPolicy: the global policy, one tag policy (`--identity tag:NAME`), or all
+    /// (`--identity all`).
     GetArchivingPolicy {
+        #[arg(long, default_value = "global")]
+        identity: String,
         #[command(flatten)]
         location: Location,
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A tag policy's identity (`tag:name`, lowercased) from `NAME` or `tag:NAME`.
+fn tag_identity(flag: &str, v: &str) -> CliResult<String> {
+    let name = v.strip_prefix("tag:").or_else(|| v.strip_prefix("Tag:")).unwrap_or(v);
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || "-_ ".contains(c)) || name.len() > 64 {
+        return Err(usage(format!("{flag} {v}: a policy name (letters, digits, - _ and spaces, at most 64)")));
+    }
+    Ok(format!("tag:{}", name.to_lowercase()))
+}
+
+fn policy_json(identity: &str, internal: Option<bool>, external: Option<bool>) -> serde_json::Value {
+    json!({
+        "Identity": identity,
+        "ArchiveInternal": internal.unwrap_or(false),
+        "ArchiveExternal": external.unwrap_or(false),
+    })
 }
 
 /// Only the global instance exists.
@@ -220,14 +263,58 @@ pub async fn run(cmd: HistoryCommand) -> CliResult {
             Ok(())
         }
         HistoryCommand::SetArchivingPolicy { identity, archive_internal, archive_external, location } => {
-            global_only(&identity)?;
-            let row = ArchivingConfigRow { archive_internal, archive_external, ..Default::default() };
-            if row == ArchivingConfigRow::default() {
+            if archive_internal.is_none() && archive_external.is_none() {
                 return Err(usage("nothing to set: pass --archive-internal or --archive-external"));
             }
             let fe = FrontendStore::new(fe_store(&location.config()?).await?);
-            fe.set_archiving_configuration(&row).await.context("saving the archiving policy")?;
-            println!("archiving policy Global saved; the running Front End applies it within a second");
+            if identity.eq_ignore_ascii_case("global") {
+                let row = ArchivingConfigRow { archive_internal, archive_external, ..Default::default() };
+                fe.set_archiving_configuration(&row).await.context("saving the archiving policy")?;
+                println!("archiving policy Global saved; the running Front End applies it within a second");
+                return Ok(());
+            }
+            let id = tag_identity("--identity", &identity)?;
+            let row = ArchivingPolicyRow { identity: id.clone(), archive_internal, archive_external };
+            if !fe.put_archiving_policy(&row, false).await.context("saving the archiving policy")? {
+                return Err(usage(format!("--identity {identity}: no such policy (new-archiving-policy makes one)")));
+            }
+            println!("archiving policy {id} saved; the running Front End applies it to the next transcripts");
+            Ok(())
+        }
+        HistoryCommand::NewArchivingPolicy { identity, archive_internal, archive_external, location } => {
+            if identity.eq_ignore_ascii_case("global") {
+                return Err(usage("--identity global: the global policy always exists (set-archiving-policy)"));
+            }
+            let id = tag_identity("--identity", &identity)?;
+            let fe = FrontendStore::new(fe_store(&location.config()?).await?);
+            let row = ArchivingPolicyRow { identity: id.clone(), archive_internal, archive_external };
+            if !fe.put_archiving_policy(&row, true).await.context("saving the archiving policy")? {
+                return Err(usage(format!(
+                    "--identity {identity}: the policy exists (set-archiving-policy changes it)"
+                )));
+            }
+            println!("archiving policy {id} created; grant it with grant-archiving-policy");
+            Ok(())
+        }
+        HistoryCommand::GrantArchivingPolicy { identity, policy_name, location } => {
+            if identity.eq_ignore_ascii_case("global") {
+                return Err(usage("--identity: a user, e.g. sip:bob@<domain>"));
+            }
+            let key = super::client_policy::identity_key(&location, &identity).await?;
+            let fe = FrontendStore::new(fe_store(&location.config()?).await?);
+            let tag = if policy_name.is_empty() || policy_name.eq_ignore_ascii_case("global") {
+                None
+            } else {
+                let id = tag_identity("--policy-name", &policy_name)?;
+                if fe.archiving_policy(&id).await.context("reading the archiving policy")?.is_none() {
+                    return Err(usage(format!(
+                        "--policy-name {policy_name}: no such policy (get-archiving-policy --identity all)"
+                    )));
+                }
+                Some(id)
+            };
+            fe.grant_archiving_policy(&key, tag.as_deref()).await.context("saving the grant")?;
+            println!("{key} follows archiving policy {}", tag.as_deref().unwrap_or("Global"));
             Ok(())
         }
         HistoryCommand::GetArchivingConfiguration { location, json } => {
@@ -246,18 +333,36 @@ pub async fn run(cmd: HistoryCommand) -> CliResult {
             print_fields(&v);
             Ok(())
         }
-        HistoryCommand::GetArchivingPolicy { location, json } => {
+        HistoryCommand::GetArchivingPolicy { identity, location, json } => {
             let fe = FrontendStore::new(fe_store(&location.config()?).await?);
             let a = fe.archiving_configuration().await.context("reading the archiving policy")?;
-            let v = json!({
-                "Identity": "Global",
-                "ArchiveInternal": a.archive_internal.unwrap_or(false),
-                "ArchiveExternal": a.archive_external.unwrap_or(false),
-            });
+            let global = policy_json("Global", a.archive_internal, a.archive_external);
+            let v = if identity.eq_ignore_ascii_case("global") {
+                global
+            } else if identity.eq_ignore_ascii_case("all") {
+                let mut all = vec![global];
+                for p in fe.archiving_policies().await.context("reading the archiving policies")? {
+                    all.push(policy_json(&p.identity, p.archive_internal, p.archive_external));
+                }
+                serde_json::Value::Array(all)
+            } else {
+                let id = tag_identity("--identity", &identity)?;
+                let p = fe.archiving_policy(&id).await.context("reading the archiving policy")?;
+                let p = p.ok_or_else(|| usage(format!("--identity {identity}: no such policy")))?;
+                policy_json(&p.identity, p.archive_internal, p.archive_external)
+            };
             if json {
                 return print_json(&v);
             }
-            print_fields(&v);
+            match &v {
+                serde_json::Value::Array(all) => {
+                    for p in all {
+                        print_fields(p);
+                        println!();
+                    }
+                }
+                one => print_fields(one),
+            }
             Ok(())
         }
     }

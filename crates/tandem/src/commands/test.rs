@@ -61,10 +61,11 @@ pub enum TestCommand {
         /// The user, e.g. sip:alice@litwareinc.com.
         #[arg(long)]
         sip_uri: String,
-        /// ConversationHistory (default), Inbox or Dumpster.
+        /// ConversationHistory (default), Inbox or Dumpster (Recoverable Items\Deletions; its test
+        /// item is always removed again).
         #[arg(long, default_value = "ConversationHistory")]
         folder: String,
-        /// Remove the test item afterwards.
+        /// Remove the test item afterwards (always with --folder Dumpster).
         #[arg(long)]
         delete_item: bool,
         #[command(flatten)]
@@ -318,9 +319,22 @@ async fn ex_storage_connectivity(cfg: &Config, sip_uri: &str, folder: &str, dele
             });
         }
         report("EWS read", true, format!("GetItem returned the item ({subject})"));
-        if delete {
+        // A test item is not left in the dumpster (Test-CsExStorageConnectivity -Folder Dumpster).
+        if delete || distinguished == "recoverableitemsdeletions" {
             connector.delete_item(&smtp, &item).await?;
             report("EWS delete", true, "DeleteItem (HardDelete)".into());
+            // Gone, unless the mailbox is on hold: then Recoverable Items\Purges keeps it.
+            match connector.get_item_subject(&smtp, &item).await {
+                Err(e) if e.message.contains("ErrorItemNotFound") => {
+                    report("EWS removed", true, "GetItem: ErrorItemNotFound, the test item is gone".into());
+                }
+                Ok(_) => report(
+                    "EWS removed",
+                    true,
+                    "the test item is kept in Recoverable Items\\Purges: the mailbox is on litigation hold".into(),
+                ),
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
