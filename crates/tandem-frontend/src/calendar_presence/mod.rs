@@ -272,12 +272,6 @@ impl Shared {
     fn ucs_view(&self) -> std::sync::MutexGuard<'_, UcsView> {
         self.ucs.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// UcsAllowed for `aor` and the record of their list, as last read.
-    pub(crate) fn ucs_of(&self, aor: &str) -> (bool, Option<ContactListState>) {
-        let v = self.ucs_view();
-        (crate::ucs::ucs_allowed(&v.policies, aor), v.states.get(aor).cloned())
-    }
 }
 
 /// A contact-list watch the manager holds: its stop switch, and a poke to look again where the
