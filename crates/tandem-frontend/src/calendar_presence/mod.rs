@@ -279,6 +279,11 @@ impl Shared {
 struct ListWatch {
     stop: CancellationToken,
     recheck: mpsc::Sender<()>,
+    /// Since when nothing wants the list: a watch outlives its last reason by [`LINGER`], as
+    /// calendar watches do, so a watcher's un-SUBSCRIBE and re-SUBSCRIBE (or a client that
+    /// subscribes for each look) does not restart the mailbox reads and the streaming
+    /// subscription each time.
+    unwanted_since: Option<tokio::time::Instant>,
 }
 
 /// Reads the user services policies and the list records changed since the last pass; pokes
@@ -427,7 +432,10 @@ async fn scan_lists(
         }
     }
     for aor in &owners {
-        if lists.contains_key(aor) {
+        if let Some(held) = lists.get_mut(aor) {
+            if let Some(w) = held {
+                w.unwanted_since = None;
+            }
             continue;
         }
         let smtp = match directory.find(aor).await {
@@ -446,17 +454,24 @@ async fn scan_lists(
         let stop = shutdown.child_token();
         let (recheck, rechecks) = mpsc::channel(1);
         tasks.spawn(contact_list::run(shared.clone(), aor.clone(), smtp, rechecks, stop.clone()));
-        lists.insert(aor.clone(), Some(ListWatch { stop, recheck }));
+        lists.insert(aor.clone(), Some(ListWatch { stop, recheck, unwanted_since: None }));
     }
+    let now = tokio::time::Instant::now();
     lists.retain(|aor, w| {
-        let keep = owners.contains(aor);
-        if !keep {
-            match w {
-                Some(w) => w.stop.cancel(),
-                None => shared.core.presence.drop_contact_list(aor),
-            }
+        if owners.contains(aor) {
+            return true;
         }
-        keep
+        match w {
+            Some(w) => {
+                let since = *w.unwanted_since.get_or_insert(now);
+                if now.duration_since(since) < LINGER {
+                    return true;
+                }
+                w.stop.cancel();
+            }
+            None => shared.core.presence.drop_contact_list(aor),
+        }
+        false
     });
     metrics::gauge!("tandem_contact_list_watches").set(lists.len() as f64);
 }
