@@ -334,6 +334,13 @@ mod tests {
             XmlError::TooManyNodes(3)
         );
         assert_eq!(parse(b"\xff\xfe", Limits::default()).unwrap_err(), XmlError::NotUtf8);
+        // roxmltree reads `p:xmlns` as a declaration too: it counts against the limit (a fuzz
+        // finding: two of them passed a limit of none).
+        let sneaky = br#"<a p:xmlns="urn:t" q:xmlns="urn:u" k="v"/>"#;
+        assert_eq!(
+            parse(sneaky, Limits { max_namespaces: 1, ..Limits::default() }).unwrap_err(),
+            XmlError::TooManyNamespaces(1)
+        );
     }
 
     #[test]

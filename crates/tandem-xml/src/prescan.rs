@@ -105,7 +105,9 @@ fn start_tag(input: &[u8], j: usize, limits: &Limits) -> Result<Option<StartTag>
             Some(_) => {
                 let Some(name_end) = skip_name(input, k) else { return Ok(None) };
                 let name = &input[k..name_end];
-                if name == b"xmlns" || name.starts_with(b"xmlns:") {
+                // roxmltree also reads `p:xmlns="…"` (any prefix, local name `xmlns`) as a
+                // declaration, so those count too: the limit must hold for what it builds.
+                if name == b"xmlns" || name.starts_with(b"xmlns:") || name.ends_with(b":xmlns") {
                     namespaces += 1;
                 }
                 let eq = skip_ws(input, name_end);
