@@ -156,11 +156,11 @@ impl SipCore {
         }
         let in_dialog = req.to().ok().and_then(|t| t.tag().map(str::to_owned)).is_some();
         if in_dialog {
-            self.in_dialog(req, flow, key).await;
+            Box::pin(self.in_dialog(req, flow, key)).await;
             return;
         }
         match req.method {
-            Method::Register => self.register(req, flow, key).await,
+            Method::Register => Box::pin(self.register(req, flow, key)).await,
             Method::Options if req.uri.user.is_none() && self.is_our_host(&req.uri.host) => {
                 let r = req
                     .response(200)
@@ -171,7 +171,7 @@ impl SipCore {
                     .with_header("Server", concat!("tandem/", env!("CARGO_PKG_VERSION")));
                 self.respond(&key, &flow, r).await;
             }
-            _ => self.out_of_dialog(req, flow, key).await,
+            _ => Box::pin(self.out_of_dialog(req, flow, key)).await,
         }
     }
 
@@ -262,7 +262,9 @@ impl SipCore {
             // Calling in: the caller's own voicemail, as the digest authenticated them.
             let (key, flow) = reply.into_transaction();
             match self.store.um_mailbox(&user.sip_uri.key()).await {
-                Ok(Some(um)) => self.answer_with_voicemail(req, flow, key, um, super::answer::Why::Access).await,
+                Ok(Some(um)) => {
+                    Box::pin(self.answer_with_voicemail(req, flow, key, um, super::answer::Why::Access)).await
+                }
                 _ => {
                     let mut r = req.response(403).with_to_tag(&random_token());
                     r.reason = "Forbidden (not UM-enabled: no voicemail to listen to)".into();
@@ -317,13 +319,13 @@ impl SipCore {
         };
         if let Some(um) = um {
             if targets.is_empty() {
-                self.answer_with_voicemail(req, flow, key, um, super::answer::Why::NoEndpoint).await;
+                Box::pin(self.answer_with_voicemail(req, flow, key, um, super::answer::Why::NoEndpoint)).await;
                 return;
             }
             let ring = self.voicemail.get().map(|v| v.settings.ring_time(&um)).unwrap_or_default();
             let divert =
                 super::proxy::Divert { request: req.clone(), um, deadline: Instant::now() + ring, rang_out: false };
-            self.forward_or_divert(req, flow, key, targets, Some(divert)).await;
+            Box::pin(self.forward_or_divert(req, flow, key, targets, Some(divert))).await;
             return;
         }
         if targets.is_empty() {
@@ -340,7 +342,7 @@ impl SipCore {
     /// In-dialog requests: ours (presence NOTIFY/SUBSCRIBE dialogs) or forwarded to the target.
     async fn in_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
         if self.is_vm_dialog(&req) {
-            self.vm_in_dialog(req, flow, key).await;
+            Box::pin(self.vm_in_dialog(req, flow, key)).await;
             return;
         }
         if req.method == Method::Bye

@@ -238,7 +238,7 @@ impl SipCore {
         key: ServerKey,
         targets: Vec<(Uri, Option<Flow>)>,
     ) {
-        self.forward_or_divert(req, upstream, key, targets, None).await;
+        Box::pin(self.forward_or_divert(req, upstream, key, targets, None)).await;
     }
 
     /// [`Self::forward`], with call answering when `divert` is given: at its deadline the
@@ -294,7 +294,8 @@ impl SipCore {
         if sent == 0 {
             let ctx = self.txns().contexts.remove(&context);
             if let Some(d) = ctx.and_then(|c| c.divert) {
-                self.answer_with_voicemail(d.request, upstream, key, d.um, super::answer::Why::NoEndpoint).await;
+                Box::pin(self.answer_with_voicemail(d.request, upstream, key, d.um, super::answer::Why::NoEndpoint))
+                    .await;
                 return;
             }
             self.respond(&key, &upstream, req.response(480).with_to_tag(&random_token())).await;
@@ -496,7 +497,7 @@ impl SipCore {
             out
         };
         if let Some((d, key, upstream, why)) = to_voicemail {
-            self.answer_with_voicemail(d.request, upstream, key, d.um, why).await;
+            Box::pin(self.answer_with_voicemail(d.request, upstream, key, d.um, why)).await;
             return;
         }
         for (cancel, flow) in cancels {
