@@ -51,6 +51,12 @@ const RECORD_SWEEP: u32 = 30;
 /// endpoint's re-REGISTER does not cost a new EWS subscription.
 const LINGER: Duration = Duration::from_secs(30);
 
+/// Whether a watch nothing wants any more still lingers at `now`, noting when it stopped being
+/// wanted on the first pass that finds it so (calendar and contact-list watches alike).
+fn still_lingers(unwanted_since: &mut Option<tokio::time::Instant>, now: tokio::time::Instant) -> bool {
+    now.duration_since(*unwanted_since.get_or_insert(now)) < LINGER
+}
+
 /// EWS requests the watches have in flight at most (subscribing, reading what is current).
 /// Without a bound, 20,000 watches starting together (a restart with everyone signed in) sent
 /// some 80,000 requests at once: the mailbox answered late, requests timed out and reset their
@@ -463,8 +469,7 @@ async fn scan_lists(
         }
         match w {
             Some(w) => {
-                let since = *w.unwanted_since.get_or_insert(now);
-                if now.duration_since(since) < LINGER {
+                if still_lingers(&mut w.unwanted_since, now) {
                     return true;
                 }
                 w.stop.cancel();
@@ -547,8 +552,7 @@ async fn scan(
         if wanted.contains(aor) {
             return true;
         }
-        let since = *h.unwanted_since.get_or_insert(now);
-        if now.duration_since(since) < LINGER {
+        if still_lingers(&mut h.unwanted_since, now) {
             return true;
         }
         h.stop.cancel();
