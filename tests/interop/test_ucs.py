@@ -251,6 +251,34 @@ def test_tel_uri_contacts_and_get_im_items(deployment):
     assert [x.findtext(f"{{{T}}}ImAddress") for x in resp.iter(f"{{{T}}}Persona")] == ["tel:+14255550100"]
 
 
+def test_parallel_additions_to_one_group_all_stay(deployment):
+    """Sixteen AddNewTelUriContactToGroup into one group at once: each edit rewrites the group's
+    member list, and each reads it inside its own write, so none of the sixteen is lost (read before
+    the write, a later edit overwrote an earlier one's member)."""
+    import concurrent.futures
+
+    resp, cls, code = answer(soap(deployment, "<m:AddImGroup><m:DisplayName>Parallel</m:DisplayName></m:AddImGroup>",
+                                  user=CAROL), "AddImGroup")
+    assert (cls, code) == ("Success", "NoError")
+    group = resp.find(f"{{{M}}}ImGroup/{{{T}}}ExchangeStoreId").get("Id")
+
+    def add(n: int) -> str:
+        number = f"+1425555{n:04d}"
+        body = (f"<m:AddNewTelUriContactToGroup><m:TelUriAddress>tel:{number}</m:TelUriAddress>"
+                f"<m:ImContactSipUriAddress>sip:{number}@{DOMAIN};user=phone</m:ImContactSipUriAddress>"
+                f"<m:ImTelephoneNumber>{number}</m:ImTelephoneNumber><m:GroupId Id=\"{group}\"/>"
+                "</m:AddNewTelUriContactToGroup>")
+        return answer(soap(deployment, body, user=CAROL), "AddNewTelUriContactToGroup")[2]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(add, range(16)))
+    assert codes == ["NoError"] * 16
+    groups, personas = im_list(deployment, user=CAROL)
+    members = groups["Parallel"]["members"]
+    assert len(members) == len(set(members)) == 16, members
+    assert {personas[f"tel:+1425555{n:04d}"]["source"] for n in range(16)} == set(members)
+
+
 def test_migration_flag(deployment):
     for value in ("true", "false"):
         body = (f"<m:SetImListMigrationCompleted><m:ImListMigrationCompleted>{value}</m:ImListMigrationCompleted>"

@@ -474,6 +474,7 @@ async fn data_battery_sqlite() {
     battery(&TestDatabase::sqlite()).await;
     search_battery(&TestDatabase::sqlite()).await;
     retention_battery(&TestDatabase::sqlite()).await;
+    item_for_update_battery(&TestDatabase::sqlite()).await;
 }
 
 #[tokio::test]
@@ -484,6 +485,39 @@ async fn data_battery_postgres() {
     search_battery(&db).await;
     let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
     retention_battery(&db).await;
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    item_for_update_battery(&db).await;
+}
+
+/// Read-modify-writes of one item through `item_for_update` from eight writers at once lose none
+/// of them (the IM list's group edits rely on it); a missing item is None.
+async fn item_for_update_battery(db: &TestDatabase) {
+    let store = Store::open(&db.url, schema::MIGRATIONS).await.expect("open");
+    let data = std::sync::Arc::new(Data::new(store));
+    data.ensure_mailbox("alice").await.unwrap();
+    let inbox = folder(&data, "alice", "inbox").await;
+    let counted = save(&data, item("alice", &inbox, "0", 1)).await;
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let (data, id) = (data.clone(), counted.id.clone());
+        writers.push(tokio::spawn(async move {
+            let mut w = data.write().await.unwrap();
+            let mut i = w.item_for_update(&id).await.unwrap().unwrap();
+            // Room for another writer between the read and the write.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            i.subject = (i.subject.parse::<u32>().unwrap() + 1).to_string();
+            let (change, _) = w.next_numbers("alice", 0).await.unwrap();
+            i.change_number = change;
+            w.update_item(&i, None).await.unwrap();
+            w.commit().await.unwrap();
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(data.item(&counted.id).await.unwrap().unwrap().subject, "8");
+    let mut w = data.write().await.unwrap();
+    assert_eq!(w.item_for_update("missing").await.unwrap(), None);
 }
 
 /// Deleted-item retention: the sweep removes what Recoverable Items kept past the mailbox's

@@ -213,6 +213,20 @@ fn bind_row<'q>(q: RowQuery<'q>, i: &'q Item) -> RowQuery<'q> {
 }
 
 impl Write<'_> {
+    /// An item as this transaction sees it, held for it: on PostgreSQL the row is locked until
+    /// commit (`FOR UPDATE`), on SQLite the writer turn already excludes every other writer. A
+    /// read-modify-write of one item (a group's member list) reads it here, so two edits at once
+    /// each build on the other's instead of one being lost.
+    pub async fn item_for_update(&mut self, id: &str) -> Result<Option<Item>, DataError> {
+        let lock = match self.backend {
+            tandem_store::Backend::Postgres => " FOR UPDATE",
+            tandem_store::Backend::Sqlite => "",
+        };
+        let sql = format!("SELECT {COLUMNS} FROM mbx_items WHERE id = $1{lock}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.tx).await?;
+        Ok(row.as_ref().map(|r| from_row(r, true)).transpose()?)
+    }
+
     /// Inserts an item (its folder's counts follow).
     pub async fn insert_item(&mut self, i: &Item) -> Result<(), DataError> {
         let insert = sqlx::query(

@@ -379,31 +379,49 @@ pub(crate) async fn insert(w: &mut Write<'_>, mailbox: &str, mut i: Item) -> Res
     Ok(i)
 }
 
-/// Rewrites a group's members (adding or removing one contact) with a new change number.
-pub(crate) async fn set_members(
+/// Rewrites a group with `edit` applied to its members as they stand inside this write — the
+/// group re-read and held ([`Write::item_for_update`]): read before the write, of two edits of one
+/// group at once the later one lost the earlier's member — and, when `rename` is given, a new
+/// display name; a new change number. Nothing is written when neither changes anything. The
+/// members' names (the group item keeps them) come from `known` where it has them (the list as
+/// loaded, and a contact written in this same transaction, which no other reader sees), so a
+/// group of 250 costs no 250 reads.
+pub(crate) async fn edit_group(
     w: &mut Write<'_>,
     ctx: &Ctx<'_>,
+    known: &[&Item],
     group: &Item,
-    members: &[String],
-) -> Result<Item, EwsError> {
-    let mut named = Vec::with_capacity(members.len());
-    for id in members {
-        let (name, address) = match ctx.s.data.item(id).await? {
-            Some(c) => (c.display_name(), c.im_address().unwrap_or_default()),
-            None => continue,
-        };
-        named.push((id.clone(), name, address));
+    rename: Option<&str>,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> Result<(), EwsError> {
+    let current = w
+        .item_for_update(&group.id)
+        .await?
+        .ok_or_else(|| fail(ResponseCode::ErrorInvalidImGroupId, "The IM group was removed meanwhile."))?;
+    let before = current.members();
+    let mut members = before.clone();
+    edit(&mut members);
+    let name = rename.map_or_else(|| current.display_name(), str::to_string);
+    if members == before && name == current.display_name() {
+        return Ok(());
     }
-    let mut g = group.clone().with_group_fields(&group.display_name(), &named);
+    let mut named = Vec::with_capacity(members.len());
+    for id in &members {
+        if let Some(c) = known.iter().find(|c| c.id == *id) {
+            named.push((id.clone(), c.display_name(), c.im_address().unwrap_or_default()));
+        } else if let Some(c) = ctx.s.data.item(id).await? {
+            named.push((id.clone(), c.display_name(), c.im_address().unwrap_or_default()));
+        }
+    }
+    let mut g = current.with_group_fields(&name, &named);
     let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
     g.change_number = change;
     g.modified_at = tandem_store::now_unix();
     w.update_item(&g, None).await?;
-    Ok(g)
+    Ok(())
 }
 
-/// Puts a contact in a group (nothing when it is there already). The members' names (the group item keeps them) come from
-/// `known` (the list as loaded) where it has them, so a group of 250 costs no 250 reads.
+/// Puts a contact in a group (nothing when it is there already); see [`edit_group`].
 pub(crate) async fn add_member(
     w: &mut Write<'_>,
     ctx: &Ctx<'_>,
@@ -411,28 +429,26 @@ pub(crate) async fn add_member(
     group: &Item,
     contact: &Item,
 ) -> Result<(), EwsError> {
-    let mut members = group.members();
-    if members.contains(&contact.id) {
-        return Ok(());
-    }
-    members.push(contact.id.clone());
-    // The contact is written in this transaction, so name it from the row at hand.
-    let mut named = Vec::with_capacity(members.len());
-    for id in &members {
-        if *id == contact.id {
-            named.push((id.clone(), contact.display_name(), contact.im_address().unwrap_or_default()));
-        } else if let Some(c) = known.iter().find(|c| c.id == *id) {
-            named.push((id.clone(), c.display_name(), c.im_address().unwrap_or_default()));
-        } else if let Some(c) = ctx.s.data.item(id).await? {
-            named.push((id.clone(), c.display_name(), c.im_address().unwrap_or_default()));
+    let mut names: Vec<&Item> = known.iter().collect();
+    names.push(contact);
+    edit_group(w, ctx, &names, group, None, |members| {
+        if !members.contains(&contact.id) {
+            members.push(contact.id.clone());
         }
-    }
-    let mut g = group.clone().with_group_fields(&group.display_name(), &named);
-    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
-    g.change_number = change;
-    g.modified_at = tandem_store::now_unix();
-    w.update_item(&g, None).await?;
-    Ok(())
+    })
+    .await
+}
+
+/// Takes a contact out of a group (nothing when it is not there); see [`edit_group`].
+pub(crate) async fn remove_member(
+    w: &mut Write<'_>,
+    ctx: &Ctx<'_>,
+    known: &[Item],
+    group: &Item,
+    contact_id: &str,
+) -> Result<(), EwsError> {
+    let names: Vec<&Item> = known.iter().collect();
+    edit_group(w, ctx, &names, group, None, |members| members.retain(|m| m != contact_id)).await
 }
 
 /// Checks a display name for a group or contact.

@@ -4,7 +4,7 @@
 
 use tandem_ews_proto::ops::remove_contact_from_im_list::{self, OPERATION, Request};
 
-use super::im_list::{self, ImFields, answer};
+use super::im_list::{self, answer};
 use super::{Ctx, EwsError};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
@@ -14,12 +14,10 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             let store = im_list::load(ctx).await?;
             let contact = im_list::contact(ctx, &store, &req.contact_id).await?;
             let mut w = ctx.s.data.write().await?;
+            // Every group, as each stands inside the write: one that gained the contact since the
+            // list was loaded loses it too.
             for g in &store.groups {
-                let members = g.members();
-                if members.contains(&contact.id) {
-                    let rest: Vec<String> = members.into_iter().filter(|m| *m != contact.id).collect();
-                    im_list::set_members(&mut w, ctx, g, &rest).await?;
-                }
+                im_list::remove_member(&mut w, ctx, &store.contacts, g, &contact.id).await?;
             }
             if contact.folder_id == store.quick.id || contact.folder_id == store.list.id {
                 let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;

@@ -3,7 +3,7 @@
 
 use tandem_ews_proto::ops::remove_im_contact_from_group::{self, OPERATION, Request};
 
-use super::im_list::{self, ImFields, answer};
+use super::im_list::{self, answer};
 use super::{Ctx, EwsError};
 
 pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsError> {
@@ -13,13 +13,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
             let store = im_list::load(ctx).await?;
             let group = store.group(&req.group_id)?;
             let contact = im_list::contact(ctx, &store, &req.contact_id).await?;
-            let members = group.members();
-            if members.contains(&contact.id) {
-                let rest: Vec<String> = members.into_iter().filter(|m| *m != contact.id).collect();
-                let mut w = ctx.s.data.write().await?;
-                im_list::set_members(&mut w, ctx, group, &rest).await?;
-                w.commit().await?;
-            }
+            let mut w = ctx.s.data.write().await?;
+            im_list::remove_member(&mut w, ctx, &store.contacts, group, &contact.id).await?;
+            w.commit().await?;
             Ok(remove_im_contact_from_group::render())
         }
         .await,

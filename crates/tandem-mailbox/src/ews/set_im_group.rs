@@ -27,18 +27,9 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
                     format!("A group named {} is on the list already.", req.new_display_name),
                 ));
             }
-            let mut named = Vec::new();
-            for id in group.members() {
-                if let Some(c) = ctx.s.data.item(&id).await? {
-                    named.push((id, c.display_name(), c.im_address().unwrap_or_default()));
-                }
-            }
-            let mut g = group.clone().with_group_fields(&req.new_display_name, &named);
             let mut w = ctx.s.data.write().await?;
-            let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
-            g.change_number = change;
-            g.modified_at = tandem_store::now_unix();
-            w.update_item(&g, None).await?;
+            let known: Vec<&_> = store.contacts.iter().collect();
+            im_list::edit_group(&mut w, ctx, &known, group, Some(&req.new_display_name), |_| ()).await?;
             w.commit().await?;
             Ok(set_im_group::render())
         }
