@@ -59,6 +59,9 @@ class Sip:
         self.dialogs: dict[str, tuple[str, str]] = {}
         self.notifies: dict[str, list[tuple[float, bool]]] = {}
         self.notify_count = 0
+        # Final answers by status code ("timeout" when Timer B fired) and UDP retransmissions.
+        self.codes: dict[str, int] = {}
+        self.retransmissions = 0
         self.stop = False
         threading.Thread(target=self._loop, daemon=True).start()
 
@@ -98,11 +101,11 @@ class Sip:
     def subscribe_headers(self) -> list[str]:
         return ["Accept: application/pidf+xml", "Expires: 3600"]
 
-    def _send(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body=""):
+    def _send(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body="", branch=""):
         uri = f"sip:{target}@{DOMAIN}"
         lines = [
             f"{method} {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK{random.getrandbits(48):x};rport",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch or f'z9hG4bK{random.getrandbits(48):x}'};rport",
             "Max-Forwards: 70",
             f"From: <sip:{watcher}@{DOMAIN}>;tag={tag}",
             f"To: <{uri}>",
@@ -140,14 +143,43 @@ class Sip:
                 f'entity="sip:{who}@{DOMAIN}"><tuple id="t1"><status><basic>open</basic></status></tuple></presence>')
         return self.request("PUBLISH", who, who, body)
 
+    def _transact(self, watcher, target, call_id, cseq, tag, auth=None, method="SUBSCRIBE", body="") -> str | None:
+        """One client transaction over UDP as RFC 3261 §17.1.1 runs it: the request is sent again
+        (same branch) after 0.5 s, doubling up to 4 s, until an answer or 32 s (Timer B)."""
+        branch = f"z9hG4bK{random.getrandbits(48):x}"
+        deadline = time.monotonic() + 32.0
+        interval = 0.5
+        while True:
+            self._send(watcher, target, call_id, cseq, tag, auth, method=method, body=body, branch=branch)
+            left = deadline - time.monotonic()
+            r = self._wait((call_id, cseq), min(interval, left))
+            if r is not None or left <= interval:
+                return r
+            with self.lock:
+                self.retransmissions += 1
+            interval = min(interval * 2, 4.0)
+
     def request(self, method: str, watcher: str, target: str, body: str = "") -> bool:
+        """A request with its digest round; a 503 is retried after its Retry-After (as clients
+        do, at most 5 times). Every final answer is counted in `codes`."""
+        for _ in range(6):
+            r = self._request_once(method, watcher, target, body)
+            code = r[8:11] if r else "timeout"
+            with self.lock:
+                self.codes[code] = self.codes.get(code, 0) + 1
+            if code != "503":
+                return code in ("200", "202")
+            after = re.search(r"^Retry-After:\s*(\d+)", r, re.M | re.I)
+            time.sleep(int(after.group(1)) if after else 1)
+        return False
+
+    def _request_once(self, method: str, watcher: str, target: str, body: str) -> str | None:
         call_id = f"{random.getrandbits(64):x}@bench"
         tag = f"{random.getrandbits(32):x}"
         if method == "SUBSCRIBE":
             with self.lock:
                 self.dialogs[call_id] = (watcher, target)
-        self._send(watcher, target, call_id, 1, tag, method=method, body=body)
-        r = self._wait((call_id, 1))
+        r = self._transact(watcher, target, call_id, 1, tag, method=method, body=body)
         if r and (r.startswith("SIP/2.0 401") or r.startswith("SIP/2.0 407")):
             proxy = r.startswith("SIP/2.0 407")
             name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
@@ -165,9 +197,8 @@ class Sip:
             header = "Proxy-Authorization" if proxy else "Authorization"
             auth = (f'{header}: Digest username="{watcher}", realm="{p["realm"]}", nonce="{p["nonce"]}", '
                     f'uri="{uri}", response="{resp}", algorithm=MD5{extra}')
-            self._send(watcher, target, call_id, 2, tag, auth, method=method, body=body)
-            r = self._wait((call_id, 2))
-        return bool(r) and (r.startswith("SIP/2.0 200") or r.startswith("SIP/2.0 202"))
+            r = self._transact(watcher, target, call_id, 2, tag, auth, method=method, body=body)
+        return r
 
 
 class Ews:
@@ -319,6 +350,8 @@ def main():
         }
     out["rss_kib_after"] = proc_stat(a.pid)[0]
     out["notifies_total"] = sip.notify_count
+    out["final_answers"] = sip.codes
+    out["udp_retransmissions"] = sip.retransmissions
     sip.stop = True
     print(json.dumps(out, indent=1))
 

@@ -167,6 +167,8 @@ def crowd(a, t: Tandem) -> dict:
         "users": a.users, "contacts_each": a.contacts,
         "fill_quick_contacts_s": round(fill_s, 1),
         "subscribes_refused": ok.count(False),
+        "final_answers": sip.codes,
+        "udp_retransmissions": sip.retransmissions,
         "full_lists": len(took),
         "subscribe_to_full_notify_ms_p50": round(pct(times, 50) * 1000, 1) if times else None,
         "subscribe_to_full_notify_ms_p95": round(pct(times, 95) * 1000, 1) if times else None,
