@@ -45,6 +45,23 @@ async fn apply(
     invitations: Option<&str>,
 ) -> Result<Item, EwsError> {
     let r = change.item.clone()?;
+    // A delegate with Editor changes the owner's item as the owner (updates of a meeting go out
+    // on the owner's behalf).
+    match ctx.delegated_item_owner(&r.id).await? {
+        Some(owner) => apply_in(&ctx.acting_for(&owner), change, conflict, disposition, invitations).await,
+        None => apply_in(ctx, change, conflict, disposition, invitations).await,
+    }
+}
+
+/// UpdateItem of one item of `ctx`'s user's mailbox.
+async fn apply_in(
+    ctx: &Ctx<'_>,
+    change: &ItemChange,
+    conflict: ConflictResolution,
+    disposition: Option<Disposition>,
+    invitations: Option<&str>,
+) -> Result<Item, EwsError> {
+    let r = change.item.clone()?;
     let updates = change.updates.clone()?;
     let mut item = ctx.item(&r.id).await?;
     let before = item.clone();
