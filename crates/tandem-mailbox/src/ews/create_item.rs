@@ -76,6 +76,13 @@ async fn create_in(
     if meeting {
         super::meetings::stamp_organizer(&mut item, ctx)?;
     }
+    // An online meeting: its conference first, so the invitations carry the join information.
+    let online = if crate::online_meetings::is_online(&item) && folder.distinguished.as_deref() == Some("calendar") {
+        let uid = super::meetings::ensure_uid(&mut item)?;
+        Some((uid, ctx.s.meetings.provision_new(&ctx.s.store, ctx.user, &mut item).await))
+    } else {
+        None
+    };
     let sending = disposition != Disposition::SaveOnly;
     let recipients = if sending { resolve_recipients(ctx, &d).await? } else { Vec::new() };
     if sending {
@@ -101,6 +108,9 @@ async fn create_in(
         w.delete_attachments_of(&item.id).await?;
     }
     w.commit().await?;
+    if let Some((uid, provisioned)) = online {
+        crate::online_meetings::record(ctx.s, ctx.mailbox(), &item.id, &uid, provisioned).await?;
+    }
     super::auto_reply::after_delivery(ctx, &item, &recipients).await;
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);

@@ -71,5 +71,7 @@ async fn delete_in(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Opti
             w.commit().await?;
         }
     }
+    // The organizer's online meeting leaves the calendar: its conference goes.
+    crate::online_meetings::removed(ctx.s, ctx.user, &item).await?;
     Ok(())
 }

@@ -85,6 +85,39 @@ fn el(name: &str, value: &str) -> String {
     format!("<t:{name}>{}</t:{name}>", tandem_xml::escape(value))
 }
 
+/// The item's UID, given one first when it has none (an online appointment is tied to its
+/// conference by it, as a meeting's copies are to each other).
+pub(crate) fn ensure_uid(item: &mut Item) -> Result<String, EwsError> {
+    if let Some(uid) = field_text(item, "UID")?.filter(|u| !u.is_empty()) {
+        return Ok(uid);
+    }
+    let uid = new_id(ids::IdKind::Item);
+    set_field(item, "UID", el("UID", &uid))?;
+    Ok(uid)
+}
+
+/// Writes a conference's join information into the organizer's `item` (provisioned in the
+/// background, after the invitations went without it) and sends the attendees an
+/// InformationUpdate carrying it.
+pub(crate) async fn write_join_info_and_tell(
+    shared: &crate::AppState,
+    organizer: &tandem_directory::User,
+    item: Item,
+    conference: &crate::online_meetings::Conference,
+) -> Result<(), EwsError> {
+    let ctx = Ctx { s: shared, shared, user: organizer, owner: "partner:online-meetings".into(), sent_by: None };
+    let before = item.clone();
+    let mut after = item;
+    crate::online_meetings::write_join_info(&mut after, conference)?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+    after.change_number = change;
+    after.modified_at = tandem_store::now_unix();
+    w.update_item(&after, None).await?;
+    w.commit().await?;
+    send_updates(&ctx, &before, &after).await
+}
+
 /// Stamps the organizer's new calendar item as a meeting they organise.
 pub(crate) fn stamp_organizer(item: &mut Item, ctx: &Ctx<'_>) -> Result<(), EwsError> {
     let uid = new_id(ids::IdKind::Item);
@@ -444,6 +477,7 @@ async fn cancel_referenced(ctx: &Ctx<'_>, id: &str) -> Result<String, EwsError> 
         .folder(&tandem_ews_proto::types::FolderRef::Distinguished { name: "deleteditems".into(), mailbox: None })
         .await?;
     super::move_copy_item::move_to(ctx, &item, &to, false).await?;
+    crate::online_meetings::removed(ctx.s, ctx.user, &item).await?;
     Ok(String::new())
 }
 

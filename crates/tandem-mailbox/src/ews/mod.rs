@@ -50,6 +50,7 @@ mod get_user_oof_settings;
 pub(crate) mod get_user_photo;
 pub(crate) mod im_list;
 mod meetings;
+pub(crate) use meetings::write_join_info_and_tell;
 mod messages;
 pub(crate) mod mime;
 mod move_copy_folder;
