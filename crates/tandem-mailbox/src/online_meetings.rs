@@ -276,6 +276,22 @@ pub fn write_join_info(item: &mut Item, c: &Conference) -> Result<(), DataError>
     Ok(())
 }
 
+/// Whether the item already carries this conference's join information.
+fn carries(item: &Item, c: &Conference) -> bool {
+    let wanted = named(PROP_CONFERENCE_ID).key();
+    data::split_extended(&item.ext)
+        .unwrap_or_default()
+        .iter()
+        .any(|(f, v)| f.key() == wanted && v.first().is_some_and(|v| *v == c.id))
+}
+
+/// Whether `item` is one its mailbox's user organises (or a plain appointment), not an
+/// attendee's copy of someone else's meeting.
+pub fn organised_here(item: &Item) -> bool {
+    let fields = data::split_elements(&item.fields).unwrap_or_default();
+    fields.iter().find(|(n, _)| n == "MyResponseType").is_none_or(|(_, x)| data::element_text(x) == "Organizer")
+}
+
 /// What became of the inline call for a new online meeting.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Provisioned {
@@ -468,6 +484,10 @@ pub(crate) async fn record(
 pub(crate) async fn changed(s: &crate::Shared, organizer: &User, before: &Item, after: &Item) -> Result<(), DataError> {
     let Some(uid) = uid_of(after) else { return Ok(()) };
     let Some(mut m) = s.data.online_meeting(&uid).await? else { return Ok(()) };
+    if m.mailbox != organizer.name.as_str() {
+        // An attendee's copy: the conference is the organizer's.
+        return Ok(());
+    }
     let (Some(id), Some(body)) = (m.conference_id.clone(), body_of(after, organizer)) else { return Ok(()) };
     let same = before.start_at == after.start_at
         && before.end_at == after.end_at
@@ -606,9 +626,8 @@ async fn provision_again(
     };
     let conf = shared.meetings.call(&shared.store, organizer, method, id.as_deref(), Some(&body)).await?;
     let Some(conf) = conf else { return Ok(()) };
-    let first = m.conference_id.is_none();
     m.conference_id = Some(conf.id.clone());
-    if first {
+    if !carries(&item, &conf) {
         crate::ews::write_join_info_and_tell(shared, organizer, item, &conf)
             .await
             .map_err(|e| CallError::Retry(format!("the join information could not be written: {e}")))?;

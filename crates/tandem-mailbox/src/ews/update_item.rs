@@ -136,7 +136,7 @@ async fn apply_in(
     }
     // Marked online now, with no conference yet: provisioned before the update goes out.
     let mut newly_online = None;
-    if crate::online_meetings::is_online(&item) && item.element == "CalendarItem" {
+    if crate::online_meetings::is_online(&item) && crate::online_meetings::organised_here(&item) {
         let uid = super::meetings::ensure_uid(&mut item)?;
         if ctx.s.data.online_meeting(&uid).await?.is_none() {
             newly_online = Some((uid, ctx.s.meetings.provision_new(&ctx.s.store, ctx.user, &mut item).await));
