@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod calendar_presence;
+pub mod conference;
 pub mod conversation_history;
 pub mod exchange_connector;
 pub mod media;
