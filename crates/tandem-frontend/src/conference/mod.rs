@@ -24,6 +24,31 @@ pub const MAX_SUBJECT: usize = 255;
 /// Draws before giving up when ids collide (each draw collides with odds below 1e-6).
 const DRAWS: usize = 8;
 
+/// Starts the focus in a running Front End: from now on requests to focus URIs are answered,
+/// media ports come from the range voicemail uses (one pool, so the two never collide).
+pub fn spawn(
+    core: &std::sync::Arc<crate::sip::SipCore>,
+    config: &tandem_config::FrontendConfig,
+    tasks: &tokio_util::task::TaskTracker,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Option<std::sync::Arc<crate::sip::conference::Focus>> {
+    let media_ip = config.sip_udp_listen.ip();
+    let ports = match core.voicemail.get() {
+        Some(vm) => vm.ports.clone(),
+        None => crate::media::ports::PortPool::new(media_ip, config.media_port_min, config.media_port_max),
+    };
+    match crate::sip::conference::attach(core, ports, media_ip, tasks, shutdown) {
+        Ok(f) => {
+            tracing::info!("conference focus answering");
+            Some(f)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the conference focus cannot start; conferences are not answered");
+            None
+        }
+    }
+}
+
 /// What a new or changed conference is to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConferenceRequest {

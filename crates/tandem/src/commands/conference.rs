@@ -176,7 +176,11 @@ pub async fn run(cmd: ConferenceCommand) -> CliResult {
                 ConferenceError::Invalid(why) => usage(why),
                 e => anyhow::Error::new(e).context("creating the conference").into(),
             })?;
-            if json { print_json(&show(&row)) } else { Ok(print_one(&row)) }
+            if json {
+                return print_json(&show(&row));
+            }
+            print_one(&row);
+            Ok(())
         }
         ConferenceCommand::GetConference { organizer, id, json, location } => {
             let cfg = location.config()?;
