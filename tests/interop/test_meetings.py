@@ -161,3 +161,87 @@ def test_updates_reach_the_attendees(deployment):  # noqa: F811
     assert [x.meeting_request_type for x in carol.inbox.filter(subject=subject) if isinstance(x, MeetingRequest)] == ["NewMeetingRequest"]
     assert len(meeting_items(carol, subject)) == 1
     assert [x.subject for x in bob.inbox.all() if isinstance(x, MeetingCancellation) and subject in x.subject] == [f"Canceled: {subject}"]
+
+
+def delegate_account(d, owner, delegate):
+    """`delegate` signed in, working in `owner`'s mailbox (exchangelib's access_type=DELEGATE)."""
+    from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, EWSTimeZone
+    from test_ucs import DEMO_PASSWORD
+
+    creds = Credentials(delegate, DEMO_PASSWORD)
+    config = Configuration(service_endpoint=d["ews"], credentials=creds, auth_type=BASIC)
+    return Account(owner, credentials=creds, config=config, autodiscover=False, access_type=DELEGATE,
+                   default_timezone=EWSTimeZone("UTC"))
+
+
+def add_delegate(d, owner, delegate, calendar_level, receive_copies):
+    from test_ucs import answer, soap
+
+    body = (f'<m:AddDelegate><m:Mailbox><t:EmailAddress>{owner}</t:EmailAddress></m:Mailbox><m:DelegateUsers>'
+            f'<t:DelegateUser><t:UserId><t:PrimarySmtpAddress>{delegate}</t:PrimarySmtpAddress></t:UserId>'
+            f'<t:DelegatePermissions><t:CalendarFolderPermissionLevel>{calendar_level}</t:CalendarFolderPermissionLevel>'
+            f'</t:DelegatePermissions><t:ReceiveCopiesOfMeetingMessages>{str(receive_copies).lower()}'
+            '</t:ReceiveCopiesOfMeetingMessages><t:ViewPrivateItems>false</t:ViewPrivateItems></t:DelegateUser>'
+            '</m:DelegateUsers></m:AddDelegate>')
+    _, cls, code = answer(soap(d, body, user=owner), "AddDelegate")
+    assert cls == "Success", code
+
+
+def test_a_delegate_schedules_for_the_owner(deployment):  # noqa: F811
+    """Meeting delegation (issue 15, deliverable 2): carol, alice's delegate with Editor on her
+    Calendar, schedules a meeting in alice's calendar with exchangelib's DELEGATE access. The
+    organizer is alice; bob's MeetingRequest is from alice and sent by carol (Exchange's "on behalf
+    of"); bob's answer reaches alice and, as carol receives copies of meeting messages
+    (DeliverMeetingRequests DelegatesAndMe), carol too; carol moves and then cancels it. bob, a
+    Reviewer only, is refused (ErrorAccessDenied) and nothing is written."""
+    from exchangelib import CalendarItem, EWSDateTime, UTC
+    from exchangelib.errors import ErrorAccessDenied
+    from exchangelib.items import MeetingCancellation, MeetingRequest, MeetingResponse, SEND_TO_ALL_AND_SAVE_COPY
+
+    add_delegate(deployment, ALICE, CAROL, "Editor", True)
+    add_delegate(deployment, ALICE, BOB, "Reviewer", False)
+    alice, bob, carol = (account(deployment, a) for a in (ALICE, BOB, CAROL))
+    carol_for_alice = delegate_account(deployment, ALICE, CAROL)
+    start = EWSDateTime.now(UTC).replace(microsecond=0, second=0, minute=0) + datetime.timedelta(days=6)
+    subject = f"Board {start.timestamp():.0f}"
+    m = CalendarItem(account=carol_for_alice, folder=carol_for_alice.calendar, subject=subject, start=start,
+                     end=start + datetime.timedelta(hours=1), location="Room 7", required_attendees=[BOB])
+    m.save(send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+
+    mine = meeting_items(alice, subject)
+    assert len(mine) == 1 and mine[0].organizer.email_address.lower() == ALICE, mine
+    assert mine[0].my_response_type == "Organizer"
+    assert meeting_items(carol, subject) == [], "nothing lands in the delegate's own calendar"
+    req = [x for x in bob.inbox.filter(subject=subject) if isinstance(x, MeetingRequest)]
+    assert len(req) == 1, req
+    assert req[0].author.email_address.lower() == ALICE, "From: the owner"
+    assert req[0].sender.email_address.lower() == CAROL, "Sender: the delegate acting for her"
+
+    req[0].accept()
+    to_alice = [x.subject for x in alice.inbox.all() if isinstance(x, MeetingResponse) and subject in x.subject]
+    to_carol = [x.subject for x in carol.inbox.all() if isinstance(x, MeetingResponse) and subject in x.subject]
+    assert to_alice == [f"Accepted: {subject}"] and to_carol == [f"Accepted: {subject}"], (to_alice, to_carol)
+
+    # The delegate changes the owner's meeting: the attendees get the update from alice.
+    m.location = "Room 8"
+    m.save(update_fields=["location"], send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY)
+    assert meeting_items(bob, subject)[0].location == "Room 8"
+    assert meeting_items(alice, subject)[0].location == "Room 8"
+
+    # A Reviewer reads but does not write.
+    bob_for_alice = delegate_account(deployment, ALICE, BOB)
+    assert [x.subject for x in bob_for_alice.calendar.filter(subject=subject)] == [subject]
+    refused = CalendarItem(account=bob_for_alice, folder=bob_for_alice.calendar, subject=f"Not mine {subject}",
+                           start=start, end=start + datetime.timedelta(hours=1))
+    with pytest.raises(ErrorAccessDenied):
+        refused.save()
+    assert meeting_items(alice, f"Not mine {subject}") == []
+    with pytest.raises(ErrorAccessDenied):
+        bob_for_alice.calendar.get(subject=subject).delete()
+
+    # The delegate cancels it for the owner (DeleteItem with SendMeetingCancellations: exchangelib's
+    # cancel() first opens the owner's Sent Items, which a Calendar delegate may not, as on Exchange).
+    m.delete(send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY)
+    notices = [x.subject for x in bob.inbox.all() if isinstance(x, MeetingCancellation) and subject in x.subject]
+    assert notices == [f"Canceled: {subject}"], notices
+    assert meeting_items(alice, subject) == [], "the owner's meeting is gone"

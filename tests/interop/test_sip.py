@@ -581,7 +581,7 @@ class Baresip:
     """One baresip 1.0.0 instance in the namespace, driven through ctrl_tcp (netstring JSON)."""
 
     def __init__(self, peers: Peers, ns: NetNs, user: str, password: str, sip: tuple[str, int],
-                 contacts: list[str], tone: Path):
+                 contacts: list[str], tone: Path, contact_uris: Optional[list[str]] = None):
         need("baresip")
         self.user = user
         self.ns = ns
@@ -619,10 +619,11 @@ class Baresip:
             f"<sip:{user}@{DOMAIN}>;auth_user={user};auth_pass={password};outbound=\"{server}\";"
             "answermode=auto;regint=600;pubint=60;mwi=no;audio_codecs=PCMU\n"
         )
+        uris = contact_uris if contact_uris is not None else [f"sip:{c}@{DOMAIN}" for c in contacts]
         (self.dir / "contacts").write_text(
-            "".join(f'"{c.title()}" <sip:{c}@{DOMAIN}>;presence=p2p\n' for c in contacts)
+            "".join(f'"{c.title()}" <{u}>;presence=p2p\n' for c, u in zip(contacts, uris))
         )
-        (self.dir / "current_contact").write_text(f"sip:{contacts[0]}@{DOMAIN}\n" if contacts else "")
+        (self.dir / "current_contact").write_text(f"{uris[0]}\n" if uris else "")
         self.log = self.dir / "stdout.log"
         self.proc = peers.popen(["baresip", "-f", str(self.dir), "-s"], self.log, budget=110)
         self.sock = ns.connect("127.0.0.1", ctrl_port, budget=15)

@@ -8,9 +8,11 @@
 
 pub mod admin;
 pub mod calendar_presence;
+pub mod conference;
 pub mod conversation_history;
 pub mod exchange_connector;
 pub mod media;
+pub mod meetings_api;
 pub mod sip;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -107,6 +109,13 @@ pub async fn start(
                 connector.clone(),
                 store::FrontendStore::new(store.clone()),
                 domain.as_str(),
+            ))
+            .merge(meetings_api::routes(
+                tandem_trust::bearer::AuthState::frontend(store.clone(), config, domain.as_str()),
+                store::FrontendStore::new(store.clone()),
+                directory.clone(),
+                &web_base(config),
+                sip.clone(),
             )),
         checks,
         config.https_limits,
@@ -115,6 +124,20 @@ pub async fn start(
     )
     .await?;
     Ok(RunningFrontend { https_addr, store, sip, connector })
+}
+
+/// The Front End's HTTPS base URL as clients reach it (join URLs start with it), as `tandem
+/// status` shows it: the listener's address, or the pool FQDN when it listens on every address.
+pub fn web_base(config: &FrontendConfig) -> String {
+    let host = match config.https_listen.ip() {
+        ip if ip.is_unspecified() => config.pool_fqdn.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    match config.https_listen.port() {
+        443 => format!("https://{host}"),
+        port => format!("https://{host}:{port}"),
+    }
 }
 
 #[cfg(test)]

@@ -488,9 +488,96 @@ async fn voicemail(fe: &FrontendStore) {
     assert!(!fe.delete_um_mailbox(BOB).await.unwrap());
 }
 
+async fn conferences(fe: &FrontendStore) {
+    use tandem_frontend::conference::{self, ConferenceRequest};
+    use tandem_frontend::store::{AccessLevel, MeetingConfigurationRow};
+    // Skype for Business's defaults until set: private meetings, invitees bypass the lobby.
+    let defaults = fe.meeting_configuration().await.unwrap();
+    assert_eq!(defaults, MeetingConfigurationRow::default());
+    assert_eq!(defaults.default_access_level(), AccessLevel::Invited);
+
+    let req = ConferenceRequest {
+        organizer: ALICE.into(),
+        subject: "Budget ünïcode".into(),
+        starts_at: Some(2000),
+        ends_at: Some(5600),
+        attendees: vec![CAROL.into(), "SIP:Bob@litwareinc.com".into(), BOB.into()],
+        mailbox_uid: Some("040000008200E00074C5B7101A82E008".into()),
+        access_level: None,
+    };
+    let a = conference::create(fe, "https://pool.litwareinc.com:4443", &req).await.unwrap();
+    assert_eq!(a.id.len(), 8);
+    assert!(a.id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()), "{}", a.id);
+    assert_eq!(a.focus_uri, format!("{ALICE};gruu;opaque=app:conf:focus:id:{}", a.id));
+    assert_eq!(a.join_url, format!("https://pool.litwareinc.com:4443/meet/alice/{}", a.id));
+    assert!(a.conference_number.len() == 7 && a.conference_number.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(a.attendees, [BOB, CAROL], "normalised, sorted, without duplicates");
+    assert_eq!(a.access_level, AccessLevel::Invited);
+    assert_eq!(fe.conference(&a.id).await.unwrap().as_ref(), Some(&a), "every field round-trips");
+    assert_eq!(fe.conference(&a.id.to_ascii_lowercase()).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(fe.conference_by_focus_uri(&a.focus_uri).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(
+        fe.conference_by_mailbox_uid(ALICE, "040000008200E00074C5B7101A82E008").await.unwrap().as_ref(),
+        Some(&a)
+    );
+    assert_eq!(fe.conference_by_mailbox_uid(BOB, "040000008200E00074C5B7101A82E008").await.unwrap(), None);
+    assert_eq!(fe.conference("ZZZZZZZZ").await.unwrap(), None);
+
+    // The configuration applies to the next meeting: public meetings open to the organisation.
+    let public = MeetingConfigurationRow {
+        admit_anonymous_users_by_default: false,
+        assigned_conference_type_by_default: false,
+        enable_assigned_conference_type: true,
+    };
+    fe.put_meeting_configuration(&public).await.unwrap();
+    assert_eq!(fe.meeting_configuration().await.unwrap(), public);
+    let meet_now = ConferenceRequest {
+        subject: String::new(),
+        starts_at: None,
+        ends_at: None,
+        attendees: vec![],
+        mailbox_uid: None,
+        ..req.clone()
+    };
+    let b = conference::create(fe, "https://pool.litwareinc.com", &meet_now).await.unwrap();
+    assert_eq!(b.access_level, AccessLevel::SameEnterprise);
+    assert_ne!((&b.id, &b.conference_number), (&a.id, &a.conference_number));
+    let listed = fe.conferences_of(ALICE).await.unwrap();
+    assert_eq!(listed, vec![b.clone(), a.clone()], "Meet Now first, then by start");
+    assert!(fe.conferences_of(BOB).await.unwrap().is_empty());
+
+    // An update rewrites the schedule and attendees and keeps the names.
+    let moved = ConferenceRequest {
+        starts_at: Some(9000),
+        ends_at: Some(9900),
+        attendees: vec![CAROL.into()],
+        access_level: Some(AccessLevel::Locked),
+        ..req.clone()
+    };
+    let a2 = conference::update(fe, &a.id, &moved).await.unwrap().unwrap();
+    assert_eq!(
+        (a2.starts_at, a2.attendees.as_slice(), a2.access_level),
+        (Some(9000), &[CAROL.to_owned()][..], AccessLevel::Locked)
+    );
+    assert_eq!(
+        (&a2.focus_uri, &a2.conference_number, a2.created_at),
+        (&a.focus_uri, &a.conference_number, a.created_at)
+    );
+    assert_eq!(fe.conference(&a.id).await.unwrap(), Some(a2.clone()));
+    let not_hers = ConferenceRequest { organizer: BOB.into(), ..moved.clone() };
+    assert_eq!(conference::update(fe, &a.id, &not_hers).await.unwrap(), None, "only the organizer's");
+    assert_eq!(conference::update(fe, "ZZZZZZZZ", &moved).await.unwrap(), None);
+
+    assert_eq!(fe.existing_conference_ids(&[a.id.clone(), "ZZZZZZZZ".into()]).await.unwrap(), vec![a.id.clone()]);
+    assert!(fe.delete_conference(&b.id).await.unwrap());
+    assert!(!fe.delete_conference(&b.id).await.unwrap());
+    assert_eq!(fe.conferences_of(ALICE).await.unwrap(), vec![a2]);
+    fe.put_meeting_configuration(&MeetingConfigurationRow::default()).await.unwrap();
+}
+
 async fn battery(db: &TestDatabase) {
     let opened = store::open(&db.url).await.expect("open");
-    assert_eq!(opened.schema_version().await.unwrap(), 7);
+    assert_eq!(opened.schema_version().await.unwrap(), 8);
     let fe = FrontendStore::new(opened);
     registrations(&fe).await;
     offline_messages(&fe).await;
@@ -499,15 +586,17 @@ async fn battery(db: &TestDatabase) {
     conversation_history(&fe).await;
     contact_lists(&fe).await;
     voicemail(&fe).await;
+    conferences(&fe).await;
 
     // Re-opening migrates nothing twice and keeps the data; the admin path opens the same.
     fe.store().close().await;
     let again = FrontendStore::new(tandem_frontend::admin::open_store_at(&db.url).await.expect("reopen"));
-    assert_eq!(again.store().schema_version().await.unwrap(), 7);
+    assert_eq!(again.store().schema_version().await.unwrap(), 8);
     assert_eq!(again.fe_contact_list(CAROL).await.unwrap().len(), 3, "a Front End store list survives a restart");
     assert_eq!(again.spooled_voicemail_count().await.unwrap(), 1, "a spooled recording survives a restart");
     assert_eq!(again.offline_message_count(BOB).await.unwrap(), 2);
     assert_eq!(again.open_conversations().await.unwrap().len(), 1, "an open conversation survives a restart");
+    assert_eq!(again.conferences_of(ALICE).await.unwrap().len(), 1, "a conference survives a restart");
 }
 
 #[tokio::test]

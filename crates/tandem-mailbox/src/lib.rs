@@ -31,6 +31,7 @@ pub mod ediscovery;
 mod ews;
 pub mod holds;
 mod offload;
+pub(crate) mod online_meetings;
 pub mod photos;
 mod throttle;
 
@@ -82,6 +83,8 @@ pub(crate) struct Shared {
     pub push: ews::send_notification::Pusher,
     /// EWS requests in progress per user (EwsMaxConcurrency).
     pub concurrency: throttle::Concurrency,
+    /// Online meetings: the Front End's meeting API client and its retries.
+    pub meetings: online_meetings::Provisioner,
 }
 
 /// A subscription (EWS Subscribe): what it watches, who may read it, when it was last polled.
@@ -113,7 +116,8 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
 
 /// The state every handler shares.
 fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppState {
-    let s2s = tandem_trust::bearer::AuthState::new(store.clone(), config);
+    let s2s = tandem_trust::bearer::AuthState::mailbox(store.clone(), config);
+    let store_for_meetings = store.clone();
     Arc::new(Shared {
         s2s: s2s.clone(),
         data: data::Data::new(store.clone()),
@@ -124,6 +128,7 @@ fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppStat
         subscriptions: std::sync::Mutex::new(ews::subscriptions::SubscriptionTable::new(config.ews_limits)),
         push: ews::send_notification::Pusher::new(config),
         concurrency: throttle::Concurrency::new(config.ews_max_concurrency),
+        meetings: online_meetings::Provisioner::new(store_for_meetings, config),
     })
 }
 
@@ -157,6 +162,7 @@ pub async fn start(
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Mailbox, tasks, shutdown.clone());
     let shared = shared(config, store.clone(), directory.clone());
     shared.push.attach(tasks.clone(), shutdown.clone());
+    shared.meetings.attach(shared.clone(), tasks.clone(), shutdown.clone());
     spawn_index_backlog(data::Data::new(store.clone()), tasks, shutdown.clone());
     spawn_retention_sweep(shared.clone(), config.retention_sweep_seconds, tasks, shutdown.clone());
     let router = router(shared);

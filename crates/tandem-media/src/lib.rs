@@ -1,13 +1,14 @@
 //! The media engine's core, without I/O (as `tandem-sip-proto` is for SIP): RTP and RTCP packets
 //! (RFC 3550) read and written, a jitter buffer that puts a stream back in order with its
 //! interarrival jitter, G.711 µ-law and A-law (PCMU/PCMA), telephone events (RFC 4733) and comfort
-//! noise (RFC 3389). Voicemail and conferencing drive these with sockets and timers of their own;
+//! noise (RFC 3389), and the conference mixer (N−1, per-leg jitter buffers). Voicemail and conferencing drive these with sockets and timers of their own;
 //! everything here is bytes in, values out, bounded, and fuzzed (`fuzz/fuzz_targets/rtp.rs`).
 
 pub mod cn;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod mixer;
 pub mod rtcp;
 pub mod rtp;
 

@@ -8,6 +8,7 @@
 //! allocation. Digest computations (RFC 2617, RFC 8760) and PIDF documents live here too.
 
 mod auth;
+pub mod conference_info;
 mod headers;
 mod message;
 pub mod message_summary;

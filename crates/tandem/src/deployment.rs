@@ -317,6 +317,8 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             &tasks,
             shutdown.clone(),
         );
+        // The conference focus shares voicemail's media port range.
+        tandem_frontend::conference::spawn(&running.sip, &cfg.frontend, &tasks, shutdown.clone());
         stores.push(running.store);
         slots.extend(specs.iter().filter(|s| s.name == Role::Frontend.as_str()).cloned().map(|s| (s, slot.clone())));
     }

@@ -253,6 +253,13 @@ impl SipCore {
             reply.send(r).await;
             return;
         }
+        if let Some(id) = crate::conference::focus_id(&req.uri)
+            && self.is_our_host(&req.uri.host)
+        {
+            let (key, flow) = reply.into_transaction();
+            Box::pin(self.to_focus(id, req, user, key, flow)).await;
+            return;
+        }
         let target = self.local_aor(&req.uri);
         let method = req.method.clone();
         if method == Method::Invite
@@ -343,6 +350,10 @@ impl SipCore {
     async fn in_dialog(self: &Arc<Self>, req: Request, flow: Flow, key: txn::ServerKey) {
         if self.is_vm_dialog(&req) {
             Box::pin(self.vm_in_dialog(req, flow, key)).await;
+            return;
+        }
+        if self.is_focus_dialog(&req) {
+            Box::pin(self.focus_in_dialog(req, flow, key)).await;
             return;
         }
         if req.method == Method::Bye

@@ -9,6 +9,7 @@
 
 mod answer;
 mod auth;
+pub mod conference;
 mod dispatch;
 mod im;
 pub mod overload;
@@ -137,6 +138,8 @@ pub struct SipCore {
     pub(crate) voicemail: std::sync::OnceLock<Arc<crate::voicemail::Service>>,
     /// Calls the voicemail user agent holds, by Call-ID.
     vm_dialogs: Mutex<HashMap<String, answer::VmDialog>>,
+    /// The conference focus, attached when conferencing runs (`crate::conference::spawn`).
+    pub(crate) focus: std::sync::OnceLock<Arc<conference::Focus>>,
 }
 
 /// Starts the SIP listeners and the core with the default [`SipPolicy`].
@@ -203,6 +206,7 @@ pub async fn start_with(
         conversations: Default::default(),
         voicemail: Default::default(),
         vm_dialogs: Mutex::new(HashMap::new()),
+        focus: Default::default(),
     });
     transport::serve(listeners, tls, &out);
 

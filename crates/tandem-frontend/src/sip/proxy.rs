@@ -146,6 +146,11 @@ impl SipCore {
             self.vm_acked(&req);
             return;
         }
+        // So does the ACK of the conference focus's.
+        if self.is_focus_dialog(&req) {
+            self.focus_acked(&req);
+            return;
+        }
         // ACK for a 2xx: stateless, along Route or to the Request-URI.
         let mut req = req;
         if let Some(top) = req.headers.values("Route").first().map(|s| s.to_string())

@@ -5,7 +5,7 @@
 //! the presence block lists, the calendar-presence client policies and the presence last shown
 //! per watched user, contact lists kept here rather than in the mailbox (with the user services
 //! policies that decide where), the UM-enabled mailboxes and the voicemail spool (recordings until
-//! the mailbox took them), and the conversation-history queue (conversations and their messages until
+//! the mailbox took them), conferences and the meeting configuration, and the conversation-history queue (conversations and their messages until
 //! their transcripts are in the mailbox). Presence publications and subscriptions are soft state that clients
 //! refresh and live in memory only (see `sip::presence`). The SIP handlers and the admin commands
 //! call the typed functions here through [`FrontendStore`] and never see SQL; OAuth settings use
@@ -14,6 +14,7 @@
 
 mod blocks;
 mod calendar;
+mod conferences;
 mod contact_lists;
 mod conversations;
 mod offline_messages;
@@ -23,6 +24,7 @@ mod voicemail;
 use tandem_store::{Migration, Store, StoreError};
 
 pub use self::calendar::{ClientPolicyRow, GLOBAL as GLOBAL_POLICY, PresenceStatusRow};
+pub use self::conferences::{AccessLevel, ConferenceRow, MeetingConfigurationRow};
 pub use self::contact_lists::{ContactListState, FeContact, FeGroup, ListLocation, UserServicesPolicyRow, now_millis};
 pub use self::conversations::{
     ArchivingConfigRow, ArchivingPolicyRow, ConversationKind, ConversationMessage, ConversationRow, HistoryBacklog,
@@ -187,6 +189,37 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         last_error TEXT
     );
     CREATE INDEX vm_spool_due ON vm_spool (next_attempt_at)",
+    ),
+    Migration::portable(
+        8,
+        "conferences: the records the focus admits by, their invited attendees, the meeting configuration",
+        "CREATE TABLE conferences (
+        id TEXT PRIMARY KEY,
+        focus_uri TEXT NOT NULL UNIQUE,
+        join_url TEXT NOT NULL,
+        conference_number TEXT NOT NULL UNIQUE,
+        organizer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        starts_at BIGINT,
+        ends_at BIGINT,
+        mailbox_uid TEXT,
+        access_level TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX conferences_organizer ON conferences (organizer, starts_at);
+    CREATE TABLE conference_attendees (
+        conference_id TEXT NOT NULL,
+        uri TEXT NOT NULL,
+        PRIMARY KEY (conference_id, uri)
+    );
+    CREATE TABLE cs_meeting_configuration (
+        identity TEXT PRIMARY KEY,
+        admit_anonymous_users_by_default BIGINT,
+        assigned_conference_type_by_default BIGINT,
+        enable_assigned_conference_type BIGINT,
+        updated_at BIGINT NOT NULL
+    )",
     ),
 ];
 

@@ -472,6 +472,7 @@ async fn photo_battery(store: &Store) {
 #[tokio::test]
 async fn data_battery_sqlite() {
     battery(&TestDatabase::sqlite()).await;
+    online_meetings_battery(&TestDatabase::sqlite()).await;
     search_battery(&TestDatabase::sqlite()).await;
     retention_battery(&TestDatabase::sqlite()).await;
     item_for_update_battery(&TestDatabase::sqlite()).await;
@@ -481,6 +482,8 @@ async fn data_battery_sqlite() {
 async fn data_battery_postgres() {
     let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
     battery(&db).await;
+    let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
+    online_meetings_battery(&db).await;
     let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
     search_battery(&db).await;
     let db = TestDatabase::postgres().await.expect("the PostgreSQL test server (see scripts/test.sh)");
@@ -745,4 +748,38 @@ fn stored_properties_round_trip() {
     assert_eq!(split_extended(&stored).unwrap(), [(field, vec!["42".to_owned()])]);
     assert!(split_extended("").unwrap().is_empty());
     assert_ne!(new_id(IdKind::Item), new_id(IdKind::Item));
+}
+
+/// Online meetings: written, replaced, due in retry order (only pending ones), removed.
+async fn online_meetings_battery(db: &TestDatabase) {
+    use super::online_meetings::{OnlineMeeting, Pending};
+    let store = Store::open(&db.url, schema::MIGRATIONS).await.expect("open");
+    let data = Data::new(store);
+    let meeting = |uid: &str, pending: Option<Pending>, at: i64| OnlineMeeting {
+        uid: uid.into(),
+        mailbox: "alice".into(),
+        item_id: format!("item-{uid}"),
+        conference_id: None,
+        pending,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+    };
+    assert_eq!(data.online_meeting("u1").await.unwrap(), None);
+    data.put_online_meeting(&meeting("u1", Some(Pending::Create), 100)).await.unwrap();
+    data.put_online_meeting(&meeting("u2", Some(Pending::Delete), 50)).await.unwrap();
+    data.put_online_meeting(&meeting("u3", None, 0)).await.unwrap();
+    data.put_online_meeting(&meeting("u4", Some(Pending::Update), 500)).await.unwrap();
+    let due: Vec<String> = data.due_online_meetings(100, 10).await.unwrap().into_iter().map(|m| m.uid).collect();
+    assert_eq!(due, ["u2", "u1"], "due ones, longest waiting first; settled and later ones not");
+    assert_eq!(data.due_online_meetings(1_000, 1).await.unwrap().len(), 1, "the limit holds");
+    let mut done = meeting("u1", None, 100);
+    done.conference_id = Some("ABCD1234".into());
+    done.attempts = 3;
+    done.last_error = Some("the Front End did not answer".into());
+    data.put_online_meeting(&done).await.unwrap();
+    assert_eq!(data.online_meeting("u1").await.unwrap(), Some(done));
+    assert!(data.remove_online_meeting("u2").await.unwrap());
+    assert!(!data.remove_online_meeting("u2").await.unwrap());
+    assert_eq!(data.due_online_meetings(1_000, 10).await.unwrap().len(), 1);
 }

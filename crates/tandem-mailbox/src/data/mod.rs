@@ -24,6 +24,7 @@ pub(crate) mod folders;
 pub(crate) mod im_list;
 pub(crate) mod items;
 pub(crate) mod notify;
+pub(crate) mod online_meetings;
 pub(crate) mod photos;
 pub(crate) mod retention;
 pub(crate) mod schema;

@@ -1,5 +1,6 @@
 //! The mailbox store's schema, in order: folders, items and counters (1), per-mailbox settings
-//! (2), the change log (3), attachments (4), item attachments (5) and user photos (6). Binary columns are BLOB in SQLite and BYTEA in
+//! (2), the change log (3), attachments (4), item attachments (5), user photos (6), the full-text
+//! index (7), the audit log (8) and online meetings (9). Binary columns are BLOB in SQLite and BYTEA in
 //! PostgreSQL; everything else is portable.
 
 use tandem_store::Migration;
@@ -14,6 +15,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     MIGRATION_PHOTOS,
     MIGRATION_SEARCH,
     MIGRATION_AUDIT,
+    MIGRATION_ONLINE_MEETINGS,
 ];
 
 /// The schema; the MIME column is BLOB in SQLite and BYTEA in PostgreSQL.
@@ -208,4 +210,25 @@ pub(crate) const MIGRATION_AUDIT: Migration = Migration::portable(
         hits BIGINT NOT NULL
     );
     CREATE INDEX mbx_audit_at ON mbx_audit (at)",
+);
+
+/// Online meetings the Mailbox provisioned on the Front End, by the meeting's UID: the
+/// organizer's mailbox and item, the Front End's conference id once it answered, and the call
+/// still owed to it (`create`, `update`, `delete`) with its retry schedule — so a Front End that
+/// is down delays the join information, and a cancelled meeting's conference is still removed
+/// after the item is gone.
+pub(crate) const MIGRATION_ONLINE_MEETINGS: Migration = Migration::portable(
+    9,
+    "mailbox online meetings",
+    "CREATE TABLE mbx_online_meetings (
+        uid TEXT PRIMARY KEY,
+        mailbox TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        conference_id TEXT,
+        pending TEXT,
+        attempts BIGINT NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX mbx_online_meetings_due ON mbx_online_meetings (next_attempt_at)",
 );

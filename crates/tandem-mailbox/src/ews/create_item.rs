@@ -33,6 +33,24 @@ async fn create(
     if tandem_ews_proto::ops::create_item::RESPONSE_OBJECTS.contains(&d.element.as_str()) {
         return super::meetings::respond(ctx, &d, disposition).await;
     }
+    // A delegate saving into the owner's folder (Author or Editor) writes as the owner: a
+    // meeting there is the owner's, sent on their behalf.
+    if let Some(r) = saved
+        && let Some((owner, _)) = ctx.delegated_folder(r).await?
+    {
+        return create_in(&ctx.acting_for(&owner), d, disposition, invitations, saved).await;
+    }
+    create_in(ctx, d, disposition, invitations, saved).await
+}
+
+/// CreateItem of one item in the mailbox of `ctx`'s user.
+async fn create_in(
+    ctx: &Ctx<'_>,
+    d: ItemData,
+    disposition: Option<Disposition>,
+    invitations: Option<&str>,
+    saved: Option<&FolderRef>,
+) -> Result<String, EwsError> {
     let is_message = d.element == "Message";
     let disposition = if is_message { disposition.unwrap_or(Disposition::SaveOnly) } else { Disposition::SaveOnly };
     let meeting = super::meetings::sends_invitations(&d, invitations);
@@ -58,6 +76,13 @@ async fn create(
     if meeting {
         super::meetings::stamp_organizer(&mut item, ctx)?;
     }
+    // An online meeting: its conference first, so the invitations carry the join information.
+    let online = if crate::online_meetings::is_online(&item) && folder.distinguished.as_deref() == Some("calendar") {
+        let uid = super::meetings::ensure_uid(&mut item)?;
+        Some((uid, ctx.s.meetings.provision_new(&ctx.s.store, ctx.user, &mut item).await))
+    } else {
+        None
+    };
     let sending = disposition != Disposition::SaveOnly;
     let recipients = if sending { resolve_recipients(ctx, &d).await? } else { Vec::new() };
     if sending {
@@ -83,6 +108,9 @@ async fn create(
         w.delete_attachments_of(&item.id).await?;
     }
     w.commit().await?;
+    if let Some((uid, provisioned)) = online {
+        crate::online_meetings::record(ctx.s, ctx.mailbox(), &item.id, &uid, provisioned).await?;
+    }
     super::auto_reply::after_delivery(ctx, &item, &recipients).await;
     if disposition == Disposition::SaveOnly {
         let el = tandem_ews_proto::types::item_element(&item.element);
@@ -203,7 +231,7 @@ pub(crate) fn build(mailbox: &str, d: &ItemData, folder_id: &str, now: i64) -> R
 }
 
 /// A local recipient: the user and their Inbox.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Recipient {
     pub mailbox: String,
     pub inbox: Folder,
@@ -263,18 +291,23 @@ pub(crate) async fn resolve_addresses(ctx: &Ctx<'_>, addrs: &[String]) -> Result
     Ok(out)
 }
 
-/// Stamps a message as sent by the signed-in user: From/Sender (unless given), sent time.
-pub(crate) fn mark_sent(item: &mut Item, ctx: &Ctx<'_>, now: i64) {
-    let mbox = format!(
+/// A `t:Mailbox` element naming a user.
+pub(crate) fn mailbox_element(user: &tandem_directory::User) -> String {
+    format!(
         "<t:Mailbox><t:Name>{}</t:Name><t:EmailAddress>{}</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>",
-        tandem_xml::escape(&ctx.user.display_name),
-        tandem_xml::escape(&ctx.smtp())
-    );
+        tandem_xml::escape(&user.display_name),
+        tandem_xml::escape(&user.smtp_address.to_string())
+    )
+}
+
+/// Stamps a message as sent by the signed-in user: From/Sender (unless given), sent time. A
+/// delegate sending for the owner is the Sender, the owner the From ("on behalf of").
+pub(crate) fn mark_sent(item: &mut Item, ctx: &Ctx<'_>, now: i64) {
     if !item.fields.contains("<t:From>") && !item.fields.contains("<t:From ") {
-        item.fields.push_str(&format!("<t:From>{mbox}</t:From>"));
+        item.fields.push_str(&format!("<t:From>{}</t:From>", mailbox_element(ctx.user)));
     }
     if !item.fields.contains("<t:Sender>") {
-        item.fields.push_str(&format!("<t:Sender>{mbox}</t:Sender>"));
+        item.fields.push_str(&format!("<t:Sender>{}</t:Sender>", mailbox_element(ctx.sender())));
     }
     item.sent_at = Some(now);
     item.is_read = true;

@@ -26,6 +26,15 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, req: Request) -> Result<String, EwsErr
 }
 
 async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Option<&str>) -> Result<(), EwsError> {
+    // A delegate with Editor deletes (and cancels) the owner's item as the owner.
+    match ctx.delegated_item_owner(id).await? {
+        Some(owner) => delete_in(&ctx.acting_for(&owner), id, how, cancellations).await,
+        None => delete_in(ctx, id, how, cancellations).await,
+    }
+}
+
+/// DeleteItem of one item of `ctx`'s user's mailbox.
+async fn delete_in(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Option<&str>) -> Result<(), EwsError> {
     let item = ctx.item(id).await?;
     if matches!(cancellations, Some("SendOnlyToAll" | "SendToAllAndSaveCopy")) {
         super::meetings::cancel(ctx, &item).await?;
@@ -62,5 +71,7 @@ async fn delete(ctx: &Ctx<'_>, id: &str, how: DeleteType, cancellations: Option<
             w.commit().await?;
         }
     }
+    // The organizer's online meeting leaves the calendar: its conference goes.
+    crate::online_meetings::removed(ctx.s, ctx.user, &item).await?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use tandem_ews_proto::{ResponseCode, ids};
 use super::create_item::{Recipient, resolve_addresses};
 use super::{Ctx, EwsError, fail};
 use crate::data::changes::ObjectKind;
+use crate::data::settings::DELIVER_MEETING_REQUESTS;
 use crate::data::{self, ChangeKind, Item, Write, new_id};
 
 /// The CalendarItem fields that name attendees.
@@ -82,6 +83,39 @@ fn field_text(item: &Item, name: &str) -> Result<Option<String>, EwsError> {
 
 fn el(name: &str, value: &str) -> String {
     format!("<t:{name}>{}</t:{name}>", tandem_xml::escape(value))
+}
+
+/// The item's UID, given one first when it has none (an online appointment is tied to its
+/// conference by it, as a meeting's copies are to each other).
+pub(crate) fn ensure_uid(item: &mut Item) -> Result<String, EwsError> {
+    if let Some(uid) = field_text(item, "UID")?.filter(|u| !u.is_empty()) {
+        return Ok(uid);
+    }
+    let uid = new_id(ids::IdKind::Item);
+    set_field(item, "UID", el("UID", &uid))?;
+    Ok(uid)
+}
+
+/// Writes a conference's join information into the organizer's `item` (provisioned in the
+/// background, after the invitations went without it) and sends the attendees an
+/// InformationUpdate carrying it.
+pub(crate) async fn write_join_info_and_tell(
+    shared: &crate::AppState,
+    organizer: &tandem_directory::User,
+    item: Item,
+    conference: &crate::online_meetings::Conference,
+) -> Result<(), EwsError> {
+    let ctx = Ctx { s: shared, shared, user: organizer, owner: "partner:online-meetings".into(), sent_by: None };
+    let before = item.clone();
+    let mut after = item;
+    crate::online_meetings::write_join_info(&mut after, conference)?;
+    let mut w = ctx.s.data.write().await?;
+    let (change, _) = w.next_numbers(ctx.mailbox(), 0).await?;
+    after.change_number = change;
+    after.modified_at = tandem_store::now_unix();
+    w.update_item(&after, None).await?;
+    w.commit().await?;
+    send_updates(&ctx, &before, &after).await
 }
 
 /// Stamps the organizer's new calendar item as a meeting they organise.
@@ -194,8 +228,13 @@ async fn deliver_notice(
         ..meeting.clone()
     };
     shape(&mut notice)?;
+    // From the mailbox's user; sent by the delegate when one acts for them ("on behalf of").
+    let sender = ctx.sender();
     let from = format!("<t:From>{}</t:From>", mailbox_xml(&ctx.user.display_name, &ctx.smtp()));
     set_field(&mut notice, "From", from)?;
+    let sender =
+        format!("<t:Sender>{}</t:Sender>", mailbox_xml(&sender.display_name, &sender.smtp_address.to_string()));
+    set_field(&mut notice, "Sender", sender)?;
     w.insert_item(&notice).await?;
     w.log_change(
         &to.mailbox,
@@ -420,7 +459,16 @@ async fn cancel_for(ctx: &Ctx<'_>, item: &Item, addrs: &[String]) -> Result<(), 
 async fn cancel_calendar_item(ctx: &Ctx<'_>, d: &ItemData) -> Result<String, EwsError> {
     let reference =
         d.reference().ok_or_else(|| fail(ResponseCode::ErrorSchemaValidation, "ReferenceItemId is required."))?;
-    let item = ctx.item(&reference.id).await?;
+    // A delegate with Editor cancels the owner's meeting on the owner's behalf.
+    match ctx.delegated_item_owner(&reference.id).await? {
+        Some(owner) => cancel_referenced(&ctx.acting_for(&owner), &reference.id).await,
+        None => cancel_referenced(ctx, &reference.id).await,
+    }
+}
+
+/// Cancels the meeting `id` of `ctx`'s user.
+async fn cancel_referenced(ctx: &Ctx<'_>, id: &str) -> Result<String, EwsError> {
+    let item = ctx.item(id).await?;
     if !organised_by_caller(&item)? {
         return Err(fail(ResponseCode::ErrorInvalidOperation, "Only the organizer cancels a meeting."));
     }
@@ -429,6 +477,7 @@ async fn cancel_calendar_item(ctx: &Ctx<'_>, d: &ItemData) -> Result<String, Ews
         .folder(&tandem_ews_proto::types::FolderRef::Distinguished { name: "deleteditems".into(), mailbox: None })
         .await?;
     super::move_copy_item::move_to(ctx, &item, &to, false).await?;
+    crate::online_meetings::removed(ctx.s, ctx.user, &item).await?;
     Ok(String::new())
 }
 
@@ -465,6 +514,10 @@ pub(crate) async fn respond(ctx: &Ctx<'_>, d: &ItemData, disposition: Option<Dis
     let organizer_item = match &organizer {
         Some(o) => by_uid(ctx, &o.mailbox, &uid).await?,
         None => None,
+    };
+    let responses_to = match &organizer {
+        Some(o) => responses_to(ctx, o).await?,
+        None => Vec::new(),
     };
     let deleted = ctx
         .s
@@ -506,18 +559,49 @@ pub(crate) async fn respond(ctx: &Ctx<'_>, d: &ItemData, disposition: Option<Dis
         w.update_item(&theirs, None).await?;
         if disposition != Some(Disposition::SaveOnly) {
             let subject = format!("{}: {}", answer.subject_prefix(), theirs.subject);
-            deliver_notice(&mut w, ctx, &theirs, o, ("MeetingResponse", answer.class()), now, |response| {
-                response.subject = subject.clone();
-                response.mime = None;
-                response.fields = String::new();
-                set_field(response, "Subject", el("Subject", &subject))?;
-                set_field(response, "UID", el("UID", &uid))
-            })
-            .await?;
+            for to in &responses_to {
+                deliver_notice(&mut w, ctx, &theirs, to, ("MeetingResponse", answer.class()), now, |response| {
+                    response.subject = subject.clone();
+                    response.mime = None;
+                    response.fields = String::new();
+                    set_field(response, "Subject", el("Subject", &subject))?;
+                    set_field(response, "UID", el("UID", &uid))
+                })
+                .await?;
+            }
         }
     }
     w.commit().await?;
     Ok(String::new())
+}
+
+/// Who gets the answers to the meetings `organizer` organises, as their DeliverMeetingRequests
+/// says (Outlook's "Deliver meeting requests addressed to me and responses to meeting requests
+/// where I am the organizer to"): the delegates who receive copies of meeting messages
+/// (ReceiveCopiesOfMeetingMessages) only (`DelegatesOnly`), the delegates and the organizer
+/// (`DelegatesAndMe`, the default, and `DelegatesAndSendInformationToMe`), or the organizer alone
+/// (`NoForward`, or no such delegate).
+async fn responses_to(ctx: &Ctx<'_>, organizer: &Recipient) -> Result<Vec<Recipient>, EwsError> {
+    let setting = ctx.s.data.user_setting(&organizer.mailbox, DELIVER_MEETING_REQUESTS).await?;
+    let setting = setting.as_deref().unwrap_or("DelegatesAndMe");
+    let mut delegates = Vec::new();
+    if setting != "NoForward" {
+        for (address, encoded) in ctx.s.data.delegates(&organizer.mailbox).await? {
+            let d = tandem_ews_proto::ops::delegates::Delegate::decode(&address, &encoded);
+            // A delegate who left the organisation since is passed over.
+            if d.receive_copies
+                && let Ok(mut r) = resolve_addresses(ctx, std::slice::from_ref(&address)).await
+            {
+                delegates.append(&mut r);
+            }
+        }
+    }
+    let to = match (setting, delegates.is_empty()) {
+        (_, true) | ("NoForward", _) => vec![organizer.clone()],
+        ("DelegatesOnly", false) => delegates,
+        _ => std::iter::once(organizer.clone()).chain(delegates).collect(),
+    };
+    Ok(to)
 }
 
 #[cfg(test)]

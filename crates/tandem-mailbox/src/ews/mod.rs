@@ -50,6 +50,7 @@ mod get_user_oof_settings;
 pub(crate) mod get_user_photo;
 pub(crate) mod im_list;
 mod meetings;
+pub(crate) use meetings::write_join_info_and_tell;
 mod messages;
 pub(crate) mod mime;
 mod move_copy_folder;
@@ -119,6 +120,9 @@ pub(crate) struct Ctx<'a> {
     pub user: &'a User,
     /// Who owns the subscriptions this caller makes ([`Call::owner`]).
     pub owner: String,
+    /// A delegate writing in `user`'s mailbox for them ([`Ctx::acting_for`]): what it sends is
+    /// from `user` and sent by the delegate, as Exchange records "on behalf of".
+    pub sent_by: Option<&'a User>,
 }
 
 impl Ctx<'_> {
@@ -129,6 +133,75 @@ impl Ctx<'_> {
 
     pub fn smtp(&self) -> String {
         self.user.smtp_address.to_string()
+    }
+
+    /// Who actually sends: the delegate acting for the mailbox's owner, else the user.
+    pub fn sender(&self) -> &User {
+        self.sent_by.unwrap_or(self.user)
+    }
+
+    /// The same caller acting in `owner`'s mailbox as their delegate: everything written goes to
+    /// the owner's mailbox as the owner's (the organizer of a meeting is the owner), and what is
+    /// sent names the delegate as its Sender.
+    pub fn acting_for<'b>(&'b self, owner: &'b User) -> Ctx<'b> {
+        Ctx { s: self.s, shared: self.shared, user: owner, owner: self.owner.clone(), sent_by: Some(self.sender()) }
+    }
+
+    /// Where a delegate may write: for a folder of another mailbox (a distinguished folder with
+    /// a Mailbox, or a folder id there), its owner and the folder when the caller is a delegate
+    /// with Author or Editor on it; `None` for the caller's own folders. Anything else is
+    /// refused (`ErrorAccessDenied`; `ErrorNonExistentMailbox` for an unknown mailbox).
+    pub async fn delegated_folder(&self, r: &FolderRef) -> Result<Option<(User, Folder)>, EwsError> {
+        let (owner, folder) = match r {
+            FolderRef::Distinguished { name, mailbox: Some(m) } if !m.eq_ignore_ascii_case(&self.smtp()) => {
+                let owner = self.s.directory.find(m).await?.filter(|u| u.can_use_mailbox()).ok_or_else(|| {
+                    fail(ResponseCode::ErrorNonExistentMailbox, format!("No mailbox with such guid or address: {m}"))
+                })?;
+                self.s.data.ensure_mailbox(owner.name.as_str()).await?;
+                let folder = self.s.data.folder_by_name(owner.name.as_str(), name).await?.ok_or_else(|| {
+                    fail(ResponseCode::ErrorFolderNotFound, "The specified folder could not be found in the store.")
+                })?;
+                (owner, folder)
+            }
+            FolderRef::Id(id) => {
+                let key = ids::decode(id, ids::IdKind::Folder)?;
+                let Some(folder) = self.s.data.folder_by_id(&key).await? else { return Ok(None) };
+                if folder.mailbox == self.mailbox() {
+                    return Ok(None);
+                }
+                let owner = self.s.directory.find(&folder.mailbox).await?.ok_or_else(|| {
+                    fail(ResponseCode::ErrorAccessDenied, "Access is denied. Check credentials and try again.")
+                })?;
+                (owner, folder)
+            }
+            _ => return Ok(None),
+        };
+        let name = folder.distinguished.clone().unwrap_or_default();
+        match self.delegate_level(owner.name.as_str(), &name).await?.as_str() {
+            "Author" | "Editor" => Ok(Some((owner, folder))),
+            _ => Err(fail(
+                ResponseCode::ErrorAccessDenied,
+                "Access is denied: writing here needs a delegate with Author or Editor on this folder.",
+            )),
+        }
+    }
+
+    /// Whose item a write names: `None` for the caller's own; the owner when the caller is a
+    /// delegate with Editor on the item's folder (changing or deleting items needs Editor: this
+    /// server does not record which delegate created an item, which Author would need).
+    pub async fn delegated_item_owner(&self, id: &str) -> Result<Option<User>, EwsError> {
+        let key = ids::decode(id, ids::IdKind::Item)?;
+        let Some(item) = self.s.data.item(&key).await? else { return Ok(None) };
+        if item.mailbox == self.mailbox() {
+            return Ok(None);
+        }
+        let folder = self.s.data.folder_by_id(&item.folder_id).await?;
+        let name = folder.and_then(|f| f.distinguished).unwrap_or_default();
+        let denied = || fail(ResponseCode::ErrorAccessDenied, "Access is denied. Check credentials and try again.");
+        if self.delegate_level(&item.mailbox, &name).await? != "Editor" {
+            return Err(denied());
+        }
+        self.s.directory.find(&item.mailbox).await?.filter(|u| u.can_use_mailbox()).map(Some).ok_or_else(denied)
     }
 
     /// Finds a folder the user may use.
@@ -154,7 +227,7 @@ impl Ctx<'_> {
                     return Err(match self.s.directory.find(m).await? {
                         Some(u) if u.can_use_mailbox() => fail(
                             ResponseCode::ErrorAccessDenied,
-                            "Access is denied: delegates can read delegated folders; writing to another mailbox is not supported by this server yet.",
+                            "Access is denied: this operation works in the caller's own mailbox only (delegates read delegated folders, and save items into them with Author or Editor).",
                         ),
                         _ => fail(
                             ResponseCode::ErrorNonExistentMailbox,
@@ -301,7 +374,7 @@ pub(crate) async fn handle(shared: &crate::AppState, call: Call, slot: Option<cr
         }
         other => other,
     };
-    let ctx = Ctx { s, shared, user: &call.user, owner: call.owner() };
+    let ctx = Ctx { s, shared, user: &call.user, owner: call.owner(), sent_by: None };
     let op_name = operation_name(&operation);
     let started = std::time::Instant::now();
     let operation = match operation {

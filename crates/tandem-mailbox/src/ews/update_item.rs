@@ -45,6 +45,23 @@ async fn apply(
     invitations: Option<&str>,
 ) -> Result<Item, EwsError> {
     let r = change.item.clone()?;
+    // A delegate with Editor changes the owner's item as the owner (updates of a meeting go out
+    // on the owner's behalf).
+    match ctx.delegated_item_owner(&r.id).await? {
+        Some(owner) => apply_in(&ctx.acting_for(&owner), change, conflict, disposition, invitations).await,
+        None => apply_in(ctx, change, conflict, disposition, invitations).await,
+    }
+}
+
+/// UpdateItem of one item of `ctx`'s user's mailbox.
+async fn apply_in(
+    ctx: &Ctx<'_>,
+    change: &ItemChange,
+    conflict: ConflictResolution,
+    disposition: Option<Disposition>,
+    invitations: Option<&str>,
+) -> Result<Item, EwsError> {
+    let r = change.item.clone()?;
     let updates = change.updates.clone()?;
     let mut item = ctx.item(&r.id).await?;
     let before = item.clone();
@@ -117,6 +134,14 @@ async fn apply(
     if sends_update {
         super::meetings::check_attendees(ctx, &item).await?;
     }
+    // Marked online now, with no conference yet: provisioned before the update goes out.
+    let mut newly_online = None;
+    if crate::online_meetings::is_online(&item) && crate::online_meetings::organised_here(&item) {
+        let uid = super::meetings::ensure_uid(&mut item)?;
+        if ctx.s.data.online_meeting(&uid).await?.is_none() {
+            newly_online = Some((uid, ctx.s.meetings.provision_new(&ctx.s.store, ctx.user, &mut item).await));
+        }
+    }
     let mut w = ctx.s.data.write().await?;
     let (change_number, _) = w.next_numbers(ctx.mailbox(), 0).await?;
     item.change_number = change_number;
@@ -128,6 +153,12 @@ async fn apply(
     let unread_delta = i64::from(!item.is_read) - i64::from(was_unread);
     w.adjust_counts(&item.folder_id, 0, unread_delta, change_number).await?;
     w.commit().await?;
+    match newly_online {
+        Some((uid, provisioned)) => {
+            crate::online_meetings::record(ctx.s, ctx.mailbox(), &item.id, &uid, provisioned).await?
+        }
+        None => crate::online_meetings::changed(ctx.s, ctx.user, &before, &item).await?,
+    }
     if sends_update {
         super::meetings::send_updates(ctx, &before, &item).await?;
     }

@@ -4,6 +4,7 @@
 
 mod cert;
 mod client_policy;
+mod conference;
 mod config;
 mod conversation_history;
 mod cs;

@@ -20,7 +20,7 @@ use tandem_trust::bearer::AuthState;
 use tandem_trust::frontend as fe;
 
 use super::dns::{check_dns, dns_plan};
-use super::{Location, fe_store, mbx_store, print_json, quiet_logs};
+use super::{Location, fe_store, mbx_store, open_directory, print_json, quiet_logs};
 use crate::failure::{CliResult, Failure, usage};
 
 #[derive(Debug, Subcommand)]
@@ -35,10 +35,12 @@ pub enum TestCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Test-OAuthConnectivity: call a service with an S2S token acting as a mailbox.
+    /// Test-OAuthConnectivity: call a service with an S2S token acting as a mailbox — EWS or
+    /// AutoD with the Front End's token, or Generic (a Front End URL, as Exchange's
+    /// `-Service Generic` tests its partners) with the Mailbox's.
     #[command(name = "oauth-connectivity")]
     OAuthConnectivity {
-        /// EWS or AutoD.
+        /// EWS, AutoD or Generic.
         #[arg(long)]
         service: String,
         #[arg(long)]
@@ -166,7 +168,7 @@ pub async fn run(cmd: TestCommand) -> CliResult {
         TestCommand::OAuthToken { token, location, json } => {
             let cfg = location.config()?;
             let store = mbx_store(&cfg).await?;
-            let auth = AuthState::new(store, &cfg.mailbox);
+            let auth = AuthState::mailbox(store, &cfg.mailbox);
             let token = token.trim();
             let token = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim();
             match auth.validate(token).await {
@@ -204,13 +206,17 @@ pub async fn run(cmd: TestCommand) -> CliResult {
             let service = match service.to_ascii_lowercase().as_str() {
                 "ews" => "EWS",
                 "autod" => "AutoD",
-                _ => return Err(usage(format!("--service {service}: use EWS or AutoD"))),
+                "generic" => "Generic",
+                _ => return Err(usage(format!("--service {service}: use EWS, AutoD or Generic"))),
             };
             check_metadata_url(&target_uri, false).map_err(|e| usage(format!("--target-uri: {e}")))?;
             let host = host_of(&target_uri).ok_or_else(|| usage(format!("--target-uri {target_uri}: no host")))?;
             let smtp: tandem_types::SmtpAddress =
                 mailbox.parse().map_err(|e: tandem_types::ParseError| usage(format!("--mailbox: {e}")))?;
             let cfg = location.config()?;
+            if service == "Generic" {
+                return generic_connectivity(&cfg, &target_uri, &host, &smtp.to_string(), show_token, json).await;
+            }
             let store = fe_store(&cfg).await?;
             let issuer = fe::TokenIssuer::new(store.clone(), cfg.domain.as_str());
             let user = UserIdentity { smtp: smtp.to_string(), sip: None };
@@ -253,6 +259,56 @@ pub async fn run(cmd: TestCommand) -> CliResult {
             if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("OAuth connectivity failed"))) }
         }
     }
+}
+
+/// Test-OAuthConnectivity -Service Generic: a GET of a Front End URL with the token the Mailbox
+/// signs for `smtp` (the reverse direction of the trust), and whether the Front End accepted it.
+async fn generic_connectivity(
+    cfg: &Config,
+    target_uri: &str,
+    host: &str,
+    smtp: &str,
+    show_token: bool,
+    json: bool,
+) -> CliResult {
+    let store = mbx_store(cfg).await?;
+    // The sip claim as the Mailbox sends it, when the directory knows the user.
+    let user = open_directory(cfg).await?.find(smtp).await.context("reading the directory")?;
+    let issuer = tandem_trust::mailbox::TokenIssuer::new(store, &cfg.mailbox);
+    let identity = UserIdentity { smtp: smtp.to_owned(), sip: user.map(|u| u.sip_uri.to_string()) };
+    let token = issuer.user_token(host, &identity).await.context("issuing the Mailbox's token")?;
+    let resp = deployment_client(cfg)?.get(target_uri).bearer_auth(&*token).send().await;
+    let (ok, status, detail) = match resp {
+        Err(e) => (false, 0, format!("cannot reach {target_uri}: {}", tandem_http::client::root_cause(&e))),
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let diag = r.headers().get("x-ms-diagnostics").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            match status {
+                401 => (
+                    false,
+                    status,
+                    format!(
+                        "the token was refused: {}; check the Front End's partner application (`tandem cs get-partner-application`)",
+                        diag.unwrap_or_else(|| "no x-ms-diagnostics".into())
+                    ),
+                ),
+                _ => (true, status, format!("the token was accepted; the service answered HTTP {status}")),
+            }
+        }
+    };
+    if json {
+        let mut v = json!({"ok": ok, "service": "Generic", "target_uri": target_uri, "mailbox": smtp, "status": status, "detail": detail});
+        if show_token {
+            v["token"] = json!(&*token);
+        }
+        print_json(&v)?;
+    } else {
+        println!("{} Generic {target_uri} as {smtp}: {detail}", if ok { "PASS" } else { "FAIL" });
+        if show_token {
+            println!("token: {token}");
+        }
+    }
+    if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("OAuth connectivity failed"))) }
 }
 
 /// Test-CsExStorageConnectivity, hop by hop.
