@@ -155,14 +155,28 @@ class SipTcp:
                 lines.append(f"Content-Type: {ctype}")
             data = body.encode()
             lines.append(f"Content-Length: {len(data)}")
+            sent = time.monotonic()
             self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
             r = self.response(call_id, method, budget)
+            self.last_elapsed = time.monotonic() - sent
             if r.startswith("SIP/2.0 407") and auth is None:
                 challenge = re.search(r"(?im)^Proxy-Authenticate:\s*(.+)$", r).group(1)
                 auth = self._digest(challenge, method, uri)
                 continue
             return r, call_id
         return r, call_id
+
+    def in_dialog(self, method: str, response: str, uri: str, seq: int | None = None):
+        """ACK (or, with `seq`, another request such as BYE) in the dialog a 2xx made."""
+        to = re.search(r"(?m)^To: (.+)\r$", response).group(1)
+        frm = re.search(r"(?m)^From: (.+)\r$", response).group(1)
+        call_id = re.search(r"(?m)^Call-ID: (.+)\r$", response).group(1)
+        n = seq if seq is not None else re.search(r"(?m)^CSeq: (\d+)", response).group(1)
+        req = (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TCP {self.local};branch=z9hG4bK{uuid.uuid4().hex};rport\r\n"
+               f"Max-Forwards: 70\r\nFrom: {frm}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {n} {method}\r\n"
+               "Content-Length: 0\r\n\r\n")
+        self.sock.sendall(req.encode())
+        return call_id
 
     def ack(self, response: str, uri: str):
         to = re.search(r"(?m)^To: (.+)\r$", response).group(1)
