@@ -16,6 +16,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ucs;
+pub mod ucwa;
 pub mod voicemail;
 pub mod xcap;
 

@@ -10,13 +10,15 @@
 mod answer;
 mod auth;
 mod dispatch;
-mod im;
+pub(crate) mod im;
 pub mod overload;
 pub(crate) mod presence;
 mod proxy;
 mod registrar;
 pub mod transport;
 mod txn;
+pub(crate) mod third_party_call;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -137,6 +139,8 @@ pub struct SipCore {
     pub(crate) voicemail: std::sync::OnceLock<Arc<crate::voicemail::Service>>,
     /// Calls the voicemail user agent holds, by Call-ID.
     vm_dialogs: Mutex<HashMap<String, answer::VmDialog>>,
+    /// Click-to-call calls connected by third-party call control.
+    pub(crate) tpcc: third_party_call::Calls,
 }
 
 /// Starts the SIP listeners and the core with the default [`SipPolicy`].
@@ -203,6 +207,7 @@ pub async fn start_with(
         conversations: Default::default(),
         voicemail: Default::default(),
         vm_dialogs: Mutex::new(HashMap::new()),
+        tpcc: Default::default(),
     });
     transport::serve(listeners, tls, &out);
 
