@@ -7,6 +7,7 @@
 //! and the web client will live there).
 
 pub mod admin;
+pub mod admin_dashboard;
 pub mod calendar_presence;
 pub mod conversation_history;
 pub mod exchange_connector;
@@ -53,6 +54,8 @@ pub struct RunningFrontend {
     pub sip: Arc<sip::SipCore>,
     /// The one path to the mailboxes (calendar presence, the contact list, XCAP).
     pub connector: Arc<exchange_connector::ExchangeConnector>,
+    /// The administrator's dashboard at `/admin/` (the binary attaches the deployment report).
+    pub dashboard: Arc<admin_dashboard::Dashboard>,
 }
 
 /// Opens the Front End store and starts its HTTPS listener in `tasks`. `exchange_http` reaches
@@ -97,6 +100,8 @@ pub async fn start(
         sip::start_with(settings, policy, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Frontend, tasks, shutdown.clone());
     let connector = Arc::new(exchange_connector::ExchangeConnector::new(store.clone(), domain.as_str(), exchange_http));
+    let dashboard = admin_dashboard::Dashboard::new(sip.clone(), directory.clone(), store::FrontendStore::new(store.clone()));
+    dashboard.spawn_sampler(tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,
         config.https_listen,
@@ -108,14 +113,15 @@ pub async fn start(
                 connector.clone(),
                 store::FrontendStore::new(store.clone()),
                 domain.as_str(),
-            )),
+            ))
+            .merge(admin_dashboard::routes(dashboard.clone())),
         checks,
         config.https_limits,
         tasks,
         shutdown,
     )
     .await?;
-    Ok(RunningFrontend { https_addr, store, sip, connector })
+    Ok(RunningFrontend { https_addr, store, sip, connector, dashboard })
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ use crate::sip::SipCore;
 use crate::store::FrontendStore;
 
 pub use self::auth::{TokenUser, UserTokens};
+pub use self::presence::query_values;
 
 /// Where the API lives on the Front End's HTTPS listener.
 pub const BASE: &str = "/ucwa/v1";

@@ -121,6 +121,8 @@ pub enum CsCommand {
     History(super::conversation_history::HistoryCommand),
     #[command(flatten)]
     Ucs(super::ucs::UcsCommand),
+    #[command(flatten)]
+    WebService(super::web_service::WebServiceCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -347,6 +349,7 @@ pub async fn run(cmd: CsCommand) -> CliResult {
         CsCommand::Presence(cmd) => super::client_policy::run(cmd).await,
         CsCommand::History(cmd) => super::conversation_history::run(cmd).await,
         CsCommand::Ucs(cmd) => super::ucs::run(cmd).await,
+        CsCommand::WebService(cmd) => super::web_service::run(cmd).await,
         CsCommand::GetRegistrations { user, location, json } => {
             let cfg = location.config()?;
             let user = match user {

@@ -6,6 +6,7 @@ mod cert;
 mod client_policy;
 mod config;
 mod conversation_history;
+mod dashboard_report;
 mod cs;
 mod dns;
 mod ediscovery;
@@ -18,8 +19,10 @@ mod test;
 mod ucs;
 mod um;
 mod user;
+mod web_service;
 
 /// The deployment's HTTPS client, which the running Front End also uses for calendar presence.
+pub(crate) use self::dashboard_report::DashboardReport;
 pub(crate) use self::test::deployment_client;
 
 use std::path::PathBuf;
