@@ -113,7 +113,7 @@ pub fn routes(config: &MailboxConfig, store: Store, directory: Directory) -> Rou
 
 /// The state every handler shares.
 fn shared(config: &MailboxConfig, store: Store, directory: Directory) -> AppState {
-    let s2s = tandem_trust::bearer::AuthState::new(store.clone(), config);
+    let s2s = tandem_trust::bearer::AuthState::mailbox(store.clone(), config);
     Arc::new(Shared {
         s2s: s2s.clone(),
         data: data::Data::new(store.clone()),

@@ -1,9 +1,11 @@
 //! The Mailbox's side of server-to-server auth (Exchange's AuthConfig): the self-signed
 //! "Tandem Mailbox Server Auth Certificate" with current/next/previous slots, the accepted
-//! domains (users a partner may act as), and the auth metadata document at
-//! `/autodiscover/metadata/json/1`.
+//! domains (users a partner may act as), the auth metadata document at
+//! `/autodiscover/metadata/json/1`, and the [`TokenIssuer`] for calls to the Front End (the
+//! reverse direction of the trust, as Exchange calls Skype for Business).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -14,12 +16,16 @@ use serde::{Deserialize, Serialize};
 use tandem_config::MailboxConfig;
 use tandem_config::paths::mailbox as paths;
 use tandem_oauth::metadata::{self, MetadataDocument};
-use tandem_oauth::{CertError, EXCHANGE_APP_ID, VerifyingKey};
+use tandem_oauth::token::{Audience, UserIdentity};
+use tandem_oauth::{
+    CertError, EXCHANGE_APP_ID, IssuedTokenCache, LYNC_APP_ID, SigningKey, TOKEN_LIFETIME_SECS, VerifyingKey,
+};
 use tandem_store::Store;
 use tandem_types::Role;
 
 use crate::TrustError;
 use crate::bearer::AuthState;
+use crate::partners;
 use crate::rollover::Rollover;
 
 const ROLE: Role = Role::Mailbox;
@@ -222,8 +228,146 @@ pub fn routes(auth: Arc<AuthState>) -> Router {
 }
 
 async fn serve_metadata(State(auth): State<Arc<AuthState>>, headers: HeaderMap) -> Response {
-    let location = crate::metadata_location(&headers, auth.config().fqdn.as_str(), paths::AUTH_METADATA);
+    let location = crate::metadata_location(&headers, auth.own_host(), paths::AUTH_METADATA);
     crate::metadata_answer(metadata_document(auth.store(), &location).await)
+}
+
+// ------------------------------------------------------------------ calling the Front End
+
+/// Where the Front End this mailbox trusts answers HTTPS: the origin of its partner
+/// application's metadata URL (`Lync`), so the server whose tokens EWS accepts is the one the
+/// Mailbox calls back, with no second setting to keep in step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontendLocation {
+    /// `https://host[:port]`, without a trailing slash.
+    pub base_url: String,
+    /// The host alone: the audience's host part.
+    pub host: String,
+}
+
+/// The Front End partner application's location, or `None` when no enabled `Lync` partner with
+/// a metadata URL is configured (`tandem exchange configure-enterprise-partner-application`).
+pub async fn frontend_location(store: &Store) -> Result<Option<FrontendLocation>, TrustError> {
+    let apps = partners::list(store, ROLE).await?;
+    let url = apps
+        .iter()
+        .filter(|p| p.enabled && p.application_identifier == LYNC_APP_ID)
+        .find_map(|p| p.auth_metadata_url.as_deref().and_then(|u| reqwest::Url::parse(u).ok()));
+    Ok(url.and_then(|u| {
+        let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let base_url = match u.port() {
+            Some(port) => format!("{}://{}:{port}", u.scheme(), u.host_str()?),
+            None => format!("{}://{}", u.scheme(), u.host_str()?),
+        };
+        Some(FrontendLocation { base_url, host })
+    }))
+}
+
+/// The realm the Mailbox's tokens name: AuthConfig's realm when set; else the realm the Front
+/// End's metadata document publishes (what it validates against, as Exchange takes a partner's
+/// realm from its metadata); else the first accepted domain.
+pub async fn token_realm(store: &Store, config: &MailboxConfig) -> Result<String, TrustError> {
+    let cfg = auth_config(store).await?;
+    if !cfg.realm.is_empty() {
+        return Ok(cfg.realm);
+    }
+    let apps = partners::list(store, ROLE).await?;
+    let published = apps
+        .iter()
+        .filter(|p| p.enabled && p.application_identifier == LYNC_APP_ID)
+        .filter_map(|p| p.trusted().ok()?.realm)
+        .find(|r| !r.is_empty() && r != "*");
+    if let Some(realm) = published {
+        return Ok(realm);
+    }
+    Ok(accepted_domains(store, config).await?.into_iter().next().unwrap_or_default())
+}
+
+/// Issues user tokens for the Mailbox's calls to the Front End (its meeting API, its web
+/// services), signed by the current Auth certificate; cached until shortly before expiry.
+#[derive(Debug)]
+pub struct TokenIssuer {
+    store: Store,
+    config: MailboxConfig,
+    cache: IssuedTokenCache,
+    key: Mutex<Option<LoadedKey>>,
+}
+
+#[derive(Debug)]
+struct LoadedKey {
+    at: Instant,
+    key: Arc<SigningKey>,
+    service_name: String,
+    realm: String,
+}
+
+/// How long a loaded signing key and realm are used before the store is read again.
+const KEY_RELOAD: Duration = Duration::from_secs(5);
+
+impl TokenIssuer {
+    /// `store` is the mailbox store.
+    pub fn new(store: Store, config: &MailboxConfig) -> TokenIssuer {
+        TokenIssuer { store, config: config.clone(), cache: IssuedTokenCache::new(), key: Mutex::new(None) }
+    }
+
+    async fn signing(&self) -> Result<(Arc<SigningKey>, String, String), TrustError> {
+        {
+            let guard = self.key.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = guard.as_ref()
+                && k.at.elapsed() < KEY_RELOAD
+            {
+                return Ok((k.key.clone(), k.service_name.clone(), k.realm.clone()));
+            }
+        }
+        let cfg = auth_config(&self.store).await?;
+        let realm = token_realm(&self.store, &self.config).await?;
+        let current = cfg.current.ok_or(TrustError::NoAuthCertificate)?;
+        let mut guard = self.key.lock().unwrap_or_else(|p| p.into_inner());
+        let key = match guard.as_ref() {
+            Some(k) if k.key.certificate().thumbprint == current.thumbprint => k.key.clone(),
+            _ => {
+                self.cache.clear();
+                Arc::new(SigningKey::from_pem(&current.cert_pem, &current.key_pem)?)
+            }
+        };
+        *guard = Some(LoadedKey {
+            at: Instant::now(),
+            key: key.clone(),
+            service_name: cfg.service_name.clone(),
+            realm: realm.clone(),
+        });
+        Ok((key, cfg.service_name, realm))
+    }
+
+    /// A token acting as `user` towards the Front End host `target_host` (the host of the URL
+    /// called, see [`frontend_location`]): audience `00000004-…/<host>@<realm>`, issuer
+    /// `00000002-…@<realm>`, the user's smtp (and sip, when given) claims.
+    pub async fn user_token(&self, target_host: &str, user: &UserIdentity) -> Result<Arc<str>, TrustError> {
+        let (key, service_name, realm) = self.signing().await?;
+        let now = tandem_store::now_unix();
+        let cache_key = format!(
+            "{}|{realm}|{}|{}|{}",
+            key.certificate().thumbprint,
+            target_host.to_ascii_lowercase(),
+            user.smtp,
+            user.sip.as_deref().unwrap_or_default()
+        );
+        if let Some(t) = self.cache.get(&cache_key, now) {
+            return Ok(t);
+        }
+        let aud = Audience::new(LYNC_APP_ID, target_host, &realm);
+        let token: Arc<str> = Arc::from(tandem_oauth::token::mint_user_token(
+            &key,
+            &service_name,
+            &realm,
+            &aud,
+            user,
+            now,
+            TOKEN_LIFETIME_SECS,
+        )?);
+        self.cache.insert(&cache_key, token.clone(), now + TOKEN_LIFETIME_SECS);
+        Ok(token)
+    }
 }
 
 #[cfg(test)]

@@ -353,7 +353,7 @@ pub async fn token_accepted(
         .user_token(cfg.mailbox.fqdn.as_str(), &UserIdentity { smtp: smtp.to_owned(), sip: None })
         .await
         .map_err(|err| format!("the Front End cannot issue a token: {err}"))?;
-    let auth = bearer::AuthState::new(mstore.clone(), &cfg.mailbox);
+    let auth = bearer::AuthState::mailbox(mstore.clone(), &cfg.mailbox);
     auth.validate(&token).await.map_err(|refusal| {
         format!("the mailbox refuses the Front End's token: {}", refusal.diagnostic().unwrap_or_default())
     })

@@ -166,7 +166,7 @@ pub async fn run(cmd: TestCommand) -> CliResult {
         TestCommand::OAuthToken { token, location, json } => {
             let cfg = location.config()?;
             let store = mbx_store(&cfg).await?;
-            let auth = AuthState::new(store, &cfg.mailbox);
+            let auth = AuthState::mailbox(store, &cfg.mailbox);
             let token = token.trim();
             let token = token.strip_prefix("Bearer ").or_else(|| token.strip_prefix("bearer ")).unwrap_or(token).trim();
             match auth.validate(token).await {
