@@ -114,7 +114,16 @@ pub async fn start(
                 store::FrontendStore::new(store.clone()),
                 domain.as_str(),
             ))
-            .merge(admin_dashboard::routes(dashboard.clone())),
+            .merge(admin_dashboard::routes(dashboard.clone()))
+            .merge(ucwa::routes(
+                sip.clone(),
+                directory.clone(),
+                connector.clone(),
+                store::FrontendStore::new(store.clone()),
+                tandem_trust::bearer::AuthState::frontend(store.clone(), config, domain.as_str()),
+                tasks,
+                shutdown.clone(),
+            )),
         checks,
         config.https_limits,
         tasks,

@@ -42,3 +42,29 @@ pub fn app_only() -> Response {
     super::ApiError::new(StatusCode::FORBIDDEN, "Forbidden", "an app-only token acts for no user; the UC web API needs a user token")
         .into_response()
 }
+
+/// The Front End's S2S validator (`tandem_trust::bearer`, checking against the
+/// `microsoft.exchange` partner) as the API's token check.
+impl UserTokens for tandem_trust::bearer::AuthState {
+    fn check<'a>(&'a self, headers: &'a HeaderMap) -> Check<'a> {
+        Box::pin(async move {
+            match tandem_trust::bearer::validate_bearer(self, headers).await {
+                Ok(Some(v)) => match v.user.as_deref() {
+                    Some(smtp) => {
+                        count("accepted");
+                        Ok(TokenUser { smtp: smtp.to_owned(), sip: v.sip.clone(), expires_at: v.expires_at })
+                    }
+                    None => Err(app_only()),
+                },
+                Ok(None) => {
+                    count("missing");
+                    Err(self.challenge().await.into_response())
+                }
+                Err(refusal) => {
+                    count("refused");
+                    Err(refusal.into_response())
+                }
+            }
+        })
+    }
+}
