@@ -100,7 +100,8 @@ pub async fn start(
         sip::start_with(settings, policy, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Frontend, tasks, shutdown.clone());
     let connector = Arc::new(exchange_connector::ExchangeConnector::new(store.clone(), domain.as_str(), exchange_http));
-    let dashboard = admin_dashboard::Dashboard::new(sip.clone(), directory.clone(), store::FrontendStore::new(store.clone()));
+    let dashboard =
+        admin_dashboard::Dashboard::new(sip.clone(), directory.clone(), store::FrontendStore::new(store.clone()));
     dashboard.spawn_sampler(tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,

@@ -20,7 +20,9 @@ pub fn init(format: LogFormat, level: &str) {
     // Warnings and errors also go to the dashboard's list (`/admin/`).
     let result = match format {
         LogFormat::Human => builder.finish().with(RecentErrors).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).finish().with(RecentErrors).try_init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).finish().with(RecentErrors).try_init()
+        }
     };
     // A second init (tests, or `up` after a command already logged) keeps the first subscriber.
     let _ = result;

@@ -238,9 +238,8 @@ async fn sign_in(
         return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
     }
     let form = std::str::from_utf8(&body).unwrap_or("");
-    let field = |name: &str| {
-        crate::ucwa::query_values(form, name, 1).ok().and_then(|mut v| v.pop()).unwrap_or_default()
-    };
+    let field =
+        |name: &str| crate::ucwa::query_values(form, name, 1).ok().and_then(|mut v| v.pop()).unwrap_or_default();
     let (login, password) = (field("login"), field("password"));
     if login.is_empty() || password.is_empty() || login.len() > 256 || password.len() > 1024 {
         return refused();

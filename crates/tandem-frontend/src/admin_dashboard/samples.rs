@@ -71,16 +71,23 @@ impl Totals {
             time,
             registrations: self.registrations,
             requests_per_second: rate(self.requests, before.requests),
-            ews_latency_ms: if ops > 0.0 { (self.ews_seconds - before.ews_seconds).max(0.0) / ops * 1000.0 } else { 0.0 },
+            ews_latency_ms: if ops > 0.0 {
+                (self.ews_seconds - before.ews_seconds).max(0.0) / ops * 1000.0
+            } else {
+                0.0
+            },
             token_validations_per_second: rate(self.validations, before.validations),
         }
     }
 }
 
+/// The last scrape (when, what) and the samples.
+type Kept = (Option<(Instant, Totals)>, VecDeque<Sample>);
+
 /// The kept samples.
 #[derive(Debug, Default)]
 pub struct History {
-    inner: Mutex<(Option<(Instant, Totals)>, VecDeque<Sample>)>,
+    inner: Mutex<Kept>,
 }
 
 impl History {

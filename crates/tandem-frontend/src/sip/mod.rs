@@ -15,9 +15,9 @@ pub mod overload;
 pub(crate) mod presence;
 mod proxy;
 mod registrar;
+pub(crate) mod third_party_call;
 pub mod transport;
 mod txn;
-pub(crate) mod third_party_call;
 pub mod web;
 
 use std::collections::HashMap;

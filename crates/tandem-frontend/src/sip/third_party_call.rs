@@ -18,6 +18,10 @@ use super::transport::Flow;
 use super::txn::ServerKey;
 use super::{ALLOW, SipCore, random_token};
 
+/// Told a call's id and new state.
+pub type OnState = Arc<dyn Fn(&str, &str) + Send + Sync>;
+type LegMap = HashMap<(String, String), Arc<Mutex<Call>>>;
+
 /// One of the two dialogs this server holds as the caller (UAC).
 #[derive(Debug, Clone)]
 struct Leg {
@@ -48,13 +52,13 @@ impl Leg {
 struct Call {
     id: String,
     legs: [Leg; 2],
-    on_state: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    on_state: OnState,
 }
 
 /// The calls this server connected, by (Call-ID, our tag) of each leg.
 #[derive(Default)]
 pub struct Calls {
-    by_leg: Mutex<HashMap<(String, String), Arc<Mutex<Call>>>>,
+    by_leg: Mutex<LegMap>,
 }
 
 impl std::fmt::Debug for Calls {
@@ -64,7 +68,7 @@ impl std::fmt::Debug for Calls {
 }
 
 impl Calls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Mutex<Call>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LegMap> {
         self.by_leg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -208,7 +212,7 @@ impl SipCore {
         id: &str,
         caller: (&str, &str),
         target: (&str, &str),
-        on_state: Arc<dyn Fn(&str, &str) + Send + Sync>,
+        on_state: OnState,
     ) -> Result<(), CallFailed> {
         let result = self.connect(id, caller, target, on_state.clone()).await;
         if let Err(e) = &result {
@@ -226,7 +230,7 @@ impl SipCore {
         id: &str,
         (caller_name, caller_aor): (&str, &str),
         (target_name, target_aor): (&str, &str),
-        on_state: Arc<dyn Fn(&str, &str) + Send + Sync>,
+        on_state: OnState,
     ) -> Result<(), CallFailed> {
         let phone = self.location.lookup(caller_aor).into_iter().last().ok_or(CallFailed::NoPhone)?;
         let phone_flow = self.flow_for(&phone.contact_uri, phone.route()).await.ok_or(CallFailed::NoPhone)?;
@@ -255,7 +259,13 @@ impl SipCore {
             return Err(CallFailed::TargetUnreachable(target_aor.to_owned()));
         };
         let b = self
-            .invite_leg((caller_name, caller_aor), target_aor, &callee.contact_uri, b_flow, Some((ctype, a_ok.body.clone())))
+            .invite_leg(
+                (caller_name, caller_aor),
+                target_aor,
+                &callee.contact_uri,
+                b_flow,
+                Some((ctype, a_ok.body.clone())),
+            )
             .await;
         let (b, b_ok) = match b {
             Ok(x) => x,
@@ -268,7 +278,8 @@ impl SipCore {
         self.send_ack(&b, 1, None).await;
         let answer_type = b_ok.content_type().unwrap_or("application/sdp").to_owned();
         self.send_ack(&a, 1, Some((&answer_type, b_ok.body.clone()))).await;
-        let call = Arc::new(Mutex::new(Call { id: id.to_owned(), legs: [a.clone(), b.clone()], on_state: on_state.clone() }));
+        let call =
+            Arc::new(Mutex::new(Call { id: id.to_owned(), legs: [a.clone(), b.clone()], on_state: on_state.clone() }));
         {
             let mut m = self.tpcc.lock();
             m.insert(key_of(&a), call.clone());

@@ -113,7 +113,11 @@ impl WebEndpoints {
     }
 
     /// Opens an event stream for the user; at most `max_streams` at once.
-    pub fn open_stream(&self, user: &str, max_streams: usize) -> Result<(u64, mpsc::Receiver<WebEvent>), StreamRefused> {
+    pub fn open_stream(
+        &self,
+        user: &str,
+        max_streams: usize,
+    ) -> Result<(u64, mpsc::Receiver<WebEvent>), StreamRefused> {
         self.touch(user);
         let mut st = self.lock();
         let Some(s) = st.sessions.get_mut(user) else { return Err(StreamRefused::TooManyStreams) };
@@ -159,7 +163,8 @@ impl WebEndpoints {
 
     /// The presentity `uri` changed: every session watching it is told.
     pub(crate) fn presence_changed(&self, uri: &str) {
-        let users: Vec<String> = self.lock().by_target.get(uri).map(|u| u.iter().cloned().collect()).unwrap_or_default();
+        let users: Vec<String> =
+            self.lock().by_target.get(uri).map(|u| u.iter().cloned().collect()).unwrap_or_default();
         let event = WebEvent::Presence { uri: uri.to_owned() };
         for u in users {
             self.deliver(&u, &event);

@@ -39,8 +39,12 @@ pub fn count(outcome: &'static str) {
 /// The 403 for a valid token that names no user (an app-only token).
 pub fn app_only() -> Response {
     count("refused");
-    super::ApiError::new(StatusCode::FORBIDDEN, "Forbidden", "an app-only token acts for no user; the UC web API needs a user token")
-        .into_response()
+    super::ApiError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        "an app-only token acts for no user; the UC web API needs a user token",
+    )
+    .into_response()
 }
 
 /// The Front End's S2S validator (`tandem_trust::bearer`, checking against the

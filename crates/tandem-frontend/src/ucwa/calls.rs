@@ -80,7 +80,10 @@ pub(super) async fn post_call(State(s): State<Arc<UcwaState>>, headers: HeaderMa
     }
     let target_name = match s.directory.find_cached(&target).await {
         Ok(Some(u)) if u.can_use_sip() => u.display_name,
-        Ok(_) => return ApiError::new(StatusCode::NOT_FOUND, "UnknownRecipient", format!("no SIP user {target} here")).into_response(),
+        Ok(_) => {
+            return ApiError::new(StatusCode::NOT_FOUND, "UnknownRecipient", format!("no SIP user {target} here"))
+                .into_response();
+        }
         Err(e) => return ApiError::unavailable(format!("the directory cannot be read: {e}")).into_response(),
     };
     if !s.calls.begin(&me) {
@@ -92,7 +95,7 @@ pub(super) async fn post_call(State(s): State<Arc<UcwaState>>, headers: HeaderMa
     let (call_id, caller_name) = (id.clone(), user.display_name.clone());
     s.tasks.spawn(async move {
         let (tell, who) = (state.clone(), me.clone());
-        let on_state: Arc<dyn Fn(&str, &str) + Send + Sync> = Arc::new(move |id: &str, st: &str| {
+        let on_state: crate::sip::third_party_call::OnState = Arc::new(move |id: &str, st: &str| {
             tell.core.presence.web.deliver(&who, &WebEvent::Call { id: id.to_owned(), state: st.to_owned() });
         });
         let _ = state.core.click_to_call(&call_id, (&caller_name, &me), (&target_name, &target), on_state).await;

@@ -47,10 +47,12 @@ pub(super) async fn get_contacts(State(s): State<Arc<UcwaState>>, headers: Heade
     };
     let state = match s.fe.contact_list_state(&aor).await {
         Ok(Some(st)) => st,
-        Ok(None) => match s.fe.pin_contact_list_location(&aor, ucs::location(None, ucs::ucs_allowed(&policies, &aor))).await {
-            Ok(st) => st,
-            Err(e) => return unavailable(e),
-        },
+        Ok(None) => {
+            match s.fe.pin_contact_list_location(&aor, ucs::location(None, ucs::ucs_allowed(&policies, &aor))).await {
+                Ok(st) => st,
+                Err(e) => return unavailable(e),
+            }
+        }
         Err(e) => return unavailable(e),
     };
     let groups = if state.location == ListLocation::FrontEnd {
@@ -68,7 +70,10 @@ pub(super) async fn get_contacts(State(s): State<Arc<UcwaState>>, headers: Heade
         };
         match s.connector.client().get_im_item_list(&mailbox).await {
             Ok(list) => ucs::groups_of(&list),
-            Err(e) => return ApiError::unavailable(format!("the contact list cannot be read from the mailbox: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::unavailable(format!("the contact list cannot be read from the mailbox: {e}"))
+                    .into_response();
+            }
         }
     };
     axum::Json(flatten(&groups)).into_response()

@@ -89,7 +89,7 @@ pub async fn layer(State(s): State<Arc<UcwaState>>, req: Request, next: Next) ->
         return next.run(req).await;
     };
     let allowed = s.cors.allowed().await;
-    let ok = origin.to_str().ok().and_then(origin_of).is_some_and(|o| allowed.iter().any(|a| *a == o));
+    let ok = origin.to_str().ok().and_then(origin_of).is_some_and(|o| allowed.contains(&o));
     if !ok {
         metrics::counter!("tandem_ucwa_cors_refused_total").increment(1);
         return ApiError::new(
@@ -99,7 +99,8 @@ pub async fn layer(State(s): State<Arc<UcwaState>>, req: Request, next: Next) ->
         )
         .into_response();
     }
-    let preflight = req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let preflight =
+        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut resp = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
     let h = resp.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -120,7 +121,10 @@ mod tests {
 
     #[test]
     fn origins_are_compared_as_browsers_send_them() {
-        assert_eq!(origin_of("https://Mail.Litwareinc.com:443/autodiscover/x").as_deref(), Some("https://mail.litwareinc.com"));
+        assert_eq!(
+            origin_of("https://Mail.Litwareinc.com:443/autodiscover/x").as_deref(),
+            Some("https://mail.litwareinc.com")
+        );
         assert_eq!(origin_of("https://mail:8443").as_deref(), Some("https://mail:8443"));
         assert_eq!(origin_of("http://a:80/").as_deref(), Some("http://a"));
         assert_eq!(origin_of("ftp://a"), None);

@@ -87,7 +87,17 @@ pub fn routes(
     shutdown: CancellationToken,
 ) -> Router {
     let cors = cors::Origins::new(fe.clone(), connector.clone());
-    let state = Arc::new(UcwaState { core, directory, connector, fe, tokens, cors, calls: calls::Calls::default(), chosen: me::Chosen::default(), tasks: tasks.clone() });
+    let state = Arc::new(UcwaState {
+        core,
+        directory,
+        connector,
+        fe,
+        tokens,
+        cors,
+        calls: calls::Calls::default(),
+        chosen: me::Chosen::default(),
+        tasks: tasks.clone(),
+    });
     spawn_janitor(state.clone(), tasks, shutdown);
     Router::new()
         .route(&format!("{BASE}/openapi.json"), get(openapi::serve))
@@ -177,7 +187,8 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| ApiError::bad_request(format!("invalid body at {}: {}", e.path(), e.inner())))
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| ApiError::bad_request(format!("invalid body at {}: {}", e.path(), e.inner())))
 }
 
 /// The caller: the directory user a valid token names, who must be a SIP user here.

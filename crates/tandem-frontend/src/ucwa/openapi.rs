@@ -20,7 +20,17 @@ mod tests {
     fn the_document_names_every_route() {
         let doc: serde_json::Value = serde_json::from_str(super::DOCUMENT).unwrap();
         let paths = doc["paths"].as_object().unwrap();
-        for p in ["/me", "/me/presence", "/presence", "/subscriptions", "/events", "/messages", "/contacts", "/calls", "/openapi.json"] {
+        for p in [
+            "/me",
+            "/me/presence",
+            "/presence",
+            "/subscriptions",
+            "/events",
+            "/messages",
+            "/contacts",
+            "/calls",
+            "/openapi.json",
+        ] {
             assert!(paths.contains_key(p), "{p}");
         }
     }

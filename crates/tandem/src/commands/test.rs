@@ -294,21 +294,34 @@ async fn uc_web_api(cfg: &Config, who: &str, show_token: bool, json: bool) -> Cl
     let base = format!("{}{}", location.base_url.trim_end_matches('/'), tandem_frontend::ucwa::BASE);
     let resp = deployment_client(cfg)?.get(format!("{base}/me")).bearer_auth(&*token).send().await;
     let (ok, status, detail, me) = match resp {
-        Err(e) => (false, 0, format!("cannot reach {base}: {}", tandem_http::client::root_cause(&e)), serde_json::Value::Null),
+        Err(e) => {
+            (false, 0, format!("cannot reach {base}: {}", tandem_http::client::root_cause(&e)), serde_json::Value::Null)
+        }
         Ok(r) => {
             let status = r.status().as_u16();
             let diag = r.headers().get("x-ms-diagnostics").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let body: serde_json::Value = r.json().await.unwrap_or_default();
             match status {
-                200 if body["uri"] == json!(user.sip_uri.key()) => (true, status, "the token was accepted and the API answered as the user".to_owned(), body),
+                200 if body["uri"] == json!(user.sip_uri.key()) => {
+                    (true, status, "the token was accepted and the API answered as the user".to_owned(), body)
+                }
                 200 => (false, status, format!("the API answered as {} instead", body["uri"]), body),
-                401 => (false, status, format!("the token was refused: {}; check the microsoft.exchange partner application on the Front End (`tandem cs get-partner-application`)", diag.unwrap_or_else(|| "no x-ms-diagnostics".into())), body),
+                401 => (
+                    false,
+                    status,
+                    format!(
+                        "the token was refused: {}; check the microsoft.exchange partner application on the Front End (`tandem cs get-partner-application`)",
+                        diag.unwrap_or_else(|| "no x-ms-diagnostics".into())
+                    ),
+                    body,
+                ),
                 _ => (false, status, format!("HTTP {status}: {}", body["message"]), body),
             }
         }
     };
     if json {
-        let mut v = json!({"ok": ok, "ucwa": base, "user": user.sip_uri.key(), "status": status, "detail": detail, "me": me});
+        let mut v =
+            json!({"ok": ok, "ucwa": base, "user": user.sip_uri.key(), "status": status, "detail": detail, "me": me});
         if show_token {
             v["token"] = json!(&*token);
         }

@@ -156,7 +156,10 @@ pub async fn run(cmd: WebServiceCommand) -> CliResult {
                 .filter(|m| !keys.contains(m))
                 .collect();
             fe.set_administrators(&all).await.context("saving the CsAdministrator role")?;
-            println!("{CS_ADMINISTRATOR}: removed {}; their dashboard sessions end at their next request", keys.join(", "));
+            println!(
+                "{CS_ADMINISTRATOR}: removed {}; their dashboard sessions end at their next request",
+                keys.join(", ")
+            );
             Ok(())
         }
         WebServiceCommand::GetAdminRoleAssignment { identity, location, json } => {
@@ -174,7 +177,10 @@ pub async fn run(cmd: WebServiceCommand) -> CliResult {
                 print_json(&shown)
             } else {
                 for s in &shown {
-                    let roles: Vec<&str> = s["Roles"].as_array().map(|r| r.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+                    let roles: Vec<&str> = s["Roles"]
+                        .as_array()
+                        .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+                        .unwrap_or_default();
                     println!("{:<40} {}", s["Identity"].as_str().unwrap_or(""), roles.join(", "));
                 }
                 Ok(())
