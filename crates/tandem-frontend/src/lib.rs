@@ -7,6 +7,7 @@
 //! and the web client will live there).
 
 pub mod admin;
+pub mod admin_dashboard;
 pub mod calendar_presence;
 pub mod conference;
 pub mod conversation_history;
@@ -18,6 +19,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ucs;
+pub mod ucwa;
 pub mod voicemail;
 pub mod xcap;
 
@@ -54,6 +56,8 @@ pub struct RunningFrontend {
     pub sip: Arc<sip::SipCore>,
     /// The one path to the mailboxes (calendar presence, the contact list, XCAP).
     pub connector: Arc<exchange_connector::ExchangeConnector>,
+    /// The administrator's dashboard at `/admin/` (the binary attaches the deployment report).
+    pub dashboard: Arc<admin_dashboard::Dashboard>,
 }
 
 /// Opens the Front End store and starts its HTTPS listener in `tasks`. `exchange_http` reaches
@@ -98,6 +102,9 @@ pub async fn start(
         sip::start_with(settings, policy, directory.clone(), store.clone(), sip_tls, tasks, shutdown.clone()).await?;
     tandem_trust::partners::spawn_refresh(store.clone(), Role::Frontend, tasks, shutdown.clone());
     let connector = Arc::new(exchange_connector::ExchangeConnector::new(store.clone(), domain.as_str(), exchange_http));
+    let dashboard =
+        admin_dashboard::Dashboard::new(sip.clone(), directory.clone(), store::FrontendStore::new(store.clone()));
+    dashboard.spawn_sampler(tasks, shutdown.clone());
     let https_addr = tandem_http::start_role_https(
         Role::Frontend,
         config.https_listen,
@@ -116,6 +123,16 @@ pub async fn start(
                 directory.clone(),
                 &web_base(config),
                 sip.clone(),
+            ))
+            .merge(admin_dashboard::routes(dashboard.clone()))
+            .merge(ucwa::routes(
+                sip.clone(),
+                directory.clone(),
+                connector.clone(),
+                store::FrontendStore::new(store.clone()),
+                tandem_trust::bearer::AuthState::frontend(store.clone(), config, domain.as_str()),
+                tasks,
+                shutdown.clone(),
             )),
         checks,
         config.https_limits,
@@ -123,7 +140,7 @@ pub async fn start(
         shutdown,
     )
     .await?;
-    Ok(RunningFrontend { https_addr, store, sip, connector })
+    Ok(RunningFrontend { https_addr, store, sip, connector, dashboard })
 }
 
 /// The Front End's HTTPS base URL as clients reach it (join URLs start with it), as `tandem

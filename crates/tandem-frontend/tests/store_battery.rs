@@ -109,7 +109,7 @@ async fn offline_messages(fe: &FrontendStore) {
 
     // The id is unique.
     let dup = fe.insert_offline_message(&first).await.unwrap_err();
-    let store::DataError::Store(e) = &dup;
+    let store::DataError::Store(e) = &dup else { panic!("not a store error: {dup}") };
     assert!(e.is_unique_violation(), "{dup}");
 
     assert!(fe.delete_offline_message(&first.id).await.unwrap());
@@ -242,7 +242,7 @@ async fn conversation_history(fe: &FrontendStore) {
 
     // A failing batch leaves nothing: the duplicate seq 1 undoes the new message before it.
     let err = fe.apply_history(&[line("c1", 2, BOB, "lost"), line("c1", 1, BOB, "dup")]).await.unwrap_err();
-    let store::DataError::Store(e) = &err;
+    let store::DataError::Store(e) = &err else { panic!("not a store error: {err}") };
     assert!(e.is_unique_violation(), "{err}");
     assert_eq!(fe.conversation_messages("c1").await.unwrap().len(), 2);
     assert_eq!(fe.conversation("c1").await.unwrap().unwrap().message_count, 2);

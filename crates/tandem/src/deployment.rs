@@ -289,6 +289,8 @@ pub async fn run(cfg: Config, config_file: &Path, roles: RoleSelection, demo: Op
             sip_domain: cfg.domain.to_string(),
         });
         fe_store = Some(running.store.clone());
+        // The dashboard's setup steps are the ones `tandem integration status` checks.
+        running.dashboard.attach_report(std::sync::Arc::new(crate::commands::DashboardReport::new(cfg.clone())));
         tandem_frontend::calendar_presence::spawn(
             running.sip.clone(),
             running.store.clone(),

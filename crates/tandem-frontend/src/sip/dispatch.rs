@@ -356,6 +356,10 @@ impl SipCore {
             Box::pin(self.focus_in_dialog(req, flow, key)).await;
             return;
         }
+        if self.is_tpcc_dialog(&req) {
+            Box::pin(self.tpcc_in_dialog(req, flow, key)).await;
+            return;
+        }
         if req.method == Method::Bye
             && let Some(call_id) = req.call_id()
         {

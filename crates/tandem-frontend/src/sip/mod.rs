@@ -11,13 +11,15 @@ mod answer;
 mod auth;
 pub mod conference;
 mod dispatch;
-mod im;
+pub(crate) mod im;
 pub mod overload;
 pub(crate) mod presence;
 mod proxy;
 mod registrar;
+pub(crate) mod third_party_call;
 pub mod transport;
 mod txn;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -140,6 +142,8 @@ pub struct SipCore {
     vm_dialogs: Mutex<HashMap<String, answer::VmDialog>>,
     /// The conference focus, attached when conferencing runs (`crate::conference::spawn`).
     pub(crate) focus: std::sync::OnceLock<Arc<conference::Focus>>,
+    /// Click-to-call calls connected by third-party call control.
+    pub(crate) tpcc: third_party_call::Calls,
 }
 
 /// Starts the SIP listeners and the core with the default [`SipPolicy`].
@@ -207,6 +211,7 @@ pub async fn start_with(
         voicemail: Default::default(),
         vm_dialogs: Mutex::new(HashMap::new()),
         focus: Default::default(),
+        tpcc: Default::default(),
     });
     transport::serve(listeners, tls, &out);
 

@@ -67,8 +67,9 @@ impl Package {
 
 #[derive(Debug, Clone)]
 struct Publication {
-    /// The endpoint that published: one current publication per endpoint is aggregated.
-    source: Flow,
+    /// The endpoint that published (`None`: the user's web session, `crate::ucwa`): one current
+    /// publication per endpoint is aggregated.
+    source: Option<Flow>,
     etag: String,
     summary: PresenceSummary,
     expires_at: Instant,
@@ -256,6 +257,8 @@ pub struct Presence {
     pub(crate) lists_wanted: tokio::sync::Notify,
     /// Voicemail counts (new, old) per user, as the mailbox watch last read them.
     voice_counts: Mutex<HashMap<String, (u32, u32)>>,
+    /// The UC web API's sessions: watchers and IM endpoints beside the SIP ones.
+    pub web: super::web::WebEndpoints,
 }
 
 impl Presence {
@@ -291,6 +294,8 @@ impl Presence {
         let st = self.lock();
         let mut out: Vec<String> = st.by_list.keys().cloned().collect();
         out.extend(st.by_target.keys().filter(|(_, p)| *p == Package::Presence).map(|(t, _)| t.clone()));
+        drop(st);
+        out.extend(self.web.watched());
         out.sort();
         out.dedup();
         out
@@ -340,7 +345,7 @@ impl Presence {
     /// The presentities someone subscribes to.
     /// Changes whenever `watched_targets` or `list_owners` may answer differently.
     pub(crate) fn targets_generation(&self) -> u64 {
-        self.lock().targets_generation
+        self.lock().targets_generation.wrapping_add(self.web.generation())
     }
 
     pub(crate) fn watched_targets(&self) -> Vec<String> {
@@ -352,6 +357,8 @@ impl Presence {
                 out.extend(l.iter().map(|(uri, _)| uri.clone()));
             }
         }
+        drop(st);
+        out.extend(self.web.watched());
         out.sort();
         out.dedup();
         out
@@ -455,10 +462,10 @@ pub(super) async fn publish(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
                     // A new publication from an endpoint replaces that endpoint's earlier one:
                     // clients that start twice (baresip publishes from a timer and again on
                     // registration) would otherwise leave a stale "open" beside their "closed".
-                    pubs.retain(|p| p.source != *reply.flow());
+                    pubs.retain(|p| p.source.as_ref() != Some(reply.flow()));
                     let at = now + Duration::from_secs(u64::from(expires));
                     pubs.push(Publication {
-                        source: reply.flow().clone(),
+                        source: Some(reply.flow().clone()),
                         etag: new_etag.clone(),
                         summary: s,
                         expires_at: at,
@@ -481,6 +488,33 @@ pub(super) async fn publish(core: &Arc<SipCore>, ctx: Ctx, target: Option<String
             changed(core, &aor, Package::Presence);
         }
     }
+}
+
+/// The user's web session sets (`Some`) or withdraws (`None`) its publication, which lasts
+/// `ttl` unless set again; watchers are told as for a PUBLISH.
+pub(crate) fn publish_web(core: &Arc<SipCore>, aor: &str, summary: Option<PresenceSummary>, ttl: Duration) {
+    {
+        let mut st = core.presence.lock();
+        let pubs = st.publications.entry(aor.to_owned()).or_default();
+        let now = Instant::now();
+        pubs.retain(|p| p.expires_at > now && p.source.is_some());
+        if let Some(summary) = summary {
+            let at = now + ttl;
+            pubs.push(Publication { source: None, etag: random_token(), summary, expires_at: at });
+            st.publication_expiry.insert((at, aor.to_owned()));
+        } else if pubs.is_empty() {
+            st.publications.remove(aor);
+        }
+    }
+    metrics::counter!("tandem_ucwa_publications_total").increment(1);
+    changed(core, aor, Package::Presence);
+}
+
+/// Whether the web session of `aor` holds a publication (it is refreshed while used).
+pub(crate) fn web_publication(core: &SipCore, aor: &str) -> Option<PresenceSummary> {
+    let now = Instant::now();
+    let st = core.presence.lock();
+    st.publications.get(aor)?.iter().find(|p| p.source.is_none() && p.expires_at > now).map(|p| p.summary.clone())
 }
 
 /// Handles a SUBSCRIBE (new, refresh or end) from an authenticated user; `target` is the
@@ -766,7 +800,7 @@ const BLOCK_CACHE_MAX: usize = 100_000;
 
 /// Whether `owner` blocks `watcher`, through the short-lived cache. A store failure counts as
 /// not blocked (and is not cached), so presence keeps working when the store does not.
-async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
+pub(crate) async fn is_blocked(core: &SipCore, owner: &str, watcher: &str) -> bool {
     let key = (owner.to_owned(), watcher.to_owned());
     let now = Instant::now();
     {
@@ -791,6 +825,7 @@ fn changed(core: &Arc<SipCore>, aor: &str, package: Package) {
     if package == Package::Presence {
         // What `tandem cs get-presence` records for the user is due again.
         core.presence.calendar.touch(aor);
+        core.presence.web.presence_changed(aor);
     }
     let due: Vec<Key> = {
         let mut st = core.presence.lock();

@@ -20,6 +20,7 @@ mod conversations;
 mod offline_messages;
 mod registrations;
 mod voicemail;
+mod web_service;
 
 use tandem_store::{Migration, Store, StoreError};
 
@@ -33,6 +34,7 @@ pub use self::conversations::{
 pub use self::offline_messages::OfflineMessage;
 pub use self::registrations::Registration;
 pub use self::voicemail::{SpooledVoicemail, UmMailboxRow};
+pub use self::web_service::WebServiceConfigRow;
 
 /// The Front End database schema, in order.
 pub(crate) const MIGRATIONS: &[Migration] = &[
@@ -234,6 +236,9 @@ pub enum DataError {
     /// The database failed or refused a statement.
     #[error("Front End store: {0}")]
     Store(#[from] StoreError),
+    /// A stored setting does not read as what was written (edited by hand?).
+    #[error("Front End store: a setting cannot be read: {0}")]
+    Corrupt(String),
 }
 
 impl From<sqlx::Error> for DataError {

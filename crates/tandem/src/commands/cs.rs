@@ -123,6 +123,8 @@ pub enum CsCommand {
     Ucs(super::ucs::UcsCommand),
     #[command(flatten)]
     Conference(super::conference::ConferenceCommand),
+    #[command(flatten)]
+    WebService(super::web_service::WebServiceCommand),
     /// Registered SIP endpoints (Get-CsUserPoolInfo / the registrar's view of Get-CsRegistrarStatus).
     GetRegistrations {
         /// Only this user's endpoints: a SIP URI (sip:alice@litwareinc.com) or account name.
@@ -350,6 +352,7 @@ pub async fn run(cmd: CsCommand) -> CliResult {
         CsCommand::History(cmd) => super::conversation_history::run(cmd).await,
         CsCommand::Ucs(cmd) => super::ucs::run(cmd).await,
         CsCommand::Conference(cmd) => super::conference::run(cmd).await,
+        CsCommand::WebService(cmd) => super::web_service::run(cmd).await,
         CsCommand::GetRegistrations { user, location, json } => {
             let cfg = location.config()?;
             let user = match user {

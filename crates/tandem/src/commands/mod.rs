@@ -8,6 +8,7 @@ mod conference;
 mod config;
 mod conversation_history;
 mod cs;
+mod dashboard_report;
 mod dns;
 mod ediscovery;
 mod exchange;
@@ -19,8 +20,10 @@ mod test;
 mod ucs;
 mod um;
 mod user;
+mod web_service;
 
 /// The deployment's HTTPS client, which the running Front End also uses for calendar presence.
+pub(crate) use self::dashboard_report::DashboardReport;
 pub(crate) use self::test::deployment_client;
 
 use std::path::PathBuf;

@@ -55,6 +55,21 @@ pub enum TestCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The UC web API as the browser client uses it: a token minted as the Mailbox mints it for
+    /// --user (the reverse trust), sent to the Front End's `/ucwa/v1/me`.
+    #[command(name = "uc-web-api")]
+    UcWebApi {
+        /// The user: account name, SIP URI or SMTP address.
+        #[arg(long)]
+        user: String,
+        /// Also print the token sent (to call the API with curl or a test).
+        #[arg(long)]
+        show_token: bool,
+        #[command(flatten)]
+        location: Location,
+        #[arg(long)]
+        json: bool,
+    },
     /// Test-CsExStorageConnectivity: write an item into the user's mailbox through the whole
     /// chain the Front End uses (DNS, SOAP Autodiscover, S2S token, EWS), read it back, and say
     /// which hop failed and what to do.
@@ -202,6 +217,9 @@ pub async fn run(cmd: TestCommand) -> CliResult {
                 }
             }
         }
+        TestCommand::UcWebApi { user, show_token, location, json } => {
+            uc_web_api(&location.config()?, &user, show_token, json).await
+        }
         TestCommand::OAuthConnectivity { service, target_uri, mailbox, show_token, location, json } => {
             let service = match service.to_ascii_lowercase().as_str() {
                 "ews" => "EWS",
@@ -309,6 +327,68 @@ async fn generic_connectivity(
         }
     }
     if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("OAuth connectivity failed"))) }
+}
+
+/// `tandem test uc-web-api`: mint as the Mailbox, call the Front End's API.
+async fn uc_web_api(cfg: &Config, who: &str, show_token: bool, json: bool) -> CliResult {
+    let directory =
+        tandem_directory::Directory::open(&cfg.directory.url()).await.context("cannot open the directory")?;
+    let user = directory
+        .find(who)
+        .await
+        .context("directory lookup")?
+        .ok_or_else(|| usage(format!("--user {who}: no such user; `tandem user list` shows who exists")))?;
+    let mstore = super::mbx_store(cfg).await?;
+    let location = tandem_trust::mailbox::frontend_location(&mstore).await.context("finding the Front End")?.ok_or_else(|| {
+        Failure::Runtime(anyhow::anyhow!(
+            "the Mailbox has no enabled Lync partner application, so it knows no Front End; run `tandem integration status`"
+        ))
+    })?;
+    let issuer = tandem_trust::mailbox::TokenIssuer::new(mstore, &cfg.mailbox);
+    let identity = UserIdentity { smtp: user.smtp_address.to_string(), sip: Some(user.sip_uri.to_string()) };
+    let token = issuer.user_token(&location.host, &identity).await.context("minting the token as the Mailbox")?;
+    let base = format!("{}{}", location.base_url.trim_end_matches('/'), tandem_frontend::ucwa::BASE);
+    let resp = deployment_client(cfg)?.get(format!("{base}/me")).bearer_auth(&*token).send().await;
+    let (ok, status, detail, me) = match resp {
+        Err(e) => {
+            (false, 0, format!("cannot reach {base}: {}", tandem_http::client::root_cause(&e)), serde_json::Value::Null)
+        }
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let diag = r.headers().get("x-ms-diagnostics").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            match status {
+                200 if body["uri"] == json!(user.sip_uri.key()) => {
+                    (true, status, "the token was accepted and the API answered as the user".to_owned(), body)
+                }
+                200 => (false, status, format!("the API answered as {} instead", body["uri"]), body),
+                401 => (
+                    false,
+                    status,
+                    format!(
+                        "the token was refused: {}; check the microsoft.exchange partner application on the Front End (`tandem cs get-partner-application`)",
+                        diag.unwrap_or_else(|| "no x-ms-diagnostics".into())
+                    ),
+                    body,
+                ),
+                _ => (false, status, format!("HTTP {status}: {}", body["message"]), body),
+            }
+        }
+    };
+    if json {
+        let mut v =
+            json!({"ok": ok, "ucwa": base, "user": user.sip_uri.key(), "status": status, "detail": detail, "me": me});
+        if show_token {
+            v["token"] = json!(&*token);
+        }
+        print_json(&v)?;
+    } else {
+        println!("{} {base}/me as {}: {detail}", if ok { "PASS" } else { "FAIL" }, user.sip_uri.key());
+        if show_token {
+            println!("token: {token}");
+        }
+    }
+    if ok { Ok(()) } else { Err(Failure::Runtime(anyhow::anyhow!("the UC web API check failed"))) }
 }
 
 /// Test-CsExStorageConnectivity, hop by hop.
